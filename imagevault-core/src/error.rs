@@ -1,0 +1,136 @@
+//! The service error, [`VaultError`], and the field-level [`ValidationError`] it carries.
+//!
+//! Every message says what was wrong and what is allowed. HTTP status codes are not
+//! decided here: an adapter such as `imagevault-axum` maps [`VaultError::code`] to them.
+
+use crate::imaging::ImageError;
+use crate::queue::QueueError;
+use crate::repo::RepoError;
+use crate::storage::StorageError;
+
+/// Invalid input for one named field, in the vocabulary of the HTTP API
+/// (`name`, `expiry_in_seconds`, `base_image`, `thumbnail_heights`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// The input field that was wrong.
+    pub field: &'static str,
+    /// What was wrong and what is allowed, as a sentence for the user.
+    pub message: String,
+}
+
+impl ValidationError {
+    /// A validation error for `field`.
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A feature a plan may or may not grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PlanFeature {
+    /// Links to the original upload.
+    OriginalLink,
+    /// Expiring links to the original.
+    ExpiringLinks,
+}
+
+impl std::fmt::Display for PlanFeature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OriginalLink => "original links",
+            Self::ExpiringLinks => "expiring links",
+        })
+    }
+}
+
+/// Everything the [`Vault`](crate::Vault) service can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    /// The uploaded file is not an acceptable image; the message names the problem.
+    #[error("{0}")]
+    Image(#[from] ImageError),
+    /// The upload is larger than the configured byte limit.
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// One input field was invalid.
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// Username and password (or token) did not match an account.
+    #[error("unable to log in with the provided credentials")]
+    InvalidCredentials,
+    /// The user has no plan, and every image and link operation needs one.
+    #[error("you have no plan; ask an administrator to assign one")]
+    NoPlan,
+    /// The user's plan does not include the feature.
+    #[error("your plan does not include {0}")]
+    PlanForbids(PlanFeature),
+    /// The operation is for administrators only.
+    #[error("you do not have permission to perform this action; administrators only")]
+    AdminOnly,
+    /// Not found, or not the caller's: the two are indistinguishable on purpose.
+    #[error("not found")]
+    NotFound,
+    /// The expiring link existed but its time is up.
+    #[error("this link has expired")]
+    LinkExpired,
+    /// The operation conflicts with existing state (for example deleting a plan in use).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database failed.
+    #[error("the database is unavailable")]
+    Repo(#[source] RepoError),
+    /// Blob storage failed.
+    #[error("storage is unavailable")]
+    Storage(#[from] StorageError),
+    /// The job queue failed.
+    #[error("the job queue is unavailable")]
+    Queue(#[from] QueueError),
+    /// An invariant was broken inside imagevault (a bug, not bad input).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl VaultError {
+    /// A stable kebab-case code for the error kind, for logs, metrics and adapters.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Image(_) => "invalid-image",
+            Self::TooLarge { .. } => "too-large",
+            Self::Validation(_) => "invalid-input",
+            Self::InvalidCredentials => "invalid-credentials",
+            Self::NoPlan => "no-plan",
+            Self::PlanForbids(_) => "plan-forbids",
+            Self::AdminOnly => "admin-only",
+            Self::NotFound => "not-found",
+            Self::LinkExpired => "link-expired",
+            Self::Conflict(_) => "conflict",
+            Self::Repo(_) => "repo-unavailable",
+            Self::Storage(_) => "storage-unavailable",
+            Self::Queue(_) => "queue-unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    /// Shorthand for a [`VaultError::Validation`].
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation(ValidationError::new(field, message))
+    }
+}
+
+impl From<RepoError> for VaultError {
+    fn from(error: RepoError) -> Self {
+        match error {
+            RepoError::Conflict(conflict) => conflict.into_vault_error(),
+            other => Self::Repo(other),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod auth;
+mod clock;
+mod error;
+mod id;
+mod image;
+pub mod imaging;
+mod link;
+pub mod memory;
+mod object_storage;
+pub mod page;
+mod plan;
+pub mod queue;
+pub mod repo;
+mod service;
+pub mod storage;
+mod thumbnail;
+mod user;
+
+#[cfg(any(test, feature = "testing"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use auth::{ApiToken, TokenHash};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{PlanFeature, ValidationError, VaultError};
+pub use image::{Image, ImageId, ImageName, ImageRecord};
+pub use imaging::{ImageError, ImageFormat, ImageLimits};
+pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
+pub use memory::{MemoryJobQueue, MemoryRepo};
+pub use object_storage::{ObjectStorage, StorageUrlError};
+pub use page::{Page, PageLimit, PageRequest};
+pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
+pub use queue::{Job, JobQueue};
+pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, UserRepo};
+pub use service::{
+    Account, BuildError, ImageView, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject,
+    NewUser, ThumbnailView, Upload, UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
+};
+pub use service::{ReadLimitedError, parse_image_id, read_limited};
+pub use storage::{Storage, StorageKey};
+pub use thumbnail::{Thumbnail, ThumbnailStatus};
+pub use user::{Password, PasswordHash, TokenRecord, User, UserId, Username};

@@ -1,0 +1,329 @@
+//! Plans: which thumbnails a user gets, and whether originals and expiring links are offered.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ValidationError;
+use crate::id::uuid_id;
+
+uuid_id!(
+    /// Identifies a [`Plan`].
+    PlanId
+);
+
+impl PlanId {
+    /// The built-in Basic plan.
+    pub const BASIC: Self = Self::from_uuid(uuid::uuid!("00000000-0000-7000-8000-00000000b001"));
+    /// The built-in Premium plan.
+    pub const PREMIUM: Self = Self::from_uuid(uuid::uuid!("00000000-0000-7000-8000-00000000b002"));
+    /// The built-in Enterprise plan.
+    pub const ENTERPRISE: Self =
+        Self::from_uuid(uuid::uuid!("00000000-0000-7000-8000-00000000b003"));
+}
+
+/// The maximum height of a thumbnail in pixels: `1..=10000`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ThumbnailHeight(u32);
+
+impl ThumbnailHeight {
+    /// The smallest allowed height.
+    pub const MIN: u32 = 1;
+    /// The largest allowed height.
+    pub const MAX: u32 = 10_000;
+    /// The smallest height, as a value.
+    pub const SMALLEST: Self = Self(Self::MIN);
+
+    /// Checks that `pixels` is within `1..=10000`.
+    pub fn new(pixels: u32) -> Result<Self, ValidationError> {
+        if (Self::MIN..=Self::MAX).contains(&pixels) {
+            Ok(Self(pixels))
+        } else {
+            Err(ValidationError::new(
+                "thumbnail_heights",
+                format!(
+                    "Thumbnail height {pixels} is out of range; each height must be between {} and {}.",
+                    Self::MIN,
+                    Self::MAX
+                ),
+            ))
+        }
+    }
+
+    /// The height in pixels.
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ThumbnailHeight {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A plan's thumbnail heights: at least one, no duplicates, kept in ascending order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ThumbnailHeights(Vec<ThumbnailHeight>);
+
+impl ThumbnailHeights {
+    /// At most this many heights per plan, so that one upload's work stays bounded.
+    pub const MAX_COUNT: usize = 16;
+
+    /// Validates and sorts `heights`.
+    ///
+    /// ```
+    /// use imagevault_core::ThumbnailHeights;
+    /// let heights = ThumbnailHeights::new([400, 200]).unwrap();
+    /// assert_eq!(heights.pixels().collect::<Vec<_>>(), [200, 400]);
+    /// assert!(ThumbnailHeights::new([200, 200]).is_err());
+    /// assert!(ThumbnailHeights::new([]).is_err());
+    /// ```
+    pub fn new(heights: impl IntoIterator<Item = u32>) -> Result<Self, ValidationError> {
+        let mut sorted = heights
+            .into_iter()
+            .map(ThumbnailHeight::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        if sorted.is_empty() {
+            return Err(ValidationError::new(
+                "thumbnail_heights",
+                "At least one thumbnail height is required.",
+            ));
+        }
+        if sorted.len() > Self::MAX_COUNT {
+            return Err(ValidationError::new(
+                "thumbnail_heights",
+                format!(
+                    "A plan may have at most {} thumbnail heights; {} were given.",
+                    Self::MAX_COUNT,
+                    sorted.len()
+                ),
+            ));
+        }
+        sorted.sort_unstable();
+        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ValidationError::new(
+                "thumbnail_heights",
+                format!(
+                    "Thumbnail height {} is listed twice; heights must be unique.",
+                    pair[0]
+                ),
+            ));
+        }
+        Ok(Self(sorted))
+    }
+
+    /// The heights, ascending.
+    pub fn as_slice(&self) -> &[ThumbnailHeight] {
+        &self.0
+    }
+
+    /// The heights in pixels, ascending.
+    pub fn pixels(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().map(|height| height.get())
+    }
+
+    /// Whether `height` is one of the plan's heights.
+    pub fn contains(&self, height: ThumbnailHeight) -> bool {
+        self.0.binary_search(&height).is_ok()
+    }
+}
+
+impl<'de> Deserialize<'de> for ThumbnailHeights {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Vec::<u32>::deserialize(deserializer)?;
+        Self::new(raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A plan's name: 1 to 100 characters, not blank, unique among plans.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PlanName(String);
+
+impl PlanName {
+    /// The longest name allowed, in characters.
+    pub const MAX_CHARS: usize = 100;
+
+    /// Trims surrounding white space and checks the length.
+    pub fn parse(name: &str) -> Result<Self, ValidationError> {
+        let trimmed = name.trim();
+        if trimmed.is_empty() {
+            return Err(ValidationError::new("name", "This field may not be blank."));
+        }
+        let chars = trimmed.chars().count();
+        if chars > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "name",
+                format!(
+                    "Ensure this field has no more than {} characters; it has {chars}.",
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                "name",
+                "Control characters are not allowed in a plan name.",
+            ));
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for PlanName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a plan grants, without identity: the input to create or replace a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSpec {
+    /// Unique name.
+    pub name: PlanName,
+    /// Heights of the thumbnails every image gets.
+    pub thumbnail_heights: ThumbnailHeights,
+    /// Whether the original upload is linked.
+    pub original_link: bool,
+    /// Whether the user may create expiring links.
+    pub expiring_links: bool,
+}
+
+/// A stored plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Identity.
+    pub id: PlanId,
+    /// Unique name.
+    pub name: PlanName,
+    /// Heights of the thumbnails every image gets, ascending.
+    pub thumbnail_heights: ThumbnailHeights,
+    /// Whether the original upload is linked.
+    pub original_link: bool,
+    /// Whether the user may create expiring links.
+    pub expiring_links: bool,
+    /// When the plan was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Plan {
+    /// A new plan from `spec`, with a fresh id.
+    pub fn new(spec: PlanSpec, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id: PlanId::new(),
+            name: spec.name,
+            thumbnail_heights: spec.thumbnail_heights,
+            original_link: spec.original_link,
+            expiring_links: spec.expiring_links,
+            created_at,
+        }
+    }
+
+    /// The plan with its grants replaced by `spec`; identity and creation time are kept.
+    pub fn with_spec(&self, spec: PlanSpec) -> Self {
+        Self {
+            id: self.id,
+            name: spec.name,
+            thumbnail_heights: spec.thumbnail_heights,
+            original_link: spec.original_link,
+            expiring_links: spec.expiring_links,
+            created_at: self.created_at,
+        }
+    }
+
+    /// The three plans every installation starts with: Basic, Premium and Enterprise.
+    ///
+    /// Their ids are fixed ([`PlanId::BASIC`], ...) so that every repository creates the same rows.
+    pub fn builtin() -> [Plan; 3] {
+        let created_at = DateTime::<Utc>::UNIX_EPOCH;
+        let plan = |id, name: &str, heights: &[u32], original_link, expiring_links| Plan {
+            id,
+            name: PlanName(name.to_owned()),
+            thumbnail_heights: ThumbnailHeights(
+                heights.iter().map(|&h| ThumbnailHeight(h)).collect(),
+            ),
+            original_link,
+            expiring_links,
+            created_at,
+        };
+        [
+            plan(PlanId::BASIC, "Basic", &[200], false, false),
+            plan(PlanId::PREMIUM, "Premium", &[200, 400], true, false),
+            plan(PlanId::ENTERPRISE, "Enterprise", &[200, 400], true, true),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heights_are_sorted_unique_and_bounded() {
+        let heights = ThumbnailHeights::new([400, 1, 10_000]).unwrap();
+        assert_eq!(heights.pixels().collect::<Vec<_>>(), [1, 400, 10_000]);
+        let error = ThumbnailHeights::new([0]).unwrap_err();
+        assert_eq!(error.field, "thumbnail_heights");
+        assert!(
+            error.message.contains("between 1 and 10000"),
+            "{}",
+            error.message
+        );
+        assert!(ThumbnailHeights::new([10_001]).is_err());
+        let duplicate = ThumbnailHeights::new([300, 200, 300]).unwrap_err();
+        assert!(
+            duplicate.message.contains("300 is listed twice"),
+            "{}",
+            duplicate.message
+        );
+        assert!(
+            ThumbnailHeights::new([])
+                .unwrap_err()
+                .message
+                .contains("At least one")
+        );
+        assert!(
+            ThumbnailHeights::new(1..=17)
+                .unwrap_err()
+                .message
+                .contains("at most 16")
+        );
+    }
+
+    #[test]
+    fn heights_deserialize_through_validation() {
+        let heights: ThumbnailHeights = serde_json::from_str("[400,200]").unwrap();
+        assert_eq!(heights.pixels().collect::<Vec<_>>(), [200, 400]);
+        assert!(serde_json::from_str::<ThumbnailHeights>("[200,200]").is_err());
+    }
+
+    #[test]
+    fn plan_names_are_trimmed_and_bounded() {
+        assert_eq!(PlanName::parse("  Gold ").unwrap().as_str(), "Gold");
+        assert!(PlanName::parse("   ").is_err());
+        assert!(PlanName::parse(&"x".repeat(101)).is_err());
+        assert!(PlanName::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn builtin_plans_match_the_api_contract() {
+        let [basic, premium, enterprise] = Plan::builtin();
+        assert_eq!(basic.name.as_str(), "Basic");
+        assert_eq!(basic.thumbnail_heights.pixels().collect::<Vec<_>>(), [200]);
+        assert!(!basic.original_link && !basic.expiring_links);
+        assert_eq!(
+            premium.thumbnail_heights.pixels().collect::<Vec<_>>(),
+            [200, 400]
+        );
+        assert!(premium.original_link && !premium.expiring_links);
+        assert!(enterprise.original_link && enterprise.expiring_links);
+        assert_eq!(enterprise.id, PlanId::ENTERPRISE);
+    }
+}

@@ -1,0 +1,85 @@
+//! Thumbnails: one row per image and height, made asynchronously by the worker.
+
+use chrono::{DateTime, Utc};
+
+use crate::image::ImageId;
+use crate::plan::ThumbnailHeight;
+use crate::storage::StorageKey;
+
+/// Where a thumbnail is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThumbnailStatus {
+    /// Not made yet.
+    Pending,
+    /// Made and stored.
+    Ready,
+    /// Could not be made; no more attempts will be made.
+    Failed,
+}
+
+impl ThumbnailStatus {
+    /// `pending`, `ready` or `failed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ready => "ready",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses [`as_str`](Self::as_str)'s output.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "ready" => Some(Self::Ready),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One thumbnail of an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    /// The image it belongs to.
+    pub image_id: ImageId,
+    /// The plan height it was made for.
+    pub max_height: ThumbnailHeight,
+    /// Width in pixels (known before it is made, from the original's size).
+    pub width: u32,
+    /// Height in pixels: `max_height`, or the original's height when that is smaller.
+    pub height: u32,
+    /// Pending, ready or failed.
+    pub status: ThumbnailStatus,
+    /// Where the bytes are; set once ready.
+    pub storage_key: Option<StorageKey>,
+    /// How many times the worker has started making it.
+    pub attempts: u32,
+    /// Last change; for a pending row, the start of its current lease.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Thumbnail {
+    /// A pending row for `image_id` at `max_height`, sized from the original's display size.
+    pub fn pending(
+        image_id: ImageId,
+        max_height: ThumbnailHeight,
+        original_width: u32,
+        original_height: u32,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let (width, height) =
+            crate::imaging::thumbnail_size(original_width, original_height, max_height.get());
+        Self {
+            image_id,
+            max_height,
+            width,
+            height,
+            status: ThumbnailStatus::Pending,
+            storage_key: None,
+            attempts: 0,
+            updated_at: now,
+        }
+    }
+}

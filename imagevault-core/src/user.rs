@@ -1,0 +1,199 @@
+//! Users, their credentials and API tokens.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::ValidationError;
+use crate::id::uuid_id;
+use crate::plan::PlanId;
+
+uuid_id!(
+    /// Identifies a [`User`].
+    UserId
+);
+
+/// A username: 1 to 150 characters of letters, digits and `@ . + - _` (Django's rule).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct Username(String);
+
+impl Username {
+    /// The longest username allowed, in characters.
+    pub const MAX_CHARS: usize = 150;
+
+    /// Checks the length and the allowed characters.
+    ///
+    /// ```
+    /// use imagevault_core::Username;
+    /// assert!(Username::parse("alice.smith+work@example").is_ok());
+    /// assert!(Username::parse("alice smith").is_err());
+    /// ```
+    pub fn parse(name: &str) -> Result<Self, ValidationError> {
+        if name.is_empty() {
+            return Err(ValidationError::new(
+                "username",
+                "This field may not be blank.",
+            ));
+        }
+        let chars = name.chars().count();
+        if chars > Self::MAX_CHARS {
+            return Err(ValidationError::new(
+                "username",
+                format!(
+                    "Ensure this field has no more than {} characters; it has {chars}.",
+                    Self::MAX_CHARS
+                ),
+            ));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '@' | '.' | '+' | '-' | '_'))
+        {
+            return Err(ValidationError::new(
+                "username",
+                "Enter a valid username. This value may contain only letters, numbers, and @/./+/-/_ characters.",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Username {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A plaintext password on its way to being hashed or verified. Never printed.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// The shortest password accepted for a new account, in characters.
+    pub const MIN_CHARS: usize = 8;
+    /// The longest password accepted, in bytes; bounds the hashing cost of hostile input.
+    pub const MAX_BYTES: usize = 1024;
+
+    /// A password for a new account: checks the length rules.
+    pub fn new(password: impl Into<String>) -> Result<Self, ValidationError> {
+        let password = password.into();
+        if password.chars().count() < Self::MIN_CHARS {
+            return Err(ValidationError::new(
+                "password",
+                format!(
+                    "This password is too short. It must contain at least {} characters.",
+                    Self::MIN_CHARS
+                ),
+            ));
+        }
+        if password.len() > Self::MAX_BYTES {
+            return Err(ValidationError::new(
+                "password",
+                format!(
+                    "This password is too long. It may have at most {} bytes.",
+                    Self::MAX_BYTES
+                ),
+            ));
+        }
+        Ok(Self(password))
+    }
+
+    /// A password presented at login: not checked against the rules for new passwords,
+    /// which may have changed since the account was made.
+    pub fn presented(password: impl Into<String>) -> Self {
+        Self(password.into())
+    }
+
+    /// The plaintext.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+/// A password hash in PHC string format (argon2id).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a stored PHC string, as read back from a repository.
+    pub fn from_phc(phc: impl Into<String>) -> Self {
+        Self(phc.into())
+    }
+
+    /// The PHC string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Identity.
+    pub id: UserId,
+    /// Unique login name.
+    pub username: Username,
+    /// argon2id hash of the password.
+    pub password_hash: PasswordHash,
+    /// Whether the user may use the admin operations.
+    pub is_admin: bool,
+    /// The user's plan; image and link operations need one.
+    pub plan_id: Option<PlanId>,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored API token: only the hash of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// SHA-256 of the token.
+    pub hash: crate::auth::TokenHash,
+    /// The user the token logs in as.
+    pub user_id: UserId,
+    /// When the token was issued.
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_django_rules() {
+        assert!(Username::parse("bob_1-2.3+4@x").is_ok());
+        assert!(Username::parse("Zoë").is_ok());
+        assert_eq!(Username::parse("").unwrap_err().field, "username");
+        assert!(Username::parse("a/b").is_err());
+        assert!(Username::parse(&"a".repeat(150)).is_ok());
+        assert!(Username::parse(&"a".repeat(151)).is_err());
+    }
+
+    #[test]
+    fn passwords_have_bounds_and_never_print() {
+        assert!(
+            Password::new("short")
+                .unwrap_err()
+                .message
+                .contains("at least 8")
+        );
+        assert!(Password::new("x".repeat(1025)).is_err());
+        let password = Password::new("correct horse").unwrap();
+        assert_eq!(format!("{password:?}"), "Password(..)");
+    }
+}
