@@ -1,0 +1,608 @@
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::auth::TokenHash;
+use crate::image::{Image, ImageId, ImageRecord};
+use crate::link::{ExpiringLink, LinkId, LinkKey};
+use crate::page::{Keyset, KeysetQuery};
+use crate::plan::{Plan, PlanId, ThumbnailHeight};
+use crate::repo::{
+    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError, UserRepo,
+    WorkScope,
+};
+use crate::storage::StorageKey;
+use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+use crate::user::{TokenRecord, User, UserId, Username};
+
+/// A [`Repo`] in process memory, starting with the built-in plans.
+///
+/// It enforces the same uniqueness and reference rules as the SQL backends. Lists sort on
+/// each call, which suits tests and small embedded uses, not millions of rows.
+///
+/// ```
+/// use imagevault_core::{MemoryRepo, PlanId, PlanRepo};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let repo = MemoryRepo::new();
+/// let basic = repo.get_plan(PlanId::BASIC).await.unwrap().unwrap();
+/// assert_eq!(basic.name.as_str(), "Basic");
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct MemoryRepo {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    plans: HashMap<PlanId, Plan>,
+    users: HashMap<UserId, User>,
+    tokens: HashMap<[u8; 32], TokenRecord>,
+    images: HashMap<ImageId, Image>,
+    thumbnails: BTreeMap<(ImageId, ThumbnailHeight), Thumbnail>,
+    links: HashMap<LinkId, ExpiringLink>,
+}
+
+impl Default for MemoryRepo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryRepo {
+    /// An empty repository holding only the built-in plans.
+    pub fn new() -> Self {
+        let mut state = State::default();
+        for plan in Plan::builtin() {
+            state.plans.insert(plan.id, plan);
+        }
+        Self {
+            state: Mutex::new(state),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-made change: every method
+        // validates before it mutates. So a poisoned lock is safe to keep using.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl State {
+    fn record(&self, image: &Image) -> ImageRecord {
+        ImageRecord {
+            image: image.clone(),
+            thumbnails: self
+                .thumbnails
+                .range((image.id, ThumbnailHeight::SMALLEST)..)
+                .take_while(|((id, _), _)| *id == image.id)
+                .map(|(_, thumbnail)| thumbnail.clone())
+                .collect(),
+        }
+    }
+
+    fn owner_plan(&self, owner: UserId) -> Option<Plan> {
+        let plan_id = self.users.get(&owner)?.plan_id?;
+        self.plans.get(&plan_id).cloned()
+    }
+
+    fn remove_image(&mut self, id: ImageId) -> Option<ImageRecord> {
+        let image = self.images.remove(&id)?;
+        let record = self.record(&image);
+        self.thumbnails.retain(|(image_id, _), _| *image_id != id);
+        self.links.retain(|_, link| link.image_id != id);
+        Some(record)
+    }
+
+    fn check_user(&self, user: &User) -> Result<(), RepoError> {
+        if self
+            .users
+            .values()
+            .any(|other| other.id != user.id && other.username == user.username)
+        {
+            return Err(Conflict::UsernameTaken.into());
+        }
+        if let Some(plan) = user.plan_id
+            && !self.plans.contains_key(&plan)
+        {
+            return Err(Conflict::MissingReference.into());
+        }
+        Ok(())
+    }
+
+    fn check_plan_name(&self, plan: &Plan) -> Result<(), RepoError> {
+        if self
+            .plans
+            .values()
+            .any(|other| other.id != plan.id && other.name == plan.name)
+        {
+            return Err(Conflict::PlanNameTaken.into());
+        }
+        Ok(())
+    }
+}
+
+fn newest_first<T: Clone>(
+    items: impl Iterator<Item = T>,
+    position: impl Fn(&T) -> Keyset,
+    query: &KeysetQuery,
+) -> Vec<T> {
+    let mut items: Vec<T> = items.collect();
+    items.sort_by_key(|item| std::cmp::Reverse(position(item)));
+    query.select(&items, position)
+}
+
+fn image_position(image: &Image) -> Keyset {
+    Keyset {
+        created_at: image.created_at,
+        id: image.id.as_uuid(),
+    }
+}
+
+#[async_trait]
+impl PlanRepo for MemoryRepo {
+    async fn create_plan(&self, plan: &Plan) -> Result<(), RepoError> {
+        let mut state = self.state();
+        state.check_plan_name(plan)?;
+        state.plans.insert(plan.id, plan.clone());
+        Ok(())
+    }
+
+    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError> {
+        Ok(self.state().plans.get(&id).cloned())
+    }
+
+    async fn find_plan_by_name(&self, name: &str) -> Result<Option<Plan>, RepoError> {
+        Ok(self
+            .state()
+            .plans
+            .values()
+            .find(|plan| plan.name.as_str() == name)
+            .cloned())
+    }
+
+    async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
+        let state = self.state();
+        Ok(newest_first(
+            state.plans.values().cloned(),
+            |plan| Keyset {
+                created_at: plan.created_at,
+                id: plan.id.as_uuid(),
+            },
+            query,
+        ))
+    }
+
+    async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        let Some(stored) = state.plans.get(&plan.id) else {
+            return Ok(false);
+        };
+        let created_at = stored.created_at;
+        state.check_plan_name(plan)?;
+        state.plans.insert(
+            plan.id,
+            Plan {
+                created_at,
+                ..plan.clone()
+            },
+        );
+        Ok(true)
+    }
+
+    async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        if !state.plans.contains_key(&id) {
+            return Ok(false);
+        }
+        if state.users.values().any(|user| user.plan_id == Some(id)) {
+            return Err(Conflict::PlanInUse.into());
+        }
+        state.plans.remove(&id);
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl UserRepo for MemoryRepo {
+    async fn create_user(&self, user: &User) -> Result<(), RepoError> {
+        let mut state = self.state();
+        state.check_user(user)?;
+        state.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.state().users.get(&id).cloned())
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        Ok(self
+            .state()
+            .users
+            .values()
+            .find(|user| &user.username == username)
+            .cloned())
+    }
+
+    async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let state = self.state();
+        Ok(newest_first(
+            state.users.values().cloned(),
+            |user| Keyset {
+                created_at: user.created_at,
+                id: user.id.as_uuid(),
+            },
+            query,
+        ))
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        let Some(stored) = state.users.get(&user.id) else {
+            return Ok(false);
+        };
+        let created_at = stored.created_at;
+        state.check_user(user)?;
+        state.users.insert(
+            user.id,
+            User {
+                created_at,
+                ..user.clone()
+            },
+        );
+        Ok(true)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        if state.users.remove(&id).is_none() {
+            return Ok(false);
+        }
+        state.tokens.retain(|_, token| token.user_id != id);
+        let images: Vec<ImageId> = state
+            .images
+            .values()
+            .filter(|image| image.owner == id)
+            .map(|image| image.id)
+            .collect();
+        for image in images {
+            state.remove_image(image);
+        }
+        state.links.retain(|_, link| link.owner != id);
+        Ok(true)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&token.user_id) {
+            return Err(Conflict::MissingReference.into());
+        }
+        state.tokens.insert(*token.hash.as_bytes(), token.clone());
+        Ok(())
+    }
+
+    async fn find_user_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError> {
+        let state = self.state();
+        Ok(state
+            .tokens
+            .get(hash.as_bytes())
+            .and_then(|token| state.users.get(&token.user_id))
+            .cloned())
+    }
+
+    async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        Ok(self.state().tokens.remove(hash.as_bytes()).is_some())
+    }
+}
+
+#[async_trait]
+impl ImageRepo for MemoryRepo {
+    async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&record.image.owner) {
+            return Err(Conflict::MissingReference.into());
+        }
+        state.images.insert(record.image.id, record.image.clone());
+        for thumbnail in &record.thumbnails {
+            state.thumbnails.insert(
+                (thumbnail.image_id, thumbnail.max_height),
+                thumbnail.clone(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn get_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        let state = self.state();
+        Ok(state
+            .images
+            .get(&id)
+            .filter(|image| image.owner == owner)
+            .map(|image| state.record(image)))
+    }
+
+    async fn get_image_by_id(&self, id: ImageId) -> Result<Option<ImageRecord>, RepoError> {
+        let state = self.state();
+        Ok(state.images.get(&id).map(|image| state.record(image)))
+    }
+
+    async fn list_images(
+        &self,
+        owner: UserId,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        let state = self.state();
+        let page = newest_first(
+            state
+                .images
+                .values()
+                .filter(|image| image.owner == owner)
+                .cloned(),
+            image_position,
+            query,
+        );
+        Ok(page.iter().map(|image| state.record(image)).collect())
+    }
+
+    async fn delete_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        let mut state = self.state();
+        if state
+            .images
+            .get(&id)
+            .is_none_or(|image| image.owner != owner)
+        {
+            return Ok(None);
+        }
+        Ok(state.remove_image(id))
+    }
+
+    async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError> {
+        let state = self.state();
+        Ok(state
+            .images
+            .values()
+            .find(|image| &image.storage_key == key)
+            .map(|image| OriginalTarget {
+                image: image.clone(),
+                owner_plan: state.owner_plan(image.owner),
+            }))
+    }
+
+    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError> {
+        Ok(self
+            .state()
+            .thumbnails
+            .values()
+            .find(|thumbnail| {
+                thumbnail.status == ThumbnailStatus::Ready
+                    && thumbnail.storage_key.as_ref() == Some(key)
+            })
+            .cloned())
+    }
+
+    async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {
+        let mut state = self.state();
+        for row in rows {
+            if state.images.contains_key(&row.image_id) {
+                state
+                    .thumbnails
+                    .entry((row.image_id, row.max_height))
+                    .or_insert_with(|| row.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_thumbnail_attempt(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let mut state = self.state();
+        for height in heights {
+            if let Some(row) = state.thumbnails.get_mut(&(image, *height))
+                && row.status == ThumbnailStatus::Pending
+            {
+                row.attempts = row.attempts.saturating_add(1);
+                row.updated_at = now;
+            }
+        }
+        Ok(())
+    }
+
+    async fn complete_thumbnail(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        key: &StorageKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        match state.thumbnails.get_mut(&(image, height)) {
+            Some(row) if row.status == ThumbnailStatus::Pending => {
+                row.status = ThumbnailStatus::Ready;
+                row.storage_key = Some(key.clone());
+                row.updated_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn fail_thumbnails(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        let mut state = self.state();
+        for height in heights {
+            if let Some(row) = state.thumbnails.get_mut(&(image, *height))
+                && row.status == ThumbnailStatus::Pending
+            {
+                row.status = ThumbnailStatus::Failed;
+                row.updated_at = now;
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim_thumbnail_work(
+        &self,
+        scope: WorkScope,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ImageId>, RepoError> {
+        let mut state = self.state();
+        let mut candidates: Vec<Image> = state
+            .images
+            .values()
+            .filter(|image| match scope {
+                WorkScope::All => true,
+                WorkScope::Owner(owner) => image.owner == owner,
+                WorkScope::Plan(plan) => {
+                    state.users.get(&image.owner).and_then(|user| user.plan_id) == Some(plan)
+                }
+            })
+            .cloned()
+            .collect();
+        // Oldest first, so that a backlog drains in upload order.
+        candidates.sort_by_key(image_position);
+        let mut claimed = Vec::new();
+        for image in candidates {
+            if claimed.len() >= limit {
+                break;
+            }
+            let Some(plan) = state.owner_plan(image.owner) else {
+                continue;
+            };
+            let mut touched = false;
+            for &height in plan.thumbnail_heights.as_slice() {
+                match state.thumbnails.get_mut(&(image.id, height)) {
+                    None => {
+                        let row =
+                            Thumbnail::pending(image.id, height, image.width, image.height, now);
+                        state.thumbnails.insert((image.id, height), row);
+                        touched = true;
+                    }
+                    Some(row)
+                        if row.status == ThumbnailStatus::Pending
+                            && row.updated_at < stale_before =>
+                    {
+                        row.updated_at = now;
+                        touched = true;
+                    }
+                    Some(_) => {}
+                }
+            }
+            if touched {
+                claimed.push(image.id);
+            }
+        }
+        Ok(claimed)
+    }
+}
+
+#[async_trait]
+impl LinkRepo for MemoryRepo {
+    async fn insert_link(&self, link: &ExpiringLink) -> Result<(), RepoError> {
+        let mut state = self.state();
+        if state
+            .images
+            .get(&link.image_id)
+            .is_none_or(|image| image.owner != link.owner)
+        {
+            return Err(Conflict::MissingReference.into());
+        }
+        state.links.insert(link.id, link.clone());
+        Ok(())
+    }
+
+    async fn get_link(&self, owner: UserId, id: LinkId) -> Result<Option<ExpiringLink>, RepoError> {
+        Ok(self
+            .state()
+            .links
+            .get(&id)
+            .filter(|link| link.owner == owner)
+            .cloned())
+    }
+
+    async fn list_links(
+        &self,
+        owner: UserId,
+        image: Option<ImageId>,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ExpiringLink>, RepoError> {
+        let state = self.state();
+        Ok(newest_first(
+            state
+                .links
+                .values()
+                .filter(|link| {
+                    link.owner == owner && image.is_none_or(|image| link.image_id == image)
+                })
+                .cloned(),
+            |link| Keyset {
+                created_at: link.created_at,
+                id: link.id.as_uuid(),
+            },
+            query,
+        ))
+    }
+
+    async fn update_link(&self, link: &ExpiringLink) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        match state.links.get_mut(&link.id) {
+            Some(stored) if stored.owner == link.owner => {
+                stored.expiry_seconds = link.expiry_seconds;
+                stored.expires_at = link.expires_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        if state.links.get(&id).is_some_and(|link| link.owner == owner) {
+            state.links.remove(&id);
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError> {
+        let state = self.state();
+        let Some(link) = state.links.values().find(|link| &link.key == key) else {
+            return Ok(None);
+        };
+        Ok(state.images.get(&link.image_id).map(|image| LinkTarget {
+            link: link.clone(),
+            image: image.clone(),
+            owner_plan: state.owner_plan(image.owner),
+        }))
+    }
+}
+
+#[async_trait]
+impl Repo for MemoryRepo {
+    async fn ping(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,261 @@
+//! The [`Repo`] port: everything the service persists, split by aggregate.
+//!
+//! [`Repo`] combines [`PlanRepo`], [`UserRepo`], [`ImageRepo`] and [`LinkRepo`]; a backend
+//! implements all four and `ping`. The conformance suite in `imagevault_core::testing::repo`
+//! (feature `testing`) pins the contract down; every backend runs it.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::auth::TokenHash;
+use crate::error::VaultError;
+use crate::image::{Image, ImageId, ImageRecord};
+use crate::link::{ExpiringLink, LinkId, LinkKey};
+use crate::page::KeysetQuery;
+use crate::plan::{Plan, PlanId, ThumbnailHeight};
+use crate::storage::{BoxError, StorageKey};
+use crate::thumbnail::Thumbnail;
+use crate::user::{TokenRecord, User, UserId, Username};
+
+/// A write that would break a uniqueness or reference rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// Another user has the username.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// Another plan has the name.
+    #[error("the plan name is taken")]
+    PlanNameTaken,
+    /// The plan is still assigned to at least one user.
+    #[error("the plan is assigned to users")]
+    PlanInUse,
+    /// A referenced row does not exist: a user's plan, an image's owner, a token's user,
+    /// or a link's image (which must also belong to the link's owner).
+    #[error("a referenced row does not exist")]
+    MissingReference,
+}
+
+impl Conflict {
+    pub(crate) fn into_vault_error(self) -> VaultError {
+        match self {
+            Self::UsernameTaken => {
+                VaultError::invalid("username", "A user with that username already exists.")
+            }
+            Self::PlanNameTaken => {
+                VaultError::invalid("name", "A plan with that name already exists.")
+            }
+            Self::PlanInUse => VaultError::Conflict(
+                "This plan is still assigned to users; move them to another plan first.".into(),
+            ),
+            Self::MissingReference => VaultError::NotFound,
+        }
+    }
+}
+
+/// A failure of a [`Repo`] backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepoError {
+    /// The write conflicts with existing rows; nothing was changed.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// The backend failed; `source` keeps the cause.
+    #[error("{backend} repository failed")]
+    Backend {
+        /// Which backend, for example `"postgres"`.
+        backend: &'static str,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// An original found by its storage key, with what decides whether it may be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalTarget {
+    /// The image.
+    pub image: Image,
+    /// The owner's current plan.
+    pub owner_plan: Option<Plan>,
+}
+
+/// An expiring link found by its public key, with what decides whether it may be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkTarget {
+    /// The link.
+    pub link: ExpiringLink,
+    /// The image it points to.
+    pub image: Image,
+    /// The owner's current plan.
+    pub owner_plan: Option<Plan>,
+}
+
+/// Which images a thumbnail work claim looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkScope {
+    /// Every image.
+    All,
+    /// One user's images.
+    Owner(UserId),
+    /// The images of every user on one plan.
+    Plan(PlanId),
+}
+
+/// Plans.
+#[async_trait]
+pub trait PlanRepo: Send + Sync + Debug + 'static {
+    /// Inserts a plan. A taken name is [`Conflict::PlanNameTaken`].
+    async fn create_plan(&self, plan: &Plan) -> Result<(), RepoError>;
+    /// A plan by id.
+    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError>;
+    /// A plan by exact name.
+    async fn find_plan_by_name(&self, name: &str) -> Result<Option<Plan>, RepoError>;
+    /// A page of plans, newest first.
+    async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError>;
+    /// Replaces a plan's fields (not its id or creation time). `false` if it does not exist.
+    /// A taken name is [`Conflict::PlanNameTaken`].
+    async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError>;
+    /// Deletes a plan. `false` if it does not exist; [`Conflict::PlanInUse`] while any user has it.
+    async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError>;
+}
+
+/// Users and their API tokens.
+#[async_trait]
+pub trait UserRepo: Send + Sync + Debug + 'static {
+    /// Inserts a user. [`Conflict::UsernameTaken`] for a taken name (compared exactly,
+    /// case-sensitively, as Django does),
+    /// [`Conflict::MissingReference`] for a plan that does not exist.
+    async fn create_user(&self, user: &User) -> Result<(), RepoError>;
+    /// A user by id.
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, RepoError>;
+    /// A user by exact username.
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError>;
+    /// A page of users, newest first.
+    async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError>;
+    /// Replaces a user's fields (not id or creation time). `false` if the user does not exist.
+    /// Same conflicts as `create_user`.
+    async fn update_user(&self, user: &User) -> Result<bool, RepoError>;
+    /// Deletes a user with all their tokens, images, thumbnails and links.
+    /// `false` if the user does not exist. Stored objects are the caller's to delete.
+    async fn delete_user(&self, id: UserId) -> Result<bool, RepoError>;
+    /// Stores a token's hash. [`Conflict::MissingReference`] if the user does not exist.
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError>;
+    /// The user a token hash belongs to: one indexed lookup.
+    async fn find_user_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError>;
+    /// Revokes a token. `false` if it was not stored.
+    async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError>;
+}
+
+/// Images and their thumbnails.
+#[async_trait]
+pub trait ImageRepo: Send + Sync + Debug + 'static {
+    /// Inserts an image and its thumbnail rows atomically: all or nothing.
+    /// [`Conflict::MissingReference`] if the owner does not exist.
+    async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError>;
+    /// One of `owner`'s images with all its thumbnail rows; `None` for another user's image.
+    async fn get_image(&self, owner: UserId, id: ImageId)
+    -> Result<Option<ImageRecord>, RepoError>;
+    /// An image by id whoever owns it, for the worker.
+    async fn get_image_by_id(&self, id: ImageId) -> Result<Option<ImageRecord>, RepoError>;
+    /// A page of `owner`'s images with their thumbnails, newest first: a bounded number of
+    /// queries however many images the owner has.
+    async fn list_images(
+        &self,
+        owner: UserId,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError>;
+    /// Deletes one of `owner`'s images with its thumbnails and links, returning what was
+    /// deleted (for the caller to delete the stored objects); `None` if there was no such image.
+    async fn delete_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError>;
+    /// The image whose original is stored at `key`, with its owner's plan.
+    async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError>;
+    /// The ready thumbnail stored at `key`.
+    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError>;
+    /// Inserts the given (pending) thumbnail rows where no row exists for that image and
+    /// height; existing rows are left as they are. Rows of a missing image are ignored.
+    async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError>;
+    /// Starts an attempt at the image's pending thumbnails of `heights`: `attempts + 1` and
+    /// `updated_at = now`, which renews their lease. Rows not pending are left alone.
+    async fn start_thumbnail_attempt(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+    /// Marks a pending thumbnail ready at `key`. Returns `false`, changing nothing, when the
+    /// row is gone or no longer pending (a duplicate delivery won the race), in which case
+    /// the caller deletes the object it stored.
+    async fn complete_thumbnail(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        key: &StorageKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// Marks the image's pending thumbnails of `heights` failed.
+    async fn fail_thumbnails(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError>;
+    /// Finds thumbnail work in `scope` and leases it, for at most `limit` images:
+    /// - for every height of the owner's current plan with no row, inserts a pending row
+    ///   (sized from the image) with `updated_at = now`;
+    /// - every pending row of a current plan height whose `updated_at` is before
+    ///   `stale_before` (its lease has lapsed) gets `updated_at = now`.
+    ///
+    /// Returns the ids of the images touched. Because claimed rows carry a fresh lease,
+    /// calling again returns other images, so repeated calls page through all the work.
+    async fn claim_thumbnail_work(
+        &self,
+        scope: WorkScope,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ImageId>, RepoError>;
+}
+
+/// Expiring links.
+#[async_trait]
+pub trait LinkRepo: Send + Sync + Debug + 'static {
+    /// Inserts a link. [`Conflict::MissingReference`] if its image does not exist.
+    async fn insert_link(&self, link: &ExpiringLink) -> Result<(), RepoError>;
+    /// One of `owner`'s links.
+    async fn get_link(&self, owner: UserId, id: LinkId) -> Result<Option<ExpiringLink>, RepoError>;
+    /// A page of `owner`'s links, newest first, optionally of one image only.
+    async fn list_links(
+        &self,
+        owner: UserId,
+        image: Option<ImageId>,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ExpiringLink>, RepoError>;
+    /// Replaces the expiry of `link` (matched by owner and id). `false` if there is no such link.
+    async fn update_link(&self, link: &ExpiringLink) -> Result<bool, RepoError>;
+    /// Deletes one of `owner`'s links. `false` if there was no such link.
+    async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError>;
+    /// A link by its public key, with its image and the owner's plan: one indexed lookup.
+    async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError>;
+}
+
+/// Everything the service persists.
+///
+/// # Contract
+/// - Lookups return `Ok(None)` (or `false`) for missing rows; errors are for failures.
+/// - Owner-scoped methods never return or change another user's rows.
+/// - Timestamps round-trip exactly (the service gives microsecond precision).
+/// - Lists are newest first by `(created_at, id)` and follow [`KeysetQuery`] exactly.
+/// - Uniqueness and reference violations are [`RepoError::Conflict`], never a panic, and
+///   change nothing.
+#[async_trait]
+pub trait Repo: PlanRepo + UserRepo + ImageRepo + LinkRepo {
+    /// Checks that the backend answers, for readiness probes.
+    async fn ping(&self) -> Result<(), RepoError>;
+}

@@ -1,0 +1,178 @@
+//! The [`Storage`] port: where originals and thumbnails are kept, by [`StorageKey`].
+
+use std::fmt::Debug;
+use std::ops::Range;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+
+use crate::imaging::ImageFormat;
+
+/// A boxed error from a backend, kept as the source of a port error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// The key of a stored object: a relative path of `/`-separated segments made only of ASCII
+/// letters, digits, `-`, `_` and `.`, with no empty, `.` or `..` segment, at most 1024 bytes.
+///
+/// Keys made by imagevault are `imageupload/<uuid>/<uuid>.<ext>` and
+/// `thumbnail/<uuid>/<uuid>.<ext>` with random (v4) UUIDs: no user input reaches a path.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StorageKey(String);
+
+impl StorageKey {
+    /// The longest key accepted.
+    pub const MAX_LEN: usize = 1024;
+
+    /// Checks that `key` is a safe relative path.
+    ///
+    /// ```
+    /// use imagevault_core::StorageKey;
+    /// assert!(StorageKey::parse("thumbnail/a/b.png").is_some());
+    /// assert!(StorageKey::parse("../etc/passwd").is_none());
+    /// assert!(StorageKey::parse("/abs").is_none());
+    /// ```
+    pub fn parse(key: &str) -> Option<Self> {
+        let safe_segment = |segment: &str| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        (key.len() <= Self::MAX_LEN && key.split('/').all(safe_segment))
+            .then(|| Self(key.to_owned()))
+    }
+
+    /// A new random key for an original: `imageupload/<uuid>/<uuid>.<ext>`.
+    pub fn new_original(format: ImageFormat) -> Self {
+        Self::random("imageupload", format)
+    }
+
+    /// A new random key for a thumbnail: `thumbnail/<uuid>/<uuid>.<ext>`.
+    pub fn new_thumbnail(format: ImageFormat) -> Self {
+        Self::random("thumbnail", format)
+    }
+
+    fn random(prefix: &str, format: ImageFormat) -> Self {
+        Self(format!(
+            "{prefix}/{}/{}.{}",
+            uuid::Uuid::new_v4().hyphenated(),
+            uuid::Uuid::new_v4().hyphenated(),
+            format.extension()
+        ))
+    }
+
+    /// The key as a path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What is known of a stored object without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// When it was written, where the backend knows.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// An object being read: its metadata, the byte range returned, and the bytes as a stream.
+pub struct StoredObject {
+    /// The whole object's metadata.
+    pub info: ObjectInfo,
+    /// The range of the object that `body` yields.
+    pub range: Range<u64>,
+    /// The bytes of `range`, in order.
+    pub body: BoxStream<'static, Result<Bytes, StorageError>>,
+}
+
+impl StoredObject {
+    /// Reads the whole body into memory.
+    pub async fn bytes(self) -> Result<Bytes, StorageError> {
+        use futures::TryStreamExt as _;
+        let chunks: Vec<Bytes> = self.body.try_collect().await?;
+        Ok(match chunks.len() {
+            1 => chunks.into_iter().next().unwrap_or_default(),
+            _ => chunks.concat().into(),
+        })
+    }
+}
+
+impl Debug for StoredObject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredObject")
+            .field("info", &self.info)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A failure of a [`Storage`] backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// A range that does not lie within the object was requested.
+    #[error("range {start}..{end} is not within the object's {size} bytes")]
+    InvalidRange {
+        /// Requested start.
+        start: u64,
+        /// Requested end (exclusive).
+        end: u64,
+        /// The object's size.
+        size: u64,
+    },
+    /// The backend failed; `source` keeps the cause.
+    #[error("{backend} storage failed")]
+    Backend {
+        /// Which backend, for example `"object_store"`.
+        backend: &'static str,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Blob storage for originals and thumbnails.
+///
+/// # Contract
+/// - `put` is atomic: a reader sees the whole object or none of it. Keys are never reused
+///   by imagevault, so objects are immutable once written.
+/// - `get`, `get_range` and `head` of a missing key are `Ok(None)`.
+/// - `get_range` with a range not within `0..size` (or empty) is [`StorageError::InvalidRange`].
+/// - `delete` of a missing key is `Ok(())`.
+#[async_trait]
+pub trait Storage: Send + Sync + Debug + 'static {
+    /// Stores `data` under `key`, replacing any object there.
+    async fn put(
+        &self,
+        key: &StorageKey,
+        data: Bytes,
+        format: ImageFormat,
+    ) -> Result<(), StorageError>;
+
+    /// Reads a whole object.
+    async fn get(&self, key: &StorageKey) -> Result<Option<StoredObject>, StorageError>;
+
+    /// Reads the bytes `range` of an object.
+    async fn get_range(
+        &self,
+        key: &StorageKey,
+        range: Range<u64>,
+    ) -> Result<Option<StoredObject>, StorageError>;
+
+    /// Reads an object's metadata.
+    async fn head(&self, key: &StorageKey) -> Result<Option<ObjectInfo>, StorageError>;
+
+    /// Removes an object.
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError>;
+}
