@@ -1,0 +1,50 @@
+//! The imaging pipeline: validating uploaded PNG and JPEG files and rendering thumbnails.
+//!
+//! Two entry points do all the work:
+//!
+//! - [`inspect`] sniffs the format from the bytes, walks the whole file structure
+//!   (chunk CRCs for PNG, marker segments and scans for JPEG), reads the dimensions and the
+//!   EXIF orientation, and enforces [`ImageLimits`], all without decoding a single pixel.
+//! - [`render_thumbnails`] inspects, decodes once (JPEG at a reduced DCT scale when the
+//!   thumbnails are small enough), resizes to every requested height, applies the EXIF
+//!   orientation and re-encodes in the input's format without any metadata.
+//!
+//! Both are CPU-bound and synchronous; async callers should run them on a blocking pool.
+//!
+//! ```
+//! use imagevault_core::imaging::{ImageFormat, ImageLimits, inspect, thumbnail_size};
+//!
+//! // A 2x1 grey PNG would be accepted; a GIF never is.
+//! let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00";
+//! let err = inspect(gif, &ImageLimits::default()).unwrap_err();
+//! assert_eq!(err.to_string(), "unsupported image type gif; accepted types are png and jpeg");
+//!
+//! assert_eq!(thumbnail_size(1280, 1920, 200), (133, 200));
+//! assert_eq!(ImageFormat::Jpeg.extension(), "jpg");
+//! ```
+
+mod decode;
+mod encode;
+mod error;
+mod exif;
+mod format;
+mod inspect;
+mod jpeg_structure;
+mod orient;
+mod pixels;
+mod png_structure;
+mod render;
+mod resize;
+mod size;
+mod sniff;
+
+#[cfg(test)]
+mod robustness_tests;
+#[cfg(test)]
+mod test_support;
+
+pub use error::ImageError;
+pub use format::ImageFormat;
+pub use inspect::{ImageInfo, ImageLimits, inspect};
+pub use render::{RenderedThumbnail, render_thumbnails};
+pub use size::thumbnail_size;
