@@ -1,0 +1,139 @@
+//! Authentication and API tokens.
+
+use crate::auth::{self, ApiToken};
+use crate::error::{PlanFeature, VaultError};
+use crate::plan::Plan;
+use crate::user::{Password, TokenRecord, User, Username};
+
+use super::Vault;
+
+/// An authenticated user with the plan in force for this request.
+///
+/// The plan is read at authentication, so a plan change shows in the very next request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The user.
+    pub user: User,
+    /// The user's current plan, if any.
+    pub plan: Option<Plan>,
+}
+
+impl Account {
+    /// The plan, or [`VaultError::NoPlan`]: every image and link operation needs one.
+    pub fn require_plan(&self) -> Result<&Plan, VaultError> {
+        self.plan.as_ref().ok_or(VaultError::NoPlan)
+    }
+
+    /// The plan if it grants `feature`; [`VaultError::NoPlan`] or
+    /// [`VaultError::PlanForbids`] otherwise.
+    pub fn require_feature(&self, feature: PlanFeature) -> Result<&Plan, VaultError> {
+        let plan = self.require_plan()?;
+        let granted = match feature {
+            PlanFeature::OriginalLink => plan.original_link,
+            PlanFeature::ExpiringLinks => plan.expiring_links,
+        };
+        if granted {
+            Ok(plan)
+        } else {
+            Err(VaultError::PlanForbids(feature))
+        }
+    }
+
+    /// Succeeds only for administrators.
+    pub fn require_admin(&self) -> Result<(), VaultError> {
+        if self.user.is_admin {
+            Ok(())
+        } else {
+            Err(VaultError::AdminOnly)
+        }
+    }
+}
+
+impl Vault {
+    pub(super) async fn account_of(&self, user: User) -> Result<Account, VaultError> {
+        let plan = match user.plan_id {
+            Some(plan_id) => self.inner.repo.get_plan(plan_id).await?,
+            None => None,
+        };
+        Ok(Account { user, plan })
+    }
+
+    /// Logs in with a username and password.
+    ///
+    /// An unknown username costs the same password hash as a wrong password, so timing
+    /// does not reveal which accounts exist. Either way: [`VaultError::InvalidCredentials`].
+    pub async fn authenticate_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Account, VaultError> {
+        if password.len() > Password::MAX_BYTES {
+            return Err(VaultError::InvalidCredentials);
+        }
+        let user = match Username::parse(username) {
+            Ok(username) => self.inner.repo.find_user_by_username(&username).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().map_or_else(
+            || auth::decoy_hash().clone(),
+            |user| user.password_hash.clone(),
+        );
+        let presented = Password::presented(password);
+        let verified = self
+            .inner
+            .pool
+            .run(move || auth::verify_password(&presented, &hash))
+            .await
+            .map_err(|_| VaultError::Internal("password verification panicked".into()))?;
+        match user {
+            Some(user) if verified => self.account_of(user).await,
+            _ => Err(VaultError::InvalidCredentials),
+        }
+    }
+
+    /// Logs in with an API token: one indexed lookup by the token's hash.
+    pub async fn authenticate_token(&self, token: &str) -> Result<Account, VaultError> {
+        let hash = ApiToken::presented(token).hash();
+        match self.inner.repo.find_user_by_token(&hash).await? {
+            Some(user) => self.account_of(user).await,
+            None => Err(VaultError::InvalidCredentials),
+        }
+    }
+
+    /// Issues a new API token for the account (one per device; earlier ones stay valid).
+    /// The token is returned once; only its hash is stored.
+    pub async fn issue_token(&self, account: &Account) -> Result<ApiToken, VaultError> {
+        let token = ApiToken::generate()
+            .map_err(|error| VaultError::Internal(format!("no randomness for a token: {error}")))?;
+        self.inner
+            .repo
+            .insert_token(&TokenRecord {
+                hash: token.hash(),
+                user_id: account.user.id,
+                created_at: self.now(),
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Revokes a token; revoking an unknown token is not an error.
+    pub async fn revoke_token(&self, token: &str) -> Result<(), VaultError> {
+        self.inner
+            .repo
+            .delete_token(&ApiToken::presented(token).hash())
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn hash_password(
+        &self,
+        password: Password,
+    ) -> Result<crate::user::PasswordHash, VaultError> {
+        self.inner
+            .pool
+            .run(move || auth::hash_password(&password))
+            .await
+            .map_err(|_| VaultError::Internal("password hashing panicked".into()))?
+            .map_err(VaultError::Internal)
+    }
+}

@@ -1,0 +1,317 @@
+//! Administration: plans and users. Every method needs an administrator's [`Account`],
+//! except the `bootstrap_*` helpers meant for a command line with direct access.
+
+use tracing::info;
+
+use crate::error::{ValidationError, VaultError};
+use crate::page::{self, Keyset, ListKind, Page, PageRequest};
+use crate::plan::{Plan, PlanId, PlanSpec};
+use crate::queue::Job;
+use crate::repo::WorkScope;
+use crate::user::{Password, User, UserId, Username};
+
+use super::{Account, Vault};
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Unique login name.
+    pub username: Username,
+    /// The initial password.
+    pub password: Password,
+    /// The plan, if any.
+    pub plan: Option<PlanId>,
+    /// Whether the user administers the installation.
+    pub is_admin: bool,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// A new username.
+    pub username: Option<Username>,
+    /// A new password.
+    pub password: Option<Password>,
+    /// A new plan (`Some(None)` removes the plan).
+    pub plan: Option<Option<PlanId>>,
+    /// A new admin flag.
+    pub is_admin: Option<bool>,
+}
+
+fn plan_position(plan: &Plan) -> Keyset {
+    Keyset {
+        created_at: plan.created_at,
+        id: plan.id.as_uuid(),
+    }
+}
+
+fn user_position(user: &User) -> Keyset {
+    Keyset {
+        created_at: user.created_at,
+        id: user.id.as_uuid(),
+    }
+}
+
+impl Vault {
+    /// One page of plans, newest first.
+    pub async fn list_plans(
+        &self,
+        admin: &Account,
+        request: PageRequest,
+    ) -> Result<Page<Plan>, VaultError> {
+        admin.require_admin()?;
+        let repo = &self.inner.repo;
+        Ok(page::paginate(
+            request,
+            ListKind::Plans,
+            plan_position,
+            |query| async move { repo.list_plans(&query).await },
+        )
+        .await?)
+    }
+
+    /// One plan.
+    pub async fn get_plan(&self, admin: &Account, id: PlanId) -> Result<Plan, VaultError> {
+        admin.require_admin()?;
+        self.inner
+            .repo
+            .get_plan(id)
+            .await?
+            .ok_or(VaultError::NotFound)
+    }
+
+    /// Creates a plan; a taken name is a validation error on `name`.
+    pub async fn create_plan(&self, admin: &Account, spec: PlanSpec) -> Result<Plan, VaultError> {
+        admin.require_admin()?;
+        self.bootstrap_plan(spec).await
+    }
+
+    /// Creates a plan without an administrator's account, for command lines and setup code
+    /// that already have full access.
+    pub async fn bootstrap_plan(&self, spec: PlanSpec) -> Result<Plan, VaultError> {
+        let plan = Plan::new(spec, self.now());
+        self.inner.repo.create_plan(&plan).await?;
+        info!(plan = %plan.id, name = %plan.name, "plan created");
+        Ok(plan)
+    }
+
+    /// Replaces a plan's name and grants. The change shows at once in every response;
+    /// thumbnails for new heights are queued for every user on the plan.
+    pub async fn update_plan(
+        &self,
+        admin: &Account,
+        id: PlanId,
+        spec: PlanSpec,
+    ) -> Result<Plan, VaultError> {
+        admin.require_admin()?;
+        let current = self
+            .inner
+            .repo
+            .get_plan(id)
+            .await?
+            .ok_or(VaultError::NotFound)?;
+        let updated = current.with_spec(spec);
+        if !self.inner.repo.update_plan(&updated).await? {
+            return Err(VaultError::NotFound);
+        }
+        if updated.thumbnail_heights != current.thumbnail_heights {
+            self.enqueue_or_defer(Job::BackfillPlan { plan_id: id })
+                .await;
+        }
+        info!(plan = %id, "plan updated");
+        Ok(updated)
+    }
+
+    /// Deletes a plan; [`VaultError::Conflict`] while users have it.
+    pub async fn delete_plan(&self, admin: &Account, id: PlanId) -> Result<(), VaultError> {
+        admin.require_admin()?;
+        if self.inner.repo.delete_plan(id).await? {
+            info!(plan = %id, "plan deleted");
+            Ok(())
+        } else {
+            Err(VaultError::NotFound)
+        }
+    }
+
+    /// One page of users, newest first.
+    pub async fn list_users(
+        &self,
+        admin: &Account,
+        request: PageRequest,
+    ) -> Result<Page<User>, VaultError> {
+        admin.require_admin()?;
+        let repo = &self.inner.repo;
+        Ok(page::paginate(
+            request,
+            ListKind::Users,
+            user_position,
+            |query| async move { repo.list_users(&query).await },
+        )
+        .await?)
+    }
+
+    /// One user.
+    pub async fn get_user(&self, admin: &Account, id: UserId) -> Result<User, VaultError> {
+        admin.require_admin()?;
+        self.inner
+            .repo
+            .get_user(id)
+            .await?
+            .ok_or(VaultError::NotFound)
+    }
+
+    /// Creates a user; a taken username is a validation error on `username`, an unknown
+    /// plan one on `plan`.
+    pub async fn create_user(
+        &self,
+        admin: &Account,
+        new_user: NewUser,
+    ) -> Result<User, VaultError> {
+        admin.require_admin()?;
+        self.bootstrap_user(new_user).await
+    }
+
+    /// Creates a user without an administrator's account, for command lines and the first
+    /// start of a server.
+    pub async fn bootstrap_user(&self, new_user: NewUser) -> Result<User, VaultError> {
+        if let Some(plan) = new_user.plan {
+            self.check_plan_exists(plan).await?;
+        }
+        let user = User {
+            id: UserId::new(),
+            username: new_user.username,
+            password_hash: self.hash_password(new_user.password).await?,
+            is_admin: new_user.is_admin,
+            plan_id: new_user.plan,
+            created_at: self.now(),
+        };
+        self.inner.repo.create_user(&user).await?;
+        info!(user = %user.id, username = %user.username, admin = user.is_admin, "user created");
+        Ok(user)
+    }
+
+    /// Changes a user. A new plan shows at once in every response, and thumbnails for its
+    /// heights are queued.
+    pub async fn update_user(
+        &self,
+        admin: &Account,
+        id: UserId,
+        changes: UserChanges,
+    ) -> Result<User, VaultError> {
+        admin.require_admin()?;
+        self.bootstrap_update_user(id, changes).await
+    }
+
+    /// [`update_user`](Self::update_user) without an administrator's account.
+    pub async fn bootstrap_update_user(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+    ) -> Result<User, VaultError> {
+        let current = self
+            .inner
+            .repo
+            .get_user(id)
+            .await?
+            .ok_or(VaultError::NotFound)?;
+        if let Some(Some(plan)) = changes.plan {
+            self.check_plan_exists(plan).await?;
+        }
+        let password_hash = match changes.password {
+            Some(password) => self.hash_password(password).await?,
+            None => current.password_hash.clone(),
+        };
+        let updated = User {
+            username: changes.username.unwrap_or_else(|| current.username.clone()),
+            password_hash,
+            is_admin: changes.is_admin.unwrap_or(current.is_admin),
+            plan_id: changes.plan.unwrap_or(current.plan_id),
+            ..current.clone()
+        };
+        if !self.inner.repo.update_user(&updated).await? {
+            return Err(VaultError::NotFound);
+        }
+        if updated.plan_id != current.plan_id && updated.plan_id.is_some() {
+            self.enqueue_or_defer(Job::BackfillOwner { user_id: id })
+                .await;
+        }
+        info!(user = %id, "user updated");
+        Ok(updated)
+    }
+
+    /// Deletes a user with their images, stored files, links and tokens.
+    pub async fn delete_user(&self, admin: &Account, id: UserId) -> Result<(), VaultError> {
+        admin.require_admin()?;
+        self.inner
+            .repo
+            .get_user(id)
+            .await?
+            .ok_or(VaultError::NotFound)?;
+        // Images go one page at a time, each with its objects, so that memory stays bounded
+        // however many images the user has.
+        loop {
+            let page = self
+                .inner
+                .repo
+                .list_images(
+                    id,
+                    &crate::page::KeysetQuery {
+                        anchor: None,
+                        limit: self.inner.config.work_batch,
+                    },
+                )
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            for record in page {
+                if let Some(deleted) = self.inner.repo.delete_image(id, record.image.id).await? {
+                    self.delete_objects(&deleted).await;
+                }
+            }
+        }
+        if self.inner.repo.delete_user(id).await? {
+            info!(user = %id, "user deleted");
+            Ok(())
+        } else {
+            Err(VaultError::NotFound)
+        }
+    }
+
+    async fn check_plan_exists(&self, plan: PlanId) -> Result<(), VaultError> {
+        match self.inner.repo.get_plan(plan).await? {
+            Some(_) => Ok(()),
+            None => Err(ValidationError::new(
+                "plan",
+                format!("Invalid pk “{plan}” - object does not exist."),
+            )
+            .into()),
+        }
+    }
+
+    /// Queues thumbnail work for `scope` now, instead of waiting for the reconciler.
+    pub(super) async fn backfill(&self, scope: WorkScope) -> Result<usize, VaultError> {
+        let mut queued = 0;
+        loop {
+            let now = self.now();
+            let stale_before = now
+                .checked_sub_signed(super::worker::lease_delta(self.inner.config.job_lease))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            let images = self
+                .inner
+                .repo
+                .claim_thumbnail_work(scope, now, stale_before, self.inner.config.work_batch)
+                .await?;
+            if images.is_empty() {
+                return Ok(queued);
+            }
+            for image_id in images {
+                self.inner
+                    .queue
+                    .enqueue(Job::GenerateThumbnails { image_id })
+                    .await?;
+                queued += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Uploading, listing, reading and deleting images.
+
+use bytes::Bytes;
+use tracing::{info, warn};
+
+use crate::error::VaultError;
+use crate::image::{Image, ImageId, ImageName, ImageRecord};
+use crate::imaging::{self, ImageInfo};
+use crate::page::{self, Keyset, ListKind, Page, PageRequest};
+use crate::plan::Plan;
+use crate::queue::Job;
+use crate::storage::StorageKey;
+use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+
+use super::{Account, Vault};
+
+/// Inputs smaller than this are inspected inline; larger ones on the blocking pool, since
+/// walking a big file's structure and CRCs takes milliseconds.
+const INLINE_INSPECT_BYTES: usize = 256 * 1024;
+
+/// An upload: the file's bytes and how to name it.
+#[derive(Debug, Clone, Default)]
+pub struct Upload {
+    /// The file's content. Its format is detected from the bytes alone.
+    pub data: Bytes,
+    /// A name given explicitly (the API's `name` field); validated, never altered.
+    pub name: Option<String>,
+    /// The uploaded file's name, used for the default name (its last path component, cut
+    /// to 255 characters). Without either, the image is called `image.<ext>`.
+    pub file_name: Option<String>,
+}
+
+/// An image as its owner sees it under their current plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageView {
+    /// The image.
+    pub image: Image,
+    /// The original's key, present only when the plan has `original_link`.
+    pub original: Option<StorageKey>,
+    /// Exactly the plan's heights, ascending.
+    pub thumbnails: Vec<ThumbnailView>,
+}
+
+/// One thumbnail of an [`ImageView`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbnailView {
+    /// The plan height.
+    pub max_height: u32,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Pending, ready or failed.
+    pub status: ThumbnailStatus,
+    /// The stored thumbnail, only when ready.
+    pub storage_key: Option<StorageKey>,
+}
+
+impl ImageView {
+    /// Shapes a stored image for `plan`: only the plan's heights (a height without a row yet
+    /// shows as pending), and the original only if the plan links it.
+    pub fn new(record: ImageRecord, plan: &Plan) -> Self {
+        let ImageRecord { image, thumbnails } = record;
+        let thumbnails = plan
+            .thumbnail_heights
+            .as_slice()
+            .iter()
+            .map(
+                |&height| match thumbnails.iter().find(|row| row.max_height == height) {
+                    Some(row) => ThumbnailView {
+                        max_height: height.get(),
+                        width: row.width,
+                        height: row.height,
+                        status: row.status,
+                        storage_key: match row.status {
+                            ThumbnailStatus::Ready => row.storage_key.clone(),
+                            _ => None,
+                        },
+                    },
+                    None => {
+                        let (width, height_px) =
+                            imaging::thumbnail_size(image.width, image.height, height.get());
+                        ThumbnailView {
+                            max_height: height.get(),
+                            width,
+                            height: height_px,
+                            status: ThumbnailStatus::Pending,
+                            storage_key: None,
+                        }
+                    }
+                },
+            )
+            .collect();
+        Self {
+            original: plan.original_link.then(|| image.storage_key.clone()),
+            image,
+            thumbnails,
+        }
+    }
+}
+
+pub(super) fn image_position(record: &ImageRecord) -> Keyset {
+    Keyset {
+        created_at: record.image.created_at,
+        id: record.image.id.as_uuid(),
+    }
+}
+
+/// Why [`read_limited`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadLimitedError<E> {
+    /// The body passed the limit; the rest was not read.
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The stream itself failed.
+    #[error(transparent)]
+    Stream(E),
+}
+
+/// Reads a request body into memory, stopping with [`ReadLimitedError::TooLarge`] as soon
+/// as it passes `limit` bytes, so an oversized upload costs at most `limit` bytes of memory
+/// and is never read to its end.
+///
+/// ```
+/// use bytes::Bytes;
+/// use imagevault_core::{read_limited, ReadLimitedError};
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let chunks = || futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from("abc")), Ok(Bytes::from("def"))]);
+/// assert_eq!(read_limited(chunks(), 6).await.unwrap(), "abcdef");
+/// assert!(matches!(read_limited(chunks(), 5).await, Err(ReadLimitedError::TooLarge { limit: 5 })));
+/// # });
+/// ```
+pub async fn read_limited<S, E>(stream: S, limit: u64) -> Result<Bytes, ReadLimitedError<E>>
+where
+    S: futures::Stream<Item = Result<Bytes, E>>,
+{
+    use futures::StreamExt as _;
+    futures::pin_mut!(stream);
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(ReadLimitedError::Stream)?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(ReadLimitedError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+impl Vault {
+    /// Stores an upload and queues its thumbnails; they are `pending` in the result.
+    ///
+    /// The file is checked before anything is stored: format from its magic bytes, size,
+    /// pixel count from the header, and its structure (PNG chunks and CRCs, JPEG markers).
+    /// If any later step fails, nothing is left behind: the stored original is deleted when
+    /// the database insert fails. A failure to enqueue is not an error: the reconciler
+    /// finds the pending thumbnails in the database and queues them.
+    pub async fn upload(&self, account: &Account, upload: Upload) -> Result<ImageView, VaultError> {
+        let plan = account.require_plan()?;
+        let limits = self.inner.config.limits;
+        if upload.data.len() as u64 > limits.max_bytes {
+            return Err(VaultError::TooLarge {
+                limit: limits.max_bytes,
+            });
+        }
+        let explicit_name = upload.name.as_deref().map(ImageName::parse).transpose()?;
+        let info = self.inspect(upload.data.clone()).await?;
+        let name = explicit_name
+            .or_else(|| {
+                upload
+                    .file_name
+                    .as_deref()
+                    .and_then(ImageName::from_file_name)
+            })
+            .unwrap_or_else(|| ImageName::fallback(info.format));
+
+        let now = self.now();
+        let image = Image {
+            id: ImageId::new(),
+            owner: account.user.id,
+            name,
+            format: info.format,
+            width: info.width,
+            height: info.height,
+            size: upload.data.len() as u64,
+            storage_key: StorageKey::new_original(info.format),
+            created_at: now,
+        };
+        let record = ImageRecord {
+            thumbnails: plan
+                .thumbnail_heights
+                .as_slice()
+                .iter()
+                .map(|&height| Thumbnail::pending(image.id, height, image.width, image.height, now))
+                .collect(),
+            image,
+        };
+
+        self.inner
+            .storage
+            .put(&record.image.storage_key, upload.data, info.format)
+            .await?;
+        if let Err(error) = self.inner.repo.insert_image(&record).await {
+            if let Err(cleanup) = self.inner.storage.delete(&record.image.storage_key).await {
+                // The sweeper removes unreferenced objects later; say where this one is.
+                warn!(key = %record.image.storage_key, error = %cleanup, "could not delete the original of a failed upload");
+            }
+            return Err(error.into());
+        }
+        self.enqueue_or_defer(Job::GenerateThumbnails {
+            image_id: record.image.id,
+        })
+        .await;
+        info!(image = %record.image.id, owner = %account.user.id, format = %info.format, bytes = record.image.size, "image uploaded");
+        Ok(ImageView::new(record, plan))
+    }
+
+    async fn inspect(&self, data: Bytes) -> Result<ImageInfo, VaultError> {
+        let limits = self.inner.config.limits;
+        if data.len() <= INLINE_INSPECT_BYTES {
+            return Ok(imaging::inspect(&data, &limits)?);
+        }
+        self.inner
+            .pool
+            .run(move || imaging::inspect(&data, &limits))
+            .await
+            .map_err(|_| VaultError::Internal("image inspection panicked".into()))?
+            .map_err(VaultError::from)
+    }
+
+    /// Queues a job; if the queue refuses, logs it and relies on the reconciler, which
+    /// rebuilds all outstanding work from the database.
+    pub(super) async fn enqueue_or_defer(&self, job: Job) {
+        if let Err(error) = self.inner.queue.enqueue(job.clone()).await {
+            warn!(?job, %error, "could not enqueue a job; the reconciler will queue it later");
+        }
+    }
+
+    /// One page of the account's images, newest first.
+    pub async fn list_images(
+        &self,
+        account: &Account,
+        request: PageRequest,
+    ) -> Result<Page<ImageView>, VaultError> {
+        let plan = account.require_plan()?;
+        let owner = account.user.id;
+        let repo = &self.inner.repo;
+        let page = page::paginate(
+            request,
+            ListKind::Images,
+            image_position,
+            |query| async move { repo.list_images(owner, &query).await },
+        )
+        .await?;
+        Ok(page.map(|record| ImageView::new(record, plan)))
+    }
+
+    /// One of the account's images; another user's image is [`VaultError::NotFound`].
+    pub async fn get_image(&self, account: &Account, id: ImageId) -> Result<ImageView, VaultError> {
+        let plan = account.require_plan()?;
+        let record = self
+            .inner
+            .repo
+            .get_image(account.user.id, id)
+            .await?
+            .ok_or(VaultError::NotFound)?;
+        Ok(ImageView::new(record, plan))
+    }
+
+    /// Deletes one of the account's images with its thumbnails and links. The rows go
+    /// first, so its media URLs stop working at once; then the stored objects.
+    pub async fn delete_image(&self, account: &Account, id: ImageId) -> Result<(), VaultError> {
+        account.require_plan()?;
+        let record = self
+            .inner
+            .repo
+            .delete_image(account.user.id, id)
+            .await?
+            .ok_or(VaultError::NotFound)?;
+        self.delete_objects(&record).await;
+        Ok(())
+    }
+
+    /// Deletes the stored objects of a deleted image. Failures are logged, not returned:
+    /// the rows are gone, so the objects are unreachable, and the sweeper removes leftovers.
+    pub(super) async fn delete_objects(&self, record: &ImageRecord) {
+        let keys = std::iter::once(&record.image.storage_key).chain(
+            record
+                .thumbnails
+                .iter()
+                .filter_map(|thumbnail| thumbnail.storage_key.as_ref()),
+        );
+        for key in keys {
+            if let Err(error) = self.inner.storage.delete(key).await {
+                warn!(%key, %error, "could not delete a stored object of a deleted image");
+            }
+        }
+    }
+}

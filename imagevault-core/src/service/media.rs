@@ -1,0 +1,234 @@
+//! Resolving anonymous `/media/...` paths to stored objects, with the plan's gating rules.
+
+use std::ops::Range;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::VaultError;
+use crate::imaging::ImageFormat;
+use crate::link::LinkKey;
+use crate::storage::{StorageKey, StoredObject};
+
+use super::Vault;
+
+/// What a media path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// `imageupload/<uuid>/<uuid>.<ext>`: an original, while the owner's plan links originals.
+    Original,
+    /// `thumbnail/<uuid>/<uuid>.<ext>`: a thumbnail.
+    Thumbnail,
+    /// `exp/<uuid>/<uuid>.<ext>`: an original through an expiring link.
+    ExpiringLink,
+}
+
+/// How long clients and caches may keep a media response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaCaching {
+    /// The content under this URL never changes: `public, max-age=31536000, immutable`.
+    Immutable,
+    /// Valid for `max_age` more seconds and for this client only: `private, max-age=<n>`.
+    Private {
+        /// Whole seconds until the link expires.
+        max_age: u64,
+    },
+}
+
+/// A media path resolved to a stored object that may be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaObject {
+    /// What kind of path it was.
+    pub kind: MediaKind,
+    /// Where the bytes are.
+    pub key: StorageKey,
+    /// The content's format, for `Content-Type`.
+    pub format: ImageFormat,
+    /// A strong entity tag (quoted), stable for as long as the key exists: keys are never
+    /// reused, so the key identifies the bytes.
+    pub etag: String,
+    /// Cache rules for the response.
+    pub caching: MediaCaching,
+}
+
+struct MediaPath<'a> {
+    kind: MediaKind,
+    dir: uuid::Uuid,
+    file: uuid::Uuid,
+    format: ImageFormat,
+    raw: &'a str,
+}
+
+/// Accepts only the exact shapes imagevault makes: canonical lowercase UUIDs and a known
+/// extension, so no other spelling can alias an object and nothing else reaches storage.
+fn parse_media_path(path: &str) -> Option<MediaPath<'_>> {
+    let mut segments = path.split('/');
+    let (kind, dir, file_name) = (segments.next()?, segments.next()?, segments.next()?);
+    if segments.next().is_some() {
+        return None;
+    }
+    let kind = match kind {
+        "imageupload" => MediaKind::Original,
+        "thumbnail" => MediaKind::Thumbnail,
+        "exp" => MediaKind::ExpiringLink,
+        _ => return None,
+    };
+    let (stem, extension) = file_name.rsplit_once('.')?;
+    let canonical = |text: &str| {
+        uuid::Uuid::try_parse(text)
+            .ok()
+            .filter(|uuid| uuid.hyphenated().to_string() == text)
+    };
+    let format = match extension {
+        "png" => ImageFormat::Png,
+        "jpg" => ImageFormat::Jpeg,
+        _ => return None,
+    };
+    Some(MediaPath {
+        kind,
+        dir: canonical(dir)?,
+        file: canonical(stem)?,
+        format,
+        raw: path,
+    })
+}
+
+fn etag_for(key: &StorageKey) -> String {
+    let digest = Sha256::digest(key.as_str().as_bytes());
+    let hex: String = digest[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("\"{hex}\"")
+}
+
+impl Vault {
+    /// Resolves a media path (the part after `/media/`) to an object that may be served now.
+    ///
+    /// - Originals: only while the owner's plan has `original_link`.
+    /// - Thumbnails: when ready.
+    /// - Expiring links: while the owner's plan has `expiring_links`;
+    ///   [`VaultError::LinkExpired`] once expired; cached privately for the time left.
+    ///
+    /// Anything else (other shapes, unknown or deleted objects) is [`VaultError::NotFound`].
+    pub async fn resolve_media(&self, path: &str) -> Result<MediaObject, VaultError> {
+        let parsed = parse_media_path(path).ok_or(VaultError::NotFound)?;
+        let repo = &self.inner.repo;
+        match parsed.kind {
+            MediaKind::Original => {
+                let key = StorageKey::parse(parsed.raw).ok_or(VaultError::NotFound)?;
+                let target = repo
+                    .find_original(&key)
+                    .await?
+                    .ok_or(VaultError::NotFound)?;
+                let linked = target.owner_plan.is_some_and(|plan| plan.original_link);
+                if !linked || target.image.format != parsed.format {
+                    return Err(VaultError::NotFound);
+                }
+                Ok(MediaObject {
+                    kind: parsed.kind,
+                    etag: etag_for(&key),
+                    key,
+                    format: parsed.format,
+                    caching: MediaCaching::Immutable,
+                })
+            }
+            MediaKind::Thumbnail => {
+                let key = StorageKey::parse(parsed.raw).ok_or(VaultError::NotFound)?;
+                repo.find_thumbnail(&key)
+                    .await?
+                    .ok_or(VaultError::NotFound)?;
+                Ok(MediaObject {
+                    kind: parsed.kind,
+                    etag: etag_for(&key),
+                    key,
+                    format: parsed.format,
+                    caching: MediaCaching::Immutable,
+                })
+            }
+            MediaKind::ExpiringLink => {
+                let link_key = LinkKey {
+                    dir: parsed.dir,
+                    file: parsed.file,
+                };
+                let target = repo
+                    .find_link(&link_key)
+                    .await?
+                    .ok_or(VaultError::NotFound)?;
+                let allowed = target.owner_plan.is_some_and(|plan| plan.expiring_links);
+                if !allowed || target.image.format != parsed.format {
+                    return Err(VaultError::NotFound);
+                }
+                let now = self.now();
+                if target.link.is_expired(now) {
+                    return Err(VaultError::LinkExpired);
+                }
+                Ok(MediaObject {
+                    kind: parsed.kind,
+                    etag: etag_for(&target.image.storage_key),
+                    key: target.image.storage_key,
+                    format: parsed.format,
+                    caching: MediaCaching::Private {
+                        max_age: target.link.seconds_left(now),
+                    },
+                })
+            }
+        }
+    }
+
+    /// Opens a resolved media object, whole or the bytes `range`. `Ok(None)` if the object
+    /// has vanished from storage since it was resolved.
+    pub async fn open_media(
+        &self,
+        media: &MediaObject,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<StoredObject>, VaultError> {
+        let storage = &self.inner.storage;
+        Ok(match range {
+            Some(range) => storage.get_range(&media.key, range).await?,
+            None => storage.get(&media.key).await?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "0b5c1a3e-7d2f-4c61-9e8a-3f4b5c6d7e8f";
+    const B: &str = "1c6d2b4f-8e3a-4d72-af9b-4a5c6d7e8f90";
+
+    #[test]
+    fn only_exact_media_shapes_parse() {
+        for good in [
+            format!("imageupload/{A}/{B}.jpg"),
+            format!("thumbnail/{A}/{B}.png"),
+            format!("exp/{A}/{B}.jpg"),
+        ] {
+            assert!(parse_media_path(&good).is_some(), "{good}");
+        }
+        for bad in [
+            format!("imageupload/{A}/{B}.jpeg"),
+            format!("imageupload/{A}/{B}.JPG"),
+            format!("imageupload/{A}/{B}"),
+            format!("imageupload/{A}/../{B}.jpg"),
+            format!("imageupload/{A}/{B}.jpg/"),
+            format!("imageupload/{}/{B}.jpg", A.to_uppercase()),
+            format!("imageupload/{}/{B}.jpg", A.replace('-', "")),
+            format!("other/{A}/{B}.jpg"),
+            format!("thumbnail/{A}%2F{B}.png"),
+            format!("/thumbnail/{A}/{B}.png"),
+            String::new(),
+        ] {
+            assert!(parse_media_path(&bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn etags_are_strong_and_stable() {
+        let key = StorageKey::parse(&format!("thumbnail/{A}/{B}.png")).unwrap();
+        let etag = etag_for(&key);
+        assert_eq!(etag, etag_for(&key));
+        assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"));
+        assert_eq!(etag.len(), 34);
+    }
+}

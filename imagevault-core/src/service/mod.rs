@@ -1,0 +1,224 @@
+//! [`Vault`], the service: every business rule of imagevault, over the three ports.
+//!
+//! Adapters (an HTTP router, a CLI, a job runner) call `Vault` methods and map its
+//! [`VaultError`](crate::VaultError)s to their own vocabulary; they hold no rules of their own.
+
+mod account;
+mod admin;
+mod images;
+mod links;
+mod media;
+mod pool;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use account::Account;
+pub use admin::{NewUser, UserChanges};
+pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
+pub use links::{LinkView, parse_image_id};
+pub use media::{MediaCaching, MediaKind, MediaObject};
+pub use worker::{JobOutcome, WorkerOptions};
+
+use crate::clock::{Clock, SystemClock};
+use crate::imaging::ImageLimits;
+use crate::queue::JobQueue;
+use crate::repo::Repo;
+use crate::storage::Storage;
+use pool::BlockingPool;
+
+/// Tunables of a [`Vault`]; the defaults suit most deployments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VaultConfig {
+    /// Byte and pixel limits for uploads (25 MiB and 50 megapixels by default).
+    pub limits: ImageLimits,
+    /// How long a job may run before it counts as abandoned and is handed out again, both in
+    /// the queue and for the thumbnail rows the reconciler watches. Default 5 minutes.
+    pub job_lease: Duration,
+    /// Deliveries of a job before it is given up and its thumbnails marked failed. Default 5.
+    pub max_attempts: u32,
+    /// The delay before the first retry; each later retry doubles it. Default 1 s.
+    pub retry_base_delay: Duration,
+    /// The longest delay between retries. Default 5 minutes.
+    pub retry_max_delay: Duration,
+    /// Images claimed per reconciler or backfill step. Default 500.
+    pub work_batch: usize,
+    /// Image decodes and password hashes run at once, off the async executor.
+    /// Default: the number of CPUs.
+    pub blocking_concurrency: usize,
+}
+
+impl Default for VaultConfig {
+    fn default() -> Self {
+        Self {
+            limits: ImageLimits::default(),
+            job_lease: Duration::from_secs(300),
+            max_attempts: 5,
+            retry_base_delay: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(300),
+            work_batch: 500,
+            blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// The imagevault service. Cheap to clone: clones share the same ports.
+///
+/// Build one with [`Vault::builder`]:
+///
+/// ```
+/// use std::sync::Arc;
+/// use imagevault_core::{MemoryJobQueue, MemoryRepo, ObjectStorage, Vault};
+/// let vault = Vault::builder()
+///     .repo(Arc::new(MemoryRepo::new()))
+///     .storage(Arc::new(ObjectStorage::memory()))
+///     .queue(Arc::new(MemoryJobQueue::new(10_000)))
+///     .build()
+///     .unwrap();
+/// assert_eq!(vault.config().max_attempts, 5);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Vault {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    repo: Arc<dyn Repo>,
+    storage: Arc<dyn Storage>,
+    queue: Arc<dyn JobQueue>,
+    clock: Arc<dyn Clock>,
+    config: VaultConfig,
+    pool: BlockingPool,
+}
+
+impl Vault {
+    /// Starts building a vault.
+    pub fn builder() -> VaultBuilder {
+        VaultBuilder::default()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &VaultConfig {
+        &self.inner.config
+    }
+
+    /// The repository port.
+    pub fn repo(&self) -> &Arc<dyn Repo> {
+        &self.inner.repo
+    }
+
+    /// The storage port.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    /// The job queue port.
+    pub fn queue(&self) -> &Arc<dyn JobQueue> {
+        &self.inner.queue
+    }
+
+    /// The clock the service reads time from.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+}
+
+/// What [`VaultBuilder::build`] needs and did not get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No repository was given.
+    #[error("a repository is required: call .repo(...)")]
+    MissingRepo,
+    /// No storage was given.
+    #[error("a storage is required: call .storage(...)")]
+    MissingStorage,
+    /// No job queue was given.
+    #[error("a job queue is required: call .queue(...)")]
+    MissingQueue,
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(&'static str),
+}
+
+/// Builds a [`Vault`] from its three ports, a clock and a configuration.
+#[derive(Debug, Default)]
+pub struct VaultBuilder {
+    repo: Option<Arc<dyn Repo>>,
+    storage: Option<Arc<dyn Storage>>,
+    queue: Option<Arc<dyn JobQueue>>,
+    clock: Option<Arc<dyn Clock>>,
+    config: VaultConfig,
+}
+
+impl VaultBuilder {
+    /// The repository (required).
+    pub fn repo(mut self, repo: Arc<dyn Repo>) -> Self {
+        self.repo = Some(repo);
+        self
+    }
+
+    /// The blob storage (required).
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    /// The job queue (required).
+    pub fn queue(mut self, queue: Arc<dyn JobQueue>) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
+    /// The clock; [`SystemClock`] by default.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The whole configuration.
+    pub fn config(mut self, config: VaultConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The upload limits only.
+    pub fn limits(mut self, limits: ImageLimits) -> Self {
+        self.config.limits = limits;
+        self
+    }
+
+    /// Checks the parts and builds the vault.
+    pub fn build(self) -> Result<Vault, BuildError> {
+        let config = self.config;
+        if config.max_attempts == 0 {
+            return Err(BuildError::InvalidConfig("max_attempts must be at least 1"));
+        }
+        if config.work_batch == 0 {
+            return Err(BuildError::InvalidConfig("work_batch must be at least 1"));
+        }
+        if config.job_lease.is_zero() {
+            return Err(BuildError::InvalidConfig(
+                "job_lease must be longer than zero",
+            ));
+        }
+        let pool = BlockingPool::new(config.blocking_concurrency.max(1));
+        Ok(Vault {
+            inner: Arc::new(Inner {
+                repo: self.repo.ok_or(BuildError::MissingRepo)?,
+                storage: self.storage.ok_or(BuildError::MissingStorage)?,
+                queue: self.queue.ok_or(BuildError::MissingQueue)?,
+                clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+                config,
+                pool,
+            }),
+        })
+    }
+}

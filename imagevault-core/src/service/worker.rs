@@ -1,0 +1,404 @@
+//! Background work: making thumbnails, backfills after plan changes, and the reconciler
+//! that rebuilds lost queue entries from the database.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use tracing::{debug, error, info, warn};
+
+use crate::error::VaultError;
+use crate::image::{ImageId, ImageRecord};
+use crate::imaging::{self, RenderedThumbnail};
+use crate::plan::ThumbnailHeight;
+use crate::queue::{Delivery, Job};
+use crate::repo::WorkScope;
+use crate::storage::StorageKey;
+use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+
+use super::Vault;
+
+/// How [`Vault::handle_delivery`] settled a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Done (or nothing left to do); acknowledged.
+    Completed,
+    /// Failed for now; queued again after `delay`.
+    Retrying {
+        /// The backoff before the next delivery.
+        delay: Duration,
+    },
+    /// Given up: moved to the dead-letter set, its thumbnails marked failed.
+    DeadLettered {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Options for [`Vault::run_worker`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerOptions {
+    /// Jobs processed at once by this worker. Default 2.
+    pub concurrency: usize,
+    /// How long one `reserve` call waits for a job before checking for shutdown. Default 1 s.
+    pub poll_wait: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 2,
+            poll_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a job failed: worth retrying, or never going to work.
+#[derive(Debug)]
+enum JobError {
+    Transient(VaultError),
+    Permanent(String),
+}
+
+impl From<VaultError> for JobError {
+    fn from(error: VaultError) -> Self {
+        match error {
+            VaultError::Repo(_) | VaultError::Storage(_) | VaultError::Queue(_) => {
+                Self::Transient(error)
+            }
+            other => Self::Permanent(other.to_string()),
+        }
+    }
+}
+
+impl Vault {
+    /// Runs a job once. Idempotent: running it again, or concurrently, makes no duplicate
+    /// thumbnails and leaves no stray objects.
+    async fn process(&self, job: &Job) -> Result<(), JobError> {
+        match job {
+            Job::GenerateThumbnails { image_id } => self.generate_thumbnails(*image_id).await,
+            Job::BackfillOwner { user_id } => {
+                let queued = self.backfill(WorkScope::Owner(*user_id)).await?;
+                info!(user = %user_id, queued, "backfill queued thumbnail work");
+                Ok(())
+            }
+            Job::BackfillPlan { plan_id } => {
+                let queued = self.backfill(WorkScope::Plan(*plan_id)).await?;
+                info!(plan = %plan_id, queued, "backfill queued thumbnail work");
+                Ok(())
+            }
+        }
+    }
+
+    /// The heights to make now: the owner's current plan heights whose rows are pending.
+    /// Rows missing for the current plan are created first.
+    async fn pending_heights(
+        &self,
+        record: &ImageRecord,
+    ) -> Result<Vec<ThumbnailHeight>, JobError> {
+        let repo = &self.inner.repo;
+        let Some(owner) = repo
+            .get_user(record.image.owner)
+            .await
+            .map_err(VaultError::from)?
+        else {
+            return Ok(Vec::new());
+        };
+        let plan = match owner.plan_id {
+            Some(plan_id) => repo.get_plan(plan_id).await.map_err(VaultError::from)?,
+            None => None,
+        };
+        let Some(plan) = plan else {
+            return Ok(Vec::new());
+        };
+        let now = self.now();
+        let image = &record.image;
+        let missing: Vec<Thumbnail> = plan
+            .thumbnail_heights
+            .as_slice()
+            .iter()
+            .filter(|height| {
+                !record
+                    .thumbnails
+                    .iter()
+                    .any(|row| row.max_height == **height)
+            })
+            .map(|&height| Thumbnail::pending(image.id, height, image.width, image.height, now))
+            .collect();
+        if !missing.is_empty() {
+            repo.ensure_thumbnails(&missing)
+                .await
+                .map_err(VaultError::from)?;
+        }
+        Ok(plan
+            .thumbnail_heights
+            .as_slice()
+            .iter()
+            .copied()
+            .filter(|height| {
+                record
+                    .thumbnails
+                    .iter()
+                    .find(|row| row.max_height == *height)
+                    .is_none_or(|row| row.status == ThumbnailStatus::Pending)
+            })
+            .collect())
+    }
+
+    async fn generate_thumbnails(&self, image_id: ImageId) -> Result<(), JobError> {
+        let repo = &self.inner.repo;
+        let Some(record) = repo
+            .get_image_by_id(image_id)
+            .await
+            .map_err(VaultError::from)?
+        else {
+            debug!(image = %image_id, "image deleted before its thumbnails were made");
+            return Ok(());
+        };
+        let mut todo = self.pending_heights(&record).await?;
+        if todo.is_empty() {
+            return Ok(());
+        }
+        // A file that kills the worker process never gets to fail its job; its rows keep
+        // coming back through the reconciler. Stop after the allowed number of attempts.
+        let exhausted: Vec<ThumbnailHeight> = record
+            .thumbnails
+            .iter()
+            .filter(|row| {
+                todo.contains(&row.max_height) && row.attempts >= self.inner.config.max_attempts
+            })
+            .map(|row| row.max_height)
+            .collect();
+        if !exhausted.is_empty() {
+            warn!(image = %image_id, ?exhausted, "thumbnails failed: out of attempts");
+            repo.fail_thumbnails(image_id, &exhausted, self.now())
+                .await
+                .map_err(VaultError::from)?;
+            todo.retain(|height| !exhausted.contains(height));
+            if todo.is_empty() {
+                return Ok(());
+            }
+        }
+        repo.start_thumbnail_attempt(image_id, &todo, self.now())
+            .await
+            .map_err(VaultError::from)?;
+
+        let image = &record.image;
+        let Some(original) = self
+            .inner
+            .storage
+            .get(&image.storage_key)
+            .await
+            .map_err(VaultError::from)?
+        else {
+            return Err(JobError::Permanent(format!(
+                "the original {} is missing from storage",
+                image.storage_key
+            )));
+        };
+        let data = original.bytes().await.map_err(VaultError::from)?;
+        let heights: Vec<u32> = todo.iter().map(|height| height.get()).collect();
+        let limits = self.inner.config.limits;
+        let rendered: Vec<RenderedThumbnail> = self
+            .inner
+            .pool
+            .run(move || imaging::render_thumbnails(&data, &heights, &limits))
+            .await
+            .map_err(|_| JobError::Permanent("the image decoder panicked".into()))?
+            .map_err(|error| JobError::Permanent(error.to_string()))?;
+
+        for (height, thumbnail) in todo.iter().zip(rendered) {
+            let key = StorageKey::new_thumbnail(image.format);
+            self.inner
+                .storage
+                .put(&key, thumbnail.data.into(), image.format)
+                .await
+                .map_err(VaultError::from)?;
+            let completed = repo
+                .complete_thumbnail(image_id, *height, &key, self.now())
+                .await
+                .map_err(VaultError::from);
+            match completed {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Another delivery finished first, or the image was deleted meanwhile.
+                    debug!(image = %image_id, %height, "thumbnail already settled; discarding duplicate");
+                    self.delete_stray(&key).await;
+                }
+                Err(error) => {
+                    self.delete_stray(&key).await;
+                    return Err(error.into());
+                }
+            }
+        }
+        info!(image = %image_id, heights = ?todo, "thumbnails ready");
+        Ok(())
+    }
+
+    async fn delete_stray(&self, key: &StorageKey) {
+        if let Err(error) = self.inner.storage.delete(key).await {
+            warn!(%key, %error, "could not delete an unneeded thumbnail object");
+        }
+    }
+
+    /// Marks what a given-up job leaves unfinished as failed.
+    async fn give_up(&self, job: &Job) -> Result<(), VaultError> {
+        if let Job::GenerateThumbnails { image_id } = job
+            && let Some(record) = self.inner.repo.get_image_by_id(*image_id).await?
+        {
+            let pending: Vec<ThumbnailHeight> = record
+                .thumbnails
+                .iter()
+                .filter(|row| row.status == ThumbnailStatus::Pending)
+                .map(|row| row.max_height)
+                .collect();
+            self.inner
+                .repo
+                .fail_thumbnails(*image_id, &pending, self.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let config = &self.inner.config;
+        let doublings = attempt.saturating_sub(1).min(30);
+        config
+            .retry_base_delay
+            .saturating_mul(1u32 << doublings)
+            .min(config.retry_max_delay)
+    }
+
+    /// Processes one delivery and settles it with the queue: acknowledged when done,
+    /// retried with exponential backoff after a transient failure, dead-lettered (with its
+    /// thumbnails marked failed) after a permanent failure or the last attempt.
+    pub async fn handle_delivery(&self, delivery: &Delivery) -> Result<JobOutcome, VaultError> {
+        let queue = &self.inner.queue;
+        let reason = match self.process(&delivery.job).await {
+            Ok(()) => {
+                queue.ack(delivery).await?;
+                return Ok(JobOutcome::Completed);
+            }
+            Err(JobError::Transient(error))
+                if delivery.attempt < self.inner.config.max_attempts =>
+            {
+                let delay = self.backoff(delivery.attempt);
+                warn!(job = ?delivery.job, attempt = delivery.attempt, ?delay, %error, "job failed; retrying");
+                queue.retry(delivery, delay).await?;
+                return Ok(JobOutcome::Retrying { delay });
+            }
+            Err(JobError::Transient(error)) => {
+                format!("gave up after {} attempts: {error}", delivery.attempt)
+            }
+            Err(JobError::Permanent(reason)) => reason,
+        };
+        error!(job = ?delivery.job, attempt = delivery.attempt, %reason, "job failed for good");
+        self.give_up(&delivery.job).await?;
+        queue.dead_letter(delivery, &reason).await?;
+        Ok(JobOutcome::DeadLettered { reason })
+    }
+
+    /// Processes jobs that are ready now, until the queue has none or `max_jobs` were
+    /// handled; returns how many were handled. For tests and for programs that want to
+    /// drive the work themselves.
+    pub async fn run_pending_jobs(&self, max_jobs: usize) -> Result<usize, VaultError> {
+        let mut handled = 0;
+        while handled < max_jobs {
+            let Some(delivery) = self
+                .inner
+                .queue
+                .reserve(self.inner.config.job_lease, Duration::ZERO)
+                .await?
+            else {
+                break;
+            };
+            self.handle_delivery(&delivery).await?;
+            handled += 1;
+        }
+        Ok(handled)
+    }
+
+    /// Runs a worker until `shutdown` completes: `options.concurrency` loops that reserve,
+    /// process and settle jobs. On shutdown it stops taking jobs and finishes those it has;
+    /// anything cut short is redelivered when its lease lapses.
+    pub async fn run_worker(
+        &self,
+        options: WorkerOptions,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let loops: Vec<_> = (0..options.concurrency.max(1))
+            .map(|_| {
+                let vault = self.clone();
+                let mut stop = stop_rx.clone();
+                let wait = options.poll_wait;
+                tokio::spawn(async move {
+                    while !*stop.borrow() {
+                        let reserved = tokio::select! {
+                            reserved = vault.inner.queue.reserve(vault.inner.config.job_lease, wait) => reserved,
+                            _ = stop.changed() => break,
+                        };
+                        match reserved {
+                            Ok(Some(delivery)) => {
+                                if let Err(error) = vault.handle_delivery(&delivery).await {
+                                    warn!(%error, "could not settle a job; it will be redelivered");
+                                }
+                            }
+                            Ok(None) => {}
+                            Err(error) => {
+                                warn!(%error, "the job queue failed; pausing before the next try");
+                                tokio::time::sleep(wait).await;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        for handle in loops {
+            if let Err(error) = handle.await {
+                error!(%error, "a worker loop panicked");
+            }
+        }
+    }
+
+    /// One reconciler pass: queues every image whose thumbnails are pending without a live
+    /// lease, or missing for the owner's current plan. The database is the source of truth,
+    /// so work lost with the queue (a restart, a flushed Redis) is found again here.
+    /// Returns the number of jobs queued.
+    pub async fn reconcile(&self) -> Result<usize, VaultError> {
+        let queued = self.backfill(WorkScope::All).await?;
+        if queued > 0 {
+            info!(queued, "reconciler queued thumbnail work");
+        }
+        Ok(queued)
+    }
+
+    /// Runs [`reconcile`](Self::reconcile) now and then every `interval`, until `shutdown`.
+    pub async fn run_reconciler(
+        &self,
+        interval: Duration,
+        shutdown: impl Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(shutdown);
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = ticks.tick() => {
+                    if let Err(error) = self.reconcile().await {
+                        warn!(%error, "reconciler pass failed; trying again next interval");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The lease as a signed duration, for timestamp arithmetic.
+pub(super) fn lease_delta(lease: Duration) -> TimeDelta {
+    TimeDelta::from_std(lease).unwrap_or(TimeDelta::MAX)
+}
