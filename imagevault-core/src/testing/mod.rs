@@ -1,0 +1,32 @@
+//! Conformance suites for the ports: one per trait, run by every backend.
+//!
+//! A backend crate adds `imagevault-core = { features = ["testing"] }` to its
+//! dev-dependencies and calls the suite from a test:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use imagevault_core::{MemoryJobQueue, MemoryRepo, ObjectStorage};
+//! use imagevault_core::testing;
+//!
+//! testing::storage::run_all(&ObjectStorage::memory()).await;
+//! testing::repo::run_all(&MemoryRepo::new()).await;
+//! testing::queue::run_all(|| async { MemoryJobQueue::new(1_000) }).await;
+//! # });
+//! ```
+//!
+//! Each check panics with a message naming the broken rule, like an assertion in a test.
+//! The checks write data (with random names, so suites can share a backend) and may
+//! delete what they wrote: run them against test backends only. This module is not part
+//! of the semver-stable API: checks are added as the contracts are refined.
+
+pub mod queue;
+pub mod repo;
+pub mod storage;
+
+/// A short random suffix, so that names used by concurrent checks never collide.
+pub(crate) fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}

@@ -1,0 +1,291 @@
+//! The [`JobQueue`] conformance suite.
+//!
+//! Each check needs an empty queue of its own (it reserves whatever is there), so
+//! [`run_all`] takes a function that makes one; a Redis backend would give each a fresh
+//! key prefix. Lease checks wait out short real leases (a few hundred milliseconds).
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::image::ImageId;
+use crate::queue::{Job, JobQueue};
+
+const LONG: Duration = Duration::from_secs(60);
+const SHORT_LEASE: Duration = Duration::from_millis(300);
+
+/// Runs every queue check, each on a fresh queue from `make`.
+pub async fn run_all<Q, F, Fut>(make: F)
+where
+    Q: JobQueue,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Q>,
+{
+    enqueue_reserve_ack(&make().await).await;
+    reserve_waits_then_gives_up(&make().await).await;
+    reserve_wakes_on_enqueue(&make().await).await;
+    lapsed_lease_redelivers(&make().await).await;
+    retry_redelivers_after_delay(&make().await).await;
+    dead_letter_keeps_the_job(&make().await).await;
+    settling_twice_is_harmless(&make().await).await;
+    every_job_is_delivered(&make().await).await;
+}
+
+fn job() -> Job {
+    Job::GenerateThumbnails {
+        image_id: ImageId::new(),
+    }
+}
+
+/// A job goes in, comes out once under a lease with attempt 1, and is gone once acked.
+pub async fn enqueue_reserve_ack(queue: &dyn JobQueue) {
+    let job = job();
+    queue.enqueue(job.clone()).await.expect("enqueue failed");
+    assert_eq!(
+        queue.depth().await.expect("depth").ready,
+        1,
+        "an enqueued job must count as ready"
+    );
+    let delivery = queue
+        .reserve(LONG, Duration::ZERO)
+        .await
+        .expect("reserve failed")
+        .expect("no job delivered");
+    assert_eq!(delivery.job, job, "a different job was delivered");
+    assert_eq!(delivery.attempt, 1, "the first delivery is attempt 1");
+    let depth = queue.depth().await.expect("depth");
+    assert_eq!(
+        (depth.ready, depth.in_flight),
+        (0, 1),
+        "a reserved job is in flight, not ready"
+    );
+    assert!(
+        queue
+            .reserve(LONG, Duration::ZERO)
+            .await
+            .expect("reserve")
+            .is_none(),
+        "a leased job was handed out twice"
+    );
+    queue.ack(&delivery).await.expect("ack failed");
+    let depth = queue.depth().await.expect("depth");
+    assert_eq!(
+        (depth.ready, depth.in_flight, depth.delayed),
+        (0, 0, 0),
+        "an acked job must be gone"
+    );
+}
+
+/// With nothing queued, reserve waits about `wait` and returns `None`.
+pub async fn reserve_waits_then_gives_up(queue: &dyn JobQueue) {
+    let started = std::time::Instant::now();
+    let delivery = queue
+        .reserve(LONG, Duration::from_millis(200))
+        .await
+        .expect("reserve failed");
+    assert!(delivery.is_none(), "an empty queue delivered a job");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "reserve returned before its wait was over"
+    );
+}
+
+/// A reserve that is waiting receives a job enqueued meanwhile.
+pub async fn reserve_wakes_on_enqueue(queue: &dyn JobQueue) {
+    let job = job();
+    let (delivery, ()) = tokio::join!(queue.reserve(LONG, Duration::from_secs(10)), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        queue.enqueue(job.clone()).await.expect("enqueue failed");
+    });
+    let delivery = delivery
+        .expect("reserve failed")
+        .expect("the waiting reserve missed the job");
+    assert_eq!(delivery.job, job);
+    queue.ack(&delivery).await.expect("ack failed");
+}
+
+/// A job whose lease lapses without being settled is delivered again, with attempt 2,
+/// and an ack of the lapsed delivery does not remove the new one.
+pub async fn lapsed_lease_redelivers(queue: &dyn JobQueue) {
+    let job = job();
+    queue.enqueue(job.clone()).await.expect("enqueue failed");
+    let first = queue
+        .reserve(SHORT_LEASE, Duration::ZERO)
+        .await
+        .expect("reserve")
+        .expect("no job");
+    tokio::time::sleep(SHORT_LEASE + Duration::from_millis(200)).await;
+    let second = queue
+        .reserve(LONG, Duration::from_secs(5))
+        .await
+        .expect("reserve")
+        .expect("a job whose lease lapsed was not delivered again");
+    assert_eq!(second.job, job);
+    assert_eq!(
+        second.attempt, 2,
+        "a redelivery after a lapsed lease is attempt 2"
+    );
+    queue.ack(&first).await.expect("a stale ack must not fail");
+    assert_eq!(
+        queue.depth().await.expect("depth").in_flight,
+        1,
+        "a stale ack settled the new delivery"
+    );
+    queue.ack(&second).await.expect("ack failed");
+    assert_eq!(queue.depth().await.expect("depth").in_flight, 0);
+}
+
+/// `retry` hides the job for its delay, then delivers it with the next attempt number.
+pub async fn retry_redelivers_after_delay(queue: &dyn JobQueue) {
+    let job = job();
+    queue.enqueue(job.clone()).await.expect("enqueue failed");
+    let first = queue
+        .reserve(LONG, Duration::ZERO)
+        .await
+        .expect("reserve")
+        .expect("no job");
+    queue
+        .retry(&first, Duration::from_millis(400))
+        .await
+        .expect("retry failed");
+    assert!(
+        queue
+            .reserve(LONG, Duration::ZERO)
+            .await
+            .expect("reserve")
+            .is_none(),
+        "a retried job came back before its delay"
+    );
+    assert_eq!(
+        queue.depth().await.expect("depth").delayed,
+        1,
+        "a retried job counts as delayed"
+    );
+    let second = queue
+        .reserve(LONG, Duration::from_secs(5))
+        .await
+        .expect("reserve")
+        .expect("a retried job never came back");
+    assert_eq!((second.job.clone(), second.attempt), (job, 2));
+    queue.ack(&second).await.expect("ack failed");
+}
+
+/// A dead-lettered job is never delivered again and is listed with its reason.
+pub async fn dead_letter_keeps_the_job(queue: &dyn JobQueue) {
+    let job = job();
+    queue.enqueue(job.clone()).await.expect("enqueue failed");
+    let delivery = queue
+        .reserve(LONG, Duration::ZERO)
+        .await
+        .expect("reserve")
+        .expect("no job");
+    queue
+        .dead_letter(&delivery, "corrupt image: test")
+        .await
+        .expect("dead_letter failed");
+    assert!(
+        queue
+            .reserve(LONG, Duration::ZERO)
+            .await
+            .expect("reserve")
+            .is_none(),
+        "a dead letter was delivered"
+    );
+    let dead = queue.dead_letters(10).await.expect("dead_letters failed");
+    let letter = dead
+        .iter()
+        .find(|letter| letter.job == job)
+        .expect("the dead letter is not listed");
+    assert_eq!(letter.reason, "corrupt image: test");
+    assert_eq!(letter.attempts, 1);
+    assert_eq!(queue.depth().await.expect("depth").dead, 1);
+}
+
+/// Settling a delivery twice, or in two ways, changes nothing the second time.
+pub async fn settling_twice_is_harmless(queue: &dyn JobQueue) {
+    queue.enqueue(job()).await.expect("enqueue failed");
+    let delivery = queue
+        .reserve(LONG, Duration::ZERO)
+        .await
+        .expect("reserve")
+        .expect("no job");
+    queue.ack(&delivery).await.expect("ack failed");
+    queue
+        .ack(&delivery)
+        .await
+        .expect("a second ack must not fail");
+    queue
+        .retry(&delivery, Duration::ZERO)
+        .await
+        .expect("retry after ack must not fail");
+    queue
+        .dead_letter(&delivery, "late")
+        .await
+        .expect("dead_letter after ack must not fail");
+    let depth = queue.depth().await.expect("depth");
+    assert_eq!(
+        depth,
+        Default::default(),
+        "settling an acked delivery again changed the queue: {depth:?}"
+    );
+}
+
+/// Many jobs from concurrent producers are each delivered exactly once to concurrent
+/// consumers when every delivery is acked in time.
+pub async fn every_job_is_delivered(queue: &dyn JobQueue) {
+    let jobs: Vec<Job> = (0..200).map(|_| job()).collect();
+    futures::future::try_join_all(jobs.iter().map(|job| queue.enqueue(job.clone())))
+        .await
+        .expect("enqueue failed");
+    let consume = || async {
+        let mut seen = Vec::new();
+        while let Some(delivery) = queue
+            .reserve(LONG, Duration::from_millis(200))
+            .await
+            .expect("reserve failed")
+        {
+            seen.push(delivery.job.clone());
+            queue.ack(&delivery).await.expect("ack failed");
+        }
+        seen
+    };
+    let (a, b, c) = tokio::join!(consume(), consume(), consume());
+    let mut delivered: Vec<String> = [a, b, c]
+        .concat()
+        .iter()
+        .map(|job| format!("{job:?}"))
+        .collect();
+    let mut expected: Vec<String> = jobs.iter().map(|job| format!("{job:?}")).collect();
+    delivered.sort();
+    expected.sort();
+    assert_eq!(
+        delivered.len(),
+        expected.len(),
+        "jobs were lost or duplicated"
+    );
+    assert_eq!(
+        delivered, expected,
+        "the delivered jobs differ from the enqueued ones"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::MemoryJobQueue;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn memory_queue_conforms() {
+        super::run_all(|| async { MemoryJobQueue::new(1_000) }).await;
+    }
+
+    #[tokio::test]
+    async fn memory_queue_is_bounded() {
+        use crate::queue::{JobQueue, QueueError};
+        let queue = MemoryJobQueue::new(2);
+        queue.enqueue(super::job()).await.unwrap();
+        queue.enqueue(super::job()).await.unwrap();
+        match queue.enqueue(super::job()).await {
+            Err(QueueError::Full { capacity: 2 }) => {}
+            other => panic!("a full queue must refuse with Full, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,2887 @@
+//! The [`Repo`] conformance suite.
+//!
+//! Every check works on a shared repository that already holds other rows: the built-in
+//! plans, rows of other checks and of concurrent runs of this suite. So each check makes
+//! its own plans and users under random names, never asserts a global count, and only
+//! compares lists it owns: images and links are listed per owner, and for the global
+//! plan and user lists a check looks at its own rows only, which it places at a random
+//! far-future time so that no other rows lie between them.
+//!
+//! Timestamps have microsecond precision, as the [`Repo`] contract requires of callers.
+//! Checks delete the users and plans they made when they pass.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::future::Future;
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use uuid::Uuid;
+
+use crate::auth::ApiToken;
+use crate::image::{Image, ImageId, ImageName, ImageRecord};
+use crate::imaging::ImageFormat;
+use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
+use crate::page::{Direction, Keyset, KeysetQuery};
+use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
+use crate::repo::{Conflict, Repo, RepoError, WorkScope};
+use crate::storage::StorageKey;
+use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
+
+/// Runs every repository check.
+pub async fn run_all(repo: &dyn Repo) {
+    ping_succeeds(repo).await;
+
+    builtin_plans_exist(repo).await;
+    plan_create_get_update_delete(repo).await;
+    plan_names_are_unique(repo).await;
+    plan_in_use_cannot_be_deleted(repo).await;
+    plans_list_newest_first(repo).await;
+
+    user_create_get_update_delete(repo).await;
+    user_conflicts(repo).await;
+    users_list_newest_first(repo).await;
+    tokens_find_and_revoke(repo).await;
+
+    image_round_trips(repo).await;
+    image_insert_needs_owner(repo).await;
+    images_are_owner_scoped(repo).await;
+    images_list_by_keyset(repo).await;
+    images_list_is_stable_under_inserts(repo).await;
+    delete_image_removes_thumbnails_and_links(repo).await;
+    find_original_sees_current_plan(repo).await;
+    find_thumbnail_finds_ready_rows(repo).await;
+
+    ensure_thumbnails_inserts_missing_rows(repo).await;
+    start_thumbnail_attempt_renews_pending_rows(repo).await;
+    complete_thumbnail_succeeds_once(repo).await;
+    fail_thumbnails_only_fails_pending_rows(repo).await;
+    claim_work_for_owner(repo).await;
+    claim_work_respects_limit(repo).await;
+    claim_work_for_plan(repo).await;
+
+    links_insert_get_update_delete(repo).await;
+    links_list_by_keyset(repo).await;
+    find_link_sees_image_and_current_plan(repo).await;
+
+    delete_user_removes_everything_of_theirs(repo).await;
+
+    concurrent_image_inserts(repo).await;
+    concurrent_creates_of_one_name(repo).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Test data
+// ---------------------------------------------------------------------------------------
+
+/// A PHC string that looks like an argon2id hash; repositories store it as text.
+const PHC: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA";
+
+/// The current time, truncated to microseconds as the service's clock gives it.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// `n` microseconds after `time` (before it when negative).
+fn micros(time: DateTime<Utc>, n: i64) -> DateTime<Utc> {
+    time + TimeDelta::microseconds(n)
+}
+
+/// A random microsecond between the years 2889 and 3039: rows created at it (and a few
+/// microseconds later) are newer than anything real, and with overwhelming likelihood no
+/// row of a concurrent run of this suite falls among them.
+fn far_future() -> DateTime<Utc> {
+    const SPAN_MICROS: u128 = 150 * 365 * 86_400 * 1_000_000;
+    let start: DateTime<Utc> =
+        DateTime::from_timestamp(29_000_000_000, 0).expect("a valid far-future time");
+    let offset =
+        i64::try_from(Uuid::new_v4().as_u128() % SPAN_MICROS).expect("the span fits in i64");
+    micros(start, offset)
+}
+
+/// A thumbnail height that is known to be valid.
+fn height(pixels: u32) -> ThumbnailHeight {
+    ThumbnailHeight::new(pixels).expect("a valid thumbnail height")
+}
+
+/// A plan with a random unique name, not yet stored.
+fn plan_value(heights: &[u32], created_at: DateTime<Utc>) -> Plan {
+    Plan {
+        id: PlanId::new(),
+        name: PlanName::parse(&super::unique("plan")).expect("a valid plan name"),
+        thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).expect("valid heights"),
+        original_link: true,
+        expiring_links: true,
+        created_at,
+    }
+}
+
+/// Stores a new plan with `heights` (and originals and links granted).
+async fn new_plan(repo: &dyn Repo, heights: &[u32]) -> Plan {
+    let plan = plan_value(heights, now());
+    repo.create_plan(&plan)
+        .await
+        .expect("create_plan failed for a new plan with a unique name");
+    plan
+}
+
+/// A user with a random unique username, not yet stored.
+fn user_value(plan: Option<PlanId>, created_at: DateTime<Utc>) -> User {
+    User {
+        id: UserId::new(),
+        username: Username::parse(&super::unique("user")).expect("a valid username"),
+        password_hash: PasswordHash::from_phc(PHC),
+        is_admin: false,
+        plan_id: plan,
+        created_at,
+    }
+}
+
+/// Stores a new user on `plan`.
+async fn new_user(repo: &dyn Repo, plan: Option<PlanId>) -> User {
+    let user = user_value(plan, now());
+    repo.create_user(&user)
+        .await
+        .expect("create_user failed for a new user with a unique name");
+    user
+}
+
+/// A 1600×1200 JPEG image of `owner` with no thumbnail rows, not yet stored.
+///
+/// Its id is a random (v4) UUID, so that id order says nothing about insertion order.
+fn bare_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecord {
+    ImageRecord {
+        image: Image {
+            id: ImageId::from_uuid(Uuid::new_v4()),
+            owner,
+            name: ImageName::parse(&format!("{}.jpg", super::unique("image")))
+                .expect("a valid image name"),
+            format: ImageFormat::Jpeg,
+            width: 1600,
+            height: 1200,
+            size: 245_760,
+            storage_key: StorageKey::new_original(ImageFormat::Jpeg),
+            created_at,
+        },
+        thumbnails: Vec::new(),
+    }
+}
+
+/// Like [`bare_image`], with a pending 200-pixel thumbnail row as an upload makes it.
+fn new_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecord {
+    let mut record = bare_image(owner, created_at);
+    record.thumbnails.push(row(
+        &record.image,
+        200,
+        ThumbnailStatus::Pending,
+        0,
+        created_at,
+    ));
+    record
+}
+
+/// Stores `record`, returning it.
+async fn insert(repo: &dyn Repo, record: ImageRecord) -> ImageRecord {
+    repo.insert_image(&record)
+        .await
+        .expect("insert_image failed for an image of an existing user");
+    record
+}
+
+/// A thumbnail row of `image` in `status`; a ready row gets a fresh storage key.
+fn row(
+    image: &Image,
+    pixels: u32,
+    status: ThumbnailStatus,
+    attempts: u32,
+    updated_at: DateTime<Utc>,
+) -> Thumbnail {
+    let mut thumbnail = Thumbnail::pending(
+        image.id,
+        height(pixels),
+        image.width,
+        image.height,
+        updated_at,
+    );
+    thumbnail.status = status;
+    thumbnail.attempts = attempts;
+    if status == ThumbnailStatus::Ready {
+        thumbnail.storage_key = Some(StorageKey::new_thumbnail(image.format));
+    }
+    thumbnail
+}
+
+/// `record` with its thumbnails ascending by height, as repositories return it.
+fn sorted(mut record: ImageRecord) -> ImageRecord {
+    record
+        .thumbnails
+        .sort_by_key(|thumbnail| thumbnail.max_height);
+    record
+}
+
+/// The stored thumbnail rows of an image that must exist.
+async fn rows_of(repo: &dyn Repo, image: ImageId) -> Vec<Thumbnail> {
+    repo.get_image_by_id(image)
+        .await
+        .expect("get_image_by_id failed")
+        .expect("an image of the check has disappeared")
+        .thumbnails
+}
+
+/// A link to `image` with a random (v4) id and a 300-second expiry, not yet stored.
+fn link_value(image: &Image, created_at: DateTime<Utc>) -> ExpiringLink {
+    let expiry = ExpirySeconds::new(300).expect("a valid expiry");
+    ExpiringLink {
+        id: LinkId::from_uuid(Uuid::new_v4()),
+        ..ExpiringLink::new(image.owner, image.id, image.format, expiry, created_at)
+    }
+}
+
+/// Stores a new link to `image`.
+async fn new_link(repo: &dyn Repo, image: &Image, created_at: DateTime<Utc>) -> ExpiringLink {
+    let link = link_value(image, created_at);
+    repo.insert_link(&link)
+        .await
+        .expect("insert_link failed for a link to an existing image");
+    link
+}
+
+/// Deletes the users (with everything of theirs), then the plans, a check made.
+async fn clean_up(repo: &dyn Repo, users: &[UserId], plans: &[PlanId]) {
+    for &user in users {
+        repo.delete_user(user)
+            .await
+            .expect("delete_user failed while cleaning up");
+    }
+    for &plan in plans {
+        repo.delete_plan(plan)
+            .await
+            .expect("delete_plan of an unused plan failed while cleaning up");
+    }
+}
+
+/// Panics unless `result` is the conflict `expected`.
+#[track_caller]
+fn assert_conflict<T: Debug>(result: Result<T, RepoError>, expected: Conflict, rule: &str) {
+    match result {
+        Err(RepoError::Conflict(conflict)) if conflict == expected => {}
+        other => panic!("{rule} must fail with Conflict::{expected:?}, got {other:?}"),
+    }
+}
+
+/// The position of a plan in `list_plans`.
+fn plan_position(plan: &Plan) -> Keyset {
+    Keyset {
+        created_at: plan.created_at,
+        id: plan.id.as_uuid(),
+    }
+}
+
+/// The position of a user in `list_users`.
+fn user_position(user: &User) -> Keyset {
+    Keyset {
+        created_at: user.created_at,
+        id: user.id.as_uuid(),
+    }
+}
+
+/// The position of an image in `list_images`.
+fn image_position(record: &ImageRecord) -> Keyset {
+    Keyset {
+        created_at: record.image.created_at,
+        id: record.image.id.as_uuid(),
+    }
+}
+
+/// The position of a link in `list_links`.
+fn link_position(link: &ExpiringLink) -> Keyset {
+    Keyset {
+        created_at: link.created_at,
+        id: link.id.as_uuid(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Keyset list harness
+// ---------------------------------------------------------------------------------------
+
+/// Whether a list holds only the check's rows or other rows too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// The list (one owner's) holds exactly the check's rows: pages are compared exactly.
+    Own,
+    /// The list (all plans, all users) holds other rows too, none of them between the
+    /// check's rows: only the check's rows and their order are compared.
+    Shared,
+}
+
+/// Anchors to query from: every item, positions just before and after every item's time
+/// (on ties the id decides) and positions beyond both ends.
+fn anchors(newest_first: &[Keyset]) -> Vec<Keyset> {
+    let (lowest, highest) = (Uuid::nil(), Uuid::from_u128(u128::MAX));
+    let mut anchors = newest_first.to_vec();
+    for position in newest_first {
+        anchors.push(Keyset {
+            created_at: position.created_at,
+            id: lowest,
+        });
+        anchors.push(Keyset {
+            created_at: position.created_at,
+            id: highest,
+        });
+    }
+    if let (Some(newest), Some(oldest)) = (newest_first.first(), newest_first.last()) {
+        anchors.push(Keyset {
+            created_at: micros(newest.created_at, 1),
+            id: lowest,
+        });
+        anchors.push(Keyset {
+            created_at: micros(oldest.created_at, -1),
+            id: highest,
+        });
+    }
+    anchors.sort_unstable();
+    anchors.dedup();
+    anchors
+}
+
+/// Asks `fetch` for pages from every anchor of [`anchors`] in both directions with every
+/// limit up to one more than the check's rows, and from the start, and compares each
+/// page with [`KeysetQuery::select`] applied to `ours`.
+async fn check_keyset_list<T, F, Fut>(
+    list: &str,
+    scope: Scope,
+    ours: &[T],
+    position: fn(&T) -> Keyset,
+    fetch: F,
+) where
+    T: Clone + Debug + PartialEq,
+    F: Fn(KeysetQuery) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, RepoError>>,
+{
+    let mut newest_first = ours.to_vec();
+    newest_first.sort_by_key(|item| std::cmp::Reverse(position(item)));
+    let positions: Vec<Keyset> = newest_first.iter().map(position).collect();
+    let most = newest_first.len() + 1;
+    let mut queries: Vec<KeysetQuery> = (1..=most)
+        .map(|limit| KeysetQuery {
+            anchor: None,
+            limit,
+        })
+        .collect();
+    if scope == Scope::Own {
+        queries.push(KeysetQuery {
+            anchor: None,
+            limit: 1000,
+        });
+    }
+    for anchor in anchors(&positions) {
+        for direction in [Direction::Older, Direction::Newer] {
+            for limit in 1..=most {
+                queries.push(KeysetQuery {
+                    anchor: Some((anchor, direction)),
+                    limit,
+                });
+            }
+        }
+    }
+    for query in queries {
+        let page = fetch(query)
+            .await
+            .unwrap_or_else(|error| panic!("{list} failed for {query:?}: {error:?}"));
+        check_page(
+            list,
+            scope,
+            &query,
+            &page,
+            &newest_first,
+            &positions,
+            position,
+        );
+    }
+}
+
+/// Checks one page of [`check_keyset_list`].
+fn check_page<T: Clone + Debug + PartialEq>(
+    list: &str,
+    scope: Scope,
+    query: &KeysetQuery,
+    page: &[T],
+    ours: &[T],
+    our_positions: &[Keyset],
+    position: fn(&T) -> Keyset,
+) {
+    let got: Vec<Keyset> = page.iter().map(position).collect();
+    assert!(
+        page.len() <= query.limit,
+        "{list} returned more than `limit` items for {query:?}"
+    );
+    assert!(
+        got.windows(2).all(|pair| pair[0] > pair[1]),
+        "{list} must return items newest first by (created_at, id), without repeats, for {query:?}: {got:?}"
+    );
+    assert!(
+        got.iter().all(|item| query.admits(item)),
+        "{list} returned items not strictly on the anchor's side for {query:?}: {got:?}"
+    );
+    let expected = query.select(ours, position);
+    match scope {
+        Scope::Own => {
+            assert_eq!(
+                page, expected,
+                "{list} must return exactly the nearest `limit` items for {query:?}"
+            );
+        }
+        Scope::Shared => {
+            let ours_set: HashSet<Keyset> = our_positions.iter().copied().collect();
+            let mine: Vec<T> = page
+                .iter()
+                .filter(|item| ours_set.contains(&position(item)))
+                .cloned()
+                .collect();
+            match query.anchor {
+                None => {
+                    let first = got
+                        .first()
+                        .expect("a list that holds the check's rows returned nothing");
+                    assert!(
+                        *first >= our_positions[0],
+                        "{list} must start at the newest item; {first:?} is older than {:?}",
+                        our_positions[0]
+                    );
+                    assert_eq!(
+                        mine,
+                        ours[..mine.len()],
+                        "{list} from the start must list the check's rows newest first without gaps"
+                    );
+                    if page.len() < query.limit {
+                        assert_eq!(
+                            mine, ours,
+                            "{list} ended before all of the check's rows for {query:?}"
+                        );
+                    }
+                }
+                Some((_, Direction::Older)) => {
+                    assert!(
+                        page.len() >= expected.len() && page[..expected.len()] == expected[..],
+                        "{list} must start an older page with the nearest older items for {query:?}: \
+                         expected {expected:?} first, got {page:?}"
+                    );
+                    assert_eq!(
+                        mine.len(),
+                        expected.len(),
+                        "{list} repeated or skipped items for {query:?}"
+                    );
+                }
+                Some((_, Direction::Newer)) => {
+                    let start = page.len().saturating_sub(expected.len());
+                    assert!(
+                        page.len() >= expected.len() && page[start..] == expected[..],
+                        "{list} must end a newer page with the nearest newer items for {query:?}: \
+                         expected {expected:?} last, got {page:?}"
+                    );
+                    assert_eq!(
+                        mine.len(),
+                        expected.len(),
+                        "{list} repeated or skipped items for {query:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Health
+// ---------------------------------------------------------------------------------------
+
+/// `ping` succeeds on a working backend.
+pub async fn ping_succeeds(repo: &dyn Repo) {
+    repo.ping()
+        .await
+        .expect("ping must succeed on a working backend");
+}
+
+// ---------------------------------------------------------------------------------------
+// Plans
+// ---------------------------------------------------------------------------------------
+
+/// The built-in plans exist under their fixed ids and names with the API's grants:
+/// Basic 200 px only; Premium 200 and 400 px and the original; Enterprise also links.
+pub async fn builtin_plans_exist(repo: &dyn Repo) {
+    let expected = [
+        (PlanId::BASIC, "Basic", vec![200], false, false),
+        (PlanId::PREMIUM, "Premium", vec![200, 400], true, false),
+        (PlanId::ENTERPRISE, "Enterprise", vec![200, 400], true, true),
+    ];
+    for (id, name, heights, original_link, expiring_links) in expected {
+        let plan = repo
+            .get_plan(id)
+            .await
+            .expect("get_plan failed")
+            .unwrap_or_else(|| {
+                panic!("the built-in plan {name} must exist under its fixed id {id}")
+            });
+        assert_eq!(
+            plan.name.as_str(),
+            name,
+            "the built-in plan {id} has the wrong name"
+        );
+        assert_eq!(
+            plan.thumbnail_heights.pixels().collect::<Vec<_>>(),
+            heights,
+            "the built-in plan {name} has the wrong thumbnail heights"
+        );
+        assert_eq!(
+            (plan.original_link, plan.expiring_links),
+            (original_link, expiring_links),
+            "the built-in plan {name} grants the wrong features (original_link, expiring_links)"
+        );
+        let by_name = repo
+            .find_plan_by_name(name)
+            .await
+            .expect("find_plan_by_name failed");
+        assert_eq!(
+            by_name,
+            Some(plan),
+            "find_plan_by_name must find the built-in plan {name}"
+        );
+    }
+}
+
+/// A plan round-trips through `create_plan`, `get_plan` and `find_plan_by_name` with its
+/// heights ascending; `update_plan` replaces every field but id and creation time and is
+/// `false` for a missing plan; `delete_plan` removes it and is `false` the second time.
+pub async fn plan_create_get_update_delete(repo: &dyn Repo) {
+    let plan = Plan {
+        expiring_links: false,
+        ..plan_value(&[400, 100, 250], now())
+    };
+    repo.create_plan(&plan).await.expect("create_plan failed");
+    let stored = repo.get_plan(plan.id).await.expect("get_plan failed");
+    assert_eq!(
+        stored.as_ref(),
+        Some(&plan),
+        "a plan must round-trip through create_plan and get_plan"
+    );
+    let heights: Vec<u32> = stored
+        .expect("checked above")
+        .thumbnail_heights
+        .pixels()
+        .collect();
+    assert_eq!(
+        heights,
+        [100, 250, 400],
+        "a plan's heights must come back ascending"
+    );
+    let by_name = repo
+        .find_plan_by_name(plan.name.as_str())
+        .await
+        .expect("find_plan_by_name failed");
+    assert_eq!(
+        by_name.as_ref(),
+        Some(&plan),
+        "find_plan_by_name must find a plan by its exact name"
+    );
+    let missing_name = super::unique("no-such-plan");
+    assert!(
+        repo.find_plan_by_name(&missing_name)
+            .await
+            .expect("find_plan_by_name failed")
+            .is_none(),
+        "find_plan_by_name of an unknown name must be None"
+    );
+    assert!(
+        repo.get_plan(PlanId::new())
+            .await
+            .expect("get_plan failed")
+            .is_none(),
+        "get_plan of an unknown id must be None"
+    );
+
+    let changed = Plan {
+        name: PlanName::parse(&super::unique("renamed")).expect("a valid plan name"),
+        thumbnail_heights: ThumbnailHeights::new([900, 50]).expect("valid heights"),
+        original_link: false,
+        expiring_links: true,
+        created_at: plan.created_at + TimeDelta::days(1),
+        ..plan.clone()
+    };
+    assert!(
+        repo.update_plan(&changed)
+            .await
+            .expect("update_plan failed"),
+        "update_plan of a stored plan must be true"
+    );
+    let expected = Plan {
+        created_at: plan.created_at,
+        ..changed.clone()
+    };
+    assert_eq!(
+        repo.get_plan(plan.id).await.expect("get_plan failed"),
+        Some(expected.clone()),
+        "update_plan must replace every field but the id and the creation time"
+    );
+    assert!(
+        repo.find_plan_by_name(plan.name.as_str())
+            .await
+            .expect("find_plan_by_name failed")
+            .is_none(),
+        "a plan must no longer be found by its old name after a rename"
+    );
+    assert_eq!(
+        repo.find_plan_by_name(changed.name.as_str())
+            .await
+            .expect("find_plan_by_name failed"),
+        Some(expected.clone()),
+        "a renamed plan must be found by its new name"
+    );
+    let same_name = Plan {
+        original_link: true,
+        ..expected
+    };
+    assert!(
+        repo.update_plan(&same_name)
+            .await
+            .expect("update_plan keeping the plan's own name must not conflict"),
+        "update_plan of a stored plan must be true"
+    );
+
+    let missing = plan_value(&[200], now());
+    assert!(
+        !repo
+            .update_plan(&missing)
+            .await
+            .expect("update_plan failed"),
+        "update_plan of a missing plan must be false"
+    );
+    assert!(
+        repo.get_plan(missing.id)
+            .await
+            .expect("get_plan failed")
+            .is_none(),
+        "update_plan of a missing plan must not create it"
+    );
+
+    assert!(
+        repo.delete_plan(plan.id).await.expect("delete_plan failed"),
+        "delete_plan of an unused plan must be true"
+    );
+    assert!(
+        repo.get_plan(plan.id)
+            .await
+            .expect("get_plan failed")
+            .is_none(),
+        "a deleted plan must be gone"
+    );
+    assert!(
+        !repo.delete_plan(plan.id).await.expect("delete_plan failed"),
+        "deleting a plan twice must be false"
+    );
+    assert!(
+        !repo
+            .delete_plan(PlanId::new())
+            .await
+            .expect("delete_plan failed"),
+        "delete_plan of an unknown id must be false"
+    );
+}
+
+/// A taken plan name is [`Conflict::PlanNameTaken`] on create and on update, and the
+/// failed write changes nothing.
+pub async fn plan_names_are_unique(repo: &dyn Repo) {
+    let first = new_plan(repo, &[200]).await;
+    let clash = Plan {
+        name: first.name.clone(),
+        ..plan_value(&[300], now())
+    };
+    assert_conflict(
+        repo.create_plan(&clash).await,
+        Conflict::PlanNameTaken,
+        "create_plan with a taken name",
+    );
+    assert!(
+        repo.get_plan(clash.id)
+            .await
+            .expect("get_plan failed")
+            .is_none(),
+        "a create_plan that conflicts must not store the plan"
+    );
+    assert_eq!(
+        repo.find_plan_by_name(first.name.as_str())
+            .await
+            .expect("find_plan_by_name failed"),
+        Some(first.clone()),
+        "a conflicting create_plan must leave the name's owner as it was"
+    );
+
+    let second = new_plan(repo, &[300]).await;
+    let renamed = Plan {
+        name: first.name.clone(),
+        thumbnail_heights: ThumbnailHeights::new([700]).expect("valid"),
+        ..second.clone()
+    };
+    assert_conflict(
+        repo.update_plan(&renamed).await,
+        Conflict::PlanNameTaken,
+        "update_plan to a taken name",
+    );
+    assert_eq!(
+        repo.get_plan(second.id).await.expect("get_plan failed"),
+        Some(second.clone()),
+        "an update_plan that conflicts must change nothing"
+    );
+    clean_up(repo, &[], &[first.id, second.id]).await;
+}
+
+/// `delete_plan` is [`Conflict::PlanInUse`] while a user has the plan, leaving it stored,
+/// and succeeds once the user has moved to another plan or been deleted.
+pub async fn plan_in_use_cannot_be_deleted(repo: &dyn Repo) {
+    let plan = new_plan(repo, &[200]).await;
+    let other = new_plan(repo, &[200]).await;
+    let user = new_user(repo, Some(plan.id)).await;
+    let planless = new_user(repo, None).await;
+    assert_conflict(
+        repo.delete_plan(plan.id).await,
+        Conflict::PlanInUse,
+        "delete_plan of a plan a user has",
+    );
+    assert_eq!(
+        repo.get_plan(plan.id).await.expect("get_plan failed"),
+        Some(plan.clone()),
+        "a plan in use must survive delete_plan"
+    );
+    assert_eq!(
+        repo.get_user(user.id)
+            .await
+            .expect("get_user failed")
+            .and_then(|user| user.plan_id),
+        Some(plan.id),
+        "a failed delete_plan must not touch the plan's users"
+    );
+
+    let moved = User {
+        plan_id: Some(other.id),
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&moved).await.expect("update_user failed"),
+        "update_user of a stored user must be true"
+    );
+    assert!(
+        repo.delete_plan(plan.id)
+            .await
+            .expect("delete_plan of a plan nobody has any more failed"),
+        "delete_plan must succeed once no user has the plan"
+    );
+    assert_conflict(
+        repo.delete_plan(other.id).await,
+        Conflict::PlanInUse,
+        "delete_plan of a plan a user moved to",
+    );
+    assert!(
+        repo.delete_user(user.id).await.expect("delete_user failed"),
+        "delete_user of a stored user must be true"
+    );
+    assert!(
+        repo.delete_plan(other.id)
+            .await
+            .expect("delete_plan after its only user was deleted failed"),
+        "delete_plan must succeed once the plan's only user is deleted"
+    );
+    clean_up(repo, &[planless.id], &[]).await;
+}
+
+/// `list_plans` is newest first by `(created_at, id)`, ties broken by id, and follows
+/// [`KeysetQuery`] in both directions (checked on the check's own far-future plans).
+pub async fn plans_list_newest_first(repo: &dyn Repo) {
+    let base = far_future();
+    let plans: Vec<Plan> = [0, 0, 1, 5, 5, 9]
+        .into_iter()
+        .map(|offset| Plan {
+            id: PlanId::from_uuid(Uuid::new_v4()),
+            ..plan_value(&[200], micros(base, offset))
+        })
+        .collect();
+    for index in [3, 0, 5, 1, 4, 2] {
+        repo.create_plan(&plans[index])
+            .await
+            .expect("create_plan failed");
+    }
+    check_keyset_list(
+        "list_plans",
+        Scope::Shared,
+        &plans,
+        plan_position,
+        move |query| async move { repo.list_plans(&query).await },
+    )
+    .await;
+    let ids: Vec<PlanId> = plans.iter().map(|plan| plan.id).collect();
+    clean_up(repo, &[], &ids).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Users and tokens
+// ---------------------------------------------------------------------------------------
+
+/// A user round-trips through `create_user`, `get_user` and `find_user_by_username`, with
+/// the admin flag, a missing plan and the password hash; `update_user` replaces every
+/// field but id and creation time and is `false` for a missing user; `delete_user`
+/// removes the user and is `false` the second time.
+pub async fn user_create_get_update_delete(repo: &dyn Repo) {
+    let plan = new_plan(repo, &[200]).await;
+    let admin = User {
+        is_admin: true,
+        ..user_value(Some(plan.id), now())
+    };
+    repo.create_user(&admin).await.expect("create_user failed");
+    let stored = repo.get_user(admin.id).await.expect("get_user failed");
+    assert_eq!(
+        stored.as_ref(),
+        Some(&admin),
+        "a user must round-trip through create_user and get_user"
+    );
+    assert_eq!(
+        stored.as_ref().map(|user| user.password_hash.as_str()),
+        Some(PHC),
+        "the password hash must round-trip as the same PHC string"
+    );
+    assert_eq!(
+        repo.find_user_by_username(&admin.username)
+            .await
+            .expect("find_user_by_username failed"),
+        Some(admin.clone()),
+        "find_user_by_username must find a user by their exact username"
+    );
+
+    let planless = user_value(None, micros(now(), -1));
+    repo.create_user(&planless)
+        .await
+        .expect("create_user without a plan failed");
+    assert_eq!(
+        repo.get_user(planless.id).await.expect("get_user failed"),
+        Some(planless.clone()),
+        "a user with no plan and no admin flag must round-trip"
+    );
+    assert!(
+        repo.get_user(UserId::new())
+            .await
+            .expect("get_user failed")
+            .is_none(),
+        "get_user of an unknown id must be None"
+    );
+    let unknown = Username::parse(&super::unique("nobody")).expect("a valid username");
+    assert!(
+        repo.find_user_by_username(&unknown)
+            .await
+            .expect("find_user_by_username failed")
+            .is_none(),
+        "find_user_by_username of an unknown name must be None"
+    );
+
+    let changed = User {
+        username: Username::parse(&super::unique("renamed")).expect("a valid username"),
+        password_hash: PasswordHash::from_phc(
+            "$argon2id$v=19$m=19456,t=2,p=1$b3RoZXI$b3RoZXJoYXNo",
+        ),
+        is_admin: false,
+        plan_id: Some(PlanId::BASIC),
+        created_at: admin.created_at + TimeDelta::days(1),
+        ..admin.clone()
+    };
+    assert!(
+        repo.update_user(&changed)
+            .await
+            .expect("update_user failed"),
+        "update_user of a stored user must be true"
+    );
+    let expected = User {
+        created_at: admin.created_at,
+        ..changed.clone()
+    };
+    assert_eq!(
+        repo.get_user(admin.id).await.expect("get_user failed"),
+        Some(expected.clone()),
+        "update_user must replace every field but the id and the creation time"
+    );
+    assert!(
+        repo.find_user_by_username(&admin.username)
+            .await
+            .expect("find_user_by_username failed")
+            .is_none(),
+        "a renamed user must no longer be found by their old username"
+    );
+    assert_eq!(
+        repo.find_user_by_username(&changed.username)
+            .await
+            .expect("find_user_by_username failed"),
+        Some(expected.clone()),
+        "a renamed user must be found by their new username"
+    );
+    let demoted = User {
+        plan_id: None,
+        ..expected
+    };
+    assert!(
+        repo.update_user(&demoted)
+            .await
+            .expect("update_user to no plan failed"),
+        "update_user must be true"
+    );
+    assert_eq!(
+        repo.get_user(admin.id).await.expect("get_user failed"),
+        Some(demoted),
+        "update_user must be able to take a user's plan away"
+    );
+
+    let missing = user_value(None, now());
+    assert!(
+        !repo
+            .update_user(&missing)
+            .await
+            .expect("update_user failed"),
+        "update_user of a missing user must be false"
+    );
+    assert!(
+        repo.get_user(missing.id)
+            .await
+            .expect("get_user failed")
+            .is_none(),
+        "update_user of a missing user must not create them"
+    );
+
+    assert!(
+        repo.delete_user(admin.id)
+            .await
+            .expect("delete_user failed"),
+        "delete_user of a stored user must be true"
+    );
+    assert!(
+        repo.get_user(admin.id)
+            .await
+            .expect("get_user failed")
+            .is_none(),
+        "a deleted user must be gone"
+    );
+    assert!(
+        repo.find_user_by_username(&changed.username)
+            .await
+            .expect("find_user_by_username failed")
+            .is_none(),
+        "a deleted user must not be found by username"
+    );
+    assert!(
+        !repo
+            .delete_user(admin.id)
+            .await
+            .expect("delete_user failed"),
+        "deleting a user twice must be false"
+    );
+    clean_up(repo, &[planless.id], &[plan.id]).await;
+}
+
+/// A taken username is [`Conflict::UsernameTaken`] and an unknown plan id is
+/// [`Conflict::MissingReference`], on create and on update, and the failed write
+/// changes nothing.
+pub async fn user_conflicts(repo: &dyn Repo) {
+    let first = new_user(repo, Some(PlanId::BASIC)).await;
+    let second = new_user(repo, None).await;
+
+    let clash = User {
+        username: first.username.clone(),
+        ..user_value(None, now())
+    };
+    assert_conflict(
+        repo.create_user(&clash).await,
+        Conflict::UsernameTaken,
+        "create_user with a taken username",
+    );
+    assert!(
+        repo.get_user(clash.id)
+            .await
+            .expect("get_user failed")
+            .is_none(),
+        "a create_user that conflicts must not store the user"
+    );
+    assert_eq!(
+        repo.find_user_by_username(&first.username)
+            .await
+            .expect("find_user_by_username failed"),
+        Some(first.clone()),
+        "a conflicting create_user must leave the username's owner as they were"
+    );
+
+    let orphan = user_value(Some(PlanId::new()), now());
+    assert_conflict(
+        repo.create_user(&orphan).await,
+        Conflict::MissingReference,
+        "create_user with an unknown plan",
+    );
+    assert!(
+        repo.get_user(orphan.id)
+            .await
+            .expect("get_user failed")
+            .is_none(),
+        "a create_user with an unknown plan must not store the user"
+    );
+    assert!(
+        repo.find_user_by_username(&orphan.username)
+            .await
+            .expect("find_user_by_username failed")
+            .is_none(),
+        "a create_user with an unknown plan must not take the username"
+    );
+
+    let renamed = User {
+        username: first.username.clone(),
+        is_admin: true,
+        ..second.clone()
+    };
+    assert_conflict(
+        repo.update_user(&renamed).await,
+        Conflict::UsernameTaken,
+        "update_user to a taken username",
+    );
+    assert_eq!(
+        repo.get_user(second.id).await.expect("get_user failed"),
+        Some(second.clone()),
+        "an update_user that conflicts on the username must change nothing"
+    );
+    let replanned = User {
+        plan_id: Some(PlanId::new()),
+        is_admin: true,
+        ..second.clone()
+    };
+    assert_conflict(
+        repo.update_user(&replanned).await,
+        Conflict::MissingReference,
+        "update_user to an unknown plan",
+    );
+    assert_eq!(
+        repo.get_user(second.id).await.expect("get_user failed"),
+        Some(second.clone()),
+        "an update_user with an unknown plan must change nothing"
+    );
+    let promoted = User {
+        is_admin: true,
+        ..second.clone()
+    };
+    assert!(
+        repo.update_user(&promoted)
+            .await
+            .expect("update_user keeping the user's own username must not conflict"),
+        "update_user of a stored user must be true"
+    );
+    clean_up(repo, &[first.id, second.id], &[]).await;
+}
+
+/// `list_users` is newest first by `(created_at, id)`, ties broken by id, and follows
+/// [`KeysetQuery`] in both directions (checked on the check's own far-future users).
+pub async fn users_list_newest_first(repo: &dyn Repo) {
+    let base = far_future();
+    let users: Vec<User> = [0, 0, 2, 3, 3, 3, 8]
+        .into_iter()
+        .map(|offset| User {
+            id: UserId::from_uuid(Uuid::new_v4()),
+            ..user_value(None, micros(base, offset))
+        })
+        .collect();
+    for index in [4, 6, 0, 2, 5, 1, 3] {
+        repo.create_user(&users[index])
+            .await
+            .expect("create_user failed");
+    }
+    check_keyset_list(
+        "list_users",
+        Scope::Shared,
+        &users,
+        user_position,
+        move |query| async move { repo.list_users(&query).await },
+    )
+    .await;
+    let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+    clean_up(repo, &ids, &[]).await;
+}
+
+/// Tokens find their user until revoked; `delete_token` is `false` the second time; a
+/// token for an unknown user is [`Conflict::MissingReference`]; a deleted user's tokens
+/// find nothing.
+pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let token = || {
+        ApiToken::generate()
+            .expect("generating a token failed")
+            .hash()
+    };
+    let (first, second, stray) = (token(), token(), token());
+    for hash in [first, second] {
+        let record = TokenRecord {
+            hash,
+            user_id: user.id,
+            created_at: now(),
+        };
+        repo.insert_token(&record)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    for hash in [first, second] {
+        assert_eq!(
+            repo.find_user_by_token(&hash)
+                .await
+                .expect("find_user_by_token failed"),
+            Some(user.clone()),
+            "find_user_by_token must find the token's user"
+        );
+    }
+    assert!(
+        repo.find_user_by_token(&stray)
+            .await
+            .expect("find_user_by_token failed")
+            .is_none(),
+        "find_user_by_token of an unknown hash must be None"
+    );
+
+    assert!(
+        repo.delete_token(&first)
+            .await
+            .expect("delete_token failed"),
+        "delete_token of a stored token must be true"
+    );
+    assert!(
+        repo.find_user_by_token(&first)
+            .await
+            .expect("find_user_by_token failed")
+            .is_none(),
+        "a revoked token must find nobody"
+    );
+    assert!(
+        !repo
+            .delete_token(&first)
+            .await
+            .expect("delete_token failed"),
+        "revoking a token twice must be false"
+    );
+    assert_eq!(
+        repo.find_user_by_token(&second)
+            .await
+            .expect("find_user_by_token failed"),
+        Some(user.clone()),
+        "revoking one token must leave the user's other tokens"
+    );
+
+    let orphan = TokenRecord {
+        hash: stray,
+        user_id: UserId::new(),
+        created_at: now(),
+    };
+    assert_conflict(
+        repo.insert_token(&orphan).await,
+        Conflict::MissingReference,
+        "insert_token for an unknown user",
+    );
+    assert!(
+        repo.find_user_by_token(&stray)
+            .await
+            .expect("find_user_by_token failed")
+            .is_none(),
+        "a token refused for an unknown user must not be stored"
+    );
+
+    assert!(
+        repo.delete_user(user.id).await.expect("delete_user failed"),
+        "delete_user must be true"
+    );
+    assert!(
+        repo.find_user_by_token(&second)
+            .await
+            .expect("find_user_by_token failed")
+            .is_none(),
+        "the token of a deleted user must find nobody"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Images
+// ---------------------------------------------------------------------------------------
+
+/// An image and its thumbnail rows round-trip field for field (format, display size,
+/// byte size beyond 32 bits, storage key, timestamps, every row's status, size, key,
+/// attempts and update time), with the rows ascending by height however inserted.
+pub async fn image_round_trips(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let created_at = micros(now(), -1_234_567);
+    let image = Image {
+        id: ImageId::new(),
+        owner: user.id,
+        name: ImageName::parse("Zoë's holiday ✓ (1).png").expect("a valid image name"),
+        format: ImageFormat::Png,
+        width: 4321,
+        height: 987,
+        size: 3_000_000_123,
+        storage_key: StorageKey::new_original(ImageFormat::Png),
+        created_at,
+    };
+    let thumbnails = vec![
+        row(
+            &image,
+            800,
+            ThumbnailStatus::Failed,
+            3,
+            micros(created_at, 3_000_001),
+        ),
+        row(
+            &image,
+            200,
+            ThumbnailStatus::Ready,
+            1,
+            micros(created_at, 2_000_002),
+        ),
+        row(
+            &image,
+            400,
+            ThumbnailStatus::Pending,
+            2,
+            micros(created_at, 1),
+        ),
+    ];
+    let record = ImageRecord { image, thumbnails };
+    repo.insert_image(&record)
+        .await
+        .expect("insert_image failed");
+    let expected = sorted(record.clone());
+    let stored = repo
+        .get_image(user.id, record.image.id)
+        .await
+        .expect("get_image failed");
+    assert_eq!(
+        stored.as_ref(),
+        Some(&expected),
+        "an image and its thumbnails must round-trip field for field, the thumbnails ascending by height"
+    );
+    assert_eq!(
+        repo.get_image_by_id(record.image.id)
+            .await
+            .expect("get_image_by_id failed"),
+        Some(expected),
+        "get_image_by_id must return the same record as get_image"
+    );
+
+    let bare = insert(repo, bare_image(user.id, now())).await;
+    assert_eq!(
+        repo.get_image(user.id, bare.image.id)
+            .await
+            .expect("get_image failed"),
+        Some(bare),
+        "an image without thumbnail rows must round-trip with none"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `insert_image` for an owner that does not exist is [`Conflict::MissingReference`] and
+/// stores neither the image nor any of its thumbnail rows.
+pub async fn image_insert_needs_owner(repo: &dyn Repo) {
+    let mut record = bare_image(UserId::new(), now());
+    let ready = row(&record.image, 200, ThumbnailStatus::Ready, 1, now());
+    let ready_key = ready.storage_key.clone().expect("a ready row has a key");
+    record.thumbnails = vec![
+        ready,
+        row(&record.image, 400, ThumbnailStatus::Pending, 0, now()),
+    ];
+    assert_conflict(
+        repo.insert_image(&record).await,
+        Conflict::MissingReference,
+        "insert_image for an unknown owner",
+    );
+    assert!(
+        repo.get_image_by_id(record.image.id)
+            .await
+            .expect("get_image_by_id failed")
+            .is_none(),
+        "an image refused for an unknown owner must not be stored"
+    );
+    assert!(
+        repo.find_original(&record.image.storage_key)
+            .await
+            .expect("find_original failed")
+            .is_none(),
+        "an image refused for an unknown owner must not be found by its key"
+    );
+    assert!(
+        repo.find_thumbnail(&ready_key)
+            .await
+            .expect("find_thumbnail failed")
+            .is_none(),
+        "the thumbnail rows of a refused image must not be stored (insert_image is all or nothing)"
+    );
+}
+
+/// `get_image` only returns the owner's images; `get_image_by_id` ignores the owner;
+/// both are `None` for unknown ids.
+pub async fn images_are_owner_scoped(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::BASIC)).await;
+    let other = new_user(repo, Some(PlanId::BASIC)).await;
+    let record = insert(repo, new_image(owner.id, now())).await;
+    assert!(
+        repo.get_image(other.id, record.image.id)
+            .await
+            .expect("get_image failed")
+            .is_none(),
+        "get_image must not return another user's image"
+    );
+    assert_eq!(
+        repo.get_image(owner.id, record.image.id)
+            .await
+            .expect("get_image failed"),
+        Some(record.clone()),
+        "get_image must return the owner's image"
+    );
+    assert_eq!(
+        repo.get_image_by_id(record.image.id)
+            .await
+            .expect("get_image_by_id failed"),
+        Some(record.clone()),
+        "get_image_by_id must return an image whoever owns it"
+    );
+    assert!(
+        repo.get_image(owner.id, ImageId::new())
+            .await
+            .expect("get_image failed")
+            .is_none(),
+        "get_image of an unknown id must be None"
+    );
+    assert!(
+        repo.get_image_by_id(ImageId::new())
+            .await
+            .expect("get_image_by_id failed")
+            .is_none(),
+        "get_image_by_id of an unknown id must be None"
+    );
+    let listed = repo
+        .list_images(
+            other.id,
+            &KeysetQuery {
+                anchor: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("list_images failed");
+    assert!(
+        listed.is_empty(),
+        "list_images must not list another user's images"
+    );
+    clean_up(repo, &[owner.id, other.id], &[]).await;
+}
+
+/// `list_images` lists one owner's images with their thumbnails, newest first by
+/// `(created_at, id)` with ties on the time broken by id, and follows [`KeysetQuery`]
+/// exactly: from the start, strictly older (nearest first) and strictly newer (the
+/// nearest `limit`, still newest first). Another user's images, some at the very same
+/// times, never appear.
+pub async fn images_list_by_keyset(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let other = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let base = now();
+    let offsets = [0, 0, 0, 7, 7, 1_000_000, 1_000_001, -3_000_000];
+    let images: Vec<ImageRecord> = offsets
+        .iter()
+        .map(|&offset| {
+            let mut record = new_image(user.id, micros(base, offset));
+            let extra = row(
+                &record.image,
+                400,
+                ThumbnailStatus::Ready,
+                1,
+                micros(base, offset + 5),
+            );
+            record.thumbnails.push(extra);
+            record
+        })
+        .collect();
+    for index in [3, 0, 6, 1, 7, 2, 5, 4] {
+        repo.insert_image(&images[index])
+            .await
+            .expect("insert_image failed");
+    }
+    let others: Vec<ImageRecord> = [0, 7, 1_000_000]
+        .into_iter()
+        .map(|offset| new_image(other.id, micros(base, offset)))
+        .collect();
+    for record in &others {
+        repo.insert_image(record)
+            .await
+            .expect("insert_image failed");
+    }
+    let owner = user.id;
+    check_keyset_list(
+        "list_images",
+        Scope::Own,
+        &images,
+        image_position,
+        move |query| async move { repo.list_images(owner, &query).await },
+    )
+    .await;
+    let owner = other.id;
+    check_keyset_list(
+        "list_images",
+        Scope::Own,
+        &others,
+        image_position,
+        move |query| async move { repo.list_images(owner, &query).await },
+    )
+    .await;
+    clean_up(repo, &[user.id, other.id], &[]).await;
+}
+
+/// Paging `list_images` with older-page cursors while images are inserted between the
+/// requests visits every image that was there exactly once, in order: images inserted
+/// newer than a cursor never appear after it, and one inserted older appears once.
+pub async fn images_list_is_stable_under_inserts(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let base = micros(now(), -60_000_000);
+    let mut expected = Vec::new();
+    for offset in [0, -10, -20, -30, -30, -40, -50, -60] {
+        let record = insert(repo, new_image(user.id, base + TimeDelta::seconds(offset))).await;
+        expected.push(record);
+    }
+    expected.sort_by_key(|record| std::cmp::Reverse(image_position(record)));
+    let oldest = insert(repo, new_image(user.id, base - TimeDelta::hours(1))).await;
+    let mut inserted_after_start = Vec::new();
+
+    let limit = 3;
+    let mut walked: Vec<ImageRecord> = Vec::new();
+    let mut anchor = None;
+    for round in 1.. {
+        assert!(
+            round <= 20,
+            "paging list_images with older-page cursors does not end"
+        );
+        let page = repo
+            .list_images(user.id, &KeysetQuery { anchor, limit })
+            .await
+            .expect("list_images failed");
+        walked.extend(page.iter().cloned());
+        let Some(last) = page.last() else { break };
+        let position = image_position(last);
+        anchor = Some((position, Direction::Older));
+        // Newer than everything, and just newer than the cursor: neither may show up later.
+        let newest = insert(repo, new_image(user.id, base + TimeDelta::seconds(round))).await;
+        let just_newer = insert(repo, new_image(user.id, micros(position.created_at, 1))).await;
+        inserted_after_start.extend([newest, just_newer]);
+        if page.len() < limit {
+            break;
+        }
+    }
+    let mut visited: Vec<ImageId> = walked.iter().map(|record| record.image.id).collect();
+    let mut want: Vec<ImageId> = expected.iter().map(|record| record.image.id).collect();
+    want.push(oldest.image.id);
+    assert_eq!(
+        visited, want,
+        "paging list_images while images are inserted must neither repeat nor skip images"
+    );
+    visited.sort_unstable();
+    visited.dedup();
+    assert_eq!(
+        visited.len(),
+        walked.len(),
+        "paging list_images repeated an image"
+    );
+
+    // A newer page from the first walked item of the second page holds the nearest
+    // newer images, which now include those inserted just above the cursors.
+    let mut everything = expected.clone();
+    everything.push(oldest);
+    everything.extend(inserted_after_start);
+    everything.sort_by_key(|record| std::cmp::Reverse(image_position(record)));
+    let query = KeysetQuery {
+        anchor: Some((image_position(&walked[limit]), Direction::Newer)),
+        limit,
+    };
+    let page = repo
+        .list_images(user.id, &query)
+        .await
+        .expect("list_images failed");
+    assert_eq!(
+        page,
+        query.select(&everything, image_position),
+        "a newer page after inserts must hold the nearest newer images, newest first"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `delete_image` of another user's image is `None` and leaves it intact; of the owner's
+/// it returns the deleted record with its thumbnails and removes the image, its
+/// thumbnails and its links, but not the owner's other images and links.
+pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+    let stranger = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+    let mut record = bare_image(owner.id, micros(now(), -10));
+    let ready = row(&record.image, 200, ThumbnailStatus::Ready, 1, now());
+    let ready_key = ready.storage_key.clone().expect("a ready row has a key");
+    record.thumbnails = vec![
+        row(&record.image, 400, ThumbnailStatus::Pending, 0, now()),
+        ready,
+    ];
+    let record = sorted(insert(repo, record).await);
+    let kept = insert(repo, new_image(owner.id, now())).await;
+    let link = new_link(repo, &record.image, now()).await;
+    let kept_link = new_link(repo, &kept.image, now()).await;
+
+    assert!(
+        repo.delete_image(stranger.id, record.image.id)
+            .await
+            .expect("delete_image failed")
+            .is_none(),
+        "delete_image of another user's image must be None"
+    );
+    assert_eq!(
+        repo.get_image(owner.id, record.image.id)
+            .await
+            .expect("get_image failed"),
+        Some(record.clone()),
+        "delete_image by another user must leave the image and its thumbnails intact"
+    );
+    assert!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed")
+            .is_some(),
+        "delete_image by another user must leave the image's links intact"
+    );
+
+    let deleted = repo
+        .delete_image(owner.id, record.image.id)
+        .await
+        .expect("delete_image failed");
+    assert_eq!(
+        deleted,
+        Some(record.clone()),
+        "delete_image must return the deleted image with its thumbnails"
+    );
+    assert!(
+        repo.get_image_by_id(record.image.id)
+            .await
+            .expect("get_image_by_id failed")
+            .is_none(),
+        "a deleted image must be gone"
+    );
+    assert!(
+        repo.find_original(&record.image.storage_key)
+            .await
+            .expect("find_original failed")
+            .is_none(),
+        "a deleted image must not be found by its key"
+    );
+    assert!(
+        repo.find_thumbnail(&ready_key)
+            .await
+            .expect("find_thumbnail failed")
+            .is_none(),
+        "a deleted image's thumbnails must be gone"
+    );
+    assert!(
+        repo.find_link(&link.key)
+            .await
+            .expect("find_link failed")
+            .is_none(),
+        "a deleted image's links must be gone"
+    );
+    assert!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed")
+            .is_none(),
+        "a deleted image's links must be gone"
+    );
+    let links = repo
+        .list_links(
+            owner.id,
+            None,
+            &KeysetQuery {
+                anchor: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("list_links failed");
+    assert_eq!(
+        links,
+        [kept_link],
+        "list_links must drop a deleted image's links and keep the others"
+    );
+    let images = repo
+        .list_images(
+            owner.id,
+            &KeysetQuery {
+                anchor: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("list_images failed");
+    assert_eq!(images, [kept], "delete_image must remove only that image");
+    assert!(
+        repo.delete_image(owner.id, record.image.id)
+            .await
+            .expect("delete_image failed")
+            .is_none(),
+        "deleting an image twice must be None"
+    );
+    clean_up(repo, &[owner.id, stranger.id], &[]).await;
+}
+
+/// `find_original` finds an image by its original's key with its owner's current plan:
+/// a plan change, a change to the plan itself and losing the plan show at once.
+pub async fn find_original_sees_current_plan(repo: &dyn Repo) {
+    let first = new_plan(repo, &[200]).await;
+    let second = new_plan(repo, &[300, 600]).await;
+    let user = new_user(repo, Some(first.id)).await;
+    let record = insert(repo, new_image(user.id, now())).await;
+    let key = &record.image.storage_key;
+    let found = move |rule: &'static str| async move {
+        repo.find_original(key)
+            .await
+            .expect("find_original failed")
+            .unwrap_or_else(|| panic!("{rule}"))
+    };
+
+    let target = found("find_original must find an image by its original's key").await;
+    assert_eq!(
+        target.image, record.image,
+        "find_original must return the image"
+    );
+    assert_eq!(
+        target.owner_plan,
+        Some(first.clone()),
+        "find_original must return the owner's plan"
+    );
+
+    let moved = User {
+        plan_id: Some(second.id),
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&moved).await.expect("update_user failed"),
+        "update_user must be true"
+    );
+    let target = found("find_original must find the image after its owner changed plan").await;
+    assert_eq!(
+        target.owner_plan,
+        Some(second.clone()),
+        "find_original must reflect a change of the owner's plan"
+    );
+
+    let regranted = Plan {
+        original_link: false,
+        ..second.clone()
+    };
+    assert!(
+        repo.update_plan(&regranted)
+            .await
+            .expect("update_plan failed"),
+        "update_plan must be true"
+    );
+    let target = found("find_original must find the image after its plan changed").await;
+    assert_eq!(
+        target.owner_plan,
+        Some(regranted),
+        "find_original must reflect a change to the plan itself"
+    );
+
+    let planless = User {
+        plan_id: None,
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&planless)
+            .await
+            .expect("update_user failed"),
+        "update_user must be true"
+    );
+    let target = found("find_original must find the image of a user without a plan").await;
+    assert_eq!(
+        target.owner_plan, None,
+        "find_original's plan must be None when the owner has none"
+    );
+
+    assert!(
+        repo.find_original(&StorageKey::new_original(ImageFormat::Jpeg))
+            .await
+            .expect("find_original failed")
+            .is_none(),
+        "find_original of an unknown key must be None"
+    );
+    clean_up(repo, &[user.id], &[first.id, second.id]).await;
+}
+
+/// `find_thumbnail` finds a ready thumbnail by its key, including one made ready by
+/// `complete_thumbnail`, and nothing for other keys.
+pub async fn find_thumbnail_finds_ready_rows(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let mut record = bare_image(user.id, now());
+    let ready = row(&record.image, 200, ThumbnailStatus::Ready, 1, now());
+    let pending = row(&record.image, 400, ThumbnailStatus::Pending, 1, now());
+    let failed = row(&record.image, 600, ThumbnailStatus::Failed, 3, now());
+    record.thumbnails = vec![ready.clone(), pending.clone(), failed];
+    let record = insert(repo, record).await;
+    let ready_key = ready.storage_key.clone().expect("a ready row has a key");
+    assert_eq!(
+        repo.find_thumbnail(&ready_key)
+            .await
+            .expect("find_thumbnail failed"),
+        Some(ready),
+        "find_thumbnail must find a ready thumbnail by its key"
+    );
+
+    let new_key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    assert!(
+        repo.find_thumbnail(&new_key)
+            .await
+            .expect("find_thumbnail failed")
+            .is_none(),
+        "find_thumbnail of a key not stored must be None"
+    );
+    let done_at = micros(now(), 17);
+    let completed = repo
+        .complete_thumbnail(record.image.id, pending.max_height, &new_key, done_at)
+        .await
+        .expect("complete_thumbnail failed");
+    assert!(
+        completed,
+        "complete_thumbnail of a pending row must be true"
+    );
+    let expected = Thumbnail {
+        status: ThumbnailStatus::Ready,
+        storage_key: Some(new_key.clone()),
+        updated_at: done_at,
+        ..pending
+    };
+    assert_eq!(
+        repo.find_thumbnail(&new_key)
+            .await
+            .expect("find_thumbnail failed"),
+        Some(expected),
+        "find_thumbnail must find a row completed at the key"
+    );
+    assert!(
+        repo.find_thumbnail(&record.image.storage_key)
+            .await
+            .expect("find_thumbnail failed")
+            .is_none(),
+        "find_thumbnail must not find an original"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Thumbnail work
+// ---------------------------------------------------------------------------------------
+
+/// `ensure_thumbnails` inserts the rows that are missing, leaves existing rows as they
+/// are, and ignores rows of images that do not exist.
+pub async fn ensure_thumbnails_inserts_missing_rows(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let mut record = bare_image(user.id, now());
+    let existing = row(
+        &record.image,
+        200,
+        ThumbnailStatus::Ready,
+        1,
+        micros(now(), -5),
+    );
+    record.thumbnails = vec![existing.clone()];
+    let record = insert(repo, record).await;
+    let later = micros(now(), 9);
+    let missing = row(&record.image, 400, ThumbnailStatus::Pending, 0, later);
+    let ghost = bare_image(user.id, now());
+    let rows = [
+        row(&record.image, 200, ThumbnailStatus::Pending, 0, later),
+        missing.clone(),
+        row(&ghost.image, 200, ThumbnailStatus::Pending, 0, later),
+    ];
+    repo.ensure_thumbnails(&rows)
+        .await
+        .expect("ensure_thumbnails must ignore rows of a missing image, not fail");
+    assert_eq!(
+        rows_of(repo, record.image.id).await,
+        [existing.clone(), missing.clone()],
+        "ensure_thumbnails must insert missing rows and leave existing ones as they are"
+    );
+    assert!(
+        repo.get_image_by_id(ghost.image.id)
+            .await
+            .expect("get_image_by_id failed")
+            .is_none(),
+        "ensure_thumbnails must not create an image"
+    );
+
+    let again = [Thumbnail {
+        attempts: 5,
+        updated_at: micros(later, 1),
+        ..missing.clone()
+    }];
+    repo.ensure_thumbnails(&again)
+        .await
+        .expect("ensure_thumbnails failed");
+    repo.ensure_thumbnails(&[])
+        .await
+        .expect("ensure_thumbnails of no rows failed");
+    assert_eq!(
+        rows_of(repo, record.image.id).await,
+        [existing, missing],
+        "ensure_thumbnails must not overwrite a row it inserted before"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `start_thumbnail_attempt` adds one attempt and renews `updated_at` on the pending rows
+/// of the given heights only, creates no rows and ignores a missing image.
+pub async fn start_thumbnail_attempt_renews_pending_rows(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let before = micros(now(), -60_000_000);
+    let mut record = bare_image(user.id, before);
+    record.thumbnails = vec![
+        row(&record.image, 100, ThumbnailStatus::Pending, 0, before),
+        row(&record.image, 200, ThumbnailStatus::Pending, 0, before),
+        row(&record.image, 400, ThumbnailStatus::Ready, 1, before),
+        row(&record.image, 800, ThumbnailStatus::Failed, 2, before),
+    ];
+    let record = insert(repo, record).await;
+    let heights = [height(200), height(400), height(800), height(1600)];
+    let first = now();
+    repo.start_thumbnail_attempt(record.image.id, &heights, first)
+        .await
+        .expect("start_thumbnail_attempt failed");
+    let mut expected = record.thumbnails.clone();
+    expected[1] = Thumbnail {
+        attempts: 1,
+        updated_at: first,
+        ..expected[1].clone()
+    };
+    assert_eq!(
+        rows_of(repo, record.image.id).await,
+        expected,
+        "start_thumbnail_attempt must renew only the pending rows of the given heights, adding none"
+    );
+    let second = micros(first, 1);
+    repo.start_thumbnail_attempt(record.image.id, &heights, second)
+        .await
+        .expect("start_thumbnail_attempt failed");
+    expected[1] = Thumbnail {
+        attempts: 2,
+        updated_at: second,
+        ..expected[1].clone()
+    };
+    assert_eq!(
+        rows_of(repo, record.image.id).await,
+        expected,
+        "every start_thumbnail_attempt must add one attempt"
+    );
+    repo.start_thumbnail_attempt(ImageId::new(), &heights, second)
+        .await
+        .expect("start_thumbnail_attempt of a missing image must not fail");
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `complete_thumbnail` marks a pending row ready at the key once; a second completion,
+/// a ready or failed row, a missing row and a missing image are `false` and change nothing.
+pub async fn complete_thumbnail_succeeds_once(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let before = micros(now(), -1000);
+    let mut record = bare_image(user.id, before);
+    record.thumbnails = vec![
+        row(&record.image, 200, ThumbnailStatus::Pending, 1, before),
+        row(&record.image, 400, ThumbnailStatus::Failed, 2, before),
+    ];
+    let record = insert(repo, record).await;
+    let image = record.image.id;
+    let key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    let done_at = now();
+    assert!(
+        repo.complete_thumbnail(image, height(200), &key, done_at)
+            .await
+            .expect("complete_thumbnail failed"),
+        "complete_thumbnail of a pending row must be true"
+    );
+    let mut expected = record.thumbnails.clone();
+    expected[0] = Thumbnail {
+        status: ThumbnailStatus::Ready,
+        storage_key: Some(key.clone()),
+        updated_at: done_at,
+        ..expected[0].clone()
+    };
+    assert_eq!(
+        rows_of(repo, image).await,
+        expected,
+        "complete_thumbnail must mark the row ready at the key"
+    );
+
+    let duplicate = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    let later = micros(done_at, 5);
+    let refusals = [
+        (
+            image,
+            200,
+            "a second complete_thumbnail of the same row (a duplicate delivery)",
+        ),
+        (image, 400, "complete_thumbnail of a failed row"),
+        (image, 600, "complete_thumbnail of a height with no row"),
+        (ImageId::new(), 200, "complete_thumbnail of a missing image"),
+    ];
+    for (target, pixels, what) in refusals {
+        let done = repo
+            .complete_thumbnail(target, height(pixels), &duplicate, later)
+            .await;
+        assert!(
+            !done.unwrap_or_else(|error| panic!("{what} failed: {error:?}")),
+            "{what} must be false"
+        );
+    }
+    assert_eq!(
+        rows_of(repo, image).await,
+        expected,
+        "a refused complete_thumbnail must change nothing"
+    );
+    assert!(
+        repo.find_thumbnail(&duplicate)
+            .await
+            .expect("find_thumbnail failed")
+            .is_none(),
+        "a refused complete_thumbnail must not store its key"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `fail_thumbnails` marks the pending rows of the given heights failed and leaves ready
+/// rows, other heights and missing rows alone; a failed row can no longer be completed.
+pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let before = micros(now(), -1000);
+    let mut record = bare_image(user.id, before);
+    record.thumbnails = vec![
+        row(&record.image, 100, ThumbnailStatus::Pending, 1, before),
+        row(&record.image, 200, ThumbnailStatus::Pending, 3, before),
+        row(&record.image, 400, ThumbnailStatus::Ready, 1, before),
+    ];
+    let record = insert(repo, record).await;
+    let image = record.image.id;
+    let failed_at = now();
+    repo.fail_thumbnails(image, &[height(200), height(400), height(800)], failed_at)
+        .await
+        .expect("fail_thumbnails failed");
+    let mut expected = record.thumbnails.clone();
+    expected[1] = Thumbnail {
+        status: ThumbnailStatus::Failed,
+        updated_at: failed_at,
+        ..expected[1].clone()
+    };
+    assert_eq!(
+        rows_of(repo, image).await,
+        expected,
+        "fail_thumbnails must fail only the pending rows of the given heights, adding none"
+    );
+    let key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    assert!(
+        !repo
+            .complete_thumbnail(image, height(200), &key, now())
+            .await
+            .expect("complete_thumbnail failed"),
+        "complete_thumbnail of a failed row must be false"
+    );
+    repo.fail_thumbnails(ImageId::new(), &[height(200)], failed_at)
+        .await
+        .expect("fail_thumbnails of a missing image must not fail");
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `claim_thumbnail_work` for one owner inserts pending rows (sized from the image,
+/// `updated_at = now`) for the current plan's heights that have none, renews pending rows
+/// whose lease lapsed strictly before `stale_before`, returns exactly the images touched,
+/// and leaves alone fresh, ready and failed rows, heights not in the plan, other users'
+/// images and users without a plan. Claiming again at the same `now` finds nothing.
+pub async fn claim_work_for_owner(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let plan = new_plan(repo, &[120, 240]).await;
+    let user = new_user(repo, Some(plan.id)).await;
+    let neighbour = new_user(repo, Some(plan.id)).await;
+    let planless = new_user(repo, None).await;
+    let claim_at = now();
+    let stale_before = claim_at - TimeDelta::minutes(10);
+    let stale = claim_at - TimeDelta::hours(1);
+    let fresh = claim_at - TimeDelta::minutes(1);
+    let created = claim_at - TimeDelta::hours(2);
+
+    let with_rows = |rows: &[(u32, ThumbnailStatus, DateTime<Utc>)]| {
+        let mut record = bare_image(user.id, created);
+        record.thumbnails = rows
+            .iter()
+            .map(|&(pixels, status, at)| row(&record.image, pixels, status, 2, at))
+            .collect();
+        record
+    };
+    // Work: no rows at all; one height missing; a lapsed lease.
+    let no_rows = insert(repo, with_rows(&[])).await;
+    let one_missing = insert(repo, with_rows(&[(120, Ready, stale)])).await;
+    let lapsed = insert(
+        repo,
+        with_rows(&[(120, Pending, stale), (240, Ready, stale)]),
+    )
+    .await;
+    // Not work: a fresh lease; a lease taken exactly at `stale_before`; everything done,
+    // with a lapsed row at a height the plan does not have.
+    let leased = insert(
+        repo,
+        with_rows(&[(120, Pending, fresh), (240, Failed, stale)]),
+    )
+    .await;
+    let boundary = insert(
+        repo,
+        with_rows(&[(120, Pending, stale_before), (240, Ready, stale)]),
+    )
+    .await;
+    let done = insert(
+        repo,
+        with_rows(&[
+            (120, Ready, stale),
+            (240, Failed, stale),
+            (999, Pending, stale),
+        ]),
+    )
+    .await;
+    let neighbours = insert(repo, bare_image(neighbour.id, created)).await;
+    let no_plan = insert(repo, bare_image(planless.id, created)).await;
+
+    let mut claimed = repo
+        .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100)
+        .await
+        .expect("claim_thumbnail_work failed");
+    claimed.sort_unstable();
+    let mut expected = vec![no_rows.image.id, one_missing.image.id, lapsed.image.id];
+    expected.sort_unstable();
+    assert_eq!(
+        claimed, expected,
+        "claim_thumbnail_work must return exactly the images with missing rows or lapsed pending rows"
+    );
+
+    let inserted = |image: &Image, pixels| {
+        Thumbnail::pending(
+            image.id,
+            height(pixels),
+            image.width,
+            image.height,
+            claim_at,
+        )
+    };
+    assert_eq!(
+        rows_of(repo, no_rows.image.id).await,
+        [inserted(&no_rows.image, 120), inserted(&no_rows.image, 240)],
+        "claim_thumbnail_work must insert a pending row, sized from the image and leased at `now`, for every plan height"
+    );
+    assert_eq!(
+        rows_of(repo, one_missing.image.id).await,
+        [
+            one_missing.thumbnails[0].clone(),
+            inserted(&one_missing.image, 240)
+        ],
+        "claim_thumbnail_work must insert only the missing heights and keep the existing rows"
+    );
+    let renewed = Thumbnail {
+        updated_at: claim_at,
+        ..lapsed.thumbnails[0].clone()
+    };
+    assert_eq!(
+        rows_of(repo, lapsed.image.id).await,
+        [renewed, lapsed.thumbnails[1].clone()],
+        "claim_thumbnail_work must renew a lapsed lease (updated_at = now, attempts unchanged) and nothing else"
+    );
+    for (record, what) in [
+        (&leased, "a fresh lease and a failed row"),
+        (&boundary, "a lease taken exactly at stale_before"),
+        (
+            &done,
+            "ready and failed rows and a row of a height not in the plan",
+        ),
+        (&neighbours, "another user's image"),
+        (&no_plan, "an image of a user without a plan"),
+    ] {
+        assert_eq!(
+            rows_of(repo, record.image.id).await,
+            record.thumbnails,
+            "claim_thumbnail_work must not touch {what}"
+        );
+    }
+
+    let again = repo
+        .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100)
+        .await
+        .expect("claim_thumbnail_work failed");
+    assert!(
+        again.is_empty(),
+        "claiming again at the same `now` must find no work, found {again:?}"
+    );
+    let planless_work = repo
+        .claim_thumbnail_work(WorkScope::Owner(planless.id), claim_at, stale_before, 100)
+        .await
+        .expect("claim_thumbnail_work failed");
+    assert!(
+        planless_work.is_empty(),
+        "claim_thumbnail_work must ignore users without a plan"
+    );
+    assert!(
+        rows_of(repo, no_plan.image.id).await.is_empty(),
+        "claim_thumbnail_work must not insert rows for a user without a plan"
+    );
+    clean_up(repo, &[user.id, neighbour.id, planless.id], &[plan.id]).await;
+}
+
+/// `claim_thumbnail_work` claims at most `limit` images per call, and repeated calls at
+/// the same `now` page through all the work, each image once, and then return nothing.
+pub async fn claim_work_respects_limit(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let created = micros(now(), -1_000_000);
+    let mut pending = HashSet::new();
+    for offset in 0..7 {
+        let record = insert(repo, bare_image(user.id, micros(created, offset))).await;
+        pending.insert(record.image.id);
+    }
+    let claim_at = now();
+    let stale_before = micros(claim_at, -1);
+    let mut seen = HashSet::new();
+    for call in 1.. {
+        assert!(
+            call <= 10,
+            "repeated claim_thumbnail_work calls never run out of work"
+        );
+        let claimed = repo
+            .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 3)
+            .await
+            .expect("claim_thumbnail_work failed");
+        assert!(
+            claimed.len() <= 3,
+            "claim_thumbnail_work must claim at most `limit` images, claimed {}",
+            claimed.len()
+        );
+        if claimed.is_empty() {
+            break;
+        }
+        for id in claimed {
+            assert!(
+                pending.contains(&id),
+                "claim_thumbnail_work returned an image out of scope"
+            );
+            assert!(
+                seen.insert(id),
+                "claim_thumbnail_work claimed an image twice at the same `now`"
+            );
+        }
+    }
+    assert_eq!(
+        seen, pending,
+        "paging through claim_thumbnail_work must claim every image with work"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `claim_thumbnail_work` for a plan claims the images of every user currently on it,
+/// with that plan's heights, and no others; a user moved onto the plan is included.
+pub async fn claim_work_for_plan(repo: &dyn Repo) {
+    let plan = new_plan(repo, &[150]).await;
+    let elsewhere = new_plan(repo, &[150, 300]).await;
+    let first = new_user(repo, Some(plan.id)).await;
+    let second = new_user(repo, Some(plan.id)).await;
+    let mover = new_user(repo, Some(elsewhere.id)).await;
+    let created = micros(now(), -5_000_000);
+    let a = insert(repo, bare_image(first.id, created)).await;
+    let b = insert(repo, bare_image(first.id, micros(created, 1))).await;
+    let c = insert(repo, bare_image(second.id, created)).await;
+    let d = insert(repo, bare_image(mover.id, created)).await;
+    let claim_at = now();
+    let stale_before = claim_at - TimeDelta::minutes(10);
+
+    let mut claimed = repo
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .await
+        .expect("claim_thumbnail_work failed");
+    claimed.sort_unstable();
+    let mut expected = vec![a.image.id, b.image.id, c.image.id];
+    expected.sort_unstable();
+    assert_eq!(
+        claimed, expected,
+        "claim_thumbnail_work for a plan must claim exactly the images of its users"
+    );
+    let only = |image: &Image| {
+        vec![Thumbnail::pending(
+            image.id,
+            height(150),
+            image.width,
+            image.height,
+            claim_at,
+        )]
+    };
+    assert_eq!(
+        rows_of(repo, c.image.id).await,
+        only(&c.image),
+        "a plan claim must insert the plan's heights only"
+    );
+    assert!(
+        rows_of(repo, d.image.id).await.is_empty(),
+        "a plan claim must not touch users on other plans"
+    );
+
+    let moved = User {
+        plan_id: Some(plan.id),
+        ..mover.clone()
+    };
+    assert!(
+        repo.update_user(&moved).await.expect("update_user failed"),
+        "update_user must be true"
+    );
+    let claimed = repo
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .await
+        .expect("claim_thumbnail_work failed");
+    assert_eq!(
+        claimed,
+        [d.image.id],
+        "a plan claim must include a user who just moved onto the plan, and only new work"
+    );
+    assert_eq!(
+        rows_of(repo, d.image.id).await,
+        only(&d.image),
+        "a plan claim must use the owner's current plan"
+    );
+    clean_up(
+        repo,
+        &[first.id, second.id, mover.id],
+        &[plan.id, elsewhere.id],
+    )
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Links
+// ---------------------------------------------------------------------------------------
+
+/// A link round-trips through `insert_link` and `get_link`, which is owner-scoped;
+/// `update_link` changes the expiry (and only of the owner's link); `delete_link` is
+/// owner-scoped and `false` the second time; a link to a missing image is
+/// [`Conflict::MissingReference`].
+pub async fn links_insert_get_update_delete(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+    let stranger = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+    let record = insert(repo, new_image(owner.id, now())).await;
+    let link = new_link(repo, &record.image, micros(now(), 3)).await;
+    assert_eq!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed"),
+        Some(link.clone()),
+        "a link must round-trip through insert_link and get_link"
+    );
+    assert!(
+        repo.get_link(stranger.id, link.id)
+            .await
+            .expect("get_link failed")
+            .is_none(),
+        "get_link must not return another user's link"
+    );
+    assert!(
+        repo.get_link(owner.id, LinkId::new())
+            .await
+            .expect("get_link failed")
+            .is_none(),
+        "get_link of an unknown id must be None"
+    );
+
+    let longer = link.with_expiry(ExpirySeconds::new(30_000).expect("a valid expiry"));
+    assert!(
+        repo.update_link(&longer).await.expect("update_link failed"),
+        "update_link of the owner's link must be true"
+    );
+    assert_eq!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed"),
+        Some(longer.clone()),
+        "update_link must change expiry_seconds and expires_at"
+    );
+    let hijack = ExpiringLink {
+        owner: stranger.id,
+        ..link.with_expiry(ExpirySeconds::new(600).expect("valid"))
+    };
+    assert!(
+        !repo.update_link(&hijack).await.expect("update_link failed"),
+        "update_link of another user's link must be false"
+    );
+    let missing = link_value(&record.image, now());
+    assert!(
+        !repo
+            .update_link(&missing)
+            .await
+            .expect("update_link failed"),
+        "update_link of a missing link must be false"
+    );
+    assert!(
+        repo.get_link(owner.id, missing.id)
+            .await
+            .expect("get_link failed")
+            .is_none(),
+        "update_link of a missing link must not create it"
+    );
+    assert_eq!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed"),
+        Some(longer.clone()),
+        "a refused update_link must change nothing"
+    );
+
+    assert!(
+        !repo
+            .delete_link(stranger.id, link.id)
+            .await
+            .expect("delete_link failed"),
+        "delete_link of another user's link must be false"
+    );
+    assert!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed")
+            .is_some(),
+        "delete_link by another user must leave the link"
+    );
+    assert!(
+        repo.delete_link(owner.id, link.id)
+            .await
+            .expect("delete_link failed"),
+        "delete_link must be true"
+    );
+    assert!(
+        repo.get_link(owner.id, link.id)
+            .await
+            .expect("get_link failed")
+            .is_none(),
+        "a deleted link must be gone"
+    );
+    assert!(
+        repo.find_link(&link.key)
+            .await
+            .expect("find_link failed")
+            .is_none(),
+        "a deleted link must not be found by key"
+    );
+    assert!(
+        !repo
+            .delete_link(owner.id, link.id)
+            .await
+            .expect("delete_link failed"),
+        "deleting a link twice must be false"
+    );
+
+    let ghost = bare_image(owner.id, now());
+    let orphan = link_value(&ghost.image, now());
+    assert_conflict(
+        repo.insert_link(&orphan).await,
+        Conflict::MissingReference,
+        "insert_link to a missing image",
+    );
+    assert!(
+        repo.get_link(owner.id, orphan.id)
+            .await
+            .expect("get_link failed")
+            .is_none(),
+        "a refused insert_link must not store the link"
+    );
+    assert!(
+        repo.find_link(&orphan.key)
+            .await
+            .expect("find_link failed")
+            .is_none(),
+        "a refused insert_link must not store the link"
+    );
+    clean_up(repo, &[owner.id, stranger.id], &[]).await;
+}
+
+/// `list_links` lists one owner's links, optionally of one image, newest first by
+/// `(created_at, id)` with ties broken by id, following [`KeysetQuery`] exactly; another
+/// user's links never appear.
+pub async fn links_list_by_keyset(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+    let other = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+    let base = now();
+    let first = insert(repo, new_image(owner.id, micros(base, -10_000_000))).await;
+    let second = insert(repo, new_image(owner.id, micros(base, -10_000_000))).await;
+    let theirs = insert(repo, new_image(other.id, micros(base, -10_000_000))).await;
+    let layout: [(&ImageRecord, i64); 7] = [
+        (&first, 0),
+        (&second, 0),
+        (&first, 0),
+        (&second, 4),
+        (&first, 4),
+        (&first, 900),
+        (&second, -50),
+    ];
+    let links: Vec<ExpiringLink> = layout
+        .iter()
+        .map(|&(record, offset)| link_value(&record.image, micros(base, offset)))
+        .collect();
+    for index in [2, 5, 0, 6, 3, 1, 4] {
+        repo.insert_link(&links[index])
+            .await
+            .expect("insert_link failed");
+    }
+    let their_links = [
+        new_link(repo, &theirs.image, base).await,
+        new_link(repo, &theirs.image, micros(base, 4)).await,
+    ];
+
+    let owner_id = owner.id;
+    check_keyset_list(
+        "list_links",
+        Scope::Own,
+        &links,
+        link_position,
+        move |query| async move { repo.list_links(owner_id, None, &query).await },
+    )
+    .await;
+    let of_first: Vec<ExpiringLink> = links
+        .iter()
+        .filter(|link| link.image_id == first.image.id)
+        .cloned()
+        .collect();
+    let image = first.image.id;
+    check_keyset_list(
+        "list_links of one image",
+        Scope::Own,
+        &of_first,
+        link_position,
+        move |query| async move { repo.list_links(owner_id, Some(image), &query).await },
+    )
+    .await;
+    let other_id = other.id;
+    check_keyset_list(
+        "list_links",
+        Scope::Own,
+        &their_links,
+        link_position,
+        move |query| async move { repo.list_links(other_id, None, &query).await },
+    )
+    .await;
+    let cross = repo
+        .list_links(
+            owner.id,
+            Some(theirs.image.id),
+            &KeysetQuery {
+                anchor: None,
+                limit: 100,
+            },
+        )
+        .await
+        .expect("list_links failed");
+    assert!(
+        cross.is_empty(),
+        "list_links must not list another user's links, even filtered by their image"
+    );
+    clean_up(repo, &[owner.id, other.id], &[]).await;
+}
+
+/// `find_link` finds a link by its public key with its image and the owner's current plan
+/// (a plan change shows at once; `None` without a plan), and nothing for unknown keys.
+pub async fn find_link_sees_image_and_current_plan(repo: &dyn Repo) {
+    let plan = new_plan(repo, &[200]).await;
+    let user = new_user(repo, Some(plan.id)).await;
+    let record = insert(repo, new_image(user.id, now())).await;
+    let link = new_link(repo, &record.image, now()).await;
+    let target = repo
+        .find_link(&link.key)
+        .await
+        .expect("find_link failed")
+        .expect("find_link must find a link by its key");
+    assert_eq!(target.link, link, "find_link must return the link");
+    assert_eq!(
+        target.image, record.image,
+        "find_link must return the link's image"
+    );
+    assert_eq!(
+        target.owner_plan,
+        Some(plan.clone()),
+        "find_link must return the owner's plan"
+    );
+
+    let moved = User {
+        plan_id: Some(PlanId::ENTERPRISE),
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&moved).await.expect("update_user failed"),
+        "update_user must be true"
+    );
+    let enterprise = repo
+        .get_plan(PlanId::ENTERPRISE)
+        .await
+        .expect("get_plan failed");
+    let target = repo
+        .find_link(&link.key)
+        .await
+        .expect("find_link failed")
+        .expect("find_link must find the link");
+    assert_eq!(
+        target.owner_plan, enterprise,
+        "find_link must reflect a change of the owner's plan"
+    );
+
+    let planless = User {
+        plan_id: None,
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&planless)
+            .await
+            .expect("update_user failed"),
+        "update_user must be true"
+    );
+    let target = repo
+        .find_link(&link.key)
+        .await
+        .expect("find_link failed")
+        .expect("find_link must find the link");
+    assert_eq!(
+        target.owner_plan, None,
+        "find_link's plan must be None when the owner has none"
+    );
+
+    assert!(
+        repo.find_link(&LinkKey::generate())
+            .await
+            .expect("find_link failed")
+            .is_none(),
+        "find_link of an unknown key must be None"
+    );
+    clean_up(repo, &[user.id], &[plan.id]).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Users' data as a whole
+// ---------------------------------------------------------------------------------------
+
+/// `delete_user` removes the user's tokens, images, thumbnails and links, and nothing of
+/// another user's.
+pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
+    struct Holdings {
+        user: User,
+        token: crate::auth::TokenHash,
+        record: ImageRecord,
+        ready_key: StorageKey,
+        link: ExpiringLink,
+    }
+    async fn holdings(repo: &dyn Repo) -> Holdings {
+        let user = new_user(repo, Some(PlanId::ENTERPRISE)).await;
+        let token = ApiToken::generate()
+            .expect("generating a token failed")
+            .hash();
+        let record = TokenRecord {
+            hash: token,
+            user_id: user.id,
+            created_at: now(),
+        };
+        repo.insert_token(&record)
+            .await
+            .expect("insert_token failed");
+        let mut record = bare_image(user.id, now());
+        let ready = row(&record.image, 200, ThumbnailStatus::Ready, 1, now());
+        let ready_key = ready.storage_key.clone().expect("a ready row has a key");
+        record.thumbnails = vec![
+            ready,
+            row(&record.image, 400, ThumbnailStatus::Pending, 0, now()),
+        ];
+        let record = insert(repo, record).await;
+        let link = new_link(repo, &record.image, now()).await;
+        Holdings {
+            user,
+            token,
+            record,
+            ready_key,
+            link,
+        }
+    }
+    let doomed = holdings(repo).await;
+    let kept = holdings(repo).await;
+
+    assert!(
+        repo.delete_user(doomed.user.id)
+            .await
+            .expect("delete_user failed"),
+        "delete_user must be true"
+    );
+    let everything = KeysetQuery {
+        anchor: None,
+        limit: 100,
+    };
+    assert!(
+        repo.find_user_by_token(&doomed.token)
+            .await
+            .expect("find_user_by_token failed")
+            .is_none(),
+        "delete_user must remove the user's tokens"
+    );
+    assert!(
+        repo.get_image_by_id(doomed.record.image.id)
+            .await
+            .expect("get_image_by_id failed")
+            .is_none(),
+        "delete_user must remove the user's images"
+    );
+    assert!(
+        repo.list_images(doomed.user.id, &everything)
+            .await
+            .expect("list_images failed")
+            .is_empty(),
+        "delete_user must remove the user's images"
+    );
+    assert!(
+        repo.find_original(&doomed.record.image.storage_key)
+            .await
+            .expect("find_original failed")
+            .is_none(),
+        "delete_user must remove the user's images"
+    );
+    assert!(
+        repo.find_thumbnail(&doomed.ready_key)
+            .await
+            .expect("find_thumbnail failed")
+            .is_none(),
+        "delete_user must remove the user's thumbnails"
+    );
+    assert!(
+        repo.find_link(&doomed.link.key)
+            .await
+            .expect("find_link failed")
+            .is_none(),
+        "delete_user must remove the user's links"
+    );
+    assert!(
+        repo.list_links(doomed.user.id, None, &everything)
+            .await
+            .expect("list_links failed")
+            .is_empty(),
+        "delete_user must remove the user's links"
+    );
+
+    assert_eq!(
+        repo.find_user_by_token(&kept.token)
+            .await
+            .expect("find_user_by_token failed"),
+        Some(kept.user.clone()),
+        "delete_user must not remove another user's tokens"
+    );
+    assert_eq!(
+        repo.get_image(kept.user.id, kept.record.image.id)
+            .await
+            .expect("get_image failed"),
+        Some(sorted(kept.record.clone())),
+        "delete_user must not remove another user's images or thumbnails"
+    );
+    assert!(
+        repo.find_thumbnail(&kept.ready_key)
+            .await
+            .expect("find_thumbnail failed")
+            .is_some(),
+        "delete_user must not remove another user's thumbnails"
+    );
+    assert_eq!(
+        repo.list_links(kept.user.id, None, &everything)
+            .await
+            .expect("list_links failed"),
+        std::slice::from_ref(&kept.link),
+        "delete_user must not remove another user's links"
+    );
+    assert!(
+        !repo
+            .delete_user(doomed.user.id)
+            .await
+            .expect("delete_user failed"),
+        "deleting a user twice must be false"
+    );
+
+    // A new user under the deleted user's id must inherit nothing: the only way to see
+    // that the rows were removed rather than merely orphaned.
+    let reborn = User {
+        id: doomed.user.id,
+        ..user_value(Some(PlanId::ENTERPRISE), now())
+    };
+    repo.create_user(&reborn)
+        .await
+        .expect("create_user under a deleted user's id failed");
+    assert!(
+        repo.find_user_by_token(&doomed.token)
+            .await
+            .expect("find_user_by_token failed")
+            .is_none(),
+        "delete_user must remove the user's tokens, not leave them to a later user with the same id"
+    );
+    assert!(
+        repo.list_images(reborn.id, &everything)
+            .await
+            .expect("list_images failed")
+            .is_empty(),
+        "delete_user must remove the user's images, not leave them to a later user with the same id"
+    );
+    assert!(
+        repo.list_links(reborn.id, None, &everything)
+            .await
+            .expect("list_links failed")
+            .is_empty(),
+        "delete_user must remove the user's links, not leave them to a later user with the same id"
+    );
+    clean_up(repo, &[reborn.id, kept.user.id], &[]).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Concurrency
+// ---------------------------------------------------------------------------------------
+
+/// 32 concurrent `insert_image` calls for one user all succeed, and the user's list
+/// then holds exactly those 32 images, each once, whether read whole or page by page.
+pub async fn concurrent_image_inserts(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let base = now();
+    let records: Vec<ImageRecord> = (0..32)
+        .map(|index| new_image(user.id, micros(base, index % 4)))
+        .collect();
+    let results =
+        futures::future::join_all(records.iter().map(|record| repo.insert_image(record))).await;
+    for result in results {
+        result.expect("a concurrent insert_image failed");
+    }
+    let mut expected: Vec<ImageId> = records.iter().map(|record| record.image.id).collect();
+    expected.sort_unstable();
+
+    let whole = repo
+        .list_images(
+            user.id,
+            &KeysetQuery {
+                anchor: None,
+                limit: 1000,
+            },
+        )
+        .await
+        .expect("list_images failed");
+    let mut listed: Vec<ImageId> = whole.iter().map(|record| record.image.id).collect();
+    listed.sort_unstable();
+    assert_eq!(
+        listed, expected,
+        "after 32 concurrent inserts the list must hold exactly those 32 images, once each"
+    );
+
+    let mut paged = Vec::new();
+    let mut anchor = None;
+    loop {
+        let page = repo
+            .list_images(user.id, &KeysetQuery { anchor, limit: 5 })
+            .await
+            .expect("list_images failed");
+        paged.extend(page.iter().map(|record| record.image.id));
+        match page.last() {
+            Some(last) if page.len() == 5 => {
+                anchor = Some((image_position(last), Direction::Older))
+            }
+            _ => break,
+        }
+        assert!(paged.len() <= 64, "paging 32 images does not end");
+    }
+    paged.sort_unstable();
+    assert_eq!(
+        paged, expected,
+        "paging through 32 concurrently inserted images must visit each once"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// Concurrent creates of users with one username, and of plans with one name, store
+/// exactly one; every other create fails with the matching conflict, never otherwise.
+pub async fn concurrent_creates_of_one_name(repo: &dyn Repo) {
+    let username = Username::parse(&super::unique("race")).expect("a valid username");
+    let users: Vec<User> = (0..8)
+        .map(|_| User {
+            username: username.clone(),
+            ..user_value(None, now())
+        })
+        .collect();
+    let results = futures::future::join_all(users.iter().map(|user| repo.create_user(user))).await;
+    let mut winners = Vec::new();
+    for (user, result) in users.iter().zip(results) {
+        match result {
+            Ok(()) => winners.push(user.id),
+            other => assert_conflict(
+                other,
+                Conflict::UsernameTaken,
+                "a concurrent create_user with a taken username",
+            ),
+        }
+    }
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of concurrent create_user calls with one username must succeed"
+    );
+    let stored = repo
+        .find_user_by_username(&username)
+        .await
+        .expect("find_user_by_username failed");
+    assert_eq!(
+        stored.map(|user| user.id),
+        winners.first().copied(),
+        "the username must belong to the one winner"
+    );
+
+    let name = PlanName::parse(&super::unique("race")).expect("a valid plan name");
+    let plans: Vec<Plan> = (0..8)
+        .map(|_| Plan {
+            name: name.clone(),
+            ..plan_value(&[200], now())
+        })
+        .collect();
+    let results = futures::future::join_all(plans.iter().map(|plan| repo.create_plan(plan))).await;
+    let mut plan_winners = Vec::new();
+    for (plan, result) in plans.iter().zip(results) {
+        match result {
+            Ok(()) => plan_winners.push(plan.id),
+            other => assert_conflict(
+                other,
+                Conflict::PlanNameTaken,
+                "a concurrent create_plan with a taken name",
+            ),
+        }
+    }
+    assert_eq!(
+        plan_winners.len(),
+        1,
+        "exactly one of concurrent create_plan calls with one name must succeed"
+    );
+    clean_up(repo, &winners, &plan_winners).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn memory_repo_conforms() {
+        super::run_all(&crate::MemoryRepo::new()).await
+    }
+
+    /// The checks must hold on a repository shared with concurrent runs of the suite.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn memory_repo_conforms_when_shared() {
+        let repo = Arc::new(crate::MemoryRepo::new());
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let repo = Arc::clone(&repo);
+                tokio::spawn(async move { super::run_all(repo.as_ref()).await })
+            })
+            .collect();
+        for run in runs {
+            run.await.expect("a concurrent run of the suite failed");
+        }
+    }
+}
