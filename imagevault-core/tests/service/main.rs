@@ -1,0 +1,14 @@
+//! Service-level tests of `Vault` on the in-memory stack, with real photographs.
+
+// A failed unwrap is a failed test here, with the location in the message.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+
+mod accounts;
+mod admin;
+mod images;
+mod links;
+mod media;
+mod pagination;
+mod worker;
