@@ -1,0 +1,38 @@
+//! # imagevault
+//!
+//! Image management as a library: uploads of PNG and JPEG images, thumbnails made in the
+//! background for each user's plan, originals and expiring links served under `/media/...`,
+//! on pluggable storage, database and queue backends.
+//!
+//! This facade crate re-exports [`imagevault_core`], so an application depends on one
+//! crate and picks backends with features:
+//!
+//! | feature | what it adds |
+//! | --- | --- |
+//! | (default) | the service, imaging, object_store storage (local files, memory), in-memory repository and queue |
+//! | `testing` | the conformance suites of [`testing`], for your own backends |
+//!
+//! The PostgreSQL and SQLite repository, the Redis queue, S3 storage and the axum router
+//! are separate crates that join this facade as features when they land.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use imagevault::{MemoryJobQueue, MemoryRepo, ObjectStorage, Vault};
+//!
+//! let vault = Vault::builder()
+//!     .repo(Arc::new(MemoryRepo::new()))
+//!     .storage(Arc::new(ObjectStorage::memory()))
+//!     .queue(Arc::new(MemoryJobQueue::new(10_000)))
+//!     .build()
+//!     .expect("all three ports were given");
+//! # let _ = vault;
+//! ```
+//!
+//! See the [`imagevault_core`] documentation for a complete walk-through.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub use imagevault_core::*;
+
+/// The core crate itself, for paths such as `imagevault::core::repo::RepoError`.
+pub use imagevault_core as core;
