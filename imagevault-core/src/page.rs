@@ -20,6 +20,39 @@ pub struct Keyset {
     pub id: uuid::Uuid,
 }
 
+/// An item of a newest-first list: it knows its own position.
+pub trait Positioned {
+    /// The item's `(created_at, id)`.
+    fn position(&self) -> Keyset;
+}
+
+/// Implements [`Positioned`] for entities with `created_at` and a UUID `id`.
+macro_rules! positioned {
+    ($($entity:ty),* $(,)?) => {$(
+        impl Positioned for $entity {
+            fn position(&self) -> Keyset {
+                Keyset {
+                    created_at: self.created_at,
+                    id: self.id.as_uuid(),
+                }
+            }
+        }
+    )*};
+}
+
+positioned!(
+    crate::image::Image,
+    crate::plan::Plan,
+    crate::user::User,
+    crate::link::ExpiringLink,
+);
+
+impl Positioned for crate::image::ImageRecord {
+    fn position(&self) -> Keyset {
+        self.image.position()
+    }
+}
+
 /// Which way a page goes from its anchor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -256,10 +289,10 @@ impl KeysetQuery {
 pub(crate) async fn paginate<T, F, Fut, E>(
     request: PageRequest,
     kind: ListKind,
-    position: impl Fn(&T) -> Keyset,
     fetch: F,
 ) -> Result<Page<T>, E>
 where
+    T: Positioned,
     F: FnOnce(KeysetQuery) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<T>, E>>,
 {
@@ -277,7 +310,7 @@ where
         item.map(|item| Cursor {
             kind,
             direction,
-            position: position(item),
+            position: item.position(),
         })
     };
     let (next, previous) = match anchor {
@@ -387,6 +420,12 @@ mod tests {
         assert_eq!(PageLimit::new(-5).unwrap_err().field, "limit");
     }
 
+    impl Positioned for Keyset {
+        fn position(&self) -> Keyset {
+            *self
+        }
+    }
+
     fn keyset(second: i64) -> Keyset {
         Keyset {
             created_at: DateTime::from_timestamp(second, 0).unwrap(),
@@ -408,7 +447,6 @@ mod tests {
                 cursor: None,
             },
             ListKind::Images,
-            |k| *k,
             fetch,
         )
         .await
@@ -421,7 +459,6 @@ mod tests {
                 cursor: first.next,
             },
             ListKind::Images,
-            |k| *k,
             fetch,
         )
         .await
@@ -433,7 +470,6 @@ mod tests {
                 cursor: second.next,
             },
             ListKind::Images,
-            |k| *k,
             fetch,
         )
         .await
@@ -446,7 +482,6 @@ mod tests {
                 cursor: third.previous,
             },
             ListKind::Images,
-            |k| *k,
             fetch,
         )
         .await
@@ -458,7 +493,6 @@ mod tests {
                 cursor: back.previous,
             },
             ListKind::Images,
-            |k| *k,
             fetch,
         )
         .await

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::TokenHash;
 use crate::image::{Image, ImageId, ImageRecord};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
-use crate::page::{Keyset, KeysetQuery};
+use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
     Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError, UserRepo,
@@ -126,21 +126,13 @@ impl State {
     }
 }
 
-fn newest_first<T: Clone>(
+fn newest_first<T: Clone + Positioned>(
     items: impl Iterator<Item = T>,
-    position: impl Fn(&T) -> Keyset,
     query: &KeysetQuery,
 ) -> Vec<T> {
     let mut items: Vec<T> = items.collect();
-    items.sort_by_key(|item| std::cmp::Reverse(position(item)));
-    query.select(&items, position)
-}
-
-fn image_position(image: &Image) -> Keyset {
-    Keyset {
-        created_at: image.created_at,
-        id: image.id.as_uuid(),
-    }
+    items.sort_by_key(|item| std::cmp::Reverse(item.position()));
+    query.select(&items, Positioned::position)
 }
 
 #[async_trait]
@@ -167,14 +159,7 @@ impl PlanRepo for MemoryRepo {
 
     async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
         let state = self.state();
-        Ok(newest_first(
-            state.plans.values().cloned(),
-            |plan| Keyset {
-                created_at: plan.created_at,
-                id: plan.id.as_uuid(),
-            },
-            query,
-        ))
+        Ok(newest_first(state.plans.values().cloned(), query))
     }
 
     async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError> {
@@ -231,14 +216,7 @@ impl UserRepo for MemoryRepo {
 
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
         let state = self.state();
-        Ok(newest_first(
-            state.users.values().cloned(),
-            |user| Keyset {
-                created_at: user.created_at,
-                id: user.id.as_uuid(),
-            },
-            query,
-        ))
+        Ok(newest_first(state.users.values().cloned(), query))
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
@@ -347,7 +325,6 @@ impl ImageRepo for MemoryRepo {
                 .values()
                 .filter(|image| image.owner == owner)
                 .cloned(),
-            image_position,
             query,
         );
         Ok(page.iter().map(|image| state.record(image)).collect())
@@ -482,7 +459,7 @@ impl ImageRepo for MemoryRepo {
             .cloned()
             .collect();
         // Oldest first, so that a backlog drains in upload order.
-        candidates.sort_by_key(image_position);
+        candidates.sort_by_key(Positioned::position);
         let mut claimed = Vec::new();
         for image in candidates {
             if claimed.len() >= limit {
@@ -557,10 +534,6 @@ impl LinkRepo for MemoryRepo {
                     link.owner == owner && image.is_none_or(|image| link.image_id == image)
                 })
                 .cloned(),
-            |link| Keyset {
-                created_at: link.created_at,
-                id: link.id.as_uuid(),
-            },
             query,
         ))
     }

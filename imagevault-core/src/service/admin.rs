@@ -4,7 +4,7 @@
 use tracing::info;
 
 use crate::error::{ValidationError, VaultError};
-use crate::page::{self, Keyset, ListKind, Page, PageRequest};
+use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::{Plan, PlanId, PlanSpec};
 use crate::queue::Job;
 use crate::repo::WorkScope;
@@ -38,20 +38,6 @@ pub struct UserChanges {
     pub is_admin: Option<bool>,
 }
 
-fn plan_position(plan: &Plan) -> Keyset {
-    Keyset {
-        created_at: plan.created_at,
-        id: plan.id.as_uuid(),
-    }
-}
-
-fn user_position(user: &User) -> Keyset {
-    Keyset {
-        created_at: user.created_at,
-        id: user.id.as_uuid(),
-    }
-}
-
 impl Vault {
     /// One page of plans, newest first.
     pub async fn list_plans(
@@ -61,13 +47,12 @@ impl Vault {
     ) -> Result<Page<Plan>, VaultError> {
         admin.require_admin()?;
         let repo = &self.inner.repo;
-        Ok(page::paginate(
-            request,
-            ListKind::Plans,
-            plan_position,
-            |query| async move { repo.list_plans(&query).await },
+        Ok(
+            page::paginate(request, ListKind::Plans, |query| async move {
+                repo.list_plans(&query).await
+            })
+            .await?,
         )
-        .await?)
     }
 
     /// One plan.
@@ -141,13 +126,12 @@ impl Vault {
     ) -> Result<Page<User>, VaultError> {
         admin.require_admin()?;
         let repo = &self.inner.repo;
-        Ok(page::paginate(
-            request,
-            ListKind::Users,
-            user_position,
-            |query| async move { repo.list_users(&query).await },
+        Ok(
+            page::paginate(request, ListKind::Users, |query| async move {
+                repo.list_users(&query).await
+            })
+            .await?,
         )
-        .await?)
     }
 
     /// One user.

@@ -6,7 +6,7 @@ use tracing::{info, warn};
 use crate::error::VaultError;
 use crate::image::{Image, ImageId, ImageName, ImageRecord};
 use crate::imaging::{self, ImageInfo};
-use crate::page::{self, Keyset, ListKind, Page, PageRequest};
+use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::Plan;
 use crate::queue::Job;
 use crate::storage::StorageKey;
@@ -96,13 +96,6 @@ impl ImageView {
             image,
             thumbnails,
         }
-    }
-}
-
-pub(super) fn image_position(record: &ImageRecord) -> Keyset {
-    Keyset {
-        created_at: record.image.created_at,
-        id: record.image.id.as_uuid(),
     }
 }
 
@@ -248,12 +241,9 @@ impl Vault {
         let plan = account.require_plan()?;
         let owner = account.user.id;
         let repo = &self.inner.repo;
-        let page = page::paginate(
-            request,
-            ListKind::Images,
-            image_position,
-            |query| async move { repo.list_images(owner, &query).await },
-        )
+        let page = page::paginate(request, ListKind::Images, |query| async move {
+            repo.list_images(owner, &query).await
+        })
         .await?;
         Ok(page.map(|record| ImageView::new(record, plan)))
     }

@@ -3,7 +3,7 @@
 use crate::error::{PlanFeature, ValidationError, VaultError};
 use crate::image::ImageId;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId};
-use crate::page::{self, Keyset, ListKind, Page, PageRequest};
+use crate::page::{self, ListKind, Page, PageRequest};
 
 use super::{Account, Vault};
 
@@ -85,11 +85,7 @@ impl Vault {
         account.require_feature(PlanFeature::ExpiringLinks)?;
         let owner = account.user.id;
         let repo = &self.inner.repo;
-        let position = |link: &ExpiringLink| Keyset {
-            created_at: link.created_at,
-            id: link.id.as_uuid(),
-        };
-        let page = page::paginate(request, ListKind::Links, position, |query| async move {
+        let page = page::paginate(request, ListKind::Links, |query| async move {
             repo.list_links(owner, image, &query).await
         })
         .await?;

@@ -21,7 +21,7 @@ use crate::auth::ApiToken;
 use crate::image::{Image, ImageId, ImageName, ImageRecord};
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
-use crate::page::{Direction, Keyset, KeysetQuery};
+use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
 use crate::repo::{Conflict, Repo, RepoError, WorkScope};
 use crate::storage::StorageKey;
@@ -266,38 +266,6 @@ fn assert_conflict<T: Debug>(result: Result<T, RepoError>, expected: Conflict, r
     match result {
         Err(RepoError::Conflict(conflict)) if conflict == expected => {}
         other => panic!("{rule} must fail with Conflict::{expected:?}, got {other:?}"),
-    }
-}
-
-/// The position of a plan in `list_plans`.
-fn plan_position(plan: &Plan) -> Keyset {
-    Keyset {
-        created_at: plan.created_at,
-        id: plan.id.as_uuid(),
-    }
-}
-
-/// The position of a user in `list_users`.
-fn user_position(user: &User) -> Keyset {
-    Keyset {
-        created_at: user.created_at,
-        id: user.id.as_uuid(),
-    }
-}
-
-/// The position of an image in `list_images`.
-fn image_position(record: &ImageRecord) -> Keyset {
-    Keyset {
-        created_at: record.image.created_at,
-        id: record.image.id.as_uuid(),
-    }
-}
-
-/// The position of a link in `list_links`.
-fn link_position(link: &ExpiringLink) -> Keyset {
-    Keyset {
-        created_at: link.created_at,
-        id: link.id.as_uuid(),
     }
 }
 
@@ -812,7 +780,7 @@ pub async fn plans_list_newest_first(repo: &dyn Repo) {
         "list_plans",
         Scope::Shared,
         &plans,
-        plan_position,
+        Positioned::position,
         move |query| async move { repo.list_plans(&query).await },
     )
     .await;
@@ -1095,7 +1063,7 @@ pub async fn users_list_newest_first(repo: &dyn Repo) {
         "list_users",
         Scope::Shared,
         &users,
-        user_position,
+        Positioned::position,
         move |query| async move { repo.list_users(&query).await },
     )
     .await;
@@ -1417,7 +1385,7 @@ pub async fn images_list_by_keyset(repo: &dyn Repo) {
         "list_images",
         Scope::Own,
         &images,
-        image_position,
+        Positioned::position,
         move |query| async move { repo.list_images(owner, &query).await },
     )
     .await;
@@ -1426,7 +1394,7 @@ pub async fn images_list_by_keyset(repo: &dyn Repo) {
         "list_images",
         Scope::Own,
         &others,
-        image_position,
+        Positioned::position,
         move |query| async move { repo.list_images(owner, &query).await },
     )
     .await;
@@ -1444,7 +1412,7 @@ pub async fn images_list_is_stable_under_inserts(repo: &dyn Repo) {
         let record = insert(repo, new_image(user.id, base + TimeDelta::seconds(offset))).await;
         expected.push(record);
     }
-    expected.sort_by_key(|record| std::cmp::Reverse(image_position(record)));
+    expected.sort_by_key(|record| std::cmp::Reverse(Positioned::position(record)));
     let oldest = insert(repo, new_image(user.id, base - TimeDelta::hours(1))).await;
     let mut inserted_after_start = Vec::new();
 
@@ -1462,7 +1430,7 @@ pub async fn images_list_is_stable_under_inserts(repo: &dyn Repo) {
             .expect("list_images failed");
         walked.extend(page.iter().cloned());
         let Some(last) = page.last() else { break };
-        let position = image_position(last);
+        let position = Positioned::position(last);
         anchor = Some((position, Direction::Older));
         // Newer than everything, and just newer than the cursor: neither may show up later.
         let newest = insert(repo, new_image(user.id, base + TimeDelta::seconds(round))).await;
@@ -1492,9 +1460,9 @@ pub async fn images_list_is_stable_under_inserts(repo: &dyn Repo) {
     let mut everything = expected.clone();
     everything.push(oldest);
     everything.extend(inserted_after_start);
-    everything.sort_by_key(|record| std::cmp::Reverse(image_position(record)));
+    everything.sort_by_key(|record| std::cmp::Reverse(Positioned::position(record)));
     let query = KeysetQuery {
-        anchor: Some((image_position(&walked[limit]), Direction::Newer)),
+        anchor: Some((Positioned::position(&walked[limit]), Direction::Newer)),
         limit,
     };
     let page = repo
@@ -1503,7 +1471,7 @@ pub async fn images_list_is_stable_under_inserts(repo: &dyn Repo) {
         .expect("list_images failed");
     assert_eq!(
         page,
-        query.select(&everything, image_position),
+        query.select(&everything, Positioned::position),
         "a newer page after inserts must hold the nearest newer images, newest first"
     );
     clean_up(repo, &[user.id], &[]).await;
@@ -2440,7 +2408,7 @@ pub async fn links_list_by_keyset(repo: &dyn Repo) {
         "list_links",
         Scope::Own,
         &links,
-        link_position,
+        Positioned::position,
         move |query| async move { repo.list_links(owner_id, None, &query).await },
     )
     .await;
@@ -2454,7 +2422,7 @@ pub async fn links_list_by_keyset(repo: &dyn Repo) {
         "list_links of one image",
         Scope::Own,
         &of_first,
-        link_position,
+        Positioned::position,
         move |query| async move { repo.list_links(owner_id, Some(image), &query).await },
     )
     .await;
@@ -2463,7 +2431,7 @@ pub async fn links_list_by_keyset(repo: &dyn Repo) {
         "list_links",
         Scope::Own,
         &their_links,
-        link_position,
+        Positioned::position,
         move |query| async move { repo.list_links(other_id, None, &query).await },
     )
     .await;
@@ -2783,7 +2751,7 @@ pub async fn concurrent_image_inserts(repo: &dyn Repo) {
         paged.extend(page.iter().map(|record| record.image.id));
         match page.last() {
             Some(last) if page.len() == 5 => {
-                anchor = Some((image_position(last), Direction::Older))
+                anchor = Some((Positioned::position(last), Direction::Older))
             }
             _ => break,
         }

@@ -7,7 +7,7 @@ use imagevault_core::{
     VaultError,
 };
 
-use crate::harness::{TestVault, fixture, small_png};
+use crate::harness::{TestVault, crafted_png, fixture, small_png};
 
 fn heights(view: &imagevault_core::ImageView) -> Vec<(u32, u32, u32, ThumbnailStatus)> {
     view.thumbnails
@@ -335,28 +335,11 @@ async fn bad_files_are_rejected_with_clear_messages_and_leave_nothing() {
 /// A PNG whose header claims 100000 x 100000 pixels, with valid CRCs: refused from the
 /// header alone, before any decode.
 fn huge_png_header() -> Bytes {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(kind);
-        hasher.update(data);
-        out.extend_from_slice(&hasher.finalize().to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
+    crafted_png(
+        100_000,
+        100_000,
         &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    chunk(&mut out, b"IEND", &[]);
-    out.into()
+    )
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use imagevault_core::{
     ThumbnailStatus, UserChanges, VaultConfig,
 };
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::{TestVault, crafted_png, small_png};
 
 fn statuses(view: &imagevault_core::ImageView) -> Vec<(u32, ThumbnailStatus)> {
     view.thumbnails
@@ -144,23 +144,7 @@ async fn the_last_attempt_fails_the_thumbnails() {
 /// (only a decode can tell), then its thumbnails fail at once without retries.
 #[tokio::test]
 async fn damage_found_by_decoding_fails_the_thumbnails_without_retrying() {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(kind);
-        hasher.update(data);
-        out.extend_from_slice(&hasher.finalize().to_be_bytes());
-    }
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&64u32.to_be_bytes());
-    ihdr.extend_from_slice(&640u32.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut png, b"IHDR", &ihdr);
-    chunk(&mut png, b"IDAT", b"this is not a zlib stream at all");
-    chunk(&mut png, b"IEND", &[]);
+    let png = crafted_png(64, 640, b"this is not a zlib stream at all");
 
     let t = TestVault::new();
     let user = t.user(Some(PlanId::BASIC)).await;
