@@ -148,7 +148,7 @@ async fn damage_found_by_decoding_fails_the_thumbnails_without_retrying() {
 
     let t = TestVault::new();
     let user = t.user(Some(PlanId::BASIC)).await;
-    let view = t.upload(&user, png.into()).await;
+    let view = t.upload(&user, png).await;
     assert_eq!(statuses(&view), [(200, ThumbnailStatus::Pending)]);
     assert_eq!(t.run_jobs().await, 1, "a permanent failure is not retried");
     let view = t.vault.get_image(&user, view.image.id).await.unwrap();
