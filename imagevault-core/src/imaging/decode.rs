@@ -30,7 +30,7 @@ pub(crate) fn decode(
 /// ceil(len * numerator / 8): the size of one side at a DCT scale of numerator/8, exactly
 /// as the decoder computes it.
 fn scaled_side(len: u32, numerator: u32) -> u32 {
-    (len * numerator).div_ceil(8)
+    len.saturating_mul(numerator).div_ceil(8)
 }
 
 /// The smallest DCT scale numerator (of 8) whose output covers `min_size` in both
@@ -98,7 +98,8 @@ fn decode_jpeg(
 }
 
 /// jpeg-decoder returns CMYK as ink amounts (0 = no ink), Adobe's inversion already undone.
-/// A naive conversion without a colour profile, as browsers do for untagged CMYK.
+/// This is the naive conversion without a colour profile: CMYK uploads are rare (print
+/// files), and an ICC-accurate one would need a colour management engine.
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let (pixels, _) = cmyk.as_chunks::<4>();
     let mut rgb = Vec::with_capacity(pixels.len() * 3);

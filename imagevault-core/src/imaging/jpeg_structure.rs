@@ -1,10 +1,15 @@
 //! A walk over every JPEG marker segment and scan from SOI to EOI, without Huffman decoding.
 
 use super::exif::orientation_from_app1;
-use super::inspect::{Header, check_pixels};
+use super::info::{Header, check_pixels};
 use super::{ImageError, ImageFormat, ImageLimits};
 
 const FORMAT: ImageFormat = ImageFormat::Jpeg;
+
+/// Decoders visit every block of a component once per scan, even when the scan carries no
+/// data, so a small file with thousands of scans costs minutes of CPU. Encoders write 1 to 4
+/// scans for baseline and about 10 (libjpeg) to 20 (tuned mozjpeg) for progressive.
+const MAX_SCANS: usize = 100;
 
 const SOI: u8 = 0xD8;
 const EOI: u8 = 0xD9;
@@ -204,6 +209,11 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
                 }
                 check_scan_header(payload)?;
                 scans += 1;
+                if scans > MAX_SCANS {
+                    return Err(corrupt(format!(
+                        "the image has more than {MAX_SCANS} scans; at most {MAX_SCANS} are allowed"
+                    )));
+                }
                 pos = skip_entropy_coded_data(data, end)?;
                 continue;
             }
@@ -427,6 +437,25 @@ mod tests {
         let mut two_soi = jpeg[..2].to_vec();
         two_soi.extend_from_slice(&jpeg);
         expect_corrupt(walk(&two_soi, &limits()), "a second SOI marker");
+    }
+
+    #[test]
+    fn too_many_scans() {
+        let jpeg = make_jpeg(8, 8, 1, 85);
+        let sos = find_marker(&jpeg, 0xDA);
+        let eoi = jpeg.len() - 2;
+        let mut data = jpeg[..eoi].to_vec();
+        for _ in 0..super::MAX_SCANS {
+            data.extend_from_slice(&jpeg[sos..eoi]);
+        }
+        data.extend_from_slice(&[0xFF, 0xD9]);
+        expect_corrupt(walk(&data, &limits()), "more than 100 scans");
+        let mut data = jpeg[..eoi].to_vec();
+        for _ in 1..super::MAX_SCANS {
+            data.extend_from_slice(&jpeg[sos..eoi]);
+        }
+        data.extend_from_slice(&[0xFF, 0xD9]);
+        assert!(walk(&data, &limits()).is_ok());
     }
 
     #[test]

@@ -14,9 +14,9 @@
 //! ```
 //! use imagevault_core::imaging::{ImageFormat, ImageLimits, inspect, thumbnail_size};
 //!
-//! // A 2x1 grey PNG would be accepted; a GIF never is.
+//! // The type comes from the magic bytes, whatever the file is called.
 //! let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00";
-//! let err = inspect(gif, &ImageLimits::default()).unwrap_err();
+//! let err = inspect(gif, &ImageLimits::default()).expect_err("not a png or jpeg");
 //! assert_eq!(err.to_string(), "unsupported image type gif; accepted types are png and jpeg");
 //!
 //! assert_eq!(thumbnail_size(1280, 1920, 200), (133, 200));
@@ -28,7 +28,7 @@ mod encode;
 mod error;
 mod exif;
 mod format;
-mod inspect;
+mod info;
 mod jpeg_structure;
 mod orient;
 mod pixels;
@@ -45,6 +45,6 @@ mod test_support;
 
 pub use error::ImageError;
 pub use format::ImageFormat;
-pub use inspect::{ImageInfo, ImageLimits, inspect};
+pub use info::{ImageInfo, ImageLimits, inspect};
 pub use render::{RenderedThumbnail, render_thumbnails};
 pub use size::thumbnail_size;

@@ -64,6 +64,10 @@ impl Pixels {
     pub(crate) fn data(&self) -> &[u8] {
         &self.data
     }
+
+    pub(crate) fn into_data(self) -> Vec<u8> {
+        self.data
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! any image data.
 
 use super::exif::orientation_from_exif_chunk;
-use super::inspect::{Header, check_pixels};
+use super::info::{Header, check_pixels};
 use super::sniff::PNG_SIGNATURE;
 use super::{ImageError, ImageFormat, ImageLimits};
 

@@ -269,3 +269,79 @@ pub(crate) fn expect_truncated<T: Debug>(result: Result<T, ImageError>, detail_p
         other => panic!("expected Truncated containing {detail_part:?}, got {other:?}"),
     }
 }
+
+/// Recomputes the CRC of every complete chunk, so that mutations inside chunk payloads
+/// get past the structure walk and reach the decoder.
+pub(crate) fn fix_png_crcs(data: &mut [u8]) {
+    let chunks: Vec<ChunkPos> = PngChunks::new(data).collect();
+    for c in chunks {
+        let (Some(body), Some(_)) = (
+            data.get(c.start + 4..c.payload_end),
+            data.get(c.payload_end..c.payload_end + 4),
+        ) else {
+            break;
+        };
+        let crc = crc32fast::hash(body).to_be_bytes();
+        data[c.payload_end..c.payload_end + 4].copy_from_slice(&crc);
+    }
+}
+
+/// A zlib stream of stored (uncompressed) deflate blocks.
+pub(crate) fn zlib_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = if data.is_empty() {
+        vec![&[]]
+    } else {
+        data.chunks(65_535).collect()
+    };
+    for (i, block) in blocks.iter().enumerate() {
+        out.push(u8::from(i + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).unwrap();
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in data {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    out
+}
+
+/// An Adam7-interlaced 8-bit RGB PNG of the given pixels (the png encoder cannot write
+/// interlaced files).
+pub(crate) fn interlaced_rgb_png(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
+    const PASSES: [(u32, u32, u32, u32); 7] = [
+        (0, 0, 8, 8),
+        (4, 0, 8, 8),
+        (0, 4, 4, 8),
+        (2, 0, 4, 4),
+        (0, 2, 2, 4),
+        (1, 0, 2, 2),
+        (0, 1, 1, 2),
+    ];
+    let mut raw = Vec::new();
+    for (x0, y0, dx, dy) in PASSES {
+        if x0 >= width || y0 >= height {
+            continue; // empty pass: no rows, no filter bytes
+        }
+        for y in (y0..height).step_by(dy as usize) {
+            raw.push(0); // filter: none
+            for x in (x0..width).step_by(dx as usize) {
+                let at = (y as usize * width as usize + x as usize) * 3;
+                raw.extend_from_slice(&rgb[at..at + 3]);
+            }
+        }
+    }
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 1]);
+    png_from_chunks(&[
+        chunk(b"IHDR", &ihdr),
+        chunk(b"IDAT", &zlib_stored(&raw)),
+        chunk(b"IEND", &[]),
+    ])
+}

@@ -6,8 +6,9 @@ use super::{ImageError, ImageFormat, jpeg_structure, png_structure};
 pub struct ImageLimits {
     /// Largest accepted file, in bytes.
     pub max_bytes: u64,
-    /// Largest accepted `width * height`, as declared in the header. Decoders never
-    /// allocate more than a small multiple of this (at most 8 bytes per pixel).
+    /// Largest accepted `width * height`, as declared in the header. Decoding needs memory
+    /// in proportion: about 4 to 8 bytes per pixel for PNG and baseline JPEG, up to about
+    /// 16 for progressive JPEG (whose coefficients are all held at once).
     pub max_pixels: u64,
 }
 
@@ -82,8 +83,9 @@ pub(crate) fn swaps_dimensions(orientation: u8) -> bool {
 /// - JPEG: SOI, every marker segment and its length, the entropy-coded data of every scan
 ///   (honouring 0xFF00 stuffing and RSTn markers), exactly one SOF that is baseline, extended or
 ///   progressive Huffman with 8-bit samples, and EOI. Arithmetic-coded, lossless and
-///   hierarchical JPEGs are [`ImageError::UnsupportedFormat`]. The orientation comes from the
-///   first APP1 "Exif" segment.
+///   hierarchical JPEGs are [`ImageError::UnsupportedFormat`]; more than 100 scans is
+///   [`ImageError::Corrupt`] (no encoder writes that many, and each costs a pass over the
+///   image). The orientation comes from the first APP1 "Exif" segment.
 /// - Bytes after IEND or EOI are ignored (cameras append data there).
 ///
 /// Runs in time linear in `data.len()`, allocates nothing proportional to the input, and
