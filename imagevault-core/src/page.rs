@@ -252,6 +252,14 @@ pub struct KeysetQuery {
 }
 
 impl KeysetQuery {
+    /// The newest `limit` items.
+    pub const fn first(limit: usize) -> Self {
+        Self {
+            anchor: None,
+            limit,
+        }
+    }
+
     /// Whether `position` lies on the requested side of the anchor.
     pub fn admits(&self, position: &Keyset) -> bool {
         match &self.anchor {

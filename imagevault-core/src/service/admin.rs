@@ -239,10 +239,7 @@ impl Vault {
                 .repo
                 .list_images(
                     id,
-                    &crate::page::KeysetQuery {
-                        anchor: None,
-                        limit: self.inner.config.work_batch,
-                    },
+                    &crate::page::KeysetQuery::first(self.inner.config.work_batch),
                 )
                 .await?;
             if page.is_empty() {

@@ -92,6 +92,19 @@ fn parse_media_path(path: &str) -> Option<MediaPath<'_>> {
     })
 }
 
+impl MediaObject {
+    /// Content under a key that never changes: cached publicly for a year.
+    fn immutable(kind: MediaKind, key: StorageKey, format: ImageFormat) -> Self {
+        Self {
+            kind,
+            etag: etag_for(&key),
+            key,
+            format,
+            caching: MediaCaching::Immutable,
+        }
+    }
+}
+
 fn etag_for(key: &StorageKey) -> String {
     let digest = Sha256::digest(key.as_str().as_bytes());
     let hex: String = digest[..16]
@@ -124,26 +137,14 @@ impl Vault {
                 if !linked || target.image.format != parsed.format {
                     return Err(VaultError::NotFound);
                 }
-                Ok(MediaObject {
-                    kind: parsed.kind,
-                    etag: etag_for(&key),
-                    key,
-                    format: parsed.format,
-                    caching: MediaCaching::Immutable,
-                })
+                Ok(MediaObject::immutable(parsed.kind, key, parsed.format))
             }
             MediaKind::Thumbnail => {
                 let key = StorageKey::parse(parsed.raw).ok_or(VaultError::NotFound)?;
                 repo.find_thumbnail(&key)
                     .await?
                     .ok_or(VaultError::NotFound)?;
-                Ok(MediaObject {
-                    kind: parsed.kind,
-                    etag: etag_for(&key),
-                    key,
-                    format: parsed.format,
-                    caching: MediaCaching::Immutable,
-                })
+                Ok(MediaObject::immutable(parsed.kind, key, parsed.format))
             }
             MediaKind::ExpiringLink => {
                 let link_key = LinkKey {

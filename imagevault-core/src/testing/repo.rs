@@ -338,10 +338,7 @@ async fn check_keyset_list<T, F, Fut>(
         })
         .collect();
     if scope == Scope::Own {
-        queries.push(KeysetQuery {
-            anchor: None,
-            limit: 1000,
-        });
+        queries.push(KeysetQuery::first(1000));
     }
     for anchor in anchors(&positions) {
         for direction in [Direction::Older, Direction::Newer] {
@@ -1325,13 +1322,7 @@ pub async fn images_are_owner_scoped(repo: &dyn Repo) {
         "get_image_by_id of an unknown id must be None"
     );
     let listed = repo
-        .list_images(
-            other.id,
-            &KeysetQuery {
-                anchor: None,
-                limit: 100,
-            },
-        )
+        .list_images(other.id, &KeysetQuery::first(100))
         .await
         .expect("list_images failed");
     assert!(
@@ -1562,14 +1553,7 @@ pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
         "a deleted image's links must be gone"
     );
     let links = repo
-        .list_links(
-            owner.id,
-            None,
-            &KeysetQuery {
-                anchor: None,
-                limit: 100,
-            },
-        )
+        .list_links(owner.id, None, &KeysetQuery::first(100))
         .await
         .expect("list_links failed");
     assert_eq!(
@@ -1578,13 +1562,7 @@ pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
         "list_links must drop a deleted image's links and keep the others"
     );
     let images = repo
-        .list_images(
-            owner.id,
-            &KeysetQuery {
-                anchor: None,
-                limit: 100,
-            },
-        )
+        .list_images(owner.id, &KeysetQuery::first(100))
         .await
         .expect("list_images failed");
     assert_eq!(images, [kept], "delete_image must remove only that image");
@@ -2436,14 +2414,7 @@ pub async fn links_list_by_keyset(repo: &dyn Repo) {
     )
     .await;
     let cross = repo
-        .list_links(
-            owner.id,
-            Some(theirs.image.id),
-            &KeysetQuery {
-                anchor: None,
-                limit: 100,
-            },
-        )
+        .list_links(owner.id, Some(theirs.image.id), &KeysetQuery::first(100))
         .await
         .expect("list_links failed");
     assert!(
@@ -2581,10 +2552,7 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
             .expect("delete_user failed"),
         "delete_user must be true"
     );
-    let everything = KeysetQuery {
-        anchor: None,
-        limit: 100,
-    };
+    let everything = KeysetQuery::first(100);
     assert!(
         repo.find_user_by_token(&doomed.token)
             .await
@@ -2725,13 +2693,7 @@ pub async fn concurrent_image_inserts(repo: &dyn Repo) {
     expected.sort_unstable();
 
     let whole = repo
-        .list_images(
-            user.id,
-            &KeysetQuery {
-                anchor: None,
-                limit: 1000,
-            },
-        )
+        .list_images(user.id, &KeysetQuery::first(1000))
         .await
         .expect("list_images failed");
     let mut listed: Vec<ImageId> = whole.iter().map(|record| record.image.id).collect();
