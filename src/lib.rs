@@ -11,9 +11,11 @@
 //! | --- | --- |
 //! | (default) | the service, imaging, object_store storage (local files, memory), in-memory repository and queue |
 //! | `testing` | the conformance suites of [`testing`], for your own backends |
+//! | `sqlite` | `sqlx::SqliteRepo`: the repository in one SQLite file (WAL), from `imagevault-sqlx` |
+//! | `postgres` | `sqlx::PostgresRepo`: the repository on PostgreSQL, from `imagevault-sqlx` |
 //!
-//! The PostgreSQL and SQLite repository, the Redis queue, S3 storage and the axum router
-//! are separate crates that join this facade as features when they land.
+//! The Redis queue, S3 storage and the axum router are separate crates that join this
+//! facade as features when they land.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,3 +38,8 @@ pub use imagevault_core::*;
 
 /// The core crate itself, for paths such as `imagevault::core::repo::RepoError`.
 pub use imagevault_core as core;
+
+/// The repository on SQLite and PostgreSQL: the `imagevault-sqlx` crate.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
+pub use imagevault_sqlx as sqlx;

@@ -1,0 +1,921 @@
+//! [`PostgresRepo`]: the repository on PostgreSQL, for deployments that scale out.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use imagevault_core::TokenHash;
+use imagevault_core::page::KeysetQuery;
+use imagevault_core::repo::{
+    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError, UserRepo,
+    WorkScope,
+};
+use imagevault_core::{
+    ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, StorageKey, Thumbnail,
+    ThumbnailHeight, TokenRecord, User, UserId, Username,
+};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::error::{InvalidRow, SetupError, Violations, backend};
+use crate::rows::{
+    CandidateRow, ImagePlanRow, ImageRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
+    ThumbnailRow, UserRow, convert, heights_i32, image_columns, image_thumbnail_columns, in_order,
+    keyset_clause, limit, link_columns, owner_plan_columns, plan_columns, records, signed,
+    thumbnail_columns, user_columns,
+};
+
+const BACKEND: &str = "postgres";
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+type Stamp = DateTime<Utc>;
+type Heights = Vec<i32>;
+
+fn fail(error: sqlx::Error) -> RepoError {
+    backend(BACKEND, error)
+}
+
+fn checked<T>(result: Result<T, InvalidRow>) -> Result<T, RepoError> {
+    convert(BACKEND, result)
+}
+
+/// Builds a [`PostgresRepo`]: pool size, timeouts, and whether to migrate at connect.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), imagevault_sqlx::SetupError> {
+/// use std::time::Duration;
+/// use imagevault_sqlx::PostgresRepo;
+///
+/// let repo = PostgresRepo::builder("postgres://imagevault@localhost/imagevault")
+///     .max_connections(20)
+///     .acquire_timeout(Duration::from_secs(5))
+///     .migrate_on_connect(true)
+///     .build()
+///     .await?;
+/// # let _ = repo;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresRepoBuilder {
+    url: String,
+    max_connections: u32,
+    acquire_timeout: Duration,
+    migrate: bool,
+}
+
+impl std::fmt::Debug for PostgresRepoBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: leave it out.
+        f.debug_struct("PostgresRepoBuilder")
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("migrate", &self.migrate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresRepoBuilder {
+    /// The most connections the pool opens (default 10).
+    pub fn max_connections(mut self, connections: u32) -> Self {
+        self.max_connections = connections.max(1);
+        self
+    }
+
+    /// How long a query waits for a free connection before it fails (default 30 s).
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    /// Whether [`build`](Self::build) also applies the embedded migrations (default
+    /// `false`: run [`PostgresRepo::migrate`] from a deployment step instead).
+    pub fn migrate_on_connect(mut self, migrate: bool) -> Self {
+        self.migrate = migrate;
+        self
+    }
+
+    /// Connects (opening one connection to check the server answers) and migrates if asked.
+    pub async fn build(self) -> Result<PostgresRepo, SetupError> {
+        let options: PgConnectOptions =
+            self.url.parse().map_err(|error| SetupError::InvalidUrl {
+                backend: BACKEND,
+                source: Box::new(error),
+            })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|error| SetupError::Connect {
+                backend: BACKEND,
+                source: Box::new(error),
+            })?;
+        let repo = PostgresRepo { pool };
+        if self.migrate {
+            repo.migrate().await?;
+        }
+        Ok(repo)
+    }
+}
+
+/// The [`Repo`] on PostgreSQL: a connection pool and embedded migrations.
+///
+/// Cloning is cheap and shares the pool.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use imagevault_core::{PlanId, PlanRepo};
+/// use imagevault_sqlx::PostgresRepo;
+///
+/// let repo = PostgresRepo::connect("postgres://postgres@127.0.0.1:5432/imagevault").await?;
+/// repo.migrate().await?;
+/// let basic = repo.get_plan(PlanId::BASIC).await?;
+/// assert_eq!(basic.map(|plan| plan.name.to_string()).as_deref(), Some("Basic"));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresRepo {
+    pool: PgPool,
+}
+
+impl PostgresRepo {
+    /// A builder for a repository on the database at `url` (`postgres://user:password@host/db`).
+    pub fn builder(url: impl Into<String>) -> PostgresRepoBuilder {
+        PostgresRepoBuilder {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(30),
+            migrate: false,
+        }
+    }
+
+    /// Connects to `url` with the default options, without migrating.
+    pub async fn connect(url: &str) -> Result<Self, SetupError> {
+        Self::builder(url).build().await
+    }
+
+    /// Applies the embedded migrations that are not applied yet; the first creates the
+    /// schema and the built-in plans. Running it again, or from several processes at once,
+    /// is harmless (the migrations hold an advisory lock).
+    pub async fn migrate(&self) -> Result<(), SetupError> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|error| SetupError::Migrate {
+                backend: BACKEND,
+                source: Box::new(error),
+            })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// The columns of thumbnail rows, for `unnest` inserts.
+struct ThumbnailColumns {
+    image_id: Vec<Uuid>,
+    max_height: Vec<i32>,
+    width: Vec<i64>,
+    height: Vec<i64>,
+    status: Vec<&'static str>,
+    storage_key: Vec<Option<String>>,
+    attempts: Vec<i64>,
+    updated_at: Vec<DateTime<Utc>>,
+}
+
+impl ThumbnailColumns {
+    fn of(rows: &[Thumbnail]) -> Self {
+        let heights: Vec<ThumbnailHeight> = rows.iter().map(|row| row.max_height).collect();
+        Self {
+            image_id: rows.iter().map(|row| row.image_id.as_uuid()).collect(),
+            max_height: heights_i32(&heights),
+            width: rows.iter().map(|row| i64::from(row.width)).collect(),
+            height: rows.iter().map(|row| i64::from(row.height)).collect(),
+            status: rows.iter().map(|row| row.status.as_str()).collect(),
+            storage_key: rows
+                .iter()
+                .map(|row| row.storage_key.as_ref().map(|key| key.as_str().to_owned()))
+                .collect(),
+            attempts: rows.iter().map(|row| i64::from(row.attempts)).collect(),
+            updated_at: rows.iter().map(|row| row.updated_at).collect(),
+        }
+    }
+
+    /// Binds the columns as `$1` to `$8`.
+    fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.image_id)
+            .bind(self.max_height)
+            .bind(self.width)
+            .bind(self.height)
+            .bind(self.status)
+            .bind(self.storage_key)
+            .bind(self.attempts)
+            .bind(self.updated_at)
+    }
+}
+
+const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::integer[], $3::bigint[], \
+     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) \
+     AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at)";
+
+/// The stored images of `ids`, with their thumbnails, in one query.
+const RECORD_SQL: &str = concat!(
+    "SELECT ",
+    image_thumbnail_columns!(),
+    " FROM images i LEFT JOIN thumbnails t ON t.image_id = i.id",
+    " WHERE i.id = $1 AND ($2::uuid IS NULL OR i.owner = $2)",
+    " ORDER BY t.max_height"
+);
+
+impl PostgresRepo {
+    async fn record(
+        &self,
+        id: ImageId,
+        owner: Option<UserId>,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        let rows: Vec<ImageThumbnailRow<Stamp>> = sqlx::query_as(RECORD_SQL)
+            .bind(id.as_uuid())
+            .bind(owner.map(|owner| owner.as_uuid()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(checked(records(rows))?.into_iter().next())
+    }
+}
+
+#[async_trait]
+impl PlanRepo for PostgresRepo {
+    async fn create_plan(&self, plan: &Plan) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(plan.id.as_uuid())
+        .bind(plan.name.as_str())
+        .bind(heights_i32(plan.thumbnail_heights.as_slice()))
+        .bind(plan.original_link)
+        .bind(plan.expiring_links)
+        .bind(plan.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| Violations::PLAN_NAME.map(BACKEND, error))?;
+        Ok(())
+    }
+
+    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError> {
+        let row: Option<PlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
+            "SELECT ",
+            plan_columns!(),
+            " FROM plans p WHERE p.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(PlanRow::into_plan).transpose())
+    }
+
+    async fn find_plan_by_name(&self, name: &str) -> Result<Option<Plan>, RepoError> {
+        let row: Option<PlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
+            "SELECT ",
+            plan_columns!(),
+            " FROM plans p WHERE p.name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(PlanRow::into_plan).transpose())
+    }
+
+    async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
+        let sql = format!(
+            "SELECT {} FROM plans p WHERE TRUE {}",
+            plan_columns!(),
+            keyset_clause(query, "p", 1)
+        );
+        let mut select = sqlx::query_as::<_, PlanRow<Stamp, Heights>>(&sql);
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select
+            .bind(limit(query))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        let plans = checked(rows.into_iter().map(PlanRow::into_plan).collect())?;
+        Ok(in_order(query, plans))
+    }
+
+    async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
+             expiring_links = $5 WHERE id = $1",
+        )
+        .bind(plan.id.as_uuid())
+        .bind(plan.name.as_str())
+        .bind(heights_i32(plan.thumbnail_heights.as_slice()))
+        .bind(plan.original_link)
+        .bind(plan.expiring_links)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| Violations::PLAN_NAME.map(BACKEND, error))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
+        let done = sqlx::query("DELETE FROM plans WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(|error| Violations::PLAN_DELETE.map(BACKEND, error))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl UserRepo for PostgresRepo {
+    async fn create_user(&self, user: &User) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, is_admin, plan_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user.id.as_uuid())
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.is_admin)
+        .bind(user.plan_id.map(|plan| plan.as_uuid()))
+        .bind(user.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| Violations::USER.map(BACKEND, error))?;
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        let row: Option<UserRow<Stamp>> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(UserRow::into_user).transpose())
+    }
+
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        let row: Option<UserRow<Stamp>> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users u WHERE u.username = $1"
+        ))
+        .bind(username.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(UserRow::into_user).transpose())
+    }
+
+    async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let sql = format!(
+            "SELECT {} FROM users u WHERE TRUE {}",
+            user_columns!(),
+            keyset_clause(query, "u", 1)
+        );
+        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql);
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select
+            .bind(limit(query))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
+        Ok(in_order(query, users))
+    }
+
+    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
+             WHERE id = $1",
+        )
+        .bind(user.id.as_uuid())
+        .bind(user.username.as_str())
+        .bind(user.password_hash.as_str())
+        .bind(user.is_admin)
+        .bind(user.plan_id.map(|plan| plan.as_uuid()))
+        .execute(&self.pool)
+        .await
+        .map_err(|error| Violations::USER.map(BACKEND, error))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
+        // Tokens, images, thumbnails and links go with the user (ON DELETE CASCADE).
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
+        sqlx::query("INSERT INTO api_tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
+            .bind(&token.hash.as_bytes()[..])
+            .bind(token.user_id.as_uuid())
+            .bind(token.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        Ok(())
+    }
+
+    async fn find_user_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError> {
+        let row: Option<UserRow<Stamp>> = sqlx::query_as(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM api_tokens k JOIN users u ON u.id = k.user_id WHERE k.hash = $1"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(UserRow::into_user).transpose())
+    }
+
+    async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE hash = $1")
+            .bind(&hash.as_bytes()[..])
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl ImageRepo for PostgresRepo {
+    async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
+        let image = &record.image;
+        let size = signed(image.size, "image size").map_err(|error| backend(BACKEND, error))?;
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        sqlx::query(
+            "INSERT INTO images (id, owner, name, format, width, height, size, storage_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(image.id.as_uuid())
+        .bind(image.owner.as_uuid())
+        .bind(image.name.as_str())
+        .bind(image.format.as_str())
+        .bind(i64::from(image.width))
+        .bind(i64::from(image.height))
+        .bind(size)
+        .bind(image.storage_key.as_str())
+        .bind(image.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        if !record.thumbnails.is_empty() {
+            let sql = format!(
+                "INSERT INTO thumbnails (image_id, max_height, width, height, status, \
+                 storage_key, attempts, updated_at) SELECT r.* FROM {UNNEST_THUMBNAILS}"
+            );
+            ThumbnailColumns::of(&record.thumbnails)
+                .bind(sqlx::query(&sql))
+                .execute(&mut *tx)
+                .await
+                .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        }
+        tx.commit().await.map_err(fail)
+    }
+
+    async fn get_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        self.record(id, Some(owner)).await
+    }
+
+    async fn get_image_by_id(&self, id: ImageId) -> Result<Option<ImageRecord>, RepoError> {
+        self.record(id, None).await
+    }
+
+    async fn list_images(
+        &self,
+        owner: UserId,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        // One statement: the keyset page of images, joined with their thumbnails.
+        let sql = format!(
+            "SELECT {} FROM (SELECT * FROM images i WHERE i.owner = $1 {}) AS i \
+             LEFT JOIN thumbnails t ON t.image_id = i.id \
+             ORDER BY i.created_at DESC, i.id DESC, t.max_height",
+            image_thumbnail_columns!(),
+            keyset_clause(query, "i", 2)
+        );
+        let mut select = sqlx::query_as::<_, ImageThumbnailRow<Stamp>>(&sql).bind(owner.as_uuid());
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select
+            .bind(limit(query))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(records(rows))
+    }
+
+    async fn delete_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(fail)?;
+        // Locking the image holds off new thumbnail rows; deleting the thumbnails with
+        // RETURNING reports exactly the rows that were there, so a worker finishing at the
+        // same moment either lands in the answer or finds its row gone.
+        let image: Option<ImageRow<Stamp>> = sqlx::query_as(concat!(
+            "SELECT ",
+            image_columns!(),
+            " FROM images i WHERE i.id = $1 AND i.owner = $2 FOR UPDATE"
+        ))
+        .bind(id.as_uuid())
+        .bind(owner.as_uuid())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let Some(image) = image else {
+            return Ok(None);
+        };
+        let thumbnails: Vec<ThumbnailRow<Stamp>> = sqlx::query_as(concat!(
+            "DELETE FROM thumbnails AS t WHERE t.image_id = $1 RETURNING ",
+            thumbnail_columns!()
+        ))
+        .bind(id.as_uuid())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(fail)?;
+        sqlx::query("DELETE FROM images WHERE id = $1")
+            .bind(id.as_uuid())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        let mut thumbnails: Vec<Thumbnail> = checked(
+            thumbnails
+                .into_iter()
+                .map(ThumbnailRow::into_thumbnail)
+                .collect(),
+        )?;
+        thumbnails.sort_by_key(|thumbnail| thumbnail.max_height);
+        Ok(Some(ImageRecord {
+            image: checked(image.into_image())?,
+            thumbnails,
+        }))
+    }
+
+    async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError> {
+        let row: Option<ImagePlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
+            "SELECT ",
+            image_columns!(),
+            ", ",
+            owner_plan_columns!(),
+            " FROM images i JOIN users u ON u.id = i.owner LEFT JOIN plans p ON p.id = u.plan_id",
+            " WHERE i.storage_key = $1 LIMIT 1"
+        ))
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        let Some(row) = row else { return Ok(None) };
+        let (image, owner_plan) = checked(row.into_parts())?;
+        Ok(Some(OriginalTarget { image, owner_plan }))
+    }
+
+    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError> {
+        let row: Option<ThumbnailRow<Stamp>> = sqlx::query_as(concat!(
+            "SELECT ",
+            thumbnail_columns!(),
+            " FROM thumbnails t WHERE t.storage_key = $1 AND t.status = 'ready' LIMIT 1"
+        ))
+        .bind(key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(ThumbnailRow::into_thumbnail).transpose())
+    }
+
+    async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Locking each image row (KEY SHARE) skips images deleted meanwhile instead of
+        // failing on the foreign key.
+        let sql = format!(
+            "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
+             attempts, updated_at) \
+             SELECT r.* FROM {UNNEST_THUMBNAILS} JOIN images i ON i.id = r.image_id \
+             FOR KEY SHARE OF i \
+             ON CONFLICT (image_id, max_height) DO NOTHING"
+        );
+        ThumbnailColumns::of(rows)
+            .bind(sqlx::query(&sql))
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(())
+    }
+
+    async fn start_thumbnail_attempt(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        sqlx::query(
+            "UPDATE thumbnails SET attempts = LEAST(attempts + 1, 4294967295), updated_at = $3 \
+             WHERE image_id = $1 AND max_height = ANY($2) AND status = 'pending'",
+        )
+        .bind(image.as_uuid())
+        .bind(heights_i32(heights))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(fail)?;
+        Ok(())
+    }
+
+    async fn complete_thumbnail(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        key: &StorageKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4 \
+             WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
+        )
+        .bind(image.as_uuid())
+        .bind(heights_i32(&[height]).first().copied().unwrap_or(i32::MAX))
+        .bind(key.as_str())
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn fail_thumbnails(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        sqlx::query(
+            "UPDATE thumbnails SET status = 'failed', updated_at = $3 \
+             WHERE image_id = $1 AND max_height = ANY($2) AND status = 'pending'",
+        )
+        .bind(image.as_uuid())
+        .bind(heights_i32(heights))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(fail)?;
+        Ok(())
+    }
+
+    async fn claim_thumbnail_work(
+        &self,
+        scope: WorkScope,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ImageId>, RepoError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (scope_condition, scope_id) = match scope {
+            WorkScope::All => ("", None),
+            WorkScope::Owner(owner) => ("AND i.owner = $3", Some(owner.as_uuid())),
+            WorkScope::Plan(plan) => ("AND u.plan_id = $3", Some(plan.as_uuid())),
+        };
+        // Candidates are images with a plan height that has no row, or a lapsed pending
+        // row, oldest first. Concurrent claimers skip each other's locked images, and the
+        // answer lists only images this call actually changed.
+        let sql = format!(
+            "SELECT i.id, i.width, i.height, p.thumbnail_heights \
+             FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
+             WHERE TRUE {scope_condition} AND ( \
+               EXISTS (SELECT 1 FROM unnest(p.thumbnail_heights) AS h(height) WHERE NOT EXISTS \
+                 (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id AND t.max_height = h.height)) \
+               OR EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
+                 AND t.status = 'pending' AND t.updated_at < $1 \
+                 AND t.max_height = ANY (p.thumbnail_heights))) \
+             ORDER BY i.created_at, i.id \
+             LIMIT $2 \
+             FOR NO KEY UPDATE OF i SKIP LOCKED"
+        );
+        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await.map_err(fail)?;
+        let mut select = sqlx::query_as::<_, CandidateRow<Heights>>(&sql)
+            .bind(stale_before)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        if let Some(id) = scope_id {
+            select = select.bind(id);
+        }
+        let candidates = select.fetch_all(&mut *tx).await.map_err(fail)?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let order: Vec<Uuid> = candidates.iter().map(|candidate| candidate.id).collect();
+        let mut missing = Vec::new();
+        for candidate in candidates {
+            missing.extend(checked(candidate.pending_rows(now))?);
+        }
+        // Renew lapsed leases first, so that the rows inserted below are not renewed again.
+        let renewed: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE thumbnails t SET updated_at = $1 \
+             FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
+             WHERE t.image_id = i.id AND i.id = ANY($2) AND t.status = 'pending' \
+               AND t.updated_at < $3 AND t.max_height = ANY (p.thumbnail_heights) \
+             RETURNING t.image_id",
+        )
+        .bind(now)
+        .bind(&order)
+        .bind(stale_before)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(fail)?;
+        let sql = format!(
+            "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
+             attempts, updated_at) SELECT r.* FROM {UNNEST_THUMBNAILS} \
+             ON CONFLICT (image_id, max_height) DO NOTHING RETURNING image_id"
+        );
+        let inserted: Vec<Uuid> = ThumbnailColumns::of(&missing)
+            .bind(sqlx::query(&sql))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?
+            .into_iter()
+            .map(|row| sqlx::Row::try_get::<Uuid, _>(&row, 0))
+            .collect::<Result<_, _>>()
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        let touched: HashSet<Uuid> = renewed.into_iter().chain(inserted).collect();
+        Ok(order
+            .into_iter()
+            .filter(|id| touched.contains(id))
+            .map(ImageId::from_uuid)
+            .collect())
+    }
+}
+
+#[async_trait]
+impl LinkRepo for PostgresRepo {
+    async fn insert_link(&self, link: &ExpiringLink) -> Result<(), RepoError> {
+        // Inserted only if the image exists and is the link owner's; the foreign key
+        // catches an image deleted at the same moment.
+        let done = sqlx::query(
+            "INSERT INTO links (id, owner, image_id, format, key_dir, key_file, expiry_seconds, \
+             created_at, expires_at) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM images WHERE id = $3 AND owner = $2",
+        )
+        .bind(link.id.as_uuid())
+        .bind(link.owner.as_uuid())
+        .bind(link.image_id.as_uuid())
+        .bind(link.format.as_str())
+        .bind(link.key.dir)
+        .bind(link.key.file)
+        .bind(i64::from(link.expiry_seconds.get()))
+        .bind(link.created_at)
+        .bind(link.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        if done.rows_affected() == 0 {
+            return Err(Conflict::MissingReference.into());
+        }
+        Ok(())
+    }
+
+    async fn get_link(&self, owner: UserId, id: LinkId) -> Result<Option<ExpiringLink>, RepoError> {
+        let row: Option<LinkRow<Stamp>> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_columns!(),
+            " FROM links l WHERE l.id = $1 AND l.owner = $2"
+        ))
+        .bind(id.as_uuid())
+        .bind(owner.as_uuid())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        checked(row.map(LinkRow::into_link).transpose())
+    }
+
+    async fn list_links(
+        &self,
+        owner: UserId,
+        image: Option<ImageId>,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ExpiringLink>, RepoError> {
+        let (image_condition, next) = match image {
+            Some(_) => ("AND l.image_id = $2", 3),
+            None => ("", 2),
+        };
+        let sql = format!(
+            "SELECT {} FROM links l WHERE l.owner = $1 {image_condition} {}",
+            link_columns!(),
+            keyset_clause(query, "l", next)
+        );
+        let mut select = sqlx::query_as::<_, LinkRow<Stamp>>(&sql).bind(owner.as_uuid());
+        if let Some(image) = image {
+            select = select.bind(image.as_uuid());
+        }
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select
+            .bind(limit(query))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        let links = checked(rows.into_iter().map(LinkRow::into_link).collect())?;
+        Ok(in_order(query, links))
+    }
+
+    async fn update_link(&self, link: &ExpiringLink) -> Result<bool, RepoError> {
+        let done = sqlx::query(
+            "UPDATE links SET expiry_seconds = $3, expires_at = $4 WHERE id = $1 AND owner = $2",
+        )
+        .bind(link.id.as_uuid())
+        .bind(link.owner.as_uuid())
+        .bind(i64::from(link.expiry_seconds.get()))
+        .bind(link.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError> {
+        let done = sqlx::query("DELETE FROM links WHERE id = $1 AND owner = $2")
+            .bind(id.as_uuid())
+            .bind(owner.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError> {
+        let row: Option<LinkTargetRow<Stamp, Heights>> = sqlx::query_as(concat!(
+            "SELECT ",
+            link_columns!(),
+            ", ",
+            image_columns!(),
+            ", ",
+            owner_plan_columns!(),
+            " FROM links l JOIN images i ON i.id = l.image_id JOIN users u ON u.id = i.owner",
+            " LEFT JOIN plans p ON p.id = u.plan_id",
+            " WHERE l.key_dir = $1 AND l.key_file = $2"
+        ))
+        .bind(key.dir)
+        .bind(key.file)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(fail)?;
+        let Some(row) = row else { return Ok(None) };
+        let (link, image, owner_plan) = checked(row.into_parts())?;
+        Ok(Some(LinkTarget {
+            link,
+            image,
+            owner_plan,
+        }))
+    }
+}
+
+#[async_trait]
+impl Repo for PostgresRepo {
+    async fn ping(&self) -> Result<(), RepoError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(())
+    }
+}

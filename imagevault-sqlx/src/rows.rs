@@ -1,0 +1,546 @@
+//! Rows as both databases return them, and their conversion to the domain types.
+//!
+//! The row structs are generic over how a timestamp (`T`) and a plan's heights (`H`) are
+//! stored, which is all the two schemas differ in: PostgreSQL returns `timestamptz` and
+//! `integer[]`, SQLite INTEGER microseconds and a JSON array. Every conversion checks what
+//! it reads, so a row changed behind imagevault's back is an error, never a panic.
+
+use chrono::{DateTime, Utc};
+use imagevault_core::imaging::ImageFormat;
+use imagevault_core::page::{Direction, KeysetQuery};
+use imagevault_core::{
+    ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, Plan,
+    PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus,
+    User, UserId, Username,
+};
+use imagevault_core::{PasswordHash, repo::RepoError};
+use uuid::Uuid;
+
+use crate::error::{InvalidRow, Unstorable, backend};
+
+/// How a backend stores a timestamp.
+pub(crate) trait Stamp: Sized {
+    /// The stored value as a time.
+    fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow>;
+}
+
+impl Stamp for DateTime<Utc> {
+    fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow> {
+        Ok(self)
+    }
+}
+
+impl Stamp for i64 {
+    fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow> {
+        DateTime::from_timestamp_micros(self)
+            .ok_or_else(|| InvalidRow(format!("timestamp {self} is out of range")))
+    }
+}
+
+/// How a backend stores a plan's heights.
+pub(crate) trait StoredHeights: Sized {
+    /// The stored value as validated heights.
+    fn into_heights(self) -> Result<ThumbnailHeights, InvalidRow>;
+}
+
+impl StoredHeights for Vec<i32> {
+    fn into_heights(self) -> Result<ThumbnailHeights, InvalidRow> {
+        let pixels = self
+            .into_iter()
+            .map(|height| u32::try_from(height).map_err(|_| InvalidRow(format!("height {height}"))))
+            .collect::<Result<Vec<u32>, _>>()?;
+        ThumbnailHeights::new(pixels).map_err(|error| InvalidRow(error.message))
+    }
+}
+
+impl StoredHeights for String {
+    fn into_heights(self) -> Result<ThumbnailHeights, InvalidRow> {
+        let invalid = || InvalidRow(format!("plan heights {self:?}"));
+        let inner = self
+            .trim()
+            .strip_prefix('[')
+            .and_then(|rest| rest.strip_suffix(']'))
+            .ok_or_else(invalid)?;
+        let pixels = inner
+            .split(',')
+            .map(|item| item.trim().parse::<u32>().map_err(|_| invalid()))
+            .collect::<Result<Vec<u32>, _>>()?;
+        ThumbnailHeights::new(pixels).map_err(|error| InvalidRow(error.message))
+    }
+}
+
+/// A plan's heights as a JSON array, as SQLite stores them.
+pub(crate) fn heights_json(heights: &[ThumbnailHeight]) -> String {
+    let items: Vec<String> = heights.iter().map(|height| height.to_string()).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// A plan's heights as PostgreSQL `integer[]` elements.
+pub(crate) fn heights_i32(heights: &[ThumbnailHeight]) -> Vec<i32> {
+    // Heights are at most 10 000, so the fallback is never taken.
+    heights
+        .iter()
+        .map(|height| i32::try_from(height.get()).unwrap_or(i32::MAX))
+        .collect()
+}
+
+/// A `u64` as a signed 64-bit column.
+pub(crate) fn signed(value: u64, what: &str) -> Result<i64, Unstorable> {
+    i64::try_from(value).map_err(|_| Unstorable(format!("{what} {value} exceeds i64")))
+}
+
+/// A signed 64-bit column as a `u32`.
+fn unsigned32(value: i64, what: &str) -> Result<u32, InvalidRow> {
+    u32::try_from(value).map_err(|_| InvalidRow(format!("{what} {value}")))
+}
+
+fn format(text: &str) -> Result<ImageFormat, InvalidRow> {
+    ImageFormat::parse(text).ok_or_else(|| InvalidRow(format!("image format {text:?}")))
+}
+
+fn storage_key(text: &str) -> Result<StorageKey, InvalidRow> {
+    StorageKey::parse(text).ok_or_else(|| InvalidRow(format!("storage key {text:?}")))
+}
+
+fn height(value: i64) -> Result<ThumbnailHeight, InvalidRow> {
+    ThumbnailHeight::new(unsigned32(value, "thumbnail height")?)
+        .map_err(|error| InvalidRow(error.message))
+}
+
+/// Converts a decoded row, naming the backend in the error.
+pub(crate) fn convert<T>(
+    backend_name: &'static str,
+    result: Result<T, InvalidRow>,
+) -> Result<T, RepoError> {
+    result.map_err(|error| backend(backend_name, error))
+}
+
+/// The columns of [`PlanRow`], from table alias `p`.
+macro_rules! plan_columns {
+    () => {
+        "p.id, p.name, p.thumbnail_heights, p.original_link, p.expiring_links, p.created_at"
+    };
+}
+pub(crate) use plan_columns;
+
+/// A row of `plans`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct PlanRow<T, H> {
+    id: Uuid,
+    name: String,
+    thumbnail_heights: H,
+    original_link: bool,
+    expiring_links: bool,
+    created_at: T,
+}
+
+impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
+    pub(crate) fn into_plan(self) -> Result<Plan, InvalidRow> {
+        Ok(Plan {
+            id: PlanId::from_uuid(self.id),
+            name: PlanName::parse(&self.name).map_err(|error| InvalidRow(error.message))?,
+            thumbnail_heights: self.thumbnail_heights.into_heights()?,
+            original_link: self.original_link,
+            expiring_links: self.expiring_links,
+            created_at: self.created_at.into_utc()?,
+        })
+    }
+}
+
+/// The columns of [`OwnerPlanRow`]: the plan of the user aliased `u`, joined as `p`
+/// (`LEFT JOIN plans p ON p.id = u.plan_id`).
+macro_rules! owner_plan_columns {
+    () => {
+        "p.id AS plan_id, p.name AS plan_name, \
+     p.thumbnail_heights AS plan_thumbnail_heights, p.original_link AS plan_original_link, \
+     p.expiring_links AS plan_expiring_links, p.created_at AS plan_created_at"
+    };
+}
+pub(crate) use owner_plan_columns;
+
+/// An owner's plan, left-joined: all `NULL` for an owner without a plan.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct OwnerPlanRow<T, H> {
+    plan_id: Option<Uuid>,
+    plan_name: Option<String>,
+    plan_thumbnail_heights: Option<H>,
+    plan_original_link: Option<bool>,
+    plan_expiring_links: Option<bool>,
+    plan_created_at: Option<T>,
+}
+
+impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
+    fn into_plan(self) -> Result<Option<Plan>, InvalidRow> {
+        match (
+            self.plan_id,
+            self.plan_name,
+            self.plan_thumbnail_heights,
+            self.plan_original_link,
+            self.plan_expiring_links,
+            self.plan_created_at,
+        ) {
+            (None, ..) => Ok(None),
+            (
+                Some(id),
+                Some(name),
+                Some(thumbnail_heights),
+                Some(original_link),
+                Some(expiring_links),
+                Some(created_at),
+            ) => PlanRow {
+                id,
+                name,
+                thumbnail_heights,
+                original_link,
+                expiring_links,
+                created_at,
+            }
+            .into_plan()
+            .map(Some),
+            _ => Err(InvalidRow("a plan with NULL columns".into())),
+        }
+    }
+}
+
+/// The columns of [`UserRow`], from table alias `u`.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.password_hash, u.is_admin, u.plan_id, u.created_at"
+    };
+}
+pub(crate) use user_columns;
+
+/// A row of `users`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserRow<T> {
+    id: Uuid,
+    username: String,
+    password_hash: String,
+    is_admin: bool,
+    plan_id: Option<Uuid>,
+    created_at: T,
+}
+
+impl<T: Stamp> UserRow<T> {
+    pub(crate) fn into_user(self) -> Result<User, InvalidRow> {
+        Ok(User {
+            id: UserId::from_uuid(self.id),
+            username: Username::parse(&self.username).map_err(|error| InvalidRow(error.message))?,
+            password_hash: PasswordHash::from_phc(self.password_hash),
+            is_admin: self.is_admin,
+            plan_id: self.plan_id.map(PlanId::from_uuid),
+            created_at: self.created_at.into_utc()?,
+        })
+    }
+}
+
+/// The columns of [`ImageRow`], from table alias `i`.
+macro_rules! image_columns {
+    () => {
+        "i.id, i.owner, i.name, i.format, i.width, i.height, i.size, i.storage_key, i.created_at"
+    };
+}
+pub(crate) use image_columns;
+
+/// A row of `images`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ImageRow<T> {
+    id: Uuid,
+    owner: Uuid,
+    name: String,
+    format: String,
+    width: i64,
+    height: i64,
+    size: i64,
+    storage_key: String,
+    created_at: T,
+}
+
+impl<T: Stamp> ImageRow<T> {
+    pub(crate) fn into_image(self) -> Result<Image, InvalidRow> {
+        Ok(Image {
+            id: ImageId::from_uuid(self.id),
+            owner: UserId::from_uuid(self.owner),
+            name: ImageName::parse(&self.name).map_err(|error| InvalidRow(error.message))?,
+            format: format(&self.format)?,
+            width: unsigned32(self.width, "width")?,
+            height: unsigned32(self.height, "height")?,
+            size: u64::try_from(self.size)
+                .map_err(|_| InvalidRow(format!("size {}", self.size)))?,
+            storage_key: storage_key(&self.storage_key)?,
+            created_at: self.created_at.into_utc()?,
+        })
+    }
+}
+
+/// The columns of [`ThumbnailRow`], from table alias `t`.
+macro_rules! thumbnail_columns {
+    () => {
+        "t.image_id, t.max_height, t.width, t.height, \
+     t.status, t.storage_key, t.attempts, t.updated_at"
+    };
+}
+pub(crate) use thumbnail_columns;
+
+/// A row of `thumbnails`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ThumbnailRow<T> {
+    image_id: Uuid,
+    max_height: i64,
+    width: i64,
+    height: i64,
+    status: String,
+    storage_key: Option<String>,
+    attempts: i64,
+    updated_at: T,
+}
+
+impl<T: Stamp> ThumbnailRow<T> {
+    pub(crate) fn into_thumbnail(self) -> Result<Thumbnail, InvalidRow> {
+        Ok(Thumbnail {
+            image_id: ImageId::from_uuid(self.image_id),
+            max_height: height(self.max_height)?,
+            width: unsigned32(self.width, "thumbnail width")?,
+            height: unsigned32(self.height, "thumbnail height")?,
+            status: ThumbnailStatus::parse(&self.status)
+                .ok_or_else(|| InvalidRow(format!("thumbnail status {:?}", self.status)))?,
+            storage_key: self.storage_key.as_deref().map(storage_key).transpose()?,
+            attempts: unsigned32(self.attempts, "attempts")?,
+            updated_at: self.updated_at.into_utc()?,
+        })
+    }
+}
+
+/// The columns of [`ImageThumbnailRow`]: an image (alias `i`) left-joined with one of its
+/// thumbnails (alias `t`).
+macro_rules! image_thumbnail_columns {
+    () => {
+        "i.id, i.owner, i.name, i.format, i.width, \
+     i.height, i.size, i.storage_key, i.created_at, t.max_height AS thumbnail_max_height, \
+     t.width AS thumbnail_width, t.height AS thumbnail_height, t.status AS thumbnail_status, \
+     t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
+     t.updated_at AS thumbnail_updated_at"
+    };
+}
+pub(crate) use image_thumbnail_columns;
+
+/// An image with one of its thumbnails, or with `NULL`s when it has none.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ImageThumbnailRow<T> {
+    #[sqlx(flatten)]
+    image: ImageRow<T>,
+    thumbnail_max_height: Option<i64>,
+    thumbnail_width: Option<i64>,
+    thumbnail_height: Option<i64>,
+    thumbnail_status: Option<String>,
+    thumbnail_storage_key: Option<String>,
+    thumbnail_attempts: Option<i64>,
+    thumbnail_updated_at: Option<T>,
+}
+
+/// Groups image rows joined with their thumbnails (ordered by image, then height) into
+/// records, keeping the images' order.
+pub(crate) fn records<T: Stamp>(
+    rows: Vec<ImageThumbnailRow<T>>,
+) -> Result<Vec<ImageRecord>, InvalidRow> {
+    let mut records: Vec<ImageRecord> = Vec::new();
+    for row in rows {
+        let image_id = ImageId::from_uuid(row.image.id);
+        let thumbnail = match (
+            row.thumbnail_max_height,
+            row.thumbnail_width,
+            row.thumbnail_height,
+            row.thumbnail_status,
+            row.thumbnail_attempts,
+            row.thumbnail_updated_at,
+        ) {
+            (None, ..) => None,
+            (
+                Some(max_height),
+                Some(width),
+                Some(height),
+                Some(status),
+                Some(attempts),
+                Some(updated_at),
+            ) => Some(
+                ThumbnailRow {
+                    image_id: row.image.id,
+                    max_height,
+                    width,
+                    height,
+                    status,
+                    storage_key: row.thumbnail_storage_key,
+                    attempts,
+                    updated_at,
+                }
+                .into_thumbnail()?,
+            ),
+            _ => return Err(InvalidRow("a thumbnail with NULL columns".into())),
+        };
+        let record = match records.last_mut() {
+            Some(last) if last.image.id == image_id => last,
+            _ => {
+                records.push(ImageRecord {
+                    image: row.image.into_image()?,
+                    thumbnails: Vec::new(),
+                });
+                let Some(last) = records.last_mut() else {
+                    return Err(InvalidRow("unreachable: a record was just pushed".into()));
+                };
+                last
+            }
+        };
+        record.thumbnails.extend(thumbnail);
+    }
+    Ok(records)
+}
+
+/// An image (alias `i`) with its owner's plan.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ImagePlanRow<T, H> {
+    #[sqlx(flatten)]
+    pub(crate) image: ImageRow<T>,
+    #[sqlx(flatten)]
+    pub(crate) plan: OwnerPlanRow<T, H>,
+}
+
+impl<T: Stamp, H: StoredHeights> ImagePlanRow<T, H> {
+    pub(crate) fn into_parts(self) -> Result<(Image, Option<Plan>), InvalidRow> {
+        Ok((self.image.into_image()?, self.plan.into_plan()?))
+    }
+}
+
+/// The columns of [`LinkRow`], from table alias `l`.
+macro_rules! link_columns {
+    () => {
+        "l.id AS link_id, l.owner AS link_owner, \
+     l.image_id AS link_image_id, l.format AS link_format, l.key_dir AS link_key_dir, \
+     l.key_file AS link_key_file, l.expiry_seconds AS link_expiry_seconds, \
+     l.created_at AS link_created_at, l.expires_at AS link_expires_at"
+    };
+}
+pub(crate) use link_columns;
+
+/// A row of `links`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LinkRow<T> {
+    link_id: Uuid,
+    link_owner: Uuid,
+    link_image_id: Uuid,
+    link_format: String,
+    link_key_dir: Uuid,
+    link_key_file: Uuid,
+    link_expiry_seconds: i64,
+    link_created_at: T,
+    link_expires_at: T,
+}
+
+impl<T: Stamp> LinkRow<T> {
+    pub(crate) fn into_link(self) -> Result<ExpiringLink, InvalidRow> {
+        Ok(ExpiringLink {
+            id: LinkId::from_uuid(self.link_id),
+            owner: UserId::from_uuid(self.link_owner),
+            image_id: ImageId::from_uuid(self.link_image_id),
+            format: format(&self.link_format)?,
+            key: LinkKey {
+                dir: self.link_key_dir,
+                file: self.link_key_file,
+            },
+            expiry_seconds: ExpirySeconds::new(self.link_expiry_seconds)
+                .map_err(|error| InvalidRow(error.message))?,
+            created_at: self.link_created_at.into_utc()?,
+            expires_at: self.link_expires_at.into_utc()?,
+        })
+    }
+}
+
+/// A link with its image and the image owner's plan.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct LinkTargetRow<T, H> {
+    #[sqlx(flatten)]
+    pub(crate) link: LinkRow<T>,
+    #[sqlx(flatten)]
+    pub(crate) image: ImageRow<T>,
+    #[sqlx(flatten)]
+    pub(crate) plan: OwnerPlanRow<T, H>,
+}
+
+impl<T: Stamp, H: StoredHeights> LinkTargetRow<T, H> {
+    pub(crate) fn into_parts(self) -> Result<(ExpiringLink, Image, Option<Plan>), InvalidRow> {
+        Ok((
+            self.link.into_link()?,
+            self.image.into_image()?,
+            self.plan.into_plan()?,
+        ))
+    }
+}
+
+/// An image that may have thumbnail work, with its owner's plan heights.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct CandidateRow<H> {
+    pub(crate) id: Uuid,
+    pub(crate) width: i64,
+    pub(crate) height: i64,
+    pub(crate) thumbnail_heights: H,
+}
+
+impl<H: StoredHeights> CandidateRow<H> {
+    /// The pending rows of every plan height, sized from the image, leased at `now`.
+    pub(crate) fn pending_rows(self, now: DateTime<Utc>) -> Result<Vec<Thumbnail>, InvalidRow> {
+        let image = ImageId::from_uuid(self.id);
+        let width = unsigned32(self.width, "width")?;
+        let height = unsigned32(self.height, "height")?;
+        Ok(self
+            .thumbnail_heights
+            .into_heights()?
+            .as_slice()
+            .iter()
+            .map(|&max_height| Thumbnail::pending(image, max_height, width, height, now))
+            .collect())
+    }
+}
+
+/// The keyset part of a list query over columns `created_at` and `id` (qualified by
+/// `alias`): the condition (starting with `AND`), the order and the limit, numbering its
+/// parameters from `$first`. Bind the anchor's time and id (if there is an anchor), then
+/// the limit.
+///
+/// A newer page is read oldest first from the anchor, so that the limit keeps the items
+/// nearest to it; [`in_order`] turns it back to newest first.
+pub(crate) fn keyset_clause(query: &KeysetQuery, alias: &str, first: usize) -> String {
+    let (condition, order, limit) = match query.anchor {
+        None => (String::new(), "DESC", first),
+        Some((_, Direction::Older)) => (
+            format!(
+                "AND ({alias}.created_at, {alias}.id) < (${}, ${}) ",
+                first,
+                first + 1
+            ),
+            "DESC",
+            first + 2,
+        ),
+        Some((_, Direction::Newer)) => (
+            format!(
+                "AND ({alias}.created_at, {alias}.id) > (${}, ${}) ",
+                first,
+                first + 1
+            ),
+            "ASC",
+            first + 2,
+        ),
+    };
+    format!("{condition}ORDER BY {alias}.created_at {order}, {alias}.id {order} LIMIT ${limit}")
+}
+
+/// A page's limit as a bound parameter.
+pub(crate) fn limit(query: &KeysetQuery) -> i64 {
+    i64::try_from(query.limit).unwrap_or(i64::MAX)
+}
+
+/// Puts a page read by [`keyset_clause`] newest first.
+pub(crate) fn in_order<T>(query: &KeysetQuery, mut items: Vec<T>) -> Vec<T> {
+    if matches!(query.anchor, Some((_, Direction::Newer))) {
+        items.reverse();
+    }
+    items
+}

@@ -1,0 +1,479 @@
+//! The core `Repo` conformance suite on SQLite (a temporary file, and in memory) and on
+//! PostgreSQL (a fresh database per test on the server of `IMAGEVAULT_TEST_POSTGRES_URL`),
+//! plus what the suite cannot check from outside: migrations applied twice, writers on
+//! many threads, and constraint violations enforced by the schema itself.
+//!
+//! Without a reachable PostgreSQL server its tests print why and pass, unless
+//! `IMAGEVAULT_REQUIRE_SERVICES=1`, when they fail.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use imagevault_core::imaging::ImageFormat;
+use imagevault_core::page::KeysetQuery;
+use imagevault_core::repo::{Conflict, RepoError};
+use imagevault_core::testing::repo::run_all;
+use imagevault_core::{
+    ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, PasswordHash, Plan,
+    PlanId, PlanName, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, User, UserId,
+    Username,
+};
+use imagevault_sqlx::{PostgresRepo, SqliteRepo};
+use sqlx::Connection as _;
+
+// ---------------------------------------------------------------------------------------
+// Backends under test
+// ---------------------------------------------------------------------------------------
+
+/// A migrated SQLite repository in a fresh temporary file (kept alive by the `TempDir`).
+async fn sqlite() -> (SqliteRepo, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let repo = SqliteRepo::builder(sqlite_url(&dir))
+        .migrate_on_connect(true)
+        .build()
+        .await
+        .expect("opening and migrating a new SQLite file");
+    (repo, dir)
+}
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("imagevault.db").display()
+    )
+}
+
+/// The server the PostgreSQL tests create their databases on.
+fn postgres_admin_url() -> String {
+    std::env::var("IMAGEVAULT_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// `url` with its database name replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |index| index + 3);
+    let prefix = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{prefix}/{database}?{query}"),
+        None => format!("{prefix}/{database}"),
+    }
+}
+
+/// A fresh, empty database on the test server, dropped again by [`TestDatabase::drop`].
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl TestDatabase {
+    /// Creates the database; `None` (after printing why) when the server cannot be
+    /// reached and services are not required.
+    async fn create() -> Option<Self> {
+        let admin_url = postgres_admin_url();
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(connection) => connection,
+            Err(error) => {
+                let reason = format!("PostgreSQL at {admin_url} is unreachable: {error}");
+                if std::env::var("IMAGEVAULT_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                    panic!("{reason} (IMAGEVAULT_REQUIRE_SERVICES=1)");
+                }
+                eprintln!("skipped: {reason}");
+                return None;
+            }
+        };
+        let name = format!("imagevault_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("creating a test database");
+        let _ = admin.close().await;
+        let url = with_database(&admin_url, &name);
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// Drops the database, best effort.
+    async fn drop(self) {
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let dropped = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .await;
+            if let Err(error) = dropped {
+                eprintln!("could not drop the test database {}: {error}", self.name);
+            }
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// Runs `check` on a migrated repository in a fresh PostgreSQL database, then drops the
+/// database whether the check passed or not.
+async fn with_postgres<F, Fut>(check: F)
+where
+    F: FnOnce(PostgresRepo, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let repo = PostgresRepo::builder(database.url.clone())
+        .max_connections(8)
+        .migrate_on_connect(true)
+        .build()
+        .await;
+    let outcome = match repo {
+        Ok(repo) => {
+            let closer = repo.clone();
+            let outcome = tokio::spawn(check(repo, database.url.clone())).await;
+            closer.close().await;
+            outcome.map_err(|error| error.into_panic())
+        }
+        Err(error) => Err(
+            Box::new(format!("connecting to the test database failed: {error:?}"))
+                as Box<dyn std::any::Any + Send>,
+        ),
+    };
+    database.drop().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The conformance suite
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_conforms() {
+    let (repo, _dir) = sqlite().await;
+    run_all(&repo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_memory_conforms() {
+    let repo = SqliteRepo::builder("sqlite::memory:")
+        .migrate_on_connect(true)
+        .build()
+        .await
+        .expect("opening an in-memory SQLite database");
+    run_all(&repo).await;
+}
+
+/// The suite's checks hold on a file shared by concurrent runs of the suite, through two
+/// repositories (as two processes would open it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conforms_when_shared() {
+    let (first, dir) = sqlite().await;
+    let second = SqliteRepo::connect(&sqlite_url(&dir))
+        .await
+        .expect("opening the file a second time");
+    let runs = [first, second].map(|repo| tokio::spawn(async move { run_all(&repo).await }));
+    for run in runs {
+        run.await.expect("a concurrent run of the suite failed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_conforms() {
+    with_postgres(|repo, _| async move { run_all(&repo).await }).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Migrations
+// ---------------------------------------------------------------------------------------
+
+/// After migrating (twice, and again from a second connection) the built-in plans are
+/// exactly `Plan::builtin()`, once each.
+async fn builtin_plans_after_migrating_again(repo: &dyn Repo) {
+    let plans = repo
+        .list_plans(&KeysetQuery::first(1000))
+        .await
+        .expect("list_plans failed");
+    for builtin in Plan::builtin() {
+        let stored: Vec<&Plan> = plans.iter().filter(|plan| plan.id == builtin.id).collect();
+        assert_eq!(
+            stored,
+            [&builtin],
+            "the built-in plan must be stored once, as is"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrations_apply_twice() {
+    let (repo, dir) = sqlite().await;
+    repo.migrate().await.expect("migrating again");
+    repo.migrate().await.expect("migrating a third time");
+    let again = SqliteRepo::builder(sqlite_url(&dir))
+        .migrate_on_connect(true)
+        .build()
+        .await
+        .expect("reopening with migrate_on_connect");
+    builtin_plans_after_migrating_again(&repo).await;
+    builtin_plans_after_migrating_again(&again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migrations_apply_twice() {
+    with_postgres(|repo, url| async move {
+        repo.migrate().await.expect("migrating again");
+        let again = PostgresRepo::builder(url)
+            .migrate_on_connect(true)
+            .build()
+            .await
+            .expect("reconnecting with migrate_on_connect");
+        builtin_plans_after_migrating_again(&repo).await;
+        builtin_plans_after_migrating_again(&again).await;
+        again.close().await;
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Concurrent writers
+// ---------------------------------------------------------------------------------------
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn height(pixels: u32) -> ThumbnailHeight {
+    ThumbnailHeight::new(pixels).expect("a valid height")
+}
+
+fn user(plan: Option<PlanId>) -> User {
+    User {
+        id: UserId::new(),
+        username: Username::parse(&format!("user-{}", uuid::Uuid::new_v4().simple()))
+            .expect("a valid username"),
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+        is_admin: false,
+        plan_id: plan,
+        created_at: now(),
+    }
+}
+
+fn upload(owner: UserId) -> ImageRecord {
+    let image = Image {
+        id: ImageId::new(),
+        owner,
+        name: ImageName::parse("photo.jpg").expect("a valid name"),
+        format: ImageFormat::Jpeg,
+        width: 1600,
+        height: 1200,
+        size: 123_456,
+        storage_key: StorageKey::new_original(ImageFormat::Jpeg),
+        created_at: now(),
+    };
+    let thumbnails = [200, 400]
+        .into_iter()
+        .map(|pixels| Thumbnail::pending(image.id, height(pixels), 1600, 1200, image.created_at))
+        .collect();
+    ImageRecord { image, thumbnails }
+}
+
+/// 32 tasks on a multi-threaded runtime, split over `repos`, each upload one image for
+/// one user; afterwards the user has exactly those 32 images, each with both thumbnails.
+async fn inserts_from_32_tasks<R: Repo + Clone>(repos: &[R]) {
+    let owner = user(Some(PlanId::PREMIUM));
+    repos[0]
+        .create_user(&owner)
+        .await
+        .expect("create_user failed");
+    let tasks: Vec<_> = (0..32)
+        .map(|index| {
+            let repo = repos[index % repos.len()].clone();
+            let record = upload(owner.id);
+            tokio::spawn(async move {
+                repo.insert_image(&record)
+                    .await
+                    .unwrap_or_else(|error| panic!("a concurrent insert_image failed: {error:?}"));
+                record
+            })
+        })
+        .collect();
+    let mut expected = Vec::new();
+    for task in tasks {
+        expected.push(task.await.expect("an insert task panicked"));
+    }
+    let mut listed = repos[0]
+        .list_images(owner.id, &KeysetQuery::first(100))
+        .await
+        .expect("list_images failed");
+    listed.sort_by_key(|record| record.image.id);
+    expected.sort_by_key(|record| record.image.id);
+    assert_eq!(
+        listed, expected,
+        "32 concurrent uploads must all be stored, once each, with their thumbnails"
+    );
+    assert!(
+        repos[0]
+            .delete_user(owner.id)
+            .await
+            .expect("delete_user failed")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_inserts_from_32_tasks() {
+    let (repo, dir) = sqlite().await;
+    inserts_from_32_tasks(std::slice::from_ref(&repo)).await;
+    // Two repositories on one file compete for SQLite's lock, as two processes would.
+    let other = SqliteRepo::connect(&sqlite_url(&dir))
+        .await
+        .expect("opening the file a second time");
+    inserts_from_32_tasks(&[repo, other]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_inserts_from_32_tasks() {
+    with_postgres(|repo, _| async move { inserts_from_32_tasks(&[repo]).await }).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Constraints
+// ---------------------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, RepoError>, expected: Conflict) {
+    match result {
+        Err(RepoError::Conflict(conflict)) if conflict == expected => {}
+        other => panic!("expected Conflict::{expected:?}, got {other:?}"),
+    }
+}
+
+/// The schema's own constraints come back as the core's conflicts or as backend errors,
+/// never as panics, and leave nothing behind.
+async fn constraints_become_errors(repo: Arc<dyn Repo>) {
+    let plan = Plan {
+        id: PlanId::new(),
+        name: PlanName::parse(&format!("plan-{}", uuid::Uuid::new_v4().simple()))
+            .expect("a valid name"),
+        thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
+        original_link: true,
+        expiring_links: true,
+        created_at: now(),
+    };
+    repo.create_plan(&plan).await.expect("create_plan failed");
+    let owner = user(Some(plan.id));
+    repo.create_user(&owner).await.expect("create_user failed");
+
+    // The foreign key itself refuses to delete a plan in use (RESTRICT).
+    assert_conflict(repo.delete_plan(plan.id).await, Conflict::PlanInUse);
+    assert_eq!(
+        repo.get_plan(plan.id).await.expect("get_plan failed"),
+        Some(plan.clone()),
+        "a plan in use must survive delete_plan"
+    );
+
+    // A link to another user's existing image is a missing reference.
+    let stranger = user(Some(PlanId::ENTERPRISE));
+    repo.create_user(&stranger)
+        .await
+        .expect("create_user failed");
+    let theirs = upload(stranger.id);
+    repo.insert_image(&theirs)
+        .await
+        .expect("insert_image failed");
+    let hijack = ExpiringLink::new(
+        owner.id,
+        theirs.image.id,
+        theirs.image.format,
+        ExpirySeconds::new(300).expect("a valid expiry"),
+        now(),
+    );
+    assert_conflict(repo.insert_link(&hijack).await, Conflict::MissingReference);
+    assert!(
+        repo.find_link(&hijack.key)
+            .await
+            .expect("find_link failed")
+            .is_none(),
+        "a refused link must not be stored"
+    );
+
+    // A duplicate id is no caller's conflict: a backend error, and nothing changes.
+    let clone = User {
+        username: Username::parse(&format!("other-{}", uuid::Uuid::new_v4().simple()))
+            .expect("a valid username"),
+        ..owner.clone()
+    };
+    match repo.create_user(&clone).await {
+        Err(RepoError::Backend { .. }) => {}
+        other => panic!("a duplicate user id must be a backend error, got {other:?}"),
+    }
+    assert!(
+        repo.find_user_by_username(&clone.username)
+            .await
+            .expect("find_user_by_username failed")
+            .is_none()
+    );
+    match repo.insert_image(&theirs).await {
+        Err(RepoError::Backend { .. }) => {}
+        other => panic!("a duplicate image id must be a backend error, got {other:?}"),
+    }
+
+    // Two rows for one height in one upload: all or nothing.
+    let mut doubled = upload(owner.id);
+    let extra = doubled.thumbnails[0].clone();
+    doubled.thumbnails.push(extra);
+    assert!(repo.insert_image(&doubled).await.is_err());
+    assert!(
+        repo.get_image_by_id(doubled.image.id)
+            .await
+            .expect("get_image_by_id failed")
+            .is_none(),
+        "a refused upload must leave no image behind"
+    );
+
+    // A size beyond what the column holds is refused, not wrapped.
+    let mut huge = upload(owner.id);
+    huge.image.size = u64::MAX;
+    assert!(matches!(
+        repo.insert_image(&huge).await,
+        Err(RepoError::Backend { .. })
+    ));
+
+    for id in [owner.id, stranger.id] {
+        repo.delete_user(id).await.expect("delete_user failed");
+    }
+    assert!(repo.delete_plan(plan.id).await.expect("delete_plan failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_constraints_become_errors() {
+    let (repo, _dir) = sqlite().await;
+    constraints_become_errors(Arc::new(repo)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_constraints_become_errors() {
+    with_postgres(|repo, _| async move { constraints_become_errors(Arc::new(repo)).await }).await;
+}
+
+#[test]
+fn database_names_are_replaced_in_urls() {
+    assert_eq!(
+        with_database("postgres://postgres@127.0.0.1:5432/test", "x"),
+        "postgres://postgres@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        with_database("postgres://u:p@host/db?sslmode=disable", "x"),
+        "postgres://u:p@host/x?sslmode=disable"
+    );
+    assert_eq!(with_database("postgres://host", "x"), "postgres://host/x");
+}
