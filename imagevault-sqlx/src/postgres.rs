@@ -30,6 +30,14 @@ use crate::rows::{
 
 const BACKEND: &str = "postgres";
 
+/// Thumbnail heights as `bigint` array elements (`thumbnails.max_height`).
+fn pixels(heights: &[ThumbnailHeight]) -> Vec<i64> {
+    heights
+        .iter()
+        .map(|height| i64::from(height.get()))
+        .collect()
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 type Stamp = DateTime<Utc>;
@@ -180,7 +188,7 @@ impl PostgresRepo {
 /// The columns of thumbnail rows, for `unnest` inserts.
 struct ThumbnailColumns {
     image_id: Vec<Uuid>,
-    max_height: Vec<i32>,
+    max_height: Vec<i64>,
     width: Vec<i64>,
     height: Vec<i64>,
     status: Vec<&'static str>,
@@ -191,10 +199,12 @@ struct ThumbnailColumns {
 
 impl ThumbnailColumns {
     fn of(rows: &[Thumbnail]) -> Self {
-        let heights: Vec<ThumbnailHeight> = rows.iter().map(|row| row.max_height).collect();
         Self {
             image_id: rows.iter().map(|row| row.image_id.as_uuid()).collect(),
-            max_height: heights_i32(&heights),
+            max_height: rows
+                .iter()
+                .map(|row| i64::from(row.max_height.get()))
+                .collect(),
             width: rows.iter().map(|row| i64::from(row.width)).collect(),
             height: rows.iter().map(|row| i64::from(row.height)).collect(),
             status: rows.iter().map(|row| row.status.as_str()).collect(),
@@ -224,7 +234,7 @@ impl ThumbnailColumns {
     }
 }
 
-const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::integer[], $3::bigint[], \
+const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::bigint[], $3::bigint[], \
      $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) \
      AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at)";
 
@@ -652,7 +662,7 @@ impl ImageRepo for PostgresRepo {
              WHERE image_id = $1 AND max_height = ANY($2) AND status = 'pending'",
         )
         .bind(image.as_uuid())
-        .bind(heights_i32(heights))
+        .bind(pixels(heights))
         .bind(now)
         .execute(&self.pool)
         .await
@@ -672,7 +682,7 @@ impl ImageRepo for PostgresRepo {
              WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
         )
         .bind(image.as_uuid())
-        .bind(heights_i32(&[height]).first().copied().unwrap_or(i32::MAX))
+        .bind(i64::from(height.get()))
         .bind(key.as_str())
         .bind(now)
         .execute(&self.pool)
@@ -692,7 +702,7 @@ impl ImageRepo for PostgresRepo {
              WHERE image_id = $1 AND max_height = ANY($2) AND status = 'pending'",
         )
         .bind(image.as_uuid())
-        .bind(heights_i32(heights))
+        .bind(pixels(heights))
         .bind(now)
         .execute(&self.pool)
         .await
