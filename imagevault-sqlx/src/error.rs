@@ -5,6 +5,20 @@ use imagevault_core::repo::{Conflict, RepoError};
 use imagevault_core::storage::BoxError;
 
 /// Connecting to a database or migrating it failed.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// # #[cfg(feature = "sqlite")] {
+/// use imagevault_sqlx::{SetupError, SqliteRepo};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// // Without `?mode=rwc` a missing file is not created.
+/// let url = format!("sqlite://{}", dir.path().join("missing.db").display());
+/// let error = SqliteRepo::connect(&url).await.unwrap_err();
+/// assert!(matches!(error, SetupError::Connect { backend: "sqlite", .. }));
+/// # }
+/// # });
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {

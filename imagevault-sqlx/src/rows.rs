@@ -377,20 +377,13 @@ pub(crate) fn records<T: Stamp>(
             ),
             _ => return Err(InvalidRow("a thumbnail with NULL columns".into())),
         };
-        let record = match records.last_mut() {
-            Some(last) if last.image.id == image_id => last,
-            _ => {
-                records.push(ImageRecord {
-                    image: row.image.into_image()?,
-                    thumbnails: Vec::new(),
-                });
-                let Some(last) = records.last_mut() else {
-                    return Err(InvalidRow("unreachable: a record was just pushed".into()));
-                };
-                last
-            }
-        };
-        record.thumbnails.extend(thumbnail);
+        match records.last_mut() {
+            Some(last) if last.image.id == image_id => last.thumbnails.extend(thumbnail),
+            _ => records.push(ImageRecord {
+                image: row.image.into_image()?,
+                thumbnails: thumbnail.into_iter().collect(),
+            }),
+        }
     }
     Ok(records)
 }
