@@ -345,6 +345,78 @@ async fn postgres_inserts_from_32_tasks() {
     with_postgres(|repo, _| async move { inserts_from_32_tasks(&[repo]).await }).await;
 }
 
+/// Claimers on several threads at one `now` never claim an image twice, and together
+/// (with a last sequential pass) claim every image with work.
+async fn concurrent_claims<R: Repo + Clone>(repo: R) {
+    use imagevault_core::repo::WorkScope;
+    use std::collections::HashSet;
+
+    let owner = user(Some(PlanId::PREMIUM));
+    repo.create_user(&owner).await.expect("create_user failed");
+    let mut all = HashSet::new();
+    for _ in 0..40 {
+        let mut record = upload(owner.id);
+        record.thumbnails.clear();
+        repo.insert_image(&record)
+            .await
+            .expect("insert_image failed");
+        all.insert(record.image.id);
+    }
+    let claim_at = now();
+    let stale_before = claim_at - chrono::TimeDelta::minutes(5);
+    let claim = move |repo: R| async move {
+        let mut claimed = Vec::new();
+        loop {
+            let batch = repo
+                .claim_thumbnail_work(WorkScope::Owner(owner.id), claim_at, stale_before, 3)
+                .await
+                .expect("claim_thumbnail_work failed");
+            if batch.is_empty() {
+                break claimed;
+            }
+            claimed.extend(batch);
+        }
+    };
+    let claimers: Vec<_> = (0..4).map(|_| tokio::spawn(claim(repo.clone()))).collect();
+    let mut claimed: Vec<ImageId> = Vec::new();
+    for claimer in claimers {
+        claimed.extend(claimer.await.expect("a claimer panicked"));
+    }
+    claimed.extend(claim(repo.clone()).await);
+    let unique: HashSet<ImageId> = claimed.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        claimed.len(),
+        "an image was claimed twice at one `now`"
+    );
+    assert_eq!(
+        unique, all,
+        "the claimers together must claim every image with work"
+    );
+    for id in all {
+        let record = repo
+            .get_image_by_id(id)
+            .await
+            .expect("get_image_by_id failed")
+            .expect("the image exists");
+        assert_eq!(record.thumbnails.len(), 2, "one row per Premium height");
+    }
+    repo.delete_user(owner.id)
+        .await
+        .expect("delete_user failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_claims() {
+    let (repo, _dir) = sqlite().await;
+    concurrent_claims(repo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_claims() {
+    with_postgres(|repo, _| async move { concurrent_claims(repo).await }).await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Constraints
 // ---------------------------------------------------------------------------------------
