@@ -13,9 +13,10 @@
 //! | `testing` | the conformance suites of [`testing`], for your own backends |
 //! | `sqlite` | `sqlx::SqliteRepo`: the repository in one SQLite file (WAL), from `imagevault-sqlx` |
 //! | `postgres` | `sqlx::PostgresRepo`: the repository on PostgreSQL, from `imagevault-sqlx` |
+//! | `axum` | [`axum::router`](mod@axum): the whole REST API as an axum `Router`, from `imagevault-axum` |
 //!
-//! The Redis queue, S3 storage and the axum router are separate crates that join this
-//! facade as features when they land.
+//! [`backends`] opens all three backends from URLs (`sqlite://...`, `file://...`,
+//! `memory://`), as the example server does.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -34,6 +35,8 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod backends;
+
 pub use imagevault_core::*;
 
 /// The core crate itself, for paths such as `imagevault::core::repo::RepoError`.
@@ -43,3 +46,8 @@ pub use imagevault_core as core;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use imagevault_sqlx as sqlx;
+
+/// The REST API as an axum `Router`: the `imagevault-axum` crate.
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use imagevault_axum as axum;

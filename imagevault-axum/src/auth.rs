@@ -1,0 +1,163 @@
+//! [`Caller`]: the account behind a request's `Authorization` header.
+//!
+//! Accepted: `Basic base64(username:password)`, `Bearer <token>` and DRF's `Token <token>`.
+//! A missing or wrong credential is a 401 with `WWW-Authenticate` challenges.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use imagevault_core::{Account, VaultError};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The authenticated caller of a request, and the token it used, if any.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The caller's user and current plan.
+    pub account: Account,
+    /// The API token the request carried (`Bearer` or `Token`), for revocation.
+    pub token: Option<String>,
+}
+
+/// A credential as presented in an `Authorization` header.
+#[derive(Debug, PartialEq, Eq)]
+enum Credential {
+    Basic { username: String, password: String },
+    Token(String),
+}
+
+fn parse_authorization(value: &str) -> Result<Option<Credential>, ApiError> {
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        if rest.is_empty() || rest.contains(' ') {
+            return Err(ApiError::unauthorized(
+                "Invalid basic header. Credentials string should not contain spaces and must not be empty.",
+            ));
+        }
+        let decoded = STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "Invalid basic header. Credentials not correctly base64 encoded.",
+                )
+            })?;
+        let (username, password) = decoded.split_once(':').ok_or_else(|| {
+            ApiError::unauthorized("Invalid basic header. Credentials must be username:password.")
+        })?;
+        Ok(Some(Credential::Basic {
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }))
+    } else if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token") {
+        if rest.is_empty() || rest.contains(' ') {
+            return Err(ApiError::unauthorized(
+                "Invalid token header. The token must be one string without spaces.",
+            ));
+        }
+        Ok(Some(Credential::Token(rest.to_owned())))
+    } else {
+        // Another scheme is not ours to judge; as in DRF, it counts as no credentials.
+        Ok(None)
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let not_provided =
+            || ApiError::unauthorized("Authentication credentials were not provided.");
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(not_provided)?;
+        let value = header.to_str().map_err(|_| {
+            ApiError::unauthorized("Invalid authorization header; it must be ASCII text.")
+        })?;
+        let vault = &state.vault;
+        match parse_authorization(value)? {
+            None => Err(not_provided()),
+            Some(Credential::Basic { username, password }) => {
+                match vault.authenticate_password(&username, &password).await {
+                    Ok(account) => Ok(Self {
+                        account,
+                        token: None,
+                    }),
+                    Err(VaultError::InvalidCredentials) => {
+                        Err(ApiError::unauthorized("Invalid username/password."))
+                    }
+                    Err(other) => Err(other.into()),
+                }
+            }
+            Some(Credential::Token(token)) => match vault.authenticate_token(&token).await {
+                Ok(account) => Ok(Self {
+                    account,
+                    token: Some(token),
+                }),
+                Err(VaultError::InvalidCredentials) => {
+                    Err(ApiError::unauthorized("Invalid token."))
+                }
+                Err(other) => Err(other.into()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_decode() {
+        let header = format!("Basic {}", STANDARD.encode("alice:pa:ss word"));
+        assert_eq!(
+            parse_authorization(&header).unwrap(),
+            Some(Credential::Basic {
+                username: "alice".into(),
+                password: "pa:ss word".into()
+            })
+        );
+        assert_eq!(
+            parse_authorization(&format!("basic {}", STANDARD.encode("a:b"))).unwrap(),
+            Some(Credential::Basic {
+                username: "a".into(),
+                password: "b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn token_schemes_are_accepted() {
+        for header in ["Bearer iv_abc", "Token iv_abc", "bearer iv_abc"] {
+            assert_eq!(
+                parse_authorization(header).unwrap(),
+                Some(Credential::Token("iv_abc".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_headers_are_401() {
+        for header in [
+            "Basic",
+            "Basic !!!",
+            &format!("Basic {}", STANDARD.encode("no-colon")),
+            "Bearer",
+            "Bearer a b",
+        ] {
+            let error = parse_authorization(header).unwrap_err();
+            assert_eq!(
+                error.status(),
+                axum::http::StatusCode::UNAUTHORIZED,
+                "{header}"
+            );
+        }
+        assert_eq!(parse_authorization("Digest abc").unwrap(), None);
+    }
+}

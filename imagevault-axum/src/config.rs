@@ -1,0 +1,117 @@
+//! [`RouterConfig`]: the public base URL and the HTTP-level limits of the router.
+
+use std::time::Duration;
+
+/// How the router presents itself and bounds requests.
+///
+/// ```
+/// use std::time::Duration;
+/// use imagevault_axum::RouterConfig;
+///
+/// let config = RouterConfig::new("https://images.example.com/")?
+///     .request_timeout(Duration::from_secs(30));
+/// assert_eq!(config.public_url(), "https://images.example.com");
+/// # Ok::<(), imagevault_axum::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouterConfig {
+    public_url: String,
+    request_timeout: Duration,
+}
+
+/// A [`RouterConfig`] value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The public URL is not an absolute `http` or `https` URL without query or fragment.
+    #[error(
+        "invalid public url {0:?}; use an absolute http or https url such as http://127.0.0.1:8000 or https://images.example.com/prefix"
+    )]
+    PublicUrl(String),
+}
+
+impl RouterConfig {
+    /// The default public URL, matching the example server's default bind address.
+    pub const DEFAULT_PUBLIC_URL: &'static str = "http://127.0.0.1:8000";
+    /// The default time limit for one request, uploads included.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// A configuration whose absolute URLs (`url`, `next`, media links) start with
+    /// `public_url`: scheme, host, optional port and optional path prefix. A trailing slash
+    /// is ignored.
+    pub fn new(public_url: &str) -> Result<Self, ConfigError> {
+        let invalid = || ConfigError::PublicUrl(public_url.to_owned());
+        let trimmed = public_url.trim_end_matches('/');
+        let rest = trimmed
+            .strip_prefix("http://")
+            .or_else(|| trimmed.strip_prefix("https://"))
+            .ok_or_else(invalid)?;
+        let host = rest.split('/').next().unwrap_or_default();
+        let acceptable = |c: char| c.is_ascii_alphanumeric() || "-._~:[]@%".contains(c);
+        if host.is_empty()
+            || !host.chars().all(acceptable)
+            || rest.contains(['?', '#', ' ', '\\'])
+            || rest.chars().any(|c| c.is_control())
+        {
+            return Err(invalid());
+        }
+        Ok(Self {
+            public_url: trimmed.to_owned(),
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        })
+    }
+
+    /// Sets the time limit for one request (default 60 s); a request over it gets 503.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The time limit for one request.
+    pub fn timeout(&self) -> Duration {
+        self.request_timeout
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            public_url: Self::DEFAULT_PUBLIC_URL.to_owned(),
+            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_checked_and_normalised() {
+        for (input, expected) in [
+            ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+            ("https://example.com/", "https://example.com"),
+            ("https://example.com/images/", "https://example.com/images"),
+            ("http://[::1]:8000", "http://[::1]:8000"),
+        ] {
+            assert_eq!(RouterConfig::new(input).unwrap().public_url(), expected);
+        }
+        for bad in [
+            "",
+            "example.com",
+            "ftp://example.com",
+            "http://",
+            "http:///path",
+            "http://exa mple.com",
+            "http://example.com/?q=1",
+            "http://example.com/#x",
+        ] {
+            assert!(RouterConfig::new(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod auth;
+mod config;
+mod error;
+mod layers;
+mod openapi;
+mod pagination;
+mod payload;
+mod routes;
+mod schema;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::MethodRouter;
+use imagevault_core::Vault;
+
+pub use auth::Caller;
+pub use config::{ConfigError, RouterConfig};
+pub use error::{ApiError, ErrorBody, FieldErrors};
+pub use openapi::openapi;
+
+/// What every handler sees: the service and the router's configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) vault: Vault,
+    pub(crate) config: Arc<RouterConfig>,
+}
+
+impl AppState {
+    /// An absolute URL for `path` (which starts with `/`) under the public base URL.
+    pub(crate) fn absolute(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_url())
+    }
+}
+
+/// The whole REST API of imagevault as an axum [`Router`]: authentication, images,
+/// expiring links, media, the admin API, health checks, the OpenAPI document at
+/// `/api/schema/` and its interactive page at `/api/docs/`.
+///
+/// The router is complete: it has its own fallback (a JSON 404), request ids, tracing,
+/// a request timeout and compression of JSON responses. Merge it into a larger app or serve
+/// it as it is. Thumbnails are made by a worker, which this router does not start: run
+/// [`Vault::run_worker`] next to it (see the crate documentation).
+pub fn router(vault: Vault, config: RouterConfig) -> Router {
+    let state = AppState {
+        vault,
+        config: Arc::new(config),
+    };
+    let api = Router::new()
+        .merge(routes::service::routes())
+        .merge(routes::account::routes())
+        .merge(routes::images::routes(&state))
+        .merge(routes::links::routes())
+        .merge(routes::admin::routes())
+        .merge(routes::media::routes())
+        .fallback(routes::not_found)
+        .with_state(state.clone());
+    layers::apply(api.merge(openapi::docs_router()), &state.config)
+}
+
+/// Registers `path` (which ends with `/`) and the same path without the slash, so both
+/// spellings reach the handler without a redirect, as the API promises.
+pub(crate) fn api_route(
+    router: Router<AppState>,
+    path: &str,
+    methods: MethodRouter<AppState>,
+) -> Router<AppState> {
+    let bare = path.trim_end_matches('/');
+    router.route(path, methods.clone()).route(bare, methods)
+}

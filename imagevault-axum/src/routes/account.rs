@@ -1,0 +1,117 @@
+//! `/api/auth/token/` and `/api/me/`.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use imagevault_core::VaultError;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::payload::Fields;
+use crate::routes::{authenticated_405, payload};
+use crate::schema::{DetailBody, FieldErrorsBody, MeBody, PlanBody, TokenBody, TokenRequest};
+use crate::{AppState, api_route};
+
+pub(crate) fn routes() -> Router<AppState> {
+    let router = Router::new();
+    let router = api_route(
+        router,
+        "/api/auth/token/",
+        post(create_token)
+            .delete(revoke_token)
+            .fallback(|method: axum::http::Method| async move {
+                crate::routes::method_not_allowed(&method, "POST, DELETE")
+            }),
+    );
+    api_route(
+        router,
+        "/api/me/",
+        get(me).fallback(authenticated_405!("GET, HEAD")),
+    )
+}
+
+/// Log in with a username and password; answers a new token (one per device).
+#[utoipa::path(post, path = "/api/auth/token/", tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new token", body = TokenBody),
+        (status = 400, description = "Missing fields, or `non_field_errors` for wrong credentials", body = FieldErrorsBody),
+    ))]
+pub(crate) async fn create_token(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Json<TokenBody>, ApiError> {
+    let mut fields = Fields::full(payload(request, &state).await?);
+    let username = fields.string("username", true);
+    let password = fields.string("password", true);
+    if username.as_deref() == Some("") {
+        fields.error("username", "This field may not be blank.");
+    }
+    if password.as_deref() == Some("") {
+        fields.error("password", "This field may not be blank.");
+    }
+    fields.finish()?;
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(ApiError::from(VaultError::Internal(
+            "checked fields went missing".into(),
+        )));
+    };
+    let vault = &state.vault;
+    let account = match vault.authenticate_password(&username, &password).await {
+        Ok(account) => account,
+        Err(VaultError::InvalidCredentials) => {
+            return Err(ApiError::field(
+                "non_field_errors",
+                "Unable to log in with provided credentials.",
+            ));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let token = vault.issue_token(&account).await?;
+    tracing::info!(user = %account.user.id, "token issued");
+    Ok(Json(TokenBody {
+        token: token.expose().to_owned(),
+    }))
+}
+
+/// Revoke the token this request is authenticated with.
+#[utoipa::path(delete, path = "/api/auth/token/", tag = "auth",
+    security(("token" = [])),
+    responses(
+        (status = 204, description = "The token no longer works"),
+        (status = 400, description = "The request was not authenticated with a token", body = DetailBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+    ))]
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let Some(token) = caller.token else {
+        return Err(ApiError::detail(
+            StatusCode::BAD_REQUEST,
+            "This request was not authenticated with a token; send the token to revoke as Authorization: Bearer <token>.",
+        ));
+    };
+    state.vault.revoke_token(&token).await?;
+    tracing::info!(user = %caller.account.user.id, "token revoked");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The caller's own account and current plan.
+#[utoipa::path(get, path = "/api/me/", tag = "auth",
+    security(("basic" = []), ("token" = [])),
+    responses(
+        (status = 200, description = "The caller", body = MeBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+    ))]
+pub(crate) async fn me(caller: Caller) -> Json<MeBody> {
+    let Caller { account, .. } = caller;
+    Json(MeBody {
+        id: account.user.id.as_uuid(),
+        username: account.user.username.as_str().to_owned(),
+        is_admin: account.user.is_admin,
+        plan: account.plan.map(PlanBody::from),
+    })
+}

@@ -1,0 +1,478 @@
+//! `/api/admin/plans/` and `/api/admin/users/`: JSON CRUD for administrators.
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use imagevault_core::page::ListKind;
+use imagevault_core::{
+    NewUser, Password, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeights, User, UserChanges,
+    UserId, Username,
+};
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::pagination::ListQuery;
+use crate::payload::Fields;
+use crate::routes::{authenticated_405, created, path_id, payload};
+use crate::schema::{
+    DetailBody, FieldErrorsBody, PageBody, PlanBody, PlanWrite, UserBody, UserWrite,
+};
+use crate::{AppState, api_route};
+
+pub(crate) fn routes() -> Router<AppState> {
+    let router = Router::new();
+    let router = api_route(
+        router,
+        "/api/admin/plans/",
+        get(list_plans)
+            .post(create_plan)
+            .fallback(authenticated_405!("GET, HEAD, POST")),
+    );
+    let router = api_route(
+        router,
+        "/api/admin/plans/{id}/",
+        get(get_plan)
+            .put(update_plan)
+            .patch(update_plan)
+            .delete(delete_plan)
+            .fallback(authenticated_405!("GET, HEAD, PUT, PATCH, DELETE")),
+    );
+    let router = api_route(
+        router,
+        "/api/admin/users/",
+        get(list_users)
+            .post(create_user)
+            .fallback(authenticated_405!("GET, HEAD, POST")),
+    );
+    api_route(
+        router,
+        "/api/admin/users/{id}/",
+        get(get_user)
+            .put(update_user)
+            .patch(update_user)
+            .delete(delete_user)
+            .fallback(authenticated_405!("GET, HEAD, PUT, PATCH, DELETE")),
+    )
+}
+
+/// Reads a plan from the body; on `PATCH`, missing fields come from `current`.
+fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
+    let name = fields.string("name", true).and_then(|name| {
+        PlanName::parse(&name)
+            .map_err(|error| fields.error(error.field, error.message))
+            .ok()
+    });
+    let heights = fields
+        .integer_list("thumbnail_heights", true)
+        .and_then(|heights| {
+            let pixels: Result<Vec<u32>, _> = heights.iter().map(|&h| u32::try_from(h)).collect();
+            match pixels {
+                Ok(pixels) => ThumbnailHeights::new(pixels)
+                    .map_err(|error| fields.error(error.field, error.message))
+                    .ok(),
+                Err(_) => {
+                    fields.error(
+                        "thumbnail_heights",
+                        "Every thumbnail height must be between 1 and 10000.",
+                    );
+                    None
+                }
+            }
+        });
+    let original_link = fields.boolean("original_link", false);
+    let expiring_links = fields.boolean("expiring_links", false);
+    if !fields.is_clean() {
+        return None;
+    }
+    Some(PlanSpec {
+        name: name.or_else(|| current.map(|plan| plan.name.clone()))?,
+        thumbnail_heights: heights
+            .or_else(|| current.map(|plan| plan.thumbnail_heights.clone()))?,
+        // A full write without a flag means "off", as DRF applies a field's default.
+        original_link: original_link
+            .or_else(|| current.map(|plan| plan.original_link))
+            .unwrap_or(false),
+        expiring_links: expiring_links
+            .or_else(|| current.map(|plan| plan.expiring_links))
+            .unwrap_or(false),
+    })
+}
+
+/// All plans, newest first.
+#[utoipa::path(get, path = "/api/admin/plans/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "From a page's `next` or `previous`"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = PageBody<PlanBody>),
+        (status = 400, description = "Bad `limit` or `cursor`", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+    ))]
+pub(crate) async fn list_plans(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<PageBody<PlanBody>>, ApiError> {
+    caller.account.require_admin()?;
+    let query = ListQuery::parse(query.as_deref());
+    let request = query.page_request(ListKind::Plans)?;
+    let page = state.vault.list_plans(&caller.account, request).await?;
+    Ok(Json(query.body(
+        &state,
+        "/api/admin/plans/",
+        page,
+        PlanBody::from,
+    )))
+}
+
+/// Create a plan.
+#[utoipa::path(post, path = "/api/admin/plans/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    request_body(content = PlanWrite, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The plan", body = PlanBody,
+            headers(("Location" = String, description = "The plan's URL"))),
+        (status = 400, description = "A taken name or bad heights", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+    ))]
+pub(crate) async fn create_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.account.require_admin()?;
+    let mut fields = Fields::full(payload(request, &state).await?);
+    let spec = plan_spec(&mut fields, None);
+    fields.finish()?;
+    let Some(spec) = spec else {
+        return Err(ApiError::field("non_field_errors", "Invalid data."));
+    };
+    let plan = state.vault.create_plan(&caller.account, spec).await?;
+    let location = state.absolute(&format!("/api/admin/plans/{}/", plan.id));
+    created(&location, PlanBody::from(plan))
+}
+
+/// One plan.
+#[utoipa::path(get, path = "/api/admin/plans/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The plan id")),
+    responses(
+        (status = 200, description = "The plan", body = PlanBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+pub(crate) async fn get_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PlanBody>, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, PlanId::parse)?;
+    Ok(Json(
+        state.vault.get_plan(&caller.account, id).await?.into(),
+    ))
+}
+
+/// Replace (`PUT`) or change (`PATCH`) a plan; users on it see the change at once and
+/// thumbnails for new heights are made in the background.
+#[utoipa::path(put, path = "/api/admin/plans/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The plan id")),
+    request_body(content = PlanWrite, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The plan", body = PlanBody),
+        (status = 400, description = "A taken name or bad heights", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+pub(crate) async fn update_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Json<PlanBody>, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, PlanId::parse)?;
+    let current = state.vault.get_plan(&caller.account, id).await?;
+    let body = payload(request, &state).await?;
+    let partial = method == Method::PATCH;
+    let mut fields = if partial {
+        Fields::partial(body)
+    } else {
+        Fields::full(body)
+    };
+    let spec = plan_spec(&mut fields, partial.then_some(&current));
+    fields.finish()?;
+    let Some(spec) = spec else {
+        return Err(ApiError::field("non_field_errors", "Invalid data."));
+    };
+    let plan = state.vault.update_plan(&caller.account, id, spec).await?;
+    Ok(Json(plan.into()))
+}
+
+/// Documents `PATCH` of a plan: `PUT` with every field optional.
+#[utoipa::path(patch, path = "/api/admin/plans/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The plan id")),
+    request_body(content = PlanWrite, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The plan", body = PlanBody),
+        (status = 400, description = "A taken name or bad heights", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+#[allow(dead_code)]
+pub(crate) async fn patch_plan() {}
+
+/// Delete a plan that no user has.
+#[utoipa::path(delete, path = "/api/admin/plans/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The plan id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+        (status = 409, description = "Users still have the plan", body = DetailBody),
+    ))]
+pub(crate) async fn delete_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, PlanId::parse)?;
+    state.vault.delete_plan(&caller.account, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Reads a plan reference: a plan id, or null for none.
+fn plan_ref(fields: &mut Fields) -> Option<Option<PlanId>> {
+    if !fields.has("plan") {
+        return None;
+    }
+    // Null is allowed here ("no plan"), so read the raw text.
+    match fields.nullable_string("plan") {
+        Some(None) => Some(None),
+        Some(Some(text)) if text.is_empty() => Some(None),
+        Some(Some(text)) => match PlanId::parse(&text) {
+            Some(id) => Some(Some(id)),
+            None => {
+                fields.error("plan", format!("“{text}” is not a valid UUID."));
+                None
+            }
+        },
+        None => None,
+    }
+}
+
+fn username(fields: &mut Fields, required: bool) -> Option<Username> {
+    fields.string("username", required).and_then(|name| {
+        Username::parse(&name)
+            .map_err(|error| fields.error(error.field, error.message))
+            .ok()
+    })
+}
+
+fn password(fields: &mut Fields, required: bool) -> Option<Password> {
+    fields.string("password", required).and_then(|text| {
+        Password::new(text)
+            .map_err(|error| fields.error(error.field, error.message))
+            .ok()
+    })
+}
+
+/// All users, newest first.
+#[utoipa::path(get, path = "/api/admin/users/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
+        ("cursor" = Option<String>, Query, description = "From a page's `next` or `previous`"),
+    ),
+    responses(
+        (status = 200, description = "One page", body = PageBody<UserBody>),
+        (status = 400, description = "Bad `limit` or `cursor`", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+    ))]
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<PageBody<UserBody>>, ApiError> {
+    caller.account.require_admin()?;
+    let query = ListQuery::parse(query.as_deref());
+    let request = query.page_request(ListKind::Users)?;
+    let page = state.vault.list_users(&caller.account, request).await?;
+    Ok(Json(query.body(
+        &state,
+        "/api/admin/users/",
+        page,
+        UserBody::from,
+    )))
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/api/admin/users/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    request_body(content = UserWrite, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The user", body = UserBody,
+            headers(("Location" = String, description = "The user's URL"))),
+        (status = 400, description = "A taken username, a bad password or an unknown plan", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+    ))]
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Request,
+) -> Result<Response, ApiError> {
+    caller.account.require_admin()?;
+    let mut fields = Fields::full(payload(request, &state).await?);
+    let username = username(&mut fields, true);
+    let password = password(&mut fields, true);
+    let plan = plan_ref(&mut fields);
+    let is_admin = fields.boolean("is_admin", false);
+    fields.finish()?;
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(ApiError::field("non_field_errors", "Invalid data."));
+    };
+    let user = state
+        .vault
+        .create_user(
+            &caller.account,
+            NewUser {
+                username,
+                password,
+                plan: plan.flatten(),
+                is_admin: is_admin.unwrap_or(false),
+            },
+        )
+        .await?;
+    let location = state.absolute(&format!("/api/admin/users/{}/", user.id));
+    created(&location, UserBody::from(user))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/admin/users/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user id")),
+    responses(
+        (status = 200, description = "The user", body = UserBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+pub(crate) async fn get_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<UserBody>, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, UserId::parse)?;
+    Ok(Json(
+        state.vault.get_user(&caller.account, id).await?.into(),
+    ))
+}
+
+/// Replace (`PUT`) or change (`PATCH`) a user. Without `password` the password is kept; a
+/// new plan shows at once and its thumbnails are made in the background.
+#[utoipa::path(put, path = "/api/admin/users/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user id")),
+    request_body(content = UserWrite, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user", body = UserBody),
+        (status = 400, description = "A taken username, a bad password or an unknown plan", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+pub(crate) async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Json<UserBody>, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, UserId::parse)?;
+    // Unknown ids are 404 before the body is judged.
+    state.vault.get_user(&caller.account, id).await?;
+    let body = payload(request, &state).await?;
+    let partial = method == Method::PATCH;
+    let mut fields = if partial {
+        Fields::partial(body)
+    } else {
+        Fields::full(body)
+    };
+    let username = username(&mut fields, true);
+    // The password is never required on update: without it, it is kept.
+    let password = password(&mut fields, false);
+    let plan = plan_ref(&mut fields);
+    let is_admin = fields.boolean("is_admin", false);
+    fields.finish()?;
+    let changes = UserChanges {
+        username,
+        password,
+        // A full write without `plan` clears it, as DRF applies the field's default (null).
+        plan: if partial { plan } else { Some(plan.flatten()) },
+        is_admin: if partial {
+            is_admin
+        } else {
+            Some(is_admin.unwrap_or(false))
+        },
+    };
+    let user: User = state
+        .vault
+        .update_user(&caller.account, id, changes)
+        .await?;
+    Ok(Json(user.into()))
+}
+
+/// Documents `PATCH` of a user: `PUT` with every field optional.
+#[utoipa::path(patch, path = "/api/admin/users/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user id")),
+    request_body(content = UserWrite, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The user", body = UserBody),
+        (status = 400, description = "A taken username, a bad password or an unknown plan", body = FieldErrorsBody),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+#[allow(dead_code)]
+pub(crate) async fn patch_user() {}
+
+/// Delete a user with their images, files and links.
+#[utoipa::path(delete, path = "/api/admin/users/{id}/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "Deleted, with their images, files and links"),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+pub(crate) async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, UserId::parse)?;
+    state.vault.delete_user(&caller.account, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

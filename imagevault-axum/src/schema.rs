@@ -1,0 +1,274 @@
+//! The JSON bodies of the API, as Rust types: what handlers serialise and what the
+//! OpenAPI document describes. Request bodies are parsed by [`crate::payload`], field by
+//! field; the request types here exist for the document.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use imagevault_core::{ImageView, LinkView, Plan, User};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::AppState;
+
+/// RFC 3339 in UTC with a `Z`, with fractional seconds only when there are any.
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// An uploaded image, with links to what the owner's plan grants.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ImageBody {
+    id: Uuid,
+    /// This image's URL in the API.
+    url: String,
+    name: String,
+    /// `jpeg` or `png`, as detected from the content.
+    #[schema(example = "jpeg")]
+    format: &'static str,
+    /// Width as displayed (EXIF orientation applied).
+    width: u32,
+    /// Height as displayed (EXIF orientation applied).
+    height: u32,
+    /// The original's size in bytes.
+    size: u64,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// The original's media URL; present only when the owner's plan has `original_link`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    original: Option<String>,
+    /// One entry per height of the owner's current plan, ascending.
+    thumbnails: Vec<ThumbnailBody>,
+}
+
+/// One thumbnail of an image.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ThumbnailBody {
+    max_height: u32,
+    width: u32,
+    height: u32,
+    /// `pending`, `ready` or `failed`.
+    #[schema(example = "ready")]
+    status: &'static str,
+    /// The media URL, once ready.
+    url: Option<String>,
+}
+
+impl ImageBody {
+    /// The image's URL in the API, for `Location`.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub(crate) fn new(view: ImageView, state: &AppState) -> Self {
+        let image = view.image;
+        Self {
+            url: state.absolute(&format!("/api/images/{}/", image.id)),
+            id: image.id.as_uuid(),
+            name: image.name.as_str().to_owned(),
+            format: image.format.as_str(),
+            width: image.width,
+            height: image.height,
+            size: image.size,
+            created_at: timestamp(image.created_at),
+            original: view
+                .original
+                .map(|key| state.absolute(&format!("/media/{key}"))),
+            thumbnails: view
+                .thumbnails
+                .into_iter()
+                .map(|thumbnail| ThumbnailBody {
+                    max_height: thumbnail.max_height,
+                    width: thumbnail.width,
+                    height: thumbnail.height,
+                    status: thumbnail.status.as_str(),
+                    url: thumbnail
+                        .storage_key
+                        .map(|key| state.absolute(&format!("/media/{key}"))),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An expiring link to an image's original.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LinkBody {
+    id: Uuid,
+    /// The image whose original the link serves.
+    base_image: Uuid,
+    #[schema(minimum = 300, maximum = 30000)]
+    expiry_in_seconds: u32,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Always `created_at + expiry_in_seconds`.
+    #[schema(format = DateTime)]
+    expires_at: String,
+    expired: bool,
+    /// The anonymous media URL of the link.
+    url: String,
+}
+
+impl LinkBody {
+    pub(crate) fn new(view: LinkView, state: &AppState) -> Self {
+        let link = view.link;
+        Self {
+            id: link.id.as_uuid(),
+            base_image: link.image_id.as_uuid(),
+            expiry_in_seconds: link.expiry_seconds.get(),
+            created_at: timestamp(link.created_at),
+            expires_at: timestamp(link.expires_at),
+            expired: view.expired,
+            url: state.absolute(&format!("/media/{}", view.media_path)),
+        }
+    }
+}
+
+/// A plan: which thumbnails every image gets and which links its users may have.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PlanBody {
+    id: Uuid,
+    name: String,
+    /// Ascending, unique, each 1..=10000.
+    #[schema(example = json!([200, 400]))]
+    thumbnail_heights: Vec<u32>,
+    original_link: bool,
+    expiring_links: bool,
+}
+
+impl From<Plan> for PlanBody {
+    fn from(plan: Plan) -> Self {
+        Self {
+            id: plan.id.as_uuid(),
+            name: plan.name.as_str().to_owned(),
+            thumbnail_heights: plan.thumbnail_heights.pixels().collect(),
+            original_link: plan.original_link,
+            expiring_links: plan.expiring_links,
+        }
+    }
+}
+
+/// A user as administrators see it; the password is write-only.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserBody {
+    id: Uuid,
+    username: String,
+    /// The plan's id, or null.
+    plan: Option<Uuid>,
+    is_admin: bool,
+}
+
+impl From<User> for UserBody {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id.as_uuid(),
+            username: user.username.as_str().to_owned(),
+            plan: user.plan_id.map(|plan| plan.as_uuid()),
+            is_admin: user.is_admin,
+        }
+    }
+}
+
+/// The caller's own account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MeBody {
+    pub(crate) id: Uuid,
+    pub(crate) username: String,
+    pub(crate) is_admin: bool,
+    pub(crate) plan: Option<PlanBody>,
+}
+
+/// A new API token, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenBody {
+    /// Send it as `Authorization: Bearer <token>` (or `Token <token>`).
+    pub(crate) token: String,
+}
+
+/// One page of a list, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PageBody<T> {
+    /// The next (older) page, or null on the last page.
+    pub(crate) next: Option<String>,
+    /// The previous (newer) page, or null on the first page.
+    pub(crate) previous: Option<String>,
+    pub(crate) results: Vec<T>,
+}
+
+/// `{"detail": "..."}`: every error that is not about one field.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DetailBody {
+    detail: String,
+}
+
+/// `{"field": ["message", ...]}`: what was wrong with each field.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"expiry_in_seconds": ["Ensure this value is between 300 and 30000."]}))]
+pub(crate) struct FieldErrorsBody(std::collections::BTreeMap<String, Vec<String>>);
+
+/// Log in with a username and password to get a token.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct TokenRequest {
+    username: String,
+    #[schema(format = Password)]
+    password: String,
+}
+
+/// An image upload (`multipart/form-data`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct UploadForm {
+    /// The PNG or JPEG file.
+    #[schema(value_type = String, format = Binary)]
+    image: Vec<u8>,
+    /// Display name; defaults to the file name.
+    #[schema(max_length = 255)]
+    name: Option<String>,
+}
+
+/// A new expiring link.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct LinkCreate {
+    base_image: Uuid,
+    /// Seconds the link stays valid: 300..=30000; a number or a string of digits.
+    #[schema(minimum = 300, maximum = 30000)]
+    expiry_in_seconds: u32,
+}
+
+/// A new lifetime for a link, counted from its creation.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct LinkUpdate {
+    #[schema(minimum = 300, maximum = 30000)]
+    expiry_in_seconds: u32,
+}
+
+/// A plan to create or replace.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct PlanWrite {
+    #[schema(max_length = 100)]
+    name: String,
+    /// 1 to 16 heights, each 1..=10000, no duplicates.
+    thumbnail_heights: Vec<u32>,
+    #[schema(default = false)]
+    original_link: Option<bool>,
+    #[schema(default = false)]
+    expiring_links: Option<bool>,
+}
+
+/// A user to create or replace. On `PUT` without `password`, the password is kept.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct UserWrite {
+    #[schema(max_length = 150)]
+    username: String,
+    /// Write-only; 8 characters to 1 KiB.
+    #[schema(format = Password)]
+    password: Option<String>,
+    plan: Option<Uuid>,
+    #[schema(default = false)]
+    is_admin: Option<bool>,
+}

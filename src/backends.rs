@@ -1,0 +1,195 @@
+//! Opening the three backends of a [`Vault`](crate::Vault) from URLs, as the example
+//! server and most deployments do:
+//!
+//! | port | URLs |
+//! | --- | --- |
+//! | database | `sqlite://<path>` (feature `sqlite`), `postgres://...` (feature `postgres`), `memory://` |
+//! | storage | `file://<directory>`, `memory://` |
+//! | queue | `memory://` (in-process, bounded) |
+
+use std::sync::Arc;
+
+use imagevault_core::{
+    JobQueue, MemoryJobQueue, MemoryRepo, ObjectStorage, Repo, Storage, VaultBuilder,
+};
+
+/// Choices for [`Backends::open`] beyond the URLs.
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    /// Apply the database migrations when opening (default `true`; harmless when applied).
+    pub migrate: bool,
+    /// Database connections per process (default 8).
+    pub max_connections: u32,
+    /// Jobs the in-process queue holds before it refuses more (default 100 000); refused
+    /// work is picked up later by the reconciler.
+    pub queue_capacity: usize,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        Self {
+            migrate: true,
+            max_connections: 8,
+            queue_capacity: 100_000,
+        }
+    }
+}
+
+/// A backend URL that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The URL's scheme is not one this build supports.
+    #[error("unsupported {port} url {url:?}; supported: {supported}")]
+    Unsupported {
+        /// `database`, `storage` or `queue`.
+        port: &'static str,
+        /// The URL given.
+        url: String,
+        /// The schemes this build accepts.
+        supported: &'static str,
+    },
+    /// The storage could not be opened.
+    #[error(transparent)]
+    Storage(#[from] imagevault_core::StorageUrlError),
+    /// The database could not be opened or migrated.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    #[error(transparent)]
+    Database(#[from] imagevault_sqlx::SetupError),
+    /// A local directory for the database could not be created.
+    #[error("cannot create the directory {path:?} for the database")]
+    Directory {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The repository, storage and queue of one deployment.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use imagevault::backends::{BackendOptions, Backends};
+///
+/// let backends = Backends::open("memory://", "memory://", "memory://", &BackendOptions::default()).await?;
+/// let vault = backends.vault_builder().build()?;
+/// # let _ = vault;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Backends {
+    /// The database.
+    pub repo: Arc<dyn Repo>,
+    /// Blob storage.
+    pub storage: Arc<dyn Storage>,
+    /// The job queue.
+    pub queue: Arc<dyn JobQueue>,
+}
+
+impl Backends {
+    /// Opens all three from their URLs.
+    pub async fn open(
+        database: &str,
+        storage: &str,
+        queue: &str,
+        options: &BackendOptions,
+    ) -> Result<Self, BackendError> {
+        Ok(Self {
+            repo: open_repo(database, options).await?,
+            storage: open_storage(storage)?,
+            queue: open_queue(queue, options)?,
+        })
+    }
+
+    /// A [`VaultBuilder`] with these three backends set.
+    pub fn vault_builder(&self) -> VaultBuilder {
+        crate::Vault::builder()
+            .repo(self.repo.clone())
+            .storage(self.storage.clone())
+            .queue(self.queue.clone())
+    }
+}
+
+const DATABASE_SCHEMES: &str = if cfg!(all(feature = "sqlite", feature = "postgres")) {
+    "sqlite://<path>, postgres://..., memory://"
+} else if cfg!(feature = "sqlite") {
+    "sqlite://<path>, memory:// (build with feature postgres for postgres://)"
+} else if cfg!(feature = "postgres") {
+    "postgres://..., memory:// (build with feature sqlite for sqlite://)"
+} else {
+    "memory:// (build with features sqlite or postgres for databases)"
+};
+
+/// Opens the database at `url`, migrating it if `options.migrate`.
+pub async fn open_repo(url: &str, options: &BackendOptions) -> Result<Arc<dyn Repo>, BackendError> {
+    if url == "memory://" {
+        return Ok(Arc::new(MemoryRepo::new()));
+    }
+    #[cfg(feature = "sqlite")]
+    if url.starts_with("sqlite:") {
+        create_parent_directory(url)?;
+        let repo = imagevault_sqlx::SqliteRepo::builder(url)
+            .create_if_missing(true)
+            .max_connections(options.max_connections)
+            .migrate_on_connect(options.migrate)
+            .build()
+            .await?;
+        return Ok(Arc::new(repo));
+    }
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let repo = imagevault_sqlx::PostgresRepo::builder(url)
+            .max_connections(options.max_connections)
+            .migrate_on_connect(options.migrate)
+            .build()
+            .await?;
+        return Ok(Arc::new(repo));
+    }
+    let _ = options;
+    Err(BackendError::Unsupported {
+        port: "database",
+        url: url.to_owned(),
+        supported: DATABASE_SCHEMES,
+    })
+}
+
+/// The directory of a SQLite file must exist before SQLite can create the file.
+#[cfg(feature = "sqlite")]
+fn create_parent_directory(url: &str) -> Result<(), BackendError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            std::fs::create_dir_all(parent).map_err(|source| BackendError::Directory {
+                path: parent.to_owned(),
+                source,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Opens blob storage at `url`.
+pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>, BackendError> {
+    Ok(Arc::new(ObjectStorage::from_url(url)?))
+}
+
+/// Opens the job queue at `url`.
+pub fn open_queue(url: &str, options: &BackendOptions) -> Result<Arc<dyn JobQueue>, BackendError> {
+    match url {
+        "memory://" => Ok(Arc::new(MemoryJobQueue::new(options.queue_capacity))),
+        _ => Err(BackendError::Unsupported {
+            port: "queue",
+            url: url.to_owned(),
+            supported: "memory:// (the in-process queue)",
+        }),
+    }
+}
