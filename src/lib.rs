@@ -16,7 +16,8 @@
 //! | `axum` | [`axum::router`](mod@axum): the whole REST API as an axum `Router`, from `imagevault-axum` |
 //!
 //! [`backends`] opens all three backends from URLs (`sqlite://...`, `file://...`,
-//! `memory://`), as the example server does.
+//! `memory://`), as the example server does; [`server::serve`](crate::server) (feature
+//! `axum`) runs the API with its worker and reconciler and shuts down gracefully.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -36,6 +37,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backends;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod server;
 
 pub use imagevault_core::*;
 
