@@ -1,0 +1,116 @@
+//! The router on the memory adapters, driven with `oneshot`: no socket, no database.
+//! The full contract is exercised end to end in the workspace's `tests/api`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use imagevault_axum::{RouterConfig, router};
+use imagevault_core::{MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username, Vault};
+use serde_json::Value;
+use tower::ServiceExt as _;
+
+struct App {
+    router: axum::Router,
+    basic: String,
+}
+
+async fn app() -> App {
+    let vault = Vault::builder()
+        .repo(Arc::new(MemoryRepo::new()))
+        .storage(Arc::new(ObjectStorage::memory()))
+        .queue(Arc::new(MemoryJobQueue::new(100)))
+        .build()
+        .expect("all ports given");
+    vault
+        .bootstrap_user(NewUser {
+            username: Username::parse("alice").expect("valid"),
+            password: Password::new("correct horse").expect("valid"),
+            plan: Some(PlanId::ENTERPRISE),
+            is_admin: false,
+        })
+        .await
+        .expect("user created");
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("alice:correct horse")
+    );
+    App {
+        router: router(vault, RouterConfig::new("http://testserver").expect("valid url")),
+        basic,
+    }
+}
+
+async fn send(app: &App, method: Method, uri: &str, auth: bool) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if auth {
+        request = request.header(header::AUTHORIZATION, &app.basic);
+    }
+    let response = app
+        .router
+        .clone()
+        .oneshot(request.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, json)
+}
+
+#[tokio::test]
+async fn unknown_routes_are_json_404_for_everyone() {
+    let app = app().await;
+    for auth in [false, true] {
+        let (status, headers, body) = send(&app, Method::GET, "/api/nothing-here/", auth).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+        assert_eq!(body["detail"], "Not found.");
+    }
+}
+
+#[tokio::test]
+async fn authentication_comes_before_the_method_check() {
+    let app = app().await;
+    let (status, headers, body) = send(&app, Method::PATCH, "/api/images/", false).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.contains_key(header::WWW_AUTHENTICATE));
+    assert_eq!(body["detail"], "Authentication credentials were not provided.");
+
+    let (status, headers, body) = send(&app, Method::PATCH, "/api/images/", true).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(headers[header::ALLOW], "GET, HEAD, POST");
+    assert!(body["detail"].as_str().expect("detail").contains("PATCH"));
+}
+
+#[tokio::test]
+async fn paths_work_with_and_without_the_trailing_slash() {
+    let app = app().await;
+    for path in ["/api/me/", "/api/me"] {
+        let (status, _, body) = send(&app, Method::GET, path, true).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert_eq!(body["username"], "alice");
+        assert_eq!(body["plan"]["name"], "Enterprise");
+    }
+}
+
+#[tokio::test]
+async fn the_schema_and_docs_need_no_credentials() {
+    let app = app().await;
+    let (status, _, schema) = send(&app, Method::GET, "/api/schema/", false).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(schema["openapi"].as_str().expect("version").starts_with("3.1"));
+    assert!(schema["paths"]["/api/images/{id}/"]["delete"].is_object());
+    let response = app
+        .router
+        .clone()
+        .oneshot(Request::get("/api/docs/").body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.into_body().collect().await.expect("body").to_bytes();
+    assert!(String::from_utf8_lossy(&html).contains("swagger"));
+}
