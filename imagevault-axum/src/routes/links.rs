@@ -171,13 +171,13 @@ pub(crate) async fn update_link(
     } else {
         Fields::full(body)
     };
-    if let Some(image) = fields.string("base_image", false) {
-        if image != current.link.image_id.to_string() {
-            fields.error(
-                "base_image",
-                "The base image of a link cannot be changed; create a new link instead.",
-            );
-        }
+    if let Some(image) = fields.string("base_image", false)
+        && image != current.link.image_id.to_string()
+    {
+        fields.error(
+            "base_image",
+            "The base image of a link cannot be changed; create a new link instead.",
+        );
     }
     let expiry = expiry(&mut fields, true);
     fields.finish()?;
