@@ -215,6 +215,12 @@ pub(crate) struct TokenRequest {
     password: String,
 }
 
+/// The bytes of an image file.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub(crate) struct ImageFile(Vec<u8>);
+
 /// An image upload (`multipart/form-data`).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]

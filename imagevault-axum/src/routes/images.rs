@@ -17,7 +17,7 @@ use crate::error::{ApiError, error_chain};
 use crate::pagination::ListQuery;
 use crate::payload::{multipart_error, unsupported_media_type};
 use crate::routes::{authenticated_405, created, path_id};
-use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, PageBody, UploadForm};
+use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, ImageFile, PageBody, UploadForm};
 use crate::{AppState, api_route};
 
 /// Room for the multipart framing and the `name` field around the file itself.
@@ -55,8 +55,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         description = "The image, as a multipart form or as the raw body",
         content(
             (UploadForm = "multipart/form-data"),
-            (Vec<u8> = "image/png"),
-            (Vec<u8> = "image/jpeg"),
+            (ImageFile = "image/png"),
+            (ImageFile = "image/jpeg"),
         )
     ),
     responses(

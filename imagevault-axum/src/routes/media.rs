@@ -152,8 +152,8 @@ fn vanished() -> ApiError {
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The file", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"))),
-        (status = 206, description = "The requested byte range", content((Vec<u8> = "image/jpeg"), (Vec<u8> = "image/png"))),
+        (status = 200, description = "The file", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png"))),
+        (status = 206, description = "The requested byte range", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png"))),
         (status = 304, description = "Not modified since the ETag given"),
         (status = 404, description = "Unknown, deleted, not granted by the plan, or malformed", body = crate::schema::DetailBody),
         (status = 410, description = "The expiring link has expired", body = crate::schema::DetailBody),
