@@ -1,0 +1,296 @@
+//! The command line: global backend options, and one subcommand per way of running.
+//!
+//! Every option can also come from an `IMAGEVAULT_*` environment variable, so a container
+//! or a service unit configures the server without flags.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The imagevault server: the REST API, the thumbnail worker and administration.
+///
+/// With no command it serves the API with an in-process worker (`serve`).
+#[derive(Debug, Parser)]
+#[command(name = "imagevault-server", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
+}
+
+/// Where the data lives and how uploads are bounded; shared by every command.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Database URL: sqlite://<path>, postgres://... or memory://
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_DATABASE",
+        default_value = "sqlite://./imagevault-data/imagevault.db",
+        hide_env_values = true
+    )]
+    pub(crate) database: String,
+
+    /// Storage URL for originals and thumbnails: file://<directory> or memory://
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_STORAGE",
+        default_value = "file://./imagevault-data/media"
+    )]
+    pub(crate) storage: String,
+
+    /// Job queue URL: memory:// (in-process; needs the worker in the same process)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_QUEUE",
+        default_value = "memory://"
+    )]
+    pub(crate) queue: String,
+
+    /// Database connections per process
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_MAX_CONNECTIONS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) max_connections: u32,
+
+    /// Largest accepted upload, in bytes (default 25 MiB)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_MAX_UPLOAD_BYTES",
+        default_value_t = 25 * 1024 * 1024,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) max_upload_bytes: u64,
+
+    /// Largest accepted image area (width × height) in pixels
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_MAX_PIXELS",
+        default_value_t = 50_000_000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) max_pixels: u64,
+
+    /// Log filter, such as `info` or `imagevault=debug,info` [default: RUST_LOG if set,
+    /// else `info` (`warn` for migrate and admin)]
+    #[arg(long, global = true, env = "IMAGEVAULT_LOG")]
+    pub(crate) log: Option<String>,
+}
+
+/// What to run.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve the REST API, with a worker and reconciler unless --no-worker (the default command)
+    Serve(ServeArgs),
+    /// Process thumbnail jobs and reconcile, without the API, until SIGINT or SIGTERM
+    Worker(WorkerArgs),
+    /// Apply the database migrations and exit
+    Migrate,
+    /// Manage users and plans directly in the database
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, env = "IMAGEVAULT_BIND", default_value = "127.0.0.1:8000")]
+    pub(crate) bind: String,
+
+    /// Base URL of absolute links in responses [default: http://<bound address>]
+    #[arg(long, env = "IMAGEVAULT_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+
+    /// Serve the API only; thumbnails are made by `worker` processes (needs a shared queue)
+    #[arg(long, env = "IMAGEVAULT_NO_WORKER")]
+    pub(crate) no_worker: bool,
+
+    /// Thumbnail jobs processed at once by the in-process worker
+    #[arg(
+        long,
+        env = "IMAGEVAULT_WORKER_CONCURRENCY",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub(crate) worker_concurrency: u16,
+
+    /// Time limit for one request, uploads included, in seconds
+    #[arg(
+        long,
+        env = "IMAGEVAULT_REQUEST_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) request_timeout_secs: u64,
+
+    /// How long in-flight requests may run after a shutdown signal, in seconds
+    #[arg(long, env = "IMAGEVAULT_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub(crate) shutdown_grace_secs: u64,
+
+    /// Username of the administrator created on first start (when there are no users)
+    #[arg(long, env = "IMAGEVAULT_ADMIN_USERNAME", default_value = "admin")]
+    pub(crate) admin_username: String,
+
+    /// Password of that administrator [default: generated and printed once to stderr]
+    #[arg(long, env = "IMAGEVAULT_ADMIN_PASSWORD", hide_env_values = true)]
+    pub(crate) admin_password: Option<String>,
+}
+
+impl ServeArgs {
+    /// What plain `imagevault-server` runs: the defaults of `serve`, overridable by the
+    /// environment as for `serve` itself.
+    pub(crate) fn from_environment() -> Self {
+        #[derive(Debug, Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        // With no arguments only a bad environment variable can fail here; clap then exits
+        // with the same message `serve` would give.
+        Only::parse_from(["imagevault-server"]).serve
+    }
+
+    /// The request timeout as a duration.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+}
+
+/// Options of `worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// Jobs processed at once
+    #[arg(
+        long,
+        env = "IMAGEVAULT_WORKER_CONCURRENCY",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub(crate) concurrency: u16,
+
+    /// Seconds between reconciler passes, which re-queue lost or missing thumbnail work
+    #[arg(
+        long,
+        env = "IMAGEVAULT_RECONCILE_EVERY_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) reconcile_every_secs: u64,
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create a user
+    CreateUser {
+        /// Login name: letters, digits and @ . + - _
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+        /// Plan name or id; none by default (a user without a plan cannot upload)
+        #[arg(long)]
+        plan: Option<String>,
+        /// Make the user an administrator
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set a user's password
+    SetPassword {
+        /// The user
+        username: String,
+        #[command(flatten)]
+        password: PasswordArgs,
+    },
+    /// Assign a plan to a user, or `none` to remove it
+    SetPlan {
+        /// The user
+        username: String,
+        /// Plan name or id, or `none`
+        plan: String,
+    },
+    /// Grant or revoke administration
+    SetAdmin {
+        /// The user
+        username: String,
+        /// `true` or `false`
+        #[arg(action = clap::ArgAction::Set)]
+        is_admin: bool,
+    },
+    /// Create a plan
+    CreatePlan {
+        /// Unique plan name
+        name: String,
+        /// Thumbnail heights in pixels, comma separated (each 1 to 10000, no duplicates)
+        #[arg(long, required = true, value_delimiter = ',', num_args = 1..)]
+        heights: Vec<u32>,
+        /// Link the original upload in responses
+        #[arg(long)]
+        original_link: bool,
+        /// Allow expiring links
+        #[arg(long)]
+        expiring_links: bool,
+    },
+    /// List every plan
+    ListPlans,
+    /// List every user
+    ListUsers,
+}
+
+/// Where a new password comes from.
+#[derive(Debug, Args)]
+pub(crate) struct PasswordArgs {
+    /// The password (at least 8 characters); prefer --password-stdin or IMAGEVAULT_PASSWORD,
+    /// which stay out of the process list and shell history
+    #[arg(long, env = "IMAGEVAULT_PASSWORD", hide_env_values = true)]
+    pub(crate) password: Option<String>,
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub(crate) password_stdin: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_command_means_serve() {
+        let cli = Cli::try_parse_from(["imagevault-server", "--queue", "memory://"]).unwrap();
+        assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn heights_are_comma_separated() {
+        let cli = Cli::try_parse_from([
+            "imagevault-server",
+            "admin",
+            "create-plan",
+            "Pro",
+            "--heights",
+            "200,400",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Admin(AdminCommand::CreatePlan { heights, .. })) => {
+                assert_eq!(heights, [200, 400]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Run with `cargo run -p imagevault-server` (or `cargo run -p imagevault-server -- --help`)
+//!
+//! The imagevault example server: the whole REST API with its thumbnail worker in one
+//! binary, plus the commands to run a worker alone, migrate the database and set up users
+//! and plans. With no arguments it serves on <http://127.0.0.1:8000> with SQLite and files
+//! under `./imagevault-data`, and on the first start creates an administrator whose
+//! password it prints once. This file is wiring only: every rule lives in the library.
+
+mod admin;
+mod cli;
+mod run;
+mod shutdown;
+mod table;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use cli::{Cli, Command, ServeArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::from_environment()));
+    if let Err(error) = init_logging(cli.global.log.as_deref(), &command) {
+        eprintln!("error: {error:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Serve(args) => run::serve_command(&cli.global, args).await,
+            Command::Worker(args) => run::worker_command(&cli.global, args).await,
+            Command::Migrate => run::migrate(&cli.global).await,
+            Command::Admin(command) => {
+                let vault = run::open_vault(&cli.global).await?;
+                admin::run(&vault, command).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr, so that stdout carries only command output and the listening line.
+/// Without `--log` or `IMAGEVAULT_LOG`, `RUST_LOG` applies, else `info` for the
+/// long-running commands and `warn` for the one-shot ones (whose output is the result).
+fn init_logging(directive: Option<&str>, command: &Command) -> anyhow::Result<()> {
+    let from_rust_log = std::env::var("RUST_LOG").ok();
+    let default = match command {
+        Command::Serve(_) | Command::Worker(_) => "info",
+        Command::Migrate | Command::Admin(_) => "warn",
+    };
+    let directive = directive.or(from_rust_log.as_deref()).unwrap_or(default);
+    let filter = EnvFilter::try_new(directive).with_context(|| {
+        format!(
+            "invalid log filter {directive:?} (--log, IMAGEVAULT_LOG or RUST_LOG); use a level such as `info` or directives such as `imagevault=debug,warn`"
+        )
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init()
+        .map_err(|error| anyhow::anyhow!("cannot set up logging: {error}"))
+}

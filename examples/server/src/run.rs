@@ -1,0 +1,338 @@
+//! The long-running commands, `serve` and `worker`, and `migrate`; with what they share:
+//! opening the backends and creating the first administrator.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use imagevault::axum::RouterConfig;
+use imagevault::backends::{self, BackendOptions, Backends};
+use imagevault::page::KeysetQuery;
+use imagevault::server::{ServeOptions, serve};
+use imagevault::{
+    ImageLimits, NewUser, Password, PlanId, Username, Vault, VaultError, WorkerOptions,
+};
+use tokio::net::TcpListener;
+
+use crate::cli::{Global, ServeArgs, WorkerArgs};
+use crate::shutdown;
+
+/// Opens the three backends (applying migrations) and builds the vault with the upload
+/// limits of `global`.
+pub(crate) async fn open_vault(global: &Global) -> anyhow::Result<Vault> {
+    let backends = Backends::open(
+        &global.database,
+        &global.storage,
+        &global.queue,
+        &backend_options(global),
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the backends (database {}, storage {}, queue {})",
+            redact(&global.database),
+            global.storage,
+            global.queue
+        )
+    })?;
+    let vault = backends
+        .vault_builder()
+        .limits(ImageLimits {
+            max_bytes: global.max_upload_bytes,
+            max_pixels: global.max_pixels,
+        })
+        .build()?;
+    Ok(vault)
+}
+
+fn backend_options(global: &Global) -> BackendOptions {
+    BackendOptions {
+        migrate: true,
+        max_connections: global.max_connections,
+        ..BackendOptions::default()
+    }
+}
+
+/// `migrate`: opening the database applies the embedded migrations.
+pub(crate) async fn migrate(global: &Global) -> anyhow::Result<()> {
+    backends::open_repo(&global.database, &backend_options(global))
+        .await
+        .with_context(|| format!("cannot migrate the database {}", redact(&global.database)))?;
+    println!(
+        "the database {} is migrated and ready",
+        redact(&global.database)
+    );
+    Ok(())
+}
+
+/// Whether `url` names the in-process queue, which only a worker in the same process sees.
+fn is_in_process_queue(url: &str) -> bool {
+    url.starts_with("memory:")
+}
+
+/// `serve`: the API, and unless `--no-worker` the worker and the reconciler, until a signal.
+pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
+    if args.no_worker && is_in_process_queue(&global.queue) {
+        bail!(
+            "--no-worker needs a queue that worker processes share, but the queue is {:?}: \
+             nobody would make the thumbnails of the in-process queue; drop --no-worker, or \
+             give --queue (IMAGEVAULT_QUEUE) a shared queue",
+            global.queue
+        );
+    }
+    let shutdown = shutdown::signal()?;
+    let vault = open_vault(global).await?;
+    let listener = TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {:?} (--bind)", args.bind))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let public_url = match &args.public_url {
+        Some(url) => url.clone(),
+        None => default_public_url(address),
+    };
+    let router = RouterConfig::new(&public_url)
+        .context("invalid --public-url (IMAGEVAULT_PUBLIC_URL)")?
+        .request_timeout(args.request_timeout());
+
+    create_first_admin(&vault, &args).await?;
+
+    let options = ServeOptions {
+        router,
+        worker: (!args.no_worker).then(|| worker_options(args.worker_concurrency)),
+        // With --no-worker the `worker` processes run the reconciler.
+        reconcile_every: (!args.no_worker).then_some(Duration::from_secs(60)),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+    };
+    tracing::info!(
+        %address,
+        public_url,
+        worker = !args.no_worker,
+        database = redact(&global.database),
+        storage = global.storage,
+        queue = global.queue,
+        "serving"
+    );
+    // Scripts and tests read this line to find the port when it was 0.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "imagevault listening on http://{address}")
+        .and_then(|()| stdout.flush())
+        .context("cannot write to stdout")?;
+    drop(stdout);
+
+    serve(listener, vault, options, shutdown)
+        .await
+        .context("the server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `http://<address>`, with a loopback address in place of an unspecified one
+/// (`0.0.0.0`, `::`), which no client can use.
+fn default_public_url(address: SocketAddr) -> String {
+    let mut address = address;
+    if address.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if address.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        tracing::warn!(
+            %address,
+            "listening on all interfaces: absolute urls in responses use {loopback}; set --public-url to the address clients use"
+        );
+        address.set_ip(loopback);
+    }
+    format!("http://{address}")
+}
+
+fn worker_options(concurrency: u16) -> WorkerOptions {
+    let mut options = WorkerOptions::default();
+    options.concurrency = usize::from(concurrency);
+    options
+}
+
+/// `worker`: jobs and reconciliation only, until a signal.
+pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow::Result<()> {
+    if is_in_process_queue(&global.queue) {
+        bail!(
+            "the worker command needs a queue shared between processes, but the queue is {:?}: \
+             an in-process queue cannot be shared, so this worker would never see a job; \
+             run `serve` (which has a worker of its own) or give --queue (IMAGEVAULT_QUEUE) \
+             a shared queue",
+            global.queue
+        );
+    }
+    let shutdown = shutdown::signal()?;
+    let vault = open_vault(global).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }
+    };
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(
+        concurrency = args.concurrency,
+        queue = global.queue,
+        "worker started"
+    );
+    tokio::join!(
+        vault.run_worker(worker_options(args.concurrency), stopped()),
+        vault.run_reconciler(Duration::from_secs(args.reconcile_every_secs), stopped()),
+    );
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// On the first start (no users at all), creates the administrator so that the API can be
+/// used at once: with the configured password, or a generated one printed once.
+async fn create_first_admin(vault: &Vault, args: &ServeArgs) -> anyhow::Result<()> {
+    let any_user = vault
+        .repo()
+        .list_users(&KeysetQuery::first(1))
+        .await
+        .map_err(VaultError::from)
+        .context("cannot check for existing users")?;
+    if !any_user.is_empty() {
+        return Ok(());
+    }
+    let username = Username::parse(&args.admin_username)
+        .context("invalid IMAGEVAULT_ADMIN_USERNAME (--admin-username)")?;
+    let (password, generated) = match &args.admin_password {
+        Some(password) => (
+            Password::new(password.as_str())
+                .context("invalid IMAGEVAULT_ADMIN_PASSWORD (--admin-password)")?,
+            false,
+        ),
+        None => (Password::new(generate_password()?)?, true),
+    };
+    // The built-in Enterprise plan grants everything; it may have been deleted since.
+    let plan = vault
+        .repo()
+        .get_plan(PlanId::ENTERPRISE)
+        .await
+        .map_err(VaultError::from)?
+        .map(|plan| plan.id);
+    let shown = password.expose().to_owned();
+    match vault
+        .bootstrap_user(NewUser {
+            username: username.clone(),
+            password,
+            plan,
+            is_admin: true,
+        })
+        .await
+    {
+        Ok(_) => {}
+        // Another process starting at the same moment created it first.
+        Err(VaultError::Validation(error)) if error.field == "username" => return Ok(()),
+        Err(error) => return Err(error).context("cannot create the first administrator"),
+    }
+    if generated {
+        eprintln!(
+            "\n\
+             ==================================================================\n\
+             First start: created the administrator \"{username}\" with a generated\n\
+             password. It is shown only this once; keep it somewhere safe.\n\
+             \n\
+             \x20   username: {username}\n\
+             \x20   password: {shown}\n\
+             \n\
+             Change it with `imagevault-server admin set-password {username}`,\n\
+             or set IMAGEVAULT_ADMIN_PASSWORD before the first start.\n\
+             ==================================================================\n"
+        );
+    } else {
+        tracing::info!(%username, "first start: created the administrator with IMAGEVAULT_ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+/// 20 URL-safe characters from 15 random bytes: about 120 bits. Never starting with `-`,
+/// so the password can follow `--password` on a command line as it is.
+fn generate_password() -> anyhow::Result<String> {
+    loop {
+        let mut bytes = [0u8; 15];
+        getrandom::fill(&mut bytes)
+            .map_err(|error| anyhow::anyhow!("no randomness for a password: {error}"))?;
+        let password = URL_SAFE_NO_PAD.encode(bytes);
+        if !password.starts_with('-') {
+            return Ok(password);
+        }
+    }
+}
+
+/// The URL without the password of its user information, for logs and messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/images?sslmode=require"),
+            "postgres://app:***@db:5432/images?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://app@db/images"),
+            "postgres://app@db/images"
+        );
+        assert_eq!(
+            redact("sqlite://./imagevault-data/imagevault.db"),
+            "sqlite://./imagevault-data/imagevault.db"
+        );
+        assert_eq!(redact("memory://"), "memory://");
+    }
+
+    #[test]
+    fn generated_passwords_are_long_and_url_safe() {
+        let password = generate_password().unwrap();
+        assert_eq!(password.len(), 20);
+        assert!(
+            password
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_ne!(password, generate_password().unwrap());
+    }
+
+    #[test]
+    fn unspecified_addresses_become_loopback_in_urls() {
+        assert_eq!(
+            default_public_url("0.0.0.0:8000".parse().unwrap()),
+            "http://127.0.0.1:8000"
+        );
+        assert_eq!(
+            default_public_url("[::]:8000".parse().unwrap()),
+            "http://[::1]:8000"
+        );
+        assert_eq!(
+            default_public_url("127.0.0.1:41234".parse().unwrap()),
+            "http://127.0.0.1:41234"
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! The real `imagevault-server` binary, run in a fresh temporary directory with its default
+//! backends (SQLite and local files under `./imagevault-data`): migrations, the admin
+//! commands and their errors, and `serve` answering HTTP, creating the first
+//! administrator and stopping cleanly on SIGTERM.
+//!
+//! Every wait is bounded, and a child still running when a test fails is killed.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_imagevault-server");
+/// The longest any one step may take; generous, for a loaded machine and a debug build.
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A child process that is killed if the test ends (or panics) while it still runs.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Waits for `child` to exit, killing it after `PATIENCE`.
+fn wait_bounded(guard: &mut Guard, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = guard.0.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = guard.0.kill();
+            let _ = guard.0.wait();
+            panic!("{what} did not exit within {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads a pipe to its end on a thread, into a shared string.
+fn collect(mut pipe: impl std::io::Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let shared = text.clone();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = pipe.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            shared
+                .lock()
+                .expect("output lock")
+                .push_str(&String::from_utf8_lossy(&buffer[..read]));
+        }
+    });
+    text
+}
+
+/// What a finished command printed.
+#[derive(Debug)]
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    #[track_caller]
+    fn success(self) -> Self {
+        assert!(self.status.success(), "failed: {self:#?}");
+        self
+    }
+
+    /// A failure with exit code 1 (ours) or 2 (clap's), whose stderr says all of `phrases`.
+    #[track_caller]
+    fn failure_saying(self, code: i32, phrases: &[&str]) -> Self {
+        assert_eq!(self.status.code(), Some(code), "{self:#?}");
+        for phrase in phrases {
+            assert!(
+                self.stderr.contains(phrase),
+                "stderr lacks {phrase:?}: {self:#?}"
+            );
+        }
+        self
+    }
+}
+
+/// A temporary working directory: the binary's default backends live under it.
+struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The binary in this directory, with no configuration inherited from the test's own
+    /// environment.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command.args(args).current_dir(self.path());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("IMAGEVAULT_") || name == "RUST_LOG" {
+                command.env_remove(name);
+            }
+        }
+        command
+    }
+
+    /// Runs a command to its end, with `stdin` as its standard input.
+    fn run_with(&self, args: &[&str], envs: &[(&str, &str)], stdin: &str) -> Finished {
+        let mut command = self.command(args);
+        command
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut guard = Guard(command.spawn().expect("spawn the binary"));
+        let stdout = collect(guard.0.stdout.take().expect("stdout"));
+        let stderr = collect(guard.0.stderr.take().expect("stderr"));
+        {
+            let mut input = guard.0.stdin.take().expect("stdin");
+            // A command that does not read its input may have exited already.
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let status = wait_bounded(&mut guard, &format!("imagevault-server {args:?}"));
+        // The reader threads finish right after the pipes close.
+        let deadline = Instant::now() + PATIENCE;
+        while Arc::strong_count(&stdout) > 1 || Arc::strong_count(&stderr) > 1 {
+            assert!(Instant::now() < deadline, "output pipes stayed open");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let text = |shared: &Arc<Mutex<String>>| shared.lock().expect("output lock").clone();
+        Finished {
+            status,
+            stdout: text(&stdout),
+            stderr: text(&stderr),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Finished {
+        self.run_with(args, &[], "")
+    }
+
+    /// Starts a server with `args` and waits for its listening line.
+    fn start(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let mut command = self.command(args);
+        command
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut guard = Guard(command.spawn().expect("spawn the server"));
+        let stdout = guard.0.stdout.take().expect("stdout");
+        let stderr = collect(guard.0.stderr.take().expect("stderr"));
+        let (lines_tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + PATIENCE;
+        let port = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(address) = line.strip_prefix("imagevault listening on http://") {
+                        let port = address.rsplit(':').next().expect("a port");
+                        break port.parse::<u16>().expect("a numeric port");
+                    }
+                }
+                Err(error) => panic!(
+                    "no listening line ({error}); stderr:\n{}",
+                    stderr.lock().expect("output lock")
+                ),
+            }
+        };
+        Server {
+            guard,
+            port,
+            stderr,
+        }
+    }
+}
+
+/// A running server.
+struct Server {
+    guard: Guard,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Sends a GET request and returns the status and the body.
+    fn get(&self, path: &str, credentials: Option<(&str, &str)>) -> (u16, String) {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
+        let mut request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAccept: application/json\r\n",
+            self.port
+        );
+        if let Some((username, password)) = credentials {
+            let encoded = STANDARD.encode(format!("{username}:{password}"));
+            request.push_str(&format!("Authorization: Basic {encoded}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("receive");
+        let response = String::from_utf8(response).expect("a text response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("a header block");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("a status code");
+        let chunked = head
+            .lines()
+            .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
+        let body = if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        };
+        (status, body)
+    }
+
+    /// GET /api/me/ as `username`, expecting 200; returns the parsed body.
+    fn me(&self, username: &str, password: &str) -> serde_json::Value {
+        let (status, body) = self.get("/api/me/", Some((username, password)));
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    /// Waits until stderr contains `needle`, and returns all of it.
+    fn stderr_containing(&self, needle: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.stderr.lock().expect("output lock").clone();
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stderr never said {needle:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit status and all of stderr.
+    fn terminate(mut self) -> (ExitStatus, String) {
+        let pid = self.guard.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let status = wait_bounded(&mut self.guard, "the server after SIGTERM");
+        let deadline = Instant::now() + PATIENCE;
+        while Arc::strong_count(&self.stderr) > 1 {
+            assert!(Instant::now() < deadline, "stderr stayed open");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let stderr = self.stderr.lock().expect("output lock").clone();
+        (status, stderr)
+    }
+}
+
+/// Decodes a chunked HTTP body.
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("a chunk size");
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+/// The row of `table` whose first column is `first`, split into columns.
+fn row(table: &str, first: &str) -> Vec<String> {
+    table
+        .lines()
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|cell| !cell.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .find(|cells| cells.first().is_some_and(|cell| cell == first))
+        .unwrap_or_else(|| panic!("no row {first:?} in\n{table}"))
+}
+
+#[test]
+fn migrate_creates_the_database_with_the_built_in_plans() {
+    let workspace = Workspace::new();
+    let migrated = workspace.run(&["migrate"]).success();
+    assert!(migrated.stdout.contains("migrated"), "{migrated:?}");
+    assert!(
+        workspace
+            .path()
+            .join("imagevault-data/imagevault.db")
+            .is_file()
+    );
+    // Migrating again is harmless.
+    workspace.run(&["migrate"]).success();
+
+    let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
+    assert_eq!(row(&plans, "Basic")[1..4], ["200", "no", "no"]);
+    assert_eq!(row(&plans, "Premium")[1..4], ["200,400", "yes", "no"]);
+    assert_eq!(row(&plans, "Enterprise")[1..4], ["200,400", "yes", "yes"]);
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(users.lines().count(), 1, "only the header: {users}");
+}
+
+#[test]
+fn admin_commands_manage_plans_and_users() {
+    let workspace = Workspace::new();
+    let created = workspace
+        .run(&[
+            "admin",
+            "create-plan",
+            "Pro",
+            "--heights",
+            "400,100",
+            "--original-link",
+        ])
+        .success();
+    assert!(created.stdout.contains("Pro"), "{created:?}");
+    let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
+    let pro = row(&plans, "Pro");
+    assert_eq!(pro[1..4], ["100,400", "yes", "no"]);
+    let pro_id = pro[4].clone();
+
+    // A plan by name ignoring case, by id, or from stdin and the environment.
+    workspace
+        .run(&[
+            "admin",
+            "create-user",
+            "alice",
+            "--password",
+            "alice's password",
+            "--plan",
+            "pro",
+        ])
+        .success();
+    workspace
+        .run_with(
+            &["admin", "create-user", "bob", "--password-stdin", "--admin"],
+            &[],
+            "bob's password\n",
+        )
+        .success();
+    workspace
+        .run_with(
+            &["admin", "create-user", "carol", "--plan", &pro_id],
+            &[("IMAGEVAULT_PASSWORD", "carol's password")],
+            "",
+        )
+        .success();
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(row(&users, "alice")[1..3], ["no", "Pro"]);
+    assert_eq!(row(&users, "bob")[1..3], ["yes", "-"]);
+    assert_eq!(row(&users, "carol")[1..3], ["no", "Pro"]);
+    assert_eq!(users.lines().count(), 4, "{users}");
+
+    workspace
+        .run(&["admin", "set-plan", "alice", "Enterprise"])
+        .success();
+    workspace
+        .run(&["admin", "set-plan", "bob", "basic"])
+        .success();
+    workspace
+        .run(&["admin", "set-plan", "carol", "none"])
+        .success();
+    workspace
+        .run(&["admin", "set-admin", "alice", "true"])
+        .success();
+    workspace
+        .run(&["admin", "set-admin", "bob", "false"])
+        .success();
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(row(&users, "alice")[1..3], ["yes", "Enterprise"]);
+    assert_eq!(row(&users, "bob")[1..3], ["no", "Basic"]);
+    assert_eq!(row(&users, "carol")[1..3], ["no", "-"]);
+}
+
+#[test]
+fn bad_input_fails_with_messages_that_say_what_is_allowed() {
+    let workspace = Workspace::new();
+    workspace
+        .run(&[
+            "admin",
+            "create-user",
+            "dave",
+            "--password",
+            "dave's password",
+        ])
+        .success();
+
+    workspace
+        .run(&[
+            "admin",
+            "create-user",
+            "erin",
+            "--password",
+            "erin's password",
+            "--plan",
+            "Platinum",
+        ])
+        .failure_saying(
+            1,
+            &["unknown plan \"Platinum\"", "Basic, Premium, Enterprise"],
+        );
+    workspace
+        .run(&["admin", "set-plan", "dave", "Gold"])
+        .failure_saying(1, &["unknown plan \"Gold\"", "Basic, Premium, Enterprise"]);
+    workspace
+        .run(&["admin", "create-plan", "Tiny", "--heights", "0"])
+        .failure_saying(1, &["between 1 and 10000"]);
+    workspace
+        .run(&["admin", "create-plan", "Twice", "--heights", "200,200"])
+        .failure_saying(1, &["listed twice"]);
+    workspace
+        .run(&["admin", "create-plan", "Words", "--heights", "big"])
+        .failure_saying(2, &["--heights", "invalid digit"]);
+    workspace
+        .run(&["admin", "create-plan", "Basic", "--heights", "100"])
+        .failure_saying(1, &["already exists"]);
+    workspace
+        .run(&["admin", "create-user", "erin", "--password", "short"])
+        .failure_saying(1, &["too short", "at least 8 characters"]);
+    workspace
+        .run(&["admin", "create-user", "erin"])
+        .failure_saying(1, &["no password given", "--password-stdin"]);
+    workspace
+        .run(&[
+            "admin",
+            "create-user",
+            "dave",
+            "--password",
+            "another password",
+        ])
+        .failure_saying(1, &["already exists"]);
+    workspace
+        .run(&[
+            "admin",
+            "create-user",
+            "e rin",
+            "--password",
+            "erin's password",
+        ])
+        .failure_saying(1, &["letters, numbers"]);
+    workspace
+        .run(&["admin", "set-plan", "nobody", "Basic"])
+        .failure_saying(1, &["no user is named \"nobody\""]);
+    workspace
+        .run(&["admin", "set-admin", "dave", "maybe"])
+        .failure_saying(2, &["possible values: true, false"]);
+
+    // Nothing above changed anything.
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(users.lines().count(), 2, "{users}");
+    assert_eq!(row(&users, "dave")[1..3], ["no", "-"]);
+    let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
+    assert_eq!(plans.lines().count(), 4, "{plans}");
+}
+
+#[test]
+fn serve_creates_the_first_admin_from_the_environment_and_stops_on_sigterm() {
+    let workspace = Workspace::new();
+    let server = workspace.start(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[
+            ("IMAGEVAULT_ADMIN_USERNAME", "root"),
+            ("IMAGEVAULT_ADMIN_PASSWORD", "root's password"),
+        ],
+    );
+    let (status, _) = server.get("/healthz", None);
+    assert_eq!(status, 200);
+
+    let me = server.me("root", "root's password");
+    assert_eq!(me["username"], "root");
+    assert_eq!(me["is_admin"], true);
+    assert_eq!(me["plan"]["name"], "Enterprise");
+    let (status, _) = server.get("/api/me/", Some(("root", "wrong password")));
+    assert_eq!(status, 401);
+
+    let (status, stderr) = server.terminate();
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}\n{stderr}"
+    );
+    assert!(stderr.contains("shutdown requested"), "{stderr}");
+    assert!(
+        !stderr.contains("password: "),
+        "no generated password: {stderr}"
+    );
+
+    // The admin commands see the same database.
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(row(&users, "root")[1..3], ["yes", "Enterprise"]);
+}
+
+#[test]
+fn serve_is_the_default_and_prints_a_generated_password_once() {
+    let workspace = Workspace::new();
+    let bind = [("IMAGEVAULT_BIND", "127.0.0.1:0")];
+    let server = workspace.start(&[], &bind);
+    let stderr = server.stderr_containing("password: ");
+    let password = stderr
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("password: "))
+        .expect("a password line")
+        .to_owned();
+    assert!(password.len() >= 20, "{password:?}");
+
+    let me = server.me("admin", &password);
+    assert_eq!(me["is_admin"], true);
+    assert_eq!(me["plan"]["name"], "Enterprise");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    // Users exist now: no second administrator, no password printed.
+    let server = workspace.start(&[], &bind);
+    server.me("admin", &password);
+    let (status, stderr) = server.terminate();
+    assert!(status.success());
+    assert!(!stderr.contains("password: "), "{stderr}");
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(users.lines().count(), 2, "{users}");
+}
+
+#[test]
+fn the_in_process_queue_cannot_serve_other_processes() {
+    let workspace = Workspace::new();
+    workspace
+        .run(&["serve", "--bind", "127.0.0.1:0", "--no-worker"])
+        .failure_saying(1, &["--no-worker", "memory://", "in-process queue"]);
+    workspace
+        .run(&["worker"])
+        .failure_saying(1, &["memory://", "in-process queue cannot be shared"]);
+}
