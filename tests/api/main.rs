@@ -1,0 +1,22 @@
+//! End-to-end tests of the REST API contract (`API.md`): the real server of
+//! `imagevault::server::serve` (router, in-process worker and reconciler) on a free port of
+//! 127.0.0.1, with a fresh SQLite database and media directory per test, driven over HTTP.
+//!
+//! Run with `cargo test --all-features --test api`; set `TEST_LOG=1` to see the server's logs.
+
+// A failed unwrap is a failed test here, with the location in the message.
+#![allow(clippy::unwrap_used)]
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod conventions;
+mod images;
+mod isolation;
+mod limits;
+mod links;
+mod media;
+mod plans;
+mod schema;
+mod uploads;
