@@ -72,6 +72,42 @@ async fn paths_work_with_and_without_the_trailing_slash_and_never_redirect() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "POST /api/expiring-links");
+    let bare_link = format!("/api/expiring-links/{}", text(&link, "id"));
+    let (status, _) = app
+        .patch_json(
+            &bare_link,
+            &app.enterprise,
+            json!({"expiry_in_seconds": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "PATCH {bare_link}");
+    let (status, _) = app
+        .put_json(
+            &bare_link,
+            &app.enterprise,
+            json!({"expiry_in_seconds": 700}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "PUT {bare_link}");
+    assert_eq!(
+        app.delete(&bare_link, &app.enterprise).await,
+        StatusCode::NO_CONTENT
+    );
+    let bare_image = format!("/api/images/{}", text(&image, "id"));
+    assert_eq!(
+        app.delete(&bare_image, &app.enterprise).await,
+        StatusCode::NO_CONTENT
+    );
+    let response = app
+        .request(Method::DELETE, "/api/auth/token", Some(&app.basic))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::NO_CONTENT,
+        "DELETE /api/auth/token"
+    );
 }
 
 #[tokio::test]
@@ -284,6 +320,13 @@ async fn every_error_body_is_json() {
         app.request(Method::POST, "/api/auth/token/", None)
             .header("Content-Type", "application/json")
             .body("{not json"),
+        // 413 on a JSON body far larger than any of these endpoints takes
+        app.request(Method::POST, "/api/expiring-links/", Some(&app.enterprise))
+            .json(&json!({"base_image": "x".repeat(200_000), "expiry_in_seconds": 300})),
+        // 415 on a body of another type
+        app.request(Method::POST, "/api/admin/plans/", Some(&app.admin))
+            .header("Content-Type", "text/plain")
+            .body("name=x"),
     ];
     for request in responses {
         let response = request.send().await.unwrap();

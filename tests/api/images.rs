@@ -203,6 +203,21 @@ async fn the_default_name_is_the_file_name_without_its_path_and_at_most_255_char
         assert_eq!(image["name"], expected, "{file_name}");
     }
 
+    // A file part without a file name: `image.<ext>`.
+    let form = reqwest::multipart::Form::new().part(
+        "image",
+        reqwest::multipart::Part::bytes(crate::helpers::jpeg(20, 20)),
+    );
+    let response = app
+        .request(Method::POST, "/api/images/", Some(&app.basic))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, image) = json_response(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{image}");
+    assert_eq!(image["name"], "image.jpg");
+
     let response = app
         .upload_multipart(&app.basic, png(20, 20), &long, "image/png", None)
         .await;

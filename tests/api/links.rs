@@ -513,6 +513,17 @@ async fn a_link_serves_the_original_until_it_expires_and_an_update_can_revive_it
     );
 
     let etag = header(response.headers(), "etag").unwrap().to_owned();
+    let response = app
+        .request(Method::GET, &url, None)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "valid: a 304");
+    assert_eq!(
+        header(response.headers(), "cache-control"),
+        Some("private, max-age=180")
+    );
     app.advance(181);
     let response = app.media(&url).await;
     let (status, body) = json_response(response).await;

@@ -113,6 +113,21 @@ async fn admins_list_create_read_update_and_delete_plans() {
     let (_, page) = app.get_json("/api/admin/plans/", &app.admin).await;
     assert!(page["results"].as_array().unwrap().contains(&plan));
 
+    // Form data works as well as JSON, with a repeated field for the heights.
+    let response = app
+        .request(Method::POST, "/api/admin/plans/", Some(&app.admin))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("name=From+a+form&thumbnail_heights=300&thumbnail_heights=100&original_link=true")
+        .send()
+        .await
+        .unwrap();
+    let (status, form_plan) = json_response(response).await;
+    assert_eq!(status, StatusCode::CREATED, "{form_plan}");
+    assert_eq!(form_plan["name"], "From a form");
+    assert_eq!(form_plan["thumbnail_heights"], json!([100, 300]));
+    assert_eq!(form_plan["original_link"], true);
+    assert_eq!(form_plan["expiring_links"], false);
+
     // The extremes of a height are fine.
     let extremes = app
         .create_plan("Extremes", &[10_000, 1], false, false)
