@@ -22,7 +22,7 @@ pub(crate) struct Cli {
 /// Where the data lives and how uploads are bounded; shared by every command.
 #[derive(Debug, Args)]
 pub(crate) struct Global {
-    /// Database URL: sqlite://<path>, postgres://... or memory://
+    /// Database URL: `sqlite://<path>`, `postgres://...` or `memory://`
     #[arg(
         long,
         global = true,
@@ -32,7 +32,7 @@ pub(crate) struct Global {
     )]
     pub(crate) database: String,
 
-    /// Storage URL for originals and thumbnails: file://<directory> or memory://
+    /// Storage URL for originals and thumbnails: `file://<directory>` or `memory://`
     #[arg(
         long,
         global = true,
@@ -41,7 +41,7 @@ pub(crate) struct Global {
     )]
     pub(crate) storage: String,
 
-    /// Job queue URL: memory:// (in-process; needs the worker in the same process)
+    /// Job queue URL: `memory://` (in-process; needs the worker in the same process)
     #[arg(
         long,
         global = true,
@@ -80,8 +80,8 @@ pub(crate) struct Global {
     )]
     pub(crate) max_pixels: u64,
 
-    /// Log filter, such as `info` or `imagevault=debug,info` [default: RUST_LOG if set,
-    /// else `info` (`warn` for migrate and admin)]
+    /// Log filter, such as `info` or `imagevault=debug,info` (default: `RUST_LOG` if set,
+    /// else `info`, or `warn` for migrate and admin)
     #[arg(long, global = true, env = "IMAGEVAULT_LOG")]
     pub(crate) log: Option<String>,
 }
@@ -107,7 +107,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "IMAGEVAULT_BIND", default_value = "127.0.0.1:8000")]
     pub(crate) bind: String,
 
-    /// Base URL of absolute links in responses [default: http://<bound address>]
+    /// Base URL of absolute links in responses (default: `http://<bound address>`)
     #[arg(long, env = "IMAGEVAULT_PUBLIC_URL")]
     pub(crate) public_url: Option<String>,
 
@@ -141,7 +141,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "IMAGEVAULT_ADMIN_USERNAME", default_value = "admin")]
     pub(crate) admin_username: String,
 
-    /// Password of that administrator [default: generated and printed once to stderr]
+    /// Password of that administrator (default: generated and printed once to stderr)
     #[arg(long, env = "IMAGEVAULT_ADMIN_PASSWORD", hide_env_values = true)]
     pub(crate) admin_password: Option<String>,
 }
