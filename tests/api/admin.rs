@@ -86,7 +86,7 @@ async fn admins_create_read_update_and_delete_users() {
     let token = app.token_for("carol", "carol's first password").await;
     let response = app
         .client
-        .get(app.url("/api/me/"))
+        .get(app.endpoint("/api/me/"))
         .bearer_auth(&token)
         .send()
         .await
@@ -172,7 +172,7 @@ async fn admins_create_read_update_and_delete_users() {
     assert!(updated["plan"].is_null());
     let response = app
         .client
-        .get(app.url("/api/images/"))
+        .get(app.endpoint("/api/images/"))
         .bearer_auth(&token)
         .send()
         .await
@@ -187,7 +187,7 @@ async fn admins_create_read_update_and_delete_users() {
     assert_eq!(updated["is_admin"], true);
     let response = app
         .client
-        .get(app.url("/api/admin/users/"))
+        .get(app.endpoint("/api/admin/users/"))
         .bearer_auth(&token)
         .send()
         .await
@@ -207,7 +207,7 @@ async fn admins_create_read_update_and_delete_users() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     let response = app
         .client
-        .get(app.url("/api/me/"))
+        .get(app.endpoint("/api/me/"))
         .bearer_auth(&token)
         .send()
         .await
@@ -315,7 +315,7 @@ async fn deleting_a_user_deletes_their_images_files_and_links() {
     );
     let response = app
         .client
-        .get(app.url("/api/me/"))
+        .get(app.endpoint("/api/me/"))
         .bearer_auth(&victim.token)
         .send()
         .await

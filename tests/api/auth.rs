@@ -12,11 +12,13 @@ async fn basic_bearer_and_token_schemes_all_authenticate() {
     let user = &app.enterprise;
     let requests = [
         app.client
-            .get(app.url("/api/me/"))
+            .get(app.endpoint("/api/me/"))
             .basic_auth(&user.username, Some(&user.password)),
-        app.client.get(app.url("/api/me/")).bearer_auth(&user.token),
         app.client
-            .get(app.url("/api/me/"))
+            .get(app.endpoint("/api/me/"))
+            .bearer_auth(&user.token),
+        app.client
+            .get(app.endpoint("/api/me/"))
             .header("Authorization", format!("Token {}", user.token)),
     ];
     for request in requests {
@@ -80,7 +82,7 @@ async fn token_login_gives_a_new_working_token_each_time() {
     // Form data is accepted too, as DRF's parsers do.
     let response = app
         .client
-        .post(app.url("/api/auth/token/"))
+        .post(app.endpoint("/api/auth/token/"))
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(format!(
             "username=premium&password={}",
@@ -96,7 +98,7 @@ async fn token_login_gives_a_new_working_token_each_time() {
     for token in [&first, &second, &third] {
         let response = app
             .client
-            .get(app.url("/api/me/"))
+            .get(app.endpoint("/api/me/"))
             .bearer_auth(token)
             .send()
             .await
@@ -152,7 +154,7 @@ async fn deleting_a_token_revokes_only_that_token() {
     let other = app.token_for("basic", &app.basic.password).await;
     let response = app
         .client
-        .delete(app.url("/api/auth/token/"))
+        .delete(app.endpoint("/api/auth/token/"))
         .bearer_auth(&token)
         .send()
         .await
@@ -161,7 +163,7 @@ async fn deleting_a_token_revokes_only_that_token() {
     assert!(response.bytes().await.unwrap().is_empty());
 
     let me = |token: String| {
-        let request = app.client.get(app.url("/api/me/")).bearer_auth(token);
+        let request = app.client.get(app.endpoint("/api/me/")).bearer_auth(token);
         async move { json_response(request.send().await.unwrap()).await }
     };
     let (status, body) = me(token.clone()).await;
@@ -173,7 +175,7 @@ async fn deleting_a_token_revokes_only_that_token() {
     // Revoking a revoked token needs a valid token: 401.
     let response = app
         .client
-        .delete(app.url("/api/auth/token/"))
+        .delete(app.endpoint("/api/auth/token/"))
         .bearer_auth(&token)
         .send()
         .await
@@ -191,37 +193,39 @@ async fn no_or_bad_credentials_are_401_with_a_challenge_and_a_detail() {
         "/api/admin/users/",
     ] {
         let requests = [
-            ("none", app.client.get(app.url(path))),
+            ("none", app.client.get(app.endpoint(path))),
             (
                 "wrong password",
                 app.client
-                    .get(app.url(path))
+                    .get(app.endpoint(path))
                     .basic_auth("premium", Some("not the password")),
             ),
             (
                 "unknown user",
-                app.client.get(app.url(path)).basic_auth("ghost", Some("x")),
+                app.client
+                    .get(app.endpoint(path))
+                    .basic_auth("ghost", Some("x")),
             ),
             (
                 "bad token",
-                app.client.get(app.url(path)).bearer_auth("nonsense"),
+                app.client.get(app.endpoint(path)).bearer_auth("nonsense"),
             ),
             (
                 "bad Token token",
                 app.client
-                    .get(app.url(path))
+                    .get(app.endpoint(path))
                     .header("Authorization", "Token nonsense"),
             ),
             (
                 "malformed basic",
                 app.client
-                    .get(app.url(path))
+                    .get(app.endpoint(path))
                     .header("Authorization", "Basic !!!"),
             ),
             (
                 "empty bearer",
                 app.client
-                    .get(app.url(path))
+                    .get(app.endpoint(path))
                     .header("Authorization", "Bearer"),
             ),
         ];

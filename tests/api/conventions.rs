@@ -348,3 +348,62 @@ async fn every_error_body_is_json() {
         assert!(body.is_object(), "{body}");
     }
 }
+
+/// Absolute URLs come from the configured public URL, not from the address the request
+/// reached (here the server listens on 127.0.0.1 behind an imagined proxy).
+#[tokio::test]
+async fn absolute_urls_are_built_from_the_configured_public_url() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions {
+        public_url: Some("https://images.example.test/base/".to_owned()),
+        ..crate::helpers::AppOptions::default()
+    })
+    .await;
+    let public = "https://images.example.test/base";
+    assert_eq!(app.public_url, public);
+    let user = &app.enterprise;
+    let response = app
+        .upload_multipart(
+            user,
+            crate::helpers::png(40, 30),
+            "a.png",
+            "image/png",
+            None,
+        )
+        .await;
+    let location = header(response.headers(), "location").map(str::to_owned);
+    let (status, image) = json_response(response).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = text(&image, "id").to_owned();
+    let url = format!("{public}/api/images/{id}/");
+    assert_eq!(image["url"], url.as_str());
+    assert_eq!(location.as_deref(), Some(url.as_str()));
+    crate::helpers::assert_media_url(&app, text(&image, "original"), "imageupload", "png");
+    let image = app.wait_for_thumbnails(user, &id).await;
+    for thumbnail in image["thumbnails"].as_array().unwrap() {
+        crate::helpers::assert_media_url(&app, text(thumbnail, "url"), "thumbnail", "png");
+        // The same path, reached directly, serves it.
+        assert_eq!(
+            app.media_status(text(thumbnail, "url")).await,
+            StatusCode::OK
+        );
+    }
+    let link = app.create_link(user, &id, 600).await;
+    crate::helpers::assert_media_url(&app, text(&link, "url"), "exp", "png");
+
+    app.advance(1);
+    app.upload_png(user, 10, 10).await;
+    let (_, page) = app.get_json("/api/images/?limit=1", user).await;
+    let next = text(&page, "next");
+    assert!(
+        next.starts_with(&format!("{public}/api/images/?")),
+        "{next}"
+    );
+    let (status, older) = app.get_json(next, user).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(older["results"][0]["id"], id.as_str());
+    let previous = text(&older, "previous");
+    assert!(
+        previous.starts_with(&format!("{public}/api/images/?")),
+        "{previous}"
+    );
+}

@@ -57,6 +57,8 @@ pub(crate) struct AppOptions {
     pub(crate) config: VaultConfig,
     /// Run the in-process worker (tests that drive the jobs themselves turn it off).
     pub(crate) worker: bool,
+    /// The public URL the API builds absolute URLs from; default the bind address.
+    pub(crate) public_url: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -64,6 +66,7 @@ impl Default for AppOptions {
         Self {
             config: VaultConfig::default(),
             worker: true,
+            public_url: None,
         }
     }
 }
@@ -80,8 +83,10 @@ impl AppOptions {
 /// A running server and what the tests need to talk to it.
 #[derive(Debug)]
 pub(crate) struct TestApp {
-    /// `http://127.0.0.1:<port>`, also the public URL the API builds absolute URLs from.
+    /// `http://127.0.0.1:<port>`, where the server listens.
     pub(crate) address: String,
+    /// The public URL the API builds absolute URLs from (the address unless configured).
+    pub(crate) public_url: String,
     pub(crate) port: u16,
     /// A client that does not follow redirects (the API promises none).
     pub(crate) client: Client,
@@ -128,8 +133,11 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
     let address = format!("http://127.0.0.1:{port}");
     let mut worker = WorkerOptions::default();
     worker.poll_wait = Duration::from_millis(50);
+    let router = RouterConfig::new(options.public_url.as_deref().unwrap_or(&address))
+        .expect("valid public url");
+    let public_url = router.public_url().to_owned();
     let serve_options = ServeOptions {
-        router: RouterConfig::new(&address).expect("valid public url"),
+        router,
         worker: options.worker.then_some(worker),
         reconcile_every: Some(Duration::from_millis(200)),
         shutdown_grace: Duration::from_secs(1),
@@ -152,6 +160,7 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
 
     TestApp {
         address,
+        public_url,
         port,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -203,9 +212,14 @@ pub(crate) async fn create_user(
 }
 
 impl TestApp {
-    /// The absolute URL of `path`.
-    pub(crate) fn url(&self, path: &str) -> String {
+    /// The URL to send a request for `path` to.
+    pub(crate) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.address)
+    }
+
+    /// The absolute URL of `path` as the API writes it (under the public URL).
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
     }
 
     /// The time the server reads, as the manual clock holds it.
@@ -241,10 +255,11 @@ impl TestApp {
         path: &str,
         user: Option<&TestUser>,
     ) -> RequestBuilder {
-        let url = if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            self.url(path)
+        // URLs from responses are under the public URL; requests go to the bind address.
+        let url = match path.strip_prefix(&self.public_url) {
+            Some(path) => format!("{}{path}", self.address),
+            None if path.starts_with("http") => path.to_owned(),
+            None => format!("{}{path}", self.address),
         };
         let builder = self.client.request(method, url);
         match user {
@@ -523,11 +538,17 @@ impl TestApp {
             RawBody::Sized(data) => {
                 head.push_str(&format!("Content-Length: {}\r\n\r\n", data.len()))
             }
-            RawBody::Chunked(_) => head.push_str("Transfer-Encoding: chunked\r\n\r\n"),
+            RawBody::Partial { length, .. } => {
+                head.push_str(&format!("Content-Length: {length}\r\n\r\n"))
+            }
+            RawBody::Chunked(_) | RawBody::ChunkedUnfinished(_) => {
+                head.push_str("Transfer-Encoding: chunked\r\n\r\n")
+            }
         }
         let writing = tokio::spawn(async move {
             // Write errors are expected once the server has answered and closed.
             writer.write_all(head.as_bytes()).await?;
+            let finish = !matches!(body, RawBody::ChunkedUnfinished(_));
             match body {
                 RawBody::Empty => {}
                 RawBody::Sized(data) => {
@@ -535,13 +556,22 @@ impl TestApp {
                         writer.write_all(chunk).await?;
                     }
                 }
-                RawBody::Chunked(data) => {
+                RawBody::Partial { data, .. } => {
+                    writer.write_all(&data).await?;
+                    writer.flush().await?;
+                    std::future::pending::<()>().await;
+                }
+                RawBody::Chunked(data) | RawBody::ChunkedUnfinished(data) => {
                     for chunk in data.chunks(64 * 1024) {
                         writer
                             .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
                             .await?;
                         writer.write_all(chunk).await?;
                         writer.write_all(b"\r\n").await?;
+                    }
+                    if !finish {
+                        writer.flush().await?;
+                        std::future::pending::<()>().await;
                     }
                     writer.write_all(b"0\r\n\r\n").await?;
                 }
@@ -590,6 +620,15 @@ pub(crate) enum RawBody {
     Sized(Vec<u8>),
     /// With `Transfer-Encoding: chunked`: the size is not declared.
     Chunked(Vec<u8>),
+    /// Declares `length` bytes but sends only `data`, then waits without ending the body:
+    /// only a server that answers before reading the body answers at all.
+    Partial {
+        length: usize,
+        data: Vec<u8>,
+    },
+    /// Chunked, sends `data` and then waits without the last chunk: only a server that
+    /// answers while the body is still streaming answers at all.
+    ChunkedUnfinished(Vec<u8>),
 }
 
 /// An HTTP/1.1 response read from a bare socket.
@@ -746,7 +785,7 @@ pub(crate) fn timestamp(text: &str) -> DateTime<Utc> {
 
 /// Checks that `url` is `<address>/media/<kind>/<uuid v4>/<uuid v4>.<extension>`.
 pub(crate) fn assert_media_url(app: &TestApp, url: &str, kind: &str, extension: &str) {
-    let prefix = format!("{}/media/{kind}/", app.address);
+    let prefix = format!("{}/media/{kind}/", app.public_url);
     let rest = url
         .strip_prefix(&prefix)
         .unwrap_or_else(|| panic!("{url} starts with {prefix}"));

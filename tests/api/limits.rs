@@ -116,6 +116,48 @@ async fn a_26_mib_raw_upload_is_413_json() {
     assert_alive(&app).await;
 }
 
+/// A declared length over the limit is refused before the body is read: the server
+/// answers although the client sends only a few bytes and then waits.
+#[tokio::test]
+async fn a_declared_length_over_the_limit_is_refused_without_reading_the_body() {
+    let app = spawn_app().await;
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    for content_type in [content_type.as_str(), "image/png"] {
+        let response = post(
+            &app,
+            content_type,
+            RawBody::Partial {
+                length: OVERSIZED,
+                data: png(16, 16),
+            },
+        )
+        .await;
+        assert_too_large(&response, content_type);
+    }
+    assert_alive(&app).await;
+}
+
+/// Without a declared length, the limit is found while streaming: the server answers once
+/// the body passes the limit, although the client never ends the body.
+#[tokio::test]
+async fn a_streamed_upload_is_stopped_at_the_limit_before_its_end() {
+    let app = spawn_app().await;
+    let file = oversized_file(OVERSIZED);
+    let mut unfinished_form = multipart_body(&file);
+    unfinished_form.truncate(unfinished_form.len() - BOUNDARY.len() - 8);
+    let content_type = format!("multipart/form-data; boundary={BOUNDARY}");
+    let response = post(
+        &app,
+        &content_type,
+        RawBody::ChunkedUnfinished(unfinished_form),
+    )
+    .await;
+    assert_too_large(&response, "unfinished chunked multipart");
+    let response = post(&app, "image/png", RawBody::ChunkedUnfinished(file)).await;
+    assert_too_large(&response, "unfinished chunked raw");
+    assert_alive(&app).await;
+}
+
 #[tokio::test]
 async fn a_png_header_over_the_pixel_limit_is_a_400_on_image() {
     let app = spawn_app().await;

@@ -57,6 +57,22 @@ async fn media_answers_carry_type_length_etag_and_immutable_caching() {
                 assert_eq!(body.to_vec(), expected, "the original's bytes");
             }
 
+            // A client that accepts compression (every browser) gets the same bytes and
+            // length: images are not compressed again.
+            let response = app
+                .request(Method::GET, &url, None)
+                .header("Accept-Encoding", "gzip, deflate, br")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(header(response.headers(), "content-encoding"), None);
+            assert_eq!(
+                header(response.headers(), "content-length"),
+                Some(body.len().to_string().as_str())
+            );
+            assert_eq!(response.bytes().await.unwrap(), body);
+
             // The same ETag each time; If-None-Match with it gives 304 without a body.
             let again = app.media(&url).await;
             assert_eq!(header(again.headers(), "etag"), Some(etag.as_str()));
@@ -212,8 +228,11 @@ async fn head_answers_the_same_headers_without_a_body() {
 async fn malformed_media_paths_are_json_404() {
     let app = spawn_app().await;
     let (original, thumbnails, _) = ready_image(&app, "storm_1920x1280_orient6.jpg").await;
-    let original_path = original.strip_prefix(&app.address).unwrap().to_owned();
-    let thumbnail_path = thumbnails[0].strip_prefix(&app.address).unwrap().to_owned();
+    let original_path = original.strip_prefix(&app.public_url).unwrap().to_owned();
+    let thumbnail_path = thumbnails[0]
+        .strip_prefix(&app.public_url)
+        .unwrap()
+        .to_owned();
     // Each served as it is (the objects exist and are served)...
     for path in [&original_path, &thumbnail_path] {
         assert_eq!(app.raw_get(path).await.status, 200, "{path}");
