@@ -291,3 +291,22 @@ async fn a_user_without_a_plan_gets_403_on_image_and_link_endpoints() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(text(&answer, "detail").contains("no plan"), "{answer}");
 }
+
+/// What the database holds: token hashes and argon2id password hashes, never the secrets.
+#[tokio::test]
+async fn tokens_and_passwords_are_stored_only_as_hashes() {
+    let app = spawn_app().await;
+    let token = app.token_for("premium", &app.premium.password).await;
+    let stored = app.database_bytes();
+    let contains = |needle: &[u8]| stored.windows(needle.len()).any(|window| window == needle);
+    assert!(
+        !contains(token.as_bytes()),
+        "the token itself is not stored"
+    );
+    assert!(!contains(app.premium.token.as_bytes()));
+    assert!(
+        !contains(app.premium.password.as_bytes()),
+        "nor the password"
+    );
+    assert!(contains(b"$argon2id$"), "passwords are argon2id hashes");
+}

@@ -100,7 +100,7 @@ pub(crate) struct TestApp {
     /// Where the storage keeps its files.
     pub(crate) media_dir: PathBuf,
     _shutdown: oneshot::Sender<()>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
@@ -175,7 +175,7 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
         no_plan,
         media_dir: dir.path().join("media"),
         _shutdown: shutdown,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -241,6 +241,22 @@ impl TestApp {
             })
         }
         count(&self.media_dir)
+    }
+
+    /// The bytes of the SQLite database and its journal files, as stored on disk.
+    pub(crate) fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path()).expect("the data directory") {
+            let path = entry.expect("an entry").path();
+            let is_database = path
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("imagevault.db"));
+            if is_database {
+                bytes.extend(std::fs::read(&path).expect("readable"));
+            }
+        }
+        bytes
     }
 
     /// Moves the server's clock forward.

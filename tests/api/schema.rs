@@ -117,3 +117,30 @@ async fn health_and_readiness_answer_without_authentication() {
         assert_eq!(ready[part], "ok", "{ready}");
     }
 }
+
+#[tokio::test]
+async fn readiness_is_503_naming_the_part_that_failed() {
+    let app = spawn_app().await;
+    // Storage that cannot answer: its directory replaced by a file.
+    std::fs::remove_dir_all(&app.media_dir).unwrap();
+    std::fs::write(&app.media_dir, b"not a directory").unwrap();
+    let response = app
+        .request(Method::GET, "/readyz", None)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_response(response).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("storage"),
+        "{body}"
+    );
+    assert_eq!(body["database"], "ok");
+    // Liveness does not depend on it.
+    let response = app
+        .request(Method::GET, "/healthz", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
