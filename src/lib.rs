@@ -55,3 +55,8 @@ pub use imagevault_sqlx as sqlx;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use imagevault_axum as axum;
+
+/// Compiles the README's Rust examples as doctests, so they cannot drift from the API.
+#[cfg(all(doctest, feature = "sqlite", feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -8,7 +8,9 @@ use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use imagevault_axum::{RouterConfig, router};
-use imagevault_core::{MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username, Vault};
+use imagevault_core::{
+    MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username, Vault,
+};
 use serde_json::Value;
 use tower::ServiceExt as _;
 
@@ -38,12 +40,20 @@ async fn app() -> App {
         base64::engine::general_purpose::STANDARD.encode("alice:correct horse")
     );
     App {
-        router: router(vault, RouterConfig::new("http://testserver").expect("valid url")),
+        router: router(
+            vault,
+            RouterConfig::new("http://testserver").expect("valid url"),
+        ),
         basic,
     }
 }
 
-async fn send(app: &App, method: Method, uri: &str, auth: bool) -> (StatusCode, axum::http::HeaderMap, Value) {
+async fn send(
+    app: &App,
+    method: Method,
+    uri: &str,
+    auth: bool,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let mut request = Request::builder().method(method).uri(uri);
     if auth {
         request = request.header(header::AUTHORIZATION, &app.basic);
@@ -56,7 +66,12 @@ async fn send(app: &App, method: Method, uri: &str, auth: bool) -> (StatusCode, 
         .expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, headers, json)
 }
@@ -78,7 +93,10 @@ async fn authentication_comes_before_the_method_check() {
     let (status, headers, body) = send(&app, Method::PATCH, "/api/images/", false).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(headers.contains_key(header::WWW_AUTHENTICATE));
-    assert_eq!(body["detail"], "Authentication credentials were not provided.");
+    assert_eq!(
+        body["detail"],
+        "Authentication credentials were not provided."
+    );
 
     let (status, headers, body) = send(&app, Method::PATCH, "/api/images/", true).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
@@ -102,15 +120,29 @@ async fn the_schema_and_docs_need_no_credentials() {
     let app = app().await;
     let (status, _, schema) = send(&app, Method::GET, "/api/schema/", false).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(schema["openapi"].as_str().expect("version").starts_with("3.1"));
+    assert!(
+        schema["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.1")
+    );
     assert!(schema["paths"]["/api/images/{id}/"]["delete"].is_object());
     let response = app
         .router
         .clone()
-        .oneshot(Request::get("/api/docs/").body(Body::empty()).expect("request"))
+        .oneshot(
+            Request::get("/api/docs/")
+                .body(Body::empty())
+                .expect("request"),
+        )
         .await
         .expect("infallible");
     assert_eq!(response.status(), StatusCode::OK);
-    let html = response.into_body().collect().await.expect("body").to_bytes();
+    let html = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     assert!(String::from_utf8_lossy(&html).contains("swagger"));
 }
