@@ -58,7 +58,10 @@ pub fn router(vault: Vault, config: RouterConfig) -> Router {
         .merge(routes::media::routes())
         .fallback(routes::not_found)
         .with_state(state.clone());
-    layers::apply(api.merge(openapi::docs_router()), &state.config)
+    layers::apply(
+        api.merge(openapi::docs_router(&state.config)),
+        &state.config,
+    )
 }
 
 /// Registers `path` (which ends with `/`) and the same path without the slash, so both

@@ -1,12 +1,19 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations, and the
 //! interactive page that shows it (Swagger UI, served from files built into the binary).
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_swagger_ui::{Config, SwaggerUi};
+use utoipa_swagger_ui::Config;
 
+use crate::config::RouterConfig;
+use crate::error::ApiError;
 use crate::routes::{account, admin, images, links, media, service};
 use crate::schema;
 
@@ -104,18 +111,70 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     document
 }
 
-/// `/api/schema/` (both spellings) and the Swagger UI page at `/api/docs/`.
-pub(crate) fn docs_router() -> Router {
-    let document = std::sync::Arc::new(openapi());
-    let schema = {
+/// `/api/schema/` and the Swagger UI page at `/api/docs/`, each on both spellings.
+pub(crate) fn docs_router(config: &RouterConfig) -> Router {
+    let document = Arc::new(openapi());
+    let schema = get(move || {
         let document = document.clone();
-        get(move || {
-            let document = document.clone();
-            async move { axum::Json(document.as_ref().clone()) }
+        async move { axum::Json(document.as_ref().clone()) }
+    });
+    // Absolute URLs, so the page works behind a path prefix and at either spelling.
+    let base = format!("{}/api/docs/", config.public_url());
+    let swagger = Arc::new(Config::new([format!(
+        "{}/api/schema/",
+        config.public_url()
+    )]));
+    let files = {
+        let swagger = swagger.clone();
+        get(move |Path(file): Path<String>| {
+            let swagger = swagger.clone();
+            async move { docs_file(&file, swagger, None) }
         })
     };
+    let index = get(move || {
+        let swagger = swagger.clone();
+        let base = base.clone();
+        async move { docs_file("index.html", swagger, Some(&base)) }
+    });
     Router::new()
         .route("/api/schema/", schema.clone())
         .route("/api/schema", schema)
-        .merge(SwaggerUi::new("/api/docs").config(Config::new(["/api/schema/"])))
+        .route("/api/docs/", index.clone())
+        .route("/api/docs", index)
+        .route("/api/docs/{*file}", files)
+}
+
+/// One file of the built-in Swagger UI. The index page gets a `<base>` so that its
+/// relative links resolve under `/api/docs/` even when it is served at `/api/docs`.
+fn docs_file(file: &str, swagger: Arc<Config<'static>>, base: Option<&str>) -> Response {
+    match utoipa_swagger_ui::serve(file, swagger) {
+        Ok(Some(found)) => {
+            let content_type = found.content_type;
+            let mut bytes = found.bytes.into_owned();
+            if let Some(base) = base {
+                let html = String::from_utf8_lossy(&bytes).replacen(
+                    "<head>",
+                    &format!("<head><base href=\"{base}\">"),
+                    1,
+                );
+                bytes = html.into_bytes();
+            }
+            let mut response = ([(header::CONTENT_TYPE, content_type)], bytes).into_response();
+            if found.gzpipped {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
+        Ok(None) => ApiError::not_found().into_response(),
+        Err(error) => {
+            tracing::error!(%error, file, "the docs page could not be served");
+            ApiError::detail(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "A server error occurred.",
+            )
+            .into_response()
+        }
+    }
 }

@@ -138,6 +138,18 @@ async fn admins_create_read_update_and_delete_users() {
     assert_eq!(updated["plan"], PlanId::ENTERPRISE.to_string());
     app.token_for("carol2", "carol's first password").await;
 
+    // PUT without `plan` and `is_admin` keeps them, as a DRF ModelSerializer does.
+    let (status, updated) = app
+        .put_json(&path, &app.admin, json!({"username": "carol2"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["plan"], PlanId::ENTERPRISE.to_string());
+    assert_eq!(updated["is_admin"], false);
+    // PUT without `username` is incomplete.
+    let (status, body) = app.put_json(&path, &app.admin, json!({"plan": null})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(keys(&body), ["username"]);
+
     // PATCH with a password changes it.
     let (status, updated) = app
         .patch_json(

@@ -183,7 +183,10 @@ async fn admins_list_create_read_update_and_delete_plans() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(keys(&body), ["name", "thumbnail_heights"]);
 
-    // PUT replaces; missing flags mean false.
+    // PUT replaces what it names; flags left out keep their values, as a DRF
+    // ModelSerializer leaves fields that are not required alone.
+    let (status, before) = app.get_json(&path, &app.admin).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
     let (status, plan) = app
         .put_json(
             &path,
@@ -195,7 +198,20 @@ async fn admins_list_create_read_update_and_delete_plans() {
     assert_eq!(keys(&plan), PLAN_KEYS);
     assert_eq!(plan["name"], "Custom 2");
     assert_eq!(plan["thumbnail_heights"], json!([50, 500]));
-    assert_eq!(plan["original_link"], false);
+    assert_eq!(plan["original_link"], before["original_link"]);
+    assert_eq!(plan["expiring_links"], before["expiring_links"]);
+    let (status, plan) = app
+        .put_json(
+            &path,
+            &app.admin,
+            json!({"name": "Custom 2", "thumbnail_heights": [500, 50], "original_link": !before["original_link"].as_bool().unwrap()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(
+        plan["original_link"],
+        !before["original_link"].as_bool().unwrap()
+    );
     let (status, body) = app
         .put_json(&path, &app.admin, json!({"name": "Only"}))
         .await;

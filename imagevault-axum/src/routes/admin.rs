@@ -57,7 +57,8 @@ pub(crate) fn routes() -> Router<AppState> {
     )
 }
 
-/// Reads a plan from the body; on `PATCH`, missing fields come from `current`.
+/// Reads a plan from the body; fields that are not required and left out come from
+/// `current` when updating, or take their defaults when creating.
 fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
     let name = fields.string("name", true).and_then(|name| {
         PlanName::parse(&name)
@@ -90,7 +91,6 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
         name: name.or_else(|| current.map(|plan| plan.name.clone()))?,
         thumbnail_heights: heights
             .or_else(|| current.map(|plan| plan.thumbnail_heights.clone()))?,
-        // A full write without a flag means "off", as DRF applies a field's default.
         original_link: original_link
             .or_else(|| current.map(|plan| plan.original_link))
             .unwrap_or(false),
@@ -210,7 +210,9 @@ pub(crate) async fn update_plan(
     } else {
         Fields::full(body)
     };
-    let spec = plan_spec(&mut fields, partial.then_some(&current));
+    // Flags left out keep their values, as a DRF ModelSerializer leaves fields that are
+    // not required alone on update; `name` and heights are required on `PUT`.
+    let spec = plan_spec(&mut fields, Some(&current));
     fields.finish()?;
     let Some(spec) = spec else {
         return Err(ApiError::field("non_field_errors", "Invalid data."));
@@ -386,8 +388,9 @@ pub(crate) async fn get_user(
     ))
 }
 
-/// Replace (`PUT`) or change (`PATCH`) a user. Without `password` the password is kept; a
-/// new plan shows at once and its thumbnails are made in the background.
+/// Replace (`PUT`) or change (`PATCH`) a user. Fields left out (`password`, `plan`,
+/// `is_admin`) keep their values; a new plan shows at once and its thumbnails are made in
+/// the background.
 #[utoipa::path(put, path = "/api/admin/users/{id}/", tag = "admin",
     security(("basic" = []), ("token" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user id")),
@@ -423,16 +426,13 @@ pub(crate) async fn update_user(
     let plan = plan_ref(&mut fields);
     let is_admin = fields.boolean("is_admin", false);
     fields.finish()?;
+    // Fields left out keep their values (on `PUT` too, as in a DRF ModelSerializer, where
+    // they are not required); only `username` is required on `PUT`.
     let changes = UserChanges {
         username,
         password,
-        // A full write without `plan` clears it, as DRF applies the field's default (null).
-        plan: if partial { plan } else { Some(plan.flatten()) },
-        is_admin: if partial {
-            is_admin
-        } else {
-            Some(is_admin.unwrap_or(false))
-        },
+        plan,
+        is_admin,
     };
     let user: User = state
         .vault
