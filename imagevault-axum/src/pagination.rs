@@ -8,6 +8,18 @@ use crate::AppState;
 use crate::error::{ApiError, FieldErrors};
 use crate::schema::PageBody;
 
+/// The paging parameters of every list, for the OpenAPI document.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct PageParams {
+    /// Items per page, 1..=100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Taken from a page's `next` or `previous`.
+    cursor: Option<String>,
+}
+
 /// The query string of a list request, as name/value pairs in order.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ListQuery {

@@ -4,8 +4,8 @@
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::AppState;
@@ -26,18 +26,7 @@ impl FromRequest<AppState> for Payload {
     type Rejection = ApiError;
 
     async fn from_request(request: Request<Body>, state: &AppState) -> Result<Self, ApiError> {
-        let content_type = request
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let (content_type, essence) = content_type(request.headers());
         if essence == "multipart/form-data" {
             return read_multipart(request, state).await;
         }
@@ -72,6 +61,21 @@ impl FromRequest<AppState> for Payload {
             Err(unsupported_media_type(&content_type))
         }
     }
+}
+
+/// The `Content-Type` as sent, and its lowercase media type without parameters.
+pub(crate) fn content_type(headers: &HeaderMap) -> (String, String) {
+    let sent = headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let essence = sent
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    (sent.to_owned(), essence)
 }
 
 pub(crate) fn unsupported_media_type(content_type: &str) -> ApiError {

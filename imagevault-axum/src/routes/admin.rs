@@ -13,7 +13,7 @@ use imagevault_core::{
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::pagination::ListQuery;
+use crate::pagination::{ListQuery, PageParams};
 use crate::payload::Fields;
 use crate::routes::{authenticated_405, created, path_id, payload};
 use crate::schema::{
@@ -103,10 +103,7 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
 /// All plans, newest first.
 #[utoipa::path(get, path = "/api/admin/plans/", tag = "admin",
     security(("basic" = []), ("token" = [])),
-    params(
-        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
-        ("cursor" = Option<String>, Query, description = "From a page's `next` or `previous`"),
-    ),
+    params(PageParams),
     responses(
         (status = 200, description = "One page", body = PageBody<PlanBody>),
         (status = 400, description = "Bad `limit` or `cursor`", body = FieldErrorsBody),
@@ -182,7 +179,7 @@ pub(crate) async fn get_plan(
 
 /// Replace (`PUT`) or change (`PATCH`) a plan; users on it see the change at once and
 /// thumbnails for new heights are made in the background.
-#[utoipa::path(put, path = "/api/admin/plans/{id}/", tag = "admin",
+#[utoipa::path(method(put, patch), path = "/api/admin/plans/{id}/", tag = "admin",
     security(("basic" = []), ("token" = [])),
     params(("id" = uuid::Uuid, Path, description = "The plan id")),
     request_body(content = PlanWrite, content_type = "application/json"),
@@ -220,21 +217,6 @@ pub(crate) async fn update_plan(
     let plan = state.vault.update_plan(&caller.account, id, spec).await?;
     Ok(Json(plan.into()))
 }
-
-/// Documents `PATCH` of a plan: `PUT` with every field optional.
-#[utoipa::path(patch, path = "/api/admin/plans/{id}/", tag = "admin",
-    security(("basic" = []), ("token" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The plan id")),
-    request_body(content = PlanWrite, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The plan", body = PlanBody),
-        (status = 400, description = "A taken name or bad heights", body = FieldErrorsBody),
-        (status = 401, description = "No or bad credentials", body = DetailBody),
-        (status = 403, description = "Not an administrator", body = DetailBody),
-        (status = 404, description = "Unknown or malformed id", body = DetailBody),
-    ))]
-#[allow(dead_code)]
-pub(crate) async fn patch_plan() {}
 
 /// Delete a plan that no user has.
 #[utoipa::path(delete, path = "/api/admin/plans/{id}/", tag = "admin",
@@ -297,10 +279,7 @@ fn password(fields: &mut Fields, required: bool) -> Option<Password> {
 /// All users, newest first.
 #[utoipa::path(get, path = "/api/admin/users/", tag = "admin",
     security(("basic" = []), ("token" = [])),
-    params(
-        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
-        ("cursor" = Option<String>, Query, description = "From a page's `next` or `previous`"),
-    ),
+    params(PageParams),
     responses(
         (status = 200, description = "One page", body = PageBody<UserBody>),
         (status = 400, description = "Bad `limit` or `cursor`", body = FieldErrorsBody),
@@ -391,7 +370,7 @@ pub(crate) async fn get_user(
 /// Replace (`PUT`) or change (`PATCH`) a user. Fields left out (`password`, `plan`,
 /// `is_admin`) keep their values; a new plan shows at once and its thumbnails are made in
 /// the background.
-#[utoipa::path(put, path = "/api/admin/users/{id}/", tag = "admin",
+#[utoipa::path(method(put, patch), path = "/api/admin/users/{id}/", tag = "admin",
     security(("basic" = []), ("token" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user id")),
     request_body(content = UserWrite, content_type = "application/json"),
@@ -440,21 +419,6 @@ pub(crate) async fn update_user(
         .await?;
     Ok(Json(user.into()))
 }
-
-/// Documents `PATCH` of a user: `PUT` with every field optional.
-#[utoipa::path(patch, path = "/api/admin/users/{id}/", tag = "admin",
-    security(("basic" = []), ("token" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user id")),
-    request_body(content = UserWrite, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The user", body = UserBody),
-        (status = 400, description = "A taken username, a bad password or an unknown plan", body = FieldErrorsBody),
-        (status = 401, description = "No or bad credentials", body = DetailBody),
-        (status = 403, description = "Not an administrator", body = DetailBody),
-        (status = 404, description = "Unknown or malformed id", body = DetailBody),
-    ))]
-#[allow(dead_code)]
-pub(crate) async fn patch_user() {}
 
 /// Delete a user with their images, files and links.
 #[utoipa::path(delete, path = "/api/admin/users/{id}/", tag = "admin",

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Path, RawQuery, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,8 +14,8 @@ use imagevault_core::{ImageError, ImageId, ReadLimitedError, Upload, VaultError,
 
 use crate::auth::Caller;
 use crate::error::{ApiError, error_chain};
-use crate::pagination::ListQuery;
-use crate::payload::{multipart_error, unsupported_media_type};
+use crate::pagination::{ListQuery, PageParams};
+use crate::payload::{content_type, multipart_error, unsupported_media_type};
 use crate::routes::{authenticated_405, created, path_id};
 use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, ImageFile, PageBody, UploadForm};
 use crate::{AppState, api_route};
@@ -77,18 +77,7 @@ pub(crate) async fn upload_image(
     caller.account.require_plan()?;
     let limit = state.vault.config().limits.max_bytes;
     check_declared_length(request.headers(), limit)?;
-    let content_type = request
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let (content_type, essence) = content_type(request.headers());
     let upload = match essence.as_str() {
         "multipart/form-data" => read_multipart_upload(request, &state, limit).await?,
         "image/png" | "image/jpeg" | "image/jpg" | "image/pjpeg" => {
@@ -218,10 +207,7 @@ async fn read_multipart_upload(
 /// The caller's images, newest first.
 #[utoipa::path(get, path = "/api/images/", tag = "images",
     security(("basic" = []), ("token" = [])),
-    params(
-        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
-        ("cursor" = Option<String>, Query, description = "From a page's `next` or `previous`"),
-    ),
+    params(PageParams),
     responses(
         (status = 200, description = "One page", body = PageBody<ImageBody>),
         (status = 400, description = "Bad `limit` or `cursor`", body = FieldErrorsBody),

@@ -10,7 +10,7 @@ use imagevault_core::{ExpirySeconds, LinkId, PlanFeature, parse_image_id};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::pagination::ListQuery;
+use crate::pagination::{ListQuery, PageParams};
 use crate::payload::Fields;
 use crate::routes::{authenticated_405, created, path_id, payload};
 use crate::schema::{DetailBody, FieldErrorsBody, LinkBody, LinkCreate, LinkUpdate, PageBody};
@@ -88,8 +88,7 @@ pub(crate) async fn create_link(
     security(("basic" = []), ("token" = [])),
     params(
         ("base_image" = Option<uuid::Uuid>, Query, description = "Only this image's links"),
-        ("limit" = Option<u32>, Query, description = "Items per page, 1..=100 (default 20)"),
-        ("cursor" = Option<String>, Query, description = "From a page's `next` or `previous`"),
+        PageParams,
     ),
     responses(
         (status = 200, description = "One page", body = PageBody<LinkBody>),
@@ -144,7 +143,7 @@ pub(crate) async fn get_link(
 
 /// Change a link's lifetime (`PUT` or `PATCH`); `expires_at` becomes
 /// `created_at + expiry_in_seconds`. `base_image` cannot change.
-#[utoipa::path(put, path = "/api/expiring-links/{id}/", tag = "expiring links",
+#[utoipa::path(method(put, patch), path = "/api/expiring-links/{id}/", tag = "expiring links",
     security(("basic" = []), ("token" = [])),
     params(("id" = uuid::Uuid, Path, description = "The link id")),
     request_body(content = LinkUpdate, content_type = "application/json"),
@@ -187,21 +186,6 @@ pub(crate) async fn update_link(
     };
     Ok(Json(LinkBody::new(view, &state)))
 }
-
-/// Documents `PATCH`, which behaves like `PUT` with every field optional.
-#[utoipa::path(patch, path = "/api/expiring-links/{id}/", tag = "expiring links",
-    security(("basic" = []), ("token" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The link id")),
-    request_body(content = LinkUpdate, content_type = "application/json"),
-    responses(
-        (status = 200, description = "The updated link", body = LinkBody),
-        (status = 400, description = "Bad `expiry_in_seconds`, or a different `base_image`", body = FieldErrorsBody),
-        (status = 401, description = "No or bad credentials", body = DetailBody),
-        (status = 403, description = "No plan, or the plan has no expiring links", body = DetailBody),
-        (status = 404, description = "Unknown, malformed, or another user's", body = DetailBody),
-    ))]
-#[allow(dead_code)]
-pub(crate) async fn patch_link() {}
 
 /// Delete one of the caller's links; its URL stops working at once.
 #[utoipa::path(delete, path = "/api/expiring-links/{id}/", tag = "expiring links",
