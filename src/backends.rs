@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | database | `sqlite://<path>` (feature `sqlite`), `postgres://...` (feature `postgres`), `memory://` |
 //! | storage | `file://<directory>`, `memory://` |
-//! | queue | `memory://` (in-process, bounded) |
+//! | queue | `memory://` (in-process, bounded), `redis://...` (feature `redis`) |
 
 use std::sync::Arc;
 
@@ -56,6 +56,10 @@ pub enum BackendError {
     #[cfg(any(feature = "sqlite", feature = "postgres"))]
     #[error(transparent)]
     Database(#[from] imagevault_sqlx::SetupError),
+    /// The Redis queue could not be opened.
+    #[cfg(feature = "redis")]
+    #[error(transparent)]
+    Queue(#[from] imagevault_redis_queue::SetupError),
     /// A local directory for the database could not be created.
     #[error("cannot create the directory {path:?} for the database")]
     Directory {
@@ -100,7 +104,7 @@ impl Backends {
         Ok(Self {
             repo: open_repo(database, options).await?,
             storage: open_storage(storage)?,
-            queue: open_queue(queue, options)?,
+            queue: open_queue(queue, options).await?,
         })
     }
 
@@ -182,14 +186,52 @@ pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>, BackendError> {
     Ok(Arc::new(ObjectStorage::from_url(url)?))
 }
 
-/// Opens the job queue at `url`.
-pub fn open_queue(url: &str, options: &BackendOptions) -> Result<Arc<dyn JobQueue>, BackendError> {
-    match url {
-        "memory://" => Ok(Arc::new(MemoryJobQueue::new(options.queue_capacity))),
-        _ => Err(BackendError::Unsupported {
-            port: "queue",
-            url: url.to_owned(),
-            supported: "memory:// (the in-process queue)",
-        }),
+const QUEUE_SCHEMES: &str = if cfg!(feature = "redis") {
+    "memory:// (the in-process queue), redis://..."
+} else {
+    "memory:// (the in-process queue; build with feature redis for redis://)"
+};
+
+/// Opens the job queue at `url`: the in-process queue for `memory://`, or with feature
+/// `redis` a Redis server for `redis://[user:password@]host[:port][/db]` (keys under the
+/// prefix `imagevault:`).
+pub async fn open_queue(
+    url: &str,
+    options: &BackendOptions,
+) -> Result<Arc<dyn JobQueue>, BackendError> {
+    if url == "memory://" {
+        return Ok(Arc::new(MemoryJobQueue::new(options.queue_capacity)));
+    }
+    #[cfg(feature = "redis")]
+    if url.starts_with("redis://") {
+        let queue = imagevault_redis_queue::RedisJobQueue::connect(url).await?;
+        return Ok(Arc::new(queue));
+    }
+    Err(BackendError::Unsupported {
+        port: "queue",
+        url: url.to_owned(),
+        supported: QUEUE_SCHEMES,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_queue_urls_name_the_supported_schemes() {
+        for url in ["amqp://127.0.0.1", "rediss://127.0.0.1:6379", "memory:"] {
+            match open_queue(url, &BackendOptions::default()).await {
+                Err(BackendError::Unsupported {
+                    port: "queue",
+                    supported,
+                    ..
+                }) => {
+                    assert!(supported.contains("memory://"), "{supported}");
+                    assert!(supported.contains("redis://"), "{supported}");
+                }
+                other => panic!("{url}: expected Unsupported, got {other:?}"),
+            }
+        }
     }
 }

@@ -13,11 +13,12 @@
 //! | `testing` | the conformance suites of [`testing`], for your own backends |
 //! | `sqlite` | `sqlx::SqliteRepo`: the repository in one SQLite file (WAL), from `imagevault-sqlx` |
 //! | `postgres` | `sqlx::PostgresRepo`: the repository on PostgreSQL, from `imagevault-sqlx` |
+//! | `redis` | `redis_queue::RedisJobQueue`: the job queue on Redis, shared by API processes and workers, from `imagevault-redis-queue` |
 //! | `axum` | [`axum::router`](mod@axum): the whole REST API as an axum `Router`, from `imagevault-axum` |
 //!
 //! [`backends`] opens all three backends from URLs (`sqlite://...`, `file://...`,
-//! `memory://`), as the example server does; [`server::serve`](crate::server) (feature
-//! `axum`) runs the API with its worker and reconciler and shuts down gracefully.
+//! `redis://...`, `memory://`), as the example server does; [`server::serve`](crate::server)
+//! (feature `axum`) runs the API with its worker and reconciler and shuts down gracefully.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -50,6 +51,11 @@ pub use imagevault_core as core;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "postgres"))))]
 pub use imagevault_sqlx as sqlx;
+
+/// The job queue on Redis: the `imagevault-redis-queue` crate.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use imagevault_redis_queue as redis_queue;
 
 /// The REST API as an axum `Router`: the `imagevault-axum` crate.
 #[cfg(feature = "axum")]
