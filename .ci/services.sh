@@ -37,3 +37,35 @@ ensure_postgres() {
   psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'test'" | grep -q 1 \
     || psql -h 127.0.0.1 -U postgres -c "create database test" >/dev/null
 }
+
+# Whether a Redis server answers on 127.0.0.1:6379, through bash's /dev/tcp so that no
+# redis-cli is needed. A server that wants a password still answers (with an error).
+redis_answers() {
+  (
+    exec 3<>/dev/tcp/127.0.0.1/6379 || exit 1
+    printf 'PING\r\n' >&3
+    IFS= read -r -t 2 reply <&3 || exit 1
+    [[ "$reply" == +PONG* || "$reply" == -* ]]
+  ) 2>/dev/null
+}
+
+ensure_redis() {
+  if redis_answers; then
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null 2>&1; then
+    log "installing redis-server"
+    apt_install redis-server
+    # The package may have started its own server.
+    redis_answers && return 0
+  fi
+  # Memory only, like the tests expect: nothing is written to disk.
+  log "starting redis-server"
+  redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --daemonize yes >/dev/null
+  for _ in $(seq 30); do
+    redis_answers && return 0
+    sleep 1
+  done
+  log "redis-server did not answer on 127.0.0.1:6379"
+  return 1
+}
