@@ -4,7 +4,7 @@
 //! | port | URLs |
 //! | --- | --- |
 //! | database | `sqlite://<path>` (feature `sqlite`), `postgres://...` (feature `postgres`), `memory://` |
-//! | storage | `file://<directory>`, `memory://` |
+//! | storage | `file://<directory>`, `memory://`, `s3://<bucket>[/<prefix>]` (feature `s3`) |
 //! | queue | `memory://` (in-process, bounded), `redis://...` (feature `redis`) |
 
 use std::sync::Arc;
@@ -23,6 +23,9 @@ pub struct BackendOptions {
     /// Jobs the in-process queue holds before it refuses more (default 100 000); refused
     /// work is picked up later by the reconciler.
     pub queue_capacity: usize,
+    /// The key prefix of a Redis queue (default `imagevault:`), so that several
+    /// installations, or test runs, can share one Redis server.
+    pub queue_prefix: String,
 }
 
 impl Default for BackendOptions {
@@ -31,6 +34,7 @@ impl Default for BackendOptions {
             migrate: true,
             max_connections: 8,
             queue_capacity: 100_000,
+            queue_prefix: "imagevault:".to_owned(),
         }
     }
 }
@@ -181,7 +185,9 @@ fn create_parent_directory(url: &str) -> Result<(), BackendError> {
     }
 }
 
-/// Opens blob storage at `url`.
+/// Opens blob storage at `url`: `file://<directory>`, `memory://`, or with feature `s3`
+/// `s3://<bucket>[/<prefix>]`, configured by the `AWS_*` environment variables (see
+/// [`ObjectStorage::from_url`]).
 pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>, BackendError> {
     Ok(Arc::new(ObjectStorage::from_url(url)?))
 }
@@ -204,7 +210,10 @@ pub async fn open_queue(
     }
     #[cfg(feature = "redis")]
     if url.starts_with("redis://") {
-        let queue = imagevault_redis_queue::RedisJobQueue::connect(url).await?;
+        let queue = imagevault_redis_queue::RedisJobQueue::builder(url)
+            .prefix(options.queue_prefix.clone())
+            .build()
+            .await?;
         return Ok(Arc::new(queue));
     }
     Err(BackendError::Unsupported {
@@ -217,6 +226,18 @@ pub async fn open_queue(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn s3_storage_urls_open_with_the_s3_feature() {
+        // Opening contacts no server, so this needs none.
+        match open_storage("s3://media/imagevault") {
+            Ok(_) => assert!(cfg!(feature = "s3")),
+            Err(error) => {
+                assert!(!cfg!(feature = "s3"), "{error}");
+                assert!(error.to_string().contains("feature s3"), "{error}");
+            }
+        }
+    }
 
     #[tokio::test]
     async fn unknown_queue_urls_name_the_supported_schemes() {

@@ -32,7 +32,8 @@ pub(crate) struct Global {
     )]
     pub(crate) database: String,
 
-    /// Storage URL for originals and thumbnails: `file://<directory>` or `memory://`
+    /// Storage URL for originals and thumbnails: `file://<directory>`, `s3://bucket/prefix`
+    /// (endpoint, region and credentials from the usual `AWS_*` variables) or `memory://`
     #[arg(
         long,
         global = true,
@@ -41,7 +42,8 @@ pub(crate) struct Global {
     )]
     pub(crate) storage: String,
 
-    /// Job queue URL: `memory://` (in-process; needs the worker in the same process)
+    /// Job queue URL: `memory://` (in-process; needs the worker in the same process) or
+    /// `redis://host:port/db`, shared by API and worker processes
     #[arg(
         long,
         global = true,
@@ -49,6 +51,26 @@ pub(crate) struct Global {
         default_value = "memory://"
     )]
     pub(crate) queue: String,
+
+    /// Key prefix of a Redis queue, so that installations can share one Redis server
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_QUEUE_PREFIX",
+        default_value = "imagevault:"
+    )]
+    pub(crate) queue_prefix: String,
+
+    /// Seconds a worker holds a thumbnail job before another worker may take it over (a
+    /// worker that died mid-job loses nothing: its job comes back after this lease)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_JOB_LEASE_SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) job_lease_secs: u64,
 
     /// Database connections per process
     #[arg(

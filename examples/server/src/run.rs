@@ -13,7 +13,7 @@ use imagevault::backends::{self, BackendOptions, Backends};
 use imagevault::page::KeysetQuery;
 use imagevault::server::{ServeOptions, serve};
 use imagevault::{
-    ImageLimits, NewUser, Password, PlanId, Username, Vault, VaultError, WorkerOptions,
+    ImageLimits, NewUser, Password, PlanId, Username, Vault, VaultConfig, VaultError, WorkerOptions,
 };
 use tokio::net::TcpListener;
 
@@ -40,9 +40,14 @@ pub(crate) async fn open_vault(global: &Global) -> anyhow::Result<Vault> {
     })?;
     let vault = backends
         .vault_builder()
-        .limits(ImageLimits {
-            max_bytes: global.max_upload_bytes,
-            max_pixels: global.max_pixels,
+        .config({
+            let mut config = VaultConfig::default();
+            config.limits = ImageLimits {
+                max_bytes: global.max_upload_bytes,
+                max_pixels: global.max_pixels,
+            };
+            config.job_lease = Duration::from_secs(global.job_lease_secs);
+            config
         })
         .build()?;
     Ok(vault)
@@ -52,6 +57,7 @@ fn backend_options(global: &Global) -> BackendOptions {
     BackendOptions {
         migrate: true,
         max_connections: global.max_connections,
+        queue_prefix: global.queue_prefix.clone(),
         ..BackendOptions::default()
     }
 }
