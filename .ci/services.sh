@@ -69,3 +69,60 @@ ensure_redis() {
   log "redis-server did not answer on 127.0.0.1:6379"
   return 1
 }
+
+# The S3-compatible test server: moto, in memory, on 127.0.0.1:5555 (the default of
+# IMAGEVAULT_TEST_S3_ENDPOINT). Another endpoint in that variable is used as it is.
+MOTO_ENDPOINT=http://127.0.0.1:5555
+
+# Whether an HTTP server answers on 127.0.0.1:5555, through bash's /dev/tcp so that no curl
+# is needed.
+moto_answers() {
+  (
+    exec 3<>/dev/tcp/127.0.0.1/5555 || exit 1
+    printf 'GET / HTTP/1.0\r\nHost: 127.0.0.1:5555\r\n\r\n' >&3
+    IFS= read -r -t 5 reply <&3 || exit 1
+    [[ "$reply" == HTTP/* ]]
+  ) 2>/dev/null
+}
+
+# Sets MOTO_SERVER to moto_server from PATH, or else from a virtualenv of our own: Debian's
+# Python refuses `pip install` and `pip install --user` outside one (PEP 668).
+find_moto() {
+  local venv="${XDG_CACHE_HOME:-$HOME/.cache}/imagevault/moto-venv"
+  if MOTO_SERVER=$(command -v moto_server); then
+    return 0
+  fi
+  MOTO_SERVER="$venv/bin/moto_server"
+  [ -x "$MOTO_SERVER" ] && return 0
+  log "installing moto[server] into $venv"
+  command -v python3 >/dev/null 2>&1 || apt_install python3
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    rm -rf "$venv"
+    apt_install python3-venv
+    python3 -m venv "$venv" || return 1
+  fi
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check 'moto[server]' || return 1
+  [ -x "$MOTO_SERVER" ]
+}
+
+ensure_moto() {
+  if [ "${IMAGEVAULT_TEST_S3_ENDPOINT:-$MOTO_ENDPOINT}" != "$MOTO_ENDPOINT" ]; then
+    log "using the S3 server at $IMAGEVAULT_TEST_S3_ENDPOINT"
+    return 0
+  fi
+  if moto_answers; then
+    return 0
+  fi
+  find_moto || { log "cannot install moto_server"; return 1; }
+  local logfile="${CARGO_TARGET_DIR:-target}/moto_server.log"
+  mkdir -p "$(dirname "$logfile")"
+  log "starting $MOTO_SERVER (log: $logfile)"
+  nohup "$MOTO_SERVER" -H 127.0.0.1 -p 5555 >>"$logfile" 2>&1 </dev/null &
+  for _ in $(seq 60); do
+    moto_answers && return 0
+    sleep 0.5
+  done
+  log "moto_server did not answer on 127.0.0.1:5555; the end of $logfile:"
+  tail -n 20 "$logfile" >&2 || true
+  return 1
+}

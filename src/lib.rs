@@ -14,11 +14,13 @@
 //! | `sqlite` | `sqlx::SqliteRepo`: the repository in one SQLite file (WAL), from `imagevault-sqlx` |
 //! | `postgres` | `sqlx::PostgresRepo`: the repository on PostgreSQL, from `imagevault-sqlx` |
 //! | `redis` | `redis_queue::RedisJobQueue`: the job queue on Redis, shared by API processes and workers, from `imagevault-redis-queue` |
+//! | `s3` | `S3StorageBuilder` and `s3://<bucket>[/<prefix>]` storage URLs: storage on Amazon S3 or an S3-compatible server (MinIO, ...), configured by `AWS_*` variables |
 //! | `axum` | [`axum::router`](mod@axum): the whole REST API as an axum `Router`, from `imagevault-axum` |
 //!
 //! [`backends`] opens all three backends from URLs (`sqlite://...`, `file://...`,
-//! `redis://...`, `memory://`), as the example server does; [`server::serve`](crate::server)
-//! (feature `axum`) runs the API with its worker and reconciler and shuts down gracefully.
+//! `s3://...`, `redis://...`, `memory://`), as the example server does;
+//! [`server::serve`](crate::server) (feature `axum`) runs the API with its worker and
+//! reconciler and shuts down gracefully.
 //!
 //! ```
 //! use std::sync::Arc;

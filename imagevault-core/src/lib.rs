@@ -30,6 +30,9 @@ pub use image::{Image, ImageId, ImageName, ImageRecord};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use object_storage::S3StorageBuilder;
 pub use object_storage::{ObjectStorage, StorageUrlError};
 pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};

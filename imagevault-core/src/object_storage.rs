@@ -1,5 +1,5 @@
 //! [`ObjectStorage`]: the [`Storage`] port over any [`object_store::ObjectStore`]
-//! (local files, memory, and with the right object_store features S3 and the like).
+//! (local files, memory, and with feature `s3` Amazon S3 and S3-compatible servers).
 
 use std::ops::Range;
 use std::path::Path as FsPath;
@@ -14,7 +14,19 @@ use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 use crate::imaging::ImageFormat;
 use crate::storage::{ObjectInfo, Storage, StorageError, StorageKey, StoredObject};
 
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "s3")]
+pub use s3::S3StorageBuilder;
+
 const BACKEND: &str = "object_store";
+
+/// The storage URLs this build opens, for error messages.
+const SUPPORTED_URLS: &str = if cfg!(feature = "s3") {
+    "file://<directory>, memory:// or s3://<bucket>[/<prefix>]"
+} else {
+    "file://<directory> or memory:// (build with feature s3 for s3://<bucket>[/<prefix>])"
+};
 
 /// A [`Storage`] over an object_store backend, with every key under an optional prefix.
 ///
@@ -38,11 +50,43 @@ pub struct ObjectStorage {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageUrlError {
-    /// The scheme is not one this build supports.
-    #[error("unsupported storage URL {url:?}; use file://<directory> or memory://")]
+    /// The scheme is not one this build supports (`s3://` needs feature `s3`).
+    #[error("unsupported storage URL {url:?}; use {SUPPORTED_URLS}")]
     UnsupportedScheme {
         /// The URL given.
         url: String,
+    },
+    /// An `s3://` URL without a bucket, or with parts that are configured elsewhere.
+    #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+    #[error("invalid S3 storage URL {url:?}: {reason}")]
+    InvalidS3Url {
+        /// The URL given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A key prefix that is not a relative path of safe segments.
+    #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+    #[error(
+        "invalid storage prefix {prefix:?}; use /-separated segments of ASCII letters, digits, '-', '_' and '.'"
+    )]
+    InvalidPrefix {
+        /// The prefix given.
+        prefix: String,
+    },
+    /// object_store refused the S3 configuration (a missing bucket name, a bad region or
+    /// endpoint, a key id without its secret, ...).
+    #[cfg(feature = "s3")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+    #[error("cannot configure S3 storage for bucket {bucket:?}")]
+    S3 {
+        /// The bucket, empty if none was given.
+        bucket: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The local directory could not be created or opened.
     #[error("cannot use directory {path:?} for storage")]
@@ -84,14 +128,24 @@ impl ObjectStorage {
         Ok(Self::new(Arc::new(store), ""))
     }
 
-    /// Opens a storage URL: `memory://`, or `file://<directory>` where the directory may be
-    /// absolute (`file:///srv/media`) or relative (`file://./media`).
+    /// Opens a storage URL:
+    ///
+    /// - `memory://`;
+    /// - `file://<directory>`, where the directory may be absolute (`file:///srv/media`) or
+    ///   relative (`file://./media`);
+    /// - with feature `s3`, `s3://<bucket>[/<prefix>]`: the bucket on Amazon S3 or an
+    ///   S3-compatible server, with every key under the optional prefix, configured by the
+    ///   `AWS_*` environment variables as `S3StorageBuilder::from_env` describes.
     pub fn from_url(url: &str) -> Result<Self, StorageUrlError> {
         if url == "memory://" || url == "memory:///" {
             return Ok(Self::memory());
         }
         if let Some(directory) = url.strip_prefix("file://").filter(|rest| !rest.is_empty()) {
             return Self::local(directory);
+        }
+        #[cfg(feature = "s3")]
+        if url.starts_with("s3://") {
+            return S3StorageBuilder::from_env().url(url)?.build();
         }
         Err(StorageUrlError::UnsupportedScheme {
             url: url.to_owned(),
@@ -219,6 +273,27 @@ impl Storage for ObjectStorage {
         match self.store.delete(&self.path(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(error) => Err(backend(error)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_urls_name_s3_or_its_feature() {
+        let error = ObjectStorage::from_url("gs://bucket").unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("s3://<bucket>"), "{message}");
+        if cfg!(feature = "s3") {
+            assert!(!message.contains("feature"), "{message}");
+        } else {
+            assert!(message.contains("feature s3"), "{message}");
+            assert!(matches!(
+                ObjectStorage::from_url("s3://bucket/prefix"),
+                Err(StorageUrlError::UnsupportedScheme { .. })
+            ));
         }
     }
 }
