@@ -12,7 +12,9 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 
 use crate::imaging::ImageFormat;
-use crate::storage::{ObjectInfo, Storage, StorageError, StorageKey, StoredObject};
+use crate::storage::{
+    KeyPrefix, ListedObject, ObjectInfo, Storage, StorageError, StorageKey, StoredObject,
+};
 
 #[cfg(feature = "s3")]
 mod s3;
@@ -275,6 +277,43 @@ impl Storage for ObjectStorage {
             Err(error) => Err(backend(error)),
         }
     }
+
+    fn list(
+        &self,
+        prefix: &KeyPrefix,
+    ) -> futures::stream::BoxStream<'_, Result<ListedObject, StorageError>> {
+        let directory = prefix
+            .segments()
+            .fold(self.prefix.clone(), |path, segment| path.child(segment));
+        let root = self.prefix.clone();
+        self.store
+            .list(Some(&directory))
+            .map_err(backend)
+            .try_filter_map(move |meta| {
+                let listed = listed(&root, &meta);
+                if listed.is_none() {
+                    tracing::debug!(location = %meta.location, "skipping an object that is not imagevault's");
+                }
+                futures::future::ready(Ok(listed))
+            })
+            .boxed()
+    }
+}
+
+/// A listed object with the configured prefix stripped from its location; `None` for a
+/// location that is no [`StorageKey`] (a file imagevault did not write).
+fn listed(root: &Path, meta: &object_store::ObjectMeta) -> Option<ListedObject> {
+    let mut key = String::new();
+    for part in meta.location.prefix_match(root)? {
+        if !key.is_empty() {
+            key.push('/');
+        }
+        key.push_str(part.as_ref());
+    }
+    Some(ListedObject {
+        key: StorageKey::parse(&key)?,
+        info: info(meta),
+    })
 }
 
 #[cfg(test)]

@@ -13,6 +13,22 @@ use crate::imaging::ImageFormat;
 /// A boxed error from a backend, kept as the source of a port error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The first segment of every original's key.
+const ORIGINALS: &str = "imageupload";
+/// The first segment of every thumbnail's key.
+const THUMBNAILS: &str = "thumbnail";
+
+/// Whether `segment` may be part of a key: not empty, `.` or `..`, and only ASCII letters,
+/// digits, `-`, `_` and `.`.
+fn safe_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
 /// The key of a stored object: a relative path of `/`-separated segments made only of ASCII
 /// letters, digits, `-`, `_` and `.`, with no empty, `.` or `..` segment, at most 1024 bytes.
 ///
@@ -34,26 +50,18 @@ impl StorageKey {
     /// assert!(StorageKey::parse("/abs").is_none());
     /// ```
     pub fn parse(key: &str) -> Option<Self> {
-        let safe_segment = |segment: &str| {
-            !segment.is_empty()
-                && segment != "."
-                && segment != ".."
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        };
         (key.len() <= Self::MAX_LEN && key.split('/').all(safe_segment))
             .then(|| Self(key.to_owned()))
     }
 
     /// A new random key for an original: `imageupload/<uuid>/<uuid>.<ext>`.
     pub fn new_original(format: ImageFormat) -> Self {
-        Self::random("imageupload", format)
+        Self::random(ORIGINALS, format)
     }
 
     /// A new random key for a thumbnail: `thumbnail/<uuid>/<uuid>.<ext>`.
     pub fn new_thumbnail(format: ImageFormat) -> Self {
-        Self::random("thumbnail", format)
+        Self::random(THUMBNAILS, format)
     }
 
     fn random(prefix: &str, format: ImageFormat) -> Self {
@@ -77,6 +85,63 @@ impl std::fmt::Display for StorageKey {
     }
 }
 
+/// A "directory" of keys, for [`Storage::list`]: empty for every key, or whole key segments
+/// each followed by `/`, such as `thumbnail/`.
+///
+/// ```
+/// use imagevault_core::storage::KeyPrefix;
+/// assert_eq!(KeyPrefix::originals().as_str(), "imageupload/");
+/// assert!(KeyPrefix::parse("thumbnail/0b5c/").is_some());
+/// assert!(KeyPrefix::parse("thumb").is_none()); // part of a segment
+/// assert!(KeyPrefix::parse("../").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyPrefix(String);
+
+impl KeyPrefix {
+    /// `imageupload/`: where every original is stored.
+    pub fn originals() -> Self {
+        Self(format!("{ORIGINALS}/"))
+    }
+
+    /// `thumbnail/`: where every thumbnail is stored.
+    pub fn thumbnails() -> Self {
+        Self(format!("{THUMBNAILS}/"))
+    }
+
+    /// Checks that `prefix` is empty, or segments as in a [`StorageKey`] each followed by
+    /// `/`.
+    pub fn parse(prefix: &str) -> Option<Self> {
+        if prefix.is_empty() {
+            return Some(Self(String::new()));
+        }
+        let directories = prefix.strip_suffix('/')?;
+        (prefix.len() <= StorageKey::MAX_LEN && directories.split('/').all(safe_segment))
+            .then(|| Self(prefix.to_owned()))
+    }
+
+    /// The prefix, empty or ending in `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The prefix's segments, without the slashes; none for the empty prefix.
+    pub fn segments(&self) -> impl Iterator<Item = &str> {
+        self.0.split_terminator('/')
+    }
+
+    /// Whether `key` lies under this prefix.
+    pub fn contains(&self, key: &StorageKey) -> bool {
+        key.as_str().starts_with(&self.0)
+    }
+}
+
+impl std::fmt::Display for KeyPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// What is known of a stored object without reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectInfo {
@@ -84,6 +149,15 @@ pub struct ObjectInfo {
     pub size: u64,
     /// When it was written, where the backend knows.
     pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// One object found by [`Storage::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Its key.
+    pub key: StorageKey,
+    /// Its size and, where the backend knows it, when it was written.
+    pub info: ObjectInfo,
 }
 
 /// An object being read: its metadata, the byte range returned, and the bytes as a stream.
@@ -150,6 +224,13 @@ pub enum StorageError {
 /// - `get`, `get_range` and `head` of a missing key are `Ok(None)`.
 /// - `get_range` with a range not within `0..size` (or empty) is [`StorageError::InvalidRange`].
 /// - `delete` of a missing key is `Ok(())`.
+/// - `list` yields every object under the prefix, once each, in no particular order, with
+///   the same `size` as `head`; an object put or deleted while the listing runs may or may
+///   not be included. A prefix with no objects yields nothing, not an error. Objects whose
+///   keys are not [`StorageKey`]s (not written by imagevault) may be skipped. A failure is
+///   an `Err` item, after which the stream may end.
+/// - Where `last_modified` is known, it is when the object was written, by a clock close to
+///   the service's: the sweeper (`Vault::sweep`) deletes unreferenced objects by their age.
 #[async_trait]
 pub trait Storage: Send + Sync + Debug + 'static {
     /// Stores `data` under `key`, replacing any object there.
@@ -175,4 +256,7 @@ pub trait Storage: Send + Sync + Debug + 'static {
 
     /// Removes an object.
     async fn delete(&self, key: &StorageKey) -> Result<(), StorageError>;
+
+    /// Lists the objects whose keys start with `prefix`, for the sweeper.
+    fn list(&self, prefix: &KeyPrefix) -> BoxStream<'_, Result<ListedObject, StorageError>>;
 }

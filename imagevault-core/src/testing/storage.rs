@@ -1,9 +1,13 @@
 //! The [`Storage`] conformance suite.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
+use chrono::{TimeDelta, Utc};
+use futures::TryStreamExt as _;
 
 use crate::imaging::ImageFormat;
-use crate::storage::{Storage, StorageError, StorageKey};
+use crate::storage::{KeyPrefix, ListedObject, Storage, StorageError, StorageKey};
 
 /// Runs every storage check.
 pub async fn run_all(storage: &dyn Storage) {
@@ -12,6 +16,8 @@ pub async fn run_all(storage: &dyn Storage) {
     ranges(storage).await;
     put_replaces(storage).await;
     large_objects_stream(storage).await;
+    list_finds_objects_under_a_prefix(storage).await;
+    list_of_an_empty_prefix_is_empty(storage).await;
 }
 
 fn key() -> StorageKey {
@@ -171,9 +177,143 @@ pub async fn large_objects_stream(storage: &dyn Storage) {
     storage.delete(&key).await.expect("delete failed");
 }
 
+/// A directory no other check or concurrent run uses: `<top>/<random uuid>/`.
+fn fresh_directory(top: &str) -> KeyPrefix {
+    KeyPrefix::parse(&format!("{top}/{}/", uuid::Uuid::new_v4().hyphenated()))
+        .expect("a valid prefix")
+}
+
+/// A key in `directory`, shaped like imagevault's own.
+fn key_in(directory: &KeyPrefix) -> StorageKey {
+    StorageKey::parse(&format!(
+        "{directory}{}.png",
+        uuid::Uuid::new_v4().hyphenated()
+    ))
+    .expect("a valid key")
+}
+
+/// Lists `prefix` whole, keyed by key; panics on a failure or a key listed twice.
+async fn listing(storage: &dyn Storage, prefix: &KeyPrefix) -> BTreeMap<StorageKey, ListedObject> {
+    let listed: Vec<ListedObject> = storage
+        .list(prefix)
+        .try_collect()
+        .await
+        .unwrap_or_else(|error| panic!("list of {prefix:?} failed: {error:?}"));
+    let mut by_key = BTreeMap::new();
+    for object in listed {
+        assert!(
+            prefix.contains(&object.key),
+            "list of {prefix:?} returned {:?}, which is not under it",
+            object.key
+        );
+        let key = object.key.clone();
+        assert!(
+            by_key.insert(key.clone(), object).is_none(),
+            "list of {prefix:?} returned {key:?} twice"
+        );
+    }
+    by_key
+}
+
+/// `list` finds every object under a prefix with its size and a plausible time of writing,
+/// and nothing outside it; a deleted object is no longer listed.
+pub async fn list_finds_objects_under_a_prefix(storage: &dyn Storage) {
+    let directory = fresh_directory("thumbnail");
+    let objects: Vec<(StorageKey, Bytes)> = [&b"one"[..], b"second", b"the third"]
+        .into_iter()
+        .map(|data| (key_in(&directory), Bytes::from_static(data)))
+        .collect();
+    for (key, data) in &objects {
+        storage
+            .put(key, data.clone(), ImageFormat::Png)
+            .await
+            .expect("put failed");
+    }
+    let elsewhere = key_in(&fresh_directory("imageupload"));
+    storage
+        .put(
+            &elsewhere,
+            Bytes::from_static(b"original"),
+            ImageFormat::Png,
+        )
+        .await
+        .expect("put failed");
+
+    let listed = listing(storage, &directory).await;
+    let sizes: BTreeMap<&StorageKey, u64> = listed
+        .iter()
+        .map(|(key, object)| (key, object.info.size))
+        .collect();
+    let expected: BTreeMap<&StorageKey, u64> = objects
+        .iter()
+        .map(|(key, data)| (key, data.len() as u64))
+        .collect();
+    assert_eq!(
+        sizes, expected,
+        "list must return exactly the objects under the prefix, with their sizes"
+    );
+    for object in listed.values() {
+        if let Some(written) = object.info.last_modified {
+            let age = Utc::now() - written;
+            assert!(
+                age.abs() < TimeDelta::minutes(5),
+                "list reports {:?} written at {written}, not about now",
+                object.key
+            );
+        }
+    }
+    let all_thumbnails = listing(storage, &KeyPrefix::thumbnails()).await;
+    for (key, _) in &objects {
+        assert!(
+            all_thumbnails.contains_key(key),
+            "list of thumbnail/ must include {key:?}"
+        );
+    }
+    assert!(
+        !all_thumbnails.contains_key(&elsewhere),
+        "list of thumbnail/ must not include an original"
+    );
+    assert!(
+        listing(storage, &KeyPrefix::originals())
+            .await
+            .contains_key(&elsewhere),
+        "list of imageupload/ must include an original"
+    );
+
+    let (deleted, _) = &objects[1];
+    storage.delete(deleted).await.expect("delete failed");
+    let listed = listing(storage, &directory).await;
+    assert!(
+        !listed.contains_key(deleted),
+        "list must not return a deleted object"
+    );
+    assert_eq!(listed.len(), 2, "list must keep the objects not deleted");
+
+    for (key, _) in &objects {
+        storage.delete(key).await.expect("delete failed");
+    }
+    storage.delete(&elsewhere).await.expect("delete failed");
+    assert!(
+        listing(storage, &directory).await.is_empty(),
+        "list must return nothing once every object under the prefix is deleted"
+    );
+}
+
+/// `list` of a prefix nothing was ever stored under yields nothing, without an error.
+pub async fn list_of_an_empty_prefix_is_empty(storage: &dyn Storage) {
+    for top in ["imageupload", "thumbnail"] {
+        let directory = fresh_directory(top);
+        assert!(
+            listing(storage, &directory).await.is_empty(),
+            "list of a prefix with no objects must be empty"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::ObjectStorage;
+    use crate::storage::{KeyPrefix, Storage as _, StorageKey};
 
     #[tokio::test]
     async fn memory_object_store_conforms() {
@@ -189,6 +329,60 @@ mod tests {
         ))
         .unwrap();
         super::run_all(&storage).await;
+    }
+
+    /// A fresh store with no directories at all lists nothing, and files that are not
+    /// imagevault's (names no key can have) are skipped.
+    #[tokio::test]
+    async fn local_directory_lists_only_keys() {
+        let directory = tempfile::tempdir().unwrap();
+        let storage = ObjectStorage::local(directory.path()).unwrap();
+        for prefix in [KeyPrefix::originals(), KeyPrefix::thumbnails()] {
+            assert!(super::listing(&storage, &prefix).await.is_empty());
+        }
+        let stray = directory.path().join("thumbnail/a b");
+        std::fs::create_dir_all(&stray).unwrap();
+        std::fs::write(stray.join("c d.png"), b"not ours").unwrap();
+        let key = StorageKey::parse("thumbnail/x/y.png").unwrap();
+        storage
+            .put(
+                &key,
+                bytes::Bytes::from_static(b"ours"),
+                crate::ImageFormat::Png,
+            )
+            .await
+            .unwrap();
+        let listed = super::listing(&storage, &KeyPrefix::thumbnails()).await;
+        assert_eq!(listed.keys().collect::<Vec<_>>(), [&key]);
+    }
+
+    /// Keys are listed without the storage's own prefix.
+    #[tokio::test]
+    async fn prefixed_stores_list_bare_keys() {
+        let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let storage = ObjectStorage::new(store.clone(), "tenant/media");
+        super::run_all(&storage).await;
+        let key = StorageKey::parse("imageupload/x/y.jpg").unwrap();
+        storage
+            .put(
+                &key,
+                bytes::Bytes::from_static(b"ours"),
+                crate::ImageFormat::Jpeg,
+            )
+            .await
+            .unwrap();
+        let other = ObjectStorage::new(store, "tenant/other");
+        other
+            .put(
+                &key,
+                bytes::Bytes::from_static(b"theirs"),
+                crate::ImageFormat::Jpeg,
+            )
+            .await
+            .unwrap();
+        let listed = super::listing(&storage, &KeyPrefix::originals()).await;
+        assert_eq!(listed.keys().collect::<Vec<_>>(), [&key]);
+        assert_eq!(listed[&key].info.size, 4);
     }
 
     #[test]

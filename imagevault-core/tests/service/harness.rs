@@ -2,12 +2,14 @@
 
 use std::collections::BTreeSet;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use imagevault_core::storage::{ObjectInfo, StorageError, StoredObject};
+use futures::stream::BoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
+use imagevault_core::storage::{KeyPrefix, ListedObject, ObjectInfo, StorageError, StoredObject};
 use imagevault_core::{
     Account, ImageFormat, ImageLimits, ImageView, ManualClock, MemoryJobQueue, MemoryRepo, NewUser,
     ObjectStorage, Password, PlanId, Storage, StorageKey, Upload, Username, Vault, VaultConfig,
@@ -53,12 +55,29 @@ pub(crate) fn crafted_png(width: u32, height: u32, idat: &[u8]) -> Bytes {
     out.into()
 }
 
-/// Storage that records which keys hold objects, and can be told to fail writes.
+/// Storage that records which keys hold objects, can be told to fail writes and deletes,
+/// and to list objects without their times.
 #[derive(Debug)]
 pub(crate) struct RecordingStorage {
     inner: ObjectStorage,
     keys: Mutex<BTreeSet<String>>,
     pub(crate) failing_puts: AtomicUsize,
+    pub(crate) failing_deletes: AtomicUsize,
+    pub(crate) undated_listings: AtomicBool,
+}
+
+/// Takes one from `counter` if it is not zero, saying whether it did.
+fn take_one(counter: &AtomicUsize) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+fn injected(what: &str) -> StorageError {
+    StorageError::Backend {
+        backend: "test",
+        source: format!("injected {what} failure").into(),
+    }
 }
 
 impl RecordingStorage {
@@ -75,15 +94,8 @@ impl Storage for RecordingStorage {
         data: Bytes,
         format: ImageFormat,
     ) -> Result<(), StorageError> {
-        if self
-            .failing_puts
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(StorageError::Backend {
-                backend: "test",
-                source: "injected put failure".into(),
-            });
+        if take_one(&self.failing_puts) {
+            return Err(injected("put"));
         }
         self.inner.put(key, data, format).await?;
         self.keys.lock().unwrap().insert(key.to_string());
@@ -103,9 +115,24 @@ impl Storage for RecordingStorage {
         self.inner.head(key).await
     }
     async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        if take_one(&self.failing_deletes) {
+            return Err(injected("delete"));
+        }
         self.inner.delete(key).await?;
         self.keys.lock().unwrap().remove(key.as_str());
         Ok(())
+    }
+    fn list(&self, prefix: &KeyPrefix) -> BoxStream<'_, Result<ListedObject, StorageError>> {
+        let listing = self.inner.list(prefix);
+        if !self.undated_listings.load(Ordering::SeqCst) {
+            return listing;
+        }
+        listing
+            .map_ok(|mut object| {
+                object.info.last_modified = None;
+                object
+            })
+            .boxed()
     }
 }
 
@@ -137,6 +164,8 @@ impl TestVault {
             inner: ObjectStorage::memory(),
             keys: Mutex::default(),
             failing_puts: AtomicUsize::new(0),
+            failing_deletes: AtomicUsize::new(0),
+            undated_listings: AtomicBool::new(false),
         });
         let vault = Vault::builder()
             .repo(Arc::new(MemoryRepo::new()))
