@@ -4,6 +4,7 @@
 //! implements all four and `ping`. The conformance suite in `imagevault_core::testing::repo`
 //! (feature `testing`) pins the contract down; every backend runs it.
 
+use std::collections::HashSet;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
@@ -178,6 +179,11 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError>;
     /// The ready thumbnail stored at `key`.
     async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError>;
+    /// Which of `keys` a row refers to: an image's original, or a thumbnail row of any
+    /// status that holds the key. Whoever owns the rows; for the sweeper, which deletes
+    /// stored objects no row refers to. Callers pass a bounded batch (hundreds of keys);
+    /// backends answer it with a bounded number of indexed queries.
+    async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError>;
     /// Inserts the given (pending) thumbnail rows where no row exists for that image and
     /// height; existing rows are left as they are. Rows of a missing image are ignored.
     async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError>;

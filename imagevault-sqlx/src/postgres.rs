@@ -23,9 +23,9 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     CandidateRow, ImagePlanRow, ImageRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
-    ThumbnailRow, UserRow, convert, heights_i32, image_columns, image_thumbnail_columns, in_order,
-    keyset_clause, limit, link_columns, owner_plan_columns, plan_columns, records, signed,
-    thumbnail_columns, user_columns,
+    ThumbnailRow, UserRow, convert, found_keys, heights_i32, image_columns,
+    image_thumbnail_columns, in_order, keyset_clause, limit, link_columns, owner_plan_columns,
+    plan_columns, records, signed, thumbnail_columns, user_columns,
 };
 
 const BACKEND: &str = "postgres";
@@ -628,6 +628,26 @@ impl ImageRepo for PostgresRepo {
         .await
         .map_err(fail)?;
         checked(row.map(ThumbnailRow::into_thumbnail).transpose())
+    }
+
+    async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // One lookup per key in each table's storage_key index (the thumbnails' is partial,
+        // hence the IS NOT NULL that lets a generic plan use it too).
+        let asked: Vec<&str> = keys.iter().map(StorageKey::as_str).collect();
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT storage_key FROM images WHERE storage_key = ANY($1::text[]) \
+             UNION \
+             SELECT storage_key FROM thumbnails \
+             WHERE storage_key IS NOT NULL AND storage_key = ANY($1::text[])",
+        )
+        .bind(asked)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(fail)?;
+        Ok(found_keys(keys, &found))
     }
 
     async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {

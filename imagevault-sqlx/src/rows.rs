@@ -5,6 +5,8 @@
 //! `integer[]`, SQLite INTEGER microseconds and a JSON array. Every conversion checks what
 //! it reads, so a row changed behind imagevault's back is an error, never a panic.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::{Direction, KeysetQuery};
@@ -73,6 +75,18 @@ impl StoredHeights for String {
 pub(crate) fn heights_json(heights: &[ThumbnailHeight]) -> String {
     let items: Vec<String> = heights.iter().map(|height| height.to_string()).collect();
     format!("[{}]", items.join(","))
+}
+
+/// Those of `asked` that a query for referenced storage keys `found`. Matching against the
+/// keys asked for, rather than parsing what the database returns, keeps the answer within
+/// them.
+pub(crate) fn found_keys(asked: &[StorageKey], found: &[String]) -> HashSet<StorageKey> {
+    let found: HashSet<&str> = found.iter().map(String::as_str).collect();
+    asked
+        .iter()
+        .filter(|key| found.contains(key.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// A plan's heights as PostgreSQL `integer[]` elements.

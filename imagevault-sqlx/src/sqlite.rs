@@ -6,6 +6,7 @@
 //! lock up front rather than fail when a read upgrades to a write. Reads use a separate
 //! pool and, in WAL mode, never wait for the writer.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -31,7 +32,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, ThumbnailRow,
-    UserRow, convert, heights_json, image_columns, image_thumbnail_columns, in_order,
+    UserRow, convert, found_keys, heights_json, image_columns, image_thumbnail_columns, in_order,
     keyset_clause, limit, link_columns, owner_plan_columns, plan_columns, records, signed,
     thumbnail_columns, user_columns,
 };
@@ -55,6 +56,13 @@ fn checked<T>(result: Result<T, InvalidRow>) -> Result<T, RepoError> {
 
 fn micros(time: DateTime<Utc>) -> i64 {
     time.timestamp_micros()
+}
+
+/// Storage keys as a JSON array of strings, for `json_each`. Keys hold only ASCII letters,
+/// digits, `-`, `_`, `.` and `/`, none of which JSON needs escaped.
+fn keys_json(keys: &[StorageKey]) -> String {
+    let items: Vec<String> = keys.iter().map(|key| format!("\"{key}\"")).collect();
+    format!("[{}]", items.join(","))
 }
 
 /// Builds a [`SqliteRepo`]: pool size, timeouts, file creation, and whether to migrate at
@@ -661,6 +669,25 @@ impl ImageRepo for SqliteRepo {
         .await
         .map_err(fail)?;
         checked(row.map(ThumbnailRow::into_thumbnail).transpose())
+    }
+
+    async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
+        if keys.is_empty() {
+            return Ok(HashSet::new());
+        }
+        // One lookup per key in each table's storage_key index.
+        let found: Vec<String> = sqlx::query_scalar(
+            "SELECT storage_key FROM images \
+             WHERE storage_key IN (SELECT value FROM json_each($1)) \
+             UNION \
+             SELECT storage_key FROM thumbnails \
+             WHERE storage_key IS NOT NULL AND storage_key IN (SELECT value FROM json_each($1))",
+        )
+        .bind(keys_json(keys))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(fail)?;
+        Ok(found_keys(keys, &found))
     }
 
     async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -368,6 +368,24 @@ impl ImageRepo for MemoryRepo {
                     && thumbnail.storage_key.as_ref() == Some(key)
             })
             .cloned())
+    }
+
+    async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
+        let wanted: HashSet<&StorageKey> = keys.iter().collect();
+        if wanted.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let state = self.state();
+        let originals = state.images.values().map(|image| &image.storage_key);
+        let thumbnails = state
+            .thumbnails
+            .values()
+            .filter_map(|thumbnail| thumbnail.storage_key.as_ref());
+        Ok(originals
+            .chain(thumbnails)
+            .filter(|key| wanted.contains(key))
+            .cloned()
+            .collect())
     }
 
     async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {

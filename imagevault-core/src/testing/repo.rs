@@ -51,6 +51,7 @@ pub async fn run_all(repo: &dyn Repo) {
     delete_image_removes_thumbnails_and_links(repo).await;
     find_original_sees_current_plan(repo).await;
     find_thumbnail_finds_ready_rows(repo).await;
+    referenced_keys_finds_originals_and_thumbnails(repo).await;
 
     ensure_thumbnails_inserts_missing_rows(repo).await;
     start_thumbnail_attempt_renews_pending_rows(repo).await;
@@ -1717,6 +1718,106 @@ pub async fn find_thumbnail_finds_ready_rows(repo: &dyn Repo) {
         "find_thumbnail must not find an original"
     );
     clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `referenced_keys` returns exactly those of the given keys that an image's original or a
+/// thumbnail row (whatever its status) holds, whoever owns the image, in batches of any
+/// size up to a thousand keys; a deleted image's keys are no longer referenced.
+pub async fn referenced_keys_finds_originals_and_thumbnails(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let other = new_user(repo, Some(PlanId::BASIC)).await;
+    let mut record = bare_image(owner.id, now());
+    let ready = row(&record.image, 200, ThumbnailStatus::Ready, 1, now());
+    let ready_key = ready.storage_key.clone().expect("a ready row has a key");
+    let pending = row(&record.image, 400, ThumbnailStatus::Pending, 1, now());
+    let failed_key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    let failed = Thumbnail {
+        status: ThumbnailStatus::Failed,
+        storage_key: Some(failed_key.clone()),
+        ..row(&record.image, 600, ThumbnailStatus::Pending, 3, now())
+    };
+    record.thumbnails = vec![ready, pending.clone(), failed];
+    let record = insert(repo, record).await;
+    let theirs = insert(repo, new_image(other.id, now())).await;
+    let original = record.image.storage_key.clone();
+    let their_original = theirs.image.storage_key.clone();
+    let referenced = |keys: Vec<StorageKey>| async move {
+        repo.referenced_keys(&keys)
+            .await
+            .expect("referenced_keys failed")
+    };
+    let set = |keys: &[&StorageKey]| -> HashSet<StorageKey> {
+        keys.iter().map(|&key| key.clone()).collect()
+    };
+
+    assert!(
+        referenced(Vec::new()).await.is_empty(),
+        "referenced_keys of no keys must be empty"
+    );
+    let asked = vec![
+        original.clone(),
+        StorageKey::new_original(ImageFormat::Jpeg),
+        ready_key.clone(),
+        their_original.clone(),
+        StorageKey::new_thumbnail(ImageFormat::Png),
+        failed_key.clone(),
+        original.clone(),
+    ];
+    assert_eq!(
+        referenced(asked).await,
+        set(&[&original, &ready_key, &their_original, &failed_key]),
+        "referenced_keys must find originals and thumbnail keys of every owner, and only those"
+    );
+
+    let completed_key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    assert!(
+        referenced(vec![completed_key.clone()]).await.is_empty(),
+        "a key no row holds is not referenced"
+    );
+    assert!(
+        repo.complete_thumbnail(record.image.id, pending.max_height, &completed_key, now())
+            .await
+            .expect("complete_thumbnail failed"),
+        "complete_thumbnail of a pending row must be true"
+    );
+    assert_eq!(
+        referenced(vec![completed_key.clone()]).await,
+        set(&[&completed_key]),
+        "a key is referenced as soon as complete_thumbnail stores it"
+    );
+
+    let mut many: Vec<StorageKey> = (0..997)
+        .map(|index| match index % 2 {
+            0 => StorageKey::new_original(ImageFormat::Png),
+            _ => StorageKey::new_thumbnail(ImageFormat::Png),
+        })
+        .collect();
+    many.insert(10, their_original.clone());
+    many.insert(500, ready_key.clone());
+    many.push(completed_key.clone());
+    assert_eq!(
+        referenced(many).await,
+        set(&[&their_original, &ready_key, &completed_key]),
+        "referenced_keys must answer a batch of a thousand keys"
+    );
+
+    repo.delete_image(owner.id, record.image.id)
+        .await
+        .expect("delete_image failed")
+        .expect("the image existed");
+    assert_eq!(
+        referenced(vec![
+            original.clone(),
+            ready_key.clone(),
+            completed_key.clone(),
+            failed_key.clone(),
+            their_original.clone(),
+        ])
+        .await,
+        set(&[&their_original]),
+        "a deleted image's original and thumbnails must no longer be referenced"
+    );
+    clean_up(repo, &[owner.id, other.id], &[]).await;
 }
 
 // ---------------------------------------------------------------------------------------
