@@ -9,6 +9,7 @@ mod images;
 mod links;
 mod media;
 mod pool;
+mod sweep;
 mod worker;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use admin::{NewUser, UserChanges};
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};
+pub use sweep::{SweepOptions, SweepReport};
 pub use worker::{JobOutcome, WorkerOptions};
 
 use crate::clock::{Clock, SystemClock};

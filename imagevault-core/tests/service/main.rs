@@ -11,4 +11,5 @@ mod images;
 mod links;
 mod media;
 mod pagination;
+mod sweep;
 mod worker;
