@@ -1,5 +1,5 @@
 //! Serving the REST API with its background work in one call: the router, the in-process
-//! worker and the reconciler, with graceful shutdown. This is what the example server
+//! worker, the reconciler and the sweeper, with graceful shutdown. This is what the example server
 //! runs; embed it the same way.
 //!
 //! ```no_run
@@ -28,7 +28,7 @@ use std::future::{Future, IntoFuture};
 use std::time::Duration;
 
 use imagevault_axum::RouterConfig;
-use imagevault_core::{Vault, WorkerOptions};
+use imagevault_core::{SweepOptions, Vault, WorkerOptions};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -42,6 +42,11 @@ pub struct ServeOptions {
     /// How often the reconciler re-queues lost or missing thumbnail work; `None` to leave
     /// that to other processes.
     pub reconcile_every: Option<Duration>,
+    /// How often the sweeper deletes stored objects that no row refers to (see
+    /// [`Vault::sweep`]); `None` to leave that to other processes.
+    pub sweep_every: Option<Duration>,
+    /// How the sweeper sweeps, its grace period above all.
+    pub sweep: SweepOptions,
     /// How long in-flight requests may take to finish after shutdown begins.
     pub shutdown_grace: Duration,
 }
@@ -52,13 +57,15 @@ impl Default for ServeOptions {
             router: RouterConfig::default(),
             worker: Some(WorkerOptions::default()),
             reconcile_every: Some(Duration::from_secs(60)),
+            sweep_every: Some(Duration::from_secs(3600)),
+            sweep: SweepOptions::default(),
             shutdown_grace: Duration::from_secs(30),
         }
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes, with the worker and the
-/// reconciler of `options` running alongside.
+/// Serves the API on `listener` until `shutdown` completes, with the worker, the
+/// reconciler and the sweeper of `options` running alongside.
 ///
 /// On shutdown it stops accepting connections, lets in-flight requests finish (up to
 /// `options.shutdown_grace`), and stops the worker after the jobs it holds; a job cut
@@ -91,6 +98,14 @@ pub async fn serve(
         let stopped = stopped();
         background.push(tokio::spawn(async move {
             vault.run_reconciler(interval, stopped).await;
+        }));
+    }
+    if let Some(interval) = options.sweep_every {
+        let vault = vault.clone();
+        let stopped = stopped();
+        let sweep = options.sweep;
+        background.push(tokio::spawn(async move {
+            vault.run_sweeper(interval, sweep, stopped).await;
         }));
     }
 

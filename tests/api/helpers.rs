@@ -140,6 +140,8 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
         router,
         worker: options.worker.then_some(worker),
         reconcile_every: Some(Duration::from_millis(200)),
+        sweep_every: None,
+        sweep: Default::default(),
         shutdown_grace: Duration::from_secs(1),
     };
     let (shutdown, stopped) = oneshot::channel::<()>();

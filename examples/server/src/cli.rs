@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use imagevault::SweepOptions;
 
 /// The imagevault server: the REST API, the thumbnail worker and administration.
 ///
@@ -111,12 +112,16 @@ pub(crate) struct Global {
 /// What to run.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Serve the REST API, with a worker and reconciler unless --no-worker (the default command)
+    /// Serve the REST API, with a worker, reconciler and sweeper unless --no-worker (the
+    /// default command)
     Serve(ServeArgs),
-    /// Process thumbnail jobs and reconcile, without the API, until SIGINT or SIGTERM
+    /// Process thumbnail jobs, reconcile and sweep, without the API, until SIGINT or SIGTERM
     Worker(WorkerArgs),
     /// Apply the database migrations and exit
     Migrate,
+    /// Delete stored originals and thumbnails that no database row refers to (left by a
+    /// crash mid-upload or mid-delete) once older than the grace period, and print a report
+    Sweep(SweepArgs),
     /// Manage users and plans directly in the database
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -166,6 +171,9 @@ pub(crate) struct ServeArgs {
     /// Password of that administrator (default: generated and printed once to stderr)
     #[arg(long, env = "IMAGEVAULT_ADMIN_PASSWORD", hide_env_values = true)]
     pub(crate) admin_password: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) sweeper: SweeperArgs,
 }
 
 impl ServeArgs {
@@ -208,6 +216,48 @@ pub(crate) struct WorkerArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) reconcile_every_secs: u64,
+
+    #[command(flatten)]
+    pub(crate) sweeper: SweeperArgs,
+}
+
+/// The periodic sweeper of `serve` (with its worker) and `worker`.
+#[derive(Debug, Args)]
+pub(crate) struct SweeperArgs {
+    /// Seconds between sweeper passes, which delete stored objects no database row refers
+    /// to; 0 turns the sweeper off
+    #[arg(long, env = "IMAGEVAULT_SWEEP_EVERY_SECS", default_value_t = 3600)]
+    pub(crate) sweep_every_secs: u64,
+
+    /// Seconds an unreferenced object is kept before the sweeper deletes it; longer than
+    /// any upload or thumbnail job takes
+    #[arg(long, env = "IMAGEVAULT_SWEEP_GRACE_SECS", default_value_t = 3600)]
+    pub(crate) sweep_grace_secs: u64,
+}
+
+impl SweeperArgs {
+    /// How often and how to sweep, or `None` when the sweeper is off.
+    pub(crate) fn schedule(&self) -> Option<(Duration, SweepOptions)> {
+        (self.sweep_every_secs > 0).then(|| {
+            (
+                Duration::from_secs(self.sweep_every_secs),
+                SweepOptions::with_grace(Duration::from_secs(self.sweep_grace_secs)),
+            )
+        })
+    }
+}
+
+/// Options of `sweep`.
+#[derive(Debug, Args)]
+pub(crate) struct SweepArgs {
+    /// Seconds an unreferenced object is kept; objects younger than this may belong to an
+    /// upload in progress, so lower it only while nothing else runs
+    #[arg(long, env = "IMAGEVAULT_SWEEP_GRACE_SECS", default_value_t = 3600)]
+    pub(crate) grace_secs: u64,
+
+    /// Report what would be deleted (and log each object) without deleting anything
+    #[arg(long)]
+    pub(crate) dry_run: bool,
 }
 
 /// `admin` subcommands.
@@ -295,6 +345,32 @@ mod tests {
     fn no_command_means_serve() {
         let cli = Cli::try_parse_from(["imagevault-server", "--queue", "memory://"]).unwrap();
         assert!(cli.command.is_none());
+    }
+
+    #[test]
+    fn the_sweeper_runs_hourly_unless_turned_off() {
+        let cli = Cli::try_parse_from(["imagevault-server", "worker"]).unwrap();
+        let Some(Command::Worker(args)) = cli.command else {
+            panic!("a worker command")
+        };
+        let (every, options) = args.sweeper.schedule().unwrap();
+        assert_eq!(every, Duration::from_secs(3600));
+        assert_eq!(options.grace, Duration::from_secs(3600));
+        assert!(!options.dry_run);
+
+        let cli = Cli::try_parse_from([
+            "imagevault-server",
+            "serve",
+            "--sweep-every-secs",
+            "0",
+            "--sweep-grace-secs",
+            "60",
+        ])
+        .unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("a serve command")
+        };
+        assert!(args.sweeper.schedule().is_none());
     }
 
     #[test]

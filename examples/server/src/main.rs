@@ -10,6 +10,7 @@ mod admin;
 mod cli;
 mod run;
 mod shutdown;
+mod sweep;
 mod table;
 
 use std::io::IsTerminal as _;
@@ -42,6 +43,10 @@ fn main() -> ExitCode {
             Command::Serve(args) => run::serve_command(&cli.global, args).await,
             Command::Worker(args) => run::worker_command(&cli.global, args).await,
             Command::Migrate => run::migrate(&cli.global).await,
+            Command::Sweep(args) => {
+                let vault = run::open_vault(&cli.global).await?;
+                sweep::run(&vault, args).await
+            }
             Command::Admin(command) => {
                 let vault = run::open_vault(&cli.global).await?;
                 admin::run(&vault, command).await
@@ -63,7 +68,8 @@ fn main() -> ExitCode {
 fn init_logging(directive: Option<&str>, command: &Command) -> anyhow::Result<()> {
     let from_rust_log = std::env::var("RUST_LOG").ok();
     let default = match command {
-        Command::Serve(_) | Command::Worker(_) => "info",
+        // A sweep logs each object it deletes.
+        Command::Serve(_) | Command::Worker(_) | Command::Sweep(_) => "info",
         Command::Migrate | Command::Admin(_) => "warn",
     };
     let directive = directive.or(from_rust_log.as_deref()).unwrap_or(default);

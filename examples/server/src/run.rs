@@ -79,7 +79,8 @@ fn is_in_process_queue(url: &str) -> bool {
     url.starts_with("memory:")
 }
 
-/// `serve`: the API, and unless `--no-worker` the worker and the reconciler, until a signal.
+/// `serve`: the API, and unless `--no-worker` the worker, the reconciler and the sweeper,
+/// until a signal.
 pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::Result<()> {
     if args.no_worker && is_in_process_queue(&global.queue) {
         bail!(
@@ -107,11 +108,14 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
 
     create_first_admin(&vault, &args).await?;
 
+    let sweeper = args.sweeper.schedule().filter(|_| !args.no_worker);
     let options = ServeOptions {
         router,
         worker: (!args.no_worker).then(|| worker_options(args.worker_concurrency)),
-        // With --no-worker the `worker` processes run the reconciler.
+        // With --no-worker the `worker` processes run the reconciler and the sweeper.
         reconcile_every: (!args.no_worker).then_some(Duration::from_secs(60)),
+        sweep_every: sweeper.as_ref().map(|(every, _)| *every),
+        sweep: sweeper.map(|(_, sweep)| sweep).unwrap_or_default(),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
     };
     tracing::info!(
@@ -162,7 +166,7 @@ fn worker_options(concurrency: u16) -> WorkerOptions {
     options
 }
 
-/// `worker`: jobs and reconciliation only, until a signal.
+/// `worker`: jobs, reconciliation and sweeping, without the API, until a signal.
 pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow::Result<()> {
     if is_in_process_queue(&global.queue) {
         bail!(
@@ -191,9 +195,15 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
         queue = global.queue,
         "worker started"
     );
+    let sweeper = async {
+        if let Some((every, options)) = args.sweeper.schedule() {
+            vault.run_sweeper(every, options, stopped()).await;
+        }
+    };
     tokio::join!(
         vault.run_worker(worker_options(args.concurrency), stopped()),
         vault.run_reconciler(Duration::from_secs(args.reconcile_every_secs), stopped()),
+        sweeper,
     );
     tracing::info!("worker stopped");
     Ok(())

@@ -214,19 +214,59 @@ struct Server {
 impl Server {
     /// Sends a GET request and returns the status and the body.
     fn get(&self, path: &str, credentials: Option<(&str, &str)>) -> (u16, String) {
+        self.request("GET", path, credentials, None)
+    }
+
+    /// Uploads `image` as the `image` field of a multipart form; returns the status and
+    /// the body.
+    fn upload(&self, credentials: (&str, &str), image: &[u8]) -> (u16, String) {
+        let boundary = "imagevault-test-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"upload.png\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(image);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.request(
+            "POST",
+            "/api/images/",
+            Some(credentials),
+            Some((&format!("multipart/form-data; boundary={boundary}"), &body)),
+        )
+    }
+
+    /// Sends a request with an optional body (its content type and bytes) and returns the
+    /// status and the body of the response.
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        credentials: Option<(&str, &str)>,
+        body: Option<(&str, &[u8])>,
+    ) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
         stream.set_write_timeout(Some(PATIENCE)).expect("timeout");
         let mut request = format!(
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAccept: application/json\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.port
         );
         if let Some((username, password)) = credentials {
             let encoded = STANDARD.encode(format!("{username}:{password}"));
             request.push_str(&format!("Authorization: Basic {encoded}\r\n"));
         }
+        if let Some((content_type, body)) = body {
+            request.push_str(&format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
         request.push_str("\r\n");
         stream.write_all(request.as_bytes()).expect("send");
+        if let Some((_, body)) = body {
+            stream.write_all(body).expect("send the body");
+        }
         let mut response = Vec::new();
         stream.read_to_end(&mut response).expect("receive");
         let response = String::from_utf8(response).expect("a text response");
@@ -567,4 +607,120 @@ fn the_in_process_queue_cannot_serve_other_processes() {
     workspace
         .run(&["worker"])
         .failure_saying(1, &["memory://", "in-process queue cannot be shared"]);
+}
+
+/// Every file under `directory`, as paths relative to it with `/` separators.
+fn files_under(directory: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![directory.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(directory).expect("under the directory");
+                found.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Dates a file `age` into the past, as if written then.
+fn backdate(file: &Path, age: Duration) {
+    std::fs::File::options()
+        .write(true)
+        .open(file)
+        .expect("open to backdate")
+        .set_modified(std::time::SystemTime::now() - age)
+        .expect("set the modification time");
+}
+
+/// `sweep` deletes stored files no row refers to once older than the grace period, keeps
+/// younger ones and every file of an uploaded image, and `--dry-run` only reports.
+#[test]
+fn sweep_deletes_old_unreferenced_files_and_nothing_else() {
+    let workspace = Workspace::new();
+    let credentials = ("root", "root's password");
+    let server = workspace.start(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[
+            ("IMAGEVAULT_ADMIN_USERNAME", credentials.0),
+            ("IMAGEVAULT_ADMIN_PASSWORD", credentials.1),
+        ],
+    );
+    let png = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/camera_512x512.png"),
+    )
+    .expect("the fixture");
+    let (status, body) = server.upload(credentials, &png);
+    assert_eq!(status, 201, "{body}");
+    let media = workspace.path().join("imagevault-data/media");
+    // The original and the Enterprise plan's two thumbnails.
+    let deadline = Instant::now() + PATIENCE;
+    while files_under(&media).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no thumbnails: {:?}",
+            files_under(&media)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+    let uploaded = files_under(&media);
+    assert_eq!(uploaded.len(), 3, "{uploaded:?}");
+
+    // What a crash between writing a file and its row leaves: an old and a young one.
+    let old =
+        "imageupload/0b6f3c9e-8a51-4c4e-9d0f-3a2b1c0d9e8f/5d1e2f3a-4b5c-4d6e-8f70-a1b2c3d4e5f6.png";
+    let young =
+        "thumbnail/7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f/0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0.png";
+    for stray in [old, young] {
+        let path = media.join(stray);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&path, b"stray bytes").expect("write a stray file");
+    }
+    let two_hours = Duration::from_secs(2 * 3600);
+    for file in uploaded.iter().map(String::as_str).chain([old]) {
+        backdate(&media.join(file), two_hours);
+    }
+
+    let dry = workspace.run(&["sweep", "--dry-run"]).success();
+    assert!(
+        dry.stdout.starts_with(
+            "dry run: would delete 1 unreferenced object (11 bytes) older than 3600 s\n"
+        ),
+        "{dry:?}"
+    );
+    assert_eq!(row(&dry.stdout, "scanned")[1], "5");
+    assert_eq!(row(&dry.stdout, "referenced")[1], "3");
+    assert_eq!(row(&dry.stdout, "to delete")[1], "1");
+    assert_eq!(row(&dry.stdout, "young")[1], "1");
+    assert!(
+        dry.stderr.contains(old),
+        "the dry run names the file: {dry:?}"
+    );
+    assert_eq!(files_under(&media).len(), 5, "a dry run deletes nothing");
+
+    let swept = workspace.run(&["sweep"]).success();
+    assert_eq!(row(&swept.stdout, "deleted")[1], "1", "{swept:?}");
+    assert!(
+        swept.stderr.contains(old),
+        "the sweep logs the file: {swept:?}"
+    );
+    let mut expected = uploaded.clone();
+    expected.push(young.to_owned());
+    expected.sort();
+    assert_eq!(files_under(&media), expected);
+
+    let swept = workspace.run(&["sweep", "--grace-secs", "0"]).success();
+    assert_eq!(row(&swept.stdout, "deleted")[1], "1", "{swept:?}");
+    assert_eq!(row(&swept.stdout, "referenced")[1], "3", "{swept:?}");
+    assert_eq!(files_under(&media), uploaded);
 }
