@@ -14,8 +14,8 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::TryStreamExt as _;
-use imagevault_core::storage::StorageError;
+use futures::{StreamExt as _, TryStreamExt as _};
+use imagevault_core::storage::{KeyPrefix, StorageError};
 use imagevault_core::testing::storage::run_all;
 use imagevault_core::{ImageFormat, ObjectStorage, S3StorageBuilder, Storage, StorageKey};
 use object_store::ObjectStore as _;
@@ -383,5 +383,14 @@ async fn missing_objects_and_buckets() {
     let _ = nowhere.get(&key).await;
     let _ = nowhere.head(&key).await;
     let _ = nowhere.delete(&key).await;
+    // A listing fails, though: readiness probes rely on it to tell a missing bucket from
+    // an empty one.
+    let first = nowhere.list(&KeyPrefix::thumbnails()).next().await;
+    assert!(
+        matches!(first, Some(Err(_))),
+        "listing a missing bucket must fail: {first:?}"
+    );
+    let empty = storage.list(&KeyPrefix::thumbnails()).next().await;
+    assert!(empty.is_none(), "an empty bucket lists nothing: {empty:?}");
     bucket.remove().await;
 }

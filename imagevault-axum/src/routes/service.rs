@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Router, response::IntoResponse};
+use futures::StreamExt as _;
 use imagevault_core::StorageKey;
+use imagevault_core::storage::KeyPrefix;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -83,10 +85,17 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let (database, storage, queue) = tokio::join!(
         probe(vault.repo().ping()),
         async {
-            match &probe_key {
-                Some(key) => probe(vault.storage().head(key)).await,
-                None => Err("failed: no probe key".to_owned()),
-            }
+            let Some(key) = &probe_key else {
+                return Err("failed: no probe key".to_owned());
+            };
+            probe(async {
+                vault.storage().head(key).await?;
+                // S3 answers a missing bucket's objects with 404, like absent ones; a
+                // listing fails instead, so one listed item tells a missing bucket apart.
+                let mut listing = vault.storage().list(&KeyPrefix::thumbnails());
+                listing.next().await.transpose()
+            })
+            .await
         },
         probe(vault.queue().depth()),
     );
