@@ -320,8 +320,9 @@ impl Vault {
     }
 
     /// Runs a worker until `shutdown` completes: `options.concurrency` loops that reserve,
-    /// process and settle jobs. On shutdown it stops taking jobs and finishes those it has;
-    /// anything cut short is redelivered when its lease lapses.
+    /// process and settle jobs. On shutdown it stops taking jobs (within one
+    /// `options.poll_wait`) and finishes those it has; anything cut short (by a crash) is
+    /// redelivered when its lease lapses.
     pub async fn run_worker(
         &self,
         options: WorkerOptions,
@@ -331,14 +332,19 @@ impl Vault {
         let loops: Vec<_> = (0..options.concurrency.max(1))
             .map(|_| {
                 let vault = self.clone();
-                let mut stop = stop_rx.clone();
+                let stop = stop_rx.clone();
                 let wait = options.poll_wait;
                 tokio::spawn(async move {
                     while !*stop.borrow() {
-                        let reserved = tokio::select! {
-                            reserved = vault.inner.queue.reserve(vault.inner.config.job_lease, wait) => reserved,
-                            _ = stop.changed() => break,
-                        };
+                        // Not raced against the stop signal: a reserve cancelled midway
+                        // could leave a job reserved by nobody until its lease lapses.
+                        // Stopping waits at most one `poll_wait` more, and a job reserved
+                        // meanwhile is finished like the others.
+                        let reserved = vault
+                            .inner
+                            .queue
+                            .reserve(vault.inner.config.job_lease, wait)
+                            .await;
                         match reserved {
                             Ok(Some(delivery)) => {
                                 if let Err(error) = vault.handle_delivery(&delivery).await {
@@ -348,7 +354,11 @@ impl Vault {
                             Ok(None) => {}
                             Err(error) => {
                                 warn!(%error, "the job queue failed; pausing before the next try");
-                                tokio::time::sleep(wait).await;
+                                let mut stop = stop.clone();
+                                tokio::select! {
+                                    () = tokio::time::sleep(wait) => {}
+                                    _ = stop.changed() => {}
+                                }
                             }
                         }
                     }

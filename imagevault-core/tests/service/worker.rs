@@ -296,3 +296,57 @@ async fn uploads_survive_a_full_queue() {
         assert_eq!(statuses(&view), [(200, ThumbnailStatus::Ready)]);
     }
 }
+
+/// A worker asked to stop finishes what it holds and leaves nothing reserved: whatever it
+/// took is settled, and the rest is still ready for the next worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_worker_leaves_no_job_reserved() {
+    let test = TestVault::new();
+    let owner = test.user(Some(PlanId::PREMIUM)).await;
+    for _ in 0..12 {
+        test.upload(&owner, small_png(64, 48)).await;
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn({
+        let vault = test.vault.clone();
+        async move {
+            let mut options = imagevault_core::WorkerOptions::default();
+            options.concurrency = 3;
+            options.poll_wait = std::time::Duration::from_millis(50);
+            vault
+                .run_worker(options, async {
+                    let _ = stopped.await;
+                })
+                .await;
+        }
+    });
+    // Stop while jobs are still coming in, so some loops are waiting in `reserve`.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    for _ in 0..4 {
+        test.upload(&owner, small_png(32, 24)).await;
+    }
+    let _ = stop.send(());
+    tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+        .await
+        .expect("the worker stops")
+        .expect("no panic");
+    let depth = test.queue.depth().await.unwrap();
+    assert_eq!(depth.in_flight, 0, "{depth:?}");
+    // Whatever was not taken is still there: running the rest finishes every image.
+    test.run_jobs().await;
+    let page = test
+        .vault
+        .list_images(&owner, imagevault_core::PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 16);
+    for view in &page.items {
+        assert!(
+            statuses(view)
+                .iter()
+                .all(|(_, status)| *status == ThumbnailStatus::Ready),
+            "{:?}",
+            statuses(view)
+        );
+    }
+}
