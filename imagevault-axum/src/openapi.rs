@@ -110,10 +110,14 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// `/api/schema/` and the Swagger UI page at `/api/docs/`, each on both spellings.
 pub(crate) fn docs_router(config: &RouterConfig) -> Router {
-    let document = Arc::new(openapi());
+    // The document never changes while the process runs: serialise it once, not per request.
+    let document = bytes::Bytes::from(serde_json::to_vec(&openapi()).unwrap_or_else(|error| {
+        tracing::error!(%error, "the OpenAPI document could not be serialised");
+        b"{}".to_vec()
+    }));
     let schema = get(move || {
         let document = document.clone();
-        async move { axum::Json(document.as_ref().clone()) }
+        async move { ([(header::CONTENT_TYPE, "application/json")], document) }
     });
     // Absolute URLs, so the page works behind a path prefix and at either spelling.
     let base = format!("{}/api/docs/", config.public_url());

@@ -10,7 +10,7 @@ use imagevault_core::VaultError;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::payload::Fields;
-use crate::routes::{authenticated_405, payload};
+use crate::routes::{anonymous_405, authenticated_405, payload};
 use crate::schema::{DetailBody, FieldErrorsBody, MeBody, PlanBody, TokenBody, TokenRequest};
 use crate::{AppState, api_route};
 
@@ -21,9 +21,7 @@ pub(crate) fn routes() -> Router<AppState> {
         "/api/auth/token/",
         post(create_token)
             .delete(revoke_token)
-            .fallback(|method: axum::http::Method| async move {
-                crate::routes::method_not_allowed(&method, "POST, DELETE")
-            }),
+            .fallback(anonymous_405!("POST, DELETE")),
     );
     api_route(
         router,

@@ -13,7 +13,7 @@ use imagevault_core::page::ListKind;
 use imagevault_core::{ImageError, ImageId, ReadLimitedError, Upload, VaultError, read_limited};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, error_chain};
+use crate::error::ApiError;
 use crate::pagination::{ListQuery, PageParams};
 use crate::payload::{content_type, multipart_error, unsupported_media_type};
 use crate::routes::{authenticated_405, created, path_id};
@@ -120,27 +120,19 @@ fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError
     }
 }
 
+/// Reads a raw image body. The request body is not wrapped in the router's body limit (only
+/// extractors are), so `read_limited` is the one cap; a stream error is a client that went
+/// away mid-upload.
 async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
     read_limited(body.into_data_stream(), limit)
         .await
         .map_err(|error| match error {
             ReadLimitedError::TooLarge { .. } => ApiError::payload_too_large(limit),
-            ReadLimitedError::Stream(error) => body_error(&error),
+            ReadLimitedError::Stream(error) => ApiError::detail(
+                StatusCode::BAD_REQUEST,
+                format!("The request body could not be read: {error}."),
+            ),
         })
-}
-
-fn body_error(error: &axum::Error) -> ApiError {
-    // A body over the router's cap, or a client that went away mid-upload.
-    if error_chain(error).contains("length limit exceeded") {
-        return ApiError::detail(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "The request body is too large.",
-        );
-    }
-    ApiError::detail(
-        StatusCode::BAD_REQUEST,
-        format!("The request body could not be read: {error}."),
-    )
 }
 
 /// Reads the `image` and `name` fields, stopping at `limit` bytes of file without reading

@@ -127,10 +127,7 @@ fn media_headers(media: &MediaObject) -> HeaderMap {
     }
     headers.insert(header::CACHE_CONTROL, cache_control(media.caching));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    // `X-Content-Type-Options: nosniff` is set on every response by the router's layers.
     headers
 }
 
