@@ -77,10 +77,7 @@ impl TestBucket {
     async fn create() -> Option<Self> {
         let endpoint = endpoint();
         if let Some(reason) = unreachable(&endpoint).await {
-            if std::env::var("IMAGEVAULT_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                panic!("{reason} (IMAGEVAULT_REQUIRE_SERVICES=1)");
-            }
-            eprintln!("skipped: {reason}");
+            imagevault_core::testing::skip_unless_required(&reason);
             return None;
         }
         let http = ReqwestConnector::default()

@@ -35,10 +35,6 @@ const SWEEP_GRACE: Duration = Duration::from_secs(3);
 /// The longest the whole recovery may take before the test gives up.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(300);
 
-fn require_services() -> bool {
-    std::env::var("IMAGEVAULT_REQUIRE_SERVICES").is_ok_and(|value| value == "1")
-}
-
 /// Whether something answers on the host and port of `url`.
 fn reachable(url: &str) -> bool {
     let rest = url.split("://").nth(1).unwrap_or(url);
@@ -55,12 +51,7 @@ fn reachable(url: &str) -> bool {
 fn services_or_skip(services: &[(&str, &str)]) -> bool {
     for (name, url) in services {
         if !reachable(url) {
-            let message = format!("{name} at {url} is not reachable");
-            assert!(
-                !require_services(),
-                "IMAGEVAULT_REQUIRE_SERVICES=1 but {message}"
-            );
-            eprintln!("skipped: {message}");
+            imagevault::testing::skip_unless_required(&format!("{name} at {url} is not reachable"));
             return false;
         }
     }

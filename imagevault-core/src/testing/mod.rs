@@ -23,6 +23,26 @@ pub mod queue;
 pub mod repo;
 pub mod storage;
 
+/// The variable that makes tests fail, instead of skip, when a service they need cannot
+/// be reached; CI sets it to `1`.
+pub const REQUIRE_SERVICES: &str = "IMAGEVAULT_REQUIRE_SERVICES";
+
+/// What a test does when a service it needs (PostgreSQL, Redis, an S3 endpoint) cannot be
+/// reached: it panics with `reason` when [`REQUIRE_SERVICES`] is `1`, and otherwise prints
+/// `skipped: <reason>` and returns, so the caller can skip.
+///
+/// ```
+/// # if std::env::var(imagevault_core::testing::REQUIRE_SERVICES).as_deref() != Ok("1") {
+/// imagevault_core::testing::skip_unless_required("Redis at redis://127.0.0.1:1 is unreachable");
+/// # }
+/// ```
+pub fn skip_unless_required(reason: &str) {
+    if std::env::var(REQUIRE_SERVICES).as_deref() == Ok("1") {
+        panic!("{reason} ({REQUIRE_SERVICES}=1)");
+    }
+    eprintln!("skipped: {reason}");
+}
+
 /// A short random suffix, so that names used by concurrent checks never collide.
 pub(crate) fn unique(prefix: &str) -> String {
     format!(
