@@ -1,14 +1,21 @@
-//! Run with `cargo run --release -p imagevault-core --example thumbnail_timings [-- DIR]`
+//! Run with `cargo run --release -p imagevault-core --example thumbnail_timings [-- [--threads T] DIR]`
 //!
 //! Times `render_thumbnails` for the 200 and 400 px heights (both from one call, as the
-//! worker does) on every PNG and JPEG in a directory, on this one thread, and prints one JSON
-//! line per file: name, size, format, the best wall time of N runs in milliseconds, and the
-//! encoded size of each thumbnail. `scripts/bench-thumbnails.sh` joins these lines with its
-//! pyvips, vipsthumbnail and Pillow figures. The directory is the argument, else
-//! `$IMAGEVAULT_CORPUS`, else `../shared/corpus` next to the repository, else the test
-//! fixtures; N is `$BENCH_RUNS` (default 5, at most 100). Timings are figures, not checks.
+//! worker does) on every PNG and JPEG in a directory.
+//!
+//! - By default, on this one thread: one JSON line per file with its name, size, format, the
+//!   best wall time of N runs in milliseconds, and the encoded size of each thumbnail.
+//! - With `--threads T`: the whole directory at once by T threads, each taking the next
+//!   image as the worker pool's threads do: one JSON line with the best wall time of N runs
+//!   for the whole set (`"mode":"threads"`). The files are read into memory first.
+//!
+//! `scripts/bench-thumbnails.sh` joins these lines with its pyvips, vipsthumbnail and Pillow
+//! figures. The directory (or a single file) is the argument, else `$IMAGEVAULT_CORPUS`, else
+//! `../shared/corpus` next to the repository, else the test fixtures; N is `$BENCH_RUNS`
+//! (default 5, at most 100); T is at most 256. Timings are figures, not checks.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use imagevault_core::imaging::{ImageLimits, inspect, render_thumbnails};
@@ -18,9 +25,10 @@ const HEIGHTS: [u32; 2] = [200, 400];
 const MAX_FILES: usize = 200;
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 const MAX_RUNS: usize = 100;
+const MAX_THREADS: usize = 256;
 
-fn corpus_dir() -> PathBuf {
-    if let Some(dir) = std::env::args_os().nth(1) {
+fn corpus_dir(arg: Option<std::ffi::OsString>) -> PathBuf {
+    if let Some(dir) = arg {
         return PathBuf::from(dir);
     }
     let repository = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -37,7 +45,11 @@ fn corpus_dir() -> PathBuf {
     )
 }
 
+/// The PNG and JPEG files of a directory in name order, or the one file named.
 fn image_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if dir.is_file() {
+        return Ok(vec![dir.to_path_buf()]);
+    }
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|entry| entry.path())
@@ -71,13 +83,53 @@ fn json_string(s: &str) -> String {
     out
 }
 
+/// The whole set rendered by `threads` threads, each taking the next image; returns the
+/// wall time in milliseconds.
+fn render_all(images: &[Vec<u8>], threads: usize, limits: &ImageLimits) -> Result<f64, String> {
+    let next = AtomicUsize::new(0);
+    let start = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), String> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(data) = images.get(i) else {
+                            return Ok(());
+                        };
+                        let rendered =
+                            render_thumbnails(std::hint::black_box(data), &HEIGHTS, limits)
+                                .map_err(|e| e.to_string())?;
+                        std::hint::black_box(rendered);
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().map_err(|_| "a thread panicked".to_owned())?)
+    })?;
+    Ok(start.elapsed().as_secs_f64() * 1000.0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs: usize = match std::env::var("BENCH_RUNS") {
         Ok(value) => value.parse::<usize>()?.clamp(1, MAX_RUNS),
         Err(_) => 5,
     };
-    let dir = corpus_dir();
+    let mut args = std::env::args_os().skip(1).peekable();
+    let mut threads = None;
+    if args.peek().is_some_and(|a| a == "--threads") {
+        args.next();
+        let value = args.next().ok_or("--threads needs a number")?;
+        let value: usize = value.to_str().ok_or("--threads needs a number")?.parse()?;
+        threads = Some(value.clamp(1, MAX_THREADS));
+    }
+    let dir = corpus_dir(args.next());
     let limits = ImageLimits::default();
+    if let Some(threads) = threads {
+        return time_all(&dir, threads, runs, &limits);
+    }
     for path in image_files(&dir)? {
         let name = path
             .file_name()
@@ -123,5 +175,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             bytes.join(",")
         );
     }
+    Ok(())
+}
+
+/// `--threads`: every image that renders, in name order, by `threads` threads at once.
+fn time_all(
+    dir: &Path,
+    threads: usize,
+    runs: usize,
+    limits: &ImageLimits,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut images = Vec::new();
+    for path in image_files(dir)? {
+        let data = std::fs::read(&path)?;
+        // The same files as the single-thread mode: those that render.
+        match render_thumbnails(&data, &HEIGHTS, limits) {
+            Ok(_) => images.push(data),
+            Err(e) => eprintln!("skipping {}: {e}", path.display()),
+        }
+    }
+    if images.is_empty() {
+        return Err(format!("no image renders in {}", dir.display()).into());
+    }
+    render_all(&images, threads, limits)?; // warm-up, untimed
+    let mut best = f64::INFINITY;
+    for _ in 0..runs {
+        best = best.min(render_all(&images, threads, limits)?);
+    }
+    println!(
+        "{{\"mode\":\"threads\",\"threads\":{threads},\"images\":{},\"runs\":{runs},\"best_ms\":{best:.3}}}",
+        images.len()
+    );
     Ok(())
 }
