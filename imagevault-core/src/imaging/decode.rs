@@ -1,8 +1,9 @@
 //! Decoding to 8-bit pixels: JPEG with DCT-domain downscaling, PNG in full.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::jpeg_structure::without_ac_scans;
 use super::pixels::{Layout, Pixels};
 use super::{ImageError, ImageFormat, ImageInfo, ImageLimits};
 
@@ -10,7 +11,8 @@ use super::{ImageError, ImageFormat, ImageInfo, ImageLimits};
 ///
 /// `min_size` is the smallest (width, height), in stored orientation, that the result must
 /// have in both dimensions: JPEGs are decoded at the smallest DCT scale (1/8, 1/4, 1/2 or 1)
-/// that still reaches it. PNGs are always decoded at full size.
+/// that still reaches it (at 1/8, a progressive JPEG's AC scans are not decoded at all).
+/// PNGs are always decoded at full size.
 pub(crate) fn decode(
     data: &[u8],
     info: &ImageInfo,
@@ -49,15 +51,40 @@ fn decode_jpeg(
     min_size: (u32, u32),
     limits: &ImageLimits,
 ) -> Result<Pixels, ImageError> {
+    let numerator = dct_scale(info.stored_width, info.stored_height, min_size);
+    // At 1/8 scale only the DC coefficients count: a progressive file's AC scans, most of
+    // its compressed data, are not decoded at all (same pixels, two to three times faster).
+    if numerator == 1
+        && let Some(pieces) = without_ac_scans(data)
+    {
+        let decoder = jpeg_decoder::Decoder::new(Pieces::new(pieces));
+        if let Some(pixels) = decode_jpeg_with(decoder, info, min_size, limits, numerator, true)? {
+            return Ok(pixels);
+        }
+    }
+    let decoder = jpeg_decoder::Decoder::new(data);
+    decode_jpeg_with(decoder, info, min_size, limits, numerator, false)?
+        .ok_or_else(|| ImageError::decode(ImageFormat::Jpeg, "the decoder refused every scale"))
+}
+
+/// Decodes at the DCT scale `numerator`/8 (or, for tiny images, at full size). With
+/// `dc_only` (the AC scans left out) only a 1/8 decode is right: `None` if the decoder
+/// would use another scale.
+fn decode_jpeg_with<R: Read>(
+    mut decoder: jpeg_decoder::Decoder<R>,
+    info: &ImageInfo,
+    min_size: (u32, u32),
+    limits: &ImageLimits,
+    numerator: u32,
+    dc_only: bool,
+) -> Result<Option<Pixels>, ImageError> {
     let err = |e: jpeg_decoder::Error| ImageError::decode(ImageFormat::Jpeg, e);
-    let mut decoder = jpeg_decoder::Decoder::new(data);
     // The walk already bounded width * height; components are at most 4 bytes per pixel.
     decoder.set_max_decoding_buffer_size(
         usize::try_from(limits.max_pixels.saturating_mul(4)).unwrap_or(usize::MAX),
     );
 
     let (w, h) = (info.stored_width, info.stored_height);
-    let numerator = dct_scale(w, h, min_size);
     let request = |n: u32| {
         (
             u16::try_from(scaled_side(w, n)).unwrap_or(u16::MAX),
@@ -70,6 +97,9 @@ fn decode_jpeg(
         // Tiny images where two scales give the same size on one side can make the
         // decoder pick a smaller scale than asked; fall back to full size.
         (out_w, out_h) = decoder.scale(u16::MAX, u16::MAX).map_err(err)?;
+    }
+    if dc_only && (out_w, out_h) != request(1) {
+        return Ok(None);
     }
 
     let mut pixels = decoder.decode().map_err(err)?;
@@ -89,12 +119,41 @@ fn decode_jpeg(
             });
         }
     };
-    Pixels::new(u32::from(out_w), u32::from(out_h), layout, pixels).ok_or_else(|| {
-        ImageError::decode(
-            ImageFormat::Jpeg,
-            "the decoder returned fewer pixels than the image size",
-        )
-    })
+    Pixels::new(u32::from(out_w), u32::from(out_h), layout, pixels)
+        .map(Some)
+        .ok_or_else(|| {
+            ImageError::decode(
+                ImageFormat::Jpeg,
+                "the decoder returned fewer pixels than the image size",
+            )
+        })
+}
+
+/// Pieces of one byte slice read one after another, without copying them into one buffer.
+struct Pieces<'a> {
+    rest: std::vec::IntoIter<&'a [u8]>,
+    current: &'a [u8],
+}
+
+impl<'a> Pieces<'a> {
+    fn new(pieces: Vec<&'a [u8]>) -> Self {
+        Self {
+            rest: pieces.into_iter(),
+            current: &[],
+        }
+    }
+}
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rest.next() {
+                Some(piece) => self.current = piece,
+                None => return Ok(0),
+            }
+        }
+        self.current.read(buf)
+    }
 }
 
 /// jpeg-decoder returns CMYK as ink amounts (0 = no ink), Adobe's inversion already undone.
@@ -232,6 +291,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// jpeg-decoder on the whole file at the scale it picks for `request`.
+    fn plain_decode(data: &[u8], request: (u16, u16)) -> (u16, u16, Vec<u8>) {
+        let mut decoder = jpeg_decoder::Decoder::new(data);
+        let (w, h) = decoder.scale(request.0, request.1).expect("scale");
+        (w, h, decoder.decode().expect("decodes"))
+    }
+
+    #[test]
+    fn progressive_jpeg_at_one_eighth_skips_ac_scans_with_the_same_pixels() {
+        use crate::imaging::test_support::make_progressive_jpeg;
+        let jpeg = make_progressive_jpeg(320, 200);
+        assert!(without_ac_scans(&jpeg).is_some());
+        // 1/8 scale (40x25): the AC scans are skipped; the pixels are those of a plain decode.
+        let pixels = decode_all(&jpeg, (40, 25)).expect("decodes");
+        let (w, h, plain) = plain_decode(&jpeg, (40, 25));
+        assert_eq!(
+            (pixels.width(), pixels.height()),
+            (u32::from(w), u32::from(h))
+        );
+        assert_eq!((w, h), (40, 25));
+        assert_eq!(pixels.data(), plain, "same pixels without the AC scans");
+        // A larger scale needs the AC coefficients: still the plain decode.
+        let pixels = decode_all(&jpeg, (41, 25)).expect("decodes");
+        assert_eq!(pixels.data(), plain_decode(&jpeg, (80, 50)).2);
+        assert_eq!((pixels.width(), pixels.height()), (80, 50));
+    }
+
+    #[test]
+    fn tiny_progressive_jpegs_decode_like_the_whole_file() {
+        use crate::imaging::test_support::make_progressive_jpeg;
+        // Sizes where several DCT scales give the same output size.
+        for (w, h) in [(1, 1), (3, 17), (9, 9), (17, 3), (16, 8)] {
+            let jpeg = make_progressive_jpeg(w, h);
+            for min in [(1, 1), (w, h)] {
+                let pixels = decode_all(&jpeg, min).expect("decodes");
+                assert!(
+                    pixels.width() >= min.0 && pixels.height() >= min.1,
+                    "{w}x{h} min {min:?} gave {}x{}",
+                    pixels.width(),
+                    pixels.height()
+                );
+                let request = (
+                    u16::try_from(pixels.width()).expect("small"),
+                    u16::try_from(pixels.height()).expect("small"),
+                );
+                assert_eq!(pixels.data(), plain_decode(&jpeg, request).2, "{w}x{h}");
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_read_as_one_stream() {
+        let mut out = Vec::new();
+        Pieces::new(vec![b"ab", b"", b"c", b"", b"def"])
+            .read_to_end(&mut out)
+            .expect("reads");
+        assert_eq!(out, b"abcdef");
+        let mut one = [0u8; 1];
+        let mut pieces = Pieces::new(vec![b"", b"x"]);
+        assert_eq!(pieces.read(&mut one).expect("reads"), 1);
+        assert_eq!(pieces.read(&mut one).expect("reads"), 0);
     }
 
     #[test]

@@ -232,9 +232,73 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
     })
 }
 
+/// For a progressive JPEG, the file without its AC scans (those whose spectral selection
+/// starts after coefficient 0), as pieces of `data` to read one after another; `None` for a
+/// baseline file, a progressive one without AC scans, or anything [`walk`] would not accept.
+///
+/// A decode at 1/8 scale uses nothing but the DC coefficient of each block, and AC scans
+/// never touch it (the refinements of the DC coefficient are scans with Ss = 0, and are
+/// kept), so a decoder gives the same pixels from these pieces while skipping most of the
+/// entropy-coded data. Damage inside a skipped scan goes unnoticed.
+pub(crate) fn without_ac_scans(data: &[u8]) -> Option<Vec<&[u8]>> {
+    if data.get(..2) != Some(&[0xFF, SOI]) {
+        return None;
+    }
+    let mut pieces = Vec::new();
+    let mut kept_from = 0;
+    let mut pos = 2;
+    let mut progressive = false;
+    let mut scans = 0usize;
+    loop {
+        // As in `walk`: stray bytes, then fill bytes, then the marker code.
+        let start = pos + data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+        pos = start
+            + data
+                .get(start..)?
+                .iter()
+                .take_while(|&&b| b == 0xFF)
+                .count();
+        let marker = *data.get(pos)?;
+        pos += 1;
+        match marker {
+            EOI => break,
+            0x00 | 0xD0..=0xD7 | 0x01 => continue,
+            _ => {}
+        }
+        let end = pos.checked_add(usize::from(be_u16(data, pos)?))?;
+        let payload = data.get(pos.checked_add(2)?..end)?;
+        match marker {
+            0xC2 => progressive = true,
+            SOS => {
+                scans += 1;
+                if scans > MAX_SCANS {
+                    return None;
+                }
+                let count = usize::from(*payload.first()?);
+                let spectral_start = *payload.get(1 + 2 * count)?;
+                let next = skip_entropy_coded_data(data, end).ok()?;
+                if spectral_start > 0 {
+                    pieces.push(data.get(kept_from..start)?);
+                    kept_from = next;
+                }
+                pos = next;
+                continue;
+            }
+            _ => {}
+        }
+        pos = end;
+    }
+    if !progressive || pieces.is_empty() {
+        return None;
+    }
+    // Up to and with EOI: what follows it is not part of the image.
+    pieces.push(data.get(kept_from..pos)?);
+    Some(pieces)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::walk;
+    use super::{walk, without_ac_scans};
     use crate::imaging::test_support::{
         corpus_file, expect_corrupt, expect_truncated, make_jpeg, make_progressive_jpeg, segment,
         with_jpeg_exif,
@@ -504,6 +568,62 @@ mod tests {
                 walk(&data[..data.len() / 2], &limits()),
                 Err(ImageError::Truncated { .. })
             ));
+        }
+    }
+
+    /// The spectral selection start (Ss) of every scan of a file.
+    fn scan_starts(data: &[u8]) -> Vec<u8> {
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while let Some(offset) = data[at..].windows(2).position(|w| w == [0xFF, 0xDA]) {
+            let sos = at + offset;
+            let count = usize::from(data[sos + 4]);
+            starts.push(data[sos + 5 + 2 * count]);
+            at = sos + 2;
+        }
+        starts
+    }
+
+    #[test]
+    fn ac_scans_are_left_out_of_progressive_files_only() {
+        assert!(without_ac_scans(&make_jpeg(64, 48, 3, 85)).is_none());
+        assert!(without_ac_scans(&make_jpeg(64, 48, 1, 85)).is_none());
+        assert!(without_ac_scans(b"not a jpeg").is_none());
+
+        let progressive = make_progressive_jpeg(64, 48);
+        let starts = scan_starts(&progressive);
+        assert!(
+            starts.contains(&0) && starts.iter().any(|&s| s > 0),
+            "{starts:?}"
+        );
+        let pieces = without_ac_scans(&progressive).expect("progressive with AC scans");
+        let dc_only: Vec<u8> = pieces.concat();
+        assert!(dc_only.len() < progressive.len());
+        // Every DC scan is kept, no AC scan is, and the rest is still a valid file.
+        assert_eq!(
+            scan_starts(&dc_only),
+            starts
+                .iter()
+                .copied()
+                .filter(|&s| s == 0)
+                .collect::<Vec<_>>()
+        );
+        let header = walk(&dc_only, &limits()).expect("still valid");
+        assert_eq!((header.width, header.height), (64, 48));
+        assert!(dc_only.ends_with(&[0xFF, 0xD9]));
+
+        // Bytes after EOI stay out; no prefix of the file makes it panic.
+        let mut trailing = progressive.clone();
+        trailing.extend_from_slice(b"\xFF\xD8 appended preview");
+        assert_eq!(
+            without_ac_scans(&trailing).expect("progressive").concat(),
+            dc_only
+        );
+        for len in 0..progressive.len() {
+            assert!(
+                without_ac_scans(&progressive[..len]).is_none(),
+                "prefix {len}"
+            );
         }
     }
 }

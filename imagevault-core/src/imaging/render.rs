@@ -24,11 +24,12 @@ pub struct RenderedThumbnail {
 /// The sizes follow [`thumbnail_size`] applied to the displayed size (never upscaling).
 /// [`inspect`] runs first, so every limit is enforced before any pixel is decoded. JPEGs are
 /// decoded directly at the smallest DCT scale (1/8, 1/4, 1/2 or 1) that still covers the
-/// largest thumbnail; every thumbnail is then resized from that one decoded image with a
-/// Lanczos3 filter (alpha premultiplied), turned upright per the EXIF orientation, and
-/// encoded like the source: baseline JPEG at quality 85 with 4:2:0 chroma (greyscale stays
-/// greyscale, CMYK becomes RGB), or PNG keeping the L/LA/RGB/RGBA layout (palettes expand to
-/// RGB or RGBA, 16-bit samples drop to 8 bits).
+/// largest thumbnail (at 1/8, which needs only the DC coefficients, a progressive JPEG's AC
+/// scans are skipped, so damage inside them goes unnoticed); every thumbnail is then resized
+/// from that one decoded image with a Lanczos3 filter (alpha premultiplied), turned upright
+/// per the EXIF orientation, and encoded like the source: baseline JPEG at quality 85 with
+/// 4:2:0 chroma (greyscale stays greyscale, CMYK becomes RGB), or PNG keeping the
+/// L/LA/RGB/RGBA layout (palettes expand to RGB or RGBA, 16-bit samples drop to 8 bits).
 ///
 /// Heights that give the same size (e.g. any height at or above the image's own) are
 /// rendered once and copied. An empty `max_heights` still validates the file.
@@ -648,6 +649,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn concurrent_renders_match_one_at_a_time() {
+        // Renders from many threads at once, as the worker pool makes them (and the JPEG
+        // decoder starts helper threads of its own), give the bytes of a render made alone.
+        let jpegs = [
+            make_jpeg(640, 480, 3, 90),
+            crate::imaging::test_support::make_progressive_jpeg(600, 400),
+            make_jpeg(300, 500, 1, 90),
+        ];
+        let alone: Vec<Vec<RenderedThumbnail>> = jpegs
+            .iter()
+            .map(|data| render_thumbnails(data, &[200, 100], &limits()).expect("renders"))
+            .collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|i| {
+                    let (data, expected) = (&jpegs[i % jpegs.len()], &alone[i % jpegs.len()]);
+                    scope.spawn(move || {
+                        for _ in 0..3 {
+                            let got =
+                                render_thumbnails(data, &[200, 100], &limits()).expect("renders");
+                            assert_eq!(&got, expected);
+                        }
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().expect("no render panicked");
+            }
+        });
     }
 
     #[test]
