@@ -11,7 +11,8 @@
 # packages, fetched with `apt-get download` and unpacked with dpkg-deb (only the seven
 # files are extracted). target/bench-corpus/PROVENANCE.tsv records where each file came
 # from (package, version, path inside it, sha256); it is printed too. If the packages cannot
-# be fetched, the run goes on with the small corpus and says so.
+# be fetched, the run goes on with the small corpus and says so. Only the seven files are
+# kept (about 33 MB); the packages are deleted once they are unpacked.
 #
 # It then prints three markdown tables (see scripts/bench_thumbnails_peers.py), each with
 # imagevault / peer ratios (< 1: imagevault is faster or smaller):
@@ -97,24 +98,27 @@ build_corpus() {
     local entry name package member deb version target
     for entry in "${large_photos[@]}"; do
         IFS='|' read -r name package member <<<"$entry"
-        deb="$(fetch_deb "$base/debs" "$package")"
-        if [[ -z "$deb" ]]; then
-            echo "WARNING: could not download $package; $name is left out" >&2
-            continue
-        fi
-        version="$(dpkg-deb -f "$deb" Version)"
         target="$base/extracted/$package/$member"
         if [[ ! -f "$target" ]]; then
+            deb="$(fetch_deb "$base/debs" "$package")"
+            if [[ -z "$deb" ]]; then
+                echo "WARNING: could not download $package; $name is left out" >&2
+                continue
+            fi
             mkdir -p "$base/extracted/$package"
+            dpkg-deb -f "$deb" Version >"$base/extracted/$package.version"
             # Only the one member: the packages unpack to hundreds of megabytes.
             dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$base/extracted/$package" "$member" ||
                 { echo "WARNING: $member is not in $deb; $name is left out" >&2; continue; }
         fi
+        version="$(cat "$base/extracted/$package.version" 2>/dev/null || echo '(unknown version)')"
         ln -s "$target" "$photos/$name"
         printf '%s\t%s\t%s\t%s\n' "$name" "$(stat -Lc %s "$target")" \
             "$(sha256sum <"$target" | cut -d' ' -f1)" \
             "Debian package $package $version: ${member#.}" >>"$provenance"
     done
+    # The packages themselves (170 MB) are not kept, only the seven files.
+    rm -f "$base"/debs/*.deb
     echo "$photos"
 }
 
