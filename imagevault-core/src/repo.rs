@@ -177,8 +177,6 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     ) -> Result<Option<ImageRecord>, RepoError>;
     /// The image whose original is stored at `key`, with its owner's plan.
     async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError>;
-    /// The ready thumbnail stored at `key`.
-    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError>;
     /// Which of `keys` a row refers to: an image's original, or a thumbnail row of any
     /// status that holds the key. Whoever owns the rows; for the sweeper, which deletes
     /// stored objects no row refers to. Callers pass a bounded batch (hundreds of keys);

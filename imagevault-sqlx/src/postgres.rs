@@ -617,19 +617,6 @@ impl ImageRepo for PostgresRepo {
         Ok(Some(OriginalTarget { image, owner_plan }))
     }
 
-    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError> {
-        let row: Option<ThumbnailRow<Stamp>> = sqlx::query_as(concat!(
-            "SELECT ",
-            thumbnail_columns!(),
-            " FROM thumbnails t WHERE t.storage_key = $1 AND t.status = 'ready' LIMIT 1"
-        ))
-        .bind(key.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(fail)?;
-        checked(row.map(ThumbnailRow::into_thumbnail).transpose())
-    }
-
     async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
         if keys.is_empty() {
             return Ok(HashSet::new());

@@ -31,10 +31,10 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
-    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, ThumbnailRow,
-    UserRow, convert, found_keys, heights_json, image_columns, image_thumbnail_columns, in_order,
+    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, UserRow,
+    convert, found_keys, heights_json, image_columns, image_thumbnail_columns, in_order,
     keyset_clause, limit, link_columns, owner_plan_columns, plan_columns, records, signed,
-    thumbnail_columns, user_columns,
+    user_columns,
 };
 
 const BACKEND: &str = "sqlite";
@@ -656,19 +656,6 @@ impl ImageRepo for SqliteRepo {
         let Some(row) = row else { return Ok(None) };
         let (image, owner_plan) = checked(row.into_parts())?;
         Ok(Some(OriginalTarget { image, owner_plan }))
-    }
-
-    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError> {
-        let row: Option<ThumbnailRow<Stamp>> = sqlx::query_as(concat!(
-            "SELECT ",
-            thumbnail_columns!(),
-            " FROM thumbnails t WHERE t.storage_key = $1 AND t.status = 'ready' LIMIT 1"
-        ))
-        .bind(key.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        checked(row.map(ThumbnailRow::into_thumbnail).transpose())
     }
 
     async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {

@@ -358,18 +358,6 @@ impl ImageRepo for MemoryRepo {
             }))
     }
 
-    async fn find_thumbnail(&self, key: &StorageKey) -> Result<Option<Thumbnail>, RepoError> {
-        Ok(self
-            .state()
-            .thumbnails
-            .values()
-            .find(|thumbnail| {
-                thumbnail.status == ThumbnailStatus::Ready
-                    && thumbnail.storage_key.as_ref() == Some(key)
-            })
-            .cloned())
-    }
-
     async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
         let wanted: HashSet<&StorageKey> = keys.iter().collect();
         if wanted.is_empty() {

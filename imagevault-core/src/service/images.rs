@@ -275,7 +275,9 @@ impl Vault {
     }
 
     /// Deletes the stored objects of a deleted image. Failures are logged, not returned:
-    /// the rows are gone, so the objects are unreachable, and the sweeper removes leftovers.
+    /// the rows are gone, so the original and links no longer resolve, and the sweeper
+    /// removes leftovers. (A thumbnail is served by its key alone, so one whose delete
+    /// failed stays reachable at its unguessable URL until the sweeper's next pass.)
     pub(super) async fn delete_objects(&self, record: &ImageRecord) {
         let keys = std::iter::once(&record.image.storage_key).chain(
             record

@@ -118,11 +118,13 @@ impl Vault {
     /// Resolves a media path (the part after `/media/`) to an object that may be served now.
     ///
     /// - Originals: only while the owner's plan has `original_link`.
-    /// - Thumbnails: when ready.
+    /// - Thumbnails: by key alone, without a query; whether the object exists is for
+    ///   [`open_media`](Self::open_media) (or a storage `head`) to tell.
     /// - Expiring links: while the owner's plan has `expiring_links`;
     ///   [`VaultError::LinkExpired`] once expired; cached privately for the time left.
     ///
-    /// Anything else (other shapes, unknown or deleted objects) is [`VaultError::NotFound`].
+    /// Anything else (other shapes, unknown or deleted originals and links) is
+    /// [`VaultError::NotFound`].
     pub async fn resolve_media(&self, path: &str) -> Result<MediaObject, VaultError> {
         let parsed = parse_media_path(path).ok_or(VaultError::NotFound)?;
         let repo = &self.inner.repo;
@@ -140,10 +142,10 @@ impl Vault {
                 Ok(MediaObject::immutable(parsed.kind, key, parsed.format))
             }
             MediaKind::Thumbnail => {
+                // Straight from storage: a thumbnail object is written once under a random
+                // key and deleted with its image, so its existence is the whole check, and
+                // the hottest media path costs no database query.
                 let key = StorageKey::parse(parsed.raw).ok_or(VaultError::NotFound)?;
-                repo.find_thumbnail(&key)
-                    .await?
-                    .ok_or(VaultError::NotFound)?;
                 Ok(MediaObject::immutable(parsed.kind, key, parsed.format))
             }
             MediaKind::ExpiringLink => {

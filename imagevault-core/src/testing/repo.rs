@@ -50,7 +50,6 @@ pub async fn run_all(repo: &dyn Repo) {
     images_list_is_stable_under_inserts(repo).await;
     delete_image_removes_thumbnails_and_links(repo).await;
     find_original_sees_current_plan(repo).await;
-    find_thumbnail_finds_ready_rows(repo).await;
     referenced_keys_finds_originals_and_thumbnails(repo).await;
 
     ensure_thumbnails_inserts_missing_rows(repo).await;
@@ -1273,10 +1272,10 @@ pub async fn image_insert_needs_owner(repo: &dyn Repo) {
         "an image refused for an unknown owner must not be found by its key"
     );
     assert!(
-        repo.find_thumbnail(&ready_key)
+        repo.referenced_keys(std::slice::from_ref(&ready_key))
             .await
-            .expect("find_thumbnail failed")
-            .is_none(),
+            .expect("referenced_keys failed")
+            .is_empty(),
         "the thumbnail rows of a refused image must not be stored (insert_image is all or nothing)"
     );
 }
@@ -1533,10 +1532,10 @@ pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
         "a deleted image must not be found by its key"
     );
     assert!(
-        repo.find_thumbnail(&ready_key)
+        repo.referenced_keys(std::slice::from_ref(&ready_key))
             .await
-            .expect("find_thumbnail failed")
-            .is_none(),
+            .expect("referenced_keys failed")
+            .is_empty(),
         "a deleted image's thumbnails must be gone"
     );
     assert!(
@@ -1659,65 +1658,6 @@ pub async fn find_original_sees_current_plan(repo: &dyn Repo) {
         "find_original of an unknown key must be None"
     );
     clean_up(repo, &[user.id], &[first.id, second.id]).await;
-}
-
-/// `find_thumbnail` finds a ready thumbnail by its key, including one made ready by
-/// `complete_thumbnail`, and nothing for other keys.
-pub async fn find_thumbnail_finds_ready_rows(repo: &dyn Repo) {
-    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
-    let mut record = bare_image(user.id, now());
-    let ready = row(&record.image, 200, ThumbnailStatus::Ready, 1, now());
-    let pending = row(&record.image, 400, ThumbnailStatus::Pending, 1, now());
-    let failed = row(&record.image, 600, ThumbnailStatus::Failed, 3, now());
-    record.thumbnails = vec![ready.clone(), pending.clone(), failed];
-    let record = insert(repo, record).await;
-    let ready_key = ready.storage_key.clone().expect("a ready row has a key");
-    assert_eq!(
-        repo.find_thumbnail(&ready_key)
-            .await
-            .expect("find_thumbnail failed"),
-        Some(ready),
-        "find_thumbnail must find a ready thumbnail by its key"
-    );
-
-    let new_key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
-    assert!(
-        repo.find_thumbnail(&new_key)
-            .await
-            .expect("find_thumbnail failed")
-            .is_none(),
-        "find_thumbnail of a key not stored must be None"
-    );
-    let done_at = micros(now(), 17);
-    let completed = repo
-        .complete_thumbnail(record.image.id, pending.max_height, &new_key, done_at)
-        .await
-        .expect("complete_thumbnail failed");
-    assert!(
-        completed,
-        "complete_thumbnail of a pending row must be true"
-    );
-    let expected = Thumbnail {
-        status: ThumbnailStatus::Ready,
-        storage_key: Some(new_key.clone()),
-        updated_at: done_at,
-        ..pending
-    };
-    assert_eq!(
-        repo.find_thumbnail(&new_key)
-            .await
-            .expect("find_thumbnail failed"),
-        Some(expected),
-        "find_thumbnail must find a row completed at the key"
-    );
-    assert!(
-        repo.find_thumbnail(&record.image.storage_key)
-            .await
-            .expect("find_thumbnail failed")
-            .is_none(),
-        "find_thumbnail must not find an original"
-    );
-    clean_up(repo, &[user.id], &[]).await;
 }
 
 /// `referenced_keys` returns exactly those of the given keys that an image's original or a
@@ -1990,10 +1930,10 @@ pub async fn complete_thumbnail_succeeds_once(repo: &dyn Repo) {
         "a refused complete_thumbnail must change nothing"
     );
     assert!(
-        repo.find_thumbnail(&duplicate)
+        repo.referenced_keys(std::slice::from_ref(&duplicate))
             .await
-            .expect("find_thumbnail failed")
-            .is_none(),
+            .expect("referenced_keys failed")
+            .is_empty(),
         "a refused complete_thumbnail must not store its key"
     );
     clean_up(repo, &[user.id], &[]).await;
@@ -2683,10 +2623,10 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
         "delete_user must remove the user's images"
     );
     assert!(
-        repo.find_thumbnail(&doomed.ready_key)
+        repo.referenced_keys(std::slice::from_ref(&doomed.ready_key))
             .await
-            .expect("find_thumbnail failed")
-            .is_none(),
+            .expect("referenced_keys failed")
+            .is_empty(),
         "delete_user must remove the user's thumbnails"
     );
     assert!(
@@ -2719,10 +2659,10 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
         "delete_user must not remove another user's images or thumbnails"
     );
     assert!(
-        repo.find_thumbnail(&kept.ready_key)
+        repo.referenced_keys(std::slice::from_ref(&kept.ready_key))
             .await
-            .expect("find_thumbnail failed")
-            .is_some(),
+            .expect("referenced_keys failed")
+            .contains(&kept.ready_key),
         "delete_user must not remove another user's thumbnails"
     );
     assert_eq!(

@@ -80,9 +80,11 @@ async fn anything_else_is_not_found() {
     let wrong_extension = key.replace(".png", ".jpg");
     let unknown =
         "thumbnail/0b5c1a3e-7d2f-4c61-9e8a-3f4b5c6d7e8f/1c6d2b4f-8e3a-4d72-af9b-4a5c6d7e8f90.png";
+    // A thumbnail is resolved by its key alone; that nothing is stored there shows on open.
+    let media = t.vault.resolve_media(unknown).await.unwrap();
+    assert!(t.vault.open_media(&media, None).await.unwrap().is_none());
     for path in [
         wrong_extension.as_str(),
-        unknown,
         "imageupload/../../etc/passwd",
         "exp/x/y.jpg",
         "",
