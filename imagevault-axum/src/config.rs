@@ -17,6 +17,7 @@ use std::time::Duration;
 pub struct RouterConfig {
     public_url: String,
     request_timeout: Duration,
+    max_concurrent_uploads: usize,
 }
 
 /// A [`RouterConfig`] value that cannot work.
@@ -35,6 +36,8 @@ impl RouterConfig {
     pub const DEFAULT_PUBLIC_URL: &'static str = "http://127.0.0.1:8000";
     /// The default time limit for one request, uploads included.
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The default number of upload bodies received at once.
+    pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 8;
 
     /// A configuration whose absolute URLs (`url`, `next`, media links) start with
     /// `public_url`: scheme, host, optional port and optional path prefix. A trailing slash
@@ -58,6 +61,7 @@ impl RouterConfig {
         Ok(Self {
             public_url: trimmed.to_owned(),
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_uploads: Self::DEFAULT_MAX_CONCURRENT_UPLOADS,
         })
     }
 
@@ -65,6 +69,22 @@ impl RouterConfig {
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
+    }
+
+    /// Sets how many uploads may be received and stored at once (default 8, at least 1).
+    ///
+    /// An upload's body is held in memory until it is stored, so this bounds the memory
+    /// all uploads together take: at most this many times the vault's byte limit. Uploads
+    /// over the count wait (within the request timeout) before their body is read; their
+    /// bytes wait in the network buffers meanwhile, and TCP slows their senders.
+    pub fn max_concurrent_uploads(mut self, uploads: usize) -> Self {
+        self.max_concurrent_uploads = uploads.max(1);
+        self
+    }
+
+    /// How many uploads are received and stored at once.
+    pub fn concurrent_uploads(&self) -> usize {
+        self.max_concurrent_uploads
     }
 
     /// The public base URL, without a trailing slash.
@@ -83,6 +103,7 @@ impl Default for RouterConfig {
         Self {
             public_url: Self::DEFAULT_PUBLIC_URL.to_owned(),
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            max_concurrent_uploads: Self::DEFAULT_MAX_CONCURRENT_UPLOADS,
         }
     }
 }

@@ -27,6 +27,8 @@ pub use openapi::openapi;
 pub(crate) struct AppState {
     pub(crate) vault: Vault,
     pub(crate) config: Arc<RouterConfig>,
+    /// One permit per upload body being received and stored.
+    pub(crate) uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
 pub fn router(vault: Vault, config: RouterConfig) -> Router {
     let state = AppState {
         vault,
+        uploads: Arc::new(tokio::sync::Semaphore::new(config.concurrent_uploads())),
         config: Arc::new(config),
     };
     let api = Router::new()

@@ -20,6 +20,10 @@ struct App {
 }
 
 async fn app() -> App {
+    app_with(RouterConfig::new("http://testserver").expect("valid url")).await
+}
+
+async fn app_with(config: RouterConfig) -> App {
     let vault = Vault::builder()
         .repo(Arc::new(MemoryRepo::new()))
         .storage(Arc::new(ObjectStorage::memory()))
@@ -40,10 +44,7 @@ async fn app() -> App {
         base64::engine::general_purpose::STANDARD.encode("alice:correct horse")
     );
     App {
-        router: router(
-            vault,
-            RouterConfig::new("http://testserver").expect("valid url"),
-        ),
+        router: router(vault, config),
         basic,
     }
 }
@@ -145,4 +146,52 @@ async fn the_schema_and_docs_need_no_credentials() {
         .expect("body")
         .to_bytes();
     assert!(String::from_utf8_lossy(&html).contains("swagger"));
+}
+
+/// With one upload permit, a second upload waits until the first is stored (its body is
+/// not read meanwhile), then goes through: the bound costs latency, never an error.
+#[tokio::test]
+async fn uploads_over_the_permits_wait_their_turn() {
+    let app = app_with(
+        RouterConfig::new("http://testserver")
+            .expect("valid url")
+            .max_concurrent_uploads(1),
+    )
+    .await;
+    let png: &[u8] = include_bytes!("../../tests/fixtures/chelsea_451x300.png");
+    let upload = |body: Body| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/images/")
+            .header(header::AUTHORIZATION, &app.basic)
+            .header(header::CONTENT_TYPE, "image/png")
+            .body(body)
+            .expect("request");
+        tokio::spawn(app.router.clone().oneshot(request))
+    };
+
+    // The first upload's body arrives in two halves; it holds the only permit meanwhile.
+    let (half, rest) = png.split_at(png.len() / 2);
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    sender.send(Ok(half.to_vec())).await.expect("open");
+    let body = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let first = upload(Body::from_stream(body));
+    // Room in the channel again means the handler took the first half: it has the permit.
+    let slot = sender.reserve().await.expect("open");
+    let mut second = upload(Body::from(png.to_vec()));
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), &mut second)
+            .await
+            .is_err(),
+        "the second upload must wait for the first one's permit"
+    );
+
+    slot.send(Ok(rest.to_vec()));
+    drop(sender);
+    let first = first.await.expect("task").expect("infallible");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let second = second.await.expect("task").expect("infallible");
+    assert_eq!(second.status(), StatusCode::CREATED);
 }

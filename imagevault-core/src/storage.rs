@@ -171,14 +171,26 @@ pub struct StoredObject {
 }
 
 impl StoredObject {
-    /// Reads the whole body into memory.
+    /// Reads the whole body into memory: one buffer of the range's length, filled as the
+    /// chunks arrive (a body of one chunk is returned as it is, without a copy).
     pub async fn bytes(self) -> Result<Bytes, StorageError> {
         use futures::TryStreamExt as _;
-        let chunks: Vec<Bytes> = self.body.try_collect().await?;
-        Ok(match chunks.len() {
-            1 => chunks.into_iter().next().unwrap_or_default(),
-            _ => chunks.concat().into(),
-        })
+        let length = usize::try_from(self.range.end.saturating_sub(self.range.start)).unwrap_or(0);
+        let mut body = self.body;
+        let Some(first) = body.try_next().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = body.try_next().await? else {
+            return Ok(first);
+        };
+        let mut buffer = bytes::BytesMut::with_capacity(length.max(first.len() + second.len()));
+        buffer.extend_from_slice(&first);
+        buffer.extend_from_slice(&second);
+        drop((first, second));
+        while let Some(chunk) = body.try_next().await? {
+            buffer.extend_from_slice(&chunk);
+        }
+        Ok(buffer.freeze())
     }
 }
 

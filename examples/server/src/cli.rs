@@ -160,6 +160,16 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) request_timeout_secs: u64,
 
+    /// Uploads received at once; each holds up to --max-upload-bytes in memory until it is
+    /// stored, and later ones wait
+    #[arg(
+        long,
+        env = "IMAGEVAULT_MAX_CONCURRENT_UPLOADS",
+        default_value_t = 8,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub(crate) max_concurrent_uploads: u16,
+
     /// How long in-flight requests may run after a shutdown signal, in seconds
     #[arg(long, env = "IMAGEVAULT_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub(crate) shutdown_grace_secs: u64,

@@ -104,7 +104,8 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
     };
     let router = RouterConfig::new(&public_url)
         .context("invalid --public-url (IMAGEVAULT_PUBLIC_URL)")?
-        .request_timeout(args.request_timeout());
+        .request_timeout(args.request_timeout())
+        .max_concurrent_uploads(usize::from(args.max_concurrent_uploads));
 
     create_first_admin(&vault, &args).await?;
 

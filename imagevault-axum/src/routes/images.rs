@@ -76,12 +76,19 @@ pub(crate) async fn upload_image(
 ) -> Result<Response, ApiError> {
     caller.account.require_plan()?;
     let limit = state.vault.config().limits.max_bytes;
-    check_declared_length(request.headers(), limit)?;
+    let declared = check_declared_length(request.headers(), limit)?;
+    // Held until the upload is stored: bodies in memory are bounded by the permits.
+    let _permit = state.uploads.acquire().await.map_err(|_| {
+        ApiError::detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is shutting down.",
+        )
+    })?;
     let (content_type, essence) = content_type(request.headers());
     let upload = match essence.as_str() {
-        "multipart/form-data" => read_multipart_upload(request, &state, limit).await?,
+        "multipart/form-data" => read_multipart_upload(request, &state, limit, declared).await?,
         "image/png" | "image/jpeg" | "image/jpg" | "image/pjpeg" => {
-            let data = read_body(request.into_body(), limit).await?;
+            let data = read_body(request.into_body(), limit, declared).await?;
             let name = ListQuery::parse(query.as_deref())
                 .get("name")
                 .map(str::to_owned);
@@ -92,7 +99,7 @@ pub(crate) async fn upload_image(
             }
         }
         "" => {
-            let data = read_body(request.into_body(), limit).await?;
+            let data = read_body(request.into_body(), limit, declared).await?;
             if data.is_empty() {
                 return Err(ApiError::field("image", "No file was submitted."));
             }
@@ -106,8 +113,9 @@ pub(crate) async fn upload_image(
     created(&location, body)
 }
 
-/// A declared length over the limit is refused before a byte of the body is read.
-fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+/// A declared length over the limit is refused before a byte of the body is read;
+/// otherwise the declared length, if any.
+fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<Option<u64>, ApiError> {
     let declared = headers
         .get(CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -116,15 +124,15 @@ fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError
         Some(length) if length > limit + MULTIPART_OVERHEAD => {
             Err(ApiError::payload_too_large(limit))
         }
-        _ => Ok(()),
+        _ => Ok(declared),
     }
 }
 
 /// Reads a raw image body. The request body is not wrapped in the router's body limit (only
 /// extractors are), so `read_limited` is the one cap; a stream error is a client that went
 /// away mid-upload.
-async fn read_body(body: Body, limit: u64) -> Result<Bytes, ApiError> {
-    read_limited(body.into_data_stream(), limit)
+async fn read_body(body: Body, limit: u64, declared: Option<u64>) -> Result<Bytes, ApiError> {
+    read_limited(body.into_data_stream(), limit, declared)
         .await
         .map_err(|error| match error {
             ReadLimitedError::TooLarge { .. } => ApiError::payload_too_large(limit),
@@ -141,6 +149,7 @@ async fn read_multipart_upload(
     request: Request,
     state: &AppState,
     limit: u64,
+    declared: Option<u64>,
 ) -> Result<Upload, ApiError> {
     let mut multipart = Multipart::from_request(request, state)
         .await
@@ -151,7 +160,9 @@ async fn read_multipart_upload(
         match field.name() {
             Some("image") if image.is_none() => {
                 let file_name = field.file_name().map(str::to_owned);
-                let mut data = BytesMut::new();
+                // The whole form's declared length bounds the file's: allocate once.
+                let capacity = declared.map_or(0, |length| length.min(limit));
+                let mut data = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     if (data.len() + chunk.len()) as u64 > limit {
                         return Err(ApiError::payload_too_large(limit));

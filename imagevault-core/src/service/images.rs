@@ -117,22 +117,32 @@ pub enum ReadLimitedError<E> {
 /// as it passes `limit` bytes, so an oversized upload costs at most `limit` bytes of memory
 /// and is never read to its end.
 ///
+/// `expected` is the length the client declared, if any: the buffer is allocated once at
+/// that size (never above `limit`), instead of doubling as the body arrives and keeping up
+/// to twice the bytes it holds.
+///
 /// ```
 /// use bytes::Bytes;
 /// use imagevault_core::{read_limited, ReadLimitedError};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let chunks = || futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from("abc")), Ok(Bytes::from("def"))]);
-/// assert_eq!(read_limited(chunks(), 6).await.unwrap(), "abcdef");
-/// assert!(matches!(read_limited(chunks(), 5).await, Err(ReadLimitedError::TooLarge { limit: 5 })));
+/// assert_eq!(read_limited(chunks(), 6, Some(6)).await.unwrap(), "abcdef");
+/// assert_eq!(read_limited(chunks(), 6, None).await.unwrap(), "abcdef");
+/// assert!(matches!(read_limited(chunks(), 5, None).await, Err(ReadLimitedError::TooLarge { limit: 5 })));
 /// # });
 /// ```
-pub async fn read_limited<S, E>(stream: S, limit: u64) -> Result<Bytes, ReadLimitedError<E>>
+pub async fn read_limited<S, E>(
+    stream: S,
+    limit: u64,
+    expected: Option<u64>,
+) -> Result<Bytes, ReadLimitedError<E>>
 where
     S: futures::Stream<Item = Result<Bytes, E>>,
 {
     use futures::StreamExt as _;
     futures::pin_mut!(stream);
-    let mut body = bytes::BytesMut::new();
+    let capacity = expected.map_or(0, |expected| expected.min(limit));
+    let mut body = bytes::BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(ReadLimitedError::Stream)?;
         if (body.len() + chunk.len()) as u64 > limit {
