@@ -37,7 +37,7 @@ pub use object_storage::{ObjectStorage, StorageUrlError};
 pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
-pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, UserRepo};
+pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, TokenOwner, UserRepo};
 pub use service::{
     Account, BuildError, ImageView, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject,
     NewUser, SweepOptions, SweepReport, ThumbnailView, Upload, UserChanges, Vault, VaultBuilder,

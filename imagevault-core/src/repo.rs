@@ -83,6 +83,18 @@ pub struct OriginalTarget {
     pub owner_plan: Option<Plan>,
 }
 
+/// The user an API token belongs to, with what an authenticated request needs.
+///
+/// [`UserRepo::find_token_owner`] reads both in one lookup, so authenticating a request
+/// costs a single round trip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The user.
+    pub user: User,
+    /// The user's current plan; `None` for a user without one.
+    pub plan: Option<Plan>,
+}
+
 /// An expiring link found by its public key, with what decides whether it may be served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkTarget {
@@ -144,8 +156,9 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn delete_user(&self, id: UserId) -> Result<bool, RepoError>;
     /// Stores a token's hash. [`Conflict::MissingReference`] if the user does not exist.
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError>;
-    /// The user a token hash belongs to: one indexed lookup.
-    async fn find_user_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError>;
+    /// The user a token hash belongs to, with the user's current plan: one indexed lookup.
+    /// `None` for a hash that is not stored.
+    async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError>;
     /// Revokes a token. `false` if it was not stored.
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError>;
 }

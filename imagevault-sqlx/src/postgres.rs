@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use imagevault_core::TokenHash;
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError, UserRepo,
-    WorkScope,
+    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
+    TokenOwner, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, StorageKey, Thumbnail,
@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     CandidateRow, ImagePlanRow, ImageRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
-    ThumbnailRow, UserRow, convert, found_keys, heights_i32, image_columns,
+    ThumbnailRow, UserPlanRow, UserRow, convert, found_keys, heights_i32, image_columns,
     image_thumbnail_columns, in_order, keyset_clause, limit, link_columns, owner_plan_columns,
     plan_columns, records, signed, thumbnail_columns, user_columns,
 };
@@ -454,17 +454,22 @@ impl UserRepo for PostgresRepo {
         Ok(())
     }
 
-    async fn find_user_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError> {
-        let row: Option<UserRow<Stamp>> = sqlx::query_as(concat!(
+    async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
+        let row: Option<UserPlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
-            " FROM api_tokens k JOIN users u ON u.id = k.user_id WHERE k.hash = $1"
+            ", ",
+            owner_plan_columns!(),
+            " FROM api_tokens k JOIN users u ON u.id = k.user_id",
+            " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
         ))
         .bind(&hash.as_bytes()[..])
         .fetch_optional(&self.pool)
         .await
         .map_err(fail)?;
-        checked(row.map(UserRow::into_user).transpose())
+        let Some(row) = row else { return Ok(None) };
+        let (user, plan) = checked(row.into_parts())?;
+        Ok(Some(TokenOwner { user, plan }))
     }
 
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {

@@ -216,10 +216,12 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
     }
 }
 
-/// The columns of [`UserRow`], from table alias `u`.
+/// The columns of [`UserRow`], from table alias `u`. The plan id is selected as
+/// `user_plan_id` so that it does not clash with [`OwnerPlanRow`]'s `plan_id` when a user
+/// is read with their plan ([`UserPlanRow`]).
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.password_hash, u.is_admin, u.plan_id, u.created_at"
+        "u.id, u.username, u.password_hash, u.is_admin, u.plan_id AS user_plan_id, u.created_at"
     };
 }
 pub(crate) use user_columns;
@@ -231,7 +233,7 @@ pub(crate) struct UserRow<T> {
     username: String,
     password_hash: String,
     is_admin: bool,
-    plan_id: Option<Uuid>,
+    user_plan_id: Option<Uuid>,
     created_at: T,
 }
 
@@ -242,9 +244,24 @@ impl<T: Stamp> UserRow<T> {
             username: Username::parse(&self.username).map_err(|error| InvalidRow(error.message))?,
             password_hash: PasswordHash::from_phc(self.password_hash),
             is_admin: self.is_admin,
-            plan_id: self.plan_id.map(PlanId::from_uuid),
+            plan_id: self.user_plan_id.map(PlanId::from_uuid),
             created_at: self.created_at.into_utc()?,
         })
+    }
+}
+
+/// A user (alias `u`) with their plan.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct UserPlanRow<T, H> {
+    #[sqlx(flatten)]
+    pub(crate) user: UserRow<T>,
+    #[sqlx(flatten)]
+    pub(crate) plan: OwnerPlanRow<T, H>,
+}
+
+impl<T: Stamp, H: StoredHeights> UserPlanRow<T, H> {
+    pub(crate) fn into_parts(self) -> Result<(User, Option<Plan>), InvalidRow> {
+        Ok((self.user.into_user()?, self.plan.into_plan()?))
     }
 }
 

@@ -10,8 +10,8 @@ use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
-    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError, UserRepo,
-    WorkScope,
+    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
+    TokenOwner, UserRepo, WorkScope,
 };
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
@@ -264,13 +264,16 @@ impl UserRepo for MemoryRepo {
         Ok(())
     }
 
-    async fn find_user_by_token(&self, hash: &TokenHash) -> Result<Option<User>, RepoError> {
+    async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
         let state = self.state();
         Ok(state
             .tokens
             .get(hash.as_bytes())
             .and_then(|token| state.users.get(&token.user_id))
-            .cloned())
+            .map(|user| TokenOwner {
+                user: user.clone(),
+                plan: state.owner_plan(user.id),
+            }))
     }
 
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {

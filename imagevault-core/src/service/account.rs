@@ -3,6 +3,7 @@
 use crate::auth::{self, ApiToken};
 use crate::error::{PlanFeature, VaultError};
 use crate::plan::Plan;
+use crate::repo::TokenOwner;
 use crate::user::{Password, TokenRecord, User, Username};
 
 use super::Vault;
@@ -91,11 +92,12 @@ impl Vault {
         }
     }
 
-    /// Logs in with an API token: one indexed lookup by the token's hash.
+    /// Logs in with an API token: one indexed lookup by the token's hash, which also reads
+    /// the user's plan.
     pub async fn authenticate_token(&self, token: &str) -> Result<Account, VaultError> {
         let hash = ApiToken::presented(token).hash();
-        match self.inner.repo.find_user_by_token(&hash).await? {
-            Some(user) => self.account_of(user).await,
+        match self.inner.repo.find_token_owner(&hash).await? {
+            Some(TokenOwner { user, plan }) => Ok(Account { user, plan }),
             None => Err(VaultError::InvalidCredentials),
         }
     }

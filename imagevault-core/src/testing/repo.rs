@@ -17,13 +17,13 @@ use std::future::Future;
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
-use crate::auth::ApiToken;
+use crate::auth::{ApiToken, TokenHash};
 use crate::image::{Image, ImageId, ImageName, ImageRecord};
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
-use crate::repo::{Conflict, Repo, RepoError, WorkScope};
+use crate::repo::{Conflict, Repo, RepoError, TokenOwner, WorkScope};
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
@@ -42,6 +42,7 @@ pub async fn run_all(repo: &dyn Repo) {
     user_conflicts(repo).await;
     users_list_newest_first(repo).await;
     tokens_find_and_revoke(repo).await;
+    find_token_owner_sees_current_plan(repo).await;
 
     image_round_trips(repo).await;
     image_insert_needs_owner(repo).await;
@@ -1068,11 +1069,20 @@ pub async fn users_list_newest_first(repo: &dyn Repo) {
     clean_up(repo, &ids, &[]).await;
 }
 
-/// Tokens find their user until revoked; `delete_token` is `false` the second time; a
-/// token for an unknown user is [`Conflict::MissingReference`]; a deleted user's tokens
-/// find nothing.
+/// Tokens find their user (with the user's plan) until revoked; `delete_token` is `false`
+/// the second time; a token for an unknown user is [`Conflict::MissingReference`]; a
+/// deleted user's tokens find nothing.
 pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
     let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let basic = repo
+        .get_plan(PlanId::BASIC)
+        .await
+        .expect("get_plan failed")
+        .expect("the built-in Basic plan must exist");
+    let owner = TokenOwner {
+        user: user.clone(),
+        plan: Some(basic),
+    };
     let token = || {
         ApiToken::generate()
             .expect("generating a token failed")
@@ -1091,19 +1101,19 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
     }
     for hash in [first, second] {
         assert_eq!(
-            repo.find_user_by_token(&hash)
+            repo.find_token_owner(&hash)
                 .await
-                .expect("find_user_by_token failed"),
-            Some(user.clone()),
-            "find_user_by_token must find the token's user"
+                .expect("find_token_owner failed"),
+            Some(owner.clone()),
+            "find_token_owner must find the token's user and their plan"
         );
     }
     assert!(
-        repo.find_user_by_token(&stray)
+        repo.find_token_owner(&stray)
             .await
-            .expect("find_user_by_token failed")
+            .expect("find_token_owner failed")
             .is_none(),
-        "find_user_by_token of an unknown hash must be None"
+        "find_token_owner of an unknown hash must be None"
     );
 
     assert!(
@@ -1113,9 +1123,9 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         "delete_token of a stored token must be true"
     );
     assert!(
-        repo.find_user_by_token(&first)
+        repo.find_token_owner(&first)
             .await
-            .expect("find_user_by_token failed")
+            .expect("find_token_owner failed")
             .is_none(),
         "a revoked token must find nobody"
     );
@@ -1127,10 +1137,10 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         "revoking a token twice must be false"
     );
     assert_eq!(
-        repo.find_user_by_token(&second)
+        repo.find_token_owner(&second)
             .await
-            .expect("find_user_by_token failed"),
-        Some(user.clone()),
+            .expect("find_token_owner failed"),
+        Some(owner),
         "revoking one token must leave the user's other tokens"
     );
 
@@ -1145,9 +1155,9 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         "insert_token for an unknown user",
     );
     assert!(
-        repo.find_user_by_token(&stray)
+        repo.find_token_owner(&stray)
             .await
-            .expect("find_user_by_token failed")
+            .expect("find_token_owner failed")
             .is_none(),
         "a token refused for an unknown user must not be stored"
     );
@@ -1157,12 +1167,125 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         "delete_user must be true"
     );
     assert!(
-        repo.find_user_by_token(&second)
+        repo.find_token_owner(&second)
             .await
-            .expect("find_user_by_token failed")
+            .expect("find_token_owner failed")
             .is_none(),
         "the token of a deleted user must find nobody"
     );
+}
+
+/// `find_token_owner` returns the user's current plan with the user: a plan change, a
+/// change to the plan itself and losing the plan show at once; a user created without a
+/// plan has `None`; each token owner gets their own plan.
+pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
+    let first = new_plan(repo, &[200]).await;
+    let second = new_plan(repo, &[300, 600]).await;
+    let user = new_user(repo, Some(first.id)).await;
+    let bystander = new_user(repo, None).await;
+    let store_token = move |user_id: UserId| async move {
+        let hash = ApiToken::generate()
+            .expect("generating a token failed")
+            .hash();
+        repo.insert_token(&TokenRecord {
+            hash,
+            user_id,
+            created_at: now(),
+        })
+        .await
+        .expect("insert_token failed for an existing user");
+        hash
+    };
+    let token = store_token(user.id).await;
+    let bystander_token = store_token(bystander.id).await;
+    let found = move |hash: TokenHash, rule: &'static str| async move {
+        repo.find_token_owner(&hash)
+            .await
+            .expect("find_token_owner failed")
+            .unwrap_or_else(|| panic!("{rule}"))
+    };
+
+    let owner = found(token, "find_token_owner must find the token's user").await;
+    assert_eq!(owner.user, user, "find_token_owner must return the user");
+    assert_eq!(
+        owner.plan,
+        Some(first.clone()),
+        "find_token_owner must return the user's plan"
+    );
+    let other = found(
+        bystander_token,
+        "find_token_owner must find the token's user",
+    )
+    .await;
+    assert_eq!(
+        other,
+        TokenOwner {
+            user: bystander.clone(),
+            plan: None,
+        },
+        "find_token_owner's plan must be None for a user created without a plan"
+    );
+
+    let moved = User {
+        plan_id: Some(second.id),
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&moved).await.expect("update_user failed"),
+        "update_user must be true"
+    );
+    let owner = found(token, "find_token_owner must find a user who changed plan").await;
+    assert_eq!(
+        owner,
+        TokenOwner {
+            user: moved.clone(),
+            plan: Some(second.clone()),
+        },
+        "find_token_owner must reflect a change of the user's plan"
+    );
+
+    let regranted = Plan {
+        expiring_links: false,
+        thumbnail_heights: ThumbnailHeights::new([300, 900]).expect("valid heights"),
+        ..second.clone()
+    };
+    assert!(
+        repo.update_plan(&regranted)
+            .await
+            .expect("update_plan failed"),
+        "update_plan must be true"
+    );
+    let owner = found(
+        token,
+        "find_token_owner must find a user whose plan changed",
+    )
+    .await;
+    assert_eq!(
+        owner.plan,
+        Some(regranted),
+        "find_token_owner must reflect a change to the plan itself"
+    );
+
+    let planless = User {
+        plan_id: None,
+        ..user.clone()
+    };
+    assert!(
+        repo.update_user(&planless)
+            .await
+            .expect("update_user failed"),
+        "update_user must be true"
+    );
+    let owner = found(token, "find_token_owner must find a user without a plan").await;
+    assert_eq!(
+        owner,
+        TokenOwner {
+            user: planless,
+            plan: None,
+        },
+        "find_token_owner's plan must be None when the user has none"
+    );
+    clean_up(repo, &[user.id, bystander.id], &[first.id, second.id]).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2595,9 +2718,9 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
     );
     let everything = KeysetQuery::first(100);
     assert!(
-        repo.find_user_by_token(&doomed.token)
+        repo.find_token_owner(&doomed.token)
             .await
-            .expect("find_user_by_token failed")
+            .expect("find_token_owner failed")
             .is_none(),
         "delete_user must remove the user's tokens"
     );
@@ -2645,9 +2768,10 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
     );
 
     assert_eq!(
-        repo.find_user_by_token(&kept.token)
+        repo.find_token_owner(&kept.token)
             .await
-            .expect("find_user_by_token failed"),
+            .expect("find_token_owner failed")
+            .map(|owner| owner.user),
         Some(kept.user.clone()),
         "delete_user must not remove another user's tokens"
     );
@@ -2690,9 +2814,9 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
         .await
         .expect("create_user under a deleted user's id failed");
     assert!(
-        repo.find_user_by_token(&doomed.token)
+        repo.find_token_owner(&doomed.token)
             .await
-            .expect("find_user_by_token failed")
+            .expect("find_token_owner failed")
             .is_none(),
         "delete_user must remove the user's tokens, not leave them to a later user with the same id"
     );
