@@ -24,7 +24,7 @@ use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     CandidateRow, ImagePlanRow, ImageRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
     ThumbnailRow, UserPlanRow, UserRow, convert, found_keys, heights_i32, image_columns,
-    image_thumbnail_columns, in_order, keyset_clause, limit, link_columns, owner_plan_columns,
+    image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
     plan_columns, records, signed, thumbnail_columns, user_columns,
 };
 
@@ -318,11 +318,7 @@ impl PlanRepo for PostgresRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(anchor.created_at).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
         let plans = checked(rows.into_iter().map(PlanRow::into_plan).collect())?;
         Ok(in_order(query, plans))
     }
@@ -408,11 +404,7 @@ impl UserRepo for PostgresRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(anchor.created_at).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
         let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
         Ok(in_order(query, users))
     }
@@ -547,11 +539,7 @@ impl ImageRepo for PostgresRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(anchor.created_at).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
         checked(records(rows))
     }
 
@@ -871,11 +859,7 @@ impl LinkRepo for PostgresRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(anchor.created_at).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
         let links = checked(rows.into_iter().map(LinkRow::into_link).collect())?;
         Ok(in_order(query, links))
     }

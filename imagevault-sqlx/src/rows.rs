@@ -526,14 +526,18 @@ impl<H: StoredHeights> CandidateRow<H> {
 
 /// The keyset part of a list query over columns `created_at` and `id` (qualified by
 /// `alias`): the condition (starting with `AND`), the order and the limit, numbering its
-/// parameters from `$first`. Bind the anchor's time and id (if there is an anchor), then
-/// the limit.
+/// parameters from `$first`. Bind the anchor's time and id, if there is an anchor.
+///
+/// The limit is written into the statement, not bound: with a bound limit PostgreSQL
+/// cannot cost a generic plan and re-plans the prepared statement on every execution,
+/// which took longer than running it. The limit is a number the service checked (1 to
+/// 101), so the text is safe, and a handful of statements per connection are cached.
 ///
 /// A newer page is read oldest first from the anchor, so that the limit keeps the items
 /// nearest to it; [`in_order`] turns it back to newest first.
 pub(crate) fn keyset_clause(query: &KeysetQuery, alias: &str, first: usize) -> String {
-    let (condition, order, limit) = match query.anchor {
-        None => (String::new(), "DESC", first),
+    let (condition, order) = match query.anchor {
+        None => (String::new(), "DESC"),
         Some((_, Direction::Older)) => (
             format!(
                 "AND ({alias}.created_at, {alias}.id) < (${}, ${}) ",
@@ -541,7 +545,6 @@ pub(crate) fn keyset_clause(query: &KeysetQuery, alias: &str, first: usize) -> S
                 first + 1
             ),
             "DESC",
-            first + 2,
         ),
         Some((_, Direction::Newer)) => (
             format!(
@@ -550,15 +553,10 @@ pub(crate) fn keyset_clause(query: &KeysetQuery, alias: &str, first: usize) -> S
                 first + 1
             ),
             "ASC",
-            first + 2,
         ),
     };
-    format!("{condition}ORDER BY {alias}.created_at {order}, {alias}.id {order} LIMIT ${limit}")
-}
-
-/// A page's limit as a bound parameter.
-pub(crate) fn limit(query: &KeysetQuery) -> i64 {
-    i64::try_from(query.limit).unwrap_or(i64::MAX)
+    let limit = query.limit;
+    format!("{condition}ORDER BY {alias}.created_at {order}, {alias}.id {order} LIMIT {limit}")
 }
 
 /// Puts a page read by [`keyset_clause`] newest first.

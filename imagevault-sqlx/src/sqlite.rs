@@ -33,8 +33,7 @@ use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, UserPlanRow,
     UserRow, convert, found_keys, heights_json, image_columns, image_thumbnail_columns, in_order,
-    keyset_clause, limit, link_columns, owner_plan_columns, plan_columns, records, signed,
-    user_columns,
+    keyset_clause, link_columns, owner_plan_columns, plan_columns, records, signed, user_columns,
 };
 
 const BACKEND: &str = "sqlite";
@@ -395,11 +394,7 @@ impl PlanRepo for SqliteRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(micros(anchor.created_at)).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
         let plans = checked(rows.into_iter().map(PlanRow::into_plan).collect())?;
         Ok(in_order(query, plans))
     }
@@ -485,11 +480,7 @@ impl UserRepo for SqliteRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(micros(anchor.created_at)).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
         let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
         Ok(in_order(query, users))
     }
@@ -618,11 +609,7 @@ impl ImageRepo for SqliteRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(micros(anchor.created_at)).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
         checked(records(rows))
     }
 
@@ -889,11 +876,7 @@ impl LinkRepo for SqliteRepo {
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(micros(anchor.created_at)).bind(anchor.id);
         }
-        let rows = select
-            .bind(limit(query))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(fail)?;
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
         let links = checked(rows.into_iter().map(LinkRow::into_link).collect())?;
         Ok(in_order(query, links))
     }
