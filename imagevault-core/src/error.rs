@@ -67,6 +67,14 @@ pub enum VaultError {
     /// Username and password (or token) did not match an account.
     #[error("unable to log in with the provided credentials")]
     InvalidCredentials,
+    /// Too many failed logins for this username (or from this client): try again after
+    /// `retry_after`. The attempt was not checked, so the answer says nothing about the
+    /// credentials.
+    #[error("too many failed logins; try again in {} seconds", retry_after.as_secs_f64().ceil())]
+    Throttled {
+        /// How long until the next attempt is allowed.
+        retry_after: std::time::Duration,
+    },
     /// The user has no plan, and every image and link operation needs one.
     #[error("you have no plan; ask an administrator to assign one")]
     NoPlan,
@@ -107,6 +115,7 @@ impl VaultError {
             Self::TooLarge { .. } => "too-large",
             Self::Validation(_) => "invalid-input",
             Self::InvalidCredentials => "invalid-credentials",
+            Self::Throttled { .. } => "throttled",
             Self::NoPlan => "no-plan",
             Self::PlanForbids(_) => "plan-forbids",
             Self::AdminOnly => "admin-only",

@@ -63,11 +63,34 @@ impl Vault {
     ///
     /// An unknown username costs the same password hash as a wrong password, so timing
     /// does not reveal which accounts exist. Either way: [`VaultError::InvalidCredentials`].
+    ///
+    /// Failures are counted per username (whether or not it exists) under
+    /// [`VaultConfig::login_throttle`](super::VaultConfig::login_throttle): after 5 failures
+    /// (by default), attempts are refused with [`VaultError::Throttled`] before any password check,
+    /// even with the right password, until the delay is over. A success forgets the failures.
     pub async fn authenticate_password(
         &self,
         username: &str,
         password: &str,
     ) -> Result<Account, VaultError> {
+        let throttle = &self.inner.password_throttle;
+        throttle
+            .check(username, self.now())
+            .map_err(|retry_after| VaultError::Throttled { retry_after })?;
+        match self.verify_password(username, password).await {
+            Ok(account) => {
+                throttle.success(username);
+                Ok(account)
+            }
+            Err(VaultError::InvalidCredentials) => {
+                throttle.failure(username, self.now());
+                Err(VaultError::InvalidCredentials)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn verify_password(&self, username: &str, password: &str) -> Result<Account, VaultError> {
         if password.len() > Password::MAX_BYTES {
             return Err(VaultError::InvalidCredentials);
         }
@@ -93,12 +116,39 @@ impl Vault {
     }
 
     /// Logs in with an API token: one indexed lookup by the token's hash, which also reads
-    /// the user's plan.
+    /// the user's plan. Not throttled; see [`Vault::authenticate_token_from`].
     pub async fn authenticate_token(&self, token: &str) -> Result<Account, VaultError> {
         let hash = ApiToken::presented(token).hash();
         match self.inner.repo.find_token_owner(&hash).await? {
             Some(TokenOwner { user, plan }) => Ok(Account { user, plan }),
             None => Err(VaultError::InvalidCredentials),
+        }
+    }
+
+    /// [`Vault::authenticate_token`] for a request from `client`, an opaque key such as the
+    /// peer's IP address, counting bad tokens per client under
+    /// [`VaultConfig::login_throttle`](super::VaultConfig::login_throttle).
+    ///
+    /// A valid token always logs in, so clients sharing an address (behind NAT or a proxy)
+    /// are never locked out by another's bad tokens. A bad token from a client that must wait
+    /// is answered [`VaultError::Throttled`] instead of
+    /// [`VaultError::InvalidCredentials`] until the delay is over, without counting again.
+    pub async fn authenticate_token_from(
+        &self,
+        token: &str,
+        client: &str,
+    ) -> Result<Account, VaultError> {
+        match self.authenticate_token(token).await {
+            Err(VaultError::InvalidCredentials) => {
+                let throttle = &self.inner.token_throttle;
+                let now = self.now();
+                throttle
+                    .check(client, now)
+                    .map_err(|retry_after| VaultError::Throttled { retry_after })?;
+                throttle.failure(client, now);
+                Err(VaultError::InvalidCredentials)
+            }
+            other => other,
         }
     }
 

@@ -10,6 +10,7 @@ mod links;
 mod media;
 mod pool;
 mod sweep;
+mod throttle;
 mod worker;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limite
 pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};
 pub use sweep::{SweepOptions, SweepReport};
+pub use throttle::ThrottleConfig;
 pub use worker::{JobOutcome, WorkerOptions};
 
 use crate::clock::{Clock, SystemClock};
@@ -29,6 +31,7 @@ use crate::queue::JobQueue;
 use crate::repo::Repo;
 use crate::storage::Storage;
 use pool::BlockingPool;
+use throttle::LoginThrottle;
 
 /// Tunables of a [`Vault`]; the defaults suit most deployments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,10 @@ pub struct VaultConfig {
     /// Image decodes and password hashes run at once, off the async executor.
     /// Default: the number of CPUs.
     pub blocking_concurrency: usize,
+    /// How repeated failed logins are slowed down: per username for passwords, per client
+    /// for tokens. Default: after 5 failures in a row, waits of 1 s doubling up to 60 s; forgotten after
+    /// 15 minutes without a failure or on success. See [`ThrottleConfig`].
+    pub login_throttle: ThrottleConfig,
 }
 
 impl Default for VaultConfig {
@@ -62,6 +69,7 @@ impl Default for VaultConfig {
             retry_max_delay: Duration::from_secs(300),
             work_batch: 500,
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            login_throttle: ThrottleConfig::default(),
         }
     }
 }
@@ -94,6 +102,10 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: VaultConfig,
     pool: BlockingPool,
+    /// Failed password logins, by username.
+    password_throttle: LoginThrottle,
+    /// Failed token logins, by client.
+    token_throttle: LoginThrottle,
 }
 
 impl Vault {
@@ -211,7 +223,13 @@ impl VaultBuilder {
                 "job_lease must be longer than zero",
             ));
         }
+        config
+            .login_throttle
+            .check()
+            .map_err(BuildError::InvalidConfig)?;
         let pool = BlockingPool::new(config.blocking_concurrency.max(1));
+        let password_throttle = LoginThrottle::new(config.login_throttle.clone());
+        let token_throttle = LoginThrottle::new(config.login_throttle.clone());
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,
@@ -220,6 +238,8 @@ impl VaultBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config,
                 pool,
+                password_throttle,
+                token_throttle,
             }),
         })
     }
