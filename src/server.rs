@@ -125,9 +125,13 @@ pub async fn serve(
             tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
         }
     });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped())
-        .into_future();
+    // With the peer's address, so failed token logins are throttled per client.
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(stopped())
+    .into_future();
     let served = {
         let stopped = stopped();
         tokio::pin!(server);

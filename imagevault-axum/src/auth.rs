@@ -1,9 +1,14 @@
 //! [`Caller`]: the account behind a request's `Authorization` header.
 //!
 //! Accepted: `Basic base64(username:password)`, `Bearer <token>` and DRF's `Token <token>`.
-//! A missing or wrong credential is a 401 with `WWW-Authenticate` challenges.
+//! A missing or wrong credential is a 401 with `WWW-Authenticate` challenges. Repeated
+//! failures are throttled by the service (429 with `Retry-After`): Basic logins per
+//! username; bad tokens per client IP address, when the router is served with
+//! [`ConnectInfo`] (`into_make_service_with_connect_info::<SocketAddr>()`), else not at all.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine as _;
@@ -95,18 +100,33 @@ impl FromRequestParts<AppState> for Caller {
                     Err(other) => Err(other.into()),
                 }
             }
-            Some(Credential::Token(token)) => match vault.authenticate_token(&token).await {
-                Ok(account) => Ok(Self {
-                    account,
-                    token: Some(token),
-                }),
-                Err(VaultError::InvalidCredentials) => {
-                    Err(ApiError::unauthorized("Invalid token."))
+            Some(Credential::Token(token)) => {
+                let authenticated = match client_address(parts) {
+                    Some(client) => vault.authenticate_token_from(&token, &client).await,
+                    None => vault.authenticate_token(&token).await,
+                };
+                match authenticated {
+                    Ok(account) => Ok(Self {
+                        account,
+                        token: Some(token),
+                    }),
+                    Err(VaultError::InvalidCredentials) => {
+                        Err(ApiError::unauthorized("Invalid token."))
+                    }
+                    Err(other) => Err(other.into()),
                 }
-                Err(other) => Err(other.into()),
-            },
+            }
         }
     }
+}
+
+/// The peer's IP address, when the router is served with [`ConnectInfo`]; requests handed
+/// to the router directly (`oneshot` in tests) have none.
+fn client_address(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string())
 }
 
 #[cfg(test)]

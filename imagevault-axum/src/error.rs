@@ -130,6 +130,20 @@ impl ApiError {
         )
     }
 
+    /// 429 as DRF's throttling answers it, with `Retry-After` in whole seconds (rounded up).
+    pub fn throttled(retry_after: std::time::Duration) -> Self {
+        let seconds = retry_after
+            .as_secs()
+            .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
+            .max(1);
+        let unit = if seconds == 1 { "second" } else { "seconds" };
+        Self::detail(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("Request was throttled. Expected available in {seconds} {unit}."),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
     /// Adds a response header (several values of one name are all sent).
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
@@ -182,6 +196,7 @@ impl From<VaultError> for ApiError {
             VaultError::TooLarge { limit } => Self::payload_too_large(*limit),
             VaultError::Validation(invalid) => Self::field(invalid.field, invalid.message.clone()),
             VaultError::InvalidCredentials => Self::unauthorized("Invalid username/password."),
+            VaultError::Throttled { retry_after } => Self::throttled(*retry_after),
             VaultError::NoPlan => Self::detail(
                 StatusCode::FORBIDDEN,
                 "You have no plan; ask an administrator to assign one.",
@@ -279,6 +294,43 @@ mod tests {
             json,
             serde_json::json!({"a": ["two"], "b": ["one", "three"]})
         );
+    }
+
+    #[test]
+    fn throttling_is_429_with_retry_after_rounded_up() {
+        use std::time::Duration;
+        for (wait, seconds, detail) in [
+            (
+                Duration::from_millis(1),
+                "1",
+                "Expected available in 1 second.",
+            ),
+            (
+                Duration::from_secs(1),
+                "1",
+                "Expected available in 1 second.",
+            ),
+            (
+                Duration::from_millis(1500),
+                "2",
+                "Expected available in 2 seconds.",
+            ),
+            (
+                Duration::from_secs(60),
+                "60",
+                "Expected available in 60 seconds.",
+            ),
+        ] {
+            let error = ApiError::from(VaultError::Throttled { retry_after: wait });
+            assert_eq!(error.status(), StatusCode::TOO_MANY_REQUESTS);
+            let response = error.into_response();
+            assert_eq!(response.headers()[header::RETRY_AFTER], seconds);
+            let error = ApiError::throttled(wait);
+            assert_eq!(
+                serde_json::to_value(error.body()).unwrap(),
+                serde_json::json!({"detail": format!("Request was throttled. {detail}")})
+            );
+        }
     }
 
     #[test]

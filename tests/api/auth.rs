@@ -4,7 +4,9 @@ use imagevault::PlanId;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{field_errors, header, json_response, keys, spawn_app, text};
+use crate::helpers::{
+    AppOptions, field_errors, header, json_response, keys, spawn_app, spawn_app_with, text,
+};
 
 #[tokio::test]
 async fn basic_bearer_and_token_schemes_all_authenticate() {
@@ -185,7 +187,11 @@ async fn deleting_a_token_revokes_only_that_token() {
 
 #[tokio::test]
 async fn no_or_bad_credentials_are_401_with_a_challenge_and_a_detail() {
-    let app = spawn_app().await;
+    // Eight bad tokens from one address: more than throttling (tests/api/throttling.rs)
+    // lets through as 401s by default.
+    let mut options = AppOptions::default();
+    options.config.login_throttle.failures_before_delay = 100;
+    let app = spawn_app_with(options).await;
     for path in [
         "/api/me/",
         "/api/images/",

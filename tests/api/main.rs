@@ -19,4 +19,5 @@ mod links;
 mod media;
 mod plans;
 mod schema;
+mod throttling;
 mod uploads;

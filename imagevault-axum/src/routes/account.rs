@@ -36,6 +36,8 @@ pub(crate) fn routes() -> Router<AppState> {
     responses(
         (status = 200, description = "A new token", body = TokenBody),
         (status = 400, description = "Missing fields, or `non_field_errors` for wrong credentials", body = FieldErrorsBody),
+        (status = 429, description = "Too many failed logins for this username: no password is checked until `Retry-After` seconds have passed", body = DetailBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
     ))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
@@ -103,6 +105,8 @@ pub(crate) async fn revoke_token(
     responses(
         (status = 200, description = "The caller", body = MeBody),
         (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 429, description = "Too many failed logins for this username (Basic) or from this address (bad tokens)", body = DetailBody,
+            headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
     ))]
 pub(crate) async fn me(caller: Caller) -> Json<MeBody> {
     let Caller { account, .. } = caller;
