@@ -320,7 +320,6 @@ fn plan_read(
 
 /// Opens a file and reads its first chunk; blocking, so for the blocking pool.
 fn open_blocking(path: &FsPath, range: Option<Range<u64>>) -> std::io::Result<Opened> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
     let mut file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Opened::Missing),
@@ -334,15 +333,32 @@ fn open_blocking(path: &FsPath, range: Option<Range<u64>>) -> std::io::Result<Op
         Ok(plan) => plan,
         Err(outcome) => return Ok(outcome),
     };
-    let mut chunk = vec![0; first];
-    file.seek(SeekFrom::Start(served.start))?;
-    file.read_exact(&mut chunk)?;
+    let chunk = read_blocking(&mut file, served.start, first as u64)?;
     Ok(Opened::Found {
         info,
         served,
         first: chunk,
         file,
     })
+}
+
+/// `length` bytes at `offset`; blocking, so for the blocking pool.
+fn read_blocking(file: &mut std::fs::File, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let mut chunk = vec![0; usize::try_from(length).map_err(std::io::Error::other)?];
+    file.seek(SeekFrom::Start(offset))?;
+    file.read_exact(&mut chunk)?;
+    Ok(chunk)
+}
+
+/// Runs blocking file work on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| file_error(std::io::Error::other(error)))?
+        .map_err(file_error)
 }
 
 /// The same as [`open_blocking`], but only from the kernel's caches, so that it may run on
@@ -413,12 +429,9 @@ async fn read_file(
     #[cfg(not(target_os = "linux"))]
     let cached = None;
     let opened = match cached {
-        Some(opened) => opened,
-        None => tokio::task::spawn_blocking(move || open_blocking(&path, range))
-            .await
-            .map_err(|error| file_error(std::io::Error::other(error)))?,
-    }
-    .map_err(file_error)?;
+        Some(opened) => opened.map_err(file_error)?,
+        None => on_blocking_pool(move || open_blocking(&path, range)).await?,
+    };
     match opened {
         Opened::Missing => Ok(None),
         Opened::BadRange(range, size) => Err(StorageError::InvalidRange {
@@ -445,7 +458,8 @@ async fn read_file(
     }
 }
 
-/// The bytes `range` of a local file opened by object_store, read on the blocking pool.
+/// The bytes `range` of an open local file: from the page cache on this thread when it
+/// holds a chunk, else on the blocking pool.
 fn file_chunks(
     file: std::fs::File,
     range: Range<u64>,
@@ -459,16 +473,13 @@ fn file_chunks(
             let length = (range.end - position).min(FILE_CHUNK);
             let (file, chunk) = match read_cached(&file, position, length) {
                 Some(chunk) => (file, chunk),
-                None => tokio::task::spawn_blocking(move || {
-                    use std::io::{Read as _, Seek as _, SeekFrom};
-                    let mut chunk = vec![0; usize::try_from(length).unwrap_or(0)];
-                    file.seek(SeekFrom::Start(position))?;
-                    file.read_exact(&mut chunk)?;
-                    Ok::<_, std::io::Error>((file, chunk))
-                })
-                .await
-                .map_err(|error| file_error(std::io::Error::other(error)))?
-                .map_err(file_error)?,
+                None => {
+                    on_blocking_pool(move || {
+                        let chunk = read_blocking(&mut file, position, length)?;
+                        Ok((file, chunk))
+                    })
+                    .await?
+                }
             };
             let next = position + length;
             // The last chunk drops the file at once instead of after one more trip.
