@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use imagevault_core::page::ListKind;
 use imagevault_core::{ImageError, ImageId, ReadLimitedError, Upload, VaultError, read_limited};
 
@@ -161,15 +161,14 @@ async fn read_multipart_upload(
             Some("image") if image.is_none() => {
                 let file_name = field.file_name().map(str::to_owned);
                 // The whole form's declared length bounds the file's: allocate once.
-                let capacity = declared.map_or(0, |length| length.min(limit));
-                let mut data = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
-                while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-                    if (data.len() + chunk.len()) as u64 > limit {
-                        return Err(ApiError::payload_too_large(limit));
-                    }
-                    data.extend_from_slice(&chunk);
-                }
-                image = Some((data.freeze(), file_name));
+                let data =
+                    read_limited(field, limit, declared)
+                        .await
+                        .map_err(|error| match error {
+                            ReadLimitedError::TooLarge { .. } => ApiError::payload_too_large(limit),
+                            ReadLimitedError::Stream(error) => multipart_error(error),
+                        })?;
+                image = Some((data, file_name));
             }
             Some("name") => {
                 let mut text = Vec::new();
