@@ -1,0 +1,485 @@
+//! Faults of the services, with real processes of the example server on PostgreSQL, Redis
+//! and S3-compatible storage (moto). The shared services are never stopped: each test puts
+//! a loopback TCP proxy of its own between the server and one service, and "cuts" it (every
+//! open connection is closed and new ones are refused) and "restores" it.
+//!
+//! - The database down: API calls answer 503 with a JSON `detail` and no internals,
+//!   `/readyz` names the database, `/healthz` stays 200, and the same process serves again
+//!   once the database is back.
+//! - Storage failing: an upload answers 503 and leaves neither an image nor a row behind.
+//! - The queue down: uploads still answer 201, `/readyz` names the queue, and once it is
+//!   back the reconciler has the thumbnails made.
+//! - A worker killed (SIGKILL) while it holds a job: another worker finishes the job when
+//!   its lease lapses, and nothing stays pending.
+//!
+//! Needs PostgreSQL (`IMAGEVAULT_TEST_POSTGRES_URL`), Redis (`IMAGEVAULT_TEST_REDIS_URL`;
+//! each test uses keys under a random prefix) and an S3 endpoint
+//! (`IMAGEVAULT_TEST_S3_ENDPOINT`). A missing service skips the test with a printed reason,
+//! unless `IMAGEVAULT_REQUIRE_SERVICES=1`. Every wait is bounded; the figures printed (how
+//! long a failure took to be answered, how long recovery took) are reported, never asserted.
+
+mod support;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use support::{
+    Process, Services, Setup, TestDatabase, USER, USER_PASSWORD, all_images, create_bucket,
+    create_user, fixture, random_name, services_or_skip, socket_address, thumbnail_statuses,
+    upload, via,
+};
+
+/// The longest any one wait of these tests (a recovery, thumbnails becoming ready) may take.
+const LIMIT: Duration = Duration::from_secs(120);
+/// The client's own limit on one request during an outage: above the server's default
+/// request timeout (60 s), so that what is measured is the server's answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// What a cut proxy does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Forwards every connection to the service.
+    Forward,
+    /// Closes every open connection and stops listening, so new ones are refused, as when
+    /// the service is stopped.
+    Refuse,
+}
+
+/// A loopback TCP proxy in front of one service, which the test can cut and restore.
+struct Proxy {
+    address: SocketAddr,
+    mode: watch::Sender<Mode>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let address = listener.local_addr().expect("proxy address");
+        let (mode, modes) = watch::channel(Mode::Forward);
+        let task = tokio::spawn(run_proxy(listener, address, upstream, modes));
+        Self {
+            address,
+            mode,
+            task,
+        }
+    }
+
+    fn cut(&self) {
+        self.mode.send_replace(Mode::Refuse);
+    }
+
+    fn restore(&self) {
+        self.mode.send_replace(Mode::Forward);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run_proxy(
+    listener: TcpListener,
+    address: SocketAddr,
+    upstream: SocketAddr,
+    mut modes: watch::Receiver<Mode>,
+) {
+    let mut listener = Some(listener);
+    // Dropping a connection's task drops both of its sockets, which closes them.
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = async {
+            match &listener {
+                Some(listener) => listener.accept().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            changed = modes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let mode = *modes.borrow_and_update();
+                match mode {
+                    Mode::Refuse => {
+                        connections.abort_all();
+                        listener = None;
+                    }
+                    Mode::Forward => {
+                        if listener.is_none() {
+                            listener = Some(rebind(address).await);
+                        }
+                    }
+                }
+            }
+            Some((client, _)) = accepted => {
+                connections.spawn(forward(client, upstream));
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Listens on `address` again. The port was ours a moment ago; another process taking it
+/// meanwhile is unlikely, but a lingering socket may need a few tries.
+async fn rebind(address: SocketAddr) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(address).await {
+            Ok(listener) => return listener,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("proxy: cannot listen on {address} again yet: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(error) => panic!("proxy: cannot listen on {address} again: {error}"),
+        }
+    }
+}
+
+async fn forward(mut client: TcpStream, upstream: SocketAddr) {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}
+
+/// What every scenario starts from: the services, a fresh database and bucket, and a
+/// directory for the processes' logs.
+struct Fixture {
+    services: Services,
+    database: TestDatabase,
+    bucket: String,
+    http: reqwest::Client,
+    workdir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// `None` when a service is missing and the test is skipped.
+    async fn prepare(name: &str) -> Option<Self> {
+        let services = Services::from_env();
+        if !services_or_skip(&[
+            ("PostgreSQL", &services.postgres),
+            ("Redis", &services.redis),
+            ("S3", &services.s3_endpoint),
+        ]) {
+            return None;
+        }
+        let database = TestDatabase::create(&services.postgres, &format!("iv_{name}_")).await;
+        let http = reqwest::Client::builder()
+            .timeout(CLIENT_TIMEOUT)
+            .build()
+            .expect("http client");
+        let bucket = create_bucket(&http, &services.s3_endpoint, &format!("iv-{name}-")).await;
+        Some(Self {
+            services,
+            database,
+            bucket,
+            http,
+            workdir: tempfile::tempdir().expect("temp dir"),
+        })
+    }
+
+    /// The processes' environment, every service reached directly; a scenario then points
+    /// one of them at its proxy.
+    fn setup(&self, job_lease_secs: u64) -> Setup {
+        Setup {
+            database: self.database.url.clone(),
+            bucket: self.bucket.clone(),
+            s3_endpoint: self.services.s3_endpoint.clone(),
+            queue: self.services.redis.clone(),
+            queue_prefix: format!("{}:", random_name("faults")),
+            job_lease_secs: job_lease_secs.to_string(),
+            logs: self.workdir.path().to_owned(),
+        }
+    }
+
+    /// A connection to the test's database, straight to the server.
+    async fn sql(&self) -> sqlx::PgConnection {
+        use sqlx::Connection as _;
+        sqlx::PgConnection::connect(&self.database.url)
+            .await
+            .expect("connect to the test database")
+    }
+
+    async fn finish(self, processes: Vec<Process>) {
+        drop(processes);
+        self.database.remove().await;
+    }
+}
+
+async fn proxy_for(url: &str) -> Proxy {
+    Proxy::start(socket_address(url).expect("a service address")).await
+}
+
+/// Polls `check` every 250 ms until it holds; returns how long that took, or `None` after
+/// `limit`.
+async fn wait_until<F, Fut>(limit: Duration, mut check: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// An answer, and how long it took.
+struct Answer {
+    status: StatusCode,
+    body: String,
+    took: Duration,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|error| panic!("not JSON ({error}): {}", self.body))
+    }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> Answer {
+    let started = Instant::now();
+    let response = request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("no answer within {CLIENT_TIMEOUT:?}: {error}"));
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    Answer {
+        status,
+        body,
+        took: started.elapsed(),
+    }
+}
+
+async fn upload_answer(http: &reqwest::Client, api: &str, name: &str) -> Answer {
+    let started = Instant::now();
+    let response = upload(http, api, name, &fixture(name))
+        .await
+        .unwrap_or_else(|error| panic!("no answer within {CLIENT_TIMEOUT:?}: {error}"));
+    let status = response.status();
+    let body = response.text().await.expect("body");
+    Answer {
+        status,
+        body,
+        took: started.elapsed(),
+    }
+}
+
+fn list_request(http: &reqwest::Client, api: &str) -> reqwest::RequestBuilder {
+    http.get(format!("{api}/api/images/"))
+        .basic_auth(USER, Some(USER_PASSWORD))
+}
+
+/// A 503 whose body is `{"detail": "..."}` and tells nothing of the machinery behind it.
+fn assert_unavailable(what: &str, answer: &Answer, internals: &[&str]) -> String {
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {}",
+        answer.body
+    );
+    let json = answer.json();
+    let detail = json["detail"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no detail in {json}"))
+        .to_owned();
+    let lower = answer.body.to_lowercase();
+    for internal in internals.iter().chain(&[
+        "sqlx", "select ", "insert ", "os error", "pool", "redis", "s3", "http://",
+    ]) {
+        assert!(
+            !lower.contains(&internal.to_lowercase()),
+            "{what}: the body shows {internal:?}: {}",
+            answer.body
+        );
+    }
+    detail
+}
+
+/// `/readyz`: its status, and which of the three parts are not `ok`.
+async fn readiness(http: &reqwest::Client, api: &str) -> (StatusCode, Vec<&'static str>, Value) {
+    let answer = answer(http.get(format!("{api}/readyz"))).await;
+    let json = answer.json();
+    let failed = ["database", "storage", "queue"]
+        .into_iter()
+        .filter(|part| json[*part] != "ok")
+        .collect();
+    (answer.status, failed, json)
+}
+
+/// Waits until every thumbnail of the user's images is ready; returns how long it took.
+async fn all_thumbnails_ready(http: &reqwest::Client, api: &str, setup: &Setup) -> Duration {
+    let last = std::sync::Mutex::new(Vec::new());
+    let ready = wait_until(LIMIT, || async {
+        let statuses = thumbnail_statuses(&all_images(http, api).await);
+        assert!(
+            statuses.iter().all(|status| status != "failed"),
+            "a thumbnail failed"
+        );
+        let ready = statuses.iter().all(|status| status == "ready");
+        *last.lock().expect("statuses") = statuses;
+        ready
+    })
+    .await;
+    ready.unwrap_or_else(|| {
+        panic!(
+            "thumbnails still pending after {LIMIT:?}: {:?}; {}",
+            last.lock().expect("statuses"),
+            setup.log("server")
+        )
+    })
+}
+
+async fn count_rows(connection: &mut sqlx::PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(connection)
+        .await
+        .expect("count rows")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_down_calls_are_503_and_service_resumes_when_it_is_back() {
+    let Some(fixture) = Fixture::prepare("dbdown").await else {
+        return;
+    };
+    let http = fixture.http.clone();
+    let proxy = proxy_for(&fixture.services.postgres).await;
+    let mut setup = fixture.setup(30);
+    setup.database = via(&fixture.database.url, proxy.address);
+    setup.run("migrate", &["migrate"]);
+    let (server, api) = setup.start_server("server", &[]);
+    create_user(&http, &api).await;
+    let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    all_thumbnails_ready(&http, &api, &setup).await;
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let port = proxy.address.port().to_string();
+    let internals = ["127.0.0.1", port.as_str(), "postgres"];
+    let listed = answer(list_request(&http, &api)).await;
+    let detail = assert_unavailable("list images", &listed, &internals);
+    let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
+    assert_unavailable("upload", &uploaded, &internals);
+    let (status, failed, readyz) = readiness(&http, &api).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
+    assert_eq!(failed, ["database"], "{readyz}");
+    let health = answer(http.get(format!("{api}/healthz"))).await;
+    assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+    println!(
+        "database down: list images 503 in {:.2} s ({detail:?}), upload 503 in {:.2} s, /readyz {readyz}",
+        listed.took.as_secs_f64(),
+        uploaded.took.as_secs_f64(),
+    );
+
+    proxy.restore();
+    let down_for = cut_at.elapsed();
+    let recovered = wait_until(LIMIT, || async {
+        answer(list_request(&http, &api)).await.status == StatusCode::OK
+    })
+    .await
+    .unwrap_or_else(|| panic!("still failing {LIMIT:?} after the database came back"));
+    let (status, failed, readyz) = readiness(&http, &api).await;
+    assert_eq!(
+        (status, failed.as_slice()),
+        (StatusCode::OK, &[][..]),
+        "{readyz}"
+    );
+    let again = upload_answer(&http, &api, "camera_512x512.png").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
+    assert_eq!(all_images(&http, &api).await.len(), 2);
+    println!(
+        "database back after {:.1} s down: the API answered 200 again {:.2} s later, same process; the next upload's thumbnails were ready {:.2} s after it",
+        down_for.as_secs_f64(),
+        recovered.as_secs_f64(),
+        thumbnails.as_secs_f64(),
+    );
+    fixture.finish(vec![server]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
+    let Some(fixture) = Fixture::prepare("s3down").await else {
+        return;
+    };
+    let http = fixture.http.clone();
+    let proxy = proxy_for(&fixture.services.s3_endpoint).await;
+    let mut setup = fixture.setup(30);
+    setup.s3_endpoint = via(&fixture.services.s3_endpoint, proxy.address);
+    setup.run("migrate", &["migrate"]);
+    let (server, api) = setup.start_server("server", &[]);
+    create_user(&http, &api).await;
+    let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    all_thumbnails_ready(&http, &api, &setup).await;
+    let mut sql = fixture.sql().await;
+    let rows_before = count_rows(&mut sql, "images").await;
+
+    proxy.cut();
+    let port = proxy.address.port().to_string();
+    let internals = [
+        "127.0.0.1",
+        port.as_str(),
+        fixture.bucket.as_str(),
+        "object_store",
+    ];
+    let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
+    let detail = assert_unavailable("upload", &uploaded, &internals);
+    // Listing needs the database only.
+    let listed = answer(list_request(&http, &api)).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let (status, failed, readyz) = readiness(&http, &api).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
+    assert_eq!(failed, ["storage"], "{readyz}");
+    println!(
+        "storage down: upload 503 in {:.2} s ({detail:?}); list images 200 in {:.2} s; /readyz {readyz}",
+        uploaded.took.as_secs_f64(),
+        listed.took.as_secs_f64(),
+    );
+
+    proxy.restore();
+    let images = all_images(&http, &api).await;
+    assert_eq!(images.len(), 1, "the failed upload is listed: {images:?}");
+    assert_eq!(
+        count_rows(&mut sql, "images").await,
+        rows_before,
+        "the failed upload left a row"
+    );
+    let recovered = wait_until(LIMIT, || async {
+        readiness(&http, &api).await.0 == StatusCode::OK
+    })
+    .await
+    .unwrap_or_else(|| panic!("storage still not ready {LIMIT:?} after it came back"));
+    let again = upload_answer(&http, &api, "camera_512x512.png").await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
+    assert_eq!(count_rows(&mut sql, "images").await, rows_before + 1);
+    println!(
+        "storage back: ready again after {:.2} s; an upload answered 201 in {:.2} s and its thumbnails were ready {:.2} s later",
+        recovered.as_secs_f64(),
+        again.took.as_secs_f64(),
+        thumbnails.as_secs_f64(),
+    );
+    drop(sql);
+    fixture.finish(vec![server]).await;
+}
