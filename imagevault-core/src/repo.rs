@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
+pub use crate::changes::{ChangeFeed, ChangeNotifier};
 use crate::error::VaultError;
 use crate::image::{Image, ImageId, ImageRecord};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
@@ -260,6 +261,23 @@ pub trait LinkRepo: Send + Sync + Debug + 'static {
     async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError>;
     /// A link by its public key, with its image and the owner's plan: one indexed lookup.
     async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError>;
+
+    /// A feed of changes to what [`find_link`](Self::find_link) answers, so that a
+    /// [`Vault`](crate::Vault) may cache its answers; `None` (the default) if the backend
+    /// has none, and then nothing is cached.
+    ///
+    /// With a feed, every committed change that can alter an answer, made by any process,
+    /// must move the feed's epoch soon after it commits, or disconnect the feed while
+    /// changes could go unreported: a link updated or deleted, its image deleted, the
+    /// owner's plan changed or the owner deleted, and that plan updated or deleted.
+    /// Inserts need not, since a missing link is never cached. The time from commit to the
+    /// epoch moving is how long another process may still serve a link deleted elsewhere.
+    ///
+    /// Called once per vault, from within a Tokio runtime, so a backend may spawn the task
+    /// that listens for changes here.
+    fn link_changes(&self) -> Option<ChangeFeed> {
+        None
+    }
 }
 
 /// Everything the service persists.

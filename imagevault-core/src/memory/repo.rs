@@ -10,8 +10,8 @@ use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
-    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
-    TokenOwner, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
+    PlanRepo, Repo, RepoError, TokenOwner, UserRepo, WorkScope,
 };
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
@@ -33,6 +33,10 @@ use crate::user::{TokenRecord, User, UserId, Username};
 #[derive(Debug)]
 pub struct MemoryRepo {
     state: Mutex<State>,
+    /// Told of every change that can alter a `find_link` answer; always connected, since
+    /// every change is made here.
+    link_changes: ChangeNotifier,
+    link_feed: ChangeFeed,
 }
 
 #[derive(Debug, Default)]
@@ -58,8 +62,11 @@ impl MemoryRepo {
         for plan in Plan::builtin() {
             state.plans.insert(plan.id, plan);
         }
+        let (link_changes, link_feed) = ChangeFeed::connected();
         Self {
             state: Mutex::new(state),
+            link_changes,
+            link_feed,
         }
     }
 
@@ -176,6 +183,7 @@ impl PlanRepo for MemoryRepo {
                 ..plan.clone()
             },
         );
+        self.link_changes.changed();
         Ok(true)
     }
 
@@ -188,6 +196,7 @@ impl PlanRepo for MemoryRepo {
             return Err(Conflict::PlanInUse.into());
         }
         state.plans.remove(&id);
+        self.link_changes.changed();
         Ok(true)
     }
 }
@@ -233,6 +242,7 @@ impl UserRepo for MemoryRepo {
                 ..user.clone()
             },
         );
+        self.link_changes.changed();
         Ok(true)
     }
 
@@ -252,6 +262,7 @@ impl UserRepo for MemoryRepo {
             state.remove_image(image);
         }
         state.links.retain(|_, link| link.owner != id);
+        self.link_changes.changed();
         Ok(true)
     }
 
@@ -346,7 +357,9 @@ impl ImageRepo for MemoryRepo {
         {
             return Ok(None);
         }
-        Ok(state.remove_image(id))
+        let removed = state.remove_image(id);
+        self.link_changes.changed();
+        Ok(removed)
     }
 
     async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError> {
@@ -553,6 +566,7 @@ impl LinkRepo for MemoryRepo {
             Some(stored) if stored.owner == link.owner => {
                 stored.expiry_seconds = link.expiry_seconds;
                 stored.expires_at = link.expires_at;
+                self.link_changes.changed();
                 Ok(true)
             }
             _ => Ok(false),
@@ -563,6 +577,7 @@ impl LinkRepo for MemoryRepo {
         let mut state = self.state();
         if state.links.get(&id).is_some_and(|link| link.owner == owner) {
             state.links.remove(&id);
+            self.link_changes.changed();
             Ok(true)
         } else {
             Ok(false)
@@ -579,6 +594,10 @@ impl LinkRepo for MemoryRepo {
             image: image.clone(),
             owner_plan: state.owner_plan(image.owner),
         }))
+    }
+
+    fn link_changes(&self) -> Option<ChangeFeed> {
+        Some(self.link_feed.clone())
     }
 }
 

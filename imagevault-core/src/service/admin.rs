@@ -99,6 +99,7 @@ impl Vault {
         if !self.inner.repo.update_plan(&updated).await? {
             return Err(VaultError::NotFound);
         }
+        self.links_changed();
         if updated.thumbnail_heights != current.thumbnail_heights {
             self.enqueue_or_defer(Job::BackfillPlan { plan_id: id })
                 .await;
@@ -111,6 +112,7 @@ impl Vault {
     pub async fn delete_plan(&self, admin: &Account, id: PlanId) -> Result<(), VaultError> {
         admin.require_admin()?;
         if self.inner.repo.delete_plan(id).await? {
+            self.links_changed();
             info!(plan = %id, "plan deleted");
             Ok(())
         } else {
@@ -215,6 +217,7 @@ impl Vault {
         if !self.inner.repo.update_user(&updated).await? {
             return Err(VaultError::NotFound);
         }
+        self.links_changed();
         if updated.plan_id != current.plan_id && updated.plan_id.is_some() {
             self.enqueue_or_defer(Job::BackfillOwner { user_id: id })
                 .await;
@@ -247,11 +250,13 @@ impl Vault {
             }
             for record in page {
                 if let Some(deleted) = self.inner.repo.delete_image(id, record.image.id).await? {
+                    self.links_changed();
                     self.delete_objects(&deleted).await;
                 }
             }
         }
         if self.inner.repo.delete_user(id).await? {
+            self.links_changed();
             info!(user = %id, "user deleted");
             Ok(())
         } else {

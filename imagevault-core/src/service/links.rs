@@ -123,6 +123,7 @@ impl Vault {
         if !self.inner.repo.update_link(&link).await? {
             return Err(VaultError::NotFound);
         }
+        self.links_changed();
         Ok(LinkView::new(link, self.now()))
     }
 
@@ -130,6 +131,7 @@ impl Vault {
     pub async fn delete_link(&self, account: &Account, id: LinkId) -> Result<(), VaultError> {
         account.require_feature(PlanFeature::ExpiringLinks)?;
         if self.inner.repo.delete_link(account.user.id, id).await? {
+            self.links_changed();
             Ok(())
         } else {
             Err(VaultError::NotFound)

@@ -10,6 +10,7 @@ use crate::link::LinkKey;
 use crate::storage::{StorageKey, StoredObject};
 
 use super::Vault;
+use super::link_cache::ResolvedLink;
 
 /// What a media path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,16 +123,19 @@ impl Vault {
     ///   [`open_media`](Self::open_media) (or a storage `head`) to tell.
     /// - Expiring links: while the owner's plan has `expiring_links`;
     ///   [`VaultError::LinkExpired`] once expired; cached privately for the time left.
+    ///   Resolved without a query when the link is in the vault's link cache (see
+    ///   [`VaultConfig::link_cache_capacity`](super::VaultConfig::link_cache_capacity)).
     ///
     /// Anything else (other shapes, unknown or deleted originals and links) is
     /// [`VaultError::NotFound`].
     pub async fn resolve_media(&self, path: &str) -> Result<MediaObject, VaultError> {
         let parsed = parse_media_path(path).ok_or(VaultError::NotFound)?;
-        let repo = &self.inner.repo;
         match parsed.kind {
             MediaKind::Original => {
                 let key = StorageKey::parse(parsed.raw).ok_or(VaultError::NotFound)?;
-                let target = repo
+                let target = self
+                    .inner
+                    .repo
                     .find_original(&key)
                     .await?
                     .ok_or(VaultError::NotFound)?;
@@ -149,33 +153,52 @@ impl Vault {
                 Ok(MediaObject::immutable(parsed.kind, key, parsed.format))
             }
             MediaKind::ExpiringLink => {
-                let link_key = LinkKey {
+                let key = LinkKey {
                     dir: parsed.dir,
                     file: parsed.file,
                 };
-                let target = repo
-                    .find_link(&link_key)
-                    .await?
-                    .ok_or(VaultError::NotFound)?;
-                let allowed = target.owner_plan.is_some_and(|plan| plan.expiring_links);
-                if !allowed || target.image.format != parsed.format {
+                let resolved = self.resolve_link(key).await?.ok_or(VaultError::NotFound)?;
+                if !resolved.allowed || resolved.image_format != parsed.format {
                     return Err(VaultError::NotFound);
                 }
                 let now = self.now();
-                if target.link.is_expired(now) {
+                if resolved.link.is_expired(now) {
                     return Err(VaultError::LinkExpired);
                 }
                 Ok(MediaObject {
                     kind: parsed.kind,
-                    etag: etag_for(&target.image.storage_key),
-                    key: target.image.storage_key,
+                    etag: etag_for(&resolved.storage_key),
+                    key: resolved.storage_key,
                     format: parsed.format,
                     caching: MediaCaching::Private {
-                        max_age: target.link.seconds_left(now),
+                        max_age: resolved.link.seconds_left(now),
                     },
                 })
             }
         }
+    }
+
+    /// The link under `key`, from the cache when it may be used, else from the repository
+    /// (and then cached). Expiry is the caller's to check: it is not a change.
+    async fn resolve_link(&self, key: LinkKey) -> Result<Option<ResolvedLink>, VaultError> {
+        let repo = &self.inner.repo;
+        let cache = &self.inner.links;
+        // The stamp is read before the query, so a change committed while it runs makes
+        // the entry stale at once.
+        let stamp = cache.stamp(|| repo.link_changes());
+        if let Some(stamp) = stamp
+            && let Some(resolved) = cache.get(&key, stamp)
+        {
+            return Ok(Some(resolved));
+        }
+        let Some(target) = repo.find_link(&key).await? else {
+            return Ok(None);
+        };
+        let resolved = ResolvedLink::from(target);
+        if let Some(stamp) = stamp {
+            cache.insert(key, stamp, resolved.clone());
+        }
+        Ok(Some(resolved))
     }
 
     /// Opens a resolved media object, whole or the bytes `range`. `Ok(None)` if the object

@@ -6,6 +6,7 @@
 mod account;
 mod admin;
 mod images;
+mod link_cache;
 mod links;
 mod media;
 mod pool;
@@ -30,6 +31,7 @@ use crate::imaging::ImageLimits;
 use crate::queue::JobQueue;
 use crate::repo::Repo;
 use crate::storage::Storage;
+use link_cache::LinkCache;
 use pool::BlockingPool;
 use throttle::LoginThrottle;
 
@@ -57,6 +59,13 @@ pub struct VaultConfig {
     /// for tokens. Default: after 5 failures in a row, waits of 1 s doubling up to 60 s; forgotten after
     /// 15 minutes without a failure or on success. See [`ThrottleConfig`].
     pub login_throttle: ThrottleConfig,
+    /// Expiring-link resolutions kept in memory, so that a link `GET` needs no query;
+    /// 0 turns the cache off. Used only with a repository whose
+    /// [`link_changes`](crate::repo::LinkRepo::link_changes) feed tells of changes (the
+    /// memory and PostgreSQL backends): a link deleted or changed anywhere is then dropped
+    /// as soon as the change is reported, and at once when made through this vault.
+    /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.
+    pub link_cache_capacity: usize,
 }
 
 impl Default for VaultConfig {
@@ -70,6 +79,7 @@ impl Default for VaultConfig {
             work_batch: 500,
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             login_throttle: ThrottleConfig::default(),
+            link_cache_capacity: 10_000,
         }
     }
 }
@@ -106,6 +116,8 @@ struct Inner {
     password_throttle: LoginThrottle,
     /// Failed token logins, by client.
     token_throttle: LoginThrottle,
+    /// Resolved expiring links.
+    links: LinkCache,
 }
 
 impl Vault {
@@ -141,6 +153,12 @@ impl Vault {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.inner.clock.now()
+    }
+
+    /// Drops cached link resolutions after a committed change that can alter them (a link,
+    /// an image, a user's plan or a plan changed or deleted).
+    fn links_changed(&self) {
+        self.inner.links.invalidate();
     }
 }
 
@@ -230,6 +248,7 @@ impl VaultBuilder {
         let pool = BlockingPool::new(config.blocking_concurrency.max(1));
         let password_throttle = LoginThrottle::new(config.login_throttle.clone());
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
+        let links = LinkCache::new(config.link_cache_capacity);
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,
@@ -240,6 +259,7 @@ impl VaultBuilder {
                 pool,
                 password_throttle,
                 token_throttle,
+                links,
             }),
         })
     }

@@ -23,7 +23,7 @@ use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
-use crate::repo::{Conflict, Repo, RepoError, TokenOwner, WorkScope};
+use crate::repo::{ChangeFeed, Conflict, Repo, RepoError, TokenOwner, WorkScope};
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
@@ -64,6 +64,7 @@ pub async fn run_all(repo: &dyn Repo) {
     links_insert_get_update_delete(repo).await;
     links_list_by_keyset(repo).await;
     find_link_sees_image_and_current_plan(repo).await;
+    link_changes_are_reported(repo).await;
 
     delete_user_removes_everything_of_theirs(repo).await;
 
@@ -2661,6 +2662,111 @@ pub async fn find_link_sees_image_and_current_plan(repo: &dyn Repo) {
         "find_link of an unknown key must be None"
     );
     clean_up(repo, &[user.id], &[plan.id]).await;
+}
+
+/// How long a backend may take to report a change on its [`ChangeFeed`] in these checks.
+const CHANGE_REPORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The feed's epoch once it is connected; panics if it does not connect in time.
+async fn connected_epoch(feed: &ChangeFeed) -> u64 {
+    let deadline = tokio::time::Instant::now() + CHANGE_REPORT_LIMIT;
+    loop {
+        if let Some(epoch) = feed.epoch() {
+            return epoch;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the link_changes feed did not connect within {CHANGE_REPORT_LIMIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `change` and panics unless the feed then leaves epoch `before` (moves on, or
+/// disconnects) within [`CHANGE_REPORT_LIMIT`].
+async fn assert_reported<F: Future<Output = ()>>(feed: &ChangeFeed, what: &str, change: F) {
+    let before = connected_epoch(feed).await;
+    change.await;
+    let deadline = tokio::time::Instant::now() + CHANGE_REPORT_LIMIT;
+    while feed.epoch() == Some(before) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "link_changes must report {what}, and did not within {CHANGE_REPORT_LIMIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// When a backend offers a [`link_changes`](crate::repo::LinkRepo::link_changes) feed,
+/// every change that can alter a `find_link` answer moves it: a link updated or deleted,
+/// its image deleted, the owner's plan changed, the owner deleted, the plan updated or
+/// deleted. (On a repository shared with concurrent activity another change may move the
+/// feed first; the check then proves less, never fails wrongly.)
+pub async fn link_changes_are_reported(repo: &dyn Repo) {
+    let Some(feed) = repo.link_changes() else {
+        return;
+    };
+    let plan = new_plan(repo, &[200]).await;
+    let user = new_user(repo, Some(plan.id)).await;
+    let record = insert(repo, new_image(user.id, now())).await;
+    let link = new_link(repo, &record.image, now()).await;
+
+    let longer = link.with_expiry(ExpirySeconds::new(600).expect("a valid expiry"));
+    assert_reported(&feed, "a link's update", async {
+        assert!(repo.update_link(&longer).await.expect("update_link failed"));
+    })
+    .await;
+    assert_reported(&feed, "a link's deletion", async {
+        assert!(
+            repo.delete_link(user.id, link.id)
+                .await
+                .expect("delete_link failed")
+        );
+    })
+    .await;
+
+    new_link(repo, &record.image, now()).await;
+    assert_reported(&feed, "the deletion of a linked image", async {
+        let deleted = repo
+            .delete_image(user.id, record.image.id)
+            .await
+            .expect("delete_image failed");
+        assert!(deleted.is_some());
+    })
+    .await;
+
+    let other_plan = new_plan(repo, &[300]).await;
+    let record = insert(repo, new_image(user.id, now())).await;
+    new_link(repo, &record.image, now()).await;
+    let moved = User {
+        plan_id: Some(other_plan.id),
+        ..user.clone()
+    };
+    assert_reported(&feed, "a change of the owner's plan", async {
+        assert!(repo.update_user(&moved).await.expect("update_user failed"));
+    })
+    .await;
+    let without_links = Plan {
+        expiring_links: false,
+        ..other_plan.clone()
+    };
+    assert_reported(&feed, "an update of the owner's plan", async {
+        assert!(
+            repo.update_plan(&without_links)
+                .await
+                .expect("update_plan failed")
+        );
+    })
+    .await;
+    assert_reported(&feed, "the owner's deletion", async {
+        assert!(repo.delete_user(user.id).await.expect("delete_user failed"));
+    })
+    .await;
+    assert_reported(&feed, "a plan's deletion", async {
+        assert!(repo.delete_plan(plan.id).await.expect("delete_plan failed"));
+    })
+    .await;
+    clean_up(repo, &[], &[other_plan.id]).await;
 }
 
 // ---------------------------------------------------------------------------------------
