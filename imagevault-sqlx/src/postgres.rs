@@ -8,15 +8,15 @@ use chrono::{DateTime, Utc};
 use imagevault_core::TokenHash;
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
-    TokenOwner, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
+    PlanRepo, Repo, RepoError, TokenOwner, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, StorageKey, Thumbnail,
     ThumbnailHeight, TokenRecord, User, UserId, Username,
 };
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
 
@@ -913,6 +913,68 @@ impl LinkRepo for PostgresRepo {
             owner_plan,
         }))
     }
+
+    /// A feed driven by `LISTEN imagevault_link_changes`, which the triggers of migration
+    /// 0002 notify on every change that can alter a link's resolution, from any process.
+    /// The listening task holds one of the pool's connections, reconnects with backoff
+    /// when it is lost (the feed is disconnected meanwhile, so nothing is cached), and
+    /// ends when the pool is closed.
+    fn link_changes(&self) -> Option<ChangeFeed> {
+        let (notifier, feed) = ChangeFeed::disconnected();
+        tokio::spawn(listen_for_link_changes(self.pool.clone(), notifier));
+        Some(feed)
+    }
+}
+
+/// The channel the link-change triggers notify on.
+const LINK_CHANGES_CHANNEL: &str = "imagevault_link_changes";
+
+/// Feeds `notifier` from the link-change notifications until the pool is closed or the
+/// feed is dropped (noticed at the next notification or reconnection).
+async fn listen_for_link_changes(pool: PgPool, notifier: ChangeNotifier) {
+    const FIRST_RETRY: Duration = Duration::from_millis(100);
+    const LONGEST_RETRY: Duration = Duration::from_secs(5);
+    let mut retry = FIRST_RETRY;
+    while !notifier.is_abandoned() && !pool.is_closed() {
+        let mut listener = match subscribe(&pool).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?retry, "cannot listen for link changes; link resolutions are not cached until it can");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(LONGEST_RETRY);
+                continue;
+            }
+        };
+        retry = FIRST_RETRY;
+        notifier.connected();
+        tracing::debug!("listening for link changes");
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => notifier.changed(),
+                Ok(None) => {
+                    notifier.disconnected();
+                    tracing::warn!("lost the link-change listener's connection; reconnecting");
+                    break;
+                }
+                Err(error) => {
+                    notifier.disconnected();
+                    if !matches!(error, sqlx::Error::PoolClosed) {
+                        tracing::warn!(%error, "the link-change listener failed; reconnecting");
+                    }
+                    break;
+                }
+            }
+            if notifier.is_abandoned() {
+                return;
+            }
+        }
+    }
+}
+
+async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(LINK_CHANGES_CHANNEL).await?;
+    Ok(listener)
 }
 
 #[async_trait]

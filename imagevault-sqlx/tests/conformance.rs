@@ -12,7 +12,9 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::KeysetQuery;
-use imagevault_core::repo::{Conflict, RepoError};
+use imagevault_core::repo::{
+    Conflict, ImageRepo as _, LinkRepo as _, PlanRepo as _, RepoError, UserRepo as _,
+};
 use imagevault_core::testing::repo::run_all;
 use imagevault_core::{
     ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, PasswordHash, Plan,
@@ -545,4 +547,190 @@ fn database_names_are_replaced_in_urls() {
         "postgres://u:p@host/x?sslmode=disable"
     );
     assert_eq!(with_database("postgres://host", "x"), "postgres://host/x");
+}
+
+// ---------------------------------------------------------------------------------------
+// Link changes across processes
+// ---------------------------------------------------------------------------------------
+
+/// How long these tests wait for a notification or a reconnection.
+const FEED_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Polls `done` every 10 ms until it holds, panicking with `what` after [`FEED_LIMIT`].
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + FEED_LIMIT;
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} did not happen within {FEED_LIMIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A user on Enterprise with one stored image and a link to it, made through `repo`.
+async fn linked_image(repo: &PostgresRepo) -> (User, ImageRecord, ExpiringLink) {
+    let owner = user(Some(PlanId::ENTERPRISE));
+    repo.create_user(&owner).await.expect("create_user failed");
+    let record = upload(owner.id);
+    repo.insert_image(&record)
+        .await
+        .expect("insert_image failed");
+    let expiry = ExpirySeconds::new(3600).expect("a valid expiry");
+    let link = ExpiringLink::new(
+        owner.id,
+        record.image.id,
+        record.image.format,
+        expiry,
+        now(),
+    );
+    repo.insert_link(&link).await.expect("insert_link failed");
+    (owner, record, link)
+}
+
+/// The feed reports changes made through another pool (another process, in effect) and
+/// by plain SQL, and a lost listener connection disconnects the feed until it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_link_changes_come_from_every_connection() {
+    with_postgres(|repo, url| async move {
+        let other = PostgresRepo::connect(&url).await.expect("a second pool");
+        let feed = repo
+            .link_changes()
+            .expect("PostgreSQL has a link-change feed");
+        eventually("the feed connecting", || feed.epoch().is_some()).await;
+
+        let (owner, record, link) = linked_image(&other).await;
+        let before = feed.epoch();
+        let longer = link.with_expiry(ExpirySeconds::new(7200).expect("a valid expiry"));
+        assert!(
+            other
+                .update_link(&longer)
+                .await
+                .expect("update_link failed")
+        );
+        eventually("a report of another pool's link update", || {
+            feed.epoch() != before
+        })
+        .await;
+
+        let before = feed.epoch();
+        let mut psql = sqlx::PgConnection::connect(&url).await.expect("connecting");
+        sqlx::query("UPDATE plans SET original_link = original_link WHERE id = $1")
+            .bind(PlanId::ENTERPRISE.as_uuid())
+            .execute(&mut psql)
+            .await
+            .expect("a plain SQL update");
+        eventually("a report of a plain SQL plan update", || {
+            feed.epoch() != before
+        })
+        .await;
+
+        // Cut the listener's connection as a restarting server or a network fault would.
+        let before = feed.epoch();
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .execute(&mut psql)
+        .await
+        .expect("terminating the listener's connection");
+        eventually(
+            "the feed leaving its epoch after losing its connection",
+            || feed.epoch() != before,
+        )
+        .await;
+        eventually("the feed reconnecting", || feed.epoch().is_some()).await;
+        let reconnected = feed.epoch();
+        assert!(
+            other
+                .delete_image(owner.id, record.image.id)
+                .await
+                .expect("delete_image failed")
+                .is_some()
+        );
+        eventually("a report after reconnecting", || {
+            feed.epoch() != reconnected
+        })
+        .await;
+        let _ = psql.close().await;
+        other.close().await;
+    })
+    .await;
+}
+
+/// Two vaults on one database, as two API processes: a link resolved (and cached) by one
+/// stops resolving there once the other deletes it; a vault's own deletion takes effect
+/// there at once, without waiting for the notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_vaults_drop_links_changed_elsewhere() {
+    use imagevault_core::{Account, MemoryJobQueue, ObjectStorage, Vault, VaultError};
+
+    with_postgres(|repo, url| async move {
+        let vault = |repo: PostgresRepo| {
+            Vault::builder()
+                .repo(Arc::new(repo))
+                .storage(Arc::new(ObjectStorage::memory()))
+                .queue(Arc::new(MemoryJobQueue::new(100)))
+                .build()
+                .expect("a vault")
+        };
+        let other = PostgresRepo::connect(&url).await.expect("a second pool");
+        let (here, there) = (vault(repo.clone()), vault(other.clone()));
+        let resolves = |vault: &Vault, path: &str| {
+            let (vault, path) = (vault.clone(), path.to_owned());
+            async move { vault.resolve_media(&path).await }
+        };
+
+        let (owner, _, link) = linked_image(&repo).await;
+        let account = Account {
+            user: owner.clone(),
+            plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
+        };
+        let path = link.media_path();
+        // `here` starts listening on its first link; a feed started alongside shows when
+        // such a listener is connected, so that the next resolution is cached.
+        resolves(&here, &path).await.expect("the link resolves");
+        let feed = repo.link_changes().expect("a feed");
+        eventually("the feed connecting", || feed.epoch().is_some()).await;
+        resolves(&here, &path)
+            .await
+            .expect("the link resolves again");
+        resolves(&here, &path)
+            .await
+            .expect("the link resolves from the cache");
+
+        there
+            .delete_link(&account, link.id)
+            .await
+            .expect("the other vault deletes the link");
+        let deadline = tokio::time::Instant::now() + FEED_LIMIT;
+        loop {
+            match resolves(&here, &path).await {
+                Err(VaultError::NotFound) => break,
+                Ok(_) => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "a link deleted by another process still resolves after {FEED_LIMIT:?}"
+                ),
+                Err(error) => panic!("unexpected error: {error:?}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+
+        let (owner, _, link) = linked_image(&repo).await;
+        let account = Account {
+            user: owner,
+            plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
+        };
+        let path = link.media_path();
+        resolves(&here, &path).await.expect("the link resolves");
+        here.delete_link(&account, link.id)
+            .await
+            .expect("deleting through the same vault");
+        assert!(
+            matches!(resolves(&here, &path).await, Err(VaultError::NotFound)),
+            "a link deleted through a vault must stop resolving there at once"
+        );
+        other.close().await;
+    })
+    .await;
 }
