@@ -8,6 +8,7 @@
 //! | queue | `memory://` (in-process, bounded), `redis://...` (feature `redis`) |
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use imagevault_core::{
     JobQueue, MemoryJobQueue, MemoryRepo, ObjectStorage, Repo, Storage, VaultBuilder,
@@ -20,6 +21,12 @@ pub struct BackendOptions {
     pub migrate: bool,
     /// Database connections per process (default 8).
     pub max_connections: u32,
+    /// How long a PostgreSQL query waits for a connection before it fails (default 5 s).
+    /// While the server cannot be reached every query waits this long, and the API answers
+    /// 503 only then, so it is kept short; a busy pool waits as long. (A SQLite database is
+    /// a local file, so its waits are only for its one writer, and keep the driver's
+    /// default.)
+    pub acquire_timeout: Duration,
     /// Jobs the in-process queue holds before it refuses more (default 100 000); refused
     /// work is picked up later by the reconciler.
     pub queue_capacity: usize,
@@ -33,6 +40,7 @@ impl Default for BackendOptions {
         Self {
             migrate: true,
             max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
             queue_capacity: 100_000,
             queue_prefix: "imagevault:".to_owned(),
         }
@@ -151,6 +159,7 @@ pub async fn open_repo(url: &str, options: &BackendOptions) -> Result<Arc<dyn Re
     if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         let repo = imagevault_sqlx::PostgresRepo::builder(url)
             .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
             .migrate_on_connect(options.migrate)
             .build()
             .await?;
@@ -237,6 +246,18 @@ mod tests {
             let error = opened.unwrap_err().to_string();
             assert!(error.contains("feature s3"), "{error}");
         }
+    }
+
+    /// A request that needs an unreachable database answers 503 when its wait for a
+    /// connection ends; that must come well before the request's own time limit, or the
+    /// client sees the timeout instead (tests/faults.rs in the example server shows it with
+    /// a real outage).
+    #[cfg(feature = "axum")]
+    #[test]
+    fn a_database_outage_is_answered_before_the_request_times_out() {
+        let waits = BackendOptions::default().acquire_timeout;
+        assert!(waits > Duration::ZERO);
+        assert!(waits * 4 <= imagevault_axum::RouterConfig::DEFAULT_REQUEST_TIMEOUT);
     }
 
     #[tokio::test]

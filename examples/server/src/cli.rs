@@ -83,6 +83,17 @@ pub(crate) struct Global {
     )]
     pub(crate) max_connections: u32,
 
+    /// Seconds a request waits for a PostgreSQL connection before it answers 503: while the
+    /// database cannot be reached, every request that needs it waits this long
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_DATABASE_TIMEOUT_SECS",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) database_timeout_secs: u64,
+
     /// Largest accepted upload, in bytes (default 25 MiB)
     #[arg(
         long,
@@ -183,6 +194,9 @@ pub(crate) struct ServeArgs {
     pub(crate) admin_password: Option<String>,
 
     #[command(flatten)]
+    pub(crate) reconciler: ReconcilerArgs,
+
+    #[command(flatten)]
     pub(crate) sweeper: SweeperArgs,
 }
 
@@ -218,7 +232,18 @@ pub(crate) struct WorkerArgs {
     )]
     pub(crate) concurrency: u16,
 
-    /// Seconds between reconciler passes, which re-queue lost or missing thumbnail work
+    #[command(flatten)]
+    pub(crate) reconciler: ReconcilerArgs,
+
+    #[command(flatten)]
+    pub(crate) sweeper: SweeperArgs,
+}
+
+/// The periodic reconciler of `serve` (with its worker) and `worker`.
+#[derive(Debug, Args)]
+pub(crate) struct ReconcilerArgs {
+    /// Seconds between reconciler passes, which re-queue thumbnail work the queue lost or
+    /// never got (it was down at upload time), once that work's job lease has lapsed
     #[arg(
         long,
         env = "IMAGEVAULT_RECONCILE_EVERY_SECS",
@@ -226,9 +251,13 @@ pub(crate) struct WorkerArgs {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) reconcile_every_secs: u64,
+}
 
-    #[command(flatten)]
-    pub(crate) sweeper: SweeperArgs,
+impl ReconcilerArgs {
+    /// The interval as a duration.
+    pub(crate) fn every(&self) -> Duration {
+        Duration::from_secs(self.reconcile_every_secs)
+    }
 }
 
 /// The periodic sweeper of `serve` (with its worker) and `worker`.
@@ -381,6 +410,39 @@ mod tests {
             panic!("a serve command")
         };
         assert!(args.sweeper.schedule().is_none());
+    }
+
+    #[test]
+    fn serve_and_worker_share_the_reconciler_interval_and_database_timeout() {
+        let cli = Cli::try_parse_from(["imagevault-server", "serve"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("a serve command")
+        };
+        assert_eq!(args.reconciler.every(), Duration::from_secs(60));
+        assert_eq!(cli.global.database_timeout_secs, 5);
+
+        for command in ["serve", "worker"] {
+            let cli = Cli::try_parse_from([
+                "imagevault-server",
+                command,
+                "--reconcile-every-secs",
+                "2",
+                "--database-timeout-secs",
+                "1",
+            ])
+            .unwrap();
+            let every = match cli.command {
+                Some(Command::Serve(args)) => args.reconciler.every(),
+                Some(Command::Worker(args)) => args.reconciler.every(),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(every, Duration::from_secs(2), "{command}");
+            assert_eq!(cli.global.database_timeout_secs, 1, "{command}");
+        }
+        assert!(
+            Cli::try_parse_from(["imagevault-server", "serve", "--reconcile-every-secs", "0"])
+                .is_err()
+        );
     }
 
     #[test]

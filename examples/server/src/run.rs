@@ -57,6 +57,7 @@ fn backend_options(global: &Global) -> BackendOptions {
     BackendOptions {
         migrate: true,
         max_connections: global.max_connections,
+        acquire_timeout: Duration::from_secs(global.database_timeout_secs),
         queue_prefix: global.queue_prefix.clone(),
         ..BackendOptions::default()
     }
@@ -114,7 +115,7 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         router,
         worker: (!args.no_worker).then(|| worker_options(args.worker_concurrency)),
         // With --no-worker the `worker` processes run the reconciler and the sweeper.
-        reconcile_every: (!args.no_worker).then_some(Duration::from_secs(60)),
+        reconcile_every: (!args.no_worker).then(|| args.reconciler.every()),
         sweep_every: sweeper.as_ref().map(|(every, _)| *every),
         sweep: sweeper.map(|(_, sweep)| sweep).unwrap_or_default(),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
@@ -203,7 +204,7 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
     };
     tokio::join!(
         vault.run_worker(worker_options(args.concurrency), stopped()),
-        vault.run_reconciler(Duration::from_secs(args.reconcile_every_secs), stopped()),
+        vault.run_reconciler(args.reconciler.every(), stopped()),
         sweeper,
     );
     tracing::info!("worker stopped");
