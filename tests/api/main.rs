@@ -12,6 +12,8 @@ mod helpers;
 mod admin;
 mod auth;
 mod conventions;
+mod hostile;
+mod hostile_files;
 mod images;
 mod isolation;
 mod limits;
