@@ -18,6 +18,12 @@ use super::{Account, Vault};
 /// walking a big file's structure and CRCs takes milliseconds.
 const INLINE_INSPECT_BYTES: usize = 256 * 1024;
 
+/// The longest an upload waits for the queue to take its job. A healthy queue answers in
+/// milliseconds; one that is down can take many seconds to fail (a Redis client retries
+/// its connection first), and the upload is stored already, so it answers 201 after this
+/// and leaves the job to the reconciler.
+const ENQUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An upload: the file's bytes and how to name it.
 #[derive(Debug, Clone, Default)]
 pub struct Upload {
@@ -234,11 +240,21 @@ impl Vault {
             .map_err(VaultError::from)
     }
 
-    /// Queues a job; if the queue refuses, logs it and relies on the reconciler, which
-    /// rebuilds all outstanding work from the database.
+    /// Queues a job; if the queue refuses, or takes longer than [`ENQUEUE_WAIT`], logs it
+    /// and relies on the reconciler, which rebuilds all outstanding work from the
+    /// database. An enqueue cut short may still have gone through: jobs are idempotent, so
+    /// one queued twice is harmless.
     pub(super) async fn enqueue_or_defer(&self, job: Job) {
-        if let Err(error) = self.inner.queue.enqueue(job.clone()).await {
-            warn!(?job, %error, "could not enqueue a job; the reconciler will queue it later");
+        match tokio::time::timeout(ENQUEUE_WAIT, self.inner.queue.enqueue(job.clone())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                warn!(?job, %error, "could not enqueue a job; the reconciler will queue it later");
+            }
+            Err(_) => warn!(
+                ?job,
+                wait_secs = ENQUEUE_WAIT.as_secs(),
+                "the job queue did not answer in time; the reconciler will queue the job later"
+            ),
         }
     }
 
@@ -300,5 +316,102 @@ impl Vault {
                 warn!(%key, %error, "could not delete a stored object of a deleted image");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::queue::{DeadLetter, Delivery, JobQueue, QueueDepth, QueueError};
+    use crate::{MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username};
+
+    /// A queue whose `enqueue` never answers, as a Redis client's does while it retries a
+    /// lost connection; everything else is the in-memory queue.
+    #[derive(Debug)]
+    struct SilentQueue(MemoryJobQueue);
+
+    #[async_trait]
+    impl JobQueue for SilentQueue {
+        async fn enqueue(&self, _job: Job) -> Result<(), QueueError> {
+            std::future::pending().await
+        }
+        async fn reserve(
+            &self,
+            lease: Duration,
+            wait: Duration,
+        ) -> Result<Option<Delivery>, QueueError> {
+            self.0.reserve(lease, wait).await
+        }
+        async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError> {
+            self.0.ack(delivery).await
+        }
+        async fn retry(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
+            self.0.retry(delivery, delay).await
+        }
+        async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
+            self.0.dead_letter(delivery, reason).await
+        }
+        async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+            self.0.dead_letters(limit).await
+        }
+        async fn depth(&self) -> Result<QueueDepth, QueueError> {
+            self.0.depth().await
+        }
+    }
+
+    fn png() -> Bytes {
+        let pixels = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8, y as u8, 9]));
+        let mut out = std::io::Cursor::new(Vec::new());
+        pixels.write_to(&mut out, image::ImageFormat::Png).unwrap();
+        out.into_inner().into()
+    }
+
+    /// Paused time: the wait for the silent queue passes at once.
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_is_stored_when_the_queue_does_not_answer() {
+        let vault = Vault::builder()
+            .repo(Arc::new(MemoryRepo::new()))
+            .storage(Arc::new(ObjectStorage::memory()))
+            .queue(Arc::new(SilentQueue(MemoryJobQueue::new(10))))
+            .build()
+            .unwrap();
+        vault
+            .bootstrap_user(NewUser {
+                username: Username::parse("uploader").unwrap(),
+                password: Password::new("correct horse battery").unwrap(),
+                plan: Some(PlanId::BASIC),
+                is_admin: false,
+            })
+            .await
+            .unwrap();
+        let account = vault
+            .authenticate_password("uploader", "correct horse battery")
+            .await
+            .unwrap();
+        // Without a bound of its own the upload would wait forever; fail instead of hanging.
+        let upload = vault.upload(
+            &account,
+            Upload {
+                data: png(),
+                ..Upload::default()
+            },
+        );
+        let uploaded = tokio::time::timeout(Duration::from_secs(600), upload)
+            .await
+            .expect("the upload waited for the queue")
+            .unwrap();
+        assert!(
+            uploaded
+                .thumbnails
+                .iter()
+                .all(|thumbnail| thumbnail.status == ThumbnailStatus::Pending)
+        );
+        let stored = vault.get_image(&account, uploaded.image.id).await.unwrap();
+        assert_eq!(stored.image, uploaded.image);
     }
 }
