@@ -101,9 +101,10 @@ pub enum ImageError {
 }
 
 /// JPEG variants get a message that says which JPEGs are fine, so that "unsupported image
-/// type lossless jpeg" is not followed by "accepted types are png and jpeg".
+/// type lossless jpeg" (or "jpeg with the height in a DNL segment") is not followed by
+/// "accepted types are png and jpeg".
 fn accepted_types(detected: &str) -> &'static str {
-    if detected.ends_with("jpeg") {
+    if detected.contains("jpeg") {
         "png and 8-bit baseline or progressive huffman-coded jpeg"
     } else {
         "png and jpeg"
@@ -167,6 +168,12 @@ mod tests {
                     detected: "arithmetic-coded jpeg",
                 },
                 "unsupported image type arithmetic-coded jpeg; accepted types are png and 8-bit baseline or progressive huffman-coded jpeg",
+            ),
+            (
+                ImageError::UnsupportedFormat {
+                    detected: "jpeg with the height in a DNL segment",
+                },
+                "unsupported image type jpeg with the height in a DNL segment; accepted types are png and 8-bit baseline or progressive huffman-coded jpeg",
             ),
             (
                 ImageError::TooLarge {
