@@ -9,9 +9,10 @@
 #
 # Installs cargo-fuzz when missing. The toolchain here is stable, and libFuzzer needs
 # nightly-only flags (-Zsanitizer), so the build runs with RUSTC_BOOTSTRAP=1. Corpora start
-# from the test fixtures of 256 KiB or less and live in fuzz/corpus/<target> (not committed);
-# a crash or timeout is saved under fuzz/artifacts/<target>/ and must become a regression
-# test in imagevault-core. Prints each target's final libFuzzer statistics.
+# from the test fixtures of 256 KiB or less and the generated hostile files of
+# tests/api/hostile.rs of 64 KiB or less (written by its hostile_seeds test), and live in
+# fuzz/corpus/<target> (not committed); a crash or timeout is saved under
+# fuzz/artifacts/<target>/ and must become a regression test in imagevault-core. Prints each target's final libFuzzer statistics.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,6 +27,12 @@ targets=("$@")
 ((${#targets[@]})) || targets=(inspect render cursor)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+# An ordinary test build (before RUSTC_BOOTSTRAP is set) writes the hostile files.
+seeds="$(mktemp -d -t imagevault-hostile-seeds.XXXXXX)"
+trap 'rm -rf "$seeds"' EXIT
+(cd "$repo" && IMAGEVAULT_WRITE_HOSTILE_SEEDS="$seeds" \
+    cargo test --quiet --all-features --test api hostile_seeds >/dev/null)
 export RUSTC_BOOTSTRAP=1
 
 for target in "${targets[@]}"; do
@@ -34,6 +41,7 @@ for target in "${targets[@]}"; do
     if [[ "$target" != cursor ]]; then
         find "$repo/tests/fixtures" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' \) \
             -size -257k -exec cp -n {} "$corpus/" \;
+        cp -n "$seeds"/* "$corpus/"
     fi
     log="$(mktemp -t "fuzz-$target.XXXXXX.log")"
     echo "fuzzing $target for $seconds s (log: $log)" >&2

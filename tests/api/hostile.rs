@@ -1,6 +1,47 @@
-//! Hostile and unusual files, end to end through `POST /api/images/` and the media URLs.
+//! Hostile and unusual files, end to end: each is uploaded through `POST /api/images/` as
+//! the Premium user (thumbnail heights 200 and 400) with a bounded client timeout, and its
+//! answer checked. For a 400, the `image` message must name what is wrong and what is
+//! allowed. For an accepted file, the original must be served byte for byte as uploaded
+//! (metadata and appended bytes included, as its image type with `nosniff`), and once the
+//! thumbnails settle (never a 500, never stuck `pending`) each must be `ready` at the size
+//! API.md gives, decode to that size, look right (a colour, or four coloured quadrants put
+//! upright), and carry nothing but pixels (no APPn/COM segment or chunk other than
+//! IHDR/IDAT/IEND, nothing after EOI/IEND, none of the EXIF, GPS, text or appended bytes) —
+//! or, where the damage shows only in the decoder, `failed`.
 //!
-//! TABLE
+//! | group (test) | cases | outcome |
+//! | --- | --- | --- |
+//! | foreign | text, HTML, SVG, GIF, BMP, WebP, TIFF, each named `.png` and declared `image/png`, and named `.jpg` and declared as what it is | 400 "unsupported image type <detected>; accepted types are png and jpeg" |
+//! | foreign | one byte (`FF`, `89`, raw `x`) | 400 naming `unknown` / `text` and the accepted types |
+//! | foreign | raw SVG declared `image/svg+xml` / declared `image/jpeg` | 415 `detail` / 400 naming svg |
+//! | damaged | PNG cut in its signature, after it, inside IHDR; JPEG of SOI only, cut in its header, cut in its scan, without EOI | 400 "truncated png/jpeg: ..." |
+//! | damaged | bad CRC in IHDR, IDAT, IEND, tEXt | 400 "corrupt png: CRC mismatch in chunk <type>" |
+//! | damaged | PNG with its IDAT data cut, CRC and IEND intact | 201, thumbnails `failed` |
+//! | damaged | JPEG cut in its scan with EOI re-added; progressive JPEG of its first scan only | 201, `ready`: the decoder conceals the missing data (grey), as libjpeg and browsers do |
+//! | huge | JPEG headers of 65535x65535 and 65535x764 (a JPEG cannot say 100000) | 400 naming the size and "at most 50000000 pixels" |
+//! | huge | all-zero PNG bombs of 7072x7072, 1-bit (19 KB) and 8-bit (63 KB) | 400 naming the size and the limit, without inflating |
+//! | huge | the 1-bit bomb at 7071x7071, under the limit | 201, `ready` (black) |
+//! | lying | PNG width 0 or 2^31; JPEG width 0 | 400 "corrupt ...: invalid image size ..." / "width of 0" |
+//! | lying | JPEG height in DNL, 12-bit, arithmetic-coded, lossless | 400 naming the variant and "8-bit baseline or progressive huffman-coded jpeg" |
+//! | lying | APNG whose first frame is larger than the image | 201, thumbnails `failed` |
+//! | lying | JPEG header of 4000x3000 on 64x48 of data | 201, `ready`, the missing data concealed |
+//! | lying | EXIF orientation 0 and 9, EXIF IFD offset out of range | 201, `ready`, shown as stored |
+//! | png | 16-bit RGB, grey and grey+alpha; grey+alpha; palette with tRNS; 1-bit grey; Adam7 interlaced | 201, `ready`, colours (and alpha) kept |
+//! | png | APNG of two frames | 201, `ready`: its default image (the first frame) |
+//! | jpeg | progressive (colour, grey), grey, restart markers, Adobe CMYK (inverted), YCCK | 201, `ready`, colours right (CMYK ink to RGB) |
+//! | orientation | JPEG EXIF orientations 1 to 8; PNG `eXIf` 5 and 6 | 201, `ready`, upright: sides swapped for 5 to 8, quadrants where turning puts them |
+//! | extreme | PNG and JPEG of 1x20000 and 20000x1 | 201, `ready`: 1x200 and 1x400; 20000x1 kept (never upscaled); no side of 0 |
+//! | polyglot | JPEG + ZIP, JPEG + HTML, HTML in a JPEG comment, PNG + ZIP, HTML in a PNG tEXt | 201, `ready`; the original keeps the extra bytes, the thumbnails do not |
+//! | polyglot | PNG signature + JPEG; GIF + ZIP (GIFAR); HTML + JPEG; ZIP + JPEG; SOI + PNG | 400: the first bytes decide (corrupt png, gif, html, unknown, unknown) |
+//! | metadata | JPEG with EXIF + GPS, XMP, ICC, comment (orientation 1 and 6); PNG with `eXIf` + GPS, tEXt, iTXt, zTXt | 201, `ready`, thumbnails bare; originals keep it all (API.md promises bare thumbnails, originals are served as uploaded) |
+//!
+//! Already in `uploads.rs`: the empty file (form and raw), GIF/HTML/text named `.png`, a PNG
+//! cut in half or before IEND, a JPEG cut in half, a flipped byte in IDAT, a 100000x100000
+//! PNG header, and a structurally sound PNG with too little data (`failed`). In `limits.rs`:
+//! the byte limit (413) and the configured pixel limit.
+//!
+//! `hostile_seeds` writes every file of 64 KiB or less to `$IMAGEVAULT_WRITE_HOSTILE_SEEDS`
+//! for `scripts/fuzz.sh`.
 
 use std::time::Duration;
 
@@ -340,14 +381,14 @@ fn huge_cases() -> Vec<Case> {
             AS_JPEG,
             Expect::Rejected(&["65535x764", "at most 50000000 pixels"]),
         ),
-        // About 5 KB that inflate to 6 MB, over the limit by 13184 pixels.
+        // 19 KB that inflate to 6 MB, over the limit by 13184 pixels.
         case(
             "bomb-png-1bit-7072x7072",
             zero_png(7072, 7072, BitDepth::One),
             AS_PNG,
             Expect::Rejected(&["7072x7072", "at most 50000000 pixels"]),
         ),
-        // About 50 KB that inflate to 50 MB.
+        // 63 KB that inflate to 50 MB.
         case(
             "bomb-png-8bit-7072x7072",
             zero_png(7072, 7072, BitDepth::Eight),
@@ -360,6 +401,108 @@ fn huge_cases() -> Vec<Case> {
             zero_png(7071, 7071, BitDepth::One),
             AS_PNG,
             ready("png", (7071, 7071), opaque([0, 0, 0])),
+        ),
+    ]
+}
+
+/// Headers that lie in other ways: impossible or unsupported values are 400s naming them;
+/// a size larger than the data is decoded (the missing data concealed, as by libjpeg and
+/// browsers); orientations and EXIF that make no sense are ignored (shown as stored).
+fn lying_header_cases() -> Vec<Case> {
+    let jpeg = rgb_jpeg(W, H, &quadrants(W, H));
+    let png = rgb_png(W, H, &quadrants(W, H));
+    let exif = |tiff: Vec<u8>| {
+        let app1 = [b"Exif\0\0".as_slice(), &tiff].concat();
+        jpeg_with((W, H), JpegColor::Rgb, &quadrants(W, H), |encoder| {
+            encoder.add_app_segment(1, app1).unwrap();
+        })
+    };
+    // IFD0 pointing past the end of the TIFF.
+    let mut dangling = exif_tiff(6, false);
+    dangling[4..8].copy_from_slice(&4000u32.to_be_bytes());
+    // The frame control chunk before IDAT says the first frame is larger than the image.
+    let apng_lie = with_chunk_patch(&apng(W, H), b"fcTL", 4, &(W + 100).to_be_bytes());
+    vec![
+        case(
+            "png-width-0",
+            with_chunk_patch(&png, b"IHDR", 0, &0u32.to_be_bytes()),
+            AS_PNG,
+            Expect::Rejected(&["corrupt png", "size 0x240", "between 1 and 2147483647"]),
+        ),
+        case(
+            "png-width-over-2-31",
+            with_chunk_patch(&png, b"IHDR", 0, &(1u32 << 31).to_be_bytes()),
+            AS_PNG,
+            Expect::Rejected(&[
+                "corrupt png",
+                "size 2147483648x240",
+                "between 1 and 2147483647",
+            ]),
+        ),
+        case(
+            "apng-first-frame-larger-than-image",
+            apng_lie,
+            AS_PNG,
+            Expect::Failed { format: "png" },
+        ),
+        case(
+            "jpeg-height-in-dnl",
+            with_sof_size(&jpeg, 360, 0),
+            AS_JPEG,
+            Expect::Rejected(&["dnl", "8-bit baseline or progressive"]),
+        ),
+        case(
+            "jpeg-width-0",
+            with_sof_size(&jpeg, 0, 240),
+            AS_JPEG,
+            Expect::Rejected(&["corrupt jpeg", "width of 0"]),
+        ),
+        case(
+            "jpeg-12-bit",
+            with_sof_patch(&jpeg, 4, &[12]),
+            AS_JPEG,
+            Expect::Rejected(&["12-bit jpeg", "8-bit baseline or progressive"]),
+        ),
+        case(
+            "jpeg-arithmetic-coded",
+            with_sof_patch(&jpeg, 1, &[0xC9]),
+            AS_JPEG,
+            Expect::Rejected(&["arithmetic-coded jpeg", "8-bit baseline or progressive"]),
+        ),
+        case(
+            "jpeg-lossless",
+            with_sof_patch(&jpeg, 1, &[0xC3]),
+            AS_JPEG,
+            Expect::Rejected(&["lossless jpeg", "8-bit baseline or progressive"]),
+        ),
+        // 1.6 KB of scan data for a header of 4000 x 3000: decoded, the rest concealed.
+        case(
+            "jpeg-size-larger-than-data",
+            with_sof_size(&rgb_jpeg(64, 48, &solid(64 * 48, &RED)), 4000, 3000),
+            AS_JPEG,
+            ready(
+                "jpeg",
+                (4000, 3000),
+                Look::Pixel((0.001, 0.001), [230, 20, 20, 255]),
+            ),
+        ),
+        case(
+            "jpeg-orientation-0",
+            exif(exif_tiff(0, false)),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "jpeg-orientation-9",
+            exif(exif_tiff(9, false)),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "jpeg-exif-ifd-out-of-range",
+            exif(dangling),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
         ),
     ]
 }
@@ -642,7 +785,7 @@ fn polyglot_cases() -> Vec<Case> {
             "png-signature-then-jpeg",
             [&png[..8], &jpeg].concat(),
             AS_PNG,
-            Expect::Rejected(&["png"]),
+            Expect::Rejected(&["corrupt png", "invalid chunk type"]),
         ),
         case(
             "gif-then-zip",
@@ -735,6 +878,7 @@ fn all_cases() -> Vec<Case> {
         foreign_cases(),
         damaged_cases(),
         huge_cases(),
+        lying_header_cases(),
         png_cases(),
         jpeg_cases(),
         orientation_cases(),
@@ -977,6 +1121,11 @@ async fn hostile_damaged_files_are_400_or_fail_their_thumbnails() {
 #[tokio::test]
 async fn hostile_huge_headers_and_bombs_are_refused_before_decoding() {
     run(huge_cases()).await;
+}
+
+#[tokio::test]
+async fn hostile_lying_headers_are_400_or_handled() {
+    run(lying_header_cases()).await;
 }
 
 #[tokio::test]

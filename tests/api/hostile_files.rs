@@ -214,6 +214,20 @@ pub(crate) fn with_bad_crc(png: &[u8], kind: &[u8; 4]) -> Vec<u8> {
     out
 }
 
+/// The PNG with `bytes` written at `offset` into the data of its first `kind` chunk, the
+/// CRC recomputed: a lie in a header that only its meaning can give away.
+pub(crate) fn with_chunk_patch(png: &[u8], kind: &[u8; 4], offset: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut out = png.to_vec();
+    let (start, _, end) = png_chunks(png)
+        .into_iter()
+        .find(|(_, found, _)| found == kind)
+        .unwrap();
+    out[start + 8 + offset..start + 8 + offset + bytes.len()].copy_from_slice(bytes);
+    let crc = crc32fast::hash(&out[start + 4..end]).to_be_bytes();
+    out[end..end + 4].copy_from_slice(&crc);
+    out
+}
+
 /// The PNG with its IDAT data cut to `keep` bytes, its CRC and IEND intact: only an
 /// inflate of the data finds the damage.
 pub(crate) fn with_short_idat(png: &[u8], keep: usize) -> Vec<u8> {
@@ -279,11 +293,16 @@ pub(crate) fn jpeg_marker(jpeg: &[u8], marker: u8) -> usize {
 
 /// The JPEG with the size in its SOF0 header replaced (the scan data stays as it is).
 pub(crate) fn with_sof_size(jpeg: &[u8], width: u16, height: u16) -> Vec<u8> {
-    let mut out = jpeg.to_vec();
+    let size = [height.to_be_bytes(), width.to_be_bytes()].concat();
     // FF C0, length (2), precision (1), then height and width.
-    let at = jpeg_marker(jpeg, 0xC0) + 5;
-    out[at..at + 2].copy_from_slice(&height.to_be_bytes());
-    out[at + 2..at + 4].copy_from_slice(&width.to_be_bytes());
+    with_sof_patch(jpeg, 5, &size)
+}
+
+/// The JPEG with `bytes` written `offset` bytes into its SOF0 segment (from its marker).
+pub(crate) fn with_sof_patch(jpeg: &[u8], offset: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut out = jpeg.to_vec();
+    let at = jpeg_marker(jpeg, 0xC0) + offset;
+    out[at..at + bytes.len()].copy_from_slice(bytes);
     out
 }
 
