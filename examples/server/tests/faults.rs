@@ -204,10 +204,11 @@ impl Fixture {
         }
     }
 
-    /// A connection to the test's database, straight to the server.
-    async fn sql(&self) -> sqlx::PgConnection {
-        use sqlx::Connection as _;
-        sqlx::PgConnection::connect(&self.database.url)
+    /// Connections to the test's database, straight to the server.
+    async fn sql(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&self.database.url)
             .await
             .expect("connect to the test database")
     }
@@ -349,9 +350,9 @@ async fn all_thumbnails_ready(http: &reqwest::Client, api: &str, setup: &Setup) 
     })
 }
 
-async fn count_rows(connection: &mut sqlx::PgConnection, table: &str) -> i64 {
+async fn count_rows(sql: &sqlx::PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
-        .fetch_one(connection)
+        .fetch_one(sql)
         .await
         .expect("count rows")
 }
@@ -432,8 +433,8 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
     let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     all_thumbnails_ready(&http, &api, &setup).await;
-    let mut sql = fixture.sql().await;
-    let rows_before = count_rows(&mut sql, "images").await;
+    let sql = fixture.sql().await;
+    let rows_before = count_rows(&sql, "images").await;
 
     proxy.cut();
     let port = proxy.address.port().to_string();
@@ -461,7 +462,7 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
     let images = all_images(&http, &api).await;
     assert_eq!(images.len(), 1, "the failed upload is listed: {images:?}");
     assert_eq!(
-        count_rows(&mut sql, "images").await,
+        count_rows(&sql, "images").await,
         rows_before,
         "the failed upload left a row"
     );
@@ -473,13 +474,234 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
     let again = upload_answer(&http, &api, "camera_512x512.png").await;
     assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
     let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
-    assert_eq!(count_rows(&mut sql, "images").await, rows_before + 1);
+    assert_eq!(count_rows(&sql, "images").await, rows_before + 1);
     println!(
         "storage back: ready again after {:.2} s; an upload answered 201 in {:.2} s and its thumbnails were ready {:.2} s later",
         recovered.as_secs_f64(),
         again.took.as_secs_f64(),
         thumbnails.as_secs_f64(),
     );
-    drop(sql);
+    sql.close().await;
     fixture.finish(vec![server]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_queue_down_uploads_succeed_and_the_reconciler_completes_them() {
+    let Some(fixture) = Fixture::prepare("qdown").await else {
+        return;
+    };
+    let http = fixture.http.clone();
+    let proxy = proxy_for(&fixture.services.redis).await;
+    // A short lease and reconciler interval: the reconciler re-queues pending work once its
+    // lease has lapsed, and an upload's pending rows count as leased from the upload on.
+    let mut setup = fixture.setup(3);
+    setup.queue = via(&fixture.services.redis, proxy.address);
+    setup.run("migrate", &["migrate"]);
+    let (server, api) = setup.start_server("server", &["--reconcile-every-secs", "1"]);
+    create_user(&http, &api).await;
+    let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    all_thumbnails_ready(&http, &api, &setup).await;
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let mut took = Vec::new();
+    for name in [
+        "camera_512x512.png",
+        "storm_1920x1280_orient6.jpg",
+        "chelsea_451x300.png",
+    ] {
+        let uploaded = upload_answer(&http, &api, name).await;
+        assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+        took.push(format!("{:.2} s", uploaded.took.as_secs_f64()));
+    }
+    let (status, failed, readyz) = readiness(&http, &api).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
+    assert_eq!(failed, ["queue"], "{readyz}");
+    let pending = thumbnail_statuses(&all_images(&http, &api).await)
+        .iter()
+        .filter(|status| *status == "pending")
+        .count();
+    println!(
+        "queue down: 3 uploads answered 201 in {}; {pending} thumbnails pending; /readyz {readyz}",
+        took.join(", ")
+    );
+    // Long enough for the reconciler to have tried, and failed, to queue them.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    proxy.restore();
+    let down_for = cut_at.elapsed();
+    let ready = all_thumbnails_ready(&http, &api, &setup).await;
+    let (status, _, readyz) = readiness(&http, &api).await;
+    assert_eq!(status, StatusCode::OK, "{readyz}");
+    assert_eq!(all_images(&http, &api).await.len(), 4);
+    println!(
+        "queue back after {:.1} s down: all thumbnails ready {:.2} s later (reconciler every 1 s, job lease 3 s)",
+        down_for.as_secs_f64(),
+        ready.as_secs_f64(),
+    );
+    fixture.finish(vec![server]).await;
+}
+
+/// The test's images whose thumbnails a worker has started (attempts counted) but not
+/// finished: the jobs in flight.
+async fn images_in_flight(sql: &sqlx::PgPool) -> Vec<uuid::Uuid> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT image_id FROM thumbnails WHERE status = 'pending' AND attempts > 0",
+    )
+    .fetch_all(sql)
+    .await
+    .expect("thumbnails in flight")
+}
+
+/// The number of entries of the queue's Redis key `queue:<name>` (a list or sorted set).
+async fn queue_entries(redis: &mut redis::aio::MultiplexedConnection, key: &str) -> u64 {
+    let kind: String = redis::cmd("TYPE")
+        .arg(key)
+        .query_async(redis)
+        .await
+        .expect("TYPE");
+    let command = match kind.as_str() {
+        "none" => return 0,
+        "list" => "LLEN",
+        "zset" => "ZCARD",
+        other => panic!("{key} is a {other}"),
+    };
+    redis::cmd(command)
+        .arg(key)
+        .query_async(redis)
+        .await
+        .expect("queue length")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_loses_nothing() {
+    let Some(fixture) = Fixture::prepare("kill").await else {
+        return;
+    };
+    let http = fixture.http.clone();
+    // A short lease, so that the killed worker's job comes back within seconds.
+    let setup = fixture.setup(4);
+    setup.run("migrate", &["migrate"]);
+    let (api_process, api) = setup.start_api("api");
+    create_user(&http, &api).await;
+    let sql = fixture.sql().await;
+    let mut redis = redis::Client::open(fixture.services.redis.as_str())
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let key = |name: &str| format!("{}queue:{name}", setup.queue_prefix);
+
+    // One job at a time, on the largest images, so that the worker holds one for a while.
+    // Should it finish the job between the look and the kill, another round tries again.
+    let mut held = None;
+    for round in 1..=3 {
+        let worker = setup.start_worker(&format!("worker-{round}"), 1);
+        for name in [
+            "sunset_4272x2848.jpg",
+            "arc-colors-transparent_2140x1200.png",
+            "bythewater_2560x1600.jpg",
+        ] {
+            let uploaded = upload_answer(&http, &api, name).await;
+            assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+        }
+        let in_flight = std::sync::Mutex::new(Vec::new());
+        let seen = wait_until(LIMIT, || async {
+            let now = images_in_flight(&sql).await;
+            let any = !now.is_empty();
+            *in_flight.lock().expect("in flight") = now;
+            any
+        })
+        .await;
+        let in_flight = in_flight.into_inner().expect("in flight");
+        assert!(
+            seen.is_some(),
+            "no job started; {}",
+            setup.log(&worker.name)
+        );
+        worker.kill();
+        let killed_at = Instant::now();
+        // What is still unfinished after the kill was cut short by it.
+        let cut_short: Vec<uuid::Uuid> = images_in_flight(&sql)
+            .await
+            .into_iter()
+            .filter(|image| in_flight.contains(image))
+            .collect();
+        if let Some(image) = cut_short.first() {
+            held = Some((*image, killed_at, round));
+            break;
+        }
+        println!("round {round}: the worker finished its job before the kill; again");
+    }
+    let (image, killed_at, round) = held.expect("three rounds without a job in flight at the kill");
+    let leased = queue_entries(&mut redis, &key("in_flight")).await;
+    assert!(leased >= 1, "the killed worker's job is not leased");
+    println!(
+        "killed worker-{round} (SIGKILL) while it made the thumbnails of image {image}; {leased} job(s) leased to it"
+    );
+
+    let _survivor = setup.start_worker("survivor", 2);
+    wait_until(LIMIT, || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM thumbnails WHERE image_id = $1 AND status <> 'ready'",
+        )
+        .bind(image)
+        .fetch_one(&sql)
+        .await
+        .expect("thumbnails of the image");
+        pending == 0
+    })
+    .await
+    .unwrap_or_else(|| {
+        panic!(
+            "the cut-short job never finished; {}",
+            setup.log("survivor")
+        )
+    });
+    let image_ready = killed_at.elapsed();
+    all_thumbnails_ready(&http, &api, &setup).await;
+    let all_ready = killed_at.elapsed();
+    let attempts: Vec<i64> =
+        sqlx::query_scalar("SELECT attempts FROM thumbnails WHERE image_id = $1")
+            .bind(image)
+            .fetch_all(&sql)
+            .await
+            .expect("attempts");
+    let not_ready: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM thumbnails WHERE status <> 'ready'")
+            .fetch_one(&sql)
+            .await
+            .expect("count");
+    assert_eq!(not_ready, 0);
+    let images = all_images(&http, &api).await;
+    for listed in &images {
+        for thumbnail in listed["thumbnails"].as_array().expect("thumbnails") {
+            let url = thumbnail["url"].as_str().expect("a ready thumbnail's url");
+            let fetched = http.get(url).send().await.expect("thumbnail");
+            assert_eq!(fetched.status(), StatusCode::OK, "{url}");
+        }
+    }
+    // Every job is settled: none leased, waiting or dead.
+    let settled = wait_until(LIMIT, || {
+        let mut redis = redis.clone();
+        let key = &key;
+        async move {
+            let mut total = 0;
+            for name in ["in_flight", "ready", "delayed", "dead"] {
+                total += queue_entries(&mut redis, &key(name)).await;
+            }
+            total == 0
+        }
+    })
+    .await;
+    assert!(settled.is_some(), "jobs left in the queue");
+    println!(
+        "after the kill: image {image} ready after {:.1} s (attempts per height {attempts:?}; lease 4 s), all {} images' thumbnails ready after {:.1} s, queue empty",
+        image_ready.as_secs_f64(),
+        images.len(),
+        all_ready.as_secs_f64(),
+    );
+    sql.close().await;
+    fixture.finish(vec![api_process]).await;
 }
