@@ -659,8 +659,8 @@ async fn postgres_link_changes_come_from_every_connection() {
 }
 
 /// Two vaults on one database, as two API processes: a link resolved (and cached) by one
-/// stops resolving there once the other deletes it; a vault's own deletion takes effect
-/// there at once, without waiting for the notification.
+/// stops resolving there once the other deletes it; a vault's own deletion of the link or
+/// of its image takes effect there at once, without waiting for the notification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_vaults_drop_links_changed_elsewhere() {
     use imagevault_core::{Account, MemoryJobQueue, ObjectStorage, Vault, VaultError};
@@ -729,6 +729,21 @@ async fn postgres_vaults_drop_links_changed_elsewhere() {
         assert!(
             matches!(resolves(&here, &path).await, Err(VaultError::NotFound)),
             "a link deleted through a vault must stop resolving there at once"
+        );
+
+        let (owner, record, link) = linked_image(&repo).await;
+        let account = Account {
+            user: owner,
+            plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
+        };
+        let path = link.media_path();
+        resolves(&here, &path).await.expect("the link resolves");
+        here.delete_image(&account, record.image.id)
+            .await
+            .expect("deleting the image through the same vault");
+        assert!(
+            matches!(resolves(&here, &path).await, Err(VaultError::NotFound)),
+            "a link to an image deleted through a vault must stop resolving there at once"
         );
         other.close().await;
     })

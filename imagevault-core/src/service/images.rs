@@ -296,6 +296,7 @@ impl Vault {
             .delete_image(account.user.id, id)
             .await?
             .ok_or(VaultError::NotFound)?;
+        self.links_changed();
         self.delete_objects(&record).await;
         Ok(())
     }
