@@ -1,12 +1,14 @@
 //! Faults of the services, with real processes of the example server on PostgreSQL, Redis
 //! and S3-compatible storage (moto). The shared services are never stopped: each test puts
-//! a loopback TCP proxy of its own between the server and one service, and "cuts" it (every
-//! open connection is closed and new ones are refused) and "restores" it.
+//! a loopback TCP proxy of its own between the server and one service, and "cuts" it and
+//! "restores" it, twice: every open connection is closed, and new ones are first refused
+//! (the service stopped), then accepted and never answered (the network partitioned).
 //!
 //! - The database down: API calls answer 503 with a JSON `detail` and no internals,
 //!   `/readyz` names the database, `/healthz` stays 200, and the same process serves again
 //!   once the database is back.
-//! - Storage failing: an upload answers 503 and leaves neither an image nor a row behind.
+//! - Storage failing: an upload answers 503 and leaves neither an image nor a row behind
+//!   (when storage is partitioned the request's time limit ends it, shortened here).
 //! - The queue down: uploads still answer 201, `/readyz` names the queue, and once it is
 //!   back the reconciler has the thumbnails made.
 //! - A worker killed (SIGKILL) while it holds a job: another worker finishes the job when
@@ -50,6 +52,9 @@ enum Mode {
     /// Closes every open connection and stops listening, so new ones are refused, as when
     /// the service is stopped.
     Refuse,
+    /// Closes every open connection and accepts new ones but never answers, as when the
+    /// network to the service is partitioned: clients wait for their own timeouts.
+    BlackHole,
 }
 
 /// A loopback TCP proxy in front of one service, which the test can cut and restore.
@@ -72,8 +77,8 @@ impl Proxy {
         }
     }
 
-    fn cut(&self) {
-        self.mode.send_replace(Mode::Refuse);
+    fn cut(&self, mode: Mode) {
+        self.mode.send_replace(mode);
     }
 
     fn restore(&self) {
@@ -96,6 +101,8 @@ async fn run_proxy(
     let mut listener = Some(listener);
     // Dropping a connection's task drops both of its sockets, which closes them.
     let mut connections = JoinSet::new();
+    // Black-holed connections: held open, never read nor written, until the mode changes.
+    let mut held = Vec::new();
     loop {
         let accepted = async {
             match &listener {
@@ -109,20 +116,22 @@ async fn run_proxy(
                     return;
                 }
                 let mode = *modes.borrow_and_update();
-                match mode {
-                    Mode::Refuse => {
-                        connections.abort_all();
-                        listener = None;
-                    }
-                    Mode::Forward => {
-                        if listener.is_none() {
-                            listener = Some(rebind(address).await);
-                        }
-                    }
+                held.clear();
+                if mode != Mode::Forward {
+                    connections.abort_all();
+                }
+                if mode == Mode::Refuse {
+                    listener = None;
+                } else if listener.is_none() {
+                    listener = Some(rebind(address).await);
                 }
             }
             Some((client, _)) = accepted => {
-                connections.spawn(forward(client, upstream));
+                if *modes.borrow() == Mode::BlackHole {
+                    held.push(client);
+                } else {
+                    connections.spawn(forward(client, upstream));
+                }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -357,6 +366,19 @@ async fn count_rows(sql: &sqlx::PgPool, table: &str) -> i64 {
         .expect("count rows")
 }
 
+/// Both kinds of outage, one after the other, on the same processes.
+const OUTAGES: [Mode; 2] = [Mode::Refuse, Mode::BlackHole];
+
+impl Mode {
+    fn describe(self) -> &'static str {
+        match self {
+            Mode::Forward => "up",
+            Mode::Refuse => "refusing connections",
+            Mode::BlackHole => "black-holed",
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_database_down_calls_are_503_and_service_resumes_when_it_is_back() {
     let Some(fixture) = Fixture::prepare("dbdown").await else {
@@ -372,49 +394,53 @@ async fn with_the_database_down_calls_are_503_and_service_resumes_when_it_is_bac
     let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     all_thumbnails_ready(&http, &api, &setup).await;
-
-    proxy.cut();
-    let cut_at = Instant::now();
     let port = proxy.address.port().to_string();
     let internals = ["127.0.0.1", port.as_str(), "postgres"];
-    let listed = answer(list_request(&http, &api)).await;
-    let detail = assert_unavailable("list images", &listed, &internals);
-    let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
-    assert_unavailable("upload", &uploaded, &internals);
-    let (status, failed, readyz) = readiness(&http, &api).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
-    assert_eq!(failed, ["database"], "{readyz}");
-    let health = answer(http.get(format!("{api}/healthz"))).await;
-    assert_eq!(health.status, StatusCode::OK, "{}", health.body);
-    println!(
-        "database down: list images 503 in {:.2} s ({detail:?}), upload 503 in {:.2} s, /readyz {readyz}",
-        listed.took.as_secs_f64(),
-        uploaded.took.as_secs_f64(),
-    );
 
-    proxy.restore();
-    let down_for = cut_at.elapsed();
-    let recovered = wait_until(LIMIT, || async {
-        answer(list_request(&http, &api)).await.status == StatusCode::OK
-    })
-    .await
-    .unwrap_or_else(|| panic!("still failing {LIMIT:?} after the database came back"));
-    let (status, failed, readyz) = readiness(&http, &api).await;
-    assert_eq!(
-        (status, failed.as_slice()),
-        (StatusCode::OK, &[][..]),
-        "{readyz}"
-    );
-    let again = upload_answer(&http, &api, "camera_512x512.png").await;
-    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
-    let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
-    assert_eq!(all_images(&http, &api).await.len(), 2);
-    println!(
-        "database back after {:.1} s down: the API answered 200 again {:.2} s later, same process; the next upload's thumbnails were ready {:.2} s after it",
-        down_for.as_secs_f64(),
-        recovered.as_secs_f64(),
-        thumbnails.as_secs_f64(),
-    );
+    for (outage, mode) in OUTAGES.into_iter().enumerate() {
+        proxy.cut(mode);
+        let cut_at = Instant::now();
+        let listed = answer(list_request(&http, &api)).await;
+        let detail = assert_unavailable("list images", &listed, &internals);
+        let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
+        assert_unavailable("upload", &uploaded, &internals);
+        let (status, failed, readyz) = readiness(&http, &api).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
+        assert_eq!(failed, ["database"], "{readyz}");
+        let health = answer(http.get(format!("{api}/healthz"))).await;
+        assert_eq!(health.status, StatusCode::OK, "{}", health.body);
+        println!(
+            "database {}: list images 503 in {:.2} s ({detail:?}), upload 503 in {:.2} s, /healthz 200, /readyz {readyz}",
+            mode.describe(),
+            listed.took.as_secs_f64(),
+            uploaded.took.as_secs_f64(),
+        );
+
+        proxy.restore();
+        let down_for = cut_at.elapsed();
+        let recovered = wait_until(LIMIT, || async {
+            answer(list_request(&http, &api)).await.status == StatusCode::OK
+        })
+        .await
+        .unwrap_or_else(|| panic!("still failing {LIMIT:?} after the database came back"));
+        let (status, failed, readyz) = readiness(&http, &api).await;
+        assert_eq!(
+            (status, failed.as_slice()),
+            (StatusCode::OK, &[][..]),
+            "{readyz}"
+        );
+        let again = upload_answer(&http, &api, "camera_512x512.png").await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+        let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
+        assert_eq!(all_images(&http, &api).await.len(), outage + 2);
+        println!(
+            "database back after {:.1} s {}: the API answered 200 again {:.2} s later, same process; the next upload's thumbnails were ready {:.2} s after it",
+            down_for.as_secs_f64(),
+            mode.describe(),
+            recovered.as_secs_f64(),
+            thumbnails.as_secs_f64(),
+        );
+    }
     fixture.finish(vec![server]).await;
 }
 
@@ -428,15 +454,14 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
     let mut setup = fixture.setup(30);
     setup.s3_endpoint = via(&fixture.services.s3_endpoint, proxy.address);
     setup.run("migrate", &["migrate"]);
-    let (server, api) = setup.start_server("server", &[]);
+    // Black-holed, the S3 client waits and retries longer than a request may take: the
+    // upload is then cut off by the request time limit, shortened here from 60 s.
+    let (server, api) = setup.start_server("server", &["--request-timeout-secs", "15"]);
     create_user(&http, &api).await;
     let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     all_thumbnails_ready(&http, &api, &setup).await;
     let sql = fixture.sql().await;
-    let rows_before = count_rows(&sql, "images").await;
-
-    proxy.cut();
     let port = proxy.address.port().to_string();
     let internals = [
         "127.0.0.1",
@@ -444,43 +469,53 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
         fixture.bucket.as_str(),
         "object_store",
     ];
-    let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
-    let detail = assert_unavailable("upload", &uploaded, &internals);
-    // Listing needs the database only.
-    let listed = answer(list_request(&http, &api)).await;
-    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
-    let (status, failed, readyz) = readiness(&http, &api).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
-    assert_eq!(failed, ["storage"], "{readyz}");
-    println!(
-        "storage down: upload 503 in {:.2} s ({detail:?}); list images 200 in {:.2} s; /readyz {readyz}",
-        uploaded.took.as_secs_f64(),
-        listed.took.as_secs_f64(),
-    );
 
-    proxy.restore();
-    let images = all_images(&http, &api).await;
-    assert_eq!(images.len(), 1, "the failed upload is listed: {images:?}");
-    assert_eq!(
-        count_rows(&sql, "images").await,
-        rows_before,
-        "the failed upload left a row"
-    );
-    let recovered = wait_until(LIMIT, || async {
-        readiness(&http, &api).await.0 == StatusCode::OK
-    })
-    .await
-    .unwrap_or_else(|| panic!("storage still not ready {LIMIT:?} after it came back"));
-    let again = upload_answer(&http, &api, "camera_512x512.png").await;
-    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
-    let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
-    assert_eq!(count_rows(&sql, "images").await, rows_before + 1);
-    println!(
-        "storage back: ready again after {:.2} s; an upload answered 201 in {:.2} s and its thumbnails were ready {:.2} s later",
-        recovered.as_secs_f64(),
-        again.took.as_secs_f64(),
-        thumbnails.as_secs_f64(),
-    );
+    for (outage, mode) in OUTAGES.into_iter().enumerate() {
+        let rows_before = count_rows(&sql, "images").await;
+        proxy.cut(mode);
+        let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
+        let detail = assert_unavailable("upload", &uploaded, &internals);
+        // Listing needs the database only.
+        let listed = answer(list_request(&http, &api)).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+        let (status, failed, readyz) = readiness(&http, &api).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
+        assert_eq!(failed, ["storage"], "{readyz}");
+        println!(
+            "storage {}: upload 503 in {:.2} s ({detail:?}); list images 200 in {:.2} s; /readyz {readyz}",
+            mode.describe(),
+            uploaded.took.as_secs_f64(),
+            listed.took.as_secs_f64(),
+        );
+
+        proxy.restore();
+        let images = all_images(&http, &api).await;
+        assert_eq!(
+            images.len(),
+            outage + 1,
+            "the failed upload is listed: {images:?}"
+        );
+        assert_eq!(
+            count_rows(&sql, "images").await,
+            rows_before,
+            "the failed upload left a row"
+        );
+        let recovered = wait_until(LIMIT, || async {
+            readiness(&http, &api).await.0 == StatusCode::OK
+        })
+        .await
+        .unwrap_or_else(|| panic!("storage still not ready {LIMIT:?} after it came back"));
+        let again = upload_answer(&http, &api, "camera_512x512.png").await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+        let thumbnails = all_thumbnails_ready(&http, &api, &setup).await;
+        assert_eq!(count_rows(&sql, "images").await, rows_before + 1);
+        println!(
+            "storage back: no image and no row from the failed upload; ready again after {:.2} s; an upload answered 201 in {:.2} s and its thumbnails were ready {:.2} s later",
+            recovered.as_secs_f64(),
+            again.took.as_secs_f64(),
+            thumbnails.as_secs_f64(),
+        );
+    }
     sql.close().await;
     fixture.finish(vec![server]).await;
 }
@@ -503,43 +538,47 @@ async fn with_the_queue_down_uploads_succeed_and_the_reconciler_completes_them()
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
     all_thumbnails_ready(&http, &api, &setup).await;
 
-    proxy.cut();
-    let cut_at = Instant::now();
-    let mut took = Vec::new();
-    for name in [
-        "camera_512x512.png",
-        "storm_1920x1280_orient6.jpg",
-        "chelsea_451x300.png",
-    ] {
-        let uploaded = upload_answer(&http, &api, name).await;
-        assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
-        took.push(format!("{:.2} s", uploaded.took.as_secs_f64()));
-    }
-    let (status, failed, readyz) = readiness(&http, &api).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
-    assert_eq!(failed, ["queue"], "{readyz}");
-    let pending = thumbnail_statuses(&all_images(&http, &api).await)
-        .iter()
-        .filter(|status| *status == "pending")
-        .count();
-    println!(
-        "queue down: 3 uploads answered 201 in {}; {pending} thumbnails pending; /readyz {readyz}",
-        took.join(", ")
-    );
-    // Long enough for the reconciler to have tried, and failed, to queue them.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    for (outage, mode) in OUTAGES.into_iter().enumerate() {
+        proxy.cut(mode);
+        let cut_at = Instant::now();
+        let mut took = Vec::new();
+        for name in [
+            "camera_512x512.png",
+            "storm_1920x1280_orient6.jpg",
+            "chelsea_451x300.png",
+        ] {
+            let uploaded = upload_answer(&http, &api, name).await;
+            assert_eq!(uploaded.status, StatusCode::CREATED, "{}", uploaded.body);
+            took.push(format!("{:.2} s", uploaded.took.as_secs_f64()));
+        }
+        let (status, failed, readyz) = readiness(&http, &api).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
+        assert_eq!(failed, ["queue"], "{readyz}");
+        let pending = thumbnail_statuses(&all_images(&http, &api).await)
+            .iter()
+            .filter(|status| *status == "pending")
+            .count();
+        println!(
+            "queue {}: 3 uploads answered 201 in {}; {pending} thumbnails pending; /readyz {readyz}",
+            mode.describe(),
+            took.join(", ")
+        );
+        // Long enough for the reconciler to have tried, and failed, to queue them.
+        tokio::time::sleep(Duration::from_secs(4)).await;
 
-    proxy.restore();
-    let down_for = cut_at.elapsed();
-    let ready = all_thumbnails_ready(&http, &api, &setup).await;
-    let (status, _, readyz) = readiness(&http, &api).await;
-    assert_eq!(status, StatusCode::OK, "{readyz}");
-    assert_eq!(all_images(&http, &api).await.len(), 4);
-    println!(
-        "queue back after {:.1} s down: all thumbnails ready {:.2} s later (reconciler every 1 s, job lease 3 s)",
-        down_for.as_secs_f64(),
-        ready.as_secs_f64(),
-    );
+        proxy.restore();
+        let down_for = cut_at.elapsed();
+        let ready = all_thumbnails_ready(&http, &api, &setup).await;
+        let (status, _, readyz) = readiness(&http, &api).await;
+        assert_eq!(status, StatusCode::OK, "{readyz}");
+        assert_eq!(all_images(&http, &api).await.len(), 1 + 3 * (outage + 1));
+        println!(
+            "queue back after {:.1} s {}: all thumbnails ready {:.2} s later (reconciler every 1 s, job lease 3 s)",
+            down_for.as_secs_f64(),
+            mode.describe(),
+            ready.as_secs_f64(),
+        );
+    }
     fixture.finish(vec![server]).await;
 }
 
