@@ -8,7 +8,10 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use utoipa::openapi::header::Header;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::Config;
 
@@ -61,7 +64,7 @@ use crate::schema;
         schema::DetailBody,
         schema::FieldErrorsBody,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &CommonResponses),
     tags(
         (name = "auth", description = "Tokens and the caller's account"),
         (name = "images", description = "Upload, list, read and delete images"),
@@ -93,6 +96,125 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// Answers that any operation of a kind can give, added where a handler's annotation does
+/// not list them, so that the document covers every status the server sends:
+/// - 429 on every authenticated operation: bad credentials are throttled per username
+///   (Basic) and per client address (tokens), whatever the endpoint;
+/// - 503 on every `/api/` and `/media/` operation: a backend is unavailable, or the
+///   request ran over the server's time limit;
+/// - a 400 documented as field errors may also be `{"detail": ...}`, when the body could
+///   not be parsed at all.
+///
+/// It also documents that `PATCH` bodies may be empty (nothing changes), and that empty
+/// `?limit=` and `?base_image=` mean the parameter is absent.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::Operation;
+
+        let detail = || RefOr::Ref(Ref::from_schema_name("DetailBody"));
+        let field_errors = Ref::from_schema_name("FieldErrorsBody");
+        for (path, item) in &mut openapi.paths.paths {
+            let served = path.starts_with("/api/") || path.starts_with("/media/");
+            if let Some(RefOr::T(body)) = item
+                .patch
+                .as_mut()
+                .and_then(|patch| patch.request_body.as_mut())
+            {
+                body.required = Some(Required::False);
+            }
+            let operations: [&mut Option<Operation>; 5] = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let authenticated = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                let responses = &mut operation.responses.responses;
+                if authenticated {
+                    responses.entry("429".to_owned()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "Too many failed logins: for this username (Basic) or from this \
+                                 address (bad tokens); wait `Retry-After` seconds",
+                            )
+                            .content("application/json", Content::new(Some(detail())))
+                            .header(
+                                "Retry-After",
+                                Header::new(ObjectBuilder::new().schema_type(Type::Integer)),
+                            )
+                            .build()
+                            .into()
+                    });
+                }
+                if served {
+                    responses.entry("503".to_owned()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "A backend (database, storage or queue) is unavailable, or the \
+                                 request took longer than the server allows; try again later",
+                            )
+                            .content("application/json", Content::new(Some(detail())))
+                            .build()
+                            .into()
+                    });
+                }
+                if let Some(RefOr::T(bad_request)) = responses.get_mut("400") {
+                    for content in bad_request.content.values_mut() {
+                        if let RefOr::T(content) = content
+                            && matches!(&content.schema, Some(RefOr::Ref(schema)) if *schema == field_errors)
+                        {
+                            content.schema = Some(
+                                OneOfBuilder::new()
+                                    .item(field_errors.clone())
+                                    .item(detail())
+                                    .into(),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        allow_empty_values(openapi, &["limit", "base_image"]);
+    }
+}
+
+/// Documents that an empty value of the query parameters `names` means the parameter is
+/// absent, as in Django REST Framework (`?limit=` is the default page size, `?base_image=`
+/// no filter): each one's schema also admits `""`.
+fn allow_empty_values(openapi: &mut utoipa::openapi::OpenApi, names: &[&str]) {
+    let parameters = openapi
+        .paths
+        .paths
+        .values_mut()
+        .filter_map(|item| item.get.as_mut())
+        .filter_map(|operation| operation.parameters.as_mut())
+        .flatten();
+    for parameter in parameters {
+        if let RefOr::T(parameter) = parameter
+            && names.contains(&parameter.name.as_str())
+            && let Some(schema) = parameter.schema.take()
+        {
+            parameter.schema = Some(
+                OneOfBuilder::new()
+                    .item(schema)
+                    .item(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some([""])),
+                    )
+                    .into(),
+            );
+        }
     }
 }
 
@@ -177,5 +299,63 @@ fn docs_file(file: &str, swagger: Arc<Config<'static>>, base: Option<&str>) -> R
             )
             .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::to_value(super::openapi()).expect("the document serialises")
+    }
+
+    #[test]
+    fn every_status_the_server_can_send_is_documented() {
+        let document = document();
+        let paths = document["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, operation) in item.as_object().expect("a path item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                let authenticated = operation["security"]
+                    .as_array()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                if authenticated {
+                    assert!(responses.contains_key("429"), "{method} {path} lacks 429");
+                }
+                if path.starts_with("/api/") || path.starts_with("/media/") {
+                    assert!(responses.contains_key("503"), "{method} {path} lacks 503");
+                }
+                if let Some(bad_request) = responses.get("400") {
+                    let schema = &bad_request["content"]["application/json"]["schema"];
+                    assert_ne!(
+                        schema["$ref"], "#/components/schemas/FieldErrorsBody",
+                        "{method} {path}: a 400 with field errors may also be a detail"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn empty_filters_and_patch_bodies_are_allowed() {
+        let document = document();
+        let links = &document["paths"]["/api/expiring-links/"];
+        let parameters = links["get"]["parameters"].as_array().expect("parameters");
+        for name in ["limit", "base_image"] {
+            let parameter = parameters
+                .iter()
+                .find(|parameter| parameter["name"] == name)
+                .expect("the parameter");
+            let choices = parameter["schema"]["oneOf"].as_array().expect("oneOf");
+            assert!(
+                choices
+                    .iter()
+                    .any(|choice| choice["enum"] == serde_json::json!([""])),
+                "{name}: {parameter}"
+            );
+        }
+        let patch = &document["paths"]["/api/expiring-links/{id}/"]["patch"];
+        assert_eq!(patch["requestBody"]["required"], false);
     }
 }

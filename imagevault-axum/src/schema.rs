@@ -210,8 +210,9 @@ pub(crate) struct FieldErrorsBody(std::collections::BTreeMap<String, Vec<String>
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct TokenRequest {
+    #[schema(min_length = 1)]
     username: String,
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1)]
     password: String,
 }
 
@@ -229,7 +230,7 @@ pub(crate) struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
     /// Display name; defaults to the file name.
-    #[schema(max_length = 255)]
+    #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
 }
 
@@ -255,9 +256,10 @@ pub(crate) struct LinkUpdate {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct PlanWrite {
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// 1 to 16 heights, each 1..=10000, no duplicates.
+    #[schema(min_items = 1, max_items = 16)]
     thumbnail_heights: Vec<u32>,
     #[schema(default = false)]
     original_link: Option<bool>,
@@ -269,10 +271,11 @@ pub(crate) struct PlanWrite {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct UserWrite {
-    #[schema(max_length = 150)]
+    /// Letters, digits and `@.+-_`.
+    #[schema(min_length = 1, max_length = 150)]
     username: String,
-    /// Write-only; 8 characters to 1 KiB.
-    #[schema(format = Password)]
+    /// Write-only; at least 8 characters and at most 1024 bytes (UTF-8).
+    #[schema(format = Password, min_length = 8, max_length = 1024)]
     password: Option<String>,
     plan: Option<Uuid>,
     #[schema(default = false)]

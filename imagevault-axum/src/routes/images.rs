@@ -50,7 +50,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 /// file with `Content-Type: image/png` or `image/jpeg` and an optional `?name=`.
 #[utoipa::path(post, path = "/api/images/", tag = "images",
     security(("basic" = []), ("token" = [])),
-    params(("name" = Option<String>, Query, description = "The name for a raw-body upload (default `image.<ext>`)")),
+    params(("name" = Option<String>, Query, min_length = 1, max_length = 255, description = "The name for a raw-body upload (default `image.<ext>`)")),
     request_body(
         description = "The image, as a multipart form or as the raw body",
         content(
