@@ -114,6 +114,18 @@ pub(crate) struct Global {
     )]
     pub(crate) max_pixels: u64,
 
+    /// Failed logins in a row allowed before the next one must wait (1 s, doubling up to
+    /// 60 s): per username for passwords, per client address for tokens. Raise it only
+    /// for trusted load, such as API fuzzing
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_LOGIN_FAILURES_BEFORE_DELAY",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) login_failures_before_delay: u32,
+
     /// Log filter, such as `info` or `imagevault=debug,info` (default: `RUST_LOG` if set,
     /// else `info`, or `warn` for migrate and admin)
     #[arg(long, global = true, env = "IMAGEVAULT_LOG")]
@@ -378,6 +390,25 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn login_throttling_starts_after_five_failures_unless_raised() {
+        let cli = Cli::try_parse_from(["imagevault-server", "serve"]).unwrap();
+        assert_eq!(cli.global.login_failures_before_delay, 5);
+        let cli = Cli::try_parse_from([
+            "imagevault-server",
+            "serve",
+            "--login-failures-before-delay",
+            "1000",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.login_failures_before_delay, 1000);
+        assert!(
+            Cli::try_parse_from(["imagevault-server", "--login-failures-before-delay", "0"])
+                .is_err(),
+            "at least one failure is always allowed"
+        );
     }
 
     #[test]
