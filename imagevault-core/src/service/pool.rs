@@ -43,3 +43,20 @@ impl BlockingPool {
         .map_err(|_| Panicked)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_is_contained_and_frees_its_permit() {
+        let pool = BlockingPool::new(1);
+        let result: Result<(), Panicked> = pool.run(|| panic!("a decoder bug")).await;
+        assert!(result.is_err(), "the panic comes back as Panicked");
+        // The single permit was released by the unwinding task, so work still runs.
+        let value = tokio::time::timeout(std::time::Duration::from_secs(10), pool.run(|| 42))
+            .await
+            .expect("the pool is not stuck after a panic");
+        assert_eq!(value.ok(), Some(42));
+    }
+}
