@@ -7,8 +7,9 @@
 //! - The database down: API calls answer 503 with a JSON `detail` and no internals,
 //!   `/readyz` names the database, `/healthz` stays 200, and the same process serves again
 //!   once the database is back.
-//! - Storage failing: an upload answers 503 and leaves neither an image nor a row behind
-//!   (when storage is partitioned the request's time limit ends it, shortened here).
+//! - Storage failing: an upload answers the storage's 503 and leaves neither an image nor
+//!   a row behind (when storage is partitioned, the S3 client's own timeouts end it before
+//!   the server's request time limit does).
 //! - The queue down: uploads still answer 201, `/readyz` names the queue, and once it is
 //!   back the reconciler has the thumbnails made.
 //! - A worker killed (SIGKILL) while it holds a job: another worker finishes the job when
@@ -454,9 +455,9 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
     let mut setup = fixture.setup(30);
     setup.s3_endpoint = via(&fixture.services.s3_endpoint, proxy.address);
     setup.run("migrate", &["migrate"]);
-    // Black-holed, the S3 client waits and retries longer than a request may take: the
-    // upload is then cut off by the request time limit, shortened here from 60 s.
-    let (server, api) = setup.start_server("server", &["--request-timeout-secs", "15"]);
+    // The server's default request time limit (60 s): black-holed, the S3 client must give
+    // up on its own first, so that the answer says storage is what failed.
+    let (server, api) = setup.start_server("server", &[]);
     create_user(&http, &api).await;
     let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
     assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
@@ -475,6 +476,12 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
         proxy.cut(mode);
         let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
         let detail = assert_unavailable("upload", &uploaded, &internals);
+        assert_eq!(
+            detail,
+            "Storage is unavailable; try again later.",
+            "storage {}",
+            mode.describe()
+        );
         // Listing needs the database only.
         let listed = answer(list_request(&http, &api)).await;
         assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);

@@ -3,8 +3,10 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::{BackoffConfig, ClientConfigKey, RetryConfig};
 
 use super::{ObjectStorage, StorageUrlError};
 use crate::storage::StorageKey;
@@ -28,6 +30,25 @@ use crate::storage::StorageKey;
 ///
 /// Building contacts no server: a missing bucket or wrong credentials show up as
 /// [`StorageError::Backend`](crate::storage::StorageError::Backend) on the first request.
+///
+/// # Timeouts and retries
+///
+/// A server that cannot be reached must fail an operation quickly, so that the caller
+/// (an upload, a readiness probe) answers "unavailable" instead of waiting for its own
+/// time limit. object_store's defaults (30 s per request, up to 10 retries within
+/// 3 minutes) wait far longer than an HTTP request should, so the builder sets its own:
+///
+/// | setting | default | environment (with [`from_env`](Self::from_env)) |
+/// | --- | --- | --- |
+/// | [`connect_timeout`](Self::connect_timeout) | 2 s | `AWS_CONNECT_TIMEOUT` |
+/// | [`request_timeout`](Self::request_timeout) | 30 s | `AWS_TIMEOUT` |
+/// | [`max_retries`](Self::max_retries) | 3 | |
+/// | [`retry_timeout`](Self::retry_timeout) | 10 s | |
+///
+/// A refused or unroutable server then fails an operation within about 10 s. A server
+/// that accepts connections and never answers holds each request until the request
+/// timeout, which also bounds the transfer of the body: 30 s still lets a 25 MiB upload
+/// through on a link of 7 Mbit/s.
 ///
 /// ```
 /// use imagevault_core::{S3StorageBuilder, Storage};
@@ -54,7 +75,28 @@ pub struct S3StorageBuilder {
     secret_access_key: Option<String>,
     session_token: Option<String>,
     allow_http: Option<bool>,
+    connect_timeout: Option<Duration>,
+    request_timeout: Option<Duration>,
+    max_retries: Option<usize>,
+    retry_timeout: Option<Duration>,
 }
+
+/// How long connecting (TCP and TLS) may take by default. A server a few hundred
+/// kilometres away connects in well under a second; no answer in 2 s means none is coming.
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one request may take by default, body included: reqwest's timeout runs
+/// until the response body has finished, so it must leave room for the largest upload.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times a failed request is retried by default. Connection errors, 5xx answers
+/// and timeouts of idempotent requests are retried (object_store's `RetryConfig`).
+const DEFAULT_MAX_RETRIES: usize = 3;
+/// After how long since its first attempt a request is no longer retried, by default.
+const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The environment variables object_store's `AmazonS3Builder::from_env` reads for the two
+/// timeouts; when set, they win over the builder's defaults (not over its setters).
+const CONNECT_TIMEOUT_VARIABLE: &str = "AWS_CONNECT_TIMEOUT";
+const REQUEST_TIMEOUT_VARIABLE: &str = "AWS_TIMEOUT";
 
 impl S3StorageBuilder {
     /// A builder that reads no environment variable: everything is set on it.
@@ -185,14 +227,115 @@ impl S3StorageBuilder {
         self
     }
 
+    /// How long connecting to the server (TCP, then TLS) may take before the attempt
+    /// fails and is retried: 2 s by default, or `AWS_CONNECT_TIMEOUT` with
+    /// [`from_env`](Self::from_env).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use imagevault_core::S3StorageBuilder;
+    ///
+    /// // A server on another continent, over a slow link.
+    /// let storage = S3StorageBuilder::new()
+    ///     .bucket("media")
+    ///     .connect_timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// # Ok::<(), imagevault_core::StorageUrlError>(())
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long one request may take, from connecting until the end of the response
+    /// body, sending the request's body included: 30 s by default, or `AWS_TIMEOUT` with
+    /// [`from_env`](Self::from_env).
+    ///
+    /// This also bounds the transfer of the largest image: a request that runs out of time
+    /// mid-transfer fails. Raise it on slow links (30 s carries 25 MiB at about
+    /// 7 Mbit/s); lower it to give up sooner on a server that accepts connections but never
+    /// answers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use imagevault_core::S3StorageBuilder;
+    ///
+    /// // Uploads of up to 25 MiB over a 2 Mbit/s uplink.
+    /// let storage = S3StorageBuilder::new()
+    ///     .bucket("media")
+    ///     .request_timeout(Duration::from_secs(120))
+    ///     .build()?;
+    /// # Ok::<(), imagevault_core::StorageUrlError>(())
+    /// ```
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// How many times a failed request is retried, with exponential backoff from 100 ms:
+    /// 3 by default, 0 for none. Connection errors, timeouts of idempotent requests and
+    /// 5xx answers are retried; other answers (a missing key, denied access) are not.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use imagevault_core::S3StorageBuilder;
+    ///
+    /// // A batch job that would rather wait out a server's restart than fail.
+    /// let storage = S3StorageBuilder::new()
+    ///     .bucket("media")
+    ///     .max_retries(10)
+    ///     .retry_timeout(Duration::from_secs(120))
+    ///     .build()?;
+    /// # Ok::<(), imagevault_core::StorageUrlError>(())
+    /// ```
+    pub fn max_retries(mut self, max_retries: usize) -> Self {
+        self.max_retries = Some(max_retries);
+        self
+    }
+
+    /// After how long since a request's first attempt no further retry starts: 10 s by
+    /// default. An attempt under way runs until it ends or its
+    /// [`request_timeout`](Self::request_timeout) expires. See
+    /// [`max_retries`](Self::max_retries) for an example.
+    pub fn retry_timeout(mut self, timeout: Duration) -> Self {
+        self.retry_timeout = Some(timeout);
+        self
+    }
+
     /// Makes the storage. Contacts no server.
     pub fn build(self) -> Result<ObjectStorage, StorageUrlError> {
-        let prefix = self.prefix.trim_matches('/');
-        if !valid_prefix(prefix) {
+        let prefix = self.prefix.trim_matches('/').to_owned();
+        if !valid_prefix(&prefix) {
             return Err(StorageUrlError::InvalidPrefix {
                 prefix: self.prefix.clone(),
             });
         }
+        let builder = self.amazon_s3_builder();
+        let bucket = builder
+            .get_config_value(&AmazonS3ConfigKey::Bucket)
+            .unwrap_or_default();
+        let store = builder.build().map_err(|source| StorageUrlError::S3 {
+            bucket,
+            source: source.into(),
+        })?;
+        Ok(ObjectStorage::new(Arc::new(store), &prefix))
+    }
+
+    /// The retry policy: the builder's settings, else the defaults.
+    fn retry_config(&self) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: self.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+            retry_timeout: self.retry_timeout.unwrap_or(DEFAULT_RETRY_TIMEOUT),
+        }
+    }
+
+    /// object_store's builder with every setting applied, before it checks them.
+    fn amazon_s3_builder(self) -> AmazonS3Builder {
+        let retry = self.retry_config();
         let mut builder = if self.from_env {
             AmazonS3Builder::from_env()
         } else {
@@ -229,14 +372,35 @@ impl S3StorageBuilder {
         if let Some(allow_http) = self.allow_http {
             builder = builder.with_allow_http(allow_http);
         }
-        let bucket = builder
-            .get_config_value(&AmazonS3ConfigKey::Bucket)
-            .unwrap_or_default();
-        let store = builder.build().map_err(|source| StorageUrlError::S3 {
-            bucket,
-            source: source.into(),
-        })?;
-        Ok(ObjectStorage::new(Arc::new(store), prefix))
+        // Set through config keys rather than `with_client_options`, which would replace
+        // the client options the environment and `with_allow_http` set.
+        let from_env = self.from_env;
+        for (key, setting, default, variable) in [
+            (
+                ClientConfigKey::ConnectTimeout,
+                self.connect_timeout,
+                DEFAULT_CONNECT_TIMEOUT,
+                CONNECT_TIMEOUT_VARIABLE,
+            ),
+            (
+                ClientConfigKey::Timeout,
+                self.request_timeout,
+                DEFAULT_REQUEST_TIMEOUT,
+                REQUEST_TIMEOUT_VARIABLE,
+            ),
+        ] {
+            let from_the_environment = from_env && std::env::var_os(variable).is_some();
+            let timeout = match setting {
+                Some(timeout) => timeout,
+                None if from_the_environment => continue,
+                None => default,
+            };
+            builder = builder.with_config(
+                AmazonS3ConfigKey::Client(key),
+                format!("{}ms", timeout.as_millis()),
+            );
+        }
+        builder.with_retry(retry)
     }
 }
 
@@ -259,6 +423,10 @@ impl fmt::Debug for S3StorageBuilder {
             .field("secret_access_key", &redacted(&self.secret_access_key))
             .field("session_token", &redacted(&self.session_token))
             .field("allow_http", &self.allow_http)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_retries", &self.max_retries)
+            .field("retry_timeout", &self.retry_timeout)
             .finish()
     }
 }
@@ -327,6 +495,51 @@ mod tests {
             }
             other => panic!("expected an S3 error without a bucket, got {other:?}"),
         }
+    }
+
+    fn timeout(builder: &AmazonS3Builder, key: ClientConfigKey) -> Option<String> {
+        builder.get_config_value(&AmazonS3ConfigKey::Client(key))
+    }
+
+    #[test]
+    fn timeouts_and_retries_default_to_failing_fast() {
+        let builder = S3StorageBuilder::new().bucket("media");
+        let retry = builder.retry_config();
+        assert_eq!(retry.max_retries, 3);
+        assert_eq!(retry.retry_timeout, Duration::from_secs(10));
+        let s3 = builder.amazon_s3_builder();
+        assert_eq!(
+            timeout(&s3, ClientConfigKey::ConnectTimeout).as_deref(),
+            Some("2000ms")
+        );
+        assert_eq!(
+            timeout(&s3, ClientConfigKey::Timeout).as_deref(),
+            Some("30000ms")
+        );
+    }
+
+    #[test]
+    fn timeouts_and_retries_can_be_set() {
+        let builder = S3StorageBuilder::new()
+            .bucket("media")
+            .connect_timeout(Duration::from_millis(1500))
+            .request_timeout(Duration::from_secs(120))
+            .max_retries(0)
+            .retry_timeout(Duration::from_secs(60));
+        let retry = builder.retry_config();
+        assert_eq!(retry.max_retries, 0);
+        assert_eq!(retry.retry_timeout, Duration::from_secs(60));
+        let s3 = builder.clone().amazon_s3_builder();
+        assert_eq!(
+            timeout(&s3, ClientConfigKey::ConnectTimeout).as_deref(),
+            Some("1500ms")
+        );
+        assert_eq!(
+            timeout(&s3, ClientConfigKey::Timeout).as_deref(),
+            Some("120000ms")
+        );
+        // object_store parses the values when it makes its HTTP client.
+        builder.build().unwrap();
     }
 
     #[test]
