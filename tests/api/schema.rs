@@ -164,6 +164,17 @@ async fn readiness_is_503_naming_the_part_that_failed() {
         "{body}"
     );
     assert_eq!(body["database"], "ok");
+    // The error (a path under the media directory, object_store's name) is logged, not
+    // shown: /readyz needs no credentials.
+    assert_eq!(
+        body["storage"],
+        "failed: the storage returned an error; see the server log"
+    );
+    let text = body.to_string();
+    let media_dir = app.media_dir.to_string_lossy();
+    for internal in [media_dir.as_ref(), "object_store", "os error"] {
+        assert!(!text.contains(internal), "{internal:?} in {text}");
+    }
     // Liveness does not depend on it.
     let response = app
         .request(Method::GET, "/healthz", None)

@@ -14,6 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
+use crate::error::error_chain;
 use crate::routes::anonymous_405;
 
 /// How long one readiness probe may take before the part counts as failed.
@@ -42,7 +43,8 @@ pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Each part's state: `ok` or what failed.
+/// Each part's state: `ok`, or `failed: ` and what went wrong in general terms (the
+/// error itself is in the server's log).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Readiness {
     /// `ready`, or absent when not ready.
@@ -56,16 +58,32 @@ pub(crate) struct Readiness {
     queue: String,
 }
 
-async fn probe<T, E: std::fmt::Display>(
+/// Runs `part`'s check within [`PROBE_TIMEOUT`]. A failure is logged in full but
+/// answered in general terms: `/readyz` needs no credentials, and driver errors can name
+/// hosts, users, buckets and SQL.
+async fn probe<T, E: std::error::Error>(
+    part: &'static str,
     check: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<String, String> {
     match tokio::time::timeout(PROBE_TIMEOUT, check).await {
         Ok(Ok(_)) => Ok("ok".to_owned()),
-        Ok(Err(error)) => Err(format!("failed: {error}")),
-        Err(_) => Err(format!(
-            "failed: no answer within {} s",
-            PROBE_TIMEOUT.as_secs()
-        )),
+        Ok(Err(error)) => {
+            tracing::warn!(part, error = %error_chain(&error), "readiness check failed");
+            Err(format!(
+                "failed: the {part} returned an error; see the server log"
+            ))
+        }
+        Err(_) => {
+            tracing::warn!(
+                part,
+                timeout_secs = PROBE_TIMEOUT.as_secs(),
+                "readiness check got no answer in time"
+            );
+            Err(format!(
+                "failed: no answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ))
+        }
     }
 }
 
@@ -83,12 +101,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "thumbnail/00000000-0000-4000-8000-000000000000/00000000-0000-4000-8000-000000000000.png",
     );
     let (database, storage, queue) = tokio::join!(
-        probe(vault.repo().ping()),
+        probe("database", vault.repo().ping()),
         async {
             let Some(key) = &probe_key else {
                 return Err("failed: no probe key".to_owned());
             };
-            probe(async {
+            probe("storage", async {
                 vault.storage().head(key).await?;
                 // S3 answers a missing bucket's objects with 404, like absent ones; a
                 // listing fails instead, so one listed item tells a missing bucket apart.
@@ -97,7 +115,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             })
             .await
         },
-        probe(vault.queue().depth()),
+        probe("queue", vault.queue().depth()),
     );
     let failed: Vec<&str> = [
         ("database", &database),
@@ -132,5 +150,29 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 queue: text(queue),
             }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_check_is_answered_without_the_error_text() {
+        let inner = "connection to db.internal:5432 failed: password authentication failed for user \"vault\"";
+        let answer = probe("database", async {
+            Err::<(), _>(std::io::Error::other(inner))
+        })
+        .await;
+        assert_eq!(
+            answer,
+            Err("failed: the database returned an error; see the server log".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_passed_check_is_ok() {
+        let answer = probe("queue", async { Ok::<_, std::io::Error>(3) }).await;
+        assert_eq!(answer, Ok("ok".to_owned()));
     }
 }
