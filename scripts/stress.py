@@ -134,6 +134,7 @@ class Watch:
 
     def __init__(self, pid, base):
         self.pid, self.base = pid, base
+        self.start_mib = rss_kib(pid)[0] / 1024
         self.samples = []
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._sample)
@@ -154,6 +155,7 @@ class Watch:
         out, _ = self.probe.communicate(timeout=30)
         health = [float(line) for line in out.split()]
         return {
+            "start_mib": self.start_mib,
             "peak_mib": max(self.samples) / 1024,
             "healthz_count": len(health),
             "healthz_p50_ms": sorted(health)[len(health) // 2] if health else None,
@@ -271,20 +273,22 @@ def print_report(report):
     per_job = MAX_UPLOAD / MIB + MAX_PIXELS * 4 * 1.25 / MIB
     bound = base + UPLOAD_PERMITS * MAX_UPLOAD / MIB + CONCURRENT_JOBS * per_job + 64
     print()
-    print(f"imagevault-server stress ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs); "
-          f"resident base {base:.0f} MiB")
+    tunables = os.environ.get("GLIBC_TUNABLES", "none")
+    print(f"imagevault-server stress ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
+          f"GLIBC_TUNABLES={tunables}); resident base {base:.0f} MiB")
     print(f"stated RSS bound: {base:.0f} + {UPLOAD_PERMITS} x 25 MiB bodies + "
           f"{CONCURRENT_JOBS} jobs x {per_job:.0f} MiB + 64 MiB slack = {bound:.0f} MiB")
     print()
-    print("| phase | requests (label: status x n) | thumbnails | peak RSS | /healthz p50 / p99 / max "
-          "| probes >= 100 ms | failed probes | time |")
+    print("| phase | requests (label: status x n) | thumbnails | RSS at start / peak | "
+          "/healthz p50 / p99 / max | probes >= 100 ms | failed probes | time |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, phase in ((f"{UPLOADS} x 25 MiB uploads", report["big"]),
                         (f"bombs, {ROUNDS} round(s) of 10", report["bombs"])):
         tally = "; ".join(f"{label}: {status} x {n}" for (label, status), n in
                           sorted(phase["tally"].items(), key=str))
         states = ", ".join(f"{k} {v}" for k, v in sorted(phase["states"].items()))
-        print(f"| {name} | {tally} | {states} | {phase['peak_mib']:.0f} MiB | "
+        print(f"| {name} | {tally} | {states} | "
+              f"{phase['start_mib']:.0f} / {phase['peak_mib']:.0f} MiB | "
               f"{phase['healthz_p50_ms']:.1f} / {phase['healthz_p99_ms']:.1f} / "
               f"{phase['healthz_max_ms']:.1f} ms | {phase['healthz_over']} of "
               f"{phase['healthz_count']} | {phase['healthz_failed']} | {phase['done_s']:.1f} s |")
