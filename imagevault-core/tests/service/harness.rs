@@ -12,7 +12,8 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use imagevault_core::storage::{KeyPrefix, ListedObject, ObjectInfo, StorageError, StoredObject};
 use imagevault_core::{
     Account, ImageFormat, ImageLimits, ImageView, ManualClock, MemoryJobQueue, MemoryRepo, NewUser,
-    ObjectStorage, Password, PlanId, Storage, StorageKey, Upload, Username, Vault, VaultConfig,
+    ObjectStorage, Password, PlanId, Repo, Storage, StorageKey, Upload, Username, Vault,
+    VaultConfig,
 };
 
 pub(crate) fn fixture(name: &str) -> Bytes {
@@ -159,6 +160,19 @@ impl TestVault {
     }
 
     pub(crate) fn with_queue(config: VaultConfig, queue: Arc<MemoryJobQueue>) -> Self {
+        Self::with_parts(config, queue, Arc::new(MemoryRepo::new()))
+    }
+
+    /// A vault on `repo` instead of a plain `MemoryRepo`.
+    pub(crate) fn with_repo(repo: Arc<dyn Repo>) -> Self {
+        Self::with_parts(
+            VaultConfig::default(),
+            Arc::new(MemoryJobQueue::new(10_000)),
+            repo,
+        )
+    }
+
+    fn with_parts(config: VaultConfig, queue: Arc<MemoryJobQueue>, repo: Arc<dyn Repo>) -> Self {
         let clock = ManualClock::new("2026-11-23T20:00:00Z".parse().unwrap());
         let storage = Arc::new(RecordingStorage {
             inner: ObjectStorage::memory(),
@@ -168,7 +182,7 @@ impl TestVault {
             undated_listings: AtomicBool::new(false),
         });
         let vault = Vault::builder()
-            .repo(Arc::new(MemoryRepo::new()))
+            .repo(repo)
             .storage(storage.clone())
             .queue(queue.clone())
             .clock(Arc::new(clock.clone()))

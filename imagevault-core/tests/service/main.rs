@@ -8,6 +8,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod images;
+mod link_cache;
 mod links;
 mod media;
 mod pagination;

@@ -1,0 +1,340 @@
+//! The vault's link cache and its own invalidation, on a repository whose change feed is
+//! connected but never reports anything: whatever drops a cached link here is the vault's
+//! own bookkeeping, as it must be on PostgreSQL in the moment before the notification of
+//! a change it made itself arrives.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use imagevault_core::page::KeysetQuery;
+use imagevault_core::repo::{
+    ChangeFeed, ChangeNotifier, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
+    RepoError, UserRepo, WorkScope,
+};
+use imagevault_core::{
+    ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan, PlanId,
+    PlanName, PlanSpec, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, TokenHash,
+    TokenOwner, TokenRecord, User, UserChanges, UserId, Username, VaultError,
+};
+
+use crate::harness::{TestVault, small_png};
+
+/// A `MemoryRepo` whose link feed never moves: changes reach the repository, but no
+/// reader is told.
+#[derive(Debug)]
+struct DeafRepo {
+    inner: MemoryRepo,
+    feed: ChangeFeed,
+    _notifier: ChangeNotifier,
+}
+
+impl DeafRepo {
+    fn new() -> Self {
+        let (notifier, feed) = ChangeFeed::connected();
+        Self {
+            inner: MemoryRepo::new(),
+            feed,
+            _notifier: notifier,
+        }
+    }
+}
+
+#[async_trait]
+impl PlanRepo for DeafRepo {
+    async fn create_plan(&self, plan: &Plan) -> Result<(), RepoError> {
+        self.inner.create_plan(plan).await
+    }
+    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError> {
+        self.inner.get_plan(id).await
+    }
+    async fn find_plan_by_name(&self, name: &str) -> Result<Option<Plan>, RepoError> {
+        self.inner.find_plan_by_name(name).await
+    }
+    async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
+        self.inner.list_plans(query).await
+    }
+    async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError> {
+        self.inner.update_plan(plan).await
+    }
+    async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
+        self.inner.delete_plan(id).await
+    }
+}
+
+#[async_trait]
+impl UserRepo for DeafRepo {
+    async fn create_user(&self, user: &User) -> Result<(), RepoError> {
+        self.inner.create_user(user).await
+    }
+    async fn get_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        self.inner.get_user(id).await
+    }
+    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
+        self.inner.find_user_by_username(username).await
+    }
+    async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        self.inner.list_users(query).await
+    }
+    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
+        self.inner.update_user(user).await
+    }
+    async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
+        self.inner.delete_user(id).await
+    }
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
+        self.inner.insert_token(token).await
+    }
+    async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
+        self.inner.find_token_owner(hash).await
+    }
+    async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        self.inner.delete_token(hash).await
+    }
+}
+
+#[async_trait]
+impl ImageRepo for DeafRepo {
+    async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
+        self.inner.insert_image(record).await
+    }
+    async fn get_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        self.inner.get_image(owner, id).await
+    }
+    async fn get_image_by_id(&self, id: ImageId) -> Result<Option<ImageRecord>, RepoError> {
+        self.inner.get_image_by_id(id).await
+    }
+    async fn list_images(
+        &self,
+        owner: UserId,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        self.inner.list_images(owner, query).await
+    }
+    async fn delete_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        self.inner.delete_image(owner, id).await
+    }
+    async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError> {
+        self.inner.find_original(key).await
+    }
+    async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
+        self.inner.referenced_keys(keys).await
+    }
+    async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {
+        self.inner.ensure_thumbnails(rows).await
+    }
+    async fn start_thumbnail_attempt(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.inner
+            .start_thumbnail_attempt(image, heights, now)
+            .await
+    }
+    async fn complete_thumbnail(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        key: &StorageKey,
+        now: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        self.inner.complete_thumbnail(image, height, key, now).await
+    }
+    async fn fail_thumbnails(
+        &self,
+        image: ImageId,
+        heights: &[ThumbnailHeight],
+        now: DateTime<Utc>,
+    ) -> Result<(), RepoError> {
+        self.inner.fail_thumbnails(image, heights, now).await
+    }
+    async fn claim_thumbnail_work(
+        &self,
+        scope: WorkScope,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ImageId>, RepoError> {
+        self.inner
+            .claim_thumbnail_work(scope, now, stale_before, limit)
+            .await
+    }
+}
+
+#[async_trait]
+impl LinkRepo for DeafRepo {
+    async fn insert_link(&self, link: &ExpiringLink) -> Result<(), RepoError> {
+        self.inner.insert_link(link).await
+    }
+    async fn get_link(&self, owner: UserId, id: LinkId) -> Result<Option<ExpiringLink>, RepoError> {
+        self.inner.get_link(owner, id).await
+    }
+    async fn list_links(
+        &self,
+        owner: UserId,
+        image: Option<ImageId>,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ExpiringLink>, RepoError> {
+        self.inner.list_links(owner, image, query).await
+    }
+    async fn update_link(&self, link: &ExpiringLink) -> Result<bool, RepoError> {
+        self.inner.update_link(link).await
+    }
+    async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError> {
+        self.inner.delete_link(owner, id).await
+    }
+    async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError> {
+        self.inner.find_link(key).await
+    }
+    fn link_changes(&self) -> Option<ChangeFeed> {
+        Some(self.feed.clone())
+    }
+}
+
+#[async_trait]
+impl Repo for DeafRepo {
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.inner.ping().await
+    }
+}
+
+fn seconds(n: i64) -> ExpirySeconds {
+    ExpirySeconds::new(n).unwrap()
+}
+
+/// A vault on a deaf repository, and direct access to that repository.
+fn deaf_vault() -> (TestVault, Arc<DeafRepo>) {
+    let repo = Arc::new(DeafRepo::new());
+    (TestVault::with_repo(repo.clone()), repo)
+}
+
+async fn resolves(test: &TestVault, path: &str) -> Result<(), VaultError> {
+    test.vault.resolve_media(path).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn resolutions_are_cached_until_the_feed_or_the_vault_says_otherwise() {
+    let (t, repo) = deaf_vault();
+    let user = t.user(Some(PlanId::ENTERPRISE)).await;
+    let image = t.upload(&user, small_png(12, 10)).await;
+    let link = t
+        .vault
+        .create_link(&user, image.image.id, seconds(3600))
+        .await
+        .unwrap();
+    resolves(&t, &link.media_path).await.unwrap();
+
+    // Deleted behind the vault's back, with no report: the cached answer stands, which
+    // shows that the checks below exercise the cache.
+    assert!(
+        repo.inner
+            .delete_link(user.user.id, link.link.id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        resolves(&t, &link.media_path).await.is_ok(),
+        "an unreported change is not seen: the link is served from the cache"
+    );
+}
+
+#[tokio::test]
+async fn every_change_through_the_vault_drops_cached_links_at_once() {
+    let (t, _repo) = deaf_vault();
+    let admin = t.admin().await;
+    let spec = PlanSpec {
+        name: PlanName::parse("Links").unwrap(),
+        thumbnail_heights: ThumbnailHeights::new([200]).unwrap(),
+        original_link: false,
+        expiring_links: true,
+    };
+    let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
+
+    // Each step: a fresh user, image and cached link, one change through the vault, and
+    // the answer that change must give at once. (Deleting a plan is left out: a plan
+    // still assigned cannot be deleted, so no link can depend on a deleted plan.)
+    for step in 0..6 {
+        let owner_plan = if step == 5 {
+            plan.id
+        } else {
+            PlanId::ENTERPRISE
+        };
+        let user = t.user(Some(owner_plan)).await;
+        let image = t.upload(&user, small_png(12, 10)).await;
+        let link = t
+            .vault
+            .create_link(&user, image.image.id, seconds(600))
+            .await
+            .unwrap();
+        resolves(&t, &link.media_path).await.unwrap();
+        resolves(&t, &link.media_path).await.unwrap();
+        let (what, expected_expired) = match step {
+            0 => {
+                t.vault.delete_link(&user, link.link.id).await.unwrap();
+                ("deleting the link", false)
+            }
+            1 => {
+                // Moved back to 300 s after 400 s have passed: expired now.
+                t.clock.advance(TimeDelta::seconds(400));
+                t.vault
+                    .update_link(&user, link.link.id, seconds(300))
+                    .await
+                    .unwrap();
+                ("shortening the link", true)
+            }
+            2 => {
+                t.vault.delete_image(&user, image.image.id).await.unwrap();
+                ("deleting the image", false)
+            }
+            3 => {
+                let changes = UserChanges {
+                    plan: Some(Some(PlanId::PREMIUM)),
+                    ..Default::default()
+                };
+                t.vault
+                    .update_user(&admin, user.user.id, changes)
+                    .await
+                    .unwrap();
+                ("moving the owner to a plan without links", false)
+            }
+            4 => {
+                t.vault.delete_user(&admin, user.user.id).await.unwrap();
+                ("deleting the owner", false)
+            }
+            _ => {
+                let without_links = PlanSpec {
+                    expiring_links: false,
+                    ..spec.clone()
+                };
+                t.vault
+                    .update_plan(&admin, plan.id, without_links)
+                    .await
+                    .unwrap();
+                ("taking expiring links from the owner's plan", false)
+            }
+        };
+        let answer = resolves(&t, &link.media_path).await;
+        if expected_expired {
+            assert!(
+                matches!(answer, Err(VaultError::LinkExpired)),
+                "{what}: {answer:?}"
+            );
+        } else {
+            assert!(
+                matches!(answer, Err(VaultError::NotFound)),
+                "{what} must stop the link at once: {answer:?}"
+            );
+        }
+    }
+}
