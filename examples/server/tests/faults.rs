@@ -338,6 +338,15 @@ async fn readiness(http: &reqwest::Client, api: &str) -> (StatusCode, Vec<&'stat
 }
 
 /// Waits until every thumbnail of the user's images is ready; returns how long it took.
+/// The state every outage starts from, while all is well: the test user, with one
+/// uploaded image whose thumbnails are all ready.
+async fn one_ready_image(http: &reqwest::Client, api: &str, setup: &Setup) {
+    create_user(http, api).await;
+    let first = upload_answer(http, api, "chelsea_451x300.png").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    all_thumbnails_ready(http, api, setup).await;
+}
+
 async fn all_thumbnails_ready(http: &reqwest::Client, api: &str, setup: &Setup) -> Duration {
     let last = std::sync::Mutex::new(Vec::new());
     let ready = wait_until(LIMIT, || async {
@@ -391,10 +400,7 @@ async fn with_the_database_down_calls_are_503_and_service_resumes_when_it_is_bac
     setup.database = via(&fixture.database.url, proxy.address);
     setup.run("migrate", &["migrate"]);
     let (server, api) = setup.start_server("server", &[]);
-    create_user(&http, &api).await;
-    let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
-    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    all_thumbnails_ready(&http, &api, &setup).await;
+    one_ready_image(&http, &api, &setup).await;
     let port = proxy.address.port().to_string();
     let internals = ["127.0.0.1", port.as_str(), "postgres"];
 
@@ -458,10 +464,7 @@ async fn with_storage_failing_uploads_are_503_and_leave_nothing_behind() {
     // The server's default request time limit (60 s): black-holed, the S3 client must give
     // up on its own first, so that the answer says storage is what failed.
     let (server, api) = setup.start_server("server", &[]);
-    create_user(&http, &api).await;
-    let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
-    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    all_thumbnails_ready(&http, &api, &setup).await;
+    one_ready_image(&http, &api, &setup).await;
     let sql = fixture.sql().await;
     let port = proxy.address.port().to_string();
     let internals = [
@@ -540,10 +543,7 @@ async fn with_the_queue_down_uploads_succeed_and_the_reconciler_completes_them()
     setup.queue = via(&fixture.services.redis, proxy.address);
     setup.run("migrate", &["migrate"]);
     let (server, api) = setup.start_server("server", &["--reconcile-every-secs", "1"]);
-    create_user(&http, &api).await;
-    let first = upload_answer(&http, &api, "chelsea_451x300.png").await;
-    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    all_thumbnails_ready(&http, &api, &setup).await;
+    one_ready_image(&http, &api, &setup).await;
 
     for (outage, mode) in OUTAGES.into_iter().enumerate() {
         proxy.cut(mode);
