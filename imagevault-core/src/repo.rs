@@ -162,6 +162,23 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError>;
     /// Revokes a token. `false` if it was not stored.
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError>;
+
+    /// A feed of changes to what [`find_token_owner`](Self::find_token_owner) answers, so
+    /// that a [`Vault`](crate::Vault) may cache the accounts behind tokens; `None` (the
+    /// default) if the backend has none, and then every token costs a lookup.
+    ///
+    /// With a feed, every committed change that can alter an answer, made by any process,
+    /// must move the feed's epoch soon after it commits, or disconnect the feed while
+    /// changes could go unreported: a token deleted, a user updated or deleted, a plan
+    /// updated or deleted. Inserts need not, since a missing token is never cached. The
+    /// time from commit to the epoch moving is how long another process may still accept a
+    /// token revoked elsewhere, or an account as it was before a change made elsewhere.
+    ///
+    /// Called once per vault, from within a Tokio runtime, so a backend may spawn the task
+    /// that listens for changes here.
+    fn account_changes(&self) -> Option<ChangeFeed> {
+        None
+    }
 }
 
 /// Images and their thumbnails.

@@ -1,6 +1,7 @@
 //! [`PostgresRepo`]: the repository on PostgreSQL, for deployments that scale out.
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -122,7 +123,10 @@ impl PostgresRepoBuilder {
                 backend: BACKEND,
                 source: Box::new(error),
             })?;
-        let repo = PostgresRepo { pool };
+        let repo = PostgresRepo {
+            pool,
+            feeds: Arc::default(),
+        };
         if self.migrate {
             repo.migrate().await?;
         }
@@ -148,6 +152,16 @@ impl PostgresRepoBuilder {
 #[derive(Debug, Clone)]
 pub struct PostgresRepo {
     pool: PgPool,
+    /// The change feeds, started together by the first call for either: one listening task
+    /// on one connection, shared by every clone.
+    feeds: Arc<OnceLock<ChangeFeeds>>,
+}
+
+/// The feeds fed by the `LISTEN` task.
+#[derive(Debug)]
+struct ChangeFeeds {
+    links: ChangeFeed,
+    accounts: ChangeFeed,
 }
 
 impl PostgresRepo {
@@ -471,6 +485,13 @@ impl UserRepo for PostgresRepo {
             .await
             .map_err(fail)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// A feed driven by `LISTEN imagevault_account_changes`, which the triggers of
+    /// migration 0003 notify on every change to tokens, users and plans, from any process.
+    /// See [`PostgresRepo::feeds`] for the listening task.
+    fn account_changes(&self) -> Option<ChangeFeed> {
+        Some(self.feeds().accounts.clone())
     }
 }
 
@@ -916,56 +937,112 @@ impl LinkRepo for PostgresRepo {
 
     /// A feed driven by `LISTEN imagevault_link_changes`, which the triggers of migration
     /// 0002 notify on every change that can alter a link's resolution, from any process.
-    /// The listening task holds one of the pool's connections, reconnects with backoff
-    /// when it is lost (the feed is disconnected meanwhile, so nothing is cached), and
-    /// ends when the pool is closed.
+    /// See [`PostgresRepo::feeds`] for the listening task.
     fn link_changes(&self) -> Option<ChangeFeed> {
-        let (notifier, feed) = ChangeFeed::disconnected();
-        tokio::spawn(listen_for_link_changes(self.pool.clone(), notifier));
-        Some(feed)
+        Some(self.feeds().links.clone())
     }
 }
 
-/// The channel the link-change triggers notify on.
+/// The channel the link-change triggers (migration 0002) notify on.
 const LINK_CHANGES_CHANNEL: &str = "imagevault_link_changes";
+/// The channel the account-change triggers (migration 0003) notify on.
+const ACCOUNT_CHANGES_CHANNEL: &str = "imagevault_account_changes";
 
-/// Feeds `notifier` from the link-change notifications until the pool is closed or the
-/// feed is dropped (noticed at the next notification or reconnection).
-async fn listen_for_link_changes(pool: PgPool, notifier: ChangeNotifier) {
+impl PostgresRepo {
+    /// The change feeds, starting on first use the task that feeds them: it `LISTEN`s on
+    /// both channels on one of the pool's connections, reconnects with backoff when that
+    /// connection is lost (the feeds are disconnected meanwhile, so nothing is cached),
+    /// and ends when the pool is closed or the runtime shuts down (disconnecting them).
+    fn feeds(&self) -> &ChangeFeeds {
+        self.feeds.get_or_init(|| {
+            let (link_notifier, links) = ChangeFeed::disconnected();
+            let (account_notifier, accounts) = ChangeFeed::disconnected();
+            tokio::spawn(listen_for_changes(
+                self.pool.clone(),
+                Notifiers {
+                    links: link_notifier,
+                    accounts: account_notifier,
+                },
+            ));
+            ChangeFeeds { links, accounts }
+        })
+    }
+}
+
+/// The writing sides of [`ChangeFeeds`], owned by the listening task. Dropping them (the
+/// task ending for any reason, a runtime shutdown included) disconnects the feeds, so a
+/// feed nobody listens for can never look connected.
+struct Notifiers {
+    links: ChangeNotifier,
+    accounts: ChangeNotifier,
+}
+
+impl Notifiers {
+    fn all(&self) -> [&ChangeNotifier; 2] {
+        [&self.links, &self.accounts]
+    }
+
+    fn for_channel(&self, channel: &str) -> Option<&ChangeNotifier> {
+        match channel {
+            LINK_CHANGES_CHANNEL => Some(&self.links),
+            ACCOUNT_CHANGES_CHANNEL => Some(&self.accounts),
+            _ => None,
+        }
+    }
+
+    fn disconnected(&self) {
+        self.all()
+            .into_iter()
+            .for_each(ChangeNotifier::disconnected);
+    }
+}
+
+impl Drop for Notifiers {
+    fn drop(&mut self) {
+        self.disconnected();
+    }
+}
+
+/// Feeds the notifiers from the change notifications until the pool is closed.
+async fn listen_for_changes(pool: PgPool, notifiers: Notifiers) {
     const FIRST_RETRY: Duration = Duration::from_millis(100);
     const LONGEST_RETRY: Duration = Duration::from_secs(5);
     let mut retry = FIRST_RETRY;
-    while !notifier.is_abandoned() && !pool.is_closed() {
+    while !pool.is_closed() {
         let mut listener = match subscribe(&pool).await {
             Ok(listener) => listener,
             Err(error) => {
-                tracing::warn!(%error, retry_in = ?retry, "cannot listen for link changes; link resolutions are not cached until it can");
+                tracing::warn!(%error, retry_in = ?retry, "cannot listen for changes; links and token accounts are not cached until it can");
                 tokio::time::sleep(retry).await;
                 retry = (retry * 2).min(LONGEST_RETRY);
                 continue;
             }
         };
         retry = FIRST_RETRY;
-        notifier.connected();
-        tracing::debug!("listening for link changes");
+        notifiers
+            .all()
+            .into_iter()
+            .for_each(ChangeNotifier::connected);
+        tracing::debug!("listening for link and account changes");
         loop {
             match listener.try_recv().await {
-                Ok(Some(_)) => notifier.changed(),
+                Ok(Some(notification)) => {
+                    if let Some(notifier) = notifiers.for_channel(notification.channel()) {
+                        notifier.changed();
+                    }
+                }
                 Ok(None) => {
-                    notifier.disconnected();
-                    tracing::warn!("lost the link-change listener's connection; reconnecting");
+                    notifiers.disconnected();
+                    tracing::warn!("lost the change listener's connection; reconnecting");
                     break;
                 }
                 Err(error) => {
-                    notifier.disconnected();
+                    notifiers.disconnected();
                     if !matches!(error, sqlx::Error::PoolClosed) {
-                        tracing::warn!(%error, "the link-change listener failed; reconnecting");
+                        tracing::warn!(%error, "the change listener failed; reconnecting");
                     }
                     break;
                 }
-            }
-            if notifier.is_abandoned() {
-                return;
             }
         }
     }
@@ -973,7 +1050,9 @@ async fn listen_for_link_changes(pool: PgPool, notifier: ChangeNotifier) {
 
 async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(LINK_CHANGES_CHANNEL).await?;
+    listener
+        .listen_all([LINK_CHANGES_CHANNEL, ACCOUNT_CHANGES_CHANNEL])
+        .await?;
     Ok(listener)
 }
 

@@ -749,3 +749,129 @@ async fn postgres_vaults_drop_links_changed_elsewhere() {
     })
     .await;
 }
+
+/// Authenticates `token` at `vault` every 5 ms until `stopped` holds for the answer,
+/// panicking with `what` after [`FEED_LIMIT`].
+async fn until_token(
+    vault: &imagevault_core::Vault,
+    token: &str,
+    what: &str,
+    stopped: impl Fn(&Result<imagevault_core::Account, imagevault_core::VaultError>) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + FEED_LIMIT;
+    loop {
+        let answer = vault.authenticate_token(token).await;
+        if stopped(&answer) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: still {answer:?} after {FEED_LIMIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+/// Two vaults on one database, as two API processes: a token whose account one of them
+/// has cached stops working there once the other revokes it, or once it is deleted by
+/// plain SQL, and an admin demoted elsewhere loses the rights there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_vaults_see_tokens_and_users_changed_elsewhere() {
+    use imagevault_core::{MemoryJobQueue, ObjectStorage, UserChanges, Vault, VaultError};
+
+    with_postgres(|repo, url| async move {
+        let vault = |repo: PostgresRepo| {
+            Vault::builder()
+                .repo(Arc::new(repo))
+                .storage(Arc::new(ObjectStorage::memory()))
+                .queue(Arc::new(MemoryJobQueue::new(100)))
+                .build()
+                .expect("a vault")
+        };
+        let other = PostgresRepo::connect(&url).await.expect("a second pool");
+        let (here, there) = (vault(repo.clone()), vault(other.clone()));
+        let new_user = |plan, is_admin| {
+            let repo = repo.clone();
+            async move {
+                let user = User {
+                    is_admin,
+                    ..user(plan)
+                };
+                repo.create_user(&user).await.expect("create_user failed");
+                user
+            }
+        };
+        let owner = new_user(Some(PlanId::BASIC), false).await;
+        let admin = new_user(None, true).await;
+        let account_of = |user| imagevault_core::Account { user, plan: None };
+        let (owner_account, admin_account) = (account_of(owner.clone()), account_of(admin.clone()));
+        let feed = repo
+            .account_changes()
+            .expect("PostgreSQL has an account feed");
+        eventually("the feed connecting", || feed.epoch().is_some()).await;
+
+        let token = here.issue_token(&owner_account).await.expect("a token");
+        here.authenticate_token(token.expose())
+            .await
+            .expect("the token works");
+        here.authenticate_token(token.expose())
+            .await
+            .expect("the token works from the cache");
+        there
+            .revoke_token(token.expose())
+            .await
+            .expect("the other vault revokes the token");
+        until_token(
+            &here,
+            token.expose(),
+            "a token revoked by another process",
+            |answer| matches!(answer, Err(VaultError::InvalidCredentials)),
+        )
+        .await;
+
+        let token = here.issue_token(&owner_account).await.expect("a token");
+        here.authenticate_token(token.expose())
+            .await
+            .expect("the token works");
+        let mut psql = sqlx::PgConnection::connect(&url).await.expect("connecting");
+        sqlx::query("DELETE FROM api_tokens WHERE hash = $1")
+            .bind(&token.hash().as_bytes()[..])
+            .execute(&mut psql)
+            .await
+            .expect("a plain SQL delete");
+        until_token(
+            &here,
+            token.expose(),
+            "a token deleted by plain SQL",
+            |answer| matches!(answer, Err(VaultError::InvalidCredentials)),
+        )
+        .await;
+
+        let token = here.issue_token(&admin_account).await.expect("a token");
+        let cached = here
+            .authenticate_token(token.expose())
+            .await
+            .expect("works");
+        assert!(cached.user.is_admin);
+        let demoted = UserChanges {
+            is_admin: Some(false),
+            ..Default::default()
+        };
+        // The other vault's own admin: a second one, so the first can be demoted.
+        let second_admin = new_user(None, true).await;
+        there
+            .update_user(&account_of(second_admin), admin.id, demoted)
+            .await
+            .expect("the other vault demotes the admin");
+        until_token(
+            &here,
+            token.expose(),
+            "an admin demoted by another process",
+            |answer| answer.as_ref().is_ok_and(|account| !account.user.is_admin),
+        )
+        .await;
+        let _ = psql.close().await;
+        other.close().await;
+    })
+    .await;
+}

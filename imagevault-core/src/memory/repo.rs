@@ -37,6 +37,9 @@ pub struct MemoryRepo {
     /// every change is made here.
     link_changes: ChangeNotifier,
     link_feed: ChangeFeed,
+    /// Told of every change that can alter a `find_token_owner` answer; likewise.
+    account_changes: ChangeNotifier,
+    account_feed: ChangeFeed,
 }
 
 #[derive(Debug, Default)]
@@ -63,10 +66,13 @@ impl MemoryRepo {
             state.plans.insert(plan.id, plan);
         }
         let (link_changes, link_feed) = ChangeFeed::connected();
+        let (account_changes, account_feed) = ChangeFeed::connected();
         Self {
             state: Mutex::new(state),
             link_changes,
             link_feed,
+            account_changes,
+            account_feed,
         }
     }
 
@@ -184,6 +190,7 @@ impl PlanRepo for MemoryRepo {
             },
         );
         self.link_changes.changed();
+        self.account_changes.changed();
         Ok(true)
     }
 
@@ -197,6 +204,7 @@ impl PlanRepo for MemoryRepo {
         }
         state.plans.remove(&id);
         self.link_changes.changed();
+        self.account_changes.changed();
         Ok(true)
     }
 }
@@ -243,6 +251,7 @@ impl UserRepo for MemoryRepo {
             },
         );
         self.link_changes.changed();
+        self.account_changes.changed();
         Ok(true)
     }
 
@@ -263,6 +272,7 @@ impl UserRepo for MemoryRepo {
         }
         state.links.retain(|_, link| link.owner != id);
         self.link_changes.changed();
+        self.account_changes.changed();
         Ok(true)
     }
 
@@ -288,7 +298,15 @@ impl UserRepo for MemoryRepo {
     }
 
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
-        Ok(self.state().tokens.remove(hash.as_bytes()).is_some())
+        let removed = self.state().tokens.remove(hash.as_bytes()).is_some();
+        if removed {
+            self.account_changes.changed();
+        }
+        Ok(removed)
+    }
+
+    fn account_changes(&self) -> Option<ChangeFeed> {
+        Some(self.account_feed.clone())
     }
 }
 

@@ -116,11 +116,29 @@ impl Vault {
     }
 
     /// Logs in with an API token: one indexed lookup by the token's hash, which also reads
-    /// the user's plan. Not throttled; see [`Vault::authenticate_token_from`].
+    /// the user's plan, or none when the token's account is in the vault's account cache
+    /// (see [`VaultConfig::account_cache_capacity`](super::VaultConfig::account_cache_capacity)).
+    /// Not throttled; see [`Vault::authenticate_token_from`].
     pub async fn authenticate_token(&self, token: &str) -> Result<Account, VaultError> {
         let hash = ApiToken::presented(token).hash();
-        match self.inner.repo.find_token_owner(&hash).await? {
-            Some(TokenOwner { user, plan }) => Ok(Account { user, plan }),
+        let repo = &self.inner.repo;
+        let cache = &self.inner.accounts;
+        // The stamp is read before the query, so a change committed while it runs makes
+        // the entry stale at once.
+        let stamp = cache.stamp(|| repo.account_changes());
+        if let Some(stamp) = stamp
+            && let Some(account) = cache.get(&hash, stamp)
+        {
+            return Ok(account);
+        }
+        match repo.find_token_owner(&hash).await? {
+            Some(TokenOwner { user, plan }) => {
+                let account = Account { user, plan };
+                if let Some(stamp) = stamp {
+                    cache.insert(hash, stamp, account.clone());
+                }
+                Ok(account)
+            }
             None => Err(VaultError::InvalidCredentials),
         }
     }
@@ -174,6 +192,7 @@ impl Vault {
             .repo
             .delete_token(&ApiToken::presented(token).hash())
             .await?;
+        self.accounts_changed();
         Ok(())
     }
 

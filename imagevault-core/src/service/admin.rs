@@ -100,6 +100,7 @@ impl Vault {
             return Err(VaultError::NotFound);
         }
         self.links_changed();
+        self.accounts_changed();
         if updated.thumbnail_heights != current.thumbnail_heights {
             self.enqueue_or_defer(Job::BackfillPlan { plan_id: id })
                 .await;
@@ -113,6 +114,7 @@ impl Vault {
         admin.require_admin()?;
         if self.inner.repo.delete_plan(id).await? {
             self.links_changed();
+            self.accounts_changed();
             info!(plan = %id, "plan deleted");
             Ok(())
         } else {
@@ -218,6 +220,7 @@ impl Vault {
             return Err(VaultError::NotFound);
         }
         self.links_changed();
+        self.accounts_changed();
         if updated.plan_id != current.plan_id && updated.plan_id.is_some() {
             self.enqueue_or_defer(Job::BackfillOwner { user_id: id })
                 .await;
@@ -257,6 +260,7 @@ impl Vault {
         }
         if self.inner.repo.delete_user(id).await? {
             self.links_changed();
+            self.accounts_changed();
             info!(user = %id, "user deleted");
             Ok(())
         } else {

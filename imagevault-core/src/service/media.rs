@@ -6,11 +6,35 @@ use sha2::{Digest, Sha256};
 
 use crate::error::VaultError;
 use crate::imaging::ImageFormat;
-use crate::link::LinkKey;
+use crate::link::{ExpiringLink, LinkKey};
+use crate::repo::LinkTarget;
 use crate::storage::{StorageKey, StoredObject};
 
 use super::Vault;
-use super::link_cache::ResolvedLink;
+
+/// What an expiring link resolves to, reduced to what serving it needs: the entry of the
+/// vault's link cache.
+#[derive(Debug, Clone)]
+pub(super) struct ResolvedLink {
+    link: ExpiringLink,
+    storage_key: StorageKey,
+    etag: String,
+    image_format: ImageFormat,
+    /// Whether the owner's plan (when resolved) had expiring links.
+    allowed: bool,
+}
+
+impl From<LinkTarget> for ResolvedLink {
+    fn from(target: LinkTarget) -> Self {
+        Self {
+            allowed: target.owner_plan.is_some_and(|plan| plan.expiring_links),
+            link: target.link,
+            etag: etag_for(&target.image.storage_key),
+            storage_key: target.image.storage_key,
+            image_format: target.image.format,
+        }
+    }
+}
 
 /// What a media path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,13 +130,19 @@ impl MediaObject {
     }
 }
 
+/// A strong validator for the object under `key`: stored objects never change, so the
+/// key alone names the bytes. Half a SHA-256 of it, in hex, quoted.
 fn etag_for(key: &StorageKey) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = Sha256::digest(key.as_str().as_bytes());
-    let hex: String = digest[..16]
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    format!("\"{hex}\"")
+    let mut etag = String::with_capacity(34);
+    etag.push('"');
+    for byte in &digest[..16] {
+        etag.push(char::from(HEX[usize::from(byte >> 4)]));
+        etag.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    etag.push('"');
+    etag
 }
 
 impl Vault {
@@ -167,7 +197,7 @@ impl Vault {
                 }
                 Ok(MediaObject {
                     kind: parsed.kind,
-                    etag: etag_for(&resolved.storage_key),
+                    etag: resolved.etag,
                     key: resolved.storage_key,
                     format: parsed.format,
                     caching: MediaCaching::Private {
@@ -256,5 +286,10 @@ mod tests {
         assert_eq!(etag, etag_for(&key));
         assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"));
         assert_eq!(etag.len(), 34);
+        let hex: String = Sha256::digest(key.as_str().as_bytes())[..16]
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(etag, format!("\"{hex}\""));
     }
 }

@@ -6,10 +6,10 @@
 mod account;
 mod admin;
 mod images;
-mod link_cache;
 mod links;
 mod media;
 mod pool;
+mod read_cache;
 mod sweep;
 mod throttle;
 mod worker;
@@ -26,13 +26,16 @@ pub use sweep::{SweepOptions, SweepReport};
 pub use throttle::ThrottleConfig;
 pub use worker::{JobOutcome, WorkerOptions};
 
+use crate::auth::TokenHash;
 use crate::clock::{Clock, SystemClock};
 use crate::imaging::ImageLimits;
+use crate::link::LinkKey;
 use crate::queue::JobQueue;
 use crate::repo::Repo;
 use crate::storage::Storage;
-use link_cache::LinkCache;
+use media::ResolvedLink;
 use pool::BlockingPool;
+use read_cache::ReadCache;
 use throttle::LoginThrottle;
 
 /// Tunables of a [`Vault`]; the defaults suit most deployments.
@@ -66,6 +69,14 @@ pub struct VaultConfig {
     /// as soon as the change is reported, and at once when made through this vault.
     /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.
     pub link_cache_capacity: usize,
+    /// Accounts of API tokens kept in memory, so that a token-authenticated request needs
+    /// no query to find its user and plan; 0 turns the cache off. Used only with a
+    /// repository whose [`account_changes`](crate::repo::UserRepo::account_changes) feed
+    /// tells of changes (the memory and PostgreSQL backends): a token revoked, a user
+    /// changed or deleted, or a plan changed or deleted anywhere is then seen as soon as the
+    /// change is reported, and at once when made through this vault.
+    /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.
+    pub account_cache_capacity: usize,
 }
 
 impl Default for VaultConfig {
@@ -80,6 +91,7 @@ impl Default for VaultConfig {
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             login_throttle: ThrottleConfig::default(),
             link_cache_capacity: 10_000,
+            account_cache_capacity: 10_000,
         }
     }
 }
@@ -117,7 +129,9 @@ struct Inner {
     /// Failed token logins, by client.
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
-    links: LinkCache,
+    links: ReadCache<LinkKey, ResolvedLink>,
+    /// The accounts of API tokens, by the token's hash.
+    accounts: ReadCache<TokenHash, Account>,
 }
 
 impl Vault {
@@ -159,6 +173,12 @@ impl Vault {
     /// an image, a user's plan or a plan changed or deleted).
     fn links_changed(&self) {
         self.inner.links.invalidate();
+    }
+
+    /// Drops cached token accounts after a committed change that can alter them (a token
+    /// revoked, a user or a plan changed or deleted).
+    fn accounts_changed(&self) {
+        self.inner.accounts.invalidate();
     }
 }
 
@@ -248,7 +268,8 @@ impl VaultBuilder {
         let pool = BlockingPool::new(config.blocking_concurrency.max(1));
         let password_throttle = LoginThrottle::new(config.login_throttle.clone());
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
-        let links = LinkCache::new(config.link_cache_capacity);
+        let links = ReadCache::new(config.link_cache_capacity);
+        let accounts = ReadCache::new(config.account_cache_capacity);
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,
@@ -260,6 +281,7 @@ impl VaultBuilder {
                 password_throttle,
                 token_throttle,
                 links,
+                accounts,
             }),
         })
     }

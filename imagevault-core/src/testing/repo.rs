@@ -65,6 +65,7 @@ pub async fn run_all(repo: &dyn Repo) {
     links_list_by_keyset(repo).await;
     find_link_sees_image_and_current_plan(repo).await;
     link_changes_are_reported(repo).await;
+    account_changes_are_reported(repo).await;
 
     delete_user_removes_everything_of_theirs(repo).await;
 
@@ -2667,8 +2668,11 @@ pub async fn find_link_sees_image_and_current_plan(repo: &dyn Repo) {
 /// How long a backend may take to report a change on its [`ChangeFeed`] in these checks.
 const CHANGE_REPORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A feed under test, with the name of the method that gave it, for messages.
+struct NamedFeed<'a>(&'a str, ChangeFeed);
+
 /// The feed's epoch once it is connected; panics if it does not connect in time.
-async fn connected_epoch(feed: &ChangeFeed) -> u64 {
+async fn connected_epoch(NamedFeed(name, feed): &NamedFeed<'_>) -> u64 {
     let deadline = tokio::time::Instant::now() + CHANGE_REPORT_LIMIT;
     loop {
         if let Some(epoch) = feed.epoch() {
@@ -2676,7 +2680,7 @@ async fn connected_epoch(feed: &ChangeFeed) -> u64 {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the link_changes feed did not connect within {CHANGE_REPORT_LIMIT:?}"
+            "the {name} feed did not connect within {CHANGE_REPORT_LIMIT:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -2684,14 +2688,15 @@ async fn connected_epoch(feed: &ChangeFeed) -> u64 {
 
 /// Runs `change` and panics unless the feed then leaves epoch `before` (moves on, or
 /// disconnects) within [`CHANGE_REPORT_LIMIT`].
-async fn assert_reported<F: Future<Output = ()>>(feed: &ChangeFeed, what: &str, change: F) {
-    let before = connected_epoch(feed).await;
+async fn assert_reported<F: Future<Output = ()>>(named: &NamedFeed<'_>, what: &str, change: F) {
+    let before = connected_epoch(named).await;
     change.await;
+    let NamedFeed(name, feed) = named;
     let deadline = tokio::time::Instant::now() + CHANGE_REPORT_LIMIT;
     while feed.epoch() == Some(before) {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "link_changes must report {what}, and did not within {CHANGE_REPORT_LIMIT:?}"
+            "{name} must report {what}, and did not within {CHANGE_REPORT_LIMIT:?}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
@@ -2706,6 +2711,7 @@ pub async fn link_changes_are_reported(repo: &dyn Repo) {
     let Some(feed) = repo.link_changes() else {
         return;
     };
+    let feed = NamedFeed("link_changes", feed);
     let plan = new_plan(repo, &[200]).await;
     let user = new_user(repo, Some(plan.id)).await;
     let record = insert(repo, new_image(user.id, now())).await;
@@ -2767,6 +2773,80 @@ pub async fn link_changes_are_reported(repo: &dyn Repo) {
     })
     .await;
     clean_up(repo, &[], &[other_plan.id]).await;
+}
+
+/// When a backend offers an [`account_changes`](crate::repo::UserRepo::account_changes)
+/// feed, every change that can alter a `find_token_owner` answer moves it: a token
+/// deleted, its user updated (any field) or deleted, the user's plan updated, a plan
+/// deleted. (On a repository shared with concurrent activity another change may move the
+/// feed first; the check then proves less, never fails wrongly.)
+pub async fn account_changes_are_reported(repo: &dyn Repo) {
+    let Some(feed) = repo.account_changes() else {
+        return;
+    };
+    let feed = NamedFeed("account_changes", feed);
+    let plan = new_plan(repo, &[200]).await;
+    let user = new_user(repo, Some(plan.id)).await;
+    let token = |user: &User| TokenRecord {
+        hash: ApiToken::generate()
+            .expect("generating a token failed")
+            .hash(),
+        user_id: user.id,
+        created_at: now(),
+    };
+    let first = token(&user);
+    repo.insert_token(&first)
+        .await
+        .expect("insert_token failed");
+    assert_reported(&feed, "a token's deletion", async {
+        assert!(
+            repo.delete_token(&first.hash)
+                .await
+                .expect("delete_token failed")
+        );
+    })
+    .await;
+
+    repo.insert_token(&token(&user))
+        .await
+        .expect("insert_token failed");
+    let admin = User {
+        is_admin: true,
+        ..user.clone()
+    };
+    assert_reported(&feed, "a change of a user's admin flag", async {
+        assert!(repo.update_user(&admin).await.expect("update_user failed"));
+    })
+    .await;
+    let without_plan = User {
+        plan_id: None,
+        ..admin.clone()
+    };
+    assert_reported(&feed, "a change of a user's plan", async {
+        assert!(
+            repo.update_user(&without_plan)
+                .await
+                .expect("update_user failed")
+        );
+    })
+    .await;
+    assert!(repo.update_user(&admin).await.expect("update_user failed"));
+    let wider = Plan {
+        original_link: !plan.original_link,
+        ..plan.clone()
+    };
+    assert_reported(&feed, "an update of the user's plan", async {
+        assert!(repo.update_plan(&wider).await.expect("update_plan failed"));
+    })
+    .await;
+    assert_reported(&feed, "the user's deletion", async {
+        assert!(repo.delete_user(user.id).await.expect("delete_user failed"));
+    })
+    .await;
+    assert_reported(&feed, "a plan's deletion", async {
+        assert!(repo.delete_plan(plan.id).await.expect("delete_plan failed"));
+    })
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------

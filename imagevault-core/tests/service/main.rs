@@ -7,8 +7,8 @@ mod harness;
 
 mod accounts;
 mod admin;
+mod caches;
 mod images;
-mod link_cache;
 mod links;
 mod media;
 mod pagination;

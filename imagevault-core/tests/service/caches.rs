@@ -1,7 +1,7 @@
-//! The vault's link cache and its own invalidation, on a repository whose change feed is
-//! connected but never reports anything: whatever drops a cached link here is the vault's
-//! own bookkeeping, as it must be on PostgreSQL in the moment before the notification of
-//! a change it made itself arrives.
+//! The vault's link and account caches and its own invalidation of them, on a repository
+//! whose change feeds are connected but never report anything: whatever drops a cached
+//! answer here is the vault's own bookkeeping, as it must be on PostgreSQL in the moment
+//! before the notification of a change it made itself arrives.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -14,14 +14,14 @@ use imagevault_core::repo::{
     RepoError, UserRepo, WorkScope,
 };
 use imagevault_core::{
-    ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan, PlanId,
-    PlanName, PlanSpec, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, TokenHash,
-    TokenOwner, TokenRecord, User, UserChanges, UserId, Username, VaultError,
+    Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
+    PlanId, PlanName, PlanSpec, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights,
+    TokenHash, TokenOwner, TokenRecord, User, UserChanges, UserId, Username, VaultError,
 };
 
 use crate::harness::{TestVault, small_png};
 
-/// A `MemoryRepo` whose link feed never moves: changes reach the repository, but no
+/// A `MemoryRepo` whose change feeds never move: changes reach the repository, but no
 /// reader is told.
 #[derive(Debug)]
 struct DeafRepo {
@@ -91,6 +91,9 @@ impl UserRepo for DeafRepo {
     }
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
         self.inner.delete_token(hash).await
+    }
+    fn account_changes(&self) -> Option<ChangeFeed> {
+        Some(self.feed.clone())
     }
 }
 
@@ -336,5 +339,133 @@ async fn every_change_through_the_vault_drops_cached_links_at_once() {
                 "{what} must stop the link at once: {answer:?}"
             );
         }
+    }
+}
+
+async fn authenticates(test: &TestVault, token: &str) -> Result<Account, VaultError> {
+    test.vault.authenticate_token(token).await
+}
+
+#[tokio::test]
+async fn token_accounts_are_cached_until_the_feed_or_the_vault_says_otherwise() {
+    let (t, repo) = deaf_vault();
+    let user = t.user(Some(PlanId::BASIC)).await;
+    let token = t.vault.issue_token(&user).await.unwrap();
+    assert_eq!(authenticates(&t, token.expose()).await.unwrap(), user);
+
+    // Revoked behind the vault's back, with no report: the cached account stands, which
+    // shows that the checks below exercise the cache.
+    assert!(repo.inner.delete_token(&token.hash()).await.unwrap());
+    assert_eq!(
+        authenticates(&t, token.expose()).await.unwrap(),
+        user,
+        "an unreported change is not seen: the account comes from the cache"
+    );
+}
+
+#[tokio::test]
+async fn every_change_through_the_vault_drops_cached_accounts_at_once() {
+    let (t, _repo) = deaf_vault();
+    let admin = t.admin().await;
+    let spec = PlanSpec {
+        name: PlanName::parse("Tall").unwrap(),
+        thumbnail_heights: ThumbnailHeights::new([300]).unwrap(),
+        original_link: false,
+        expiring_links: false,
+    };
+    let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
+
+    // Each step: a fresh user and token, its account cached, one change through the
+    // vault, and what the token must give at once.
+    for step in 0..6 {
+        let user = t
+            .user(Some(if step == 4 { plan.id } else { PlanId::BASIC }))
+            .await;
+        let token = t.vault.issue_token(&user).await.unwrap();
+        authenticates(&t, token.expose()).await.unwrap();
+        assert_eq!(authenticates(&t, token.expose()).await.unwrap(), user);
+        let change = |changes: UserChanges| {
+            let (t, admin, id) = (&t, &admin, user.user.id);
+            async move { t.vault.update_user(admin, id, changes).await.unwrap() }
+        };
+        let (what, answer) = match step {
+            0 => {
+                t.vault.revoke_token(token.expose()).await.unwrap();
+                (
+                    "revoking the token",
+                    authenticates(&t, token.expose()).await,
+                )
+            }
+            1 => {
+                t.vault.delete_user(&admin, user.user.id).await.unwrap();
+                ("deleting the user", authenticates(&t, token.expose()).await)
+            }
+            2 => {
+                change(UserChanges {
+                    plan: Some(Some(PlanId::PREMIUM)),
+                    ..Default::default()
+                })
+                .await;
+                let account = authenticates(&t, token.expose()).await.unwrap();
+                assert_eq!(
+                    account.plan.map(|plan| plan.id),
+                    Some(PlanId::PREMIUM),
+                    "moving the user to another plan must show at once"
+                );
+                continue;
+            }
+            3 => {
+                change(UserChanges {
+                    is_admin: Some(true),
+                    ..Default::default()
+                })
+                .await;
+                let account = authenticates(&t, token.expose()).await.unwrap();
+                assert!(
+                    account.user.is_admin,
+                    "making the user an admin must show at once"
+                );
+                change(UserChanges {
+                    is_admin: Some(false),
+                    ..Default::default()
+                })
+                .await;
+                let account = authenticates(&t, token.expose()).await.unwrap();
+                assert!(
+                    !account.user.is_admin,
+                    "taking admin rights away must show at once"
+                );
+                continue;
+            }
+            4 => {
+                let shorter = PlanSpec {
+                    thumbnail_heights: ThumbnailHeights::new([150]).unwrap(),
+                    ..spec.clone()
+                };
+                t.vault.update_plan(&admin, plan.id, shorter).await.unwrap();
+                let account = authenticates(&t, token.expose()).await.unwrap();
+                let heights = account.plan.map(|plan| plan.thumbnail_heights);
+                assert_eq!(
+                    heights,
+                    Some(ThumbnailHeights::new([150]).unwrap()),
+                    "changing the user's plan must show at once"
+                );
+                continue;
+            }
+            _ => {
+                change(UserChanges {
+                    plan: Some(None),
+                    ..Default::default()
+                })
+                .await;
+                let account = authenticates(&t, token.expose()).await.unwrap();
+                assert_eq!(account.plan, None, "taking the plan away must show at once");
+                continue;
+            }
+        };
+        assert!(
+            matches!(answer, Err(VaultError::InvalidCredentials)),
+            "{what} must stop the token at once: {answer:?}"
+        );
     }
 }

@@ -1,46 +1,23 @@
-//! A per-process cache of expiring-link resolutions, so that a link `GET` costs no query.
+//! A per-process cache of repository reads that stays correct across processes, so that
+//! the hottest reads (an expiring link's resolution, a token's account) cost no query.
 //!
 //! An entry is kept under a [`Stamp`]: the repository's [`ChangeFeed`] epoch and this
 //! vault's own change counter, both read *before* the query that produced it. Any change
-//! that can alter a resolution moves one of them after it commits (the feed for every
+//! that can alter what was read moves one of them after it commits (the feed for every
 //! process's changes, the local counter at once for this vault's own), so an entry read
-//! under an older stamp is never used again: a deleted link stops working here as soon as
-//! the change is reported, and at once for deletions made through this vault. Expiry needs
-//! no invalidation: each entry keeps the link's `expires_at`, checked on every use.
+//! under an older stamp is never used again: a row deleted or changed elsewhere stops
+//! being served from here as soon as the change is reported, and at once when changed
+//! through this vault. Only answers that found something are kept: a miss is never cached,
+//! so inserts need no reporting.
 //!
-//! Without a feed ([`LinkRepo::link_changes`](crate::repo::LinkRepo::link_changes) is
-//! `None`), or while it is disconnected, nothing is cached.
+//! Without a feed, or while it is disconnected, nothing is cached.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use crate::changes::ChangeFeed;
-use crate::imaging::ImageFormat;
-use crate::link::{ExpiringLink, LinkKey};
-use crate::repo::LinkTarget;
-use crate::storage::StorageKey;
-
-/// What a link resolves to, reduced to what serving it needs.
-#[derive(Debug, Clone)]
-pub(super) struct ResolvedLink {
-    pub(super) link: ExpiringLink,
-    pub(super) storage_key: StorageKey,
-    pub(super) image_format: ImageFormat,
-    /// Whether the owner's plan (when resolved) had expiring links.
-    pub(super) allowed: bool,
-}
-
-impl From<LinkTarget> for ResolvedLink {
-    fn from(target: LinkTarget) -> Self {
-        Self {
-            allowed: target.owner_plan.is_some_and(|plan| plan.expiring_links),
-            link: target.link,
-            storage_key: target.image.storage_key,
-            image_format: target.image.format,
-        }
-    }
-}
 
 /// The state of the data an entry was read in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +27,17 @@ pub(super) struct Stamp {
 }
 
 #[derive(Debug)]
-pub(super) struct LinkCache {
+pub(super) struct ReadCache<K, V> {
     capacity: usize,
     /// The repository's feed, asked for on first use (a backend may spawn a listener, which
     /// needs the runtime that `Vault::build` may not run in).
     feed: OnceLock<Option<ChangeFeed>>,
-    /// Moved after every change this vault makes that can alter a resolution.
+    /// Moved after every change this vault makes that can alter a cached answer.
     local: AtomicU64,
-    entries: Mutex<HashMap<LinkKey, (Stamp, ResolvedLink)>>,
+    entries: Mutex<HashMap<K, (Stamp, V)>>,
 }
 
-impl LinkCache {
+impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     /// A cache of at most `capacity` entries; 0 turns caching off.
     pub(super) fn new(capacity: usize) -> Self {
         Self {
@@ -86,29 +63,29 @@ impl LinkCache {
     }
 
     /// The entry for `key` read under `stamp`, if there is one.
-    pub(super) fn get(&self, key: &LinkKey, stamp: Stamp) -> Option<ResolvedLink> {
+    pub(super) fn get(&self, key: &K, stamp: Stamp) -> Option<V> {
         let entries = self.entries();
-        let (stored, resolved) = entries.get(key)?;
-        (*stored == stamp).then(|| resolved.clone())
+        let (stored, value) = entries.get(key)?;
+        (*stored == stamp).then(|| value.clone())
     }
 
-    /// Keeps `resolved`, read under `stamp`. A full cache is emptied first: simple,
-    /// constant time per insert on average, and a refill costs one query per link.
-    pub(super) fn insert(&self, key: LinkKey, stamp: Stamp, resolved: ResolvedLink) {
+    /// Keeps `value`, read under `stamp`. A full cache is emptied first: simple,
+    /// constant time per insert on average, and a refill costs one query per key.
+    pub(super) fn insert(&self, key: K, stamp: Stamp, value: V) {
         let mut entries = self.entries();
         if entries.len() >= self.capacity && !entries.contains_key(&key) {
             entries.clear();
         }
-        entries.insert(key, (stamp, resolved));
+        entries.insert(key, (stamp, value));
     }
 
     /// Makes every entry stale; called after this vault changes anything that can alter a
-    /// resolution, once the change is committed.
+    /// cached answer, once the change is committed.
     pub(super) fn invalidate(&self) {
         self.local.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn entries(&self) -> MutexGuard<'_, HashMap<LinkKey, (Stamp, ResolvedLink)>> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<K, (Stamp, V)>> {
         // Every critical section is a single map operation, which cannot leave the map
         // half-changed, so a poisoned lock is safe to keep using.
         self.entries
@@ -121,63 +98,43 @@ impl LinkCache {
 mod tests {
     use super::*;
 
-    fn resolved(key: LinkKey) -> ResolvedLink {
-        let image = crate::image::ImageId::new();
-        let mut link = ExpiringLink::new(
-            crate::user::UserId::new(),
-            image,
-            ImageFormat::Jpeg,
-            crate::link::ExpirySeconds::new(300).unwrap(),
-            chrono::Utc::now(),
-        );
-        link.key = key;
-        ResolvedLink {
-            storage_key: StorageKey::parse(&format!("imageupload/{}/{}.jpg", key.dir, key.file))
-                .unwrap(),
-            link,
-            image_format: ImageFormat::Jpeg,
-            allowed: true,
-        }
-    }
-
     #[test]
     fn entries_live_only_under_the_stamp_they_were_read_in() {
         let (notifier, feed) = ChangeFeed::connected();
         let feed = || Some(feed.clone());
-        let cache = LinkCache::new(10);
-        let key = LinkKey::generate();
+        let cache = ReadCache::new(10);
         let stamp = cache.stamp(feed).unwrap();
-        cache.insert(key, stamp, resolved(key));
-        assert!(cache.get(&key, stamp).is_some());
+        cache.insert("key", stamp, 1);
+        assert_eq!(cache.get(&"key", stamp), Some(1));
         assert_eq!(cache.stamp(feed), Some(stamp));
 
         cache.invalidate();
         let after_local_change = cache.stamp(feed).unwrap();
         assert_ne!(after_local_change, stamp);
-        assert!(cache.get(&key, after_local_change).is_none());
+        assert_eq!(cache.get(&"key", after_local_change), None);
 
-        cache.insert(key, after_local_change, resolved(key));
+        cache.insert("key", after_local_change, 2);
         notifier.changed();
         let after_remote_change = cache.stamp(feed).unwrap();
-        assert!(cache.get(&key, after_remote_change).is_none());
+        assert_eq!(cache.get(&"key", after_remote_change), None);
 
         notifier.disconnected();
         assert_eq!(cache.stamp(feed), None, "no caching while disconnected");
         notifier.connected();
         let reconnected = cache.stamp(feed).unwrap();
-        assert!(cache.get(&key, reconnected).is_none());
+        assert_eq!(cache.get(&"key", reconnected), None);
     }
 
     #[test]
     fn nothing_is_cached_without_a_feed_or_capacity() {
-        assert!(LinkCache::new(10).stamp(|| None).is_none());
+        assert!(ReadCache::<u8, u8>::new(10).stamp(|| None).is_none());
         let (_notifier, feed) = ChangeFeed::connected();
-        assert!(LinkCache::new(0).stamp(|| Some(feed)).is_none());
+        assert!(ReadCache::<u8, u8>::new(0).stamp(|| Some(feed)).is_none());
     }
 
     #[test]
     fn the_feed_is_asked_for_once() {
-        let cache = LinkCache::new(10);
+        let cache = ReadCache::<u8, u8>::new(10);
         let (_notifier, feed) = ChangeFeed::connected();
         assert!(cache.stamp(|| Some(feed)).is_some());
         assert!(cache.stamp(|| panic!("asked twice")).is_some());
@@ -186,14 +143,13 @@ mod tests {
     #[test]
     fn a_full_cache_starts_over() {
         let (_notifier, feed) = ChangeFeed::connected();
-        let cache = LinkCache::new(2);
+        let cache = ReadCache::new(2);
         let stamp = cache.stamp(|| Some(feed)).unwrap();
-        let keys: Vec<LinkKey> = (0..3).map(|_| LinkKey::generate()).collect();
-        for key in &keys {
-            cache.insert(*key, stamp, resolved(*key));
+        for key in 0..3 {
+            cache.insert(key, stamp, key * 10);
         }
-        assert!(cache.get(&keys[0], stamp).is_none());
-        assert!(cache.get(&keys[2], stamp).is_some());
+        assert_eq!(cache.get(&0, stamp), None);
+        assert_eq!(cache.get(&2, stamp), Some(20));
         assert!(cache.entries().len() <= 2);
     }
 }
