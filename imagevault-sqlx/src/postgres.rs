@@ -565,11 +565,13 @@ impl ImageRepo for PostgresRepo {
         owner: UserId,
         query: &KeysetQuery,
     ) -> Result<Vec<ImageRecord>, RepoError> {
-        // One statement: the keyset page of images, joined with their thumbnails.
+        // One statement: the keyset page of images, joined with their thumbnails. Ordered
+        // by image only, which the nested loop over the keyset index already yields (no
+        // sort step); `records` puts each image's few thumbnails in order.
         let sql = format!(
             "SELECT {} FROM (SELECT * FROM images i WHERE i.owner = $1 {}) AS i \
              LEFT JOIN thumbnails t ON t.image_id = i.id \
-             ORDER BY i.created_at DESC, i.id DESC, t.max_height",
+             ORDER BY i.created_at DESC, i.id DESC",
             image_thumbnail_columns!(),
             keyset_clause(query, "i", 2)
         );

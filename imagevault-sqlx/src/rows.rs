@@ -369,8 +369,9 @@ pub(crate) struct ImageThumbnailRow<T> {
     thumbnail_updated_at: Option<T>,
 }
 
-/// Groups image rows joined with their thumbnails (ordered by image, then height) into
-/// records, keeping the images' order.
+/// Groups image rows joined with their thumbnails (each image's rows together, in any
+/// order among themselves) into records, keeping the images' order, with each image's
+/// thumbnails by height.
 pub(crate) fn records<T: Stamp>(
     rows: Vec<ImageThumbnailRow<T>>,
 ) -> Result<Vec<ImageRecord>, InvalidRow> {
@@ -415,6 +416,11 @@ pub(crate) fn records<T: Stamp>(
                 thumbnails: thumbnail.into_iter().collect(),
             }),
         }
+    }
+    for record in &mut records {
+        record
+            .thumbnails
+            .sort_by_key(|thumbnail| thumbnail.max_height);
     }
     Ok(records)
 }
