@@ -20,7 +20,9 @@ usage: bench_api.py SERVER_BINARY WORK_DIR
 environment: BENCH_DURATION (seconds per load, default 10, 1..60), BENCH_CONNECTIONS
 (default 32), BENCH_THREADS (wrk threads, default 2), BENCH_PG (default
 postgres://postgres@127.0.0.1:5432), BENCH_SIZES (default 1000,100000,1000000; each at
-most 2,000,000), BENCH_BURST (concurrent big uploads, default 50, at most 200).
+most 2,000,000), BENCH_BURST (concurrent big uploads, default 50, at most 200),
+BENCH_LOADS (which loads to run, default list,detail,media,uploads,burst; a subset is
+for iterating on one part, the README's table comes from all of them).
 """
 
 import base64
@@ -66,6 +68,10 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/"
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,100000,1000000").split(",")]
 if any(not 1 <= s <= 2_000_000 for s in SIZES):
     sys.exit("every BENCH_SIZES entry must be within 1..2000000")
+ALL_LOADS = ("list", "detail", "media", "uploads", "burst")
+LOADS = [s.strip() for s in os.environ.get("BENCH_LOADS", ",".join(ALL_LOADS)).split(",")]
+if not LOADS or any(load not in ALL_LOADS for load in LOADS):
+    sys.exit(f"BENCH_LOADS must name some of {','.join(ALL_LOADS)}")
 # Waits are bounded: nothing here polls for longer than this.
 READY_TIMEOUT = 600.0
 
@@ -496,28 +502,34 @@ def main():
             rows.append((label, result, peer))
             return result
 
-        for total in SIZES:
-            token, image = users[total]
-            measure(f"list page, {total:,} images", f"{base}/api/images/?limit=20",
-                    [f"Authorization: {token}"])
-        for total in SIZES:
-            token, image = users[total]
-            measure(f"image detail, {total:,} images", f"{base}/api/images/{image['id']}/",
-                    [f"Authorization: {token}"])
-        kib = len(thumb_bytes) / 1024
-        nginx_thumb = measure(f"nginx: thumbnail file ({kib:.0f} KiB)",
-                              f"{nginx_base}{path_of(thumb_url)}")
-        thumb = measure("thumbnail GET", thumb_url, peer=nginx_thumb)
-        measure("expiring-link GET, same bytes", link["url"], peer=thumb)
-        nginx_original = measure(f"nginx: original file ({len(jpeg) / 1024:.0f} KiB)",
-                                 f"{nginx_base}{path_of(original_url)}")
-        measure("original GET", original_url, peer=nginx_original)
+        if "list" in LOADS:
+            for total in SIZES:
+                token, image = users[total]
+                measure(f"list page, {total:,} images", f"{base}/api/images/?limit=20",
+                        [f"Authorization: {token}"])
+        if "detail" in LOADS:
+            for total in SIZES:
+                token, image = users[total]
+                measure(f"image detail, {total:,} images", f"{base}/api/images/{image['id']}/",
+                        [f"Authorization: {token}"])
+        if "media" in LOADS:
+            kib = len(thumb_bytes) / 1024
+            nginx_thumb = measure(f"nginx: thumbnail file ({kib:.0f} KiB)",
+                                  f"{nginx_base}{path_of(thumb_url)}")
+            thumb = measure("thumbnail GET", thumb_url, peer=nginx_thumb)
+            measure("expiring-link GET, same bytes", link["url"], peer=thumb)
+            nginx_original = measure(f"nginx: original file ({len(jpeg) / 1024:.0f} KiB)",
+                                     f"{nginx_base}{path_of(original_url)}")
+            measure("original GET", original_url, peer=nginx_original)
 
-        log("load: uploads")
-        uploads = upload_load(base, uploader_token, work)
-        idle_ready = idle_upload_to_ready(uploader, jpeg)
-        log(f"burst: {BURST} concurrent uploads of {BURST_BYTES // 1_000_000} MB")
-        burst = upload_burst(base, uploader_token, server.pid, work)
+        uploads = idle_ready = burst = None
+        if "uploads" in LOADS:
+            log("load: uploads")
+            uploads = upload_load(base, uploader_token, work)
+            idle_ready = idle_upload_to_ready(uploader, jpeg)
+        if "burst" in LOADS:
+            log(f"burst: {BURST} concurrent uploads of {BURST_BYTES // 1_000_000} MB")
+            burst = upload_burst(base, uploader_token, server.pid, work)
     finally:
         server.send_signal(signal.SIGTERM)
         if nginx:
@@ -573,22 +585,24 @@ def report(rows, uploads, idle_ready, burst):
         print(line(row))
     u = uploads
     print()
-    print(f"Uploads of a {os.path.getsize(UPLOAD_FIXTURE):,}-byte JPEG (2560x1600), raw body, "
-          f"4 connections, {DURATION} s: {u['rps']:.1f} req/s (p50 {u['p50']:.0f} ms, "
-          f"p99 {u['p99']:.0f} ms, errors {u['non2xx'] + u['socket_errors']}); "
-          f"all {u['uploaded']} uploads' thumbnails ready {u['drain_s']:.1f} s after the load "
-          f"ended ({u['all_ready_rate']:.1f} images/s end to end, with the in-process worker). "
-          f"One upload on an idle server: thumbnails ready {idle_ready * 1000:.0f} ms after "
-          f"sending (median of 5).")
+    if u is not None:
+        print(f"Uploads of a {os.path.getsize(UPLOAD_FIXTURE):,}-byte JPEG (2560x1600), raw body, "
+              f"4 connections, {DURATION} s: {u['rps']:.1f} req/s (p50 {u['p50']:.0f} ms, "
+              f"p99 {u['p99']:.0f} ms, errors {u['non2xx'] + u['socket_errors']}); "
+              f"all {u['uploaded']} uploads' thumbnails ready {u['drain_s']:.1f} s after the load "
+              f"ended ({u['all_ready_rate']:.1f} images/s end to end, with the in-process worker). "
+              f"One upload on an idle server: thumbnails ready {idle_ready * 1000:.0f} ms after "
+              f"sending (median of 5).")
     b = burst
-    print(f"Burst (server defaults: 8 uploads received at once, 25 MiB upload limit, 2 thumbnail "
-          f"jobs at once): {BURST} concurrent uploads of a {b['bytes']:,}-byte PNG ({b['side']}x{b['side']} "
-          f"noise): {b['ok']} created, {b['error_count']} failed {b['errors']}; server RSS "
-          f"{b['baseline_mib']:.0f} MiB before, peak {b['upload_peak_mib']:.0f} MiB while "
-          f"receiving, peak {b['peak_mib']:.0f} MiB until all thumbnails were ready; uploads took "
-          f"{b['uploads_s']:.1f} s, thumbnails ready after {b['ready_s']:.1f} s; /healthz p50 "
-          f"{b['healthz_p50_ms']:.1f} ms, max {b['healthz_max_ms']:.1f} ms over "
-          f"{b['healthz_count']} probes.")
+    if b is not None:
+        print(f"Burst (server defaults: 8 uploads received at once, 25 MiB upload limit, 2 thumbnail "
+              f"jobs at once): {BURST} concurrent uploads of a {b['bytes']:,}-byte PNG ({b['side']}x{b['side']} "
+              f"noise): {b['ok']} created, {b['error_count']} failed {b['errors']}; server RSS "
+              f"{b['baseline_mib']:.0f} MiB before, peak {b['upload_peak_mib']:.0f} MiB while "
+              f"receiving, peak {b['peak_mib']:.0f} MiB until all thumbnails were ready; uploads took "
+              f"{b['uploads_s']:.1f} s, thumbnails ready after {b['ready_s']:.1f} s; /healthz p50 "
+              f"{b['healthz_p50_ms']:.1f} ms, max {b['healthz_max_ms']:.1f} ms over "
+              f"{b['healthz_count']} probes.")
 
 
 if __name__ == "__main__":
