@@ -13,21 +13,21 @@ use imagevault_core::repo::{
     PlanRepo, Repo, RepoError, TokenOwner, UserRepo, WorkScope,
 };
 use imagevault_core::{
-    ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, StorageKey, Thumbnail,
-    ThumbnailHeight, TokenRecord, User, UserId, Username,
+    ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, Plan, PlanId,
+    StorageKey, Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
 };
 use sqlx::Connection as _;
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
-    CandidateRow, ImagePlanRow, ImageRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
+    self, CandidateRow, ImagePlanRow, ImageRow, JoinedImageRow, LinkRow, LinkTargetRow, PlanRow,
     ThumbnailRow, UserPlanRow, UserRow, convert, found_keys, heights_i32, image_columns,
     image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
-    plan_columns, records, signed, thumbnail_columns, user_columns,
+    plan_columns, records, signed, thumbnail_columns, thumbnail_status, unsigned32, user_columns,
 };
 
 const BACKEND: &str = "postgres";
@@ -284,14 +284,64 @@ impl PostgresRepo {
         id: ImageId,
         owner: Option<UserId>,
     ) -> Result<Option<ImageRecord>, RepoError> {
-        let rows: Vec<ImageThumbnailRow<Stamp>> = sqlx::query_as(RECORD_SQL)
+        let rows = sqlx::query(RECORD_SQL)
             .bind(id.as_uuid())
             .bind(owner.map(|owner| owner.as_uuid()))
             .fetch_all(&self.pool)
             .await
             .map_err(fail)?;
-        Ok(checked(records(rows))?.into_iter().next())
+        Ok(checked(records(&rows))?.into_iter().next())
     }
+}
+
+/// A row of [`image_thumbnail_columns`] read by position, borrowing its text: the hottest
+/// read (a page of images) decodes each image's columns once, not once per thumbnail row,
+/// and allocates only what the domain types keep.
+impl JoinedImageRow for PgRow {
+    fn image_id(&self) -> Result<Uuid, InvalidRow> {
+        column(self, 0)
+    }
+
+    fn image(&self) -> Result<Image, InvalidRow> {
+        let size: i64 = column(self, 6)?;
+        Ok(Image {
+            id: ImageId::from_uuid(column(self, 0)?),
+            owner: UserId::from_uuid(column(self, 1)?),
+            name: ImageName::parse(column(self, 2)?).map_err(|error| InvalidRow(error.message))?,
+            format: rows::format(column(self, 3)?)?,
+            width: unsigned32(column(self, 4)?, "width")?,
+            height: unsigned32(column(self, 5)?, "height")?,
+            size: u64::try_from(size).map_err(|_| InvalidRow(format!("size {size}")))?,
+            storage_key: rows::storage_key(column(self, 7)?)?,
+            created_at: column(self, 8)?,
+        })
+    }
+
+    fn thumbnail(&self) -> Result<Option<Thumbnail>, InvalidRow> {
+        let Some(max_height) = column::<Option<i64>>(self, 9)? else {
+            return Ok(None);
+        };
+        let storage_key: Option<&str> = column(self, 13)?;
+        Ok(Some(Thumbnail {
+            image_id: ImageId::from_uuid(column(self, 0)?),
+            max_height: rows::height(max_height)?,
+            width: unsigned32(column(self, 10)?, "thumbnail width")?,
+            height: unsigned32(column(self, 11)?, "thumbnail height")?,
+            status: thumbnail_status(column(self, 12)?)?,
+            storage_key: storage_key.map(rows::storage_key).transpose()?,
+            attempts: unsigned32(column(self, 14)?, "attempts")?,
+            updated_at: column(self, 15)?,
+        }))
+    }
+}
+
+/// Column `index` of `row`; a `NULL` or a type other than `T` is an invalid row.
+fn column<'r, T>(row: &'r PgRow, index: usize) -> Result<T, InvalidRow>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(index)
+        .map_err(|error| InvalidRow(format!("column {index}: {error}")))
 }
 
 #[async_trait]
@@ -575,12 +625,12 @@ impl ImageRepo for PostgresRepo {
             image_thumbnail_columns!(),
             keyset_clause(query, "i", 2)
         );
-        let mut select = sqlx::query_as::<_, ImageThumbnailRow<Stamp>>(&sql).bind(owner.as_uuid());
+        let mut select = sqlx::query(&sql).bind(owner.as_uuid());
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(anchor.created_at).bind(anchor.id);
         }
         let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
-        checked(records(rows))
+        checked(records(&rows))
     }
 
     async fn delete_image(

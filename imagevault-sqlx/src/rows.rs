@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, Unstorable, backend};
 
 /// How a backend stores a timestamp.
-pub(crate) trait Stamp: Sized {
+pub(crate) trait Stamp: Sized + Clone {
     /// The stored value as a time.
     fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow>;
 }
@@ -104,19 +104,19 @@ pub(crate) fn signed(value: u64, what: &str) -> Result<i64, Unstorable> {
 }
 
 /// A signed 64-bit column as a `u32`.
-fn unsigned32(value: i64, what: &str) -> Result<u32, InvalidRow> {
+pub(crate) fn unsigned32(value: i64, what: &str) -> Result<u32, InvalidRow> {
     u32::try_from(value).map_err(|_| InvalidRow(format!("{what} {value}")))
 }
 
-fn format(text: &str) -> Result<ImageFormat, InvalidRow> {
+pub(crate) fn format(text: &str) -> Result<ImageFormat, InvalidRow> {
     ImageFormat::parse(text).ok_or_else(|| InvalidRow(format!("image format {text:?}")))
 }
 
-fn storage_key(text: &str) -> Result<StorageKey, InvalidRow> {
+pub(crate) fn storage_key(text: &str) -> Result<StorageKey, InvalidRow> {
     StorageKey::parse(text).ok_or_else(|| InvalidRow(format!("storage key {text:?}")))
 }
 
-fn height(value: i64) -> Result<ThumbnailHeight, InvalidRow> {
+pub(crate) fn height(value: i64) -> Result<ThumbnailHeight, InvalidRow> {
     ThumbnailHeight::new(unsigned32(value, "thumbnail height")?)
         .map_err(|error| InvalidRow(error.message))
 }
@@ -289,6 +289,10 @@ pub(crate) struct ImageRow<T> {
 
 impl<T: Stamp> ImageRow<T> {
     pub(crate) fn into_image(self) -> Result<Image, InvalidRow> {
+        self.to_image()
+    }
+
+    pub(crate) fn to_image(&self) -> Result<Image, InvalidRow> {
         Ok(Image {
             id: ImageId::from_uuid(self.id),
             owner: UserId::from_uuid(self.owner),
@@ -299,7 +303,7 @@ impl<T: Stamp> ImageRow<T> {
             size: u64::try_from(self.size)
                 .map_err(|_| InvalidRow(format!("size {}", self.size)))?,
             storage_key: storage_key(&self.storage_key)?,
-            created_at: self.created_at.into_utc()?,
+            created_at: self.created_at.clone().into_utc()?,
         })
     }
 }
@@ -333,8 +337,7 @@ impl<T: Stamp> ThumbnailRow<T> {
             max_height: height(self.max_height)?,
             width: unsigned32(self.width, "thumbnail width")?,
             height: unsigned32(self.height, "thumbnail height")?,
-            status: ThumbnailStatus::parse(&self.status)
-                .ok_or_else(|| InvalidRow(format!("thumbnail status {:?}", self.status)))?,
+            status: thumbnail_status(&self.status)?,
             storage_key: self.storage_key.as_deref().map(storage_key).transpose()?,
             attempts: unsigned32(self.attempts, "attempts")?,
             updated_at: self.updated_at.into_utc()?,
@@ -369,24 +372,36 @@ pub(crate) struct ImageThumbnailRow<T> {
     thumbnail_updated_at: Option<T>,
 }
 
-/// Groups image rows joined with their thumbnails (each image's rows together, in any
-/// order among themselves) into records, keeping the images' order, with each image's
-/// thumbnails by height.
-pub(crate) fn records<T: Stamp>(
-    rows: Vec<ImageThumbnailRow<T>>,
-) -> Result<Vec<ImageRecord>, InvalidRow> {
-    let mut records: Vec<ImageRecord> = Vec::new();
-    for row in rows {
-        let image_id = ImageId::from_uuid(row.image.id);
-        let thumbnail = match (
-            row.thumbnail_max_height,
-            row.thumbnail_width,
-            row.thumbnail_height,
-            row.thumbnail_status,
-            row.thumbnail_attempts,
-            row.thumbnail_updated_at,
+/// One row of an image left-joined with one of its thumbnails, as either backend returns
+/// it: what [`records`] needs to read from it.
+pub(crate) trait JoinedImageRow {
+    /// The image's id, read from every row.
+    fn image_id(&self) -> Result<Uuid, InvalidRow>;
+    /// The image, read only from the first row of each image (the others repeat it).
+    fn image(&self) -> Result<Image, InvalidRow>;
+    /// The thumbnail, or `None` for an image without thumbnails (a row of `NULL`s).
+    fn thumbnail(&self) -> Result<Option<Thumbnail>, InvalidRow>;
+}
+
+impl<T: Stamp> JoinedImageRow for ImageThumbnailRow<T> {
+    fn image_id(&self) -> Result<Uuid, InvalidRow> {
+        Ok(self.image.id)
+    }
+
+    fn image(&self) -> Result<Image, InvalidRow> {
+        self.image.to_image()
+    }
+
+    fn thumbnail(&self) -> Result<Option<Thumbnail>, InvalidRow> {
+        match (
+            self.thumbnail_max_height,
+            self.thumbnail_width,
+            self.thumbnail_height,
+            &self.thumbnail_status,
+            self.thumbnail_attempts,
+            &self.thumbnail_updated_at,
         ) {
-            (None, ..) => None,
+            (None, ..) => Ok(None),
             (
                 Some(max_height),
                 Some(width),
@@ -394,25 +409,41 @@ pub(crate) fn records<T: Stamp>(
                 Some(status),
                 Some(attempts),
                 Some(updated_at),
-            ) => Some(
-                ThumbnailRow {
-                    image_id: row.image.id,
-                    max_height,
-                    width,
-                    height,
-                    status,
-                    storage_key: row.thumbnail_storage_key,
-                    attempts,
-                    updated_at,
-                }
-                .into_thumbnail()?,
-            ),
-            _ => return Err(InvalidRow("a thumbnail with NULL columns".into())),
-        };
+            ) => Ok(Some(Thumbnail {
+                image_id: ImageId::from_uuid(self.image.id),
+                max_height: self::height(max_height)?,
+                width: unsigned32(width, "thumbnail width")?,
+                height: unsigned32(height, "thumbnail height")?,
+                status: thumbnail_status(status)?,
+                storage_key: self
+                    .thumbnail_storage_key
+                    .as_deref()
+                    .map(storage_key)
+                    .transpose()?,
+                attempts: unsigned32(attempts, "attempts")?,
+                updated_at: updated_at.clone().into_utc()?,
+            })),
+            _ => Err(InvalidRow("a thumbnail with NULL columns".into())),
+        }
+    }
+}
+
+pub(crate) fn thumbnail_status(text: &str) -> Result<ThumbnailStatus, InvalidRow> {
+    ThumbnailStatus::parse(text).ok_or_else(|| InvalidRow(format!("thumbnail status {text:?}")))
+}
+
+/// Groups image rows joined with their thumbnails (each image's rows together, in any
+/// order among themselves) into records, keeping the images' order, with each image's
+/// thumbnails by height. Each image's columns are read once, from its first row.
+pub(crate) fn records<R: JoinedImageRow>(rows: &[R]) -> Result<Vec<ImageRecord>, InvalidRow> {
+    let mut records: Vec<ImageRecord> = Vec::new();
+    for row in rows {
+        let image_id = ImageId::from_uuid(row.image_id()?);
+        let thumbnail = row.thumbnail()?;
         match records.last_mut() {
             Some(last) if last.image.id == image_id => last.thumbnails.extend(thumbnail),
             _ => records.push(ImageRecord {
-                image: row.image.into_image()?,
+                image: row.image()?,
                 thumbnails: thumbnail.into_iter().collect(),
             }),
         }

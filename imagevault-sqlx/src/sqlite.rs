@@ -295,7 +295,7 @@ async fn record(
     .fetch_all(&mut *connection)
     .await
     .map_err(fail)?;
-    Ok(checked(records(rows))?.into_iter().next())
+    Ok(checked(records(&rows))?.into_iter().next())
 }
 
 /// How [`insert_thumbnail`] treats a row that exists or belongs to no image.
@@ -610,7 +610,7 @@ impl ImageRepo for SqliteRepo {
             select = select.bind(micros(anchor.created_at)).bind(anchor.id);
         }
         let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        checked(records(rows))
+        checked(records(&rows))
     }
 
     async fn delete_image(
