@@ -33,7 +33,9 @@ pub(crate) struct AppState {
 
 impl AppState {
     /// An absolute URL for `path` (which starts with `/`) under the public base URL.
-    pub(crate) fn absolute(&self, path: &str) -> String {
+    /// `path` may be `format_args!(..)`, written straight into the URL: list pages build
+    /// dozens of these.
+    pub(crate) fn absolute(&self, path: impl std::fmt::Display) -> String {
         format!("{}{path}", self.config.public_url())
     }
 }

@@ -63,7 +63,7 @@ impl ImageBody {
     pub(crate) fn new(view: ImageView, state: &AppState) -> Self {
         let image = view.image;
         Self {
-            url: state.absolute(&format!("/api/images/{}/", image.id)),
+            url: state.absolute(format_args!("/api/images/{}/", image.id)),
             id: image.id.as_uuid(),
             name: image.name.as_str().to_owned(),
             format: image.format.as_str(),
@@ -73,7 +73,7 @@ impl ImageBody {
             created_at: timestamp(image.created_at),
             original: view
                 .original
-                .map(|key| state.absolute(&format!("/media/{key}"))),
+                .map(|key| state.absolute(format_args!("/media/{key}"))),
             thumbnails: view
                 .thumbnails
                 .into_iter()
@@ -84,7 +84,7 @@ impl ImageBody {
                     status: thumbnail.status.as_str(),
                     url: thumbnail
                         .storage_key
-                        .map(|key| state.absolute(&format!("/media/{key}"))),
+                        .map(|key| state.absolute(format_args!("/media/{key}"))),
                 })
                 .collect(),
         }
@@ -119,7 +119,7 @@ impl LinkBody {
             created_at: timestamp(link.created_at),
             expires_at: timestamp(link.expires_at),
             expired: view.expired,
-            url: state.absolute(&format!("/media/{}", view.media_path)),
+            url: state.absolute(format_args!("/media/{}", view.media_path)),
         }
     }
 }

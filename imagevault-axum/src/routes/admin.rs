@@ -151,7 +151,7 @@ pub(crate) async fn create_plan(
         return Err(ApiError::field("non_field_errors", "Invalid data."));
     };
     let plan = state.vault.create_plan(&caller.account, spec).await?;
-    let location = state.absolute(&format!("/api/admin/plans/{}/", plan.id));
+    let location = state.absolute(format_args!("/api/admin/plans/{}/", plan.id));
     created(&location, PlanBody::from(plan))
 }
 
@@ -341,7 +341,7 @@ pub(crate) async fn create_user(
             },
         )
         .await?;
-    let location = state.absolute(&format!("/api/admin/users/{}/", user.id));
+    let location = state.absolute(format_args!("/api/admin/users/{}/", user.id));
     created(&location, UserBody::from(user))
 }
 

@@ -79,7 +79,7 @@ pub(crate) async fn create_link(
         .vault
         .create_link(&caller.account, image, expiry)
         .await?;
-    let location = state.absolute(&format!("/api/expiring-links/{}/", view.link.id));
+    let location = state.absolute(format_args!("/api/expiring-links/{}/", view.link.id));
     created(&location, LinkBody::new(view, &state))
 }
 
