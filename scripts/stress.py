@@ -20,7 +20,8 @@ What it does, all on 127.0.0.1 and bounded in time and count:
 The stated bound on RSS (see the README's "Memory" notes): the server's resident base
 plus the upload permits' bodies (8 x 25 MiB) plus, per concurrent job, one original
 (25 MiB) and one decoded image at the pixel limit (50 MP x 4 bytes = 200 MB) with its
-resize buffers (a quarter of that), plus 64 MiB of allocator slack.
+resize buffers (a quarter of that), plus the thumbnail cache (32 MiB by default), plus
+64 MiB of allocator slack.
 
 usage: stress.py SERVER_BINARY WORK_DIR
 environment: STRESS_UPLOADS (1..200, default 50), STRESS_ROUNDS (1..10, default 3)
@@ -50,6 +51,8 @@ MAX_UPLOAD = 25 * MIB
 MAX_PIXELS = 50_000_000
 UPLOAD_PERMITS = 8
 CONCURRENT_JOBS = 2
+# VaultConfig::thumbnail_cache_bytes, the default.
+THUMBNAIL_CACHE_MIB = 32
 HEALTHZ_LIMIT_MS = 100.0
 ENTERPRISE = "00000000-0000-7000-8000-00000000b003"
 USER_PASSWORD = "stress-user-password"
@@ -271,13 +274,15 @@ def json_id(body):
 def print_report(report):
     base = report["base_mib"]
     per_job = MAX_UPLOAD / MIB + MAX_PIXELS * 4 * 1.25 / MIB
-    bound = base + UPLOAD_PERMITS * MAX_UPLOAD / MIB + CONCURRENT_JOBS * per_job + 64
+    bound = (base + UPLOAD_PERMITS * MAX_UPLOAD / MIB + CONCURRENT_JOBS * per_job
+             + THUMBNAIL_CACHE_MIB + 64)
     print()
     tunables = os.environ.get("GLIBC_TUNABLES", "none")
     print(f"imagevault-server stress ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"GLIBC_TUNABLES={tunables}); resident base {base:.0f} MiB")
     print(f"stated RSS bound: {base:.0f} + {UPLOAD_PERMITS} x 25 MiB bodies + "
-          f"{CONCURRENT_JOBS} jobs x {per_job:.0f} MiB + 64 MiB slack = {bound:.0f} MiB")
+          f"{CONCURRENT_JOBS} jobs x {per_job:.0f} MiB + {THUMBNAIL_CACHE_MIB} MiB thumbnail "
+          f"cache + 64 MiB slack = {bound:.0f} MiB")
     print()
     print("| phase | requests (label: status x n) | thumbnails | RSS at start / peak | "
           "/healthz p50 / p99 / max | probes >= 100 ms | failed probes | time |")

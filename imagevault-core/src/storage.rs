@@ -6,6 +6,7 @@ use std::ops::Range;
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::StreamExt as _;
 use futures::stream::BoxStream;
 
 use crate::imaging::ImageFormat;
@@ -171,6 +172,26 @@ pub struct StoredObject {
 }
 
 impl StoredObject {
+    /// An object held in memory, as one chunk: `bytes` are the object's bytes at `range`.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use imagevault_core::storage::{ObjectInfo, StoredObject};
+    /// let whole = StoredObject::in_memory(
+    ///     ObjectInfo { size: 5, last_modified: None },
+    ///     0..5,
+    ///     Bytes::from_static(b"hello"),
+    /// );
+    /// assert_eq!(whole.range, 0..5);
+    /// ```
+    pub fn in_memory(info: ObjectInfo, range: Range<u64>, bytes: Bytes) -> Self {
+        Self {
+            info,
+            range,
+            body: futures::stream::once(std::future::ready(Ok(bytes))).boxed(),
+        }
+    }
+
     /// Reads the whole body into memory: one buffer of the range's length, filled as the
     /// chunks arrive (a body of one chunk is returned as it is, without a copy).
     pub async fn bytes(self) -> Result<Bytes, StorageError> {

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::TryStreamExt as _;
-use imagevault_core::{MediaCaching, MediaObject, VaultError};
+use imagevault_core::{CACHED_THUMBNAIL_LIMIT, MediaCaching, MediaObject, VaultError};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -223,11 +223,15 @@ pub(crate) async fn serve_media(
         }
         None => StatusCode::OK,
     };
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(object.range.end - object.range.start),
-    );
-    let body = Body::from_stream(object.body.map_err(axum::Error::new));
+    let length = object.range.end - object.range.start;
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // A small body goes out as one buffer, which hyper writes with the headers in one
+    // call; a large one streams, so memory stays bounded.
+    let body = if length <= CACHED_THUMBNAIL_LIMIT {
+        Body::from(object.bytes().await.map_err(VaultError::from)?)
+    } else {
+        Body::from_stream(object.body.map_err(axum::Error::new))
+    };
     Ok((status, headers, body).into_response())
 }
 

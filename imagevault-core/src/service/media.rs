@@ -2,13 +2,14 @@
 
 use std::ops::Range;
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::error::VaultError;
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, LinkKey};
 use crate::repo::LinkTarget;
-use crate::storage::{StorageKey, StoredObject};
+use crate::storage::{ObjectInfo, StorageError, StorageKey, StoredObject};
 
 use super::Vault;
 
@@ -215,7 +216,7 @@ impl Vault {
         let cache = &self.inner.links;
         // The stamp is read before the query, so a change committed while it runs makes
         // the entry stale at once.
-        let stamp = cache.stamp(|| repo.link_changes());
+        let stamp = cache.stamp(|| self.link_feed());
         if let Some(stamp) = stamp
             && let Some(resolved) = cache.get(&key, stamp)
         {
@@ -233,16 +234,74 @@ impl Vault {
 
     /// Opens a resolved media object, whole or the bytes `range`. `Ok(None)` if the object
     /// has vanished from storage since it was resolved.
+    ///
+    /// A thumbnail of at most [`CACHED_THUMBNAIL_LIMIT`](super::CACHED_THUMBNAIL_LIMIT)
+    /// bytes comes from memory once it has been read whole (see
+    /// [`VaultConfig::thumbnail_cache_bytes`](super::VaultConfig::thumbnail_cache_bytes)),
+    /// as one chunk.
     pub async fn open_media(
         &self,
         media: &MediaObject,
         range: Option<Range<u64>>,
     ) -> Result<Option<StoredObject>, VaultError> {
         let storage = &self.inner.storage;
+        if media.kind == MediaKind::Thumbnail {
+            let cache = &self.inner.thumbnails;
+            // Read before storage is, so that a deletion reported meanwhile makes the
+            // entry stale at once.
+            if let Some(stamp) = cache.stamp(|| self.link_feed()) {
+                if let Some(cached) = cache.get(&media.key, stamp) {
+                    return Ok(Some(cached.open(range)?));
+                }
+                if range.is_none() {
+                    let Some(object) = storage.get(&media.key).await? else {
+                        return Ok(None);
+                    };
+                    if object.info.size > super::CACHED_THUMBNAIL_LIMIT {
+                        return Ok(Some(object));
+                    }
+                    let cached = CachedObject {
+                        info: object.info.clone(),
+                        bytes: object.bytes().await?,
+                    };
+                    let weight = cached.bytes.len();
+                    cache.insert_weighed(media.key.clone(), stamp, cached.clone(), weight);
+                    return Ok(Some(cached.open(None)?));
+                }
+            }
+        }
         Ok(match range {
             Some(range) => storage.get_range(&media.key, range).await?,
             None => storage.get(&media.key).await?,
         })
+    }
+}
+
+/// A thumbnail held in memory: the entry of the vault's thumbnail cache.
+#[derive(Debug, Clone)]
+pub(super) struct CachedObject {
+    info: ObjectInfo,
+    bytes: Bytes,
+}
+
+impl CachedObject {
+    /// The whole object, or the bytes of `range` (which the caller has checked against
+    /// the object's size; a range beyond it is refused, as storage would).
+    fn open(&self, range: Option<Range<u64>>) -> Result<StoredObject, StorageError> {
+        let size = self.bytes.len() as u64;
+        let range = range.unwrap_or(0..size);
+        let invalid = || StorageError::InvalidRange {
+            start: range.start,
+            end: range.end,
+            size,
+        };
+        if range.start > range.end || range.end > size {
+            return Err(invalid());
+        }
+        let start = usize::try_from(range.start).map_err(|_| invalid())?;
+        let end = usize::try_from(range.end).map_err(|_| invalid())?;
+        let bytes = self.bytes.slice(start..end);
+        Ok(StoredObject::in_memory(self.info.clone(), range, bytes))
     }
 }
 

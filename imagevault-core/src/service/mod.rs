@@ -14,7 +14,7 @@ mod sweep;
 mod throttle;
 mod worker;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use account::Account;
@@ -27,13 +27,14 @@ pub use throttle::ThrottleConfig;
 pub use worker::{JobOutcome, WorkerOptions};
 
 use crate::auth::TokenHash;
+use crate::changes::ChangeFeed;
 use crate::clock::{Clock, SystemClock};
 use crate::imaging::ImageLimits;
 use crate::link::LinkKey;
 use crate::queue::JobQueue;
 use crate::repo::Repo;
-use crate::storage::Storage;
-use media::ResolvedLink;
+use crate::storage::{Storage, StorageKey};
+use media::{CachedObject, ResolvedLink};
 use pool::BlockingPool;
 use read_cache::ReadCache;
 use throttle::LoginThrottle;
@@ -77,7 +78,18 @@ pub struct VaultConfig {
     /// change is reported, and at once when made through this vault.
     /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.
     pub account_cache_capacity: usize,
+    /// Bytes of thumbnails kept in memory, so that serving a hot thumbnail reads no
+    /// storage; 0 turns the cache off. Only thumbnails of at most
+    /// [`CACHED_THUMBNAIL_LIMIT`] bytes are kept, and only with a repository whose
+    /// [`link_changes`](crate::repo::LinkRepo::link_changes) feed tells of deleted images:
+    /// a thumbnail is then no longer served from memory once its image is deleted anywhere,
+    /// and at once when deleted through this vault. Default 32 MiB.
+    pub thumbnail_cache_bytes: usize,
 }
+
+/// The largest thumbnail the vault keeps in memory (see
+/// [`VaultConfig::thumbnail_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
+pub const CACHED_THUMBNAIL_LIMIT: u64 = 256 * 1024;
 
 impl Default for VaultConfig {
     fn default() -> Self {
@@ -92,6 +104,7 @@ impl Default for VaultConfig {
             login_throttle: ThrottleConfig::default(),
             link_cache_capacity: 10_000,
             account_cache_capacity: 10_000,
+            thumbnail_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -132,6 +145,10 @@ struct Inner {
     links: ReadCache<LinkKey, ResolvedLink>,
     /// The accounts of API tokens, by the token's hash.
     accounts: ReadCache<TokenHash, Account>,
+    /// Small thumbnails, by storage key, weighed in bytes.
+    thumbnails: ReadCache<StorageKey, CachedObject>,
+    /// The repository's link feed, asked for once and shared by the caches it keeps honest.
+    link_feed: OnceLock<Option<ChangeFeed>>,
 }
 
 impl Vault {
@@ -171,8 +188,18 @@ impl Vault {
 
     /// Drops cached link resolutions after a committed change that can alter them (a link,
     /// an image, a user's plan or a plan changed or deleted).
+    /// (Images deleted by this vault take their thumbnails' cached bytes with them too.)
     fn links_changed(&self) {
         self.inner.links.invalidate();
+        self.inner.thumbnails.invalidate();
+    }
+
+    /// The repository's link feed, asked for on first use.
+    fn link_feed(&self) -> Option<ChangeFeed> {
+        self.inner
+            .link_feed
+            .get_or_init(|| self.inner.repo.link_changes())
+            .clone()
     }
 
     /// Drops cached token accounts after a committed change that can alter them (a token
@@ -270,6 +297,7 @@ impl VaultBuilder {
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
         let links = ReadCache::new(config.link_cache_capacity);
         let accounts = ReadCache::new(config.account_cache_capacity);
+        let thumbnails = ReadCache::new(config.thumbnail_cache_bytes);
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,
@@ -282,6 +310,8 @@ impl VaultBuilder {
                 token_throttle,
                 links,
                 accounts,
+                thumbnails,
+                link_feed: OnceLock::new(),
             }),
         })
     }

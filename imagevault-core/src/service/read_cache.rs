@@ -28,23 +28,36 @@ pub(super) struct Stamp {
 
 #[derive(Debug)]
 pub(super) struct ReadCache<K, V> {
+    /// The most weight the entries may have together: one per entry, or bytes, as the
+    /// caller weighs them.
     capacity: usize,
     /// The repository's feed, asked for on first use (a backend may spawn a listener, which
     /// needs the runtime that `Vault::build` may not run in).
     feed: OnceLock<Option<ChangeFeed>>,
     /// Moved after every change this vault makes that can alter a cached answer.
     local: AtomicU64,
-    entries: Mutex<HashMap<K, (Stamp, V)>>,
+    entries: Mutex<Entries<K, V>>,
+}
+
+#[derive(Debug)]
+struct Entries<K, V> {
+    map: HashMap<K, (Stamp, V, usize)>,
+    /// The sum of the entries' weights.
+    weight: usize,
 }
 
 impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
-    /// A cache of at most `capacity` entries; 0 turns caching off.
+    /// A cache of at most `capacity` entries (or weight, see
+    /// [`insert_weighed`](Self::insert_weighed)); 0 turns caching off.
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             capacity,
             feed: OnceLock::new(),
             local: AtomicU64::new(0),
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries {
+                map: HashMap::new(),
+                weight: 0,
+            }),
         }
     }
 
@@ -65,18 +78,32 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     /// The entry for `key` read under `stamp`, if there is one.
     pub(super) fn get(&self, key: &K, stamp: Stamp) -> Option<V> {
         let entries = self.entries();
-        let (stored, value) = entries.get(key)?;
+        let (stored, value, _) = entries.map.get(key)?;
         (*stored == stamp).then(|| value.clone())
     }
 
-    /// Keeps `value`, read under `stamp`. A full cache is emptied first: simple,
-    /// constant time per insert on average, and a refill costs one query per key.
+    /// Keeps `value`, read under `stamp`, as an entry of weight 1.
     pub(super) fn insert(&self, key: K, stamp: Stamp, value: V) {
-        let mut entries = self.entries();
-        if entries.len() >= self.capacity && !entries.contains_key(&key) {
-            entries.clear();
+        self.insert_weighed(key, stamp, value, 1);
+    }
+
+    /// Keeps `value`, read under `stamp`, as an entry of `weight`; a value heavier than the
+    /// whole capacity is not kept. A cache that would overflow is emptied first: simple,
+    /// constant time per insert on average, and a refill costs one read per key.
+    pub(super) fn insert_weighed(&self, key: K, stamp: Stamp, value: V, weight: usize) {
+        if weight > self.capacity {
+            return;
         }
-        entries.insert(key, (stamp, value));
+        let mut entries = self.entries();
+        if let Some((_, _, replaced)) = entries.map.remove(&key) {
+            entries.weight -= replaced;
+        }
+        if entries.weight + weight > self.capacity {
+            entries.map.clear();
+            entries.weight = 0;
+        }
+        entries.map.insert(key, (stamp, value, weight));
+        entries.weight += weight;
     }
 
     /// Makes every entry stale; called after this vault changes anything that can alter a
@@ -85,9 +112,9 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
         self.local.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn entries(&self) -> MutexGuard<'_, HashMap<K, (Stamp, V)>> {
-        // Every critical section is a single map operation, which cannot leave the map
-        // half-changed, so a poisoned lock is safe to keep using.
+    fn entries(&self) -> MutexGuard<'_, Entries<K, V>> {
+        // No critical section can panic between changing the map and its weight, so a
+        // poisoned lock is safe to keep using.
         self.entries
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -150,6 +177,32 @@ mod tests {
         }
         assert_eq!(cache.get(&0, stamp), None);
         assert_eq!(cache.get(&2, stamp), Some(20));
-        assert!(cache.entries().len() <= 2);
+        assert!(cache.entries().map.len() <= 2);
+    }
+
+    #[test]
+    fn weights_bound_the_cache() {
+        let (_notifier, feed) = ChangeFeed::connected();
+        let cache = ReadCache::new(100);
+        let stamp = cache.stamp(|| Some(feed)).unwrap();
+        cache.insert_weighed("too heavy", stamp, 0, 101);
+        assert_eq!(cache.get(&"too heavy", stamp), None);
+        cache.insert_weighed("a", stamp, 1, 60);
+        cache.insert_weighed("a", stamp, 2, 40);
+        cache.insert_weighed("b", stamp, 3, 60);
+        assert_eq!(
+            cache.get(&"a", stamp),
+            Some(2),
+            "a replaced entry frees its weight"
+        );
+        assert_eq!(cache.entries().weight, 100);
+        cache.insert_weighed("c", stamp, 4, 1);
+        assert_eq!(
+            cache.get(&"a", stamp),
+            None,
+            "an overflowing cache starts over"
+        );
+        assert_eq!(cache.get(&"c", stamp), Some(4));
+        assert_eq!(cache.entries().weight, 1);
     }
 }

@@ -469,3 +469,77 @@ async fn every_change_through_the_vault_drops_cached_accounts_at_once() {
         );
     }
 }
+
+/// A ready thumbnail of a fresh image of `user`'s: the image's id and the thumbnail's
+/// resolved media object.
+async fn ready_thumbnail(t: &TestVault, user: &Account) -> (ImageId, imagevault_core::MediaObject) {
+    let view = t.upload(user, small_png(300, 600)).await;
+    t.run_jobs().await;
+    let view = t.vault.get_image(user, view.image.id).await.unwrap();
+    let key = view.thumbnails[0].storage_key.clone().unwrap();
+    let media = t.vault.resolve_media(key.as_str()).await.unwrap();
+    (view.image.id, media)
+}
+
+/// The thumbnail's bytes at `range` as the vault serves them, or `None` if it has none.
+async fn served(
+    t: &TestVault,
+    media: &imagevault_core::MediaObject,
+    range: Option<std::ops::Range<u64>>,
+) -> Option<bytes::Bytes> {
+    let object = t.vault.open_media(media, range).await.unwrap()?;
+    Some(object.bytes().await.unwrap())
+}
+
+#[tokio::test]
+async fn thumbnails_are_served_from_memory_until_their_image_is_deleted() {
+    let t = TestVault::new();
+    let user = t.user(Some(PlanId::BASIC)).await;
+    let (image, media) = ready_thumbnail(&t, &user).await;
+    let stored = t.fetch(&media.key).await;
+    assert_eq!(served(&t, &media, None).await, Some(stored.clone()));
+
+    // Gone from storage behind the vault's back, with no change reported: the copy in
+    // memory is served, whole and in part, which shows that the checks below exercise
+    // the cache.
+    t.vault.storage().delete(&media.key).await.unwrap();
+    assert_eq!(served(&t, &media, None).await, Some(stored.clone()));
+    assert_eq!(
+        served(&t, &media, Some(2..9)).await,
+        Some(stored.slice(2..9))
+    );
+    assert!(
+        t.vault
+            .open_media(&media, Some(0..stored.len() as u64 + 1))
+            .await
+            .is_err(),
+        "a range beyond the cached object is refused, as storage refuses it"
+    );
+
+    // The image deleted in the repository, not through this vault (as another process
+    // would): the change feed reports it, and the cached copy is no longer served.
+    assert!(
+        t.vault
+            .repo()
+            .delete_image(user.user.id, image)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(served(&t, &media, None).await, None);
+}
+
+#[tokio::test]
+async fn thumbnails_of_images_deleted_through_the_vault_stop_at_once() {
+    let (t, _repo) = deaf_vault();
+    let user = t.user(Some(PlanId::BASIC)).await;
+    let (image, media) = ready_thumbnail(&t, &user).await;
+    assert!(served(&t, &media, None).await.is_some());
+    assert!(served(&t, &media, None).await.is_some());
+    t.vault.delete_image(&user, image).await.unwrap();
+    assert_eq!(
+        served(&t, &media, None).await,
+        None,
+        "a deleted image's thumbnail must stop at once, though the feed never reports"
+    );
+}
