@@ -51,8 +51,8 @@ MAX_UPLOAD = 25 * MIB
 MAX_PIXELS = 50_000_000
 UPLOAD_PERMITS = 8
 CONCURRENT_JOBS = 2
-# VaultConfig::thumbnail_cache_bytes, the default.
-THUMBNAIL_CACHE_MIB = 32
+# VaultConfig::media_cache_bytes, the default.
+MEDIA_CACHE_MIB = 32
 HEALTHZ_LIMIT_MS = 100.0
 ENTERPRISE = "00000000-0000-7000-8000-00000000b003"
 USER_PASSWORD = "stress-user-password"
@@ -275,13 +275,13 @@ def print_report(report):
     base = report["base_mib"]
     per_job = MAX_UPLOAD / MIB + MAX_PIXELS * 4 * 1.25 / MIB
     bound = (base + UPLOAD_PERMITS * MAX_UPLOAD / MIB + CONCURRENT_JOBS * per_job
-             + THUMBNAIL_CACHE_MIB + 64)
+             + MEDIA_CACHE_MIB + 64)
     print()
     tunables = os.environ.get("GLIBC_TUNABLES", "none")
     print(f"imagevault-server stress ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, "
           f"GLIBC_TUNABLES={tunables}); resident base {base:.0f} MiB")
     print(f"stated RSS bound: {base:.0f} + {UPLOAD_PERMITS} x 25 MiB bodies + "
-          f"{CONCURRENT_JOBS} jobs x {per_job:.0f} MiB + {THUMBNAIL_CACHE_MIB} MiB thumbnail "
+          f"{CONCURRENT_JOBS} jobs x {per_job:.0f} MiB + {MEDIA_CACHE_MIB} MiB media "
           f"cache + 64 MiB slack = {bound:.0f} MiB")
     print()
     print("| phase | requests (label: status x n) | thumbnails | RSS at start / peak | "

@@ -40,7 +40,7 @@ pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeigh
 pub use queue::{Job, JobQueue};
 pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, TokenOwner, UserRepo};
 pub use service::{
-    Account, BuildError, CACHED_THUMBNAIL_LIMIT, ImageView, JobOutcome, LinkView, MediaCaching,
+    Account, BuildError, CACHED_MEDIA_LIMIT, ImageView, JobOutcome, LinkView, MediaCaching,
     MediaKind, MediaObject, NewUser, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView,
     Upload, UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
 };

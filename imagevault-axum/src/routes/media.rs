@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::TryStreamExt as _;
-use imagevault_core::{CACHED_THUMBNAIL_LIMIT, MediaCaching, MediaObject, VaultError};
+use imagevault_core::{CACHED_MEDIA_LIMIT, MediaCaching, MediaObject, VaultError};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -227,7 +227,7 @@ pub(crate) async fn serve_media(
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     // A small body goes out as one buffer, which hyper writes with the headers in one
     // call; a large one streams, so memory stays bounded.
-    let body = if length <= CACHED_THUMBNAIL_LIMIT {
+    let body = if length <= CACHED_MEDIA_LIMIT {
         Body::from(object.bytes().await.map_err(VaultError::from)?)
     } else {
         Body::from_stream(object.body.map_err(axum::Error::new))

@@ -235,39 +235,37 @@ impl Vault {
     /// Opens a resolved media object, whole or the bytes `range`. `Ok(None)` if the object
     /// has vanished from storage since it was resolved.
     ///
-    /// A thumbnail of at most [`CACHED_THUMBNAIL_LIMIT`](super::CACHED_THUMBNAIL_LIMIT)
-    /// bytes comes from memory once it has been read whole (see
-    /// [`VaultConfig::thumbnail_cache_bytes`](super::VaultConfig::thumbnail_cache_bytes)),
-    /// as one chunk.
+    /// An object of at most [`CACHED_MEDIA_LIMIT`](super::CACHED_MEDIA_LIMIT) bytes comes
+    /// from memory once it has been read whole (see
+    /// [`VaultConfig::media_cache_bytes`](super::VaultConfig::media_cache_bytes)), as one
+    /// chunk. Resolving it first still applies every rule (plan, expiry) on each request.
     pub async fn open_media(
         &self,
         media: &MediaObject,
         range: Option<Range<u64>>,
     ) -> Result<Option<StoredObject>, VaultError> {
         let storage = &self.inner.storage;
-        if media.kind == MediaKind::Thumbnail {
-            let cache = &self.inner.thumbnails;
-            // Read before storage is, so that a deletion reported meanwhile makes the
-            // entry stale at once.
-            if let Some(stamp) = cache.stamp(|| self.link_feed()) {
-                if let Some(cached) = cache.get(&media.key, stamp) {
-                    return Ok(Some(cached.open(range)?));
+        let cache = &self.inner.media;
+        // Read before storage is, so that a deletion reported meanwhile makes the
+        // entry stale at once.
+        if let Some(stamp) = cache.stamp(|| self.link_feed()) {
+            if let Some(cached) = cache.get(&media.key, stamp) {
+                return Ok(Some(cached.open(range)?));
+            }
+            if range.is_none() {
+                let Some(object) = storage.get(&media.key).await? else {
+                    return Ok(None);
+                };
+                if object.info.size > super::CACHED_MEDIA_LIMIT {
+                    return Ok(Some(object));
                 }
-                if range.is_none() {
-                    let Some(object) = storage.get(&media.key).await? else {
-                        return Ok(None);
-                    };
-                    if object.info.size > super::CACHED_THUMBNAIL_LIMIT {
-                        return Ok(Some(object));
-                    }
-                    let cached = CachedObject {
-                        info: object.info.clone(),
-                        bytes: object.bytes().await?,
-                    };
-                    let weight = cached.bytes.len();
-                    cache.insert_weighed(media.key.clone(), stamp, cached.clone(), weight);
-                    return Ok(Some(cached.open(None)?));
-                }
+                let cached = CachedObject {
+                    info: object.info.clone(),
+                    bytes: object.bytes().await?,
+                };
+                let weight = cached.bytes.len();
+                cache.insert_weighed(media.key.clone(), stamp, cached.clone(), weight);
+                return Ok(Some(cached.open(None)?));
             }
         }
         Ok(match range {
@@ -277,7 +275,7 @@ impl Vault {
     }
 }
 
-/// A thumbnail held in memory: the entry of the vault's thumbnail cache.
+/// A media object held in memory: the entry of the vault's media cache.
 #[derive(Debug, Clone)]
 pub(super) struct CachedObject {
     info: ObjectInfo,

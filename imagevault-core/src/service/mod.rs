@@ -78,18 +78,19 @@ pub struct VaultConfig {
     /// change is reported, and at once when made through this vault.
     /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.
     pub account_cache_capacity: usize,
-    /// Bytes of thumbnails kept in memory, so that serving a hot thumbnail reads no
-    /// storage; 0 turns the cache off. Only thumbnails of at most
-    /// [`CACHED_THUMBNAIL_LIMIT`] bytes are kept, and only with a repository whose
+    /// Bytes of media kept in memory, so that serving a hot thumbnail (or an original
+    /// through a link) reads no storage; 0 turns the cache off. Only objects of at most
+    /// [`CACHED_MEDIA_LIMIT`] bytes are kept, and only with a repository whose
     /// [`link_changes`](crate::repo::LinkRepo::link_changes) feed tells of deleted images:
-    /// a thumbnail is then no longer served from memory once its image is deleted anywhere,
-    /// and at once when deleted through this vault. Default 32 MiB.
-    pub thumbnail_cache_bytes: usize,
+    /// an object is then no longer served from memory once its image is deleted anywhere,
+    /// and at once when deleted through this vault. (Stored objects never change: a key
+    /// is written once.) Default 32 MiB.
+    pub media_cache_bytes: usize,
 }
 
-/// The largest thumbnail the vault keeps in memory (see
-/// [`VaultConfig::thumbnail_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
-pub const CACHED_THUMBNAIL_LIMIT: u64 = 256 * 1024;
+/// The largest media object the vault keeps in memory (see
+/// [`VaultConfig::media_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
+pub const CACHED_MEDIA_LIMIT: u64 = 256 * 1024;
 
 impl Default for VaultConfig {
     fn default() -> Self {
@@ -104,7 +105,7 @@ impl Default for VaultConfig {
             login_throttle: ThrottleConfig::default(),
             link_cache_capacity: 10_000,
             account_cache_capacity: 10_000,
-            thumbnail_cache_bytes: 32 * 1024 * 1024,
+            media_cache_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -145,8 +146,8 @@ struct Inner {
     links: ReadCache<LinkKey, ResolvedLink>,
     /// The accounts of API tokens, by the token's hash.
     accounts: ReadCache<TokenHash, Account>,
-    /// Small thumbnails, by storage key, weighed in bytes.
-    thumbnails: ReadCache<StorageKey, CachedObject>,
+    /// Small media objects, by storage key, weighed in bytes.
+    media: ReadCache<StorageKey, CachedObject>,
     /// The repository's link feed, asked for once and shared by the caches it keeps honest.
     link_feed: OnceLock<Option<ChangeFeed>>,
 }
@@ -188,10 +189,10 @@ impl Vault {
 
     /// Drops cached link resolutions after a committed change that can alter them (a link,
     /// an image, a user's plan or a plan changed or deleted).
-    /// (Images deleted by this vault take their thumbnails' cached bytes with them too.)
+    /// (Images deleted by this vault take their media's cached bytes with them too.)
     fn links_changed(&self) {
         self.inner.links.invalidate();
-        self.inner.thumbnails.invalidate();
+        self.inner.media.invalidate();
     }
 
     /// The repository's link feed, asked for on first use.
@@ -297,7 +298,7 @@ impl VaultBuilder {
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
         let links = ReadCache::new(config.link_cache_capacity);
         let accounts = ReadCache::new(config.account_cache_capacity);
-        let thumbnails = ReadCache::new(config.thumbnail_cache_bytes);
+        let media = ReadCache::new(config.media_cache_bytes);
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,
@@ -310,7 +311,7 @@ impl VaultBuilder {
                 token_throttle,
                 links,
                 accounts,
-                thumbnails,
+                media,
                 link_feed: OnceLock::new(),
             }),
         })

@@ -200,8 +200,8 @@ impl Vault {
                 report.failed += 1;
                 continue;
             } else {
-                // A thumbnail is served by its key alone: stop serving a cached copy too.
-                self.inner.thumbnails.invalidate();
+                // Media is served from memory by key: stop serving a cached copy too.
+                self.inner.media.invalidate();
                 info!(%key, bytes, %written, age_secs, "sweep deleted an unreferenced object");
             }
             report.deleted += 1;
