@@ -556,7 +556,8 @@ impl UserRepo for PostgresRepo {
 
     /// A feed driven by `LISTEN imagevault_account_changes`, which the triggers of
     /// migration 0003 notify on every change to tokens, users and plans, from any process.
-    /// See [`PostgresRepo::feeds`] for the listening task.
+    /// One task, on one pooled connection, listens for both feeds and reconnects with
+    /// backoff; nothing is cached while it is reconnecting.
     fn account_changes(&self) -> Option<ChangeFeed> {
         Some(self.feeds().accounts.clone())
     }
@@ -1006,7 +1007,8 @@ impl LinkRepo for PostgresRepo {
 
     /// A feed driven by `LISTEN imagevault_link_changes`, which the triggers of migration
     /// 0002 notify on every change that can alter a link's resolution, from any process.
-    /// See [`PostgresRepo::feeds`] for the listening task.
+    /// One task, on one pooled connection, listens for both feeds and reconnects with
+    /// backoff; nothing is cached while it is reconnecting.
     fn link_changes(&self) -> Option<ChangeFeed> {
         Some(self.feeds().links.clone())
     }
