@@ -658,24 +658,26 @@ async fn postgres_link_changes_come_from_every_connection() {
     .await;
 }
 
+/// A vault on `repo`, as one API process would have, with in-memory storage and queue.
+fn vault_on(repo: PostgresRepo) -> imagevault_core::Vault {
+    imagevault_core::Vault::builder()
+        .repo(Arc::new(repo))
+        .storage(Arc::new(imagevault_core::ObjectStorage::memory()))
+        .queue(Arc::new(imagevault_core::MemoryJobQueue::new(100)))
+        .build()
+        .expect("a vault")
+}
+
 /// Two vaults on one database, as two API processes: a link resolved (and cached) by one
 /// stops resolving there once the other deletes it; a vault's own deletion of the link or
 /// of its image takes effect there at once, without waiting for the notification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_vaults_drop_links_changed_elsewhere() {
-    use imagevault_core::{Account, MemoryJobQueue, ObjectStorage, Vault, VaultError};
+    use imagevault_core::{Account, Vault, VaultError};
 
     with_postgres(|repo, url| async move {
-        let vault = |repo: PostgresRepo| {
-            Vault::builder()
-                .repo(Arc::new(repo))
-                .storage(Arc::new(ObjectStorage::memory()))
-                .queue(Arc::new(MemoryJobQueue::new(100)))
-                .build()
-                .expect("a vault")
-        };
         let other = PostgresRepo::connect(&url).await.expect("a second pool");
-        let (here, there) = (vault(repo.clone()), vault(other.clone()));
+        let (here, there) = (vault_on(repo.clone()), vault_on(other.clone()));
         let resolves = |vault: &Vault, path: &str| {
             let (vault, path) = (vault.clone(), path.to_owned());
             async move { vault.resolve_media(&path).await }
@@ -777,19 +779,11 @@ async fn until_token(
 /// plain SQL, and an admin demoted elsewhere loses the rights there too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_vaults_see_tokens_and_users_changed_elsewhere() {
-    use imagevault_core::{MemoryJobQueue, ObjectStorage, UserChanges, Vault, VaultError};
+    use imagevault_core::{UserChanges, VaultError};
 
     with_postgres(|repo, url| async move {
-        let vault = |repo: PostgresRepo| {
-            Vault::builder()
-                .repo(Arc::new(repo))
-                .storage(Arc::new(ObjectStorage::memory()))
-                .queue(Arc::new(MemoryJobQueue::new(100)))
-                .build()
-                .expect("a vault")
-        };
         let other = PostgresRepo::connect(&url).await.expect("a second pool");
-        let (here, there) = (vault(repo.clone()), vault(other.clone()));
+        let (here, there) = (vault_on(repo.clone()), vault_on(other.clone()));
         let new_user = |plan, is_admin| {
             let repo = repo.clone();
             async move {
