@@ -4,6 +4,7 @@
 # Usage: scripts/bench-api.sh
 #   BENCH_DURATION=10 (seconds per load), BENCH_CONNECTIONS=32, BENCH_THREADS=2,
 #   BENCH_SIZES=1000,100000,1000000 (images of the list users), BENCH_BURST=50,
+#   BENCH_ROUNDS=3 (the wrk loads take turns this many times; medians are reported),
 #   BENCH_PG=postgres://postgres@127.0.0.1:5432 (a server where `postgres` may create
 #   databases; the database imagevault_bench is dropped and recreated).
 #

@@ -9,10 +9,11 @@ What it does, all on 127.0.0.1 and bounded in time and count:
 2. Enterprise users `list1k`, `list100k`, `list1m` (each with one real uploaded JPEG and
    its thumbnails), padded to 1,000 / 100,000 / 1,000,000 images with SQL copies of that
    row (the copies are older, so the real image heads every list).
-3. wrk, one load at a time, each after an unmeasured 2 s warm-up: the list page (20 items) and the image detail for each user,
-   a thumbnail GET against nginx serving the same file from the same directory, an
-   expiring-link GET, and raw uploads of a 500 KB JPEG, then how long until every
-   uploaded image's thumbnails are ready.
+3. wrk, one load at a time, each after an unmeasured 2 s warm-up: the list page (20 items)
+   and the image detail for each user, a thumbnail GET against nginx serving the same file
+   from the same directory, an expiring-link GET; these loads take turns for several rounds
+   and the medians are reported. Then raw uploads of a 500 KB JPEG, and how long until
+   every uploaded image's thumbnails are ready.
 4. Memory: 50 concurrent uploads of a 20 MB image, sampling the server's RSS and timing
    /healthz all along.
 
@@ -22,7 +23,8 @@ environment: BENCH_DURATION (seconds per load, default 10, 1..60), BENCH_CONNECT
 postgres://postgres@127.0.0.1:5432), BENCH_SIZES (default 1000,100000,1000000; each at
 most 2,000,000), BENCH_BURST (concurrent big uploads, default 50, at most 200),
 BENCH_LOADS (which loads to run, default list,detail,media,uploads,burst; a subset is
-for iterating on one part, the README's table comes from all of them).
+for iterating on one part, the README's table comes from all of them), BENCH_ROUNDS
+(rounds of the wrk loads, default 3, 1..9).
 """
 
 import base64
@@ -34,6 +36,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import struct
 import subprocess
 import sys
@@ -63,6 +66,9 @@ CONNECTIONS = env_int("BENCH_CONNECTIONS", 32, 1, 512)
 THREADS = env_int("BENCH_THREADS", 2, 1, 16)
 BURST = env_int("BENCH_BURST", 50, 1, 200)
 BURST_BYTES = 20_000_000
+# Each wrk load runs this many times, the loads taking turns, and the table reports medians:
+# on a shared 2-core VM one 10 s window can lose a fifth of its throughput to a neighbour.
+ROUNDS = env_int("BENCH_ROUNDS", 3, 1, 9)
 WARMUP = 2
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432").rstrip("/")
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000,100000,1000000").split(",")]
@@ -191,6 +197,16 @@ def wrk(url, headers=(), script=None, connections=CONNECTIONS, duration=DURATION
     return result
 
 
+def median_result(results):
+    """The median of each figure over the rounds, and the spread of requests/s."""
+    merged = {key: statistics.median(r[key] for r in results)
+              for key in ("rps", "p50", "p90", "p99")}
+    merged["errors"] = sum(r["non2xx"] + r["socket_errors"] for r in results)
+    merged["rps_min"] = min(r["rps"] for r in results)
+    merged["rps_max"] = max(r["rps"] for r in results)
+    return merged
+
+
 # ---------------------------------------------------------------------------------------
 # setup
 
@@ -234,18 +250,30 @@ def pad_images(owner_username, image_id, total):
     """Copies one image row (and its thumbnail rows) until the owner has `total` images.
 
     The copies are older than the original, so the real image stays first in the list,
-    and share its storage keys (the media exists; the sweeper sees them referenced).
+    and share its storage keys (the media exists; the sweeper sees them referenced). Their
+    ids are UUIDv7 stamped with their creation time, as the server makes them (`ImageId`
+    is `Uuid::now_v7`), so a page's thumbnail rows sit together in the primary key index
+    as an uploaded history's would; random v4 ids would scatter them.
     This mirrors imagevault-sqlx/migrations/postgres: change both together."""
     copies = total - 1
     if copies <= 0:
         return
     psql(f"""
         BEGIN;
+        -- UUIDv7: 48 bits of Unix milliseconds, the version nibble 7, then random bits
+        -- (from v4 uuids, whose variant bits are already the 10 that v7 needs too).
         CREATE TEMP TABLE pad AS
-            SELECT gen_random_uuid() AS id, g FROM generate_series(1, {copies}) AS g;
+            SELECT encode(set_byte(overlay(uuid_send(gen_random_uuid())
+                       placing substring(int8send((extract(epoch FROM created_at) * 1000)::bigint)
+                                         FROM 3 FOR 6) FROM 1 FOR 6),
+                       6, (get_byte(uuid_send(gen_random_uuid()), 6) & 15) | 112), 'hex')::uuid
+                   AS id, created_at
+            FROM (SELECT i.created_at - g * interval '1 second' AS created_at
+                  FROM generate_series(1, {copies}) AS g, images i
+                  WHERE i.id = '{image_id}') AS stamps;
         INSERT INTO images (id, owner, name, format, width, height, size, storage_key, created_at)
             SELECT pad.id, i.owner, i.name, i.format, i.width, i.height, i.size, i.storage_key,
-                   i.created_at - pad.g * interval '1 second'
+                   pad.created_at
             FROM pad, images i WHERE i.id = '{image_id}';
         INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key,
                                 attempts, updated_at)
@@ -476,7 +504,11 @@ def main():
             pad_images(username, image["id"], total)
             log(f"{username}: padded to {total} images in {time.perf_counter() - seed_start:.1f} s")
             users[total] = (token, image)
+        # Hint bits, statistics and the visibility map set now, and the dirty pages of the
+        # bulk load written out now, so that neither autovacuum nor a spread checkpoint
+        # writing a gigabyte runs under the measured loads.
         psql("VACUUM ANALYZE")
+        psql("CHECKPOINT")
 
         uploader_token = create_user(admin, base, "uploader")
         uploader = Api(base, uploader_token)
@@ -492,35 +524,39 @@ def main():
                                  body={"base_image": twin["id"], "expiry_in_seconds": 30000})
         nginx, nginx_base = start_nginx(work, media)
 
-        rows = []
-
-        def measure(label, url, headers=(), peer=None):
-            log(f"load: {label}")
-            # Unmeasured first: connections open, statements prepared, caches warm.
-            wrk(url, headers=headers, duration=WARMUP)
-            result = wrk(url, headers=headers)
-            rows.append((label, result, peer))
-            return result
-
+        # (label, url, headers, the label of the peer it is compared with)
+        loads = []
         if "list" in LOADS:
             for total in SIZES:
                 token, image = users[total]
-                measure(f"list page, {total:,} images", f"{base}/api/images/?limit=20",
-                        [f"Authorization: {token}"])
+                loads.append((f"list page, {total:,} images", f"{base}/api/images/?limit=20",
+                              [f"Authorization: {token}"], None))
         if "detail" in LOADS:
             for total in SIZES:
                 token, image = users[total]
-                measure(f"image detail, {total:,} images", f"{base}/api/images/{image['id']}/",
-                        [f"Authorization: {token}"])
+                loads.append((f"image detail, {total:,} images",
+                              f"{base}/api/images/{image['id']}/", [f"Authorization: {token}"],
+                              None))
         if "media" in LOADS:
-            kib = len(thumb_bytes) / 1024
-            nginx_thumb = measure(f"nginx: thumbnail file ({kib:.0f} KiB)",
-                                  f"{nginx_base}{path_of(thumb_url)}")
-            thumb = measure("thumbnail GET", thumb_url, peer=nginx_thumb)
-            measure("expiring-link GET, same bytes", link["url"], peer=thumb)
-            nginx_original = measure(f"nginx: original file ({len(jpeg) / 1024:.0f} KiB)",
-                                     f"{nginx_base}{path_of(original_url)}")
-            measure("original GET", original_url, peer=nginx_original)
+            nginx_thumb = f"nginx: thumbnail file ({len(thumb_bytes) / 1024:.0f} KiB)"
+            nginx_original = f"nginx: original file ({len(jpeg) / 1024:.0f} KiB)"
+            loads += [
+                (nginx_thumb, f"{nginx_base}{path_of(thumb_url)}", [], None),
+                ("thumbnail GET", thumb_url, [], nginx_thumb),
+                ("expiring-link GET, same bytes", link["url"], [], "thumbnail GET"),
+                (nginx_original, f"{nginx_base}{path_of(original_url)}", [], None),
+                ("original GET", original_url, [], nginx_original),
+            ]
+        runs = {label: [] for label, _, _, _ in loads}
+        for round_number in range(1, ROUNDS + 1):
+            for label, url, headers, _ in loads:
+                log(f"load (round {round_number} of {ROUNDS}): {label}")
+                # Unmeasured first: connections open, statements prepared, caches warm.
+                wrk(url, headers=headers, duration=WARMUP)
+                runs[label].append(wrk(url, headers=headers))
+        medians = {label: median_result(results) for label, results in runs.items()}
+        rows = [(label, medians[label], medians[peer] if peer else None)
+                for label, _, _, peer in loads]
 
         uploads = idle_ready = burst = None
         if "uploads" in LOADS:
@@ -552,34 +588,35 @@ def report(rows, uploads, idle_ready, burst):
                 cpu = line.split(":", 1)[1].strip()
                 break
     print(f"imagevault API on PostgreSQL, {os.cpu_count()} cores ({cpu}); wrk {THREADS} threads, "
-          f"{CONNECTIONS} connections, {DURATION} s per load, all on loopback.")
-    header = ("load", "req/s", "p50 ms", "p90 ms", "p99 ms", "errors", "vs")
+          f"{CONNECTIONS} connections, {DURATION} s per load, all on loopback; each figure is "
+          f"the median of {ROUNDS} rounds (req/s range: the rounds' lowest and highest).")
+    header = ("load", "req/s", "req/s range", "p50 ms", "p90 ms", "p99 ms", "errors", "vs")
     table = []
     for label, r, peer in rows:
         vs = ""
         if peer is not None:
             vs = f"{r['rps'] / peer['rps']:.2f}x the req/s, {r['p50'] / peer['p50']:.2f}x the p50"
-        table.append((label, f"{r['rps']:,.0f}", f"{r['p50']:.2f}", f"{r['p90']:.2f}",
-                      f"{r['p99']:.2f}", str(r["non2xx"] + r["socket_errors"]), vs))
+        table.append((label, f"{r['rps']:,.0f}", f"{r['rps_min']:,.0f}-{r['rps_max']:,.0f}",
+                      f"{r['p50']:.2f}", f"{r['p90']:.2f}", f"{r['p99']:.2f}", str(r["errors"]),
+                      vs))
     by_label = {label: r for label, r, _ in rows}
-    sizes = [label for label in by_label if label.startswith("list page")]
     for kind in ("list page", "image detail"):
         labels = [label for label in by_label if label.startswith(kind)]
         if len(labels) >= 2:
             first, last = by_label[labels[0]], by_label[labels[-1]]
-            table.append((f"{kind}: largest / smallest", "", f"{last['p50'] / first['p50']:.2f}x",
+            table.append((f"{kind}: largest / smallest", "", "",
+                          f"{last['p50'] / first['p50']:.2f}x",
                           f"{last['p90'] / first['p90']:.2f}x", f"{last['p99'] / first['p99']:.2f}x",
                           "", ""))
-    del sizes
     widths = [max(len(c) for c in col) for col in zip(header, *table)]
 
     def line(cells):
         return "| " + " | ".join(
-            c.ljust(w) if i in (0, 6) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            c.ljust(w) if i in (0, 7) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
         ) + " |"
 
     print(line(header))
-    print("|" + "|".join(("-" * (w + 2)) if i in (0, 6) else ("-" * (w + 1) + ":")
+    print("|" + "|".join(("-" * (w + 2)) if i in (0, 7) else ("-" * (w + 1) + ":")
                          for i, w in enumerate(widths)) + "|")
     for row in table:
         print(line(row))
