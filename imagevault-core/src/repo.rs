@@ -110,8 +110,14 @@ pub struct LinkTarget {
 /// Which images a thumbnail work claim looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkScope {
-    /// Every image.
+    /// Every image. Finding rows missing for a plan reads every image, so this grows with
+    /// the table; the periodic reconciler runs it rarely and [`Self::LapsedLeases`] often.
     All,
+    /// The images that have a pending row whose lease has lapsed (`updated_at` before
+    /// `stale_before`), whoever owns them: work a lost job left behind. Backends answer it
+    /// from an index of pending rows, so its cost follows the outstanding work, not the
+    /// number of images.
+    LapsedLeases,
     /// One user's images.
     Owner(UserId),
     /// The images of every user on one plan.

@@ -72,6 +72,17 @@ pub(crate) struct Global {
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) job_lease_secs: u64,
+    /// Seconds between the reconciler's full passes, which read every image to find
+    /// thumbnails missing for a changed plan whose backfill job was lost; its other passes
+    /// only look up lapsed leases in an index. A full pass also runs at start
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_FULL_RECONCILE_EVERY_SECS",
+        default_value_t = 3600,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) full_reconcile_every_secs: u64,
 
     /// Database connections per process
     #[arg(
@@ -255,7 +266,8 @@ pub(crate) struct WorkerArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ReconcilerArgs {
     /// Seconds between reconciler passes, which re-queue thumbnail work the queue lost or
-    /// never got (it was down at upload time), once that work's job lease has lapsed
+    /// never got (it was down at upload time), once that work's job lease has lapsed (see
+    /// --full-reconcile-every-secs for the passes that read every image)
     #[arg(
         long,
         env = "IMAGEVAULT_RECONCILE_EVERY_SECS",
@@ -450,6 +462,7 @@ mod tests {
             panic!("a serve command")
         };
         assert_eq!(args.reconciler.every(), Duration::from_secs(60));
+        assert_eq!(cli.global.full_reconcile_every_secs, 3600);
         assert_eq!(cli.global.database_timeout_secs, 5);
 
         for command in ["serve", "worker"] {
@@ -460,6 +473,8 @@ mod tests {
                 "2",
                 "--database-timeout-secs",
                 "1",
+                "--full-reconcile-every-secs",
+                "600",
             ])
             .unwrap();
             let every = match cli.command {
@@ -469,6 +484,7 @@ mod tests {
             };
             assert_eq!(every, Duration::from_secs(2), "{command}");
             assert_eq!(cli.global.database_timeout_secs, 1, "{command}");
+            assert_eq!(cli.global.full_reconcile_every_secs, 600, "{command}");
         }
         assert!(
             Cli::try_parse_from(["imagevault-server", "serve", "--reconcile-every-secs", "0"])

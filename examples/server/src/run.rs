@@ -47,6 +47,7 @@ pub(crate) async fn open_vault(global: &Global) -> anyhow::Result<Vault> {
                 max_pixels: global.max_pixels,
             };
             config.job_lease = Duration::from_secs(global.job_lease_secs);
+            config.full_reconcile_every = Duration::from_secs(global.full_reconcile_every_secs);
             config.login_throttle.failures_before_delay = global.login_failures_before_delay;
             config
         })

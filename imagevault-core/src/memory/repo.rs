@@ -491,6 +491,11 @@ impl ImageRepo for MemoryRepo {
             .values()
             .filter(|image| match scope {
                 WorkScope::All => true,
+                WorkScope::LapsedLeases => state.thumbnails.values().any(|row| {
+                    row.image_id == image.id
+                        && row.status == ThumbnailStatus::Pending
+                        && row.updated_at < stale_before
+                }),
                 WorkScope::Owner(owner) => image.owner == owner,
                 WorkScope::Plan(plan) => {
                     state.users.get(&image.owner).and_then(|user| user.plan_id) == Some(plan)

@@ -56,6 +56,11 @@ pub struct VaultConfig {
     pub retry_max_delay: Duration,
     /// Images claimed per reconciler or backfill step. Default 500.
     pub work_batch: usize,
+    /// How often [`Vault::run_reconciler`] makes a full pass, which reads every image to
+    /// find thumbnails missing for a plan (a backfill job the queue lost); its other passes
+    /// only look for lapsed leases, from an index. A full pass also runs when the
+    /// reconciler starts. Default 1 hour.
+    pub full_reconcile_every: Duration,
     /// Image decodes and password hashes run at once, off the async executor.
     /// Default: the number of CPUs.
     pub blocking_concurrency: usize,
@@ -101,6 +106,7 @@ impl Default for VaultConfig {
             retry_base_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(300),
             work_batch: 500,
+            full_reconcile_every: Duration::from_secs(3600),
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             login_throttle: ThrottleConfig::default(),
             link_cache_capacity: 10_000,

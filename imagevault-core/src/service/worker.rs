@@ -374,19 +374,35 @@ impl Vault {
         }
     }
 
-    /// One reconciler pass: queues every image whose thumbnails are pending without a live
-    /// lease, or missing for the owner's current plan. The database is the source of truth,
-    /// so work lost with the queue (a restart, a flushed Redis) is found again here.
+    /// A full reconciler pass: queues every image whose thumbnails are pending without a
+    /// live lease, or missing for the owner's current plan. The database is the source of
+    /// truth, so work lost with the queue (a restart, a flushed Redis) is found again here.
+    /// It reads every image; [`reconcile_lapsed`](Self::reconcile_lapsed) is the cheap pass.
     /// Returns the number of jobs queued.
     pub async fn reconcile(&self) -> Result<usize, VaultError> {
-        let queued = self.backfill(WorkScope::All).await?;
+        self.reconcile_scope(WorkScope::All).await
+    }
+
+    /// A cheap reconciler pass: queues only the images with a pending thumbnail whose lease
+    /// has lapsed (an upload's job lost with the queue), found from an index of pending
+    /// rows. Thumbnails missing for a changed plan are left to [`reconcile`](Self::reconcile).
+    /// Returns the number of jobs queued.
+    pub async fn reconcile_lapsed(&self) -> Result<usize, VaultError> {
+        self.reconcile_scope(WorkScope::LapsedLeases).await
+    }
+
+    async fn reconcile_scope(&self, scope: WorkScope) -> Result<usize, VaultError> {
+        let queued = self.backfill(scope).await?;
         if queued > 0 {
-            info!(queued, "reconciler queued thumbnail work");
+            info!(queued, ?scope, "reconciler queued thumbnail work");
         }
         Ok(queued)
     }
 
-    /// Runs [`reconcile`](Self::reconcile) now and then every `interval`, until `shutdown`.
+    /// Reconciles every `interval` until `shutdown`: a full pass ([`reconcile`](Self::reconcile))
+    /// now and then every [`VaultConfig::full_reconcile_every`](super::VaultConfig::full_reconcile_every), a lapsed-lease pass
+    /// ([`reconcile_lapsed`](Self::reconcile_lapsed)) at the other ticks. A full pass reads
+    /// every image (seconds at a million), so it does not run every minute.
     pub async fn run_reconciler(
         &self,
         interval: Duration,
@@ -395,12 +411,26 @@ impl Vault {
         tokio::pin!(shutdown);
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_full: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
-                _ = ticks.tick() => {
-                    if let Err(error) = self.reconcile().await {
-                        warn!(%error, "reconciler pass failed; trying again next interval");
+                tick = ticks.tick() => {
+                    let full = last_full.is_none_or(|at| {
+                        tick.duration_since(at) >= self.inner.config.full_reconcile_every
+                    });
+                    let pass = if full {
+                        self.reconcile().await
+                    } else {
+                        self.reconcile_lapsed().await
+                    };
+                    match pass {
+                        // A failed full pass is tried again at the next tick.
+                        Ok(_) if full => last_full = Some(tick),
+                        Ok(_) => {}
+                        Err(error) => {
+                            warn!(%error, full, "reconciler pass failed; trying again next interval");
+                        }
                     }
                 }
             }

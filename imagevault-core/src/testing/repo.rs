@@ -58,6 +58,7 @@ pub async fn run_all(repo: &dyn Repo) {
     complete_thumbnail_succeeds_once(repo).await;
     fail_thumbnails_only_fails_pending_rows(repo).await;
     claim_work_for_owner(repo).await;
+    claim_work_for_lapsed_leases(repo).await;
     claim_work_respects_limit(repo).await;
     claim_work_for_plan(repo).await;
 
@@ -2244,6 +2245,80 @@ pub async fn claim_work_for_owner(repo: &dyn Repo) {
         "claim_thumbnail_work must not insert rows for a user without a plan"
     );
     clean_up(repo, &[user.id, neighbour.id, planless.id], &[plan.id]).await;
+}
+
+/// `claim_thumbnail_work` for [`WorkScope::LapsedLeases`] renews the lapsed pending rows
+/// (and inserts the rows missing beside them), and leaves alone images whose only work is a
+/// missing row, fresh leases and ready rows.
+///
+/// Concurrent runs of the suite share the lapsed scope, so a lapsed row here may be
+/// renewed by another run's claim: the check is that it was renewed, by whichever run.
+/// The lapsed rows sit at a random instant of the 15th to 19th centuries, the other rows
+/// near now, out of reach of every run's `stale_before`.
+pub async fn claim_work_for_lapsed_leases(repo: &dyn Repo) {
+    use ThumbnailStatus::{Pending, Ready};
+    const SPAN_MICROS: u128 = 400 * 365 * 86_400 * 1_000_000;
+    let plan = new_plan(repo, &[120, 240]).await;
+    let user = new_user(repo, Some(plan.id)).await;
+    let claim_at = now();
+    let ancient_start: DateTime<Utc> =
+        DateTime::from_timestamp(-17_000_000_000, 0).expect("a valid time in the 15th century");
+    let offset =
+        i64::try_from(Uuid::new_v4().as_u128() % SPAN_MICROS).expect("the span fits in i64");
+    let lapsed_at = micros(ancient_start, offset);
+    let stale_before = micros(lapsed_at, 1);
+    let recent = claim_at - TimeDelta::minutes(1);
+    let created = claim_at - TimeDelta::hours(2);
+    let with_rows = |rows: &[(u32, ThumbnailStatus, DateTime<Utc>)]| {
+        let mut record = bare_image(user.id, created);
+        record.thumbnails = rows
+            .iter()
+            .map(|&(pixels, status, at)| row(&record.image, pixels, status, 1, at))
+            .collect();
+        record
+    };
+    let lapsed = insert(repo, with_rows(&[(120, Pending, lapsed_at)])).await;
+    let only_missing = insert(repo, with_rows(&[(120, Ready, recent)])).await;
+    let no_rows = insert(repo, with_rows(&[])).await;
+    let leased = insert(
+        repo,
+        with_rows(&[(120, Pending, recent), (240, Ready, recent)]),
+    )
+    .await;
+
+    let claimed = repo
+        .claim_thumbnail_work(WorkScope::LapsedLeases, claim_at, stale_before, 10_000)
+        .await
+        .expect("claim_thumbnail_work failed");
+    for (record, what) in [
+        (&only_missing, "an image whose only work is a missing row"),
+        (&no_rows, "an image without rows"),
+        (&leased, "an image with a fresh lease"),
+    ] {
+        assert!(
+            !claimed.contains(&record.image.id),
+            "claim_thumbnail_work(LapsedLeases) must not claim {what}"
+        );
+        assert_eq!(
+            rows_of(repo, record.image.id).await,
+            record.thumbnails,
+            "claim_thumbnail_work(LapsedLeases) must not touch {what}"
+        );
+    }
+    let rows = rows_of(repo, lapsed.image.id).await;
+    assert_eq!(
+        rows.iter()
+            .map(|row| row.max_height.get())
+            .collect::<Vec<_>>(),
+        [120, 240],
+        "claim_thumbnail_work(LapsedLeases) must insert the rows missing beside a lapsed one"
+    );
+    assert!(
+        rows[0].status == Pending && rows[0].updated_at > lapsed_at,
+        "claim_thumbnail_work(LapsedLeases) must renew a lapsed lease, found {:?}",
+        rows[0]
+    );
+    clean_up(repo, &[user.id], &[plan.id]).await;
 }
 
 /// `claim_thumbnail_work` claims at most `limit` images per call, and repeated calls at

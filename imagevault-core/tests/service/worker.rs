@@ -297,6 +297,95 @@ async fn uploads_survive_a_full_queue() {
     }
 }
 
+/// The frequent reconciler pass finds an upload whose job was lost once its lease lapses,
+/// but not thumbnails missing for a changed plan whose backfill job was lost: those are
+/// the full pass's, which reads every image.
+#[tokio::test]
+async fn the_lapsed_pass_leaves_missing_thumbnails_to_the_full_pass() {
+    let t = TestVault::new();
+    let admin = t.admin().await;
+    let moved = t.user(Some(PlanId::BASIC)).await;
+    let moved_image = t.upload(&moved, small_png(30, 300)).await;
+    t.run_jobs().await;
+    t.vault
+        .update_user(
+            &admin,
+            moved.user.id,
+            UserChanges {
+                plan: Some(Some(PlanId::PREMIUM)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let moved = t.refresh(&moved).await;
+    // The backfill job is lost with the queue, as is the next upload's job.
+    let lost = t.queue.reserve(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::ZERO,
+    );
+    let lost = lost.await.unwrap().expect("the backfill job was queued");
+    assert!(
+        matches!(lost.job, Job::BackfillOwner { .. }),
+        "{:?}",
+        lost.job
+    );
+    t.queue.ack(&lost).await.unwrap();
+    let uploader = t.user(Some(PlanId::BASIC)).await;
+    let stranded = t.upload(&uploader, small_png(30, 300)).await;
+    let lost = t.queue.reserve(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::ZERO,
+    );
+    t.queue
+        .ack(&lost.await.unwrap().expect("the upload's job was queued"))
+        .await
+        .unwrap();
+
+    t.clock.advance(TimeDelta::minutes(6));
+    assert_eq!(
+        t.vault.reconcile_lapsed().await.unwrap(),
+        1,
+        "the lapsed pass queues the stranded upload only"
+    );
+    t.run_jobs().await;
+    let view = t
+        .vault
+        .get_image(&uploader, stranded.image.id)
+        .await
+        .unwrap();
+    assert_eq!(statuses(&view), [(200, ThumbnailStatus::Ready)]);
+    let view = t
+        .vault
+        .get_image(&moved, moved_image.image.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&view),
+        [
+            (200, ThumbnailStatus::Ready),
+            (400, ThumbnailStatus::Pending)
+        ],
+        "the 400 px thumbnail is shown pending, and no pass has queued it yet"
+    );
+    assert_eq!(t.vault.reconcile_lapsed().await.unwrap(), 0);
+    assert_eq!(
+        t.vault.reconcile().await.unwrap(),
+        1,
+        "the full pass finds the thumbnails missing for the new plan"
+    );
+    t.run_jobs().await;
+    let view = t
+        .vault
+        .get_image(&moved, moved_image.image.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&view),
+        [(200, ThumbnailStatus::Ready), (400, ThumbnailStatus::Ready)]
+    );
+}
+
 /// A worker asked to stop finishes what it holds and leaves nothing reserved: whatever it
 /// took is settled, and the rest is still ready for the next worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
