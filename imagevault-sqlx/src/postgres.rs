@@ -214,6 +214,22 @@ impl PostgresRepo {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Starts a transaction whose `BEGIN` the caller's cancellation cannot cut short.
+    ///
+    /// sqlx 0.8 counts a transaction only once the server has answered its `BEGIN`
+    /// (sqlx issue 4393): a future dropped while waiting for that answer (a client
+    /// that went away, a request timeout) leaves the connection inside a transaction that
+    /// nothing ends, and the pool hands it on, so the next borrower's statements neither
+    /// commit nor release their locks. In a task of its own the `BEGIN` always completes,
+    /// and a transaction nobody is left to receive is dropped there, which rolls it back.
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, RepoError> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move { pool.begin().await })
+            .await
+            .map_err(|error| backend(BACKEND, error))?
+            .map_err(fail)
+    }
 }
 
 /// The columns of thumbnail rows, for `unnest` inserts.
@@ -568,7 +584,7 @@ impl ImageRepo for PostgresRepo {
     async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
         let image = &record.image;
         let size = signed(image.size, "image size").map_err(|error| backend(BACKEND, error))?;
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = self.begin().await?;
         sqlx::query(
             "INSERT INTO images (id, owner, name, format, width, height, size, storage_key, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -639,7 +655,7 @@ impl ImageRepo for PostgresRepo {
         owner: UserId,
         id: ImageId,
     ) -> Result<Option<ImageRecord>, RepoError> {
-        let mut tx = self.pool.begin().await.map_err(fail)?;
+        let mut tx = self.begin().await?;
         // Locking the image holds off new thumbnail rows; deleting the thumbnails with
         // RETURNING reports exactly the rows that were there, so a worker finishing at the
         // same moment either lands in the answer or finds its row gone.
@@ -838,7 +854,7 @@ impl ImageRepo for PostgresRepo {
              LIMIT $2 \
              FOR NO KEY UPDATE OF i SKIP LOCKED"
         );
-        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await.map_err(fail)?;
+        let mut tx: Transaction<'_, Postgres> = self.begin().await?;
         let mut select = sqlx::query_as::<_, CandidateRow<Heights>>(&sql)
             .bind(stale_before)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX));
