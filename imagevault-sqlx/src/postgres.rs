@@ -829,12 +829,7 @@ impl ImageRepo for PostgresRepo {
         }
         let (scope_condition, scope_id) = match scope {
             WorkScope::All => ("", None),
-            // Answered from the partial index of pending rows (migration 0004).
-            WorkScope::LapsedLeases => (
-                "AND i.id IN (SELECT t.image_id FROM thumbnails t \
-                 WHERE t.status = 'pending' AND t.updated_at < $1)",
-                None,
-            ),
+            WorkScope::LapsedLeases => (rows::LAPSED_LEASE_CONDITION, None),
             WorkScope::Owner(owner) => ("AND i.owner = $3", Some(owner.as_uuid())),
             WorkScope::Plan(plan) => ("AND u.plan_id = $3", Some(plan.as_uuid())),
         };

@@ -561,6 +561,14 @@ impl<H: StoredHeights> CandidateRow<H> {
     }
 }
 
+/// The `claim_thumbnail_work` condition of [`WorkScope::LapsedLeases`] on images `i`, with
+/// `stale_before` as `$1`: answered from the partial index of pending rows
+/// (`thumbnails_pending`).
+///
+/// [`WorkScope::LapsedLeases`]: imagevault_core::repo::WorkScope::LapsedLeases
+pub(crate) const LAPSED_LEASE_CONDITION: &str = "AND i.id IN (SELECT t.image_id FROM thumbnails t \
+     WHERE t.status = 'pending' AND t.updated_at < $1)";
+
 /// The keyset part of a list query over columns `created_at` and `id` (qualified by
 /// `alias`): the condition (starting with `AND`), the order and the limit, numbering its
 /// parameters from `$first`. Bind the anchor's time and id, if there is an anchor.

@@ -486,16 +486,24 @@ impl ImageRepo for MemoryRepo {
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError> {
         let mut state = self.state();
+        // Read once, not once per image.
+        let lapsed: HashSet<ImageId> = match scope {
+            WorkScope::LapsedLeases => state
+                .thumbnails
+                .values()
+                .filter(|row| {
+                    row.status == ThumbnailStatus::Pending && row.updated_at < stale_before
+                })
+                .map(|row| row.image_id)
+                .collect(),
+            _ => HashSet::new(),
+        };
         let mut candidates: Vec<Image> = state
             .images
             .values()
             .filter(|image| match scope {
                 WorkScope::All => true,
-                WorkScope::LapsedLeases => state.thumbnails.values().any(|row| {
-                    row.image_id == image.id
-                        && row.status == ThumbnailStatus::Pending
-                        && row.updated_at < stale_before
-                }),
+                WorkScope::LapsedLeases => lapsed.contains(&image.id),
                 WorkScope::Owner(owner) => image.owner == owner,
                 WorkScope::Plan(plan) => {
                     state.users.get(&image.owner).and_then(|user| user.plan_id) == Some(plan)
