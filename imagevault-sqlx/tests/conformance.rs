@@ -127,11 +127,20 @@ where
     F: FnOnce(PostgresRepo, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    with_postgres_pool(8, check).await;
+}
+
+/// [`with_postgres`] with a pool of `max_connections`.
+async fn with_postgres_pool<F, Fut>(max_connections: u32, check: F)
+where
+    F: FnOnce(PostgresRepo, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let Some(database) = TestDatabase::create().await else {
         return;
     };
     let repo = PostgresRepo::builder(database.url.clone())
-        .max_connections(8)
+        .max_connections(max_connections)
         .migrate_on_connect(true)
         .build()
         .await;
@@ -879,69 +888,49 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
     use imagevault_core::repo::WorkScope;
     use std::task::Poll;
 
-    let Some(database) = TestDatabase::create().await else {
-        return;
-    };
-    let repo = PostgresRepo::builder(database.url.clone())
-        .max_connections(1)
-        .migrate_on_connect(true)
-        .build()
-        .await
-        .expect("connecting to the test database");
-    let checked = tokio::spawn({
-        let repo = repo.clone();
-        let url = database.url.clone();
-        async move {
-            // Dropped after its first, second, ... wait, so that some are cut short while
-            // the BEGIN's answer is on its way (timers are too coarse to aim at that).
-            for waits in (1..=8).cycle().take(800) {
-                let mut claim =
-                    Box::pin(repo.claim_thumbnail_work(WorkScope::All, now(), now(), 10));
-                for _ in 0..waits {
-                    let done = std::future::poll_fn(|context| {
-                        Poll::Ready(claim.as_mut().poll(context).is_ready())
-                    })
-                    .await;
-                    if done {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
+    with_postgres_pool(1, |repo, url| async move {
+        // Dropped after its first, second, ... wait, so that some are cut short while
+        // the BEGIN's answer is on its way (timers are too coarse to aim at that).
+        for waits in (1..=8).cycle().take(800) {
+            let mut claim = Box::pin(repo.claim_thumbnail_work(WorkScope::All, now(), now(), 10));
+            for _ in 0..waits {
+                let done = std::future::poll_fn(|context| {
+                    Poll::Ready(claim.as_mut().poll(context).is_ready())
+                })
+                .await;
+                if done {
+                    break;
                 }
+                tokio::task::yield_now().await;
             }
-            let names: Vec<String> = (0..5)
-                .map(|n| format!("after-cancel-{n}-{}", uuid::Uuid::new_v4().simple()))
-                .collect();
-            for name in &names {
-                let plan = Plan {
-                    id: PlanId::new(),
-                    name: PlanName::parse(name).expect("a valid name"),
-                    thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
-                    original_link: true,
-                    expiring_links: true,
-                    created_at: now(),
-                };
-                repo.create_plan(&plan).await.expect("create_plan failed");
-            }
-            let mut other = sqlx::PgConnection::connect(&url)
-                .await
-                .expect("a second session");
-            let visible: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM plans WHERE name = ANY($1)")
-                    .bind(&names)
-                    .fetch_one(&mut other)
-                    .await
-                    .expect("counting plans");
-            let _ = other.close().await;
-            assert_eq!(
-                visible, 5,
-                "every plan created after the cancellations must be committed"
-            );
         }
+        let names: Vec<String> = (0..5)
+            .map(|n| format!("after-cancel-{n}-{}", uuid::Uuid::new_v4().simple()))
+            .collect();
+        for name in &names {
+            let plan = Plan {
+                id: PlanId::new(),
+                name: PlanName::parse(name).expect("a valid name"),
+                thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
+                original_link: true,
+                expiring_links: true,
+                created_at: now(),
+            };
+            repo.create_plan(&plan).await.expect("create_plan failed");
+        }
+        let mut other = sqlx::PgConnection::connect(&url)
+            .await
+            .expect("a second session");
+        let visible: i64 = sqlx::query_scalar("SELECT count(*) FROM plans WHERE name = ANY($1)")
+            .bind(&names)
+            .fetch_one(&mut other)
+            .await
+            .expect("counting plans");
+        let _ = other.close().await;
+        assert_eq!(
+            visible, 5,
+            "every plan created after the cancellations must be committed"
+        );
     })
     .await;
-    repo.close().await;
-    database.drop().await;
-    if let Err(error) = checked {
-        std::panic::resume_unwind(error.into_panic());
-    }
 }

@@ -184,6 +184,21 @@ fn new_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecord {
     record
 }
 
+/// Like [`bare_image`], with one thumbnail row (after two attempts) per `(height, status,
+/// updated_at)` of `rows`.
+fn image_with_rows(
+    owner: UserId,
+    created_at: DateTime<Utc>,
+    rows: &[(u32, ThumbnailStatus, DateTime<Utc>)],
+) -> ImageRecord {
+    let mut record = bare_image(owner, created_at);
+    record.thumbnails = rows
+        .iter()
+        .map(|&(pixels, status, at)| row(&record.image, pixels, status, 2, at))
+        .collect();
+    record
+}
+
 /// Stores `record`, returning it.
 async fn insert(repo: &dyn Repo, record: ImageRecord) -> ImageRecord {
     repo.insert_image(&record)
@@ -2124,14 +2139,8 @@ pub async fn claim_work_for_owner(repo: &dyn Repo) {
     let fresh = claim_at - TimeDelta::minutes(1);
     let created = claim_at - TimeDelta::hours(2);
 
-    let with_rows = |rows: &[(u32, ThumbnailStatus, DateTime<Utc>)]| {
-        let mut record = bare_image(user.id, created);
-        record.thumbnails = rows
-            .iter()
-            .map(|&(pixels, status, at)| row(&record.image, pixels, status, 2, at))
-            .collect();
-        record
-    };
+    let with_rows =
+        |rows: &[(u32, ThumbnailStatus, DateTime<Utc>)]| image_with_rows(user.id, created, rows);
     // Work: no rows at all; one height missing; a lapsed lease.
     let no_rows = insert(repo, with_rows(&[])).await;
     let one_missing = insert(repo, with_rows(&[(120, Ready, stale)])).await;
@@ -2269,14 +2278,8 @@ pub async fn claim_work_for_lapsed_leases(repo: &dyn Repo) {
     let stale_before = micros(lapsed_at, 1);
     let recent = claim_at - TimeDelta::minutes(1);
     let created = claim_at - TimeDelta::hours(2);
-    let with_rows = |rows: &[(u32, ThumbnailStatus, DateTime<Utc>)]| {
-        let mut record = bare_image(user.id, created);
-        record.thumbnails = rows
-            .iter()
-            .map(|&(pixels, status, at)| row(&record.image, pixels, status, 1, at))
-            .collect();
-        record
-    };
+    let with_rows =
+        |rows: &[(u32, ThumbnailStatus, DateTime<Utc>)]| image_with_rows(user.id, created, rows);
     let lapsed = insert(repo, with_rows(&[(120, Pending, lapsed_at)])).await;
     let only_missing = insert(repo, with_rows(&[(120, Ready, recent)])).await;
     let no_rows = insert(repo, with_rows(&[])).await;

@@ -297,6 +297,22 @@ async fn uploads_survive_a_full_queue() {
     }
 }
 
+/// Takes the next job off the queue and acknowledges it unrun, as a queue that loses it
+/// would, returning it.
+async fn lose_next_job(t: &TestVault) -> Job {
+    let delivery = t
+        .queue
+        .reserve(
+            std::time::Duration::from_secs(60),
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap()
+        .expect("a job was queued");
+    t.queue.ack(&delivery).await.unwrap();
+    delivery.job
+}
+
 /// The frequent reconciler pass finds an upload whose job was lost once its lease lapses,
 /// but not thumbnails missing for a changed plan whose backfill job was lost: those are
 /// the full pass's, which reads every image.
@@ -320,27 +336,12 @@ async fn the_lapsed_pass_leaves_missing_thumbnails_to_the_full_pass() {
         .unwrap();
     let moved = t.refresh(&moved).await;
     // The backfill job is lost with the queue, as is the next upload's job.
-    let lost = t.queue.reserve(
-        std::time::Duration::from_secs(60),
-        std::time::Duration::ZERO,
-    );
-    let lost = lost.await.unwrap().expect("the backfill job was queued");
-    assert!(
-        matches!(lost.job, Job::BackfillOwner { .. }),
-        "{:?}",
-        lost.job
-    );
-    t.queue.ack(&lost).await.unwrap();
+    let lost = lose_next_job(&t).await;
+    assert!(matches!(lost, Job::BackfillOwner { .. }), "{lost:?}");
     let uploader = t.user(Some(PlanId::BASIC)).await;
     let stranded = t.upload(&uploader, small_png(30, 300)).await;
-    let lost = t.queue.reserve(
-        std::time::Duration::from_secs(60),
-        std::time::Duration::ZERO,
-    );
-    t.queue
-        .ack(&lost.await.unwrap().expect("the upload's job was queued"))
-        .await
-        .unwrap();
+    let lost = lose_next_job(&t).await;
+    assert!(matches!(lost, Job::GenerateThumbnails { .. }), "{lost:?}");
 
     t.clock.advance(TimeDelta::minutes(6));
     assert_eq!(
