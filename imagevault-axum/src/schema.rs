@@ -62,8 +62,10 @@ impl ImageBody {
 
     pub(crate) fn new(view: ImageView, state: &AppState) -> Self {
         let image = view.image;
+        let mut id_buffer = Uuid::encode_buffer();
+        let id: &str = image.id.as_uuid().hyphenated().encode_lower(&mut id_buffer);
         Self {
-            url: state.absolute(format_args!("/api/images/{}/", image.id)),
+            url: state.absolute_from(&["/api/images/", id, "/"]),
             id: image.id.as_uuid(),
             name: image.name.as_str().to_owned(),
             format: image.format.as_str(),
@@ -73,7 +75,7 @@ impl ImageBody {
             created_at: timestamp(image.created_at),
             original: view
                 .original
-                .map(|key| state.absolute(format_args!("/media/{key}"))),
+                .map(|key| state.absolute_from(&["/media/", key.as_str()])),
             thumbnails: view
                 .thumbnails
                 .into_iter()
@@ -84,7 +86,7 @@ impl ImageBody {
                     status: thumbnail.status.as_str(),
                     url: thumbnail
                         .storage_key
-                        .map(|key| state.absolute(format_args!("/media/{key}"))),
+                        .map(|key| state.absolute_from(&["/media/", key.as_str()])),
                 })
                 .collect(),
         }
@@ -119,7 +121,7 @@ impl LinkBody {
             created_at: timestamp(link.created_at),
             expires_at: timestamp(link.expires_at),
             expired: view.expired,
-            url: state.absolute(format_args!("/media/{}", view.media_path)),
+            url: state.absolute_from(&["/media/", &view.media_path]),
         }
     }
 }
