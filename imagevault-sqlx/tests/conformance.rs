@@ -252,6 +252,41 @@ async fn postgres_migrations_apply_twice() {
     .await;
 }
 
+/// Image rows are decoded without sqlx's per-value type check once the first row's column
+/// types are checked, so a schema that drifted from the code's (here `images.size` turned
+/// into text, whose bytes would decode as a nonsense number) must still fail the read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_image_reads_reject_columns_of_another_type() {
+    with_postgres(|repo, url| async move {
+        let owner = user(None);
+        repo.create_user(&owner).await.expect("creating the owner");
+        let record = upload(owner.id);
+        repo.insert_image(&record)
+            .await
+            .expect("inserting an image");
+        let mut connection = sqlx::PgConnection::connect(&url).await.expect("connecting");
+        sqlx::query("ALTER TABLE images ALTER COLUMN size TYPE text USING size::text")
+            .execute(&mut connection)
+            .await
+            .expect("changing the column's type");
+        let _ = connection.close().await;
+
+        let query = KeysetQuery {
+            anchor: None,
+            limit: 20,
+        };
+        let listed = repo.list_images(owner.id, &query).await;
+        let error = format!(
+            "{:?}",
+            listed.expect_err("a page read from a text size column")
+        );
+        assert!(error.contains("column 6 (size) is of type TEXT"), "{error}");
+        let fetched = repo.get_image(owner.id, record.image.id).await;
+        assert!(fetched.is_err(), "{fetched:?}");
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Concurrent writers
 // ---------------------------------------------------------------------------------------
