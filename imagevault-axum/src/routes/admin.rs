@@ -114,17 +114,12 @@ pub(crate) async fn list_plans(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<PageBody<PlanBody>>, ApiError> {
+) -> Result<PageBody<PlanBody>, ApiError> {
     caller.account.require_admin()?;
     let query = ListQuery::parse(query.as_deref());
     let request = query.page_request(ListKind::Plans)?;
     let page = state.vault.list_plans(&caller.account, request).await?;
-    Ok(Json(query.body(
-        &state,
-        "/api/admin/plans/",
-        page,
-        PlanBody::from,
-    )))
+    Ok(query.body(&state, "/api/admin/plans/", page, PlanBody::from))
 }
 
 /// Create a plan.
@@ -290,17 +285,12 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<PageBody<UserBody>>, ApiError> {
+) -> Result<PageBody<UserBody>, ApiError> {
     caller.account.require_admin()?;
     let query = ListQuery::parse(query.as_deref());
     let request = query.page_request(ListKind::Users)?;
     let page = state.vault.list_users(&caller.account, request).await?;
-    Ok(Json(query.body(
-        &state,
-        "/api/admin/users/",
-        page,
-        UserBody::from,
-    )))
+    Ok(query.body(&state, "/api/admin/users/", page, UserBody::from))
 }
 
 /// Create a user.

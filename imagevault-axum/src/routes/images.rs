@@ -220,14 +220,14 @@ pub(crate) async fn list_images(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<PageBody<ImageBody>>, ApiError> {
+) -> Result<PageBody<ImageBody>, ApiError> {
     caller.account.require_plan()?;
     let query = ListQuery::parse(query.as_deref());
     let request = query.page_request(ListKind::Images)?;
     let page = state.vault.list_images(&caller.account, request).await?;
-    Ok(Json(query.body(&state, "/api/images/", page, |view| {
+    Ok(query.body(&state, "/api/images/", page, |view| {
         ImageBody::new(view, &state)
-    })))
+    }))
 }
 
 /// One of the caller's images.

@@ -100,7 +100,7 @@ pub(crate) async fn list_links(
     State(state): State<AppState>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<PageBody<LinkBody>>, ApiError> {
+) -> Result<PageBody<LinkBody>, ApiError> {
     caller.account.require_feature(PlanFeature::ExpiringLinks)?;
     let query = ListQuery::parse(query.as_deref());
     let image = match query.get("base_image") {
@@ -112,12 +112,9 @@ pub(crate) async fn list_links(
         .vault
         .list_links(&caller.account, image, request)
         .await?;
-    Ok(Json(query.body(
-        &state,
-        "/api/expiring-links/",
-        page,
-        |view| LinkBody::new(view, &state),
-    )))
+    Ok(query.body(&state, "/api/expiring-links/", page, |view| {
+        LinkBody::new(view, &state)
+    }))
 }
 
 /// One of the caller's expiring links.
