@@ -96,15 +96,23 @@ impl Vault {
             .await?
             .ok_or(VaultError::NotFound)?;
         let updated = current.with_spec(spec);
-        if !self.inner.repo.update_plan(&updated).await? {
-            return Err(VaultError::NotFound);
-        }
-        self.links_changed();
-        self.accounts_changed();
-        if updated.thumbnail_heights != current.thumbnail_heights {
-            self.enqueue_or_defer(Job::BackfillPlan { plan_id: id })
-                .await;
-        }
+        let heights_changed = updated.thumbnail_heights != current.thumbnail_heights;
+        // The update and its backfill job go together even if the caller goes away.
+        let vault = self.clone();
+        let updated = Self::run_to_completion(async move {
+            if !vault.inner.repo.update_plan(&updated).await? {
+                return Err(VaultError::NotFound);
+            }
+            vault.links_changed();
+            vault.accounts_changed();
+            if heights_changed {
+                vault
+                    .enqueue_or_defer(Job::BackfillPlan { plan_id: id })
+                    .await;
+            }
+            Ok(updated)
+        })
+        .await?;
         info!(plan = %id, "plan updated");
         Ok(updated)
     }
@@ -216,15 +224,23 @@ impl Vault {
             plan_id: changes.plan.unwrap_or(current.plan_id),
             ..current.clone()
         };
-        if !self.inner.repo.update_user(&updated).await? {
-            return Err(VaultError::NotFound);
-        }
-        self.links_changed();
-        self.accounts_changed();
-        if updated.plan_id != current.plan_id && updated.plan_id.is_some() {
-            self.enqueue_or_defer(Job::BackfillOwner { user_id: id })
-                .await;
-        }
+        let plan_changed = updated.plan_id != current.plan_id && updated.plan_id.is_some();
+        // The update and its backfill job go together even if the caller goes away.
+        let vault = self.clone();
+        let updated = Self::run_to_completion(async move {
+            if !vault.inner.repo.update_user(&updated).await? {
+                return Err(VaultError::NotFound);
+            }
+            vault.links_changed();
+            vault.accounts_changed();
+            if plan_changed {
+                vault
+                    .enqueue_or_defer(Job::BackfillOwner { user_id: id })
+                    .await;
+            }
+            Ok(updated)
+        })
+        .await?;
         info!(user = %id, "user updated");
         Ok(updated)
     }

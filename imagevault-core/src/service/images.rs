@@ -208,23 +208,37 @@ impl Vault {
             image,
         };
 
+        // From here on the upload is stored, recorded and queued even if the client goes
+        // away meanwhile: cut short after the database commit, it would leave an image
+        // whose thumbnails wait minutes for the reconciler.
+        let vault = self.clone();
+        let record = Self::run_to_completion(async move {
+            vault.store_new_image(&record, upload.data).await?;
+            Ok(record)
+        })
+        .await?;
+        info!(image = %record.image.id, owner = %account.user.id, format = %info.format, bytes = record.image.size, "image uploaded");
+        Ok(ImageView::new(record, plan))
+    }
+
+    /// Stores a new image's original, records it, and queues its thumbnails. If recording
+    /// fails, the stored original is deleted again.
+    async fn store_new_image(&self, record: &ImageRecord, data: Bytes) -> Result<(), VaultError> {
+        let image = &record.image;
         self.inner
             .storage
-            .put(&record.image.storage_key, upload.data, info.format)
+            .put(&image.storage_key, data, image.format)
             .await?;
-        if let Err(error) = self.inner.repo.insert_image(&record).await {
-            if let Err(cleanup) = self.inner.storage.delete(&record.image.storage_key).await {
+        if let Err(error) = self.inner.repo.insert_image(record).await {
+            if let Err(cleanup) = self.inner.storage.delete(&image.storage_key).await {
                 // The sweeper removes unreferenced objects later; say where this one is.
-                warn!(key = %record.image.storage_key, error = %cleanup, "could not delete the original of a failed upload");
+                warn!(key = %image.storage_key, error = %cleanup, "could not delete the original of a failed upload");
             }
             return Err(error.into());
         }
-        self.enqueue_or_defer(Job::GenerateThumbnails {
-            image_id: record.image.id,
-        })
-        .await;
-        info!(image = %record.image.id, owner = %account.user.id, format = %info.format, bytes = record.image.size, "image uploaded");
-        Ok(ImageView::new(record, plan))
+        self.enqueue_or_defer(Job::GenerateThumbnails { image_id: image.id })
+            .await;
+        Ok(())
     }
 
     async fn inspect(&self, data: Bytes) -> Result<ImageInfo, VaultError> {
@@ -326,42 +340,61 @@ mod tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
+    use tokio::sync::{Notify, Semaphore};
 
     use super::*;
     use crate::queue::{DeadLetter, Delivery, JobQueue, QueueDepth, QueueError};
     use crate::{MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username};
 
-    /// A queue whose `enqueue` never answers, as a Redis client's does while it retries a
-    /// lost connection; everything else is the in-memory queue.
+    /// The in-memory queue with an `enqueue` that hangs until the test lets it through,
+    /// or for good, as a Redis client's does while it retries a lost connection.
     #[derive(Debug)]
-    struct SilentQueue(MemoryJobQueue);
+    struct HangingQueue {
+        jobs: MemoryJobQueue,
+        /// Notified as an enqueue starts to hang.
+        hanging: Notify,
+        /// An enqueue goes through once it gets a permit; there are none at first.
+        gate: Semaphore,
+    }
+
+    impl HangingQueue {
+        fn new() -> Self {
+            Self {
+                jobs: MemoryJobQueue::new(10),
+                hanging: Notify::new(),
+                gate: Semaphore::new(0),
+            }
+        }
+    }
 
     #[async_trait]
-    impl JobQueue for SilentQueue {
-        async fn enqueue(&self, _job: Job) -> Result<(), QueueError> {
-            std::future::pending().await
+    impl JobQueue for HangingQueue {
+        async fn enqueue(&self, job: Job) -> Result<(), QueueError> {
+            self.hanging.notify_one();
+            let _permit = self.gate.acquire().await.expect("the gate is never closed");
+            self.jobs.enqueue(job).await
         }
         async fn reserve(
             &self,
             lease: Duration,
             wait: Duration,
         ) -> Result<Option<Delivery>, QueueError> {
-            self.0.reserve(lease, wait).await
+            self.jobs.reserve(lease, wait).await
         }
         async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError> {
-            self.0.ack(delivery).await
+            self.jobs.ack(delivery).await
         }
         async fn retry(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
-            self.0.retry(delivery, delay).await
+            self.jobs.retry(delivery, delay).await
         }
         async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
-            self.0.dead_letter(delivery, reason).await
+            self.jobs.dead_letter(delivery, reason).await
         }
         async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-            self.0.dead_letters(limit).await
+            self.jobs.dead_letters(limit).await
         }
         async fn depth(&self) -> Result<QueueDepth, QueueError> {
-            self.0.depth().await
+            self.jobs.depth().await
         }
     }
 
@@ -372,13 +405,12 @@ mod tests {
         out.into_inner().into()
     }
 
-    /// Paused time: the wait for the silent queue passes at once.
-    #[tokio::test(start_paused = true)]
-    async fn an_upload_is_stored_when_the_queue_does_not_answer() {
+    /// A vault on `queue` with a Basic user, signed in.
+    async fn vault_with_uploader(queue: Arc<HangingQueue>) -> (Vault, Account) {
         let vault = Vault::builder()
             .repo(Arc::new(MemoryRepo::new()))
             .storage(Arc::new(ObjectStorage::memory()))
-            .queue(Arc::new(SilentQueue(MemoryJobQueue::new(10))))
+            .queue(queue)
             .build()
             .unwrap();
         vault
@@ -394,6 +426,13 @@ mod tests {
             .authenticate_password("uploader", "correct horse battery")
             .await
             .unwrap();
+        (vault, account)
+    }
+
+    /// Paused time: the wait for the silent queue passes at once.
+    #[tokio::test(start_paused = true)]
+    async fn an_upload_is_stored_when_the_queue_does_not_answer() {
+        let (vault, account) = vault_with_uploader(Arc::new(HangingQueue::new())).await;
         // Without a bound of its own the upload would wait forever; fail instead of hanging.
         let upload = vault.upload(
             &account,
@@ -414,5 +453,43 @@ mod tests {
         );
         let stored = vault.get_image(&account, uploaded.image.id).await.unwrap();
         assert_eq!(stored.image, uploaded.image);
+    }
+
+    /// A client that goes away once the image is recorded (the request's future dropped
+    /// while the job is being queued) must not leave the image without its job.
+    #[tokio::test]
+    async fn an_upload_whose_client_goes_away_after_the_insert_still_queues_its_job() {
+        let queue = Arc::new(HangingQueue::new());
+        let (vault, account) = vault_with_uploader(queue.clone()).await;
+        let upload = vault.upload(
+            &account,
+            Upload {
+                data: png(),
+                ..Upload::default()
+            },
+        );
+        tokio::select! {
+            _ = upload => panic!("the upload finished while its enqueue was held"),
+            () = queue.hanging.notified() => {}
+        }
+        // The upload's future is gone now, as a request's is when its client disconnects.
+        queue.gate.add_permits(1);
+        let delivery = queue
+            .jobs
+            .reserve(Duration::from_secs(60), Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("the upload's job was queued although its caller went away");
+        let page = vault
+            .list_images(&account, PageRequest::default())
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1, "the image was recorded");
+        assert_eq!(
+            delivery.job,
+            Job::GenerateThumbnails {
+                image_id: page.items[0].image.id
+            }
+        );
     }
 }

@@ -14,6 +14,7 @@ mod sweep;
 mod throttle;
 mod worker;
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub use worker::{JobOutcome, WorkerOptions};
 use crate::auth::TokenHash;
 use crate::changes::ChangeFeed;
 use crate::clock::{Clock, SystemClock};
+use crate::error::VaultError;
 use crate::imaging::ImageLimits;
 use crate::link::LinkKey;
 use crate::queue::JobQueue;
@@ -213,6 +215,22 @@ impl Vault {
     /// revoked, a user or a plan changed or deleted).
     fn accounts_changed(&self) {
         self.inner.accounts.invalidate();
+    }
+
+    /// Runs `work` in a task of its own and waits for it, so that dropping the caller
+    /// cannot stop it halfway. A request's future is dropped when its client goes away
+    /// (or the HTTP server times it out); for a write followed by the job that depends on
+    /// it, a drop in between left the write committed and the job never queued, until
+    /// the reconciler found it a lease later (minutes). Spawned, the work finishes as the
+    /// Django original finishes a view whose client left.
+    async fn run_to_completion<T, F>(work: F) -> Result<T, VaultError>
+    where
+        F: Future<Output = Result<T, VaultError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        tokio::spawn(work).await.map_err(|error| {
+            VaultError::Internal(format!("a write that runs to completion failed: {error}"))
+        })?
     }
 }
 
