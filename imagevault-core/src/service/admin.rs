@@ -321,3 +321,57 @@ impl Vault {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::queue::JobQueue;
+    use crate::service::hanging_queue::HangingQueue;
+    use crate::{MemoryRepo, ObjectStorage};
+
+    /// An admin whose request goes away once a user's new plan is saved (the future
+    /// dropped while the backfill job is being queued) must not lose the backfill.
+    #[tokio::test]
+    async fn a_plan_change_whose_caller_goes_away_still_queues_its_backfill() {
+        let queue = Arc::new(HangingQueue::new());
+        let vault = Vault::builder()
+            .repo(Arc::new(MemoryRepo::new()))
+            .storage(Arc::new(ObjectStorage::memory()))
+            .queue(queue.clone())
+            .build()
+            .unwrap();
+        let user = vault
+            .bootstrap_user(NewUser {
+                username: Username::parse("upgraded").unwrap(),
+                password: Password::new("correct horse battery").unwrap(),
+                plan: Some(PlanId::BASIC),
+                is_admin: false,
+            })
+            .await
+            .unwrap();
+        let change = vault.bootstrap_update_user(
+            user.id,
+            UserChanges {
+                plan: Some(Some(PlanId::PREMIUM)),
+                ..UserChanges::default()
+            },
+        );
+        tokio::select! {
+            _ = change => panic!("the change finished while its enqueue was held"),
+            () = queue.hanging.notified() => {}
+        }
+        queue.gate.add_permits(1);
+        let delivery = queue
+            .jobs
+            .reserve(Duration::from_secs(60), Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("the backfill was queued although its caller went away");
+        assert_eq!(delivery.job, Job::BackfillOwner { user_id: user.id });
+        let saved = vault.repo().get_user(user.id).await.unwrap().unwrap();
+        assert_eq!(saved.plan_id, Some(PlanId::PREMIUM));
+    }
+}

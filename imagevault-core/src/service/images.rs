@@ -339,64 +339,10 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use async_trait::async_trait;
-    use tokio::sync::{Notify, Semaphore};
-
     use super::*;
-    use crate::queue::{DeadLetter, Delivery, JobQueue, QueueDepth, QueueError};
-    use crate::{MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username};
-
-    /// The in-memory queue with an `enqueue` that hangs until the test lets it through,
-    /// or for good, as a Redis client's does while it retries a lost connection.
-    #[derive(Debug)]
-    struct HangingQueue {
-        jobs: MemoryJobQueue,
-        /// Notified as an enqueue starts to hang.
-        hanging: Notify,
-        /// An enqueue goes through once it gets a permit; there are none at first.
-        gate: Semaphore,
-    }
-
-    impl HangingQueue {
-        fn new() -> Self {
-            Self {
-                jobs: MemoryJobQueue::new(10),
-                hanging: Notify::new(),
-                gate: Semaphore::new(0),
-            }
-        }
-    }
-
-    #[async_trait]
-    impl JobQueue for HangingQueue {
-        async fn enqueue(&self, job: Job) -> Result<(), QueueError> {
-            self.hanging.notify_one();
-            let _permit = self.gate.acquire().await.expect("the gate is never closed");
-            self.jobs.enqueue(job).await
-        }
-        async fn reserve(
-            &self,
-            lease: Duration,
-            wait: Duration,
-        ) -> Result<Option<Delivery>, QueueError> {
-            self.jobs.reserve(lease, wait).await
-        }
-        async fn ack(&self, delivery: &Delivery) -> Result<(), QueueError> {
-            self.jobs.ack(delivery).await
-        }
-        async fn retry(&self, delivery: &Delivery, delay: Duration) -> Result<(), QueueError> {
-            self.jobs.retry(delivery, delay).await
-        }
-        async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> Result<(), QueueError> {
-            self.jobs.dead_letter(delivery, reason).await
-        }
-        async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-            self.jobs.dead_letters(limit).await
-        }
-        async fn depth(&self) -> Result<QueueDepth, QueueError> {
-            self.jobs.depth().await
-        }
-    }
+    use crate::queue::JobQueue;
+    use crate::service::hanging_queue::HangingQueue;
+    use crate::{MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username};
 
     fn png() -> Bytes {
         let pixels = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8, y as u8, 9]));

@@ -5,6 +5,8 @@
 
 mod account;
 mod admin;
+#[cfg(test)]
+mod hanging_queue;
 mod images;
 mod links;
 mod media;
