@@ -1,16 +1,22 @@
 //! Administration: plans and users. Every method needs an administrator's [`Account`],
 //! except the `bootstrap_*` helpers meant for a command line with direct access.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use tracing::info;
 
 use crate::error::{ValidationError, VaultError};
 use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::{Plan, PlanId, PlanSpec};
 use crate::queue::Job;
-use crate::repo::WorkScope;
+use crate::repo::{Repo, RepoError, WorkScope};
 use crate::user::{Password, User, UserId, Username};
 
 use super::{Account, Vault};
+
+/// What a [`Repo`] method returns: a boxed future borrowing the repository and its inputs.
+type RepoFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RepoError>> + Send + 'a>>;
 
 /// A user to create.
 #[derive(Debug, Clone)]
@@ -96,23 +102,11 @@ impl Vault {
             .await?
             .ok_or(VaultError::NotFound)?;
         let updated = current.with_spec(spec);
-        let heights_changed = updated.thumbnail_heights != current.thumbnail_heights;
-        // The update and its backfill job go together even if the caller goes away.
-        let vault = self.clone();
-        let updated = Self::run_to_completion(async move {
-            if !vault.inner.repo.update_plan(&updated).await? {
-                return Err(VaultError::NotFound);
-            }
-            vault.links_changed();
-            vault.accounts_changed();
-            if heights_changed {
-                vault
-                    .enqueue_or_defer(Job::BackfillPlan { plan_id: id })
-                    .await;
-            }
-            Ok(updated)
-        })
-        .await?;
+        let backfill = (updated.thumbnail_heights != current.thumbnail_heights)
+            .then_some(Job::BackfillPlan { plan_id: id });
+        let updated = self
+            .save_change(updated, |repo, plan| repo.update_plan(plan), backfill)
+            .await?;
         info!(plan = %id, "plan updated");
         Ok(updated)
     }
@@ -224,23 +218,11 @@ impl Vault {
             plan_id: changes.plan.unwrap_or(current.plan_id),
             ..current.clone()
         };
-        let plan_changed = updated.plan_id != current.plan_id && updated.plan_id.is_some();
-        // The update and its backfill job go together even if the caller goes away.
-        let vault = self.clone();
-        let updated = Self::run_to_completion(async move {
-            if !vault.inner.repo.update_user(&updated).await? {
-                return Err(VaultError::NotFound);
-            }
-            vault.links_changed();
-            vault.accounts_changed();
-            if plan_changed {
-                vault
-                    .enqueue_or_defer(Job::BackfillOwner { user_id: id })
-                    .await;
-            }
-            Ok(updated)
-        })
-        .await?;
+        let backfill = (updated.plan_id != current.plan_id && updated.plan_id.is_some())
+            .then_some(Job::BackfillOwner { user_id: id });
+        let updated = self
+            .save_change(updated, |repo, user| repo.update_user(user), backfill)
+            .await?;
         info!(user = %id, "user updated");
         Ok(updated)
     }
@@ -295,6 +277,36 @@ impl Vault {
         }
     }
 
+    /// Saves an admin's change to `record` with `save` (which answers whether the record
+    /// still exists), drops the cached accounts and links it can alter, and queues
+    /// `backfill` if there is one. The three go together even if the caller goes away
+    /// (see [`Vault::run_to_completion`]): a change saved without its backfill job would
+    /// leave the new thumbnails to the next full reconciler pass, up to an hour later.
+    async fn save_change<T, F>(
+        &self,
+        record: T,
+        save: F,
+        backfill: Option<Job>,
+    ) -> Result<T, VaultError>
+    where
+        T: Send + Sync + 'static,
+        F: for<'a> FnOnce(&'a dyn Repo, &'a T) -> RepoFuture<'a, bool> + Send + 'static,
+    {
+        let vault = self.clone();
+        Self::run_to_completion(async move {
+            if !save(vault.inner.repo.as_ref(), &record).await? {
+                return Err(VaultError::NotFound);
+            }
+            vault.links_changed();
+            vault.accounts_changed();
+            if let Some(job) = backfill {
+                vault.enqueue_or_defer(job).await;
+            }
+            Ok(record)
+        })
+        .await
+    }
+
     /// Queues thumbnail work for `scope` now, instead of waiting for the reconciler.
     pub(super) async fn backfill(&self, scope: WorkScope) -> Result<usize, VaultError> {
         let mut queued = 0;
@@ -325,10 +337,8 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::time::Duration;
 
     use super::*;
-    use crate::queue::JobQueue;
     use crate::service::hanging_queue::HangingQueue;
     use crate::{MemoryRepo, ObjectStorage};
 
@@ -359,16 +369,9 @@ mod tests {
                 ..UserChanges::default()
             },
         );
-        tokio::select! {
-            _ = change => panic!("the change finished while its enqueue was held"),
-            () = queue.hanging.notified() => {}
-        }
-        queue.gate.add_permits(1);
         let delivery = queue
-            .jobs
-            .reserve(Duration::from_secs(60), Duration::from_secs(10))
+            .drop_while_enqueueing(change)
             .await
-            .unwrap()
             .expect("the backfill was queued although its caller went away");
         assert_eq!(delivery.job, Job::BackfillOwner { user_id: user.id });
         let saved = vault.repo().get_user(user.id).await.unwrap().unwrap();

@@ -1,5 +1,6 @@
 //! A job queue for tests of what happens while an enqueue hangs.
 
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -26,6 +27,21 @@ impl HangingQueue {
             hanging: Notify::new(),
             gate: Semaphore::new(0),
         }
+    }
+
+    /// Runs `work` until it starts to queue a job, drops it there, as a request's future
+    /// is dropped when its client disconnects, then lets the held enqueue through. Returns
+    /// the job queued within 10 s after, if any. Panics if `work` finishes without queueing.
+    pub(crate) async fn drop_while_enqueueing(&self, work: impl Future) -> Option<Delivery> {
+        tokio::select! {
+            _ = work => panic!("the work finished while its enqueue was held"),
+            () = self.hanging.notified() => {}
+        }
+        self.gate.add_permits(1);
+        self.jobs
+            .reserve(Duration::from_secs(60), Duration::from_secs(10))
+            .await
+            .expect("the in-memory queue does not fail")
     }
 }
 

@@ -340,7 +340,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::queue::JobQueue;
     use crate::service::hanging_queue::HangingQueue;
     use crate::{MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username};
 
@@ -414,17 +413,9 @@ mod tests {
                 ..Upload::default()
             },
         );
-        tokio::select! {
-            _ = upload => panic!("the upload finished while its enqueue was held"),
-            () = queue.hanging.notified() => {}
-        }
-        // The upload's future is gone now, as a request's is when its client disconnects.
-        queue.gate.add_permits(1);
         let delivery = queue
-            .jobs
-            .reserve(Duration::from_secs(60), Duration::from_secs(10))
+            .drop_while_enqueueing(upload)
             .await
-            .unwrap()
             .expect("the upload's job was queued although its caller went away");
         let page = vault
             .list_images(&account, PageRequest::default())
