@@ -9,14 +9,19 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
+use axum::http::{HeaderName, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use imagevault_core::{Account, VaultError};
 
 use crate::AppState;
+use crate::config::RouterConfig;
 use crate::error::ApiError;
+
+/// Which site made the request, as browsers tell (Fetch Metadata); `http` has no constant.
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// The authenticated caller of a request, and the token it used, if any.
 #[derive(Debug, Clone)]
@@ -89,6 +94,8 @@ impl FromRequestParts<AppState> for Caller {
         match parse_authorization(value)? {
             None => Err(not_provided()),
             Some(Credential::Basic { username, password }) => {
+                // Checked before the password, so a forged request costs no hash either.
+                refuse_cross_site(parts, &state.config)?;
                 match vault.authenticate_password(&username, &password).await {
                     Ok(account) => Ok(Self {
                         account,
@@ -118,6 +125,78 @@ impl FromRequestParts<AppState> for Caller {
             }
         }
     }
+}
+
+/// Refuses an unsafe request (`POST`, `PUT`, `PATCH`, `DELETE`, anything but `GET`, `HEAD`,
+/// `OPTIONS` and `TRACE`) that a page of another site could have made a browser send.
+///
+/// For credentials the browser attaches by itself: HTTP Basic (replayed after its login
+/// prompt) and, once there are web pages, a session cookie. Tokens are set by scripts and
+/// never attached by a browser on its own, so their requests are not checked.
+///
+/// Refused (403): `Sec-Fetch-Site: cross-site` or `same-site` (another site, or another
+/// host of this site, made the request), or an `Origin` header other than the public URL's
+/// origin (`Origin: null` included, which sandboxed and privacy-sensitive contexts send).
+/// Clients outside browsers send neither header and pass.
+pub(crate) fn refuse_cross_site(parts: &Parts, config: &RouterConfig) -> Result<(), ApiError> {
+    if parts.method.is_safe() {
+        return Ok(());
+    }
+    let header = |name: &HeaderName| {
+        parts
+            .headers
+            .get(name)
+            .map(|value| value.to_str().unwrap_or("").trim())
+    };
+    if let Some(site) = header(&SEC_FETCH_SITE)
+        && (site.eq_ignore_ascii_case("cross-site") || site.eq_ignore_ascii_case("same-site"))
+    {
+        return Err(cross_site(format!(
+            "the browser marked it Sec-Fetch-Site: {site}"
+        )));
+    }
+    if let Some(origin) = header(&ORIGIN)
+        && !same_origin(origin, config.public_url())
+    {
+        return Err(cross_site(format!(
+            "its Origin {origin:?} is not this server's origin {:?}",
+            origin_of(config.public_url())
+        )));
+    }
+    Ok(())
+}
+
+fn cross_site(reason: String) -> ApiError {
+    ApiError::detail(
+        StatusCode::FORBIDDEN,
+        format!(
+            "Cross-site request refused: {reason}. Credentials a browser sends by itself \
+             (HTTP Basic) work only from this server's own pages; other clients send a token \
+             (Authorization: Bearer <token>)."
+        ),
+    )
+}
+
+/// `scheme://host[:port]` of an absolute URL, lowercased, without the scheme's default
+/// port, as browsers write `Origin`.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let scheme = scheme.to_ascii_lowercase();
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => Some(":80"),
+        "https" => Some(":443"),
+        _ => None,
+    };
+    let host = default_port
+        .and_then(|port| authority.strip_suffix(port))
+        .unwrap_or(&authority);
+    format!("{scheme}://{host}")
+}
+
+fn same_origin(origin: &str, public_url: &str) -> bool {
+    origin.contains("://") && origin_of(origin) == origin_of(public_url)
 }
 
 /// The peer's IP address, when the router is served with [`ConnectInfo`]; requests handed
@@ -160,6 +239,31 @@ mod tests {
                 Some(Credential::Token("iv_abc".into()))
             );
         }
+    }
+
+    #[test]
+    fn origins_compare_without_default_ports_or_case() {
+        assert!(same_origin(
+            "https://images.example.com",
+            "https://Images.example.com:443/prefix"
+        ));
+        assert!(same_origin(
+            "http://127.0.0.1:8000",
+            "http://127.0.0.1:8000"
+        ));
+        assert!(!same_origin(
+            "http://127.0.0.1:8001",
+            "http://127.0.0.1:8000"
+        ));
+        assert!(!same_origin(
+            "https://images.example.com",
+            "http://images.example.com"
+        ));
+        assert!(!same_origin("null", "http://127.0.0.1:8000"));
+        assert!(!same_origin(
+            "https://evil.example",
+            "https://images.example.com"
+        ));
     }
 
     #[test]

@@ -47,15 +47,83 @@ pub(crate) fn apply(router: Router, config: &RouterConfig) -> Router {
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unusable_request_id))
 }
 
-/// The path for logs: an expiring link's path is its secret, so only its kind is logged.
-fn loggable_path(path: &str) -> &str {
-    if path.starts_with("/media/exp/") {
-        "/media/exp/…"
-    } else {
-        path
+/// The longest client-supplied `X-Request-Id` that is kept.
+pub(crate) const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's `X-Request-Id` may be kept: it goes into every log line of the
+/// request and back in the response, so only short plain ids are (no log injection, no
+/// oversized lines, nothing a log reader could mistake for another field).
+fn usable_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID_LEN
+        && id.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Removes a client's `X-Request-Id` that may not be kept, so that the next layer puts a
+/// generated one in its place.
+async fn drop_unusable_request_id(mut request: Request<Body>) -> Request<Body> {
+    let headers = request.headers_mut();
+    let usable = {
+        let mut ids = headers.get_all(REQUEST_ID).iter();
+        match (ids.next(), ids.next()) {
+            (Some(id), None) => usable_request_id(id.as_bytes()),
+            (None, _) => true,
+            (Some(_), Some(_)) => false,
+        }
+    };
+    if !usable {
+        headers.remove(REQUEST_ID);
     }
+    request
+}
+
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The kinds of media path whose name may be logged; anything else after `/media/` is
+/// logged as `…` too.
+const MEDIA_KINDS: [&str; 3] = ["imageupload", "thumbnail", "exp"];
+
+/// The path for logs. Media paths are capabilities (whoever has one gets the file), so
+/// only their kind is logged, never the random segments.
+fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/media/") {
+        Some(rest) => {
+            let kind = rest.split('/').next().unwrap_or_default();
+            if MEDIA_KINDS.contains(&kind) {
+                format!("/media/{kind}/…").into()
+            } else {
+                "/media/…".into()
+            }
+        }
+        None => path.into(),
+    }
+}
+
+/// The `Content-Security-Policy` of HTML pages, chosen from what the one page, the
+/// Swagger UI at `/api/docs/`, loads: its scripts, style sheets and icons from this
+/// server, `data:` images from its style sheet, inline `style` attributes that its
+/// components set, and requests (the schema, "Try it out") to this server. Nothing may
+/// frame it, and it has no forms of its own to post elsewhere.
+pub(crate) const HTML_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
+     script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; base-uri 'self'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// Whether a response is an HTML page.
+fn is_html(response: &Response<Body>) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .trim_start()
+                .get(..9)
+                .is_some_and(|essence| essence.eq_ignore_ascii_case("text/html"))
+        })
 }
 
 /// Gives an error that some layer answered without a body (a timeout, a framework
@@ -82,9 +150,53 @@ async fn finish_response(mut response: Response<Body>, timeout_secs: u64) -> Res
         }
         response = replaced;
     }
+    if is_html(&response) {
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(HTML_CONTENT_SECURITY_POLICY),
+        );
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_paths_are_logged_by_kind_only() {
+        let dir = "0193a6c4-5f1e-7b2a-9c3d-4e5f6a7b8c9d";
+        for (path, logged) in [
+            (
+                format!("/media/thumbnail/{dir}/{dir}.png"),
+                "/media/thumbnail/…",
+            ),
+            (
+                format!("/media/imageupload/{dir}/{dir}.jpg"),
+                "/media/imageupload/…",
+            ),
+            (format!("/media/exp/{dir}/{dir}.jpg"), "/media/exp/…"),
+            (format!("/media/{dir}/{dir}.jpg"), "/media/…"),
+            ("/api/images/".to_owned(), "/api/images/"),
+        ] {
+            assert_eq!(loggable_path(&path), logged);
+        }
+    }
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        assert!(usable_request_id(b"0193a6c4-5f1e-7b2a"));
+        assert!(usable_request_id(&[b'a'; MAX_REQUEST_ID_LEN]));
+        assert!(!usable_request_id(&[b'a'; MAX_REQUEST_ID_LEN + 1]));
+        assert!(!usable_request_id(b""));
+        assert!(!usable_request_id(b"id with spaces"));
+        assert!(!usable_request_id(b"id\"quoted"));
+        assert!(!usable_request_id("idé".as_bytes()));
+    }
 }

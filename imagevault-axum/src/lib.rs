@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) config: Arc<RouterConfig>,
     /// One permit per upload body being received and stored.
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
+    /// The last `/readyz` answer, shared by its callers.
+    pub(crate) readiness: Arc<routes::service::ReadinessCache>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ pub fn router(vault: Vault, config: RouterConfig) -> Router {
     let state = AppState {
         vault,
         uploads: Arc::new(tokio::sync::Semaphore::new(config.concurrent_uploads())),
+        readiness: Arc::default(),
         config: Arc::new(config),
     };
     let api = Router::new()

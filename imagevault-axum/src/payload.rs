@@ -20,7 +20,25 @@ const NOT_NULL: &str = "This field may not be null.";
 
 /// The fields of a request body.
 #[derive(Debug, Default)]
-pub(crate) struct Payload(pub(crate) Map<String, Value>);
+pub(crate) struct Payload {
+    pub(crate) fields: Map<String, Value>,
+    /// Whether the body was a form, whose fields are text and whose lists are repeated
+    /// fields, rather than JSON, whose values carry their own types.
+    pub(crate) form: bool,
+}
+
+impl Payload {
+    fn json(fields: Map<String, Value>) -> Self {
+        Self {
+            fields,
+            form: false,
+        }
+    }
+
+    fn form(fields: Map<String, Value>) -> Self {
+        Self { fields, form: true }
+    }
+}
 
 impl FromRequest<AppState> for Payload {
     type Rejection = ApiError;
@@ -43,7 +61,7 @@ impl FromRequest<AppState> for Payload {
         }
         if essence == "application/json" || essence.ends_with("+json") {
             match serde_json::from_slice::<Value>(&bytes) {
-                Ok(Value::Object(map)) => Ok(Self(map)),
+                Ok(Value::Object(map)) => Ok(Self::json(map)),
                 Ok(_) => Err(ApiError::field(
                     "non_field_errors",
                     "Invalid data. Expected a dictionary (a JSON object).",
@@ -54,7 +72,7 @@ impl FromRequest<AppState> for Payload {
                 )),
             }
         } else if essence == "application/x-www-form-urlencoded" {
-            Ok(Self(collect_pairs(
+            Ok(Self::form(collect_pairs(
                 form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), v.into_owned())),
             )))
         } else {
@@ -107,7 +125,7 @@ async fn read_multipart(request: Request<Body>, state: &AppState) -> Result<Payl
         }
         pairs.push((name, text));
     }
-    Ok(Payload(collect_pairs(pairs)))
+    Ok(Payload::form(collect_pairs(pairs)))
 }
 
 pub(crate) fn multipart_error(error: axum::extract::multipart::MultipartError) -> ApiError {
@@ -144,6 +162,8 @@ fn collect_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Map<Strin
 pub(crate) struct Fields {
     map: Map<String, Value>,
     errors: FieldErrors,
+    /// Whether the fields came from a form (see [`Payload::form`]).
+    form: bool,
     /// Whether absent fields are fine (`PATCH`).
     partial: bool,
 }
@@ -152,8 +172,9 @@ impl Fields {
     /// Fields of a full write (`POST`, `PUT`): required fields must be present.
     pub(crate) fn full(payload: Payload) -> Self {
         Self {
-            map: payload.0,
+            map: payload.fields,
             errors: FieldErrors::default(),
+            form: payload.form,
             partial: false,
         }
     }
@@ -250,18 +271,22 @@ impl Fields {
         parsed
     }
 
-    /// A list of integers: a JSON array, a repeated form field, or one comma-separated string.
+    /// A list of integers, as DRF's `ListField(child=IntegerField())` reads one: a JSON
+    /// array, or in a form the field's values (a repeated field, or one value for a list of
+    /// one). Anything else in JSON (a string, a number, an object) is not a list.
     pub(crate) fn integer_list(&mut self, field: &str, required: bool) -> Option<Vec<i64>> {
         let value = self.take(field, required)?;
         let items: Vec<Value> = match value {
             Value::Array(items) => items,
-            Value::String(text) => text
-                .split(',')
-                .map(|part| Value::String(part.trim().to_owned()))
-                .collect(),
-            other @ Value::Number(_) => vec![other],
-            _ => {
-                self.error(field, "Expected a list of integers.");
+            single @ Value::String(_) if self.form => vec![single],
+            other => {
+                self.error(
+                    field,
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        python_type(&other)
+                    ),
+                );
                 return None;
             }
         };
@@ -286,6 +311,19 @@ impl Fields {
     /// The collected errors as a 400, or `Ok`.
     pub(crate) fn finish(self) -> Result<(), ApiError> {
         self.errors.into_result()
+    }
+}
+
+/// The name DRF's messages give the type of a parsed JSON value (Python's type names).
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(number) if number.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
     }
 }
 
@@ -319,7 +357,7 @@ mod tests {
 
     fn fields(value: Value) -> Fields {
         match value {
-            Value::Object(map) => Fields::full(Payload(map)),
+            Value::Object(map) => Fields::full(Payload::json(map)),
             _ => unreachable!("test payloads are objects"),
         }
     }
@@ -370,9 +408,40 @@ mod tests {
         assert_eq!(f.boolean("b", true), Some(false));
         assert_eq!(f.boolean("c", true), None);
         assert_eq!(f.integer_list("d", true), Some(vec![200, 400]));
-        assert_eq!(f.integer_list("e", true), Some(vec![200, 400]));
+        assert_eq!(f.integer_list("e", true), None);
         assert_eq!(f.integer_list("f", true), None);
         assert!(!f.is_clean());
+    }
+
+    #[test]
+    fn only_a_json_array_is_a_list() {
+        let mut f = fields(json!({"s": "200", "n": 200, "o": {"a": 1}, "f": 2.5, "b": true}));
+        for field in ["s", "n", "o", "f", "b"] {
+            assert_eq!(f.integer_list(field, true), None, "{field}");
+        }
+        let body = serde_json::to_value(f.finish().unwrap_err().body()).unwrap();
+        for (field, kind) in [
+            ("s", "str"),
+            ("n", "int"),
+            ("o", "dict"),
+            ("f", "float"),
+            ("b", "bool"),
+        ] {
+            assert_eq!(
+                body[field],
+                json!([format!("Expected a list of items but got type \"{kind}\".")])
+            );
+        }
+    }
+
+    #[test]
+    fn a_form_field_given_once_is_a_list_of_one() {
+        let mut f = Fields::full(Payload::form(collect_pairs([
+            ("one".to_owned(), "200".to_owned()),
+            ("joined".to_owned(), "200,400".to_owned()),
+        ])));
+        assert_eq!(f.integer_list("one", true), Some(vec![200]));
+        assert_eq!(f.integer_list("joined", true), None);
     }
 
     #[test]

@@ -195,3 +195,115 @@ async fn uploads_over_the_permits_wait_their_turn() {
     let second = second.await.expect("task").expect("infallible");
     assert_eq!(second.status(), StatusCode::CREATED);
 }
+
+/// Storage that counts `head` calls and answers each after a pause, so that concurrent
+/// readiness checks overlap.
+#[derive(Debug)]
+struct CountingStorage {
+    inner: ObjectStorage,
+    heads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl imagevault_core::Storage for CountingStorage {
+    async fn put(
+        &self,
+        key: &imagevault_core::StorageKey,
+        data: bytes::Bytes,
+        format: imagevault_core::ImageFormat,
+    ) -> Result<(), imagevault_core::storage::StorageError> {
+        self.inner.put(key, data, format).await
+    }
+
+    async fn get(
+        &self,
+        key: &imagevault_core::StorageKey,
+    ) -> Result<
+        Option<imagevault_core::storage::StoredObject>,
+        imagevault_core::storage::StorageError,
+    > {
+        self.inner.get(key).await
+    }
+
+    async fn get_range(
+        &self,
+        key: &imagevault_core::StorageKey,
+        range: std::ops::Range<u64>,
+    ) -> Result<
+        Option<imagevault_core::storage::StoredObject>,
+        imagevault_core::storage::StorageError,
+    > {
+        self.inner.get_range(key, range).await
+    }
+
+    async fn head(
+        &self,
+        key: &imagevault_core::StorageKey,
+    ) -> Result<Option<imagevault_core::storage::ObjectInfo>, imagevault_core::storage::StorageError>
+    {
+        self.heads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        self.inner.head(key).await
+    }
+
+    async fn delete(
+        &self,
+        key: &imagevault_core::StorageKey,
+    ) -> Result<(), imagevault_core::storage::StorageError> {
+        self.inner.delete(key).await
+    }
+
+    fn list(
+        &self,
+        prefix: &imagevault_core::storage::KeyPrefix,
+    ) -> futures::stream::BoxStream<
+        '_,
+        Result<imagevault_core::storage::ListedObject, imagevault_core::storage::StorageError>,
+    > {
+        self.inner.list(prefix)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_checks_are_shared_by_concurrent_and_repeated_callers() {
+    let storage = Arc::new(CountingStorage {
+        inner: ObjectStorage::memory(),
+        heads: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let vault = Vault::builder()
+        .repo(Arc::new(MemoryRepo::new()))
+        .storage(storage.clone())
+        .queue(Arc::new(MemoryJobQueue::new(100)))
+        .build()
+        .expect("all ports given");
+    let app = App {
+        router: router(
+            vault,
+            RouterConfig::new("http://testserver").expect("valid url"),
+        ),
+        basic: String::new(),
+    };
+    let app = Arc::new(app);
+    // 50 probes at once, then 50 more one after the other: a flood of an endpoint that
+    // needs no credentials.
+    let concurrent: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, Method::GET, "/readyz", false).await })
+        })
+        .collect();
+    for probe in concurrent {
+        let (status, _, body) = probe.await.expect("the probe ran");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "ready");
+    }
+    for _ in 0..50 {
+        let (status, _, body) = send(&app, Method::GET, "/readyz", false).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let checks = storage.heads.load(std::sync::atomic::Ordering::SeqCst);
+    println!("100 /readyz calls made {checks} storage checks");
+    // One check serves every caller within a second of it; a slow machine may need a
+    // second or a third, never one per call.
+    assert!(checks <= 3, "{checks} storage checks for 100 calls");
+}

@@ -6,7 +6,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike as _, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::error::ValidationError;
@@ -117,6 +117,11 @@ pub struct Cursor {
 const CURSOR_VERSION: u8 = 1;
 const CURSOR_BODY_LEN: usize = 1 + 1 + 1 + 8 + 16;
 const CURSOR_CHECK_LEN: usize = 4;
+/// The years a cursor's time may fall in: what every repository can store and compare
+/// (PostgreSQL rejects times before 4713 BC as a query error), and far wider than any
+/// item's creation time. The checksum is not a signature, so a forged cursor may carry any
+/// time; outside these years it is as invalid as a tampered one.
+const CURSOR_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
 
 impl Cursor {
     /// The cursor as URL-safe text.
@@ -158,7 +163,9 @@ impl Cursor {
             _ => return Err(invalid()),
         };
         let micros = i64::from_be_bytes(body[3..11].try_into().map_err(|_| invalid())?);
-        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid)?;
+        let created_at = DateTime::from_timestamp_micros(micros)
+            .filter(|time| CURSOR_YEARS.contains(&time.year()))
+            .ok_or_else(invalid)?;
         let id = uuid::Uuid::from_slice(&body[11..27]).map_err(|_| invalid())?;
         Ok(Self {
             kind,
@@ -395,6 +402,25 @@ mod tests {
             Cursor::decode(&original.encode(), ListKind::Links).unwrap(),
             original
         );
+    }
+
+    #[test]
+    fn cursors_with_times_no_repository_stores_are_rejected() {
+        for (time, accepted) in [
+            ("-5000-01-01T00:00:00Z", false),
+            ("0000-12-31T23:59:59.999999Z", false),
+            ("0001-01-01T00:00:00Z", true),
+            ("9999-12-31T23:59:59.999999Z", true),
+            ("+10000-01-01T00:00:00Z", false),
+        ] {
+            let mut forged = cursor();
+            forged.position.created_at = time.parse().unwrap();
+            let decoded = Cursor::decode(&forged.encode(), ListKind::Links);
+            assert_eq!(decoded.is_ok(), accepted, "{time}");
+        }
+        let mut forged = cursor();
+        forged.position.created_at = DateTime::<Utc>::MIN_UTC;
+        assert!(Cursor::decode(&forged.encode(), ListKind::Links).is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod conventions;
+mod edge;
 mod hostile;
 mod hostile_files;
 mod images;

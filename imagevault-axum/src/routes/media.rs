@@ -105,9 +105,24 @@ fn if_range_allows(headers: &HeaderMap, etag: &str) -> bool {
     }
 }
 
+/// The `Content-Security-Policy` of every media answer.
+pub(crate) const MEDIA_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; sandbox";
+
+/// The `Cross-Origin-Resource-Policy` of every media answer: `cross-origin`, because the
+/// API's clients are web apps on their own origins that show thumbnails and linked
+/// originals in `<img>` tags; `same-site` or `same-origin` would make browsers block those.
+/// What a media URL serves is public to whoever holds the URL anyway (an unguessable
+/// capability), so the header adds no secrecy to lose; sending it explicitly keeps the
+/// files embeddable by pages that require it (`Cross-Origin-Embedder-Policy`).
+pub(crate) const MEDIA_RESOURCE_POLICY: &str = "cross-origin";
+
+const CROSS_ORIGIN_RESOURCE_POLICY: header::HeaderName =
+    header::HeaderName::from_static("cross-origin-resource-policy");
+
 fn cache_control(caching: MediaCaching) -> HeaderValue {
     match caching {
         MediaCaching::Immutable => HeaderValue::from_static("public, max-age=31536000, immutable"),
+        MediaCaching::Revalidate => HeaderValue::from_static("private, no-cache"),
         MediaCaching::Private { max_age } => {
             HeaderValue::from_str(&format!("private, max-age={max_age}"))
                 .unwrap_or_else(|_| HeaderValue::from_static("private, no-store"))
@@ -127,6 +142,16 @@ fn media_headers(media: &MediaObject) -> HeaderMap {
     }
     headers.insert(header::CACHE_CONTROL, cache_control(media.caching));
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // Opened as a document (a crafted file, a link followed), an image runs nothing and
+    // loads nothing.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(MEDIA_CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        CROSS_ORIGIN_RESOURCE_POLICY,
+        HeaderValue::from_static(MEDIA_RESOURCE_POLICY),
+    );
     // `X-Content-Type-Options: nosniff` is set on every response by the router's layers.
     headers
 }
@@ -149,7 +174,13 @@ fn vanished() -> ApiError {
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The file", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png"))),
+        (status = 200, description = "The file", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png")),
+            headers(
+                ("ETag" = String, description = "A strong entity tag"),
+                ("Cache-Control" = String, description = "Thumbnails: `public, max-age=31536000, immutable`. Originals: `private, no-cache` (revalidate with `If-None-Match` on every use; the plan or a deletion may withdraw them). Expiring links: `private, max-age=<whole seconds left>`"),
+                ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
+                ("Cross-Origin-Resource-Policy" = String, description = "`cross-origin`: pages of other origins may embed the file"),
+            )),
         (status = 206, description = "The requested byte range", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png"))),
         (status = 304, description = "Not modified since the ETag given"),
         (status = 404, description = "Unknown, deleted, not granted by the plan, or malformed", body = crate::schema::DetailBody),

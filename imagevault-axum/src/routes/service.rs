@@ -45,7 +45,7 @@ pub(crate) async fn healthz() -> Json<Health> {
 
 /// Each part's state: `ok`, or `failed: ` and what went wrong in general terms (the
 /// error itself is in the server's log).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Readiness {
     /// `ready`, or absent when not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,14 +87,47 @@ async fn probe<T, E: std::error::Error>(
     }
 }
 
+/// How old a readiness answer may be before `/readyz` checks the backends again.
+pub(crate) const READINESS_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// The last readiness answer. `/readyz` needs no credentials, so a flood of it must not
+/// turn into a flood of backend queries: callers within [`READINESS_MAX_AGE`] of a check
+/// get its answer, and callers arriving while a check runs wait for that one (the lock is
+/// held across the check) instead of starting their own.
+#[derive(Debug, Default)]
+pub(crate) struct ReadinessCache {
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, StatusCode, Readiness)>>,
+}
+
+impl ReadinessCache {
+    async fn get(&self, state: &AppState) -> (StatusCode, Readiness) {
+        let mut last = self.last.lock().await;
+        if let Some((checked, status, readiness)) = &*last
+            && checked.elapsed() < READINESS_MAX_AGE
+        {
+            return (*status, readiness.clone());
+        }
+        let (status, readiness) = check_readiness(state).await;
+        // Aged from the end of the check, so a slow check is not stale at once.
+        *last = Some((tokio::time::Instant::now(), status, readiness.clone()));
+        (status, readiness)
+    }
+}
+
 /// Readiness: 200 when the database, storage and queue answer, else 503 naming each part
-/// that failed.
+/// that failed. The answer may be up to a second old: concurrent and repeated calls share
+/// one check of the backends.
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses(
         (status = 200, description = "Database, storage and queue answer", body = Readiness),
         (status = 503, description = "At least one part failed; each is named", body = Readiness),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let (status, readiness) = state.readiness.get(&state).await;
+    (status, Json(readiness))
+}
+
+async fn check_readiness(state: &AppState) -> (StatusCode, Readiness) {
     let vault = &state.vault;
     // A key that is never written: `head` must answer "absent" without error.
     let probe_key = StorageKey::parse(
@@ -130,25 +163,25 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if failed.is_empty() {
         (
             StatusCode::OK,
-            Json(Readiness {
+            Readiness {
                 status: Some("ready"),
                 detail: None,
                 database: text(database),
                 storage: text(storage),
                 queue: text(queue),
-            }),
+            },
         )
     } else {
         tracing::warn!(failed = ?failed, "not ready");
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(Readiness {
+            Readiness {
                 status: None,
                 detail: Some(format!("Not ready: {} failed.", failed.join(", "))),
                 database: text(database),
                 storage: text(storage),
                 queue: text(queue),
-            }),
+            },
         )
     }
 }

@@ -53,6 +53,11 @@ pub enum MediaKind {
 pub enum MediaCaching {
     /// The content under this URL never changes: `public, max-age=31536000, immutable`.
     Immutable,
+    /// May be stored by this client only, and revalidated on every use:
+    /// `private, no-cache`. For originals, which stop being served when the owner's plan
+    /// loses `original_link` or the image is deleted; a shared cache would go on serving
+    /// them, and a fresh client copy would be shown without asking.
+    Revalidate,
     /// Valid for `max_age` more seconds and for this client only: `private, max-age=<n>`.
     Private {
         /// Whole seconds until the link expires.
@@ -174,7 +179,10 @@ impl Vault {
                 if !linked || target.image.format != parsed.format {
                     return Err(VaultError::NotFound);
                 }
-                Ok(MediaObject::immutable(parsed.kind, key, parsed.format))
+                Ok(MediaObject {
+                    caching: MediaCaching::Revalidate,
+                    ..MediaObject::immutable(parsed.kind, key, parsed.format)
+                })
             }
             MediaKind::Thumbnail => {
                 // Straight from storage: a thumbnail object is written once under a random

@@ -14,7 +14,7 @@ async fn originals_are_served_only_while_the_plan_links_them() {
     let media = t.vault.resolve_media(&path).await.unwrap();
     assert_eq!(
         (media.kind, media.caching),
-        (MediaKind::Original, MediaCaching::Immutable)
+        (MediaKind::Original, MediaCaching::Revalidate)
     );
     let body = t
         .vault
