@@ -17,6 +17,7 @@ use std::time::Duration;
 pub struct RouterConfig {
     public_url: String,
     request_timeout: Duration,
+    body_read_timeout: Duration,
     max_concurrent_uploads: usize,
 }
 
@@ -36,6 +37,8 @@ impl RouterConfig {
     pub const DEFAULT_PUBLIC_URL: &'static str = "http://127.0.0.1:8000";
     /// The default time limit for one request, uploads included.
     pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+    /// The default longest wait for the next byte of a request body.
+    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(15);
     /// The default number of upload bodies received at once.
     pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 8;
 
@@ -61,6 +64,7 @@ impl RouterConfig {
         Ok(Self {
             public_url: trimmed.to_owned(),
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             max_concurrent_uploads: Self::DEFAULT_MAX_CONCURRENT_UPLOADS,
         })
     }
@@ -68,6 +72,14 @@ impl RouterConfig {
     /// Sets the time limit for one request (default 60 s); a request over it gets 503.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the longest wait for the next byte of a request body while it is read (default
+    /// 15 s); a request whose body stops arriving that long is answered 408 and its
+    /// connection closed, well before the request timeout would end it.
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
         self
     }
 
@@ -96,6 +108,11 @@ impl RouterConfig {
     pub fn timeout(&self) -> Duration {
         self.request_timeout
     }
+
+    /// The longest wait for the next byte of a request body.
+    pub fn body_stall_limit(&self) -> Duration {
+        self.body_read_timeout
+    }
 }
 
 impl Default for RouterConfig {
@@ -103,6 +120,7 @@ impl Default for RouterConfig {
         Self {
             public_url: Self::DEFAULT_PUBLIC_URL.to_owned(),
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             max_concurrent_uploads: Self::DEFAULT_MAX_CONCURRENT_UPLOADS,
         }
     }

@@ -12,6 +12,10 @@ use axum::response::{IntoResponse, Response};
 use imagevault_core::{ImageError, ValidationError, VaultError};
 use serde::Serialize;
 
+/// The `Retry-After` of an upload refused because its user has the most uploads in
+/// progress: an upload is typically stored within a second or two of its last byte.
+const UPLOAD_RETRY_AFTER_SECS: u64 = 2;
+
 /// The body of an error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
@@ -119,6 +123,19 @@ impl ApiError {
             )
     }
 
+    /// 408 for a request whose body stopped arriving for `idle` (see
+    /// [`RouterConfig::body_read_timeout`](crate::RouterConfig::body_read_timeout)).
+    pub(crate) fn body_stalled(idle: std::time::Duration) -> Self {
+        Self::detail(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "No bytes of the request body arrived for {} s, the most the server waits; send the body without pauses.",
+                idle.as_secs_f64()
+            ),
+        )
+        .with_header(header::CONNECTION, HeaderValue::from_static("close"))
+    }
+
     /// 413 for a body over `limit` bytes.
     pub fn payload_too_large(limit: u64) -> Self {
         Self::detail(
@@ -197,6 +214,16 @@ impl From<VaultError> for ApiError {
             VaultError::Validation(invalid) => Self::field(invalid.field, invalid.message.clone()),
             VaultError::InvalidCredentials => Self::unauthorized("Invalid username/password."),
             VaultError::Throttled { retry_after } => Self::throttled(*retry_after),
+            VaultError::TooManyUploads { limit } => Self::detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "You have {limit} uploads in progress already, the most one user may have at once; send this one when one of them has finished."
+                ),
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(UPLOAD_RETRY_AFTER_SECS),
+            ),
             VaultError::NoPlan => Self::detail(
                 StatusCode::FORBIDDEN,
                 "You have no plan; ask an administrator to assign one.",

@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod auth;
+mod body_timeout;
 mod config;
 mod error;
 mod layers;
@@ -27,7 +28,8 @@ pub use openapi::openapi;
 pub(crate) struct AppState {
     pub(crate) vault: Vault,
     pub(crate) config: Arc<RouterConfig>,
-    /// One permit per upload body being received and stored.
+    /// One permit per upload body being received and stored; a permit travels with the
+    /// upload's [`UploadSlot`](imagevault_core::UploadSlot) to the end of its store task.
     pub(crate) uploads: Arc<tokio::sync::Semaphore>,
     /// The last `/readyz` answer, shared by its callers.
     pub(crate) readiness: Arc<routes::service::ReadinessCache>,
@@ -77,7 +79,11 @@ pub fn router(vault: Vault, config: RouterConfig) -> Router {
         .merge(routes::admin::routes())
         .merge(routes::media::routes())
         .fallback(routes::not_found)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.body_stall_limit(),
+            body_timeout::end_stalled_bodies,
+        ));
     layers::apply(
         api.merge(openapi::docs_router(&state.config)),
         &state.config,

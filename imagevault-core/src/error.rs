@@ -75,6 +75,16 @@ pub enum VaultError {
         /// How long until the next attempt is allowed.
         retry_after: std::time::Duration,
     },
+    /// The user has this many uploads in progress already, the most one user may have at
+    /// once (see [`Vault::reserve_upload`](crate::Vault::reserve_upload)); try again when
+    /// one has finished.
+    #[error(
+        "you have {limit} uploads in progress already, the most one user may have at once; try again when one has finished"
+    )]
+    TooManyUploads {
+        /// The most uploads one user may have in progress.
+        limit: usize,
+    },
     /// The user has no plan, and every image and link operation needs one.
     #[error("you have no plan; ask an administrator to assign one")]
     NoPlan,
@@ -116,6 +126,7 @@ impl VaultError {
             Self::Validation(_) => "invalid-input",
             Self::InvalidCredentials => "invalid-credentials",
             Self::Throttled { .. } => "throttled",
+            Self::TooManyUploads { .. } => "too-many-uploads",
             Self::NoPlan => "no-plan",
             Self::PlanForbids(_) => "plan-forbids",
             Self::AdminOnly => "admin-only",

@@ -39,10 +39,11 @@ pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
 pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, TokenOwner, UserRepo};
+pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
     Account, BuildError, CACHED_MEDIA_LIMIT, ImageView, JobOutcome, LinkView, MediaCaching,
     MediaKind, MediaObject, NewUser, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView,
-    Upload, UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
+    Upload, UploadSlot, UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, parse_image_id, read_limited};
 pub use storage::{Storage, StorageKey};

@@ -59,6 +59,10 @@ pub(crate) struct AppOptions {
     pub(crate) worker: bool,
     /// The public URL the API builds absolute URLs from; default the bind address.
     pub(crate) public_url: Option<String>,
+    /// Changes to the server's options (connection limits, the router's) before it starts.
+    pub(crate) serve: fn(&mut ServeOptions),
+    /// A storage to use instead of the media directory's (a test double).
+    pub(crate) storage: Option<std::sync::Arc<dyn imagevault::Storage>>,
 }
 
 impl Default for AppOptions {
@@ -67,6 +71,8 @@ impl Default for AppOptions {
             config: VaultConfig::default(),
             worker: true,
             public_url: None,
+            serve: |_| {},
+            storage: None,
         }
     }
 }
@@ -121,8 +127,11 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
     .expect("backends open");
     // Whole seconds, so timestamps in responses have no fraction.
     let clock = ManualClock::new(Utc::now().trunc_subsecs(0));
-    let vault = backends
-        .vault_builder()
+    let mut builder = backends.vault_builder();
+    if let Some(storage) = options.storage {
+        builder = builder.storage(storage);
+    }
+    let vault = builder
         .clock(std::sync::Arc::new(clock.clone()))
         .config(options.config)
         .build()
@@ -136,14 +145,16 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
     let router = RouterConfig::new(options.public_url.as_deref().unwrap_or(&address))
         .expect("valid public url");
     let public_url = router.public_url().to_owned();
-    let serve_options = ServeOptions {
+    let mut serve_options = ServeOptions {
         router,
         worker: options.worker.then_some(worker),
         reconcile_every: Some(Duration::from_millis(200)),
         sweep_every: None,
         sweep: Default::default(),
         shutdown_grace: Duration::from_secs(1),
+        ..ServeOptions::default()
     };
+    (options.serve)(&mut serve_options);
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server_vault = vault.clone();
     tokio::spawn(async move {

@@ -11,6 +11,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod connections;
 mod conventions;
 mod edge;
 mod hostile;

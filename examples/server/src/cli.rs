@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use imagevault::DEFAULT_MAX_UPLOADS_PER_USER;
 use imagevault::SweepOptions;
+use imagevault::axum::RouterConfig;
+use imagevault::server::ServeOptions;
 
 /// The imagevault server: the REST API, the thumbnail worker and administration.
 ///
@@ -221,6 +224,9 @@ pub(crate) struct ServeArgs {
 
     #[command(flatten)]
     pub(crate) sweeper: SweeperArgs,
+
+    #[command(flatten)]
+    pub(crate) connections: ConnectionArgs,
 }
 
 impl ServeArgs {
@@ -391,6 +397,75 @@ pub(crate) struct PasswordArgs {
     /// Read the password from the first line of standard input
     #[arg(long)]
     pub(crate) password_stdin: bool,
+}
+
+// ---- Slow clients and connections (serve) ----
+
+/// How `serve` bounds what slow, idle or greedy clients can hold.
+#[derive(Debug, Args)]
+pub(crate) struct ConnectionArgs {
+    /// Seconds a connection may take to send a request's header, counted from when the
+    /// server starts waiting for it (connection opened or previous response sent)
+    #[arg(
+        long,
+        env = "IMAGEVAULT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = ServeOptions::DEFAULT_HEADER_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) header_read_timeout_secs: u64,
+
+    /// Seconds a connection may stay open with no request in progress and nothing
+    /// received; no effect above --header-read-timeout-secs
+    #[arg(
+        long,
+        env = "IMAGEVAULT_KEEP_ALIVE_TIMEOUT_SECS",
+        default_value_t = ServeOptions::DEFAULT_KEEP_ALIVE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) keep_alive_timeout_secs: u64,
+
+    /// HTTP connections served at once; further ones wait in the listen backlog until one
+    /// closes (not to be confused with --max-connections, the database's)
+    #[arg(
+        long,
+        env = "IMAGEVAULT_MAX_OPEN_CONNECTIONS",
+        default_value_t = ServeOptions::DEFAULT_MAX_OPEN_CONNECTIONS,
+        value_parser = clap::value_parser!(u64).range(1..).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    )]
+    pub(crate) max_open_connections: usize,
+
+    /// Seconds a request body may pause between two bytes before the request is answered
+    /// 408; keep it under --request-timeout-secs
+    #[arg(
+        long,
+        env = "IMAGEVAULT_BODY_READ_TIMEOUT_SECS",
+        default_value_t = RouterConfig::DEFAULT_BODY_READ_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) body_read_timeout_secs: u64,
+
+    /// Uploads one user may have in progress at once; more are answered 429
+    #[arg(
+        long,
+        env = "IMAGEVAULT_MAX_UPLOADS_PER_USER",
+        default_value_t = DEFAULT_MAX_UPLOADS_PER_USER,
+        value_parser = clap::value_parser!(u64).range(1..).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+    )]
+    pub(crate) max_uploads_per_user: usize,
+}
+
+impl ConnectionArgs {
+    /// Sets the connection bounds of `options`.
+    pub(crate) fn apply(&self, options: &mut ServeOptions) {
+        options.header_read_timeout = Duration::from_secs(self.header_read_timeout_secs);
+        options.keep_alive_timeout = Duration::from_secs(self.keep_alive_timeout_secs);
+        options.max_open_connections = self.max_open_connections;
+    }
+
+    /// The longest pause in a request body.
+    pub(crate) fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
 }
 
 #[cfg(test)]

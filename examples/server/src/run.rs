@@ -23,6 +23,14 @@ use crate::shutdown;
 /// Opens the three backends (applying migrations) and builds the vault with the upload
 /// limits of `global`.
 pub(crate) async fn open_vault(global: &Global) -> anyhow::Result<Vault> {
+    open_vault_with(global, |_| {}).await
+}
+
+/// [`open_vault`] with `tune` applied to the configuration last.
+async fn open_vault_with(
+    global: &Global,
+    tune: impl FnOnce(&mut VaultConfig),
+) -> anyhow::Result<Vault> {
     let backends = Backends::open(
         &global.database,
         &global.storage,
@@ -49,6 +57,7 @@ pub(crate) async fn open_vault(global: &Global) -> anyhow::Result<Vault> {
             config.job_lease = Duration::from_secs(global.job_lease_secs);
             config.full_reconcile_every = Duration::from_secs(global.full_reconcile_every_secs);
             config.login_throttle.failures_before_delay = global.login_failures_before_delay;
+            tune(&mut config);
             config
         })
         .build()?;
@@ -94,7 +103,10 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         );
     }
     let shutdown = shutdown::signal()?;
-    let vault = open_vault(global).await?;
+    let vault = open_vault_with(global, |config| {
+        config.max_uploads_per_user = args.connections.max_uploads_per_user;
+    })
+    .await?;
     let listener = TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("cannot listen on {:?} (--bind)", args.bind))?;
@@ -108,12 +120,13 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
     let router = RouterConfig::new(&public_url)
         .context("invalid --public-url (IMAGEVAULT_PUBLIC_URL)")?
         .request_timeout(args.request_timeout())
-        .max_concurrent_uploads(usize::from(args.max_concurrent_uploads));
+        .max_concurrent_uploads(usize::from(args.max_concurrent_uploads))
+        .body_read_timeout(args.connections.body_read_timeout());
 
     create_first_admin(&vault, &args).await?;
 
     let sweeper = args.sweeper.schedule().filter(|_| !args.no_worker);
-    let options = ServeOptions {
+    let mut options = ServeOptions {
         router,
         worker: (!args.no_worker).then(|| worker_options(args.worker_concurrency)),
         // With --no-worker the `worker` processes run the reconciler and the sweeper.
@@ -121,7 +134,9 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         sweep_every: sweeper.as_ref().map(|(every, _)| *every),
         sweep: sweeper.map(|(_, sweep)| sweep).unwrap_or_default(),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_secs),
+        ..ServeOptions::default()
     };
+    args.connections.apply(&mut options);
     tracing::info!(
         %address,
         public_url,
@@ -182,7 +197,10 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
         );
     }
     let shutdown = shutdown::signal()?;
-    let vault = open_vault(global).await?;
+    let vault = open_vault_with(global, |config| {
+        config.max_uploads_per_user = args.connections.max_uploads_per_user;
+    })
+    .await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut stop = stop_rx.clone();

@@ -65,8 +65,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         (status = 400, description = "No file, not PNG or JPEG, damaged, too many pixels, or a bad `name`", body = FieldErrorsBody),
         (status = 401, description = "No or bad credentials", body = DetailBody),
         (status = 403, description = "The user has no plan", body = DetailBody),
+        (status = 408, description = "The body stopped arriving before its end", body = DetailBody),
         (status = 413, description = "The body is over the byte limit", body = DetailBody),
         (status = 415, description = "Neither a multipart form nor an image body", body = DetailBody),
+        (status = 429, description = "The user has the most uploads in progress one user may have", body = DetailBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn upload_image(
     State(state): State<AppState>,
@@ -77,13 +80,18 @@ pub(crate) async fn upload_image(
     caller.account.require_plan()?;
     let limit = state.vault.config().limits.max_bytes;
     let declared = check_declared_length(request.headers(), limit)?;
-    // Held until the upload is stored: bodies in memory are bounded by the permits.
-    let _permit = state.uploads.acquire().await.map_err(|_| {
+    // The user's place first, so one user's extra uploads are refused at once instead of
+    // waiting for (and taking) permits the other users need.
+    let mut slot = state.vault.reserve_upload(&caller.account)?;
+    // Held until the upload is stored, also when the client goes away before: bodies in
+    // memory are bounded by the permits.
+    let permit = state.uploads.clone().acquire_owned().await.map_err(|_| {
         ApiError::detail(
             StatusCode::SERVICE_UNAVAILABLE,
             "The server is shutting down.",
         )
     })?;
+    slot.hold(permit);
     let (content_type, essence) = content_type(request.headers());
     let upload = match essence.as_str() {
         "multipart/form-data" => read_multipart_upload(request, &state, limit, declared).await?,
@@ -107,7 +115,10 @@ pub(crate) async fn upload_image(
         }
         _ => return Err(unsupported_media_type(&content_type)),
     };
-    let view = state.vault.upload(&caller.account, upload).await?;
+    let view = state
+        .vault
+        .upload_reserved(&caller.account, slot, upload)
+        .await?;
     let body = ImageBody::new(view, &state);
     let location = body.url().to_owned();
     created(&location, body)

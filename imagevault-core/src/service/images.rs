@@ -12,7 +12,7 @@ use crate::queue::Job;
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 
-use super::{Account, Vault};
+use super::{Account, UploadSlot, Vault};
 
 /// Inputs smaller than this are inspected inline; larger ones on the blocking pool, since
 /// walking a big file's structure and CRCs takes milliseconds.
@@ -167,7 +167,26 @@ impl Vault {
     /// If any later step fails, nothing is left behind: the stored original is deleted when
     /// the database insert fails. A failure to enqueue is not an error: the reconciler
     /// finds the pending thumbnails in the database and queues them.
+    ///
+    /// It counts as one of the user's uploads in progress: with
+    /// [`max_uploads_per_user`](super::VaultConfig::max_uploads_per_user) in progress
+    /// already, it is [`VaultError::TooManyUploads`]. A caller that holds the body before
+    /// calling (an HTTP server) reserves the place first, with [`Vault::reserve_upload`],
+    /// and calls [`Vault::upload_reserved`].
     pub async fn upload(&self, account: &Account, upload: Upload) -> Result<ImageView, VaultError> {
+        let slot = self.reserve_upload(account)?;
+        self.upload_reserved(account, slot, upload).await
+    }
+
+    /// [`Vault::upload`] in a place reserved by [`Vault::reserve_upload`]. The slot, and
+    /// whatever it [holds](UploadSlot::hold), is released when the task that stores the
+    /// upload ends, also when the caller goes away before.
+    pub async fn upload_reserved(
+        &self,
+        account: &Account,
+        slot: UploadSlot,
+        upload: Upload,
+    ) -> Result<ImageView, VaultError> {
         let plan = account.require_plan()?;
         let limits = self.inner.config.limits;
         if upload.data.len() as u64 > limits.max_bytes {
@@ -213,6 +232,8 @@ impl Vault {
         // whose thumbnails wait minutes for the reconciler.
         let vault = self.clone();
         let record = Self::run_to_completion(async move {
+            // The upload's bytes live until this task ends, so its place does too.
+            let _slot = slot;
             vault.store_new_image(&record, upload.data).await?;
             Ok(record)
         })

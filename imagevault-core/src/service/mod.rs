@@ -14,6 +14,7 @@ mod pool;
 mod read_cache;
 mod sweep;
 mod throttle;
+mod upload_slots;
 mod worker;
 
 use std::future::Future;
@@ -27,6 +28,7 @@ pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};
 pub use sweep::{SweepOptions, SweepReport};
 pub use throttle::ThrottleConfig;
+pub use upload_slots::{DEFAULT_MAX_UPLOADS_PER_USER, UploadSlot};
 pub use worker::{JobOutcome, WorkerOptions};
 
 use crate::auth::TokenHash;
@@ -42,6 +44,7 @@ use media::{CachedObject, ResolvedLink};
 use pool::BlockingPool;
 use read_cache::ReadCache;
 use throttle::LoginThrottle;
+use upload_slots::UploadSlots;
 
 /// Tunables of a [`Vault`]; the defaults suit most deployments.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +98,10 @@ pub struct VaultConfig {
     /// and at once when deleted through this vault. (Stored objects never change: a key
     /// is written once.) Default 32 MiB.
     pub media_cache_bytes: usize,
+    /// Uploads one user may have in progress at once, from [`Vault::reserve_upload`] until
+    /// the upload is stored; more are refused with [`VaultError::TooManyUploads`]. At
+    /// least 1. Default [`DEFAULT_MAX_UPLOADS_PER_USER`].
+    pub max_uploads_per_user: usize,
 }
 
 /// The largest media object the vault keeps in memory (see
@@ -116,6 +123,7 @@ impl Default for VaultConfig {
             link_cache_capacity: 10_000,
             account_cache_capacity: 10_000,
             media_cache_bytes: 32 * 1024 * 1024,
+            max_uploads_per_user: DEFAULT_MAX_UPLOADS_PER_USER,
         }
     }
 }
@@ -160,6 +168,8 @@ struct Inner {
     media: ReadCache<StorageKey, CachedObject>,
     /// The repository's link feed, asked for once and shared by the caches it keeps honest.
     link_feed: OnceLock<Option<ChangeFeed>>,
+    /// Uploads in progress, by user.
+    upload_slots: Arc<UploadSlots>,
 }
 
 impl Vault {
@@ -310,6 +320,11 @@ impl VaultBuilder {
         if config.work_batch == 0 {
             return Err(BuildError::InvalidConfig("work_batch must be at least 1"));
         }
+        if config.max_uploads_per_user == 0 {
+            return Err(BuildError::InvalidConfig(
+                "max_uploads_per_user must be at least 1",
+            ));
+        }
         if config.job_lease.is_zero() {
             return Err(BuildError::InvalidConfig(
                 "job_lease must be longer than zero",
@@ -339,6 +354,7 @@ impl VaultBuilder {
                 accounts,
                 media,
                 link_feed: OnceLock::new(),
+                upload_slots: Arc::default(),
             }),
         })
     }
