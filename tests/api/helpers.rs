@@ -59,6 +59,8 @@ pub(crate) struct AppOptions {
     pub(crate) worker: bool,
     /// The public URL the API builds absolute URLs from; default the bind address.
     pub(crate) public_url: Option<String>,
+    /// The database URL; default a fresh SQLite file in the test's directory.
+    pub(crate) database: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -67,6 +69,7 @@ impl Default for AppOptions {
             config: VaultConfig::default(),
             worker: true,
             public_url: None,
+            database: None,
         }
     }
 }
@@ -111,8 +114,12 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
     LazyLock::force(&TRACING);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let root = dir.path().display().to_string();
+    let database = options
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{root}/imagevault.db"));
     let backends = Backends::open(
-        &format!("sqlite://{root}/imagevault.db"),
+        &database,
         &format!("file://{root}/media"),
         "memory://",
         &BackendOptions::default(),

@@ -11,6 +11,8 @@ mod helpers;
 
 mod admin;
 mod auth;
+#[cfg(feature = "postgres")]
+mod change_feed;
 mod conventions;
 mod hostile;
 mod hostile_files;
