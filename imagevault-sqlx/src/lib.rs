@@ -12,7 +12,7 @@ mod sqlite;
 pub use error::SetupError;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use postgres::{PostgresRepo, PostgresRepoBuilder};
+pub use postgres::{LISTENER_APPLICATION_NAME, PostgresRepo, PostgresRepoBuilder};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use sqlite::{SqliteRepo, SqliteRepoBuilder};

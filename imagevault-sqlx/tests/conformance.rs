@@ -673,8 +673,9 @@ async fn postgres_link_changes_come_from_every_connection() {
         let before = feed.epoch();
         sqlx::query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+             WHERE datname = current_database() AND application_name = $1",
         )
+        .bind(imagevault_sqlx::LISTENER_APPLICATION_NAME)
         .execute(&mut psql)
         .await
         .expect("terminating the listener's connection");

@@ -63,6 +63,8 @@ pub(crate) struct AppOptions {
     pub(crate) serve: fn(&mut ServeOptions),
     /// A storage to use instead of the media directory's (a test double).
     pub(crate) storage: Option<std::sync::Arc<dyn imagevault::Storage>>,
+    /// The database URL; default a fresh SQLite file in the test's directory.
+    pub(crate) database: Option<String>,
 }
 
 impl Default for AppOptions {
@@ -73,6 +75,7 @@ impl Default for AppOptions {
             public_url: None,
             serve: |_| {},
             storage: None,
+            database: None,
         }
     }
 }
@@ -117,8 +120,12 @@ pub(crate) async fn spawn_app_with(options: AppOptions) -> TestApp {
     LazyLock::force(&TRACING);
     let dir = tempfile::tempdir().expect("a temporary directory");
     let root = dir.path().display().to_string();
+    let database = options
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{root}/imagevault.db"));
     let backends = Backends::open(
-        &format!("sqlite://{root}/imagevault.db"),
+        &database,
         &format!("file://{root}/media"),
         "memory://",
         &BackendOptions::default(),

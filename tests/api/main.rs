@@ -12,6 +12,8 @@ mod helpers;
 mod admin;
 mod auth;
 mod connections;
+#[cfg(feature = "postgres")]
+mod change_feed;
 mod conventions;
 mod edge;
 mod hostile;

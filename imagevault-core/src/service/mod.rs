@@ -102,7 +102,16 @@ pub struct VaultConfig {
     /// the upload is stored; more are refused with [`VaultError::TooManyUploads`]. At
     /// least 1. Default [`DEFAULT_MAX_UPLOADS_PER_USER`].
     pub max_uploads_per_user: usize,
+    /// The longest time after its read that an entry of the link, account and media caches
+    /// is used, even though the repository's feed reported no change: a bound, in
+    /// defence in depth, on how long a change the feed failed to report (a revoked
+    /// token, a deleted link) can go unseen. Zero turns the caches off. Default
+    /// [`CACHE_MAX_AGE`].
+    pub cache_max_age: Duration,
 }
+
+/// The default of [`VaultConfig::cache_max_age`]: 60 s.
+pub const CACHE_MAX_AGE: Duration = Duration::from_secs(60);
 
 /// The largest media object the vault keeps in memory (see
 /// [`VaultConfig::media_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
@@ -124,6 +133,7 @@ impl Default for VaultConfig {
             account_cache_capacity: 10_000,
             media_cache_bytes: 32 * 1024 * 1024,
             max_uploads_per_user: DEFAULT_MAX_UPLOADS_PER_USER,
+            cache_max_age: CACHE_MAX_AGE,
         }
     }
 }
@@ -337,9 +347,9 @@ impl VaultBuilder {
         let pool = BlockingPool::new(config.blocking_concurrency.max(1));
         let password_throttle = LoginThrottle::new(config.login_throttle.clone());
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
-        let links = ReadCache::new(config.link_cache_capacity);
-        let accounts = ReadCache::new(config.account_cache_capacity);
-        let media = ReadCache::new(config.media_cache_bytes);
+        let links = ReadCache::new(config.link_cache_capacity, config.cache_max_age);
+        let accounts = ReadCache::new(config.account_cache_capacity, config.cache_max_age);
+        let media = ReadCache::new(config.media_cache_bytes, config.cache_max_age);
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,

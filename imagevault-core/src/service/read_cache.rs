@@ -11,19 +11,36 @@
 //! so inserts need no reporting.
 //!
 //! Without a feed, or while it is disconnected, nothing is cached.
+//!
+//! Every entry also has a maximum age, counted from the stamp it was read under: a
+//! defence in depth that bounds how long a change the feed failed to report (a bug, a
+//! notification lost in a way the feed could not see) can go unseen.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use crate::changes::ChangeFeed;
 
-/// The state of the data an entry was read in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The state of the data an entry was read in, and when it was read.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Stamp {
     feed: u64,
     local: u64,
+    /// Taken before the read, so an entry's age never understates how old its data is.
+    taken: Instant,
+}
+
+impl Stamp {
+    /// Whether data read under `self` may still be used under `now`: the same state, and
+    /// read at most `max_age` before it.
+    fn still_valid(&self, now: &Stamp, max_age: Duration) -> bool {
+        self.feed == now.feed
+            && self.local == now.local
+            && now.taken.saturating_duration_since(self.taken) < max_age
+    }
 }
 
 #[derive(Debug)]
@@ -31,6 +48,8 @@ pub(super) struct ReadCache<K, V> {
     /// The most weight the entries may have together: one per entry, or bytes, as the
     /// caller weighs them.
     capacity: usize,
+    /// How long after its read an entry may still be used.
+    max_age: Duration,
     /// The repository's feed, asked for on first use (a backend may spawn a listener, which
     /// needs the runtime that `Vault::build` may not run in).
     feed: OnceLock<Option<ChangeFeed>>,
@@ -48,10 +67,12 @@ struct Entries<K, V> {
 
 impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     /// A cache of at most `capacity` entries (or weight, see
-    /// [`insert_weighed`](Self::insert_weighed)); 0 turns caching off.
-    pub(super) fn new(capacity: usize) -> Self {
+    /// [`insert_weighed`](Self::insert_weighed)), each used for at most `max_age` after it
+    /// was read; a capacity or maximum age of 0 turns caching off.
+    pub(super) fn new(capacity: usize, max_age: Duration) -> Self {
         Self {
             capacity,
+            max_age,
             feed: OnceLock::new(),
             local: AtomicU64::new(0),
             entries: Mutex::new(Entries {
@@ -64,7 +85,7 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     /// The stamp to read under, or `None` when nothing may be cached now. `feed` is asked
     /// once, on first use, for the repository's [`ChangeFeed`].
     pub(super) fn stamp(&self, feed: impl FnOnce() -> Option<ChangeFeed>) -> Option<Stamp> {
-        if self.capacity == 0 {
+        if self.capacity == 0 || self.max_age.is_zero() {
             return None;
         }
         let feed = self.feed.get_or_init(feed).as_ref()?;
@@ -72,14 +93,18 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
         Some(Stamp {
             feed: feed.epoch()?,
             local,
+            taken: Instant::now(),
         })
     }
 
-    /// The entry for `key` read under `stamp`, if there is one.
+    /// The entry for `key`, if there is one read under the state of `stamp` and not
+    /// longer than the maximum age before it.
     pub(super) fn get(&self, key: &K, stamp: Stamp) -> Option<V> {
         let entries = self.entries();
         let (stored, value, _) = entries.map.get(key)?;
-        (*stored == stamp).then(|| value.clone())
+        stored
+            .still_valid(&stamp, self.max_age)
+            .then(|| value.clone())
     }
 
     /// Keeps `value`, read under `stamp`, as an entry of weight 1.
@@ -125,19 +150,21 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
 mod tests {
     use super::*;
 
+    const AGE: Duration = Duration::from_secs(60);
+
     #[test]
     fn entries_live_only_under_the_stamp_they_were_read_in() {
         let (notifier, feed) = ChangeFeed::connected();
         let feed = || Some(feed.clone());
-        let cache = ReadCache::new(10);
+        let cache = ReadCache::new(10, AGE);
         let stamp = cache.stamp(feed).unwrap();
         cache.insert("key", stamp, 1);
         assert_eq!(cache.get(&"key", stamp), Some(1));
-        assert_eq!(cache.stamp(feed), Some(stamp));
+        let again = cache.stamp(feed).unwrap();
+        assert_eq!(cache.get(&"key", again), Some(1));
 
         cache.invalidate();
         let after_local_change = cache.stamp(feed).unwrap();
-        assert_ne!(after_local_change, stamp);
         assert_eq!(cache.get(&"key", after_local_change), None);
 
         cache.insert("key", after_local_change, 2);
@@ -146,22 +173,53 @@ mod tests {
         assert_eq!(cache.get(&"key", after_remote_change), None);
 
         notifier.disconnected();
-        assert_eq!(cache.stamp(feed), None, "no caching while disconnected");
+        assert!(cache.stamp(feed).is_none(), "no caching while disconnected");
         notifier.connected();
         let reconnected = cache.stamp(feed).unwrap();
         assert_eq!(cache.get(&"key", reconnected), None);
     }
 
     #[test]
-    fn nothing_is_cached_without_a_feed_or_capacity() {
-        assert!(ReadCache::<u8, u8>::new(10).stamp(|| None).is_none());
+    fn nothing_is_cached_without_a_feed_capacity_or_age() {
+        assert!(ReadCache::<u8, u8>::new(10, AGE).stamp(|| None).is_none());
         let (_notifier, feed) = ChangeFeed::connected();
-        assert!(ReadCache::<u8, u8>::new(0).stamp(|| Some(feed)).is_none());
+        assert!(
+            ReadCache::<u8, u8>::new(0, AGE)
+                .stamp(|| Some(feed.clone()))
+                .is_none()
+        );
+        assert!(
+            ReadCache::<u8, u8>::new(10, Duration::ZERO)
+                .stamp(|| Some(feed))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn entries_older_than_the_maximum_age_are_not_used() {
+        let (_notifier, feed) = ChangeFeed::connected();
+        let cache = ReadCache::new(10, AGE);
+        let read = cache.stamp(|| Some(feed)).unwrap();
+        cache.insert("key", read, 1);
+        let almost = Stamp {
+            taken: read.taken + (AGE - Duration::from_millis(1)),
+            ..read
+        };
+        let too_late = Stamp {
+            taken: read.taken + AGE,
+            ..read
+        };
+        assert_eq!(cache.get(&"key", almost), Some(1));
+        assert_eq!(
+            cache.get(&"key", too_late),
+            None,
+            "the feed saw no change, but the entry is too old"
+        );
     }
 
     #[test]
     fn the_feed_is_asked_for_once() {
-        let cache = ReadCache::<u8, u8>::new(10);
+        let cache = ReadCache::<u8, u8>::new(10, AGE);
         let (_notifier, feed) = ChangeFeed::connected();
         assert!(cache.stamp(|| Some(feed)).is_some());
         assert!(cache.stamp(|| panic!("asked twice")).is_some());
@@ -170,7 +228,7 @@ mod tests {
     #[test]
     fn a_full_cache_starts_over() {
         let (_notifier, feed) = ChangeFeed::connected();
-        let cache = ReadCache::new(2);
+        let cache = ReadCache::new(2, AGE);
         let stamp = cache.stamp(|| Some(feed)).unwrap();
         for key in 0..3 {
             cache.insert(key, stamp, key * 10);
@@ -183,7 +241,7 @@ mod tests {
     #[test]
     fn weights_bound_the_cache() {
         let (_notifier, feed) = ChangeFeed::connected();
-        let cache = ReadCache::new(100);
+        let cache = ReadCache::new(100, AGE);
         let stamp = cache.stamp(|| Some(feed)).unwrap();
         cache.insert_weighed("too heavy", stamp, 0, 101);
         assert_eq!(cache.get(&"too heavy", stamp), None);
