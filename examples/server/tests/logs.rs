@@ -245,3 +245,31 @@ async fn the_log_of_a_run_holds_no_secret_and_no_media_capability() {
         }
     }
 }
+
+#[test]
+fn help_hides_the_values_of_secret_variables() {
+    let secrets = [
+        (
+            "IMAGEVAULT_DATABASE",
+            "postgres://app:help-db-s3cret@db/images",
+        ),
+        ("IMAGEVAULT_STORAGE", "s3://help-bucket-s3cret/media"),
+        ("IMAGEVAULT_QUEUE", "redis://:help-queue-s3cret@cache:6379"),
+        ("IMAGEVAULT_ADMIN_PASSWORD", "help-admin-s3cret"),
+    ];
+    for args in [&["--help"][..], &["serve", "--help"], &["worker", "--help"]] {
+        let output = Command::new(BINARY)
+            .args(args)
+            .env_clear()
+            .envs(secrets)
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("IMAGEVAULT_QUEUE"), "{args:?}: {text}");
+        for (name, value) in secrets {
+            assert!(!text.contains(value), "{args:?} shows {name}: {text}");
+        }
+    }
+}
