@@ -56,7 +56,7 @@ pub enum BackendError {
     Unsupported {
         /// `database`, `storage` or `queue`.
         port: &'static str,
-        /// The URL given.
+        /// The URL given, with its secrets hidden ([`redact_url`]).
         url: String,
         /// The schemes this build accepts.
         supported: &'static str,
@@ -168,7 +168,7 @@ pub async fn open_repo(url: &str, options: &BackendOptions) -> Result<Arc<dyn Re
     let _ = options;
     Err(BackendError::Unsupported {
         port: "database",
-        url: url.to_owned(),
+        url: redact_url(url),
         supported: DATABASE_SCHEMES,
     })
 }
@@ -198,7 +198,9 @@ fn create_parent_directory(url: &str) -> Result<(), BackendError> {
 /// `s3://<bucket>[/<prefix>]`, configured by the `AWS_*` environment variables (see
 /// [`ObjectStorage::from_url`]).
 pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>, BackendError> {
-    Ok(Arc::new(ObjectStorage::from_url(url)?))
+    Ok(Arc::new(
+        ObjectStorage::from_url(url).map_err(redacted_storage_error)?,
+    ))
 }
 
 const QUEUE_SCHEMES: &str = if cfg!(feature = "redis") {
@@ -227,14 +229,192 @@ pub async fn open_queue(
     }
     Err(BackendError::Unsupported {
         port: "queue",
-        url: url.to_owned(),
+        url: redact_url(url),
         supported: QUEUE_SCHEMES,
+    })
+}
+
+/// What stands in for a secret in a redacted URL.
+const REDACTED: &str = "***";
+
+/// Query parameters whose values are secrets (matched case-insensitively, by substring):
+/// libpq's `password` and `sslpassword`, tokens and keys of any service.
+const SECRET_PARAMETERS: [&str; 5] = ["pass", "secret", "token", "key", "auth"];
+
+/// `url` with its secrets replaced by `***`, for logs and error messages: the password of
+/// the user information, and the values of query parameters that name a password, secret,
+/// token or key. A `key=value` connection string (libpq style) gets the same treatment.
+///
+/// The user information ends at the *last* `@` before the path: passwords may contain
+/// `/`, `?`, `#` and `@` unencoded, which strict parsers reject but drivers accept, so
+/// whatever could be part of a password is hidden, at the cost of hiding more of a
+/// malformed URL than needed. Percent-encoded passwords are hidden whole.
+///
+/// ```
+/// use imagevault::backends::redact_url;
+///
+/// assert_eq!(
+///     redact_url("postgres://app:s3cret@db:5432/images?sslmode=require"),
+///     "postgres://app:***@db:5432/images?sslmode=require"
+/// );
+/// assert_eq!(redact_url("redis://:pa/ss@cache:6379/0"), "redis://:***@cache:6379/0");
+/// assert_eq!(redact_url("postgres://db/images?password=x"), "postgres://db/images?password=***");
+/// assert_eq!(redact_url("sqlite://./data/imagevault.db"), "sqlite://./data/imagevault.db");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return redact_key_values(url);
+    };
+    let (userinfo, after) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    };
+    let mut redacted = format!("{scheme}://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            // A user name has none of these; a password that does is hidden whole.
+            Some((user, _)) if !user.contains(['/', '?', '#']) => {
+                redacted.push_str(user);
+                redacted.push(':');
+                redacted.push_str(REDACTED);
+            }
+            Some(_) => redacted.push_str(REDACTED),
+            // A name alone (`redis://token@host`) may itself be the secret.
+            None if userinfo.contains(['/', '?', '#']) || userinfo.len() > 32 => {
+                redacted.push_str(REDACTED)
+            }
+            None => redacted.push_str(userinfo),
+        }
+        redacted.push('@');
+    }
+    match after.split_once('?') {
+        Some((path, query)) => {
+            redacted.push_str(path);
+            redacted.push('?');
+            redacted.push_str(&redact_query(query));
+        }
+        None => redacted.push_str(after),
+    }
+    redacted
+}
+
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SECRET_PARAMETERS.iter().any(|secret| name.contains(secret))
+}
+
+/// A query string with the values of secret parameters hidden (and any fragment kept).
+fn redact_query(query: &str) -> String {
+    let (query, fragment) = match query.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (query, None),
+    };
+    let mut redacted = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_parameter(name) => format!("{name}={REDACTED}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    if let Some(fragment) = fragment {
+        redacted.push('#');
+        redacted.push_str(fragment);
+    }
+    redacted
+}
+
+/// A `key=value` connection string with the values of secret keys hidden.
+fn redact_key_values(text: &str) -> String {
+    text.split(' ')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_parameter(name) => format!("{name}={REDACTED}"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A storage URL error whose URL is redacted, as [`BackendError`] must carry no secret.
+fn redacted_storage_error(error: imagevault_core::StorageUrlError) -> BackendError {
+    use imagevault_core::StorageUrlError;
+    BackendError::Storage(match error {
+        StorageUrlError::UnsupportedScheme { url } => StorageUrlError::UnsupportedScheme {
+            url: redact_url(&url),
+        },
+        #[cfg(feature = "s3")]
+        StorageUrlError::InvalidS3Url { url, reason } => StorageUrlError::InvalidS3Url {
+            url: redact_url(&url),
+            reason,
+        },
+        other => other,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_user_information_are_redacted() {
+        for (url, redacted) in [
+            (
+                "postgres://app:s3cret@db:5432/images?sslmode=require",
+                "postgres://app:***@db:5432/images?sslmode=require",
+            ),
+            ("postgres://app@db/images", "postgres://app@db/images"),
+            ("redis://:pa/ss@cache:6379", "redis://:***@cache:6379"),
+            ("redis://:pa/ss@cache:6379/2", "redis://:***@cache:6379/2"),
+            ("redis://default:p@ss@cache", "redis://default:***@cache"),
+            (
+                "postgres://app:p?ss#w@db/images",
+                "postgres://app:***@db/images",
+            ),
+            (
+                "postgres://app:p%40ss%2Fw@db/images",
+                "postgres://app:***@db/images",
+            ),
+            ("postgres://a/b:c@db/images", "postgres://***@db/images"),
+            (
+                "postgres://db/images?user=app&password=s3cret&sslpassword=k",
+                "postgres://db/images?user=app&password=***&sslpassword=***",
+            ),
+            (
+                "host=db user=app password=s3cret dbname=images",
+                "host=db user=app password=*** dbname=images",
+            ),
+            (
+                "sqlite://./imagevault-data/imagevault.db",
+                "sqlite://./imagevault-data/imagevault.db",
+            ),
+            ("s3://bucket/prefix", "s3://bucket/prefix"),
+            ("memory://", "memory://"),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+            for secret in ["s3cret", "pa/ss", "p@ss", "p?ss", "p%40ss"] {
+                assert!(!redact_url(url).contains(secret), "{url}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn errors_of_unsupported_urls_carry_no_password() {
+        let database = open_repo("mysql://app:s3cret@db/images", &BackendOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        let queue = open_queue("amqp://app:s3cret@mq", &BackendOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        let storage = open_storage("ftp://app:s3cret@files/media")
+            .unwrap_err()
+            .to_string();
+        for error in [database, queue, storage] {
+            assert!(!error.contains("s3cret"), "{error}");
+            assert!(error.contains("app:***@"), "{error}");
+        }
+    }
 
     #[test]
     fn s3_storage_urls_open_with_the_s3_feature() {

@@ -42,7 +42,8 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_STORAGE",
-        default_value = "file://./imagevault-data/media"
+        default_value = "file://./imagevault-data/media",
+        hide_env_values = true
     )]
     pub(crate) storage: String,
 
@@ -52,7 +53,8 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_QUEUE",
-        default_value = "memory://"
+        default_value = "memory://",
+        hide_env_values = true
     )]
     pub(crate) queue: String,
 

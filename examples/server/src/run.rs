@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use imagevault::axum::RouterConfig;
-use imagevault::backends::{self, BackendOptions, Backends};
+use imagevault::backends::{self, BackendOptions, Backends, redact_url};
 use imagevault::page::KeysetQuery;
 use imagevault::server::{ServeOptions, serve};
 use imagevault::{
@@ -41,9 +41,9 @@ async fn open_vault_with(
     .with_context(|| {
         format!(
             "cannot open the backends (database {}, storage {}, queue {})",
-            redact(&global.database),
-            global.storage,
-            global.queue
+            redact_url(&global.database),
+            redact_url(&global.storage),
+            redact_url(&global.queue)
         )
     })?;
     let vault = backends
@@ -78,10 +78,15 @@ fn backend_options(global: &Global) -> BackendOptions {
 pub(crate) async fn migrate(global: &Global) -> anyhow::Result<()> {
     backends::open_repo(&global.database, &backend_options(global))
         .await
-        .with_context(|| format!("cannot migrate the database {}", redact(&global.database)))?;
+        .with_context(|| {
+            format!(
+                "cannot migrate the database {}",
+                redact_url(&global.database)
+            )
+        })?;
     println!(
         "the database {} is migrated and ready",
-        redact(&global.database)
+        redact_url(&global.database)
     );
     Ok(())
 }
@@ -99,7 +104,7 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
             "--no-worker needs a queue that worker processes share, but the queue is {:?}: \
              nobody would make the thumbnails of the in-process queue; drop --no-worker, or \
              give --queue (IMAGEVAULT_QUEUE) a shared queue",
-            global.queue
+            redact_url(&global.queue)
         );
     }
     let shutdown = shutdown::signal()?;
@@ -141,9 +146,9 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         %address,
         public_url,
         worker = !args.no_worker,
-        database = redact(&global.database),
-        storage = global.storage,
-        queue = global.queue,
+        database = redact_url(&global.database),
+        storage = redact_url(&global.storage),
+        queue = redact_url(&global.queue),
         "serving"
     );
     // Scripts and tests read this line to find the port when it was 0.
@@ -193,7 +198,7 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
              an in-process queue cannot be shared, so this worker would never see a job; \
              run `serve` (which has a worker of its own) or give --queue (IMAGEVAULT_QUEUE) \
              a shared queue",
-            global.queue
+            redact_url(&global.queue)
         );
     }
     let shutdown = shutdown::signal()?;
@@ -214,7 +219,7 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
     });
     tracing::info!(
         concurrency = args.concurrency,
-        queue = global.queue,
+        queue = redact_url(&global.queue),
         "worker started"
     );
     let sweeper = async {
@@ -309,42 +314,9 @@ fn generate_password() -> anyhow::Result<String> {
     }
 }
 
-/// The URL without the password of its user information, for logs and messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) if userinfo.contains(':') => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}{path}")
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/images?sslmode=require"),
-            "postgres://app:***@db:5432/images?sslmode=require"
-        );
-        assert_eq!(
-            redact("postgres://app@db/images"),
-            "postgres://app@db/images"
-        );
-        assert_eq!(
-            redact("sqlite://./imagevault-data/imagevault.db"),
-            "sqlite://./imagevault-data/imagevault.db"
-        );
-        assert_eq!(redact("memory://"), "memory://");
-    }
 
     #[test]
     fn generated_passwords_are_long_and_url_safe() {
