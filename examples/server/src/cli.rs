@@ -432,7 +432,7 @@ pub(crate) struct ConnectionArgs {
         long,
         env = "IMAGEVAULT_MAX_OPEN_CONNECTIONS",
         default_value_t = ServeOptions::DEFAULT_MAX_OPEN_CONNECTIONS,
-        value_parser = clap::value_parser!(u64).range(1..).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub(crate) max_open_connections: usize,
 
@@ -451,7 +451,7 @@ pub(crate) struct ConnectionArgs {
         long,
         env = "IMAGEVAULT_MAX_UPLOADS_PER_USER",
         default_value_t = DEFAULT_MAX_UPLOADS_PER_USER,
-        value_parser = clap::value_parser!(u64).range(1..).map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
     )]
     pub(crate) max_uploads_per_user: usize,
 }

@@ -202,10 +202,7 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
         );
     }
     let shutdown = shutdown::signal()?;
-    let vault = open_vault_with(global, |config| {
-        config.max_uploads_per_user = args.connections.max_uploads_per_user;
-    })
-    .await?;
+    let vault = open_vault(global).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut stop = stop_rx.clone();
