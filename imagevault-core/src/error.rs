@@ -75,6 +75,13 @@ pub enum VaultError {
         /// How long until the next attempt is allowed.
         retry_after: std::time::Duration,
     },
+    /// Too many password checks are running or waiting: try again after `retry_after`. The
+    /// attempt was not checked and not counted as a failure.
+    #[error("too many logins are being checked; try again in {} seconds", retry_after.as_secs_f64().ceil())]
+    Busy {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The user has no plan, and every image and link operation needs one.
     #[error("you have no plan; ask an administrator to assign one")]
     NoPlan,
@@ -116,6 +123,7 @@ impl VaultError {
             Self::Validation(_) => "invalid-input",
             Self::InvalidCredentials => "invalid-credentials",
             Self::Throttled { .. } => "throttled",
+            Self::Busy { .. } => "busy",
             Self::NoPlan => "no-plan",
             Self::PlanForbids(_) => "plan-forbids",
             Self::AdminOnly => "admin-only",

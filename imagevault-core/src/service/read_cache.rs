@@ -10,7 +10,8 @@
 //! through this vault. Only answers that found something are kept: a miss is never cached,
 //! so inserts need no reporting.
 //!
-//! Without a feed, or while it is disconnected, nothing is cached.
+//! Without a feed, or while it is disconnected, nothing is cached, except by a cache whose
+//! entries also expire by age (see `stamp_or_local`).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -73,6 +74,25 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
             feed: feed.epoch()?,
             local,
         })
+    }
+
+    /// Like [`stamp`](Self::stamp), but a repository without a feed still gets a stamp, of
+    /// this vault's own changes only: for caches whose entries also expire by age, so that
+    /// a change made by another process is seen within that age. A feed that is
+    /// disconnected still means `None`.
+    pub(super) fn stamp_or_local(
+        &self,
+        feed: impl FnOnce() -> Option<ChangeFeed>,
+    ) -> Option<Stamp> {
+        if self.capacity == 0 {
+            return None;
+        }
+        let local = self.local.load(Ordering::Acquire);
+        let feed = match self.feed.get_or_init(feed) {
+            Some(feed) => feed.epoch()?,
+            None => 0,
+        };
+        Some(Stamp { feed, local })
     }
 
     /// The entry for `key` read under `stamp`, if there is one.
