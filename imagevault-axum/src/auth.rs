@@ -3,18 +3,21 @@
 //! Accepted: `Basic base64(username:password)`, `Bearer <token>` and DRF's `Token <token>`.
 //! A missing or wrong credential is a 401 with `WWW-Authenticate` challenges. Repeated
 //! failures are throttled by the service (429 with `Retry-After`): Basic logins per
-//! username; bad tokens per client IP address, when the router is served with
-//! [`ConnectInfo`] (`into_make_service_with_connect_info::<SocketAddr>()`), else not at all.
+//! username from one client, per username and per client; bad tokens per client. The client
+//! is the peer's address ([`client_key`]: IPv6 by its /64) when the router is served with
+//! [`ConnectInfo`] (`into_make_service_with_connect_info::<SocketAddr>()`); without it,
+//! Basic logins are throttled per username only and bad tokens not at all.
 
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::Extensions;
 use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use imagevault_core::{Account, VaultError};
+use imagevault_core::{Account, Vault, VaultError, client_key};
 
 use crate::AppState;
 use crate::config::RouterConfig;
@@ -96,7 +99,8 @@ impl FromRequestParts<AppState> for Caller {
             Some(Credential::Basic { username, password }) => {
                 // Checked before the password, so a forged request costs no hash either.
                 refuse_cross_site(parts, &state.config)?;
-                match vault.authenticate_password(&username, &password).await {
+                let client = client_address(&parts.extensions);
+                match authenticate_password(vault, client.as_deref(), &username, &password).await {
                     Ok(account) => Ok(Self {
                         account,
                         token: None,
@@ -108,7 +112,7 @@ impl FromRequestParts<AppState> for Caller {
                 }
             }
             Some(Credential::Token(token)) => {
-                let authenticated = match client_address(parts) {
+                let authenticated = match client_address(&parts.extensions) {
                     Some(client) => vault.authenticate_token_from(&token, &client).await,
                     None => vault.authenticate_token(&token).await,
                 };
@@ -199,13 +203,29 @@ fn same_origin(origin: &str, public_url: &str) -> bool {
     origin.contains("://") && origin_of(origin) == origin_of(public_url)
 }
 
-/// The peer's IP address, when the router is served with [`ConnectInfo`]; requests handed
-/// to the router directly (`oneshot` in tests) have none.
-fn client_address(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
+/// The throttling key of the peer's address, when the router is served with
+/// [`ConnectInfo`]; requests handed to the router directly (`oneshot` in tests) have none.
+pub(crate) fn client_address(extensions: &Extensions) -> Option<String> {
+    extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip().to_string())
+        .map(|ConnectInfo(address)| client_key(address.ip()))
+}
+
+/// A password login, throttled per client as well when the client is known.
+pub(crate) async fn authenticate_password(
+    vault: &Vault,
+    client: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Result<Account, VaultError> {
+    match client {
+        Some(client) => {
+            vault
+                .authenticate_password_from(username, password, client)
+                .await
+        }
+        None => vault.authenticate_password(username, password).await,
+    }
 }
 
 #[cfg(test)]

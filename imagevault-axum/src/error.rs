@@ -149,14 +149,23 @@ impl ApiError {
 
     /// 429 as DRF's throttling answers it, with `Retry-After` in whole seconds (rounded up).
     pub fn throttled(retry_after: std::time::Duration) -> Self {
-        let seconds = retry_after
-            .as_secs()
-            .saturating_add(u64::from(retry_after.subsec_nanos() > 0))
-            .max(1);
+        let seconds = whole_seconds(retry_after);
         let unit = if seconds == 1 { "second" } else { "seconds" };
         Self::detail(
             StatusCode::TOO_MANY_REQUESTS,
             format!("Request was throttled. Expected available in {seconds} {unit}."),
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+    }
+
+    /// 503 for work refused because too much of its kind is running (password checks), with
+    /// `Retry-After` in whole seconds (rounded up).
+    pub fn busy(retry_after: std::time::Duration) -> Self {
+        let seconds = whole_seconds(retry_after);
+        let unit = if seconds == 1 { "second" } else { "seconds" };
+        Self::detail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("Too many logins are being checked; try again in {seconds} {unit}."),
         )
         .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
     }
@@ -176,6 +185,13 @@ impl ApiError {
     pub fn body(&self) -> &ErrorBody {
         &self.body
     }
+}
+
+/// A wait in whole seconds for `Retry-After`: rounded up, at least 1.
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs()
+        .saturating_add(u64::from(wait.subsec_nanos() > 0))
+        .max(1)
 }
 
 /// Turns a library message (lowercase, no final stop, as Rust errors are written) into the
@@ -224,6 +240,7 @@ impl From<VaultError> for ApiError {
                 header::RETRY_AFTER,
                 HeaderValue::from(UPLOAD_RETRY_AFTER_SECS),
             ),
+            VaultError::Busy { retry_after } => Self::busy(*retry_after),
             VaultError::NoPlan => Self::detail(
                 StatusCode::FORBIDDEN,
                 "You have no plan; ask an administrator to assign one.",

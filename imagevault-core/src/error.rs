@@ -85,6 +85,13 @@ pub enum VaultError {
         /// The most uploads one user may have in progress.
         limit: usize,
     },
+    /// Too many password checks are running or waiting: try again after `retry_after`. The
+    /// attempt was not checked and not counted as a failure.
+    #[error("too many logins are being checked; try again in {} seconds", retry_after.as_secs_f64().ceil())]
+    Busy {
+        /// When to try again.
+        retry_after: std::time::Duration,
+    },
     /// The user has no plan, and every image and link operation needs one.
     #[error("you have no plan; ask an administrator to assign one")]
     NoPlan,
@@ -127,6 +134,7 @@ impl VaultError {
             Self::InvalidCredentials => "invalid-credentials",
             Self::Throttled { .. } => "throttled",
             Self::TooManyUploads { .. } => "too-many-uploads",
+            Self::Busy { .. } => "busy",
             Self::NoPlan => "no-plan",
             Self::PlanForbids(_) => "plan-forbids",
             Self::AdminOnly => "admin-only",

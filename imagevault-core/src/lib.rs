@@ -46,7 +46,7 @@ pub use service::{
     ThumbnailView, Upload, UploadSlot, UserChanges, Vault, VaultBuilder, VaultConfig,
     WorkerOptions,
 };
-pub use service::{ReadLimitedError, parse_image_id, read_limited};
+pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};
 pub use storage::{Storage, StorageKey};
 pub use thumbnail::{Thumbnail, ThumbnailStatus};
 pub use user::{Password, PasswordHash, TokenRecord, User, UserId, Username};

@@ -1,11 +1,25 @@
-//! Login throttling: after 5 failed logins for one username (token login or Basic, known
-//! user or not) the next attempts are refused with 429 and `Retry-After`, the wait doubling
-//! up to 60 s; a success forgets the failures. Bad tokens are throttled per client address.
+//! Login throttling: after 5 failed logins for one username from one address (token login
+//! or Basic, known user or not) the next attempts are refused with 429 and `Retry-After`, the
+//! wait doubling up to 60 s; a success forgets the failures. The username from all addresses
+//! and an address whatever the usernames have higher limits of their own. Bad tokens are
+//! throttled per client address. Attempts are counted before their password is checked, so
+//! concurrent guesses get no more checks; the checks running or waiting are bounded (503
+//! beyond), and a successful check is remembered for a while.
 
-use reqwest::StatusCode;
+use std::net::IpAddr;
+
+use reqwest::{Client, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, header, json_response, spawn_app};
+use crate::helpers::{AppOptions, TestApp, header, json_response, spawn_app, spawn_app_with};
+
+/// A client whose connections come from `address` (any of 127.0.0.0/8 works on Linux).
+fn client_from(address: &str) -> Client {
+    Client::builder()
+        .local_address(address.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
 
 /// `POST /api/auth/token/`: the status, the `Retry-After` header and the body.
 async fn token_login(
@@ -13,8 +27,17 @@ async fn token_login(
     username: &str,
     password: &str,
 ) -> (StatusCode, Option<String>, Value) {
-    let response = app
-        .client
+    token_login_with(&app.client, app, username, password).await
+}
+
+/// [`token_login`] with a given client.
+async fn token_login_with(
+    client: &Client,
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let response = client
         .post(app.endpoint("/api/auth/token/"))
         .json(&json!({"username": username, "password": password}))
         .send()
@@ -31,8 +54,17 @@ async fn basic_me(
     username: &str,
     password: &str,
 ) -> (StatusCode, Option<String>, Value) {
-    let response = app
-        .client
+    basic_me_with(&app.client, app, username, password).await
+}
+
+/// [`basic_me`] with a given client.
+async fn basic_me_with(
+    client: &Client,
+    app: &TestApp,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Option<String>, Value) {
+    let response = client
         .get(app.endpoint("/api/me/"))
         .basic_auth(username, Some(password))
         .send()
@@ -41,6 +73,26 @@ async fn basic_me(
     let retry_after = header(response.headers(), "retry-after").map(str::to_owned);
     let (status, body) = json_response(response).await;
     (status, retry_after, body)
+}
+
+/// Sends every request at once: the status, the `Retry-After` header and the body of each.
+async fn send_all(requests: Vec<RequestBuilder>) -> Vec<(StatusCode, Option<String>, Value)> {
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|request| {
+            tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let retry_after = header(response.headers(), "retry-after").map(str::to_owned);
+                let (status, body) = json_response(response).await;
+                (status, retry_after, body)
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
 }
 
 fn throttled(seconds: u64) -> Value {
@@ -211,4 +263,203 @@ async fn bad_tokens_are_throttled_per_client_but_valid_tokens_always_work() {
     app.advance(1);
     let response = bad(&app).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn forty_concurrent_wrong_passwords_get_only_five_checks() {
+    let app = spawn_app().await;
+    let checks = app.vault.password_checks();
+    let attempts = (0..40)
+        .map(|i| {
+            if i % 2 == 0 {
+                app.client
+                    .post(app.endpoint("/api/auth/token/"))
+                    .json(&json!({"username": "premium", "password": "wrong password"}))
+            } else {
+                app.client
+                    .get(app.endpoint("/api/me/"))
+                    .basic_auth("premium", Some("wrong password"))
+            }
+        })
+        .collect();
+    let answers = send_all(attempts).await;
+    let checked = answers
+        .iter()
+        .filter(|(status, _, _)| {
+            *status == StatusCode::BAD_REQUEST || *status == StatusCode::UNAUTHORIZED
+        })
+        .count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    println!("of 40 concurrent wrong passwords, {checked} were checked");
+    assert_eq!(checked, 5, "{answers:?}");
+    assert_eq!(refused.len(), 35, "{answers:?}");
+    for (_, retry_after, body) in refused {
+        assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+    }
+    assert_eq!(app.vault.password_checks() - checks, 5);
+}
+
+#[tokio::test]
+async fn an_attacker_at_one_address_does_not_lock_out_the_user_at_another() {
+    let app = spawn_app().await;
+    let attacker = client_from("127.0.0.2");
+    let user = client_from("127.0.0.3");
+    // The attacker tries again as soon as each wait is over, 30 times.
+    let mut refused = 0;
+    for _ in 0..30 {
+        let (status, retry_after, body) =
+            token_login_with(&attacker, &app, "premium", "wrong password").await;
+        match status {
+            StatusCode::BAD_REQUEST => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                refused += 1;
+                app.advance(retry_after.unwrap().parse().unwrap());
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(refused > 10, "the attacker was slowed down: {refused}");
+    // One more failure, so the attacker is waiting when the user comes.
+    let (status, _, _) = token_login_with(&attacker, &app, "premium", "wrong password").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = basic_me_with(&attacker, &app, "premium", &app.premium.password).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the attacker waits");
+
+    let (status, _, body) = token_login_with(&user, &app, "premium", &app.premium.password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = basic_me_with(&user, &app, "premium", &app.premium.password).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = basic_me_with(&attacker, &app, "premium", "wrong password").await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the user's success does not free the attacker"
+    );
+}
+
+#[tokio::test]
+async fn guessing_one_username_from_many_addresses_meets_the_per_username_limit() {
+    let mut options = AppOptions::default();
+    options.config.login_throttle.username_failures_before_delay = 8;
+    let app = spawn_app_with(options).await;
+    for host in 10..18 {
+        let client = client_from(&format!("127.0.0.{host}"));
+        let (status, _, _) = token_login_with(&client, &app, "premium", "wrong password").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "127.0.0.{host}");
+    }
+    let fresh = client_from("127.0.0.20");
+    let (status, retry_after, _) =
+        token_login_with(&fresh, &app, "premium", &app.premium.password).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    app.advance(1);
+    let (status, _, _) = token_login_with(&fresh, &app, "premium", &app.premium.password).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn random_usernames_from_one_address_meet_the_per_address_limit() {
+    let mut options = AppOptions::default();
+    options.config.login_throttle.client_failures_before_delay = 10;
+    let app = spawn_app_with(options).await;
+    let guesser = client_from("127.0.0.4");
+    for i in 0..10 {
+        let (status, _, _) =
+            basic_me_with(&guesser, &app, &format!("random{i}"), "wrong password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    let checks = app.vault.password_checks();
+    let (status, retry_after, body) =
+        basic_me_with(&guesser, &app, "random-new", "wrong password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let (status, _, _) = token_login_with(&guesser, &app, "premium", "wrong password").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.vault.password_checks(), checks, "nothing was hashed");
+    // Another address is not held back.
+    let other = client_from("127.0.0.5");
+    let (status, _, _) = basic_me_with(&other, &app, "random-new", "wrong password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn saturated_password_checks_are_refused_with_503_and_not_counted() {
+    let mut options = AppOptions::default();
+    options.config.password_hash_concurrency = 1;
+    options.config.password_hash_queue = 0;
+    let app = spawn_app_with(options).await;
+    let checks = app.vault.password_checks();
+    let attempts = (0..40)
+        .map(|i| {
+            app.client
+                .get(app.endpoint("/api/me/"))
+                .basic_auth(format!("someone{i}"), Some("wrong password"))
+        })
+        .collect();
+    let answers = send_all(attempts).await;
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(status, _, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    let checked = answers
+        .iter()
+        .filter(|(status, _, _)| *status == StatusCode::UNAUTHORIZED)
+        .count();
+    println!("{} busy, {checked} checked", busy.len());
+    assert_eq!(busy.len() + checked, 40, "{answers:?}");
+    assert!(!busy.is_empty(), "{answers:?}");
+    for (_, retry_after, body) in busy {
+        assert_eq!(retry_after.as_deref(), Some("1"), "{body}");
+        assert_eq!(
+            body,
+            &json!({"detail": "Too many logins are being checked; try again in 1 second."})
+        );
+    }
+    assert_eq!(app.vault.password_checks() - checks, checked as u64);
+}
+
+#[tokio::test]
+async fn an_honest_basic_client_pays_for_one_password_check_until_the_account_changes() {
+    let app = spawn_app().await;
+    let checks = app.vault.password_checks();
+    for _ in 0..10 {
+        let (status, _, body) = basic_me(&app, "premium", &app.premium.password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(app.vault.password_checks() - checks, 1);
+    // Another password, or another user, is checked on its own.
+    let (status, _, _) = basic_me(&app, "premium", "wrong password").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.vault.password_checks() - checks, 2);
+
+    // A password change through the API forgets the remembered check at once.
+    let path = format!("/api/admin/users/{}/", app.premium.id);
+    let (status, body) = app
+        .patch_json(
+            &path,
+            &app.admin,
+            json!({"password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, _) = basic_me(&app, "premium", &app.premium.password).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password is gone");
+    for _ in 0..3 {
+        let (status, _, _) = basic_me(&app, "premium", "a brand new password").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let after_change = app.vault.password_checks();
+    assert_eq!(after_change - checks, 4);
+
+    // Remembered for 30 s at most, so a change made by another process (SQLite has no
+    // change feed) is seen within that.
+    app.advance(29);
+    basic_me(&app, "premium", "a brand new password").await;
+    assert_eq!(app.vault.password_checks(), after_change);
+    app.advance(1);
+    basic_me(&app, "premium", "a brand new password").await;
+    assert_eq!(app.vault.password_checks(), after_change + 1);
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use imagevault::DEFAULT_MAX_UPLOADS_PER_USER;
-use imagevault::SweepOptions;
 use imagevault::axum::RouterConfig;
 use imagevault::server::ServeOptions;
+use imagevault::{SweepOptions, ThrottleConfig, VaultConfig};
 
 /// The imagevault server: the REST API, the thumbnail worker and administration.
 ///
@@ -131,16 +131,69 @@ pub(crate) struct Global {
     pub(crate) max_pixels: u64,
 
     /// Failed logins in a row allowed before the next one must wait (1 s, doubling up to
-    /// 60 s): per username for passwords, per client address for tokens. Raise it only
-    /// for trusted load, such as API fuzzing
+    /// 60 s): per username from one client address for passwords, per client address for
+    /// tokens. Raise it only for trusted load, such as API fuzzing
     #[arg(
         long,
         global = true,
         env = "IMAGEVAULT_LOGIN_FAILURES_BEFORE_DELAY",
-        default_value_t = 5,
+        default_value_t = ThrottleConfig::DEFAULT_FAILURES_BEFORE_DELAY,
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub(crate) login_failures_before_delay: u32,
+
+    /// Failed password logins for one username from all client addresses together before
+    /// the next must wait, so that guessing spread over many addresses is slowed too
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_LOGIN_FAILURES_PER_USERNAME",
+        default_value_t = ThrottleConfig::DEFAULT_USERNAME_FAILURES_BEFORE_DELAY,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) login_failures_per_username: u32,
+
+    /// Failed password logins from one client address (IPv6: its /64), whatever the
+    /// usernames, before the next must wait
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = ThrottleConfig::DEFAULT_CLIENT_FAILURES_BEFORE_DELAY,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub(crate) login_failures_per_address: u32,
+
+    /// Password checks (argon2) run at once, apart from thumbnail rendering (default: half
+    /// the CPUs, at least 1)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_PASSWORD_HASH_CONCURRENCY",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) password_hash_concurrency: Option<u64>,
+
+    /// Password checks that may wait for a running one; logins beyond that get 503 with
+    /// Retry-After
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_PASSWORD_HASH_QUEUE",
+        default_value_t = VaultConfig::DEFAULT_PASSWORD_HASH_QUEUE
+    )]
+    pub(crate) password_hash_queue: usize,
+
+    /// Seconds a successful password check is remembered (under a keyed hash), so that
+    /// Basic clients do not pay for one per request; 0 turns it off. Also the longest a
+    /// password change made by another process goes unseen without a change feed (SQLite)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_VERIFIED_LOGIN_SECS",
+        default_value_t = VaultConfig::DEFAULT_VERIFIED_LOGIN_TTL.as_secs()
+    )]
+    pub(crate) verified_login_secs: u64,
 
     /// Log filter, such as `info` or `imagevault=debug,info` (default: `RUST_LOG` if set,
     /// else `info`, or `warn` for migrate and admin)
@@ -493,6 +546,14 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.global.login_failures_before_delay, 1000);
+        assert_eq!(
+            cli.global.login_failures_per_username,
+            ThrottleConfig::default().username_failures_before_delay
+        );
+        assert_eq!(
+            cli.global.login_failures_per_address,
+            ThrottleConfig::default().client_failures_before_delay
+        );
         assert!(
             Cli::try_parse_from(["imagevault-server", "--login-failures-before-delay", "0"])
                 .is_err(),

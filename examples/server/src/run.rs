@@ -57,6 +57,14 @@ async fn open_vault_with(
             config.job_lease = Duration::from_secs(global.job_lease_secs);
             config.full_reconcile_every = Duration::from_secs(global.full_reconcile_every_secs);
             config.login_throttle.failures_before_delay = global.login_failures_before_delay;
+            config.login_throttle.username_failures_before_delay =
+                global.login_failures_per_username;
+            config.login_throttle.client_failures_before_delay = global.login_failures_per_address;
+            if let Some(concurrency) = global.password_hash_concurrency {
+                config.password_hash_concurrency = usize::try_from(concurrency)?;
+            }
+            config.password_hash_queue = global.password_hash_queue;
+            config.verified_login_ttl = Duration::from_secs(global.verified_login_secs);
             tune(&mut config);
             config
         })

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use imagevault_core::VaultError;
 
-use crate::auth::Caller;
+use crate::auth::{Caller, authenticate_password, client_address};
 use crate::error::ApiError;
 use crate::payload::Fields;
 use crate::routes::{anonymous_405, authenticated_405, payload};
@@ -36,13 +36,16 @@ pub(crate) fn routes() -> Router<AppState> {
     responses(
         (status = 200, description = "A new token", body = TokenBody),
         (status = 400, description = "Missing fields, or `non_field_errors` for wrong credentials", body = FieldErrorsBody),
-        (status = 429, description = "Too many failed logins for this username: no password is checked until `Retry-After` seconds have passed", body = DetailBody,
+        (status = 429, description = "Too many failed logins for this username (from this address, or from all) or from this address: no password is checked until `Retry-After` seconds have passed", body = DetailBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
+        (status = 503, description = "Too many password checks are running or waiting: try again after `Retry-After` seconds; the attempt was not counted", body = DetailBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 pub(crate) async fn create_token(
     State(state): State<AppState>,
     request: Request,
 ) -> Result<Json<TokenBody>, ApiError> {
+    let client = client_address(request.extensions());
     let mut fields = Fields::full(payload(request, &state).await?);
     let username = fields.string("username", true);
     let password = fields.string("password", true);
@@ -59,7 +62,8 @@ pub(crate) async fn create_token(
         )));
     };
     let vault = &state.vault;
-    let account = match vault.authenticate_password(&username, &password).await {
+    let account = match authenticate_password(vault, client.as_deref(), &username, &password).await
+    {
         Ok(account) => account,
         Err(VaultError::InvalidCredentials) => {
             return Err(ApiError::field(

@@ -1,5 +1,13 @@
 //! Authentication and API tokens.
 
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use blake2::Blake2bMac;
+use blake2::digest::Mac as _;
+use blake2::digest::consts::U32;
+use chrono::TimeDelta;
+
 use crate::auth::{self, ApiToken};
 use crate::error::{PlanFeature, VaultError};
 use crate::plan::Plan;
@@ -7,6 +15,29 @@ use crate::repo::TokenOwner;
 use crate::user::{Password, TokenRecord, User, Username};
 
 use super::Vault;
+use super::pool::Saturated;
+use super::throttle::LoginThrottle;
+
+/// When a login refused because the password checks are saturated may try again: about
+/// the time a few checks take.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A keyed hash of a username and password, the key of a remembered successful check: the
+/// credentials cannot be read back from it, nor guessed offline without the random key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct CredentialDigest([u8; 32]);
+
+impl CredentialDigest {
+    fn of(key: &[u8; 32], username: &str, password: &str) -> Self {
+        let mut mac = Blake2bMac::<U32>::new_from_slice(key)
+            .expect("a 32-byte key is within BLAKE2b's 64-byte limit");
+        // The username's length first, so "ab" + "c" and "a" + "bc" differ.
+        mac.update(&(username.len() as u64).to_le_bytes());
+        mac.update(username.as_bytes());
+        mac.update(password.as_bytes());
+        Self(mac.finalize().into_bytes().into())
+    }
+}
 
 /// An authenticated user with the plan in force for this request.
 ///
@@ -66,27 +97,97 @@ impl Vault {
     ///
     /// Failures are counted per username (whether or not it exists) under
     /// [`VaultConfig::login_throttle`](super::VaultConfig::login_throttle): after 5 failures
-    /// (by default), attempts are refused with [`VaultError::Throttled`] before any password check,
-    /// even with the right password, until the delay is over. A success forgets the failures.
+    /// (by default), attempts are refused with [`VaultError::Throttled`] before any password
+    /// check, even with the right password, until the delay is over. Each attempt is counted
+    /// before its hash runs, so concurrent attempts get no more checks than sequential ones.
+    /// A success forgets the failures. The password checks running or waiting are bounded
+    /// ([`VaultConfig::password_hash_queue`](super::VaultConfig::password_hash_queue)); past
+    /// that, [`VaultError::Busy`], not counted. A successful check is remembered for
+    /// [`VaultConfig::verified_login_ttl`](super::VaultConfig::verified_login_ttl).
+    ///
+    /// A server that knows the client's address calls
+    /// [`Vault::authenticate_password_from`] instead.
     pub async fn authenticate_password(
         &self,
         username: &str,
         password: &str,
     ) -> Result<Account, VaultError> {
-        let throttle = &self.inner.password_throttle;
-        throttle
-            .check(username, self.now())
+        self.login(username, password, None).await
+    }
+
+    /// [`Vault::authenticate_password`] for a request from `client`, a key such as
+    /// [`client_key`](crate::client_key) of the peer's address. The failures of a username
+    /// are then counted per client, so a guesser at one address does not lock the real user
+    /// out elsewhere; the username from every client together, and the client whatever
+    /// the username, have higher limits of their own (see
+    /// [`ThrottleConfig`](super::ThrottleConfig)).
+    pub async fn authenticate_password_from(
+        &self,
+        username: &str,
+        password: &str,
+        client: &str,
+    ) -> Result<Account, VaultError> {
+        self.login(username, password, Some(client)).await
+    }
+
+    /// Password checks run so far by this vault (argon2 verifications, including those of
+    /// unknown usernames); logins refused by the throttle or answered from the memory of
+    /// [`VaultConfig::verified_login_ttl`](super::VaultConfig::verified_login_ttl) run none.
+    pub fn password_checks(&self) -> u64 {
+        self.inner.password_checks.load(Ordering::Relaxed)
+    }
+
+    async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        client: Option<&str>,
+    ) -> Result<Account, VaultError> {
+        let inner = &self.inner;
+        // A NUL cannot be in a client key the server makes, so pairs cannot collide.
+        let pair = format!("{}\0{username}", client.unwrap_or(""));
+        let mut keys = vec![
+            (&inner.pair_throttle, pair.as_str()),
+            (&inner.username_throttle, username),
+        ];
+        if let Some(client) = client {
+            keys.push((&inner.client_throttle, client));
+        }
+        let reservation = LoginThrottle::reserve(&keys, self.now())
             .map_err(|retry_after| VaultError::Throttled { retry_after })?;
+
+        // Looked up only once the attempt is allowed, so that a throttled guesser cannot
+        // learn from it.
+        let digest = CredentialDigest::of(&inner.credential_key, username, password);
+        let stamp = inner
+            .verified
+            .stamp_or_local(|| inner.repo.account_changes());
+        let ttl = TimeDelta::from_std(inner.config.verified_login_ttl).unwrap_or(TimeDelta::MAX);
+        if let Some(stamp) = stamp
+            && let Some((account, checked_at)) = inner.verified.get(&digest, stamp)
+            && self.now() - checked_at < ttl
+        {
+            reservation.succeeded();
+            return Ok(account);
+        }
         match self.verify_password(username, password).await {
             Ok(account) => {
-                throttle.success(username);
+                reservation.succeeded();
+                if let Some(stamp) = stamp {
+                    inner
+                        .verified
+                        .insert(digest, stamp, (account.clone(), self.now()));
+                }
                 Ok(account)
             }
             Err(VaultError::InvalidCredentials) => {
-                throttle.failure(username, self.now());
+                reservation.failed();
                 Err(VaultError::InvalidCredentials)
             }
-            Err(other) => Err(other),
+            Err(other) => {
+                reservation.unchecked();
+                Err(other)
+            }
         }
     }
 
@@ -105,10 +206,14 @@ impl Vault {
         let presented = Password::presented(password);
         let verified = self
             .inner
-            .pool
-            .run(move || auth::verify_password(&presented, &hash))
+            .hasher
+            .try_run(move || auth::verify_password(&presented, &hash))
             .await
+            .map_err(|Saturated| VaultError::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            })?
             .map_err(|_| VaultError::Internal("password verification panicked".into()))?;
+        self.inner.password_checks.fetch_add(1, Ordering::Relaxed);
         match user {
             Some(user) if verified => self.account_of(user).await,
             _ => Err(VaultError::InvalidCredentials),
@@ -201,7 +306,7 @@ impl Vault {
         password: Password,
     ) -> Result<crate::user::PasswordHash, VaultError> {
         self.inner
-            .pool
+            .hasher
             .run(move || auth::hash_password(&password))
             .await
             .map_err(|_| VaultError::Internal("password hashing panicked".into()))?

@@ -18,6 +18,7 @@ mod upload_slots;
 mod worker;
 
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limite
 pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};
 pub use sweep::{SweepOptions, SweepReport};
-pub use throttle::ThrottleConfig;
+pub use throttle::{ThrottleConfig, client_key};
 pub use upload_slots::{DEFAULT_MAX_UPLOADS_PER_USER, UploadSlot};
 pub use worker::{JobOutcome, WorkerOptions};
 
@@ -40,8 +41,9 @@ use crate::link::LinkKey;
 use crate::queue::JobQueue;
 use crate::repo::Repo;
 use crate::storage::{Storage, StorageKey};
+use account::CredentialDigest;
 use media::{CachedObject, ResolvedLink};
-use pool::BlockingPool;
+use pool::{AdmissionPool, BlockingPool};
 use read_cache::ReadCache;
 use throttle::LoginThrottle;
 use upload_slots::UploadSlots;
@@ -68,13 +70,37 @@ pub struct VaultConfig {
     /// only look for lapsed leases, from an index. A full pass also runs when the
     /// reconciler starts. Default 1 hour.
     pub full_reconcile_every: Duration,
-    /// Image decodes and password hashes run at once, off the async executor.
+    /// Image decodes and resizes run at once, off the async executor.
     /// Default: the number of CPUs.
     pub blocking_concurrency: usize,
-    /// How repeated failed logins are slowed down: per username for passwords, per client
-    /// for tokens. Default: after 5 failures in a row, waits of 1 s doubling up to 60 s; forgotten after
-    /// 15 minutes without a failure or on success. See [`ThrottleConfig`].
+    /// Password checks (argon2) run at once, off the async executor, on threads of their own
+    /// so that a flood of logins cannot hold up thumbnails. At least 1. Default: half the
+    /// CPUs, at least 1.
+    pub password_hash_concurrency: usize,
+    /// Password checks that may wait for a running place; a login beyond that is refused
+    /// at once with [`VaultError::Busy`](crate::VaultError::Busy) (retry after 1 s) instead
+    /// of queueing without limit. Default
+    /// [`DEFAULT_PASSWORD_HASH_QUEUE`](Self::DEFAULT_PASSWORD_HASH_QUEUE).
+    pub password_hash_queue: usize,
+    /// How repeated failed logins are slowed down: per username from one client, per
+    /// username and per client for passwords, per client for tokens. Default: after 5
+    /// failures in a row, waits of 1 s doubling up to 60 s; forgotten after 15 minutes
+    /// without a failure or on success. See [`ThrottleConfig`].
     pub login_throttle: ThrottleConfig,
+    /// How long a successful password check is remembered, so that a client sending the
+    /// same Basic credentials with every request pays for one argon2 check per this time,
+    /// not per request; zero turns the memory off. Only a keyed hash of the credentials is
+    /// kept (the key is random per vault), never the password. A change to any account made
+    /// through this vault forgets every entry at once; one made by another process is seen
+    /// as soon as the repository's
+    /// [`account_changes`](crate::repo::UserRepo::account_changes) feed reports it, or,
+    /// with a repository without a feed (SQLite), within this time at most. Default
+    /// [`DEFAULT_VERIFIED_LOGIN_TTL`](Self::DEFAULT_VERIFIED_LOGIN_TTL).
+    pub verified_login_ttl: Duration,
+    /// The most remembered password checks (see
+    /// [`verified_login_ttl`](Self::verified_login_ttl)); 0 turns the memory off. Default
+    /// 10 000; a full memory is emptied and refills.
+    pub verified_login_capacity: usize,
     /// Expiring-link resolutions kept in memory, so that a link `GET` needs no query;
     /// 0 turns the cache off. Used only with a repository whose
     /// [`link_changes`](crate::repo::LinkRepo::link_changes) feed tells of changes (the
@@ -113,6 +139,19 @@ pub struct VaultConfig {
 /// The default of [`VaultConfig::cache_max_age`]: 60 s.
 pub const CACHE_MAX_AGE: Duration = Duration::from_secs(60);
 
+impl VaultConfig {
+    /// The default of [`password_hash_queue`](Self::password_hash_queue): 16.
+    pub const DEFAULT_PASSWORD_HASH_QUEUE: usize = 16;
+    /// The default of [`verified_login_ttl`](Self::verified_login_ttl): 30 s.
+    pub const DEFAULT_VERIFIED_LOGIN_TTL: Duration = Duration::from_secs(30);
+
+    /// The default of [`password_hash_concurrency`](Self::password_hash_concurrency): half
+    /// the CPUs, at least 1.
+    pub fn default_password_hash_concurrency() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    }
+}
+
 /// The largest media object the vault keeps in memory (see
 /// [`VaultConfig::media_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
 pub const CACHED_MEDIA_LIMIT: u64 = 256 * 1024;
@@ -128,7 +167,11 @@ impl Default for VaultConfig {
             work_batch: 500,
             full_reconcile_every: Duration::from_secs(3600),
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            password_hash_concurrency: Self::default_password_hash_concurrency(),
+            password_hash_queue: Self::DEFAULT_PASSWORD_HASH_QUEUE,
             login_throttle: ThrottleConfig::default(),
+            verified_login_ttl: Self::DEFAULT_VERIFIED_LOGIN_TTL,
+            verified_login_capacity: 10_000,
             link_cache_capacity: 10_000,
             account_cache_capacity: 10_000,
             media_cache_bytes: 32 * 1024 * 1024,
@@ -166,8 +209,21 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: VaultConfig,
     pool: BlockingPool,
-    /// Failed password logins, by username.
-    password_throttle: LoginThrottle,
+    /// Password checks, apart from `pool`.
+    hasher: AdmissionPool,
+    /// Password checks run, for monitoring.
+    password_checks: AtomicU64,
+    /// Failed password logins, by client and username.
+    pair_throttle: LoginThrottle,
+    /// Failed password logins, by username from any client.
+    username_throttle: LoginThrottle,
+    /// Failed password logins, by client whatever the username.
+    client_throttle: LoginThrottle,
+    /// Accounts of successful password checks, by a keyed hash of the credentials, with
+    /// the time of the check.
+    verified: ReadCache<CredentialDigest, (account::Account, chrono::DateTime<chrono::Utc>)>,
+    /// The random key of `verified`'s hashes.
+    credential_key: [u8; 32],
     /// Failed token logins, by client.
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
@@ -237,6 +293,7 @@ impl Vault {
     /// revoked, a user or a plan changed or deleted).
     fn accounts_changed(&self) {
         self.inner.accounts.invalidate();
+        self.inner.verified.invalidate();
     }
 
     /// Runs `work` in a task of its own and waits for it, so that dropping the caller
@@ -344,8 +401,38 @@ impl VaultBuilder {
             .login_throttle
             .check()
             .map_err(BuildError::InvalidConfig)?;
+        if config.password_hash_concurrency == 0 {
+            return Err(BuildError::InvalidConfig(
+                "password_hash_concurrency must be at least 1",
+            ));
+        }
+        if chrono::TimeDelta::from_std(config.verified_login_ttl).is_err() {
+            return Err(BuildError::InvalidConfig("verified_login_ttl is too long"));
+        }
         let pool = BlockingPool::new(config.blocking_concurrency.max(1));
-        let password_throttle = LoginThrottle::new(config.login_throttle.clone());
+        let hasher =
+            AdmissionPool::new(config.password_hash_concurrency, config.password_hash_queue);
+        let throttle = &config.login_throttle;
+        let pair_throttle = LoginThrottle::new(throttle.clone());
+        let username_throttle = LoginThrottle::with_free_failures(
+            throttle.clone(),
+            throttle.username_failures_before_delay,
+        );
+        let client_throttle = LoginThrottle::with_free_failures(
+            throttle.clone(),
+            throttle.client_failures_before_delay,
+        );
+        let verified = ReadCache::new(
+            if config.verified_login_ttl.is_zero() {
+                0
+            } else {
+                config.verified_login_capacity
+            },
+            config.cache_max_age,
+        );
+        let mut credential_key = [0; 32];
+        getrandom::fill(&mut credential_key)
+            .map_err(|_| BuildError::InvalidConfig("no randomness for the login cache key"))?;
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
         let links = ReadCache::new(config.link_cache_capacity, config.cache_max_age);
         let accounts = ReadCache::new(config.account_cache_capacity, config.cache_max_age);
@@ -358,7 +445,13 @@ impl VaultBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config,
                 pool,
-                password_throttle,
+                hasher,
+                password_checks: AtomicU64::new(0),
+                pair_throttle,
+                username_throttle,
+                client_throttle,
+                verified,
+                credential_key,
                 token_throttle,
                 links,
                 accounts,

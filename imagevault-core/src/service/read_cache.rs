@@ -15,6 +15,9 @@
 //! Every entry also has a maximum age, counted from the stamp it was read under: a
 //! defence in depth that bounds how long a change the feed failed to report (a bug, a
 //! notification lost in a way the feed could not see) can go unseen.
+//!
+//! A cache whose entries also expire by a time of their own may cache without a feed too,
+//! under this vault's own changes only (see `stamp_or_local`).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -92,6 +95,29 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
         let local = self.local.load(Ordering::Acquire);
         Some(Stamp {
             feed: feed.epoch()?,
+            local,
+            taken: Instant::now(),
+        })
+    }
+
+    /// Like [`stamp`](Self::stamp), but a repository without a feed still gets a stamp, of
+    /// this vault's own changes only: for caches whose entries also expire by a short age,
+    /// so that a change made by another process is seen within that age. A feed that is
+    /// disconnected still means `None`.
+    pub(super) fn stamp_or_local(
+        &self,
+        feed: impl FnOnce() -> Option<ChangeFeed>,
+    ) -> Option<Stamp> {
+        if self.capacity == 0 || self.max_age.is_zero() {
+            return None;
+        }
+        let local = self.local.load(Ordering::Acquire);
+        let feed = match self.feed.get_or_init(feed) {
+            Some(feed) => feed.epoch()?,
+            None => 0,
+        };
+        Some(Stamp {
+            feed,
             local,
             taken: Instant::now(),
         })

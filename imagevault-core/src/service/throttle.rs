@@ -1,36 +1,67 @@
-//! [`LoginThrottle`]: slows down repeated failed logins for one key (a username, a client).
+//! [`LoginThrottle`]: slows down repeated failed logins for one key (a username, a client, a
+//! username from one client).
 //!
 //! In-process and in memory: each server process counts on its own, and a restart forgets.
 //! Time is read from the [`Vault`](super::Vault)'s clock and passed in, so tests drive it with
 //! a [`ManualClock`](crate::ManualClock).
+//!
+//! A password attempt is counted as a failure *before* its slow hash runs
+//! ([`LoginThrottle::reserve`]) and the count is taken back when it turns out right or was
+//! never checked. Counting after the hash let every attempt that arrived while the first
+//! hashes ran through the check, so concurrent guesses were limited only by the hashing rate.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-/// The policy for repeated failed logins, per username (passwords) or per client (tokens).
+/// The policy for repeated failed logins.
 ///
-/// The first [`failures_before_delay`](Self::failures_before_delay) failures cost nothing;
-/// from the last of them on, each failure refuses further attempts for a delay:
-/// [`base_delay`](Self::base_delay), doubling with each later failure, at most
-/// [`max_delay`](Self::max_delay).
-/// Refused attempts do not count and do not extend the delay. A success forgets the key, and
-/// so does a [`window`](Self::window) without any failure. So with the defaults, after 5
-/// wrong passwords the 6th attempt waits 1 s, then 2 s, 4 s, ... 32 s, and 60 s from the
-/// 12th failure on; the longest anyone waits for one more attempt is 60 s.
+/// Password failures are counted under three keys at once, and an attempt waits while any of
+/// them must:
+/// - the username *from one client* (its [`client_key`]): the first
+///   [`failures_before_delay`](Self::failures_before_delay) failures cost nothing. This is
+///   the limit a guesser at one address meets, and it does not lock the real user out when
+///   they log in from elsewhere;
+/// - the username from every client together: the much higher
+///   [`username_failures_before_delay`](Self::username_failures_before_delay), so that
+///   guessing spread over many addresses is still slowed;
+/// - the client, whatever usernames it tries:
+///   [`client_failures_before_delay`](Self::client_failures_before_delay), so that random
+///   usernames do not each get free password checks.
 ///
-/// At most [`max_keys`](Self::max_keys) keys are tracked; when a new one comes, the expired
-/// ones are dropped and, if still full, the one with the oldest failure. Keys are cut to 150
-/// characters (the longest username), so memory stays under about `max_keys` × 1 KiB
-/// (10 MiB with the default 10 000).
+/// Bad API tokens are counted per client, with `failures_before_delay`.
+///
+/// From the last free failure of a key on, each failure refuses further attempts for a
+/// delay: [`base_delay`](Self::base_delay), doubling with each later failure, at most
+/// [`max_delay`](Self::max_delay). Refused attempts do not count and do not extend the delay.
+/// A success forgets the failures of the username from that client and takes its own
+/// attempt back from the other two keys; a [`window`](Self::window) without any failure
+/// forgets a key. So with the defaults, after 5 wrong passwords the 6th attempt waits 1 s,
+/// then 2 s, 4 s, ... 32 s, and 60 s from the 12th failure on; the longest anyone waits for
+/// one more attempt is 60 s.
+///
+/// At most [`max_keys`](Self::max_keys) keys of each kind are tracked; when a new one comes,
+/// the expired ones are dropped and, if still full, the one with the oldest failure. Keys
+/// are cut to 200 characters (the longest username and a client), so memory stays under
+/// about `max_keys` × 1 KiB per kind (10 MiB with the default 10 000).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ThrottleConfig {
-    /// Failures in a row allowed without waiting; the attempt after the last of them waits.
-    /// At least 1. Default 5.
+    /// Failures in a row allowed without waiting, for one username from one client (and for
+    /// bad tokens from one client); the attempt after the last of them waits. At least 1.
+    /// Default [`DEFAULT_FAILURES_BEFORE_DELAY`](Self::DEFAULT_FAILURES_BEFORE_DELAY).
     pub failures_before_delay: u32,
+    /// Failures allowed without waiting for one username from all clients together. At
+    /// least 1. Default
+    /// [`DEFAULT_USERNAME_FAILURES_BEFORE_DELAY`](Self::DEFAULT_USERNAME_FAILURES_BEFORE_DELAY).
+    pub username_failures_before_delay: u32,
+    /// Failed password logins allowed without waiting from one client (an IPv4 address or an
+    /// IPv6 /64), whatever the usernames. At least 1. Default
+    /// [`DEFAULT_CLIENT_FAILURES_BEFORE_DELAY`](Self::DEFAULT_CLIENT_FAILURES_BEFORE_DELAY).
+    pub client_failures_before_delay: u32,
     /// The wait after the last failure allowed without one; each later failure doubles it.
     /// Default 1 s.
     pub base_delay: Duration,
@@ -38,14 +69,27 @@ pub struct ThrottleConfig {
     pub max_delay: Duration,
     /// How long without a failure before a key's failures are forgotten. Default 15 minutes.
     pub window: Duration,
-    /// The most keys tracked at once. Default 10 000.
+    /// The most keys of each kind tracked at once. Default 10 000.
     pub max_keys: usize,
+}
+
+impl ThrottleConfig {
+    /// The default of [`failures_before_delay`](Self::failures_before_delay): 5.
+    pub const DEFAULT_FAILURES_BEFORE_DELAY: u32 = 5;
+    /// The default of [`username_failures_before_delay`](Self::username_failures_before_delay):
+    /// 100, twenty times the per-client limit.
+    pub const DEFAULT_USERNAME_FAILURES_BEFORE_DELAY: u32 = 100;
+    /// The default of [`client_failures_before_delay`](Self::client_failures_before_delay):
+    /// 50, room for a few users behind one NAT to mistype.
+    pub const DEFAULT_CLIENT_FAILURES_BEFORE_DELAY: u32 = 50;
 }
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
         Self {
-            failures_before_delay: 5,
+            failures_before_delay: Self::DEFAULT_FAILURES_BEFORE_DELAY,
+            username_failures_before_delay: Self::DEFAULT_USERNAME_FAILURES_BEFORE_DELAY,
+            client_failures_before_delay: Self::DEFAULT_CLIENT_FAILURES_BEFORE_DELAY,
             base_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             window: Duration::from_secs(15 * 60),
@@ -58,6 +102,12 @@ impl ThrottleConfig {
     pub(super) fn check(&self) -> Result<(), &'static str> {
         if self.failures_before_delay == 0 {
             return Err("login_throttle.failures_before_delay must be at least 1");
+        }
+        if self.username_failures_before_delay == 0 {
+            return Err("login_throttle.username_failures_before_delay must be at least 1");
+        }
+        if self.client_failures_before_delay == 0 {
+            return Err("login_throttle.client_failures_before_delay must be at least 1");
         }
         if self.max_keys == 0 {
             return Err("login_throttle.max_keys must be at least 1");
@@ -75,15 +125,42 @@ impl ThrottleConfig {
         Ok(())
     }
 
-    /// The delay after `failures` failures, if any.
-    fn delay(&self, failures: u32) -> Option<Duration> {
-        let beyond = failures.checked_sub(self.failures_before_delay.max(1))?;
+    /// The delay after `failures` failures of a key allowed `free` failures, if any.
+    fn delay_after(&self, free: u32, failures: u32) -> Option<Duration> {
+        let beyond = failures.checked_sub(free.max(1))?;
         let factor = 2u32.checked_pow(beyond.min(31)).unwrap_or(u32::MAX);
         Some(
             self.base_delay
                 .checked_mul(factor)
                 .map_or(self.max_delay, |delay| delay.min(self.max_delay)),
         )
+    }
+}
+
+/// The throttling key of a client address: the address itself for IPv4 (and IPv4-mapped
+/// IPv6), its /64 network for IPv6, since one IPv6 subscriber usually holds a whole /64
+/// and could otherwise take a fresh address for every attempt.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use imagevault_core::client_key;
+/// let v6: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
+/// let same_net: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
+/// assert_eq!(client_key(v6), "2001:db8:1:2::/64");
+/// assert_eq!(client_key(v6), client_key(same_net));
+/// assert_eq!(client_key("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
+/// assert_eq!(client_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+/// ```
+pub fn client_key(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+        },
     }
 }
 
@@ -99,11 +176,13 @@ struct Record {
 #[derive(Debug)]
 pub(crate) struct LoginThrottle {
     config: ThrottleConfig,
+    /// Failures a key may have without waiting.
+    free: u32,
     records: Mutex<HashMap<String, Record>>,
 }
 
-/// The longest key kept, in characters: the longest username.
-const MAX_KEY_CHARS: usize = crate::user::Username::MAX_CHARS;
+/// The longest key kept, in characters: the longest username and a client key.
+const MAX_KEY_CHARS: usize = crate::user::Username::MAX_CHARS + 50;
 
 fn key_of(key: &str) -> &str {
     match key.char_indices().nth(MAX_KEY_CHARS) {
@@ -116,15 +195,60 @@ fn to_delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
+type Records = HashMap<String, Record>;
+
+/// Failed attempts counted in advance by [`LoginThrottle::reserve`]. Dropped as it is, the
+/// failures stay counted: an attempt whose outcome is lost (its request went away while the
+/// hash ran) counts as the failure it most likely was.
+#[derive(Debug)]
+#[must_use = "a reservation left alone counts as a failure"]
+pub(crate) struct Reservation<'a> {
+    keys: Vec<(&'a LoginThrottle, String)>,
+}
+
+impl Reservation<'_> {
+    /// The attempt was right: the first key's failures are forgotten and the attempt is
+    /// taken back from the others.
+    pub(crate) fn succeeded(self) {
+        for (index, (throttle, key)) in self.keys.iter().enumerate() {
+            let mut records = throttle.records();
+            if index == 0 {
+                records.remove(key);
+            } else {
+                throttle.uncount(&mut records, key);
+            }
+        }
+    }
+
+    /// The attempt was never checked (the hashing was saturated, the database failed): it is
+    /// taken back from every key.
+    pub(crate) fn unchecked(self) {
+        for (throttle, key) in &self.keys {
+            throttle.uncount(&mut throttle.records(), key);
+        }
+    }
+
+    /// The attempt was wrong: the failures stay counted.
+    pub(crate) fn failed(self) {}
+}
+
 impl LoginThrottle {
+    /// A throttle whose keys get `config.failures_before_delay` free failures.
     pub(crate) fn new(config: ThrottleConfig) -> Self {
+        let free = config.failures_before_delay;
+        Self::with_free_failures(config, free)
+    }
+
+    /// A throttle whose keys get `free` free failures, the rest of the policy from `config`.
+    pub(crate) fn with_free_failures(config: ThrottleConfig, free: u32) -> Self {
         Self {
             config,
+            free,
             records: Mutex::new(HashMap::new()),
         }
     }
 
-    fn records(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+    fn records(&self) -> MutexGuard<'_, Records> {
         self.records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -134,9 +258,7 @@ impl LoginThrottle {
         now - record.last_failure >= to_delta(self.config.window)
     }
 
-    /// `Err(wait)` while `key` must wait before its next attempt; `Ok` otherwise.
-    pub(crate) fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        let records = self.records();
+    fn wait(&self, records: &Records, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         let Some(record) = records.get(key_of(key)) else {
             return Ok(());
         };
@@ -149,10 +271,52 @@ impl LoginThrottle {
         }
     }
 
+    /// `Err(wait)` while `key` must wait before its next attempt; `Ok` otherwise.
+    pub(crate) fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+        self.wait(&self.records(), key, now)
+    }
+
     /// Counts a failed attempt of `key`.
     pub(crate) fn failure(&self, key: &str, now: DateTime<Utc>) {
+        self.count(&mut self.records(), key, now);
+    }
+
+    /// Checks every `(throttle, key)` and, if none must wait, counts a failure for each in the
+    /// same step, so that concurrent attempts cannot all pass the check before any of them
+    /// is counted. `Err(wait)` with the longest wait otherwise, counting nothing.
+    ///
+    /// The throttles must be distinct, and every caller lists them in the same order (their
+    /// locks are taken in that order).
+    pub(crate) fn reserve<'a>(
+        keys: &[(&'a LoginThrottle, &str)],
+        now: DateTime<Utc>,
+    ) -> Result<Reservation<'a>, Duration> {
+        let mut locked: Vec<MutexGuard<'_, Records>> = keys
+            .iter()
+            .map(|(throttle, _)| throttle.records())
+            .collect();
+        let mut longest = None;
+        for ((throttle, key), records) in keys.iter().zip(&locked) {
+            if let Err(wait) = throttle.wait(records, key, now) {
+                longest = longest.max(Some(wait));
+            }
+        }
+        if let Some(wait) = longest {
+            return Err(wait);
+        }
+        for ((throttle, key), records) in keys.iter().zip(&mut locked) {
+            throttle.count(records, key, now);
+        }
+        Ok(Reservation {
+            keys: keys
+                .iter()
+                .map(|(throttle, key)| (*throttle, key_of(key).to_owned()))
+                .collect(),
+        })
+    }
+
+    fn count(&self, records: &mut Records, key: &str, now: DateTime<Utc>) {
         let key = key_of(key);
-        let mut records = self.records();
         let fresh = Record {
             failures: 0,
             last_failure: now,
@@ -184,17 +348,24 @@ impl LoginThrottle {
         record.last_failure = now;
         record.blocked_until = self
             .config
-            .delay(record.failures)
+            .delay_after(self.free, record.failures)
             .map(|delay| now + to_delta(delay));
     }
 
-    /// Forgets `key`'s failures, after a successful login.
-    pub(crate) fn success(&self, key: &str) {
-        let key = key_of(key);
-        let mut records = self.records();
-        if records.contains_key(key) {
+    /// Takes one counted failure of `key` back.
+    fn uncount(&self, records: &mut Records, key: &str) {
+        let Some(record) = records.get_mut(key) else {
+            return;
+        };
+        if record.failures <= 1 {
             records.remove(key);
+            return;
         }
+        record.failures -= 1;
+        record.blocked_until = self
+            .config
+            .delay_after(self.free, record.failures)
+            .map(|delay| record.last_failure + to_delta(delay));
     }
 
     #[cfg(test)]
@@ -269,11 +440,14 @@ mod tests {
     #[test]
     fn a_success_forgets_the_failures() {
         let throttle = throttle();
-        for _ in 0..5 {
+        for _ in 0..4 {
             throttle.failure("alice", start());
         }
-        throttle.success("alice");
+        LoginThrottle::reserve(&[(&throttle, "alice")], start())
+            .unwrap()
+            .succeeded();
         assert_eq!(throttle.check("alice", start()), Ok(()));
+        assert_eq!(throttle.tracked(), 0);
         // Five more free failures, not a doubled delay.
         for _ in 0..4 {
             throttle.failure("alice", start());
@@ -284,6 +458,110 @@ mod tests {
             throttle.check("alice", start()),
             Err(Duration::from_secs(1))
         );
+    }
+
+    /// The pair, username and client throttles of a password login.
+    fn three() -> [LoginThrottle; 3] {
+        let config = ThrottleConfig::default();
+        [
+            LoginThrottle::new(config.clone()),
+            LoginThrottle::with_free_failures(config.clone(), 20),
+            LoginThrottle::with_free_failures(config, 10),
+        ]
+    }
+
+    #[test]
+    fn attempts_reserved_at_once_pass_only_as_many_as_are_free() {
+        let throttle = throttle();
+        let mut held = Vec::new();
+        let mut refused = 0;
+        // Forty attempts whose outcome is not known yet, as concurrent requests are while
+        // their hashes run.
+        for _ in 0..40 {
+            match LoginThrottle::reserve(&[(&throttle, "alice")], start()) {
+                Ok(reservation) => held.push(reservation),
+                Err(wait) => {
+                    assert_eq!(wait, Duration::from_secs(1));
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((held.len(), refused), (5, 35));
+        held.into_iter().for_each(Reservation::failed);
+        assert!(throttle.check("alice", start()).is_err());
+    }
+
+    #[test]
+    fn a_refused_reservation_counts_on_no_key() {
+        let [pair, user, client] = three();
+        for _ in 0..5 {
+            LoginThrottle::reserve(
+                &[(&pair, "1 alice"), (&user, "alice"), (&client, "1")],
+                start(),
+            )
+            .unwrap()
+            .failed();
+        }
+        for _ in 0..10 {
+            assert_eq!(
+                LoginThrottle::reserve(
+                    &[(&pair, "1 alice"), (&user, "alice"), (&client, "1")],
+                    start()
+                )
+                .unwrap_err(),
+                Duration::from_secs(1)
+            );
+        }
+        assert_eq!(user.records()["alice"].failures, 5);
+        assert_eq!(client.records()["1"].failures, 5);
+    }
+
+    #[test]
+    fn the_longest_wait_of_any_key_is_the_answer() {
+        let [pair, user, client] = three();
+        for i in 0..10 {
+            let key = format!("1 user{i}");
+            LoginThrottle::reserve(&[(&pair, &key), (&user, "alice"), (&client, "1")], start())
+                .unwrap()
+                .failed();
+        }
+        // The client used up its ten free failures on ten usernames; a new one waits too.
+        assert_eq!(
+            LoginThrottle::reserve(&[(&pair, "1 bob"), (&user, "bob"), (&client, "1")], start())
+                .unwrap_err(),
+            Duration::from_secs(1)
+        );
+        // Another client is not held back by that one.
+        LoginThrottle::reserve(&[(&pair, "2 bob"), (&user, "bob"), (&client, "2")], start())
+            .unwrap()
+            .failed();
+    }
+
+    #[test]
+    fn success_and_unchecked_take_the_attempt_back() {
+        let [pair, user, client] = three();
+        let keys = [(&pair, "1 alice"), (&user, "alice"), (&client, "1")];
+        for _ in 0..3 {
+            LoginThrottle::reserve(&keys, start()).unwrap().failed();
+        }
+        LoginThrottle::reserve(&keys, start()).unwrap().unchecked();
+        assert_eq!(pair.records()["1 alice"].failures, 3);
+        assert_eq!(user.records()["alice"].failures, 3);
+        LoginThrottle::reserve(&keys, start()).unwrap().succeeded();
+        assert!(
+            !pair.records().contains_key("1 alice"),
+            "the pair is forgotten"
+        );
+        assert_eq!(user.records()["alice"].failures, 3, "only its own attempt");
+        assert_eq!(client.records()["1"].failures, 3);
+        // Taking back the attempt that started a wait ends that wait.
+        for _ in 0..4 {
+            LoginThrottle::reserve(&keys, start()).unwrap().failed();
+        }
+        let fifth = LoginThrottle::reserve(&keys, start()).unwrap();
+        assert!(pair.check("1 alice", start()).is_err());
+        fifth.unchecked();
+        assert_eq!(pair.check("1 alice", start()), Ok(()));
     }
 
     #[test]
@@ -366,6 +644,14 @@ mod tests {
                 failures_before_delay: 0,
                 ..ThrottleConfig::default()
             },
+            ThrottleConfig {
+                username_failures_before_delay: 0,
+                ..ThrottleConfig::default()
+            },
+            ThrottleConfig {
+                client_failures_before_delay: 0,
+                ..ThrottleConfig::default()
+            },
         ] {
             assert!(config.check().is_err(), "{config:?}");
         }
@@ -373,9 +659,12 @@ mod tests {
             failures_before_delay: 1,
             ..ThrottleConfig::default()
         };
-        assert_eq!(config.delay(0), None);
-        assert_eq!(config.delay(1), Some(Duration::from_secs(1)));
-        assert_eq!(config.delay(2), Some(Duration::from_secs(2)));
-        assert_eq!(config.delay(u32::MAX), Some(Duration::from_secs(60)));
+        assert_eq!(config.delay_after(1, 0), None);
+        assert_eq!(config.delay_after(1, 1), Some(Duration::from_secs(1)));
+        assert_eq!(config.delay_after(1, 2), Some(Duration::from_secs(2)));
+        assert_eq!(
+            config.delay_after(1, u32::MAX),
+            Some(Duration::from_secs(60))
+        );
     }
 }
