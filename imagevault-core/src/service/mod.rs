@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-pub use account::Account;
+pub use account::{Account, IssuedToken};
 pub use admin::{NewUser, UserChanges};
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};
@@ -95,6 +95,9 @@ pub struct VaultConfig {
     /// and at once when deleted through this vault. (Stored objects never change: a key
     /// is written once.) Default 32 MiB.
     pub media_cache_bytes: usize,
+    /// How long an API token works after it is issued; `None` (the default): until it is
+    /// revoked. An expired token is refused like an unknown one.
+    pub token_ttl: Option<Duration>,
 }
 
 /// The largest media object the vault keeps in memory (see
@@ -116,6 +119,7 @@ impl Default for VaultConfig {
             link_cache_capacity: 10_000,
             account_cache_capacity: 10_000,
             media_cache_bytes: 32 * 1024 * 1024,
+            token_ttl: None,
         }
     }
 }
@@ -154,8 +158,8 @@ struct Inner {
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
     links: ReadCache<LinkKey, ResolvedLink>,
-    /// The accounts of API tokens, by the token's hash.
-    accounts: ReadCache<TokenHash, Account>,
+    /// The accounts of API tokens with the token's expiry, by the token's hash.
+    accounts: ReadCache<TokenHash, (Account, Option<chrono::DateTime<chrono::Utc>>)>,
     /// Small media objects, by storage key, weighed in bytes.
     media: ReadCache<StorageKey, CachedObject>,
     /// The repository's link feed, asked for once and shared by the caches it keeps honest.
@@ -313,6 +317,11 @@ impl VaultBuilder {
         if config.job_lease.is_zero() {
             return Err(BuildError::InvalidConfig(
                 "job_lease must be longer than zero",
+            ));
+        }
+        if config.token_ttl.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(BuildError::InvalidConfig(
+                "token_ttl must be longer than zero",
             ));
         }
         config

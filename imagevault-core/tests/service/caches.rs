@@ -92,6 +92,15 @@ impl UserRepo for DeafRepo {
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
         self.inner.delete_token(hash).await
     }
+    async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
+        self.inner.delete_user_tokens(user).await
+    }
+    async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        self.inner.begin_user_deletion(id, now).await
+    }
+    async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError> {
+        self.inner.users_being_deleted(limit).await
+    }
     fn account_changes(&self) -> Option<ChangeFeed> {
         Some(self.feed.clone())
     }
