@@ -173,17 +173,30 @@ pub async fn open_repo(url: &str, options: &BackendOptions) -> Result<Arc<dyn Re
     })
 }
 
+/// The file a `sqlite://<path>` (or `sqlite:<path>`) database URL names, without its
+/// query; `None` for other URLs and for an in-memory SQLite database.
+///
+/// ```
+/// use std::path::Path;
+/// use imagevault::backends::sqlite_file;
+/// assert_eq!(sqlite_file("sqlite://data/iv.db?mode=rwc").as_deref(), Some(Path::new("data/iv.db")));
+/// assert_eq!(sqlite_file("postgres://localhost/iv"), None);
+/// ```
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| path.into())
+}
+
 /// The directory of a SQLite file must exist before SQLite can create the file.
 #[cfg(feature = "sqlite")]
 fn create_parent_directory(url: &str) -> Result<(), BackendError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(":memory:") {
+    let Some(path) = sqlite_file(url) else {
         return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
+    };
+    match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => {
             std::fs::create_dir_all(parent).map_err(|source| BackendError::Directory {
                 path: parent.to_owned(),

@@ -51,6 +51,7 @@ use crate::schema;
         admin::get_user,
         admin::update_user,
         admin::delete_user,
+        admin::revoke_user_tokens,
         media::serve_media,
     ),
     components(schemas(

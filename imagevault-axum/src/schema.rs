@@ -189,6 +189,11 @@ pub(crate) struct MeBody {
 pub(crate) struct TokenBody {
     /// Send it as `Authorization: Bearer <token>` (or `Token <token>`).
     pub(crate) token: String,
+    /// When the token stops working; left out when it does not expire (the default: the
+    /// server sets no token lifetime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub(crate) expires_at: Option<String>,
 }
 
 /// One page of a list, newest first.

@@ -94,6 +94,8 @@ pub struct TokenOwner {
     pub user: User,
     /// The user's current plan; `None` for a user without one.
     pub plan: Option<Plan>,
+    /// When the token expires, if it does; the caller refuses it from then on.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An expiring link found by its public key, with what decides whether it may be served.
@@ -155,19 +157,38 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError>;
     /// A page of users, newest first.
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError>;
-    /// Replaces a user's fields (not id or creation time). `false` if the user does not exist.
+    /// Replaces a user's fields (not id or creation time). `false` if the user does not
+    /// exist or is being deleted (see [`begin_user_deletion`](Self::begin_user_deletion)),
+    /// so that no change can give such an account a password back.
     /// Same conflicts as `create_user`.
     async fn update_user(&self, user: &User) -> Result<bool, RepoError>;
     /// Deletes a user with all their tokens, images, thumbnails and links.
     /// `false` if the user does not exist. Stored objects are the caller's to delete.
     async fn delete_user(&self, id: UserId) -> Result<bool, RepoError>;
-    /// Stores a token's hash. [`Conflict::MissingReference`] if the user does not exist.
+    /// The first step of deleting a user, in one atomic write: marks the user as being
+    /// deleted (at `now`, kept if already marked), replaces the password hash with
+    /// [`PasswordHash::unusable`], removes the plan and deletes all of the user's tokens and
+    /// links, so that the account can neither log in nor act, and its originals and links
+    /// are no longer served, while its images are deleted. `false` if the user does not
+    /// exist; `true` again for a user already marked. The user stays readable until
+    /// [`delete_user`](Self::delete_user).
+    ///
+    /// [`PasswordHash::unusable`]: crate::PasswordHash::unusable
+    async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError>;
+    /// Up to `limit` users marked by [`begin_user_deletion`](Self::begin_user_deletion)
+    /// and not yet deleted, oldest mark first (then by id): deletions a crash or restart
+    /// left unfinished.
+    async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError>;
+    /// Stores a token's hash. [`Conflict::MissingReference`] if the user does not exist or
+    /// is being deleted.
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError>;
     /// The user a token hash belongs to, with the user's current plan: one indexed lookup.
     /// `None` for a hash that is not stored.
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError>;
     /// Revokes a token. `false` if it was not stored.
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError>;
+    /// Revokes every token of a user, returning how many there were.
+    async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError>;
 
     /// A feed of changes to what [`find_token_owner`](Self::find_token_owner) answers, so
     /// that a [`Vault`](crate::Vault) may cache the accounts behind tokens; `None` (the
@@ -175,8 +196,8 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     ///
     /// With a feed, every committed change that can alter an answer, made by any process,
     /// must move the feed's epoch soon after it commits, or disconnect the feed while
-    /// changes could go unreported: a token deleted, a user updated or deleted, a plan
-    /// updated or deleted. Inserts need not, since a missing token is never cached. The
+    /// changes could go unreported: a token deleted (one, or all of a user's), a user
+    /// updated, marked for deletion or deleted, a plan updated or deleted. Inserts need not, since a missing token is never cached. The
     /// time from commit to the epoch moving is how long another process may still accept a
     /// token revoked elsewhere, or an account as it was before a change made elsewhere.
     ///

@@ -130,6 +130,25 @@ impl PasswordHash {
         Self(phc.into())
     }
 
+    /// A stored value that no password matches (it is not a PHC string, so verification
+    /// fails before any hashing), as Django's unusable passwords: an account being deleted
+    /// gets it so that nobody can log in to it any more.
+    ///
+    /// ```
+    /// use imagevault_core::PasswordHash;
+    /// assert!(PasswordHash::unusable().is_unusable());
+    /// ```
+    pub fn unusable() -> Self {
+        Self(Self::UNUSABLE.to_owned())
+    }
+
+    /// Whether this is [`unusable`](Self::unusable).
+    pub fn is_unusable(&self) -> bool {
+        self.0 == Self::UNUSABLE
+    }
+
+    const UNUSABLE: &'static str = "!";
+
     /// The PHC string.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -159,6 +178,16 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+impl User {
+    /// Whether the account is being deleted: locked by
+    /// [`UserRepo::begin_user_deletion`](crate::UserRepo::begin_user_deletion), whose
+    /// unusable password no service path ever stores otherwise. Such a user is gone for
+    /// every caller, only its images are still being deleted.
+    pub fn is_being_deleted(&self) -> bool {
+        self.password_hash.is_unusable()
+    }
+}
+
 /// A stored API token: only the hash of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -168,6 +197,9 @@ pub struct TokenRecord {
     pub user_id: UserId,
     /// When the token was issued.
     pub created_at: DateTime<Utc>,
+    /// When the token stops working, if it expires (see
+    /// [`VaultConfig::token_ttl`](crate::VaultConfig::token_ttl)).
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use imagevault_core::{
     PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus,
     User, UserId, Username,
 };
-use imagevault_core::{PasswordHash, repo::RepoError};
+use imagevault_core::{PasswordHash, TokenOwner, repo::RepoError};
 use uuid::Uuid;
 
 use crate::error::{InvalidRow, Unstorable, backend};
@@ -262,6 +262,25 @@ pub(crate) struct UserPlanRow<T, H> {
 impl<T: Stamp, H: StoredHeights> UserPlanRow<T, H> {
     pub(crate) fn into_parts(self) -> Result<(User, Option<Plan>), InvalidRow> {
         Ok((self.user.into_user()?, self.plan.into_plan()?))
+    }
+}
+
+/// A token's user with their plan, and the token's expiry (column `token_expires_at`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TokenOwnerRow<T, H> {
+    #[sqlx(flatten)]
+    pub(crate) owner: UserPlanRow<T, H>,
+    pub(crate) token_expires_at: Option<T>,
+}
+
+impl<T: Stamp, H: StoredHeights> TokenOwnerRow<T, H> {
+    pub(crate) fn into_token_owner(self) -> Result<TokenOwner, InvalidRow> {
+        let (user, plan) = self.owner.into_parts()?;
+        Ok(TokenOwner {
+            user,
+            plan,
+            expires_at: self.token_expires_at.map(Stamp::into_utc).transpose()?,
+        })
     }
 }
 

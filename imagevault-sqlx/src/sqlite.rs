@@ -19,8 +19,8 @@ use imagevault_core::repo::{
     TokenOwner, UserRepo, WorkScope,
 };
 use imagevault_core::{
-    ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, StorageKey, Thumbnail,
-    ThumbnailHeight, TokenRecord, User, UserId, Username,
+    ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
+    Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
 };
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -31,7 +31,7 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
-    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, UserPlanRow,
+    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, TokenOwnerRow,
     UserRow, convert, found_keys, heights_json, image_columns, image_thumbnail_columns, in_order,
     keyset_clause, link_columns, owner_plan_columns, plan_columns, records, signed, user_columns,
 };
@@ -488,7 +488,7 @@ impl UserRepo for SqliteRepo {
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         let done = sqlx::query(
             "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
-             WHERE id = $1",
+             WHERE id = $1 AND deletion_requested_at IS NULL",
         )
         .bind(user.id.as_uuid())
         .bind(user.username.as_str())
@@ -512,22 +512,31 @@ impl UserRepo for SqliteRepo {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-        sqlx::query("INSERT INTO api_tokens (hash, user_id, created_at) VALUES ($1, $2, $3)")
-            .bind(&token.hash.as_bytes()[..])
-            .bind(token.user_id.as_uuid())
-            .bind(micros(token.created_at))
-            .execute(&self.writer)
-            .await
-            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        // Through a SELECT of the user, so that a user being deleted gets no new token.
+        let done = sqlx::query(
+            "INSERT INTO api_tokens (hash, user_id, created_at, expires_at) \
+             SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND deletion_requested_at IS NULL",
+        )
+        .bind(&token.hash.as_bytes()[..])
+        .bind(token.user_id.as_uuid())
+        .bind(micros(token.created_at))
+        .bind(token.expires_at.map(micros))
+        .execute(&self.writer)
+        .await
+        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        if done.rows_affected() == 0 {
+            return Err(Conflict::MissingReference.into());
+        }
         Ok(())
     }
 
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<UserPlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
+        let row: Option<TokenOwnerRow<Stamp, Heights>> = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
             ", ",
             owner_plan_columns!(),
+            ", k.expires_at AS token_expires_at",
             " FROM api_tokens k JOIN users u ON u.id = k.user_id",
             " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
         ))
@@ -535,9 +544,7 @@ impl UserRepo for SqliteRepo {
         .fetch_optional(&self.reader)
         .await
         .map_err(fail)?;
-        let Some(row) = row else { return Ok(None) };
-        let (user, plan) = checked(row.into_parts())?;
-        Ok(Some(TokenOwner { user, plan }))
+        checked(row.map(TokenOwnerRow::into_token_owner).transpose())
     }
 
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
@@ -547,6 +554,57 @@ impl UserRepo for SqliteRepo {
             .await
             .map_err(fail)?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
+        let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
+            .bind(user.as_uuid())
+            .execute(&self.writer)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        let mut tx = self.write().await?;
+        let marked = sqlx::query(
+            "UPDATE users SET password_hash = $2, plan_id = NULL, \
+             deletion_requested_at = COALESCE(deletion_requested_at, $3) WHERE id = $1",
+        )
+        .bind(id.as_uuid())
+        .bind(PasswordHash::unusable().as_str())
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+        if marked.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for delete in [
+            "DELETE FROM api_tokens WHERE user_id = $1",
+            "DELETE FROM links WHERE owner = $1",
+        ] {
+            sqlx::query(delete)
+                .bind(id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+        }
+        tx.commit().await.map_err(fail)?;
+        Ok(true)
+    }
+
+    async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let ids: Vec<(uuid::Uuid,)> = sqlx::query_as(
+            "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \
+             ORDER BY deletion_requested_at, id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(fail)?;
+        Ok(ids.into_iter().map(|(id,)| UserId::from_uuid(id)).collect())
     }
 }
 

@@ -874,7 +874,7 @@ async fn postgres_vaults_see_tokens_and_users_changed_elsewhere() {
             .expect("the token works");
         let mut psql = sqlx::PgConnection::connect(&url).await.expect("connecting");
         sqlx::query("DELETE FROM api_tokens WHERE hash = $1")
-            .bind(&token.hash().as_bytes()[..])
+            .bind(&token.token.hash().as_bytes()[..])
             .execute(&mut psql)
             .await
             .expect("a plain SQL delete");

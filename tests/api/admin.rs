@@ -174,7 +174,22 @@ async fn admins_create_read_update_and_delete_users() {
         StatusCode::BAD_REQUEST,
         "the old password no longer works"
     );
-    app.token_for("carol2", "carol's second password").await;
+    // The new password revoked the tokens of the old one: a new login from here on.
+    let (status, _) = app
+        .get_json(
+            "/api/me/",
+            &crate::helpers::TestUser {
+                token: token.clone(),
+                ..app.basic.clone()
+            },
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old token was revoked"
+    );
+    let token = app.token_for("carol2", "carol's second password").await;
 
     // Plan null: the user has no plan and gets 403 on images at once.
     let (status, updated) = app
@@ -317,14 +332,7 @@ async fn deleting_a_user_deletes_their_images_files_and_links() {
             .await,
         StatusCode::NO_CONTENT
     );
-    for url in &urls {
-        assert_eq!(app.media_status(url).await, StatusCode::NOT_FOUND, "{url}");
-    }
-    assert_eq!(
-        app.media_files(),
-        before - 3,
-        "the original and both thumbnails"
-    );
+    // Locked out at once: no token, no password, and the user is gone for the API.
     let response = app
         .client
         .get(app.endpoint("/api/me/"))
@@ -333,8 +341,170 @@ async fn deleting_a_user_deletes_their_images_files_and_links() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = app
+        .client
+        .get(app.endpoint("/api/me/"))
+        .basic_auth(&victim.username, Some(&victim.password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/api/auth/token/",
+            None,
+            Some(json!({"username": victim.username, "password": victim.password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no login any more");
+    // The images, files and links go in the background, to completion.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while app.media_files() != before - 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the user's files were not deleted: {} left of {before}",
+            app.media_files()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for url in &urls {
+        assert_eq!(app.media_status(url).await, StatusCode::NOT_FOUND, "{url}");
+    }
+    assert!(
+        app.vault
+            .repo()
+            .get_user(victim_id(&victim))
+            .await
+            .unwrap()
+            .is_none(),
+        "the user row goes last"
+    );
     assert_eq!(
         app.media_status(text(&kept, "original")).await,
         StatusCode::OK
     );
+}
+
+fn victim_id(user: &crate::helpers::TestUser) -> imagevault::UserId {
+    imagevault::UserId::parse(&user.id).expect("a user id")
+}
+
+/// A deletion cut short after the lock (a crash, a restart) is finished by the
+/// reconciler's pass: images, files and the user row.
+#[tokio::test]
+async fn the_reconciler_finishes_a_user_deletion_cut_short() {
+    let app = spawn_app().await;
+    let victim =
+        crate::helpers::create_user(&app.vault, "halfgone", Some(PlanId::ENTERPRISE), false).await;
+    let image = app.upload_png(&victim, 300, 260).await;
+    let image = app.wait_for_thumbnails(&victim, text(&image, "id")).await;
+    let before = app.media_files();
+    // Only the first step, as a process that died right after it would leave it.
+    let repo = app.vault.repo();
+    assert!(
+        repo.begin_user_deletion(victim_id(&victim), app.now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        app.media_files(),
+        before,
+        "nothing but the lock happened yet"
+    );
+    assert_eq!(app.vault.finish_user_deletions().await.unwrap(), 1);
+    assert_eq!(app.media_files(), before - 3);
+    assert_eq!(
+        app.media_status(text(&image, "original")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert!(repo.get_user(victim_id(&victim)).await.unwrap().is_none());
+    assert!(repo.users_being_deleted(10).await.unwrap().is_empty());
+}
+
+/// A new password (API `PATCH`/`PUT`) revokes the user's tokens; other users' stay.
+#[tokio::test]
+async fn changing_a_password_revokes_the_users_tokens() {
+    let app = spawn_app().await;
+    let user = crate::helpers::create_user(&app.vault, "rotated", Some(PlanId::BASIC), false).await;
+    let second = app.token_for(&user.username, &user.password).await;
+    let me = |token: String| {
+        let request = app.client.get(app.endpoint("/api/me/")).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me(user.token.clone()).await, StatusCode::OK);
+    assert_eq!(me(second.clone()).await, StatusCode::OK, "cached now");
+
+    let path = format!("/api/admin/users/{}/", user.id);
+    let (status, body) = app
+        .patch_json(&path, &app.admin, json!({"is_admin": false}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        me(user.token.clone()).await,
+        StatusCode::OK,
+        "no password, no revocation"
+    );
+
+    let (status, body) = app
+        .patch_json(
+            &path,
+            &app.admin,
+            json!({"password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(me(user.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(second).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        me(app.basic.token.clone()).await,
+        StatusCode::OK,
+        "others keep theirs"
+    );
+
+    let third = app.token_for(&user.username, "a brand new password").await;
+    assert_eq!(me(third.clone()).await, StatusCode::OK);
+    let (status, body) = app
+        .put_json(
+            &path,
+            &app.admin,
+            json!({"username": user.username, "password": "and another password"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(me(third).await, StatusCode::UNAUTHORIZED, "PUT too");
+}
+
+/// `DELETE /api/admin/users/{id}/tokens/` revokes all of a user's tokens at once; only
+/// administrators may; an unknown user is 404.
+#[tokio::test]
+async fn admins_revoke_all_of_a_users_tokens() {
+    let app = spawn_app().await;
+    let user = crate::helpers::create_user(&app.vault, "stolen", Some(PlanId::BASIC), false).await;
+    let second = app.token_for(&user.username, &user.password).await;
+    let me = |token: String| {
+        let request = app.client.get(app.endpoint("/api/me/")).bearer_auth(token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me(second.clone()).await, StatusCode::OK);
+    let path = format!("/api/admin/users/{}/tokens/", user.id);
+
+    assert_eq!(app.delete(&path, &app.basic).await, StatusCode::FORBIDDEN);
+    assert_eq!(me(user.token.clone()).await, StatusCode::OK);
+    assert_eq!(app.delete(&path, &app.admin).await, StatusCode::NO_CONTENT);
+    assert_eq!(me(user.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(second).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(app.basic.token.clone()).await, StatusCode::OK);
+    // The password still works: only the tokens were revoked.
+    let fresh = app.token_for(&user.username, &user.password).await;
+    assert_eq!(me(fresh).await, StatusCode::OK);
+
+    assert_eq!(app.delete(&path, &app.admin).await, StatusCode::NO_CONTENT);
+    let unknown = format!("/api/admin/users/{}/tokens/", uuid::Uuid::new_v4());
+    assert_eq!(
+        app.delete(&unknown, &app.admin).await,
+        StatusCode::NOT_FOUND
+    );
+    let (status, _) = app.get_json(&path, &app.admin).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }

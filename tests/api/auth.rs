@@ -316,3 +316,62 @@ async fn tokens_and_passwords_are_stored_only_as_hashes() {
     );
     assert!(contains(b"$argon2id$"), "passwords are argon2id hashes");
 }
+
+/// With a token lifetime configured, the token response says when the token expires, and
+/// from then on it is refused (401), though its account was cached by the requests before;
+/// without one, the response is `{"token": ...}` alone and the token keeps working.
+#[tokio::test]
+async fn tokens_expire_after_the_configured_lifetime() {
+    let mut options = AppOptions::default();
+    options.config.token_ttl = Some(std::time::Duration::from_secs(600));
+    let app = spawn_app_with(options).await;
+    let user = &app.basic;
+    let issued_at = app.now();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/auth/token/",
+            None,
+            Some(json!({"username": user.username, "password": user.password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(keys(&body), ["expires_at", "token"]);
+    let expires_at: chrono::DateTime<chrono::Utc> = text(&body, "expires_at").parse().unwrap();
+    assert_eq!(expires_at, issued_at + chrono::TimeDelta::seconds(600));
+    let token = text(&body, "token").to_owned();
+    let me = || {
+        let request = app.client.get(app.endpoint("/api/me/")).bearer_auth(&token);
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me().await, StatusCode::OK);
+    assert_eq!(me().await, StatusCode::OK, "served from the account cache");
+    app.advance(599);
+    assert_eq!(me().await, StatusCode::OK, "a second before its expiry");
+    app.advance(1);
+    assert_eq!(me().await, StatusCode::UNAUTHORIZED, "expired");
+    app.advance(3600);
+    assert_eq!(me().await, StatusCode::UNAUTHORIZED);
+
+    let app = spawn_app().await;
+    let (status, body) = app
+        .call(
+            Method::POST,
+            "/api/auth/token/",
+            None,
+            Some(json!({"username": app.basic.username, "password": app.basic.password})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(keys(&body), ["token"], "no lifetime by default");
+    let token = text(&body, "token").to_owned();
+    app.advance(10 * 365 * 86_400);
+    let response = app
+        .client
+        .get(app.endpoint("/api/me/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use crate::helpers::{content_type, json_response, spawn_app};
 
 /// Every route and method of `API.md`, as the OpenAPI document names them.
-const CONTRACT: [(&str, &str); 27] = [
+const CONTRACT: [(&str, &str); 28] = [
     ("post", "/api/auth/token/"),
     ("delete", "/api/auth/token/"),
     ("get", "/api/me/"),
@@ -32,6 +32,7 @@ const CONTRACT: [(&str, &str); 27] = [
     ("put", "/api/admin/users/{id}/"),
     ("patch", "/api/admin/users/{id}/"),
     ("delete", "/api/admin/users/{id}/"),
+    ("delete", "/api/admin/users/{id}/tokens/"),
     ("get", "/healthz"),
     ("get", "/readyz"),
 ];

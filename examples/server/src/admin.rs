@@ -64,7 +64,21 @@ pub(crate) async fn run(vault: &Vault, command: AdminCommand) -> anyhow::Result<
                 },
             )
             .await?;
-            println!("changed the password of {:?}", user.username.as_str());
+            println!(
+                "changed the password of {:?} and revoked their API tokens",
+                user.username.as_str()
+            );
+        }
+        AdminCommand::RevokeTokens { username } => {
+            let user = find_user(repo, &username).await?;
+            let revoked = vault
+                .bootstrap_revoke_user_tokens(user.id)
+                .await
+                .with_context(|| format!("cannot revoke the tokens of {username:?}"))?;
+            println!(
+                "revoked {revoked} API token(s) of {:?}",
+                user.username.as_str()
+            );
         }
         AdminCommand::SetPlan { username, plan } => {
             let user = find_user(repo, &username).await?;

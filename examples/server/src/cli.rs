@@ -130,6 +130,17 @@ pub(crate) struct Global {
     )]
     pub(crate) max_pixels: u64,
 
+    /// Seconds an API token works after it is issued; without it (the default) a token
+    /// works until it is revoked (`DELETE /api/auth/token/`, a password change, or
+    /// `admin revoke-tokens`)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_TOKEN_TTL_SECS",
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) token_ttl_secs: Option<u64>,
+
     /// Failed logins in a row allowed before the next one must wait (1 s, doubling up to
     /// 60 s): per username from one client address for passwords, per client address for
     /// tokens. Raise it only for trusted load, such as API fuzzing
@@ -400,12 +411,17 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         admin: bool,
     },
-    /// Set a user's password
+    /// Set a user's password; this revokes all of the user's API tokens
     SetPassword {
         /// The user
         username: String,
         #[command(flatten)]
         password: PasswordArgs,
+    },
+    /// Revoke all of a user's API tokens, so that every device must log in again
+    RevokeTokens {
+        /// The user
+        username: String,
     },
     /// Assign a plan to a user, or `none` to remove it
     SetPlan {

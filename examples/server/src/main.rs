@@ -23,6 +23,7 @@ use tracing_subscriber::EnvFilter;
 use cli::{Cli, Command, ServeArgs};
 
 fn main() -> ExitCode {
+    restrict_new_files();
     let cli = Cli::parse();
     let command = cli
         .command
@@ -59,6 +60,18 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Everything the server creates (the data directory, the SQLite database and its
+/// journal files, media files, the generated administrator password) is for the server's
+/// own user only: directories 0700 and files 0600, however the process was started.
+/// Set before any thread starts, since the mask is the whole process's.
+fn restrict_new_files() {
+    #[cfg(unix)]
+    {
+        use rustix::fs::Mode;
+        rustix::process::umask(Mode::RWXG | Mode::RWXO);
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -65,6 +66,7 @@ async fn open_vault_with(
             }
             config.password_hash_queue = global.password_hash_queue;
             config.verified_login_ttl = Duration::from_secs(global.verified_login_secs);
+            config.token_ttl = global.token_ttl_secs.map(Duration::from_secs);
             tune(&mut config);
             config
         })
@@ -136,7 +138,7 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         .max_concurrent_uploads(usize::from(args.max_concurrent_uploads))
         .body_read_timeout(args.connections.body_read_timeout());
 
-    create_first_admin(&vault, &args).await?;
+    create_first_admin(&vault, global, &args).await?;
 
     let sweeper = args.sweeper.schedule().filter(|_| !args.no_worker);
     let mut options = ServeOptions {
@@ -243,7 +245,11 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
 
 /// On the first start (no users at all), creates the administrator so that the API can be
 /// used at once: with the configured password, or a generated one printed once.
-async fn create_first_admin(vault: &Vault, args: &ServeArgs) -> anyhow::Result<()> {
+async fn create_first_admin(
+    vault: &Vault,
+    global: &Global,
+    args: &ServeArgs,
+) -> anyhow::Result<()> {
     let any_user = vault
         .repo()
         .list_users(&KeysetQuery::first(1))
@@ -286,23 +292,63 @@ async fn create_first_admin(vault: &Vault, args: &ServeArgs) -> anyhow::Result<(
         Err(error) => return Err(error).context("cannot create the first administrator"),
     }
     if generated {
+        // Not in the log, which is collected and kept by other people and programs: in a
+        // file only the server's user can read, and stderr says where.
+        let file = data_directory(global).join(ADMIN_PASSWORD_FILE);
+        write_private(&file, &format!("{shown}\n")).with_context(|| {
+            format!(
+                "cannot write the generated administrator password to {}",
+                file.display()
+            )
+        })?;
         eprintln!(
             "\n\
              ==================================================================\n\
              First start: created the administrator \"{username}\" with a generated\n\
-             password. It is shown only this once; keep it somewhere safe.\n\
-             \n\
-             \x20   username: {username}\n\
-             \x20   password: {shown}\n\
+             password, written to {} (readable by this user only).\n\
+             Keep it somewhere safe, then delete the file.\n\
              \n\
              Change it with `imagevault-server admin set-password {username}`,\n\
              or set IMAGEVAULT_ADMIN_PASSWORD before the first start.\n\
-             ==================================================================\n"
+             ==================================================================\n",
+            file.display()
         );
     } else {
         tracing::info!(%username, "first start: created the administrator with IMAGEVAULT_ADMIN_PASSWORD");
     }
     Ok(())
+}
+
+/// The file, in the data directory, that receives a generated administrator password.
+pub(crate) const ADMIN_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Where the server keeps its local data: the directory of a SQLite database, else the
+/// directory of `file://` storage, else the working directory.
+fn data_directory(global: &Global) -> PathBuf {
+    if let Some(file) = backends::sqlite_file(&global.database) {
+        return file
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    }
+    global
+        .storage
+        .strip_prefix("file://")
+        .map_or_else(|| PathBuf::from("."), PathBuf::from)
+}
+
+/// Writes `contents` to a new or truncated file with mode 0600 (and makes an existing
+/// file 0600 too, before writing).
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
 /// 20 URL-safe characters from 15 random bytes: about 120 bits. Never starting with `-`,

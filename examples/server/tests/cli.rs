@@ -287,6 +287,25 @@ impl Server {
         (status, body)
     }
 
+    /// The status of a GET of `path` with `Authorization: Bearer <token>`.
+    fn bearer_status(&self, path: &str, token: &str) -> u16 {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\
+             Authorization: Bearer {token}\r\n\r\n",
+            self.port
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("receive");
+        response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .expect("a status code")
+    }
+
     /// GET /api/me/ as `username`, expecting 200; returns the parsed body.
     fn me(&self, username: &str, password: &str) -> serde_json::Value {
         let (status, body) = self.get("/api/me/", Some((username, password)));
@@ -570,32 +589,168 @@ fn serve_creates_the_first_admin_from_the_environment_and_stops_on_sigterm() {
 }
 
 #[test]
-fn serve_is_the_default_and_prints_a_generated_password_once() {
+fn serve_is_the_default_and_writes_a_generated_password_to_a_private_file() {
     let workspace = Workspace::new();
     let bind = [("IMAGEVAULT_BIND", "127.0.0.1:0")];
     let server = workspace.start(&[], &bind);
-    let stderr = server.stderr_containing("password: ");
-    let password = stderr
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("password: "))
-        .expect("a password line")
+    let file = workspace
+        .path()
+        .join("imagevault-data/initial-admin-password");
+    let stderr = server.stderr_containing("initial-admin-password");
+    assert!(
+        stderr.contains(&file.display().to_string())
+            || stderr.contains("imagevault-data/initial-admin-password"),
+        "stderr says where the password is: {stderr}"
+    );
+    let password = std::fs::read_to_string(&file)
+        .expect("the password file")
+        .trim_end()
         .to_owned();
     assert!(password.len() >= 20, "{password:?}");
+    assert!(
+        !stderr.contains(&password),
+        "the password is not in the log: {stderr}"
+    );
+    assert_eq!(mode(&file), 0o600, "the password file is the server's only");
 
     let me = server.me("admin", &password);
     assert_eq!(me["is_admin"], true);
     assert_eq!(me["plan"]["name"], "Enterprise");
-    let (status, _) = server.terminate();
+    let (status, stderr) = server.terminate();
     assert!(status.success());
+    assert!(!stderr.contains(&password), "{stderr}");
 
-    // Users exist now: no second administrator, no password printed.
+    // Users exist now: no second administrator, no new password.
+    std::fs::remove_file(&file).expect("remove the password file");
     let server = workspace.start(&[], &bind);
     server.me("admin", &password);
     let (status, stderr) = server.terminate();
     assert!(status.success());
-    assert!(!stderr.contains("password: "), "{stderr}");
+    assert!(!stderr.contains("initial-admin-password"), "{stderr}");
+    assert!(!file.exists(), "no second password file");
     let users = workspace.run(&["admin", "list-users"]).success().stdout;
     assert_eq!(users.lines().count(), 2, "{users}");
+}
+
+/// The permission bits of `path`.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The data directory is created 0700, and the database (with its journal files) and the
+/// media files are readable by the server's user only, whatever umask it was started with.
+#[test]
+fn the_data_directory_database_and_media_are_private() {
+    let workspace = Workspace::new();
+    let credentials = ("root", "root's password");
+    let server = workspace.start(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[
+            ("IMAGEVAULT_ADMIN_USERNAME", credentials.0),
+            ("IMAGEVAULT_ADMIN_PASSWORD", credentials.1),
+        ],
+    );
+    let png = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/camera_512x512.png"),
+    )
+    .expect("the fixture");
+    let (status, body) = server.upload(credentials, &png);
+    assert_eq!(status, 201, "{body}");
+    let data = workspace.path().join("imagevault-data");
+    let media = data.join("media");
+    let deadline = Instant::now() + PATIENCE;
+    while files_under(&media).len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "no thumbnails: {:?}",
+            files_under(&media)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut checked = Vec::new();
+    for file in files_under(&data) {
+        let path = data.join(&file);
+        checked.push(format!("{file} {:o}", mode(&path)));
+        assert_eq!(mode(&path) & 0o077, 0, "{file} is private: {checked:?}");
+        let mut parent = path.parent();
+        while let Some(dir) = parent.filter(|dir| dir.starts_with(&data)) {
+            assert_eq!(mode(dir), 0o700, "{}", dir.display());
+            parent = dir.parent();
+        }
+    }
+    assert!(
+        checked
+            .iter()
+            .any(|line| line.starts_with("imagevault.db ")),
+        "{checked:?}"
+    );
+    assert!(
+        checked.len() >= 4,
+        "the database and three media files: {checked:?}"
+    );
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+/// `admin set-password` revokes the user's tokens, and `admin revoke-tokens` revokes them
+/// without changing the password; a running server refuses them at once.
+#[test]
+fn admin_commands_revoke_tokens() {
+    let workspace = Workspace::new();
+    let credentials = ("root", "root's password");
+    let server = workspace.start(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[
+            ("IMAGEVAULT_ADMIN_USERNAME", credentials.0),
+            ("IMAGEVAULT_ADMIN_PASSWORD", credentials.1),
+        ],
+    );
+    let token = |password: &str| {
+        let body = format!(r#"{{"username":"root","password":"{password}"}}"#);
+        let (status, body) = server.request(
+            "POST",
+            "/api/auth/token/",
+            None,
+            Some(("application/json", body.as_bytes())),
+        );
+        assert_eq!(status, 200, "{body}");
+        let body: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        body["token"].as_str().expect("a token").to_owned()
+    };
+    let me = |token: &str| server.bearer_status("/api/me/", token);
+
+    let first = token(credentials.1);
+    assert_eq!(me(&first), 200);
+    let revoked = workspace.run(&["admin", "revoke-tokens", "root"]).success();
+    assert!(
+        revoked.stdout.contains("revoked 1 API token"),
+        "{revoked:?}"
+    );
+    assert_eq!(me(&first), 401, "revoked by the command");
+    server.me(credentials.0, credentials.1);
+
+    let second = token(credentials.1);
+    assert_eq!(me(&second), 200);
+    workspace
+        .run_with(
+            &["admin", "set-password", "root", "--password-stdin"],
+            &[],
+            "a new password for root\n",
+        )
+        .success();
+    assert_eq!(me(&second), 401, "revoked by the new password");
+    assert_eq!(me(&token("a new password for root")), 200);
+
+    workspace
+        .run(&["admin", "revoke-tokens", "nobody"])
+        .failure_saying(1, &["nobody"]);
+    let (status, stderr) = server.terminate();
+    assert!(status.success(), "{stderr}");
 }
 
 #[test]

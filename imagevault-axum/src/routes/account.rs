@@ -34,7 +34,7 @@ pub(crate) fn routes() -> Router<AppState> {
 #[utoipa::path(post, path = "/api/auth/token/", tag = "auth",
     request_body(content = TokenRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "A new token", body = TokenBody),
+        (status = 200, description = "A new token, with `expires_at` when the server gives tokens a lifetime", body = TokenBody),
         (status = 400, description = "Missing fields, or `non_field_errors` for wrong credentials", body = FieldErrorsBody),
         (status = 429, description = "Too many failed logins for this username (from this address, or from all) or from this address: no password is checked until `Retry-After` seconds have passed", body = DetailBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
@@ -77,6 +77,7 @@ pub(crate) async fn create_token(
     tracing::info!(user = %account.user.id, "token issued");
     Ok(Json(TokenBody {
         token: token.expose().to_owned(),
+        expires_at: token.expires_at.map(crate::schema::timestamp),
     }))
 }
 

@@ -3,7 +3,7 @@
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use axum::{Json, Router};
 use imagevault_core::page::ListKind;
 use imagevault_core::{
@@ -46,7 +46,7 @@ pub(crate) fn routes() -> Router<AppState> {
             .post(create_user)
             .fallback(authenticated_405!("GET, HEAD, POST")),
     );
-    api_route(
+    let router = api_route(
         router,
         "/api/admin/users/{id}/",
         get(get_user)
@@ -54,6 +54,11 @@ pub(crate) fn routes() -> Router<AppState> {
             .patch(update_user)
             .delete(delete_user)
             .fallback(authenticated_405!("GET, HEAD, PUT, PATCH, DELETE")),
+    );
+    api_route(
+        router,
+        "/api/admin/users/{id}/tokens/",
+        delete(revoke_user_tokens).fallback(authenticated_405!("DELETE")),
     )
 }
 
@@ -359,7 +364,7 @@ pub(crate) async fn get_user(
 
 /// Replace (`PUT`) or change (`PATCH`) a user. Fields left out (`password`, `plan`,
 /// `is_admin`) keep their values; a new plan shows at once and its thumbnails are made in
-/// the background.
+/// the background. A new `password` revokes all of the user's API tokens.
 #[utoipa::path(method(put, patch), path = "/api/admin/users/{id}/", tag = "admin",
     security(("basic" = []), ("token" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user id")),
@@ -410,12 +415,14 @@ pub(crate) async fn update_user(
     Ok(Json(user.into()))
 }
 
-/// Delete a user with their images, files and links.
+/// Delete a user with their images, files and links. The account is locked (password
+/// unusable, tokens revoked) before the answer; its images, files and links, and then the
+/// user, are deleted in the background, to completion even if the server restarts.
 #[utoipa::path(delete, path = "/api/admin/users/{id}/", tag = "admin",
     security(("basic" = []), ("token" = [])),
     params(("id" = uuid::Uuid, Path, description = "The user id")),
     responses(
-        (status = 204, description = "Deleted, with their images, files and links"),
+        (status = 204, description = "Locked at once; deleted with their images, files and links in the background"),
         (status = 401, description = "No or bad credentials", body = DetailBody),
         (status = 403, description = "Not an administrator", body = DetailBody),
         (status = 404, description = "Unknown or malformed id", body = DetailBody),
@@ -428,5 +435,26 @@ pub(crate) async fn delete_user(
     caller.account.require_admin()?;
     let id = path_id(&id, UserId::parse)?;
     state.vault.delete_user(&caller.account, id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Revoke all of a user's API tokens: every device must log in again.
+#[utoipa::path(delete, path = "/api/admin/users/{id}/tokens/", tag = "admin",
+    security(("basic" = []), ("token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user id")),
+    responses(
+        (status = 204, description = "The user's tokens no longer work"),
+        (status = 401, description = "No or bad credentials", body = DetailBody),
+        (status = 403, description = "Not an administrator", body = DetailBody),
+        (status = 404, description = "Unknown or malformed id", body = DetailBody),
+    ))]
+pub(crate) async fn revoke_user_tokens(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.account.require_admin()?;
+    let id = path_id(&id, UserId::parse)?;
+    state.vault.revoke_user_tokens(&caller.account, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

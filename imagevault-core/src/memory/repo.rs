@@ -15,7 +15,7 @@ use crate::repo::{
 };
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
-use crate::user::{TokenRecord, User, UserId, Username};
+use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
 
 /// A [`Repo`] in process memory, starting with the built-in plans.
 ///
@@ -47,6 +47,8 @@ struct State {
     plans: HashMap<PlanId, Plan>,
     users: HashMap<UserId, User>,
     tokens: HashMap<[u8; 32], TokenRecord>,
+    /// Users marked by `begin_user_deletion`, with the time of the mark.
+    deleting: HashMap<UserId, DateTime<Utc>>,
     images: HashMap<ImageId, Image>,
     thumbnails: BTreeMap<(ImageId, ThumbnailHeight), Thumbnail>,
     links: HashMap<LinkId, ExpiringLink>,
@@ -241,6 +243,9 @@ impl UserRepo for MemoryRepo {
         let Some(stored) = state.users.get(&user.id) else {
             return Ok(false);
         };
+        if state.deleting.contains_key(&user.id) {
+            return Ok(false);
+        }
         let created_at = stored.created_at;
         state.check_user(user)?;
         state.users.insert(
@@ -260,6 +265,7 @@ impl UserRepo for MemoryRepo {
         if state.users.remove(&id).is_none() {
             return Ok(false);
         }
+        state.deleting.remove(&id);
         state.tokens.retain(|_, token| token.user_id != id);
         let images: Vec<ImageId> = state
             .images
@@ -276,9 +282,47 @@ impl UserRepo for MemoryRepo {
         Ok(true)
     }
 
+    async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        let State {
+            users,
+            tokens,
+            links,
+            deleting,
+            ..
+        } = &mut *state;
+        let Some(user) = users.get_mut(&id) else {
+            return Ok(false);
+        };
+        user.password_hash = PasswordHash::unusable();
+        user.plan_id = None;
+        tokens.retain(|_, token| token.user_id != id);
+        links.retain(|_, link| link.owner != id);
+        deleting.entry(id).or_insert(now);
+        self.account_changes.changed();
+        self.link_changes.changed();
+        Ok(true)
+    }
+
+    async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError> {
+        let state = self.state();
+        let mut marked: Vec<(DateTime<Utc>, UserId)> = state
+            .deleting
+            .iter()
+            .map(|(&user, &order)| (order, user))
+            .collect();
+        marked.sort_unstable();
+        Ok(marked
+            .into_iter()
+            .take(limit)
+            .map(|(_, user)| user)
+            .collect())
+    }
+
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
         let mut state = self.state();
-        if !state.users.contains_key(&token.user_id) {
+        if !state.users.contains_key(&token.user_id) || state.deleting.contains_key(&token.user_id)
+        {
             return Err(Conflict::MissingReference.into());
         }
         state.tokens.insert(*token.hash.as_bytes(), token.clone());
@@ -290,10 +334,11 @@ impl UserRepo for MemoryRepo {
         Ok(state
             .tokens
             .get(hash.as_bytes())
-            .and_then(|token| state.users.get(&token.user_id))
-            .map(|user| TokenOwner {
+            .and_then(|token| Some((token, state.users.get(&token.user_id)?)))
+            .map(|(token, user)| TokenOwner {
                 user: user.clone(),
                 plan: state.owner_plan(user.id),
+                expires_at: token.expires_at,
             }))
     }
 
@@ -303,6 +348,17 @@ impl UserRepo for MemoryRepo {
             self.account_changes.changed();
         }
         Ok(removed)
+    }
+
+    async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
+        let mut state = self.state();
+        let before = state.tokens.len();
+        state.tokens.retain(|_, token| token.user_id != user);
+        let removed = before - state.tokens.len();
+        if removed > 0 {
+            self.account_changes.changed();
+        }
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
     }
 
     fn account_changes(&self) -> Option<ChangeFeed> {

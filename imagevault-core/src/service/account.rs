@@ -6,13 +6,13 @@ use std::time::Duration;
 use blake2::Blake2bMac;
 use blake2::digest::Mac as _;
 use blake2::digest::consts::U32;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::auth::{self, ApiToken};
 use crate::error::{PlanFeature, VaultError};
 use crate::plan::Plan;
 use crate::repo::TokenOwner;
-use crate::user::{Password, TokenRecord, User, Username};
+use crate::user::{Password, TokenRecord, User, UserId, Username};
 
 use super::Vault;
 use super::pool::Saturated;
@@ -36,6 +36,22 @@ impl CredentialDigest {
         mac.update(username.as_bytes());
         mac.update(password.as_bytes());
         Self(mac.finalize().into_bytes().into())
+    }
+}
+
+/// A token just issued by [`Vault::issue_token`]: the secret, shown once, and its expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedToken {
+    /// The token to hand to the user.
+    pub token: ApiToken,
+    /// When it stops working; `None` if it does not expire.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl IssuedToken {
+    /// The token text, to hand to the user.
+    pub fn expose(&self) -> &str {
+        self.token.expose()
     }
 }
 
@@ -223,6 +239,7 @@ impl Vault {
     /// Logs in with an API token: one indexed lookup by the token's hash, which also reads
     /// the user's plan, or none when the token's account is in the vault's account cache
     /// (see [`VaultConfig::account_cache_capacity`](super::VaultConfig::account_cache_capacity)).
+    /// A token past its expiry is [`VaultError::InvalidCredentials`], whether cached or not.
     /// Not throttled; see [`Vault::authenticate_token_from`].
     pub async fn authenticate_token(&self, token: &str) -> Result<Account, VaultError> {
         let hash = ApiToken::presented(token).hash();
@@ -231,20 +248,27 @@ impl Vault {
         // The stamp is read before the query, so a change committed while it runs makes
         // the entry stale at once.
         let stamp = cache.stamp(|| repo.account_changes());
-        if let Some(stamp) = stamp
-            && let Some(account) = cache.get(&hash, stamp)
-        {
-            return Ok(account);
-        }
-        match repo.find_token_owner(&hash).await? {
-            Some(TokenOwner { user, plan }) => {
-                let account = Account { user, plan };
-                if let Some(stamp) = stamp {
-                    cache.insert(hash, stamp, account.clone());
+        let cached = stamp.and_then(|stamp| cache.get(&hash, stamp));
+        let (account, expires_at) = match cached {
+            Some(entry) => entry,
+            None => match repo.find_token_owner(&hash).await? {
+                Some(TokenOwner {
+                    user,
+                    plan,
+                    expires_at,
+                }) => {
+                    let entry = (Account { user, plan }, expires_at);
+                    if let Some(stamp) = stamp {
+                        cache.insert(hash, stamp, entry.clone());
+                    }
+                    entry
                 }
-                Ok(account)
-            }
-            None => Err(VaultError::InvalidCredentials),
+                None => return Err(VaultError::InvalidCredentials),
+            },
+        };
+        match expires_at {
+            Some(expires_at) if expires_at <= self.now() => Err(VaultError::InvalidCredentials),
+            _ => Ok(account),
         }
     }
 
@@ -276,19 +300,33 @@ impl Vault {
     }
 
     /// Issues a new API token for the account (one per device; earlier ones stay valid).
-    /// The token is returned once; only its hash is stored.
-    pub async fn issue_token(&self, account: &Account) -> Result<ApiToken, VaultError> {
+    /// The token is returned once; only its hash is stored. It expires after
+    /// [`VaultConfig::token_ttl`](super::VaultConfig::token_ttl), if one is set.
+    pub async fn issue_token(&self, account: &Account) -> Result<IssuedToken, VaultError> {
         let token = ApiToken::generate()
             .map_err(|error| VaultError::Internal(format!("no randomness for a token: {error}")))?;
+        let created_at = self.now();
+        let expires_at = match self.inner.config.token_ttl {
+            Some(ttl) => Some(
+                chrono::TimeDelta::from_std(ttl)
+                    .ok()
+                    .and_then(|ttl| created_at.checked_add_signed(ttl))
+                    .ok_or_else(|| {
+                        VaultError::Internal(format!("token_ttl {ttl:?} is out of range"))
+                    })?,
+            ),
+            None => None,
+        };
         self.inner
             .repo
             .insert_token(&TokenRecord {
                 hash: token.hash(),
                 user_id: account.user.id,
-                created_at: self.now(),
+                created_at,
+                expires_at,
             })
             .await?;
-        Ok(token)
+        Ok(IssuedToken { token, expires_at })
     }
 
     /// Revokes a token; revoking an unknown token is not an error.
@@ -299,6 +337,27 @@ impl Vault {
             .await?;
         self.accounts_changed();
         Ok(())
+    }
+
+    /// Revokes every token of a user (an administrator's action); the user must log in
+    /// again. Returns how many tokens were revoked.
+    pub async fn revoke_user_tokens(&self, admin: &Account, id: UserId) -> Result<u64, VaultError> {
+        admin.require_admin()?;
+        self.bootstrap_revoke_user_tokens(id).await
+    }
+
+    /// [`revoke_user_tokens`](Self::revoke_user_tokens) without an administrator's
+    /// account, for command lines. [`VaultError::NotFound`] for an unknown user.
+    pub async fn bootstrap_revoke_user_tokens(&self, id: UserId) -> Result<u64, VaultError> {
+        self.inner
+            .repo
+            .get_user(id)
+            .await?
+            .ok_or(VaultError::NotFound)?;
+        let revoked = self.inner.repo.delete_user_tokens(id).await?;
+        self.accounts_changed();
+        tracing::info!(user = %id, revoked, "tokens revoked");
+        Ok(revoked)
     }
 
     pub(super) async fn hash_password(

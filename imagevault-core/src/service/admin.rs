@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::{ValidationError, VaultError};
 use crate::page::{self, ListKind, Page, PageRequest};
@@ -140,13 +140,14 @@ impl Vault {
         )
     }
 
-    /// One user.
+    /// One user; a user being deleted is [`VaultError::NotFound`] already.
     pub async fn get_user(&self, admin: &Account, id: UserId) -> Result<User, VaultError> {
         admin.require_admin()?;
         self.inner
             .repo
             .get_user(id)
             .await?
+            .filter(|user| !user.is_being_deleted())
             .ok_or(VaultError::NotFound)
     }
 
@@ -207,6 +208,8 @@ impl Vault {
         if let Some(Some(plan)) = changes.plan {
             self.check_plan_exists(plan).await?;
         }
+        // A new password ends every session of the old one: whoever knew it may hold tokens.
+        let revoke_tokens = changes.password.is_some();
         let password_hash = match changes.password {
             Some(password) => self.hash_password(password).await?,
             None => current.password_hash.clone(),
@@ -221,20 +224,83 @@ impl Vault {
         let backfill = (updated.plan_id != current.plan_id && updated.plan_id.is_some())
             .then_some(Job::BackfillOwner { user_id: id });
         let updated = self
-            .save_change(updated, |repo, user| repo.update_user(user), backfill)
+            .save_change(
+                updated,
+                move |repo, user| {
+                    Box::pin(async move {
+                        let saved = repo.update_user(user).await?;
+                        if saved && revoke_tokens {
+                            repo.delete_user_tokens(user.id).await?;
+                        }
+                        Ok(saved)
+                    })
+                },
+                backfill,
+            )
             .await?;
-        info!(user = %id, "user updated");
+        info!(user = %id, tokens_revoked = revoke_tokens, "user updated");
         Ok(updated)
     }
 
     /// Deletes a user with their images, stored files, links and tokens.
+    ///
+    /// First, in one write, the account is locked: its password made unusable, its plan
+    /// removed, its tokens revoked and its links deleted, so it can neither log in nor act,
+    /// and its originals and links are not served, from the moment this returns. The
+    /// images, their files and links, then the user row, are deleted by a task of its own
+    /// that does not depend on the caller (it goes on if the caller goes away and
+    /// `delete_user` returns without waiting for it); a deletion that a crash or restart
+    /// cut short is finished by the reconciler (see [`Vault::finish_user_deletions`]).
     pub async fn delete_user(&self, admin: &Account, id: UserId) -> Result<(), VaultError> {
         admin.require_admin()?;
-        self.inner
-            .repo
-            .get_user(id)
-            .await?
-            .ok_or(VaultError::NotFound)?;
+        self.bootstrap_delete_user(id).await
+    }
+
+    /// [`delete_user`](Self::delete_user) without an administrator's account.
+    pub async fn bootstrap_delete_user(&self, id: UserId) -> Result<(), VaultError> {
+        let existing = self.inner.repo.get_user(id).await?;
+        if existing.is_none_or(|user| user.is_being_deleted())
+            || !self.inner.repo.begin_user_deletion(id, self.now()).await?
+        {
+            return Err(VaultError::NotFound);
+        }
+        self.accounts_changed();
+        self.links_changed();
+        info!(user = %id, "user locked for deletion");
+        let vault = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = vault.finish_user_deletion(id).await {
+                warn!(user = %id, %error, "deleting a user's images failed; the reconciler finishes it");
+            }
+        });
+        Ok(())
+    }
+
+    /// Finishes the deletions of users that [`delete_user`](Self::delete_user) locked
+    /// but a crash or restart left with images, one user after another; the reconciler
+    /// calls it on every pass. Returns how many users were deleted.
+    pub async fn finish_user_deletions(&self) -> Result<usize, VaultError> {
+        let mut finished = 0;
+        loop {
+            let users = self
+                .inner
+                .repo
+                .users_being_deleted(self.inner.config.work_batch)
+                .await?;
+            if users.is_empty() {
+                return Ok(finished);
+            }
+            for id in users {
+                self.finish_user_deletion(id).await?;
+                finished += 1;
+            }
+        }
+    }
+
+    /// Deletes a locked user's images with their files and links, then the user.
+    /// Idempotent, so that the task started by `delete_user` and the reconciler may both
+    /// work on one user.
+    async fn finish_user_deletion(&self, id: UserId) -> Result<(), VaultError> {
         // Images go one page at a time, each with its objects, so that memory stays bounded
         // however many images the user has.
         loop {
@@ -260,10 +326,8 @@ impl Vault {
             self.links_changed();
             self.accounts_changed();
             info!(user = %id, "user deleted");
-            Ok(())
-        } else {
-            Err(VaultError::NotFound)
         }
+        Ok(())
     }
 
     async fn check_plan_exists(&self, plan: PlanId) -> Result<(), VaultError> {

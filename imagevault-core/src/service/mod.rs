@@ -22,7 +22,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-pub use account::Account;
+pub use account::{Account, IssuedToken};
 pub use admin::{NewUser, UserChanges};
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};
@@ -134,6 +134,9 @@ pub struct VaultConfig {
     /// token, a deleted link) can go unseen. Zero turns the caches off. Default
     /// [`CACHE_MAX_AGE`].
     pub cache_max_age: Duration,
+    /// How long an API token works after it is issued; `None` (the default): until it is
+    /// revoked. An expired token is refused like an unknown one.
+    pub token_ttl: Option<Duration>,
 }
 
 /// The default of [`VaultConfig::cache_max_age`]: 60 s.
@@ -177,6 +180,7 @@ impl Default for VaultConfig {
             media_cache_bytes: 32 * 1024 * 1024,
             max_uploads_per_user: DEFAULT_MAX_UPLOADS_PER_USER,
             cache_max_age: CACHE_MAX_AGE,
+            token_ttl: None,
         }
     }
 }
@@ -228,8 +232,8 @@ struct Inner {
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
     links: ReadCache<LinkKey, ResolvedLink>,
-    /// The accounts of API tokens, by the token's hash.
-    accounts: ReadCache<TokenHash, Account>,
+    /// The accounts of API tokens with the token's expiry, by the token's hash.
+    accounts: ReadCache<TokenHash, (Account, Option<chrono::DateTime<chrono::Utc>>)>,
     /// Small media objects, by storage key, weighed in bytes.
     media: ReadCache<StorageKey, CachedObject>,
     /// The repository's link feed, asked for once and shared by the caches it keeps honest.
@@ -395,6 +399,11 @@ impl VaultBuilder {
         if config.job_lease.is_zero() {
             return Err(BuildError::InvalidConfig(
                 "job_lease must be longer than zero",
+            ));
+        }
+        if config.token_ttl.is_some_and(|ttl| ttl.is_zero()) {
+            return Err(BuildError::InvalidConfig(
+                "token_ttl must be longer than zero",
             ));
         }
         config

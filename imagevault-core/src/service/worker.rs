@@ -399,7 +399,8 @@ impl Vault {
         Ok(queued)
     }
 
-    /// Reconciles every `interval` until `shutdown`: a full pass ([`reconcile`](Self::reconcile))
+    /// Reconciles every `interval` until `shutdown`, finishing on every tick the user
+    /// deletions a crash left unfinished ([`finish_user_deletions`](Self::finish_user_deletions)): a full pass ([`reconcile`](Self::reconcile))
     /// now and then every [`VaultConfig::full_reconcile_every`](super::VaultConfig::full_reconcile_every), a lapsed-lease pass
     /// ([`reconcile_lapsed`](Self::reconcile_lapsed)) at the other ticks. A full pass reads
     /// every image (seconds at a million), so it does not run every minute.
@@ -424,6 +425,9 @@ impl Vault {
                     } else {
                         self.reconcile_lapsed().await
                     };
+                    if let Err(error) = self.finish_user_deletions().await {
+                        warn!(%error, "finishing user deletions failed; trying again next interval");
+                    }
                     match pass {
                         // A failed full pass is tried again at the next tick.
                         Ok(_) if full => last_full = Some(tick),

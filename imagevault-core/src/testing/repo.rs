@@ -43,6 +43,9 @@ pub async fn run_all(repo: &dyn Repo) {
     users_list_newest_first(repo).await;
     tokens_find_and_revoke(repo).await;
     find_token_owner_sees_current_plan(repo).await;
+    token_expiry_round_trips(repo).await;
+    delete_user_tokens_revokes_only_theirs(repo).await;
+    begin_user_deletion_locks_the_account(repo).await;
 
     image_round_trips(repo).await;
     image_insert_needs_owner(repo).await;
@@ -1100,6 +1103,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
     let owner = TokenOwner {
         user: user.clone(),
         plan: Some(basic),
+        expires_at: None,
     };
     let token = || {
         ApiToken::generate()
@@ -1112,6 +1116,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
             hash,
             user_id: user.id,
             created_at: now(),
+            expires_at: None,
         };
         repo.insert_token(&record)
             .await
@@ -1166,6 +1171,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         hash: stray,
         user_id: UserId::new(),
         created_at: now(),
+        expires_at: None,
     };
     assert_conflict(
         repo.insert_token(&orphan).await,
@@ -1209,6 +1215,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             hash,
             user_id,
             created_at: now(),
+            expires_at: None,
         })
         .await
         .expect("insert_token failed for an existing user");
@@ -1240,6 +1247,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
         TokenOwner {
             user: bystander.clone(),
             plan: None,
+            expires_at: None,
         },
         "find_token_owner's plan must be None for a user created without a plan"
     );
@@ -1258,6 +1266,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
         TokenOwner {
             user: moved.clone(),
             plan: Some(second.clone()),
+            expires_at: None,
         },
         "find_token_owner must reflect a change of the user's plan"
     );
@@ -1300,10 +1309,270 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
         TokenOwner {
             user: planless,
             plan: None,
+            expires_at: None,
         },
         "find_token_owner's plan must be None when the user has none"
     );
     clean_up(repo, &[user.id, bystander.id], &[first.id, second.id]).await;
+}
+
+/// Stores a token for `user` expiring at `expires_at`, returning its hash.
+async fn store_token(
+    repo: &dyn Repo,
+    user: UserId,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<TokenHash, RepoError> {
+    let hash = ApiToken::generate()
+        .expect("generating a token failed")
+        .hash();
+    repo.insert_token(&TokenRecord {
+        hash,
+        user_id: user,
+        created_at: now(),
+        expires_at,
+    })
+    .await
+    .map(|()| hash)
+}
+
+/// A token's expiry round-trips exactly through `insert_token` and `find_token_owner`,
+/// and a token without one has `None`. (Refusing an expired token is the caller's rule:
+/// the repository returns it with its expiry, in the past or not.)
+pub async fn token_expiry_round_trips(repo: &dyn Repo) {
+    let user = new_user(repo, None).await;
+    let later = micros(now(), 3_600_000_123);
+    let earlier = micros(now(), -1_000_001);
+    for expires_at in [Some(later), Some(earlier), None] {
+        let hash = store_token(repo, user.id, expires_at)
+            .await
+            .expect("insert_token failed for an existing user");
+        let owner = repo
+            .find_token_owner(&hash)
+            .await
+            .expect("find_token_owner failed")
+            .expect("find_token_owner must find a stored token, expired or not");
+        assert_eq!(
+            owner,
+            TokenOwner {
+                user: user.clone(),
+                plan: None,
+                expires_at,
+            },
+            "find_token_owner must return the token's expiry as stored"
+        );
+    }
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `delete_user_tokens` revokes every token of the user and no one else's, returning how
+/// many it revoked (0 the second time, and for an unknown user).
+pub async fn delete_user_tokens_revokes_only_theirs(repo: &dyn Repo) {
+    let user = new_user(repo, None).await;
+    let bystander = new_user(repo, None).await;
+    let mut theirs = Vec::new();
+    for _ in 0..3 {
+        theirs.push(
+            store_token(repo, user.id, None)
+                .await
+                .expect("insert_token failed"),
+        );
+    }
+    let other = store_token(repo, bystander.id, None)
+        .await
+        .expect("insert_token failed");
+    assert_eq!(
+        repo.delete_user_tokens(user.id)
+            .await
+            .expect("delete_user_tokens failed"),
+        3,
+        "delete_user_tokens must count the tokens it revoked"
+    );
+    for hash in &theirs {
+        assert!(
+            repo.find_token_owner(hash)
+                .await
+                .expect("find_token_owner failed")
+                .is_none(),
+            "a token revoked by delete_user_tokens must find nobody"
+        );
+    }
+    assert!(
+        repo.find_token_owner(&other)
+            .await
+            .expect("find_token_owner failed")
+            .is_some(),
+        "delete_user_tokens must leave other users' tokens"
+    );
+    assert_eq!(
+        repo.delete_user_tokens(user.id)
+            .await
+            .expect("delete_user_tokens failed"),
+        0,
+        "delete_user_tokens of a user without tokens must be 0"
+    );
+    assert_eq!(
+        repo.delete_user_tokens(UserId::new())
+            .await
+            .expect("delete_user_tokens failed"),
+        0,
+        "delete_user_tokens of an unknown user must be 0"
+    );
+    assert!(
+        store_token(repo, user.id, None).await.is_ok(),
+        "a user whose tokens were revoked may get new ones"
+    );
+    clean_up(repo, &[user.id, bystander.id], &[]).await;
+}
+
+/// `begin_user_deletion` locks an account in one step: its tokens find nobody, its
+/// password hash is unusable, its plan is gone, `update_user` is `false` and `insert_token` a
+/// [`Conflict::MissingReference`] from then on; others are untouched. Marked users are
+/// listed by `users_being_deleted`, oldest mark first (a second mark keeps the first
+/// time), until `delete_user`. An unknown user is `false`.
+pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
+    assert!(
+        !repo
+            .begin_user_deletion(UserId::new(), now())
+            .await
+            .expect("begin_user_deletion failed"),
+        "begin_user_deletion of an unknown user must be false"
+    );
+    let first = new_user(repo, Some(PlanId::BASIC)).await;
+    let second = new_user(repo, None).await;
+    let bystander = new_user(repo, None).await;
+    let token = store_token(repo, first.id, None)
+        .await
+        .expect("insert_token failed");
+    let other = store_token(repo, bystander.id, None)
+        .await
+        .expect("insert_token failed");
+
+    // Marks far in the past, so that no other marked user falls between them or before.
+    let marked_at = far_past();
+    assert!(
+        repo.begin_user_deletion(first.id, marked_at)
+            .await
+            .expect("begin_user_deletion failed"),
+        "begin_user_deletion of a user must be true"
+    );
+    assert!(
+        repo.begin_user_deletion(second.id, micros(marked_at, 1))
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    assert!(
+        repo.begin_user_deletion(first.id, now())
+            .await
+            .expect("begin_user_deletion failed"),
+        "begin_user_deletion of a user already marked must be true"
+    );
+
+    assert!(
+        repo.find_token_owner(&token)
+            .await
+            .expect("find_token_owner failed")
+            .is_none(),
+        "begin_user_deletion must revoke the user's tokens"
+    );
+    assert!(
+        repo.find_token_owner(&other)
+            .await
+            .expect("find_token_owner failed")
+            .is_some(),
+        "begin_user_deletion must leave other users' tokens"
+    );
+    let locked = repo
+        .get_user(first.id)
+        .await
+        .expect("get_user failed")
+        .expect("a user being deleted stays readable until delete_user");
+    assert!(
+        locked.password_hash.is_unusable(),
+        "begin_user_deletion must make the password unusable, got {:?}",
+        locked.password_hash.as_str().get(..10)
+    );
+    assert_eq!(
+        locked,
+        User {
+            password_hash: locked.password_hash.clone(),
+            plan_id: None,
+            ..first.clone()
+        },
+        "begin_user_deletion must remove the plan and change nothing else of the user"
+    );
+    let untouched = repo
+        .get_user(bystander.id)
+        .await
+        .expect("get_user failed")
+        .expect("the bystander exists");
+    assert_eq!(untouched, bystander, "other users must be untouched");
+
+    let revived = User {
+        password_hash: PasswordHash::from_phc(PHC),
+        is_admin: true,
+        ..first.clone()
+    };
+    assert!(
+        !repo
+            .update_user(&revived)
+            .await
+            .expect("update_user failed"),
+        "update_user of a user being deleted must be false"
+    );
+    assert_eq!(
+        repo.get_user(first.id)
+            .await
+            .expect("get_user failed")
+            .map(|user| user.password_hash.is_unusable() && !user.is_admin),
+        Some(true),
+        "update_user must not change a user being deleted"
+    );
+    assert_conflict(
+        store_token(repo, first.id, None).await,
+        Conflict::MissingReference,
+        "insert_token for a user being deleted",
+    );
+
+    let listed = repo
+        .users_being_deleted(2)
+        .await
+        .expect("users_being_deleted failed");
+    assert_eq!(
+        listed,
+        vec![first.id, second.id],
+        "users_being_deleted must list marked users oldest mark first, keeping the first mark"
+    );
+    assert_eq!(
+        repo.users_being_deleted(1)
+            .await
+            .expect("users_being_deleted failed"),
+        vec![first.id],
+        "users_being_deleted must respect its limit"
+    );
+    clean_up(repo, &[first.id, second.id], &[]).await;
+    let listed = repo
+        .users_being_deleted(10_000)
+        .await
+        .expect("users_being_deleted failed");
+    assert!(
+        !listed.contains(&first.id) && !listed.contains(&second.id),
+        "a deleted user must no longer be listed as being deleted"
+    );
+    assert!(
+        !listed.contains(&bystander.id),
+        "a user not being deleted must not be listed"
+    );
+    clean_up(repo, &[bystander.id], &[]).await;
+}
+
+/// A random microsecond between the years 1019 and 1169, earlier than any real row.
+fn far_past() -> DateTime<Utc> {
+    const SPAN_MICROS: u128 = 150 * 365 * 86_400 * 1_000_000;
+    let start: DateTime<Utc> =
+        DateTime::from_timestamp(-30_000_000_000, 0).expect("a valid far-past time");
+    let offset =
+        i64::try_from(Uuid::new_v4().as_u128() % SPAN_MICROS).expect("the span fits in i64");
+    micros(start, offset)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2871,6 +3140,7 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
             .hash(),
         user_id: user.id,
         created_at: now(),
+        expires_at: None,
     };
     let first = token(&user);
     repo.insert_token(&first)
@@ -2917,6 +3187,30 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
         assert!(repo.update_plan(&wider).await.expect("update_plan failed"));
     })
     .await;
+    repo.insert_token(&token(&user))
+        .await
+        .expect("insert_token failed");
+    assert_reported(&feed, "the revocation of a user's tokens", async {
+        assert_eq!(
+            repo.delete_user_tokens(user.id)
+                .await
+                .expect("delete_user_tokens failed"),
+            2,
+            "the two tokens stored since the first was deleted"
+        );
+    })
+    .await;
+    repo.insert_token(&token(&user))
+        .await
+        .expect("insert_token failed");
+    assert_reported(&feed, "the start of a user's deletion", async {
+        assert!(
+            repo.begin_user_deletion(user.id, now())
+                .await
+                .expect("begin_user_deletion failed")
+        );
+    })
+    .await;
     assert_reported(&feed, "the user's deletion", async {
         assert!(repo.delete_user(user.id).await.expect("delete_user failed"));
     })
@@ -2950,6 +3244,7 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
             hash: token,
             user_id: user.id,
             created_at: now(),
+            expires_at: None,
         };
         repo.insert_token(&record)
             .await

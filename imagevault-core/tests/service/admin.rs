@@ -153,6 +153,31 @@ async fn users_are_validated_and_deleted_with_everything_they_own() {
     let token = t.vault.issue_token(&account).await.unwrap();
     assert!(!t.storage.keys().is_empty());
     t.vault.delete_user(&admin, carol.id).await.unwrap();
+    // Locked out as soon as the deletion is accepted.
+    assert!(t.vault.authenticate_token(token.expose()).await.is_err());
+    assert!(matches!(
+        t.vault
+            .authenticate_password("caroline", "long enough password")
+            .await,
+        Err(VaultError::InvalidCredentials)
+    ));
+    // The rest is deleted in the background, to completion.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    assert!(matches!(
+        t.vault.get_user(&admin, carol.id).await,
+        Err(VaultError::NotFound)
+    ));
+    while imagevault_core::UserRepo::get_user(t.vault.repo().as_ref(), carol.id)
+        .await
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the user was never deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert!(
         t.storage.keys().is_empty(),
         "a deleted user's files remain: {:?}",
@@ -160,11 +185,6 @@ async fn users_are_validated_and_deleted_with_everything_they_own() {
     );
     assert!(matches!(
         t.vault.resolve_media(&link.media_path).await,
-        Err(VaultError::NotFound)
-    ));
-    assert!(t.vault.authenticate_token(token.expose()).await.is_err());
-    assert!(matches!(
-        t.vault.get_user(&admin, carol.id).await,
         Err(VaultError::NotFound)
     ));
 }

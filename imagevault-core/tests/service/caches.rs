@@ -92,6 +92,15 @@ impl UserRepo for DeafRepo {
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
         self.inner.delete_token(hash).await
     }
+    async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
+        self.inner.delete_user_tokens(user).await
+    }
+    async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
+        self.inner.begin_user_deletion(id, now).await
+    }
+    async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError> {
+        self.inner.users_being_deleted(limit).await
+    }
     fn account_changes(&self) -> Option<ChangeFeed> {
         Some(self.feed.clone())
     }
@@ -355,7 +364,7 @@ async fn token_accounts_are_cached_until_the_feed_or_the_vault_says_otherwise() 
 
     // Revoked behind the vault's back, with no report: the cached account stands, which
     // shows that the checks below exercise the cache.
-    assert!(repo.inner.delete_token(&token.hash()).await.unwrap());
+    assert!(repo.inner.delete_token(&token.token.hash()).await.unwrap());
     assert_eq!(
         authenticates(&t, token.expose()).await.unwrap(),
         user,
