@@ -40,9 +40,10 @@ pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeigh
 pub use queue::{Job, JobQueue};
 pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, TokenOwner, UserRepo};
 pub use service::{
-    Account, BuildError, CACHED_MEDIA_LIMIT, ImageView, JobOutcome, LinkView, MediaCaching,
-    MediaKind, MediaObject, NewUser, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView,
-    Upload, UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
+    Account, BuildError, CACHED_MEDIA_LIMIT, DEFAULT_DECODE_MEMORY_BYTES, ImageView, JobOutcome,
+    LinkView, MediaCaching, MediaKind, MediaObject, NewUser, SweepOptions, SweepReport,
+    ThrottleConfig, ThumbnailView, Upload, UserChanges, Vault, VaultBuilder, VaultConfig,
+    WorkerOptions,
 };
 pub use service::{ReadLimitedError, parse_image_id, read_limited};
 pub use storage::{Storage, StorageKey};

@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod decode_memory;
 #[cfg(test)]
 mod hanging_queue;
 mod images;
@@ -38,6 +39,7 @@ use crate::link::LinkKey;
 use crate::queue::JobQueue;
 use crate::repo::Repo;
 use crate::storage::{Storage, StorageKey};
+use decode_memory::DecodeMemory;
 use media::{CachedObject, ResolvedLink};
 use pool::BlockingPool;
 use read_cache::ReadCache;
@@ -68,6 +70,12 @@ pub struct VaultConfig {
     /// Image decodes and password hashes run at once, off the async executor.
     /// Default: the number of CPUs.
     pub blocking_concurrency: usize,
+    /// Bytes that thumbnail renders running at once may take together, each weighed by
+    /// [`ImageInfo::render_bytes`](crate::imaging::ImageInfo::render_bytes) (a
+    /// progressive JPEG's coefficients and a 16-bit PNG's rows included); a render waits
+    /// until its share is free, and one larger than the whole budget runs alone.
+    /// Default [`DEFAULT_DECODE_MEMORY_BYTES`].
+    pub decode_memory_bytes: u64,
     /// How repeated failed logins are slowed down: per username for passwords, per client
     /// for tokens. Default: after 5 failures in a row, waits of 1 s doubling up to 60 s; forgotten after
     /// 15 minutes without a failure or on success. See [`ThrottleConfig`].
@@ -97,6 +105,12 @@ pub struct VaultConfig {
     pub media_cache_bytes: usize,
 }
 
+/// The default of [`VaultConfig::decode_memory_bytes`]: 1 GiB, about the largest render
+/// the default [`ImageLimits`] admit (a 50-megapixel 4-component progressive JPEG at full
+/// scale takes about 950 MB), while most photos weigh a few MB at the DCT scale of their
+/// thumbnails and run side by side.
+pub const DEFAULT_DECODE_MEMORY_BYTES: u64 = 1 << 30;
+
 /// The largest media object the vault keeps in memory (see
 /// [`VaultConfig::media_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
 pub const CACHED_MEDIA_LIMIT: u64 = 256 * 1024;
@@ -112,6 +126,7 @@ impl Default for VaultConfig {
             work_batch: 500,
             full_reconcile_every: Duration::from_secs(3600),
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            decode_memory_bytes: DEFAULT_DECODE_MEMORY_BYTES,
             login_throttle: ThrottleConfig::default(),
             link_cache_capacity: 10_000,
             account_cache_capacity: 10_000,
@@ -148,6 +163,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     config: VaultConfig,
     pool: BlockingPool,
+    /// The memory thumbnail renders reserve before they decode.
+    decode_memory: DecodeMemory,
     /// Failed password logins, by username.
     password_throttle: LoginThrottle,
     /// Failed token logins, by client.
@@ -320,6 +337,7 @@ impl VaultBuilder {
             .check()
             .map_err(BuildError::InvalidConfig)?;
         let pool = BlockingPool::new(config.blocking_concurrency.max(1));
+        let decode_memory = DecodeMemory::new(config.decode_memory_bytes);
         let password_throttle = LoginThrottle::new(config.login_throttle.clone());
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
         let links = ReadCache::new(config.link_cache_capacity);
@@ -333,6 +351,7 @@ impl VaultBuilder {
                 clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
                 config,
                 pool,
+                decode_memory,
                 password_throttle,
                 token_throttle,
                 links,
