@@ -10,9 +10,9 @@ pub struct ImageLimits {
     pub max_bytes: u64,
     /// Largest accepted `width * height`, as declared in the header. Decoding needs memory
     /// in proportion, how much depends on the file (see [`ImageInfo::render_bytes`]): about
-    /// 3 to 8 bytes per pixel for PNG (16-bit rows and alpha included) and baseline JPEG,
-    /// up to about 19 for a 4-component progressive JPEG, whose coefficients are all held
-    /// at once.
+    /// 3 to 16 bytes per pixel for PNG (16-bit rows and alpha copies included) and baseline
+    /// JPEG, up to about 21 for a 4-component progressive JPEG, whose coefficients are all
+    /// held at once (10 of the 21 bytes, needed even for the smallest thumbnails).
     pub max_pixels: u64,
 }
 

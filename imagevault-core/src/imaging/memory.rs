@@ -124,8 +124,10 @@ fn png_decode(width: u32, height: u32, color_type: u8, bit_depth: u8) -> (u64, u
 }
 
 /// Bytes of a JPEG decode at the DCT scale `numerator`/8: the coefficients of every block at
-/// full resolution (progressive only, whatever the scale), each component's plane padded to
-/// whole MCUs, the interleaved output, and for 4 components the RGB it is converted to.
+/// full resolution (progressive only, whatever the scale) plus a copy of one component's
+/// (jpeg-decoder sends a component's rows to its IDCT thread as copies, over an unbounded
+/// channel, one component at a time), each component's plane padded to whole MCUs, the
+/// interleaved output, and for 4 components the RGB it is converted to.
 fn jpeg_decode(
     width: u32,
     height: u32,
@@ -137,11 +139,14 @@ fn jpeg_decode(
     let v_max = components.iter().map(|c| u64::from(c.1)).max().unwrap_or(1);
     let mcus_wide = u64::from(width).div_ceil(8 * h_max);
     let mcus_high = u64::from(height).div_ceil(8 * v_max);
-    let blocks: u64 = components
-        .iter()
-        .map(|&(h, v)| mcus_wide * u64::from(h) * mcus_high * u64::from(v))
-        .sum();
-    let coefficients = if progressive { blocks * 64 * 2 } else { 0 };
+    let component_blocks = |&(h, v): &Sampling| mcus_wide * u64::from(h) * mcus_high * u64::from(v);
+    let blocks: u64 = components.iter().map(component_blocks).sum();
+    let largest = components.iter().map(component_blocks).max().unwrap_or(0);
+    let coefficients = if progressive {
+        (blocks + largest) * 64 * 2
+    } else {
+        0
+    };
     let scale = u64::from(numerator);
     let planes = blocks * scale * scale;
     let pixels =
@@ -173,7 +178,8 @@ mod tests {
         for numerator in [1, 2, 4, 8] {
             let baseline = jpeg_decode(4000, 3000, &cmyk, false, numerator);
             let progressive = jpeg_decode(4000, 3000, &cmyk, true, numerator);
-            assert_eq!(progressive - baseline, pixels * 4 * 2, "at {numerator}/8");
+            // All four components' coefficients and one in flight to the IDCT thread.
+            assert_eq!(progressive - baseline, pixels * 5 * 2, "at {numerator}/8");
         }
         // Full scale: planes, CMYK output and the RGB copy.
         assert_eq!(
@@ -194,7 +200,7 @@ mod tests {
         let samples = (16 + 4 + 4) * 64;
         assert_eq!(
             jpeg_decode(17, 17, &[(2, 2), (1, 1), (1, 1)], true, 8),
-            3 * samples + 17 * 17 * 3
+            3 * samples + 2 * 16 * 64 + 17 * 17 * 3
         );
     }
 }

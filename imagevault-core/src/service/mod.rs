@@ -107,7 +107,7 @@ pub struct VaultConfig {
 
 /// The default of [`VaultConfig::decode_memory_bytes`]: 1 GiB, about the largest render
 /// the default [`ImageLimits`] admit (a 50-megapixel 4-component progressive JPEG at full
-/// scale takes about 950 MB), while most photos weigh a few MB at the DCT scale of their
+/// scale takes about 1 GB), while most photos weigh a few MB at the DCT scale of their
 /// thumbnails and run side by side.
 pub const DEFAULT_DECODE_MEMORY_BYTES: u64 = 1 << 30;
 
