@@ -4,7 +4,8 @@
 //! `render_thumbnails` call (as the worker does), writes them to OUT_DIR (if given) as
 //! `thumb_200.<ext>` and `thumb_400.<ext>`, and prints one JSON line with the sizes.
 //! `scripts/bench-thumbnails.sh` runs it under `/usr/bin/time -f %M` to compare the peak
-//! memory (max RSS) of the whole process with libvips' and Pillow's.
+//! memory (max RSS) of the whole process with libvips' and Pillow's; `render_bytes` in
+//! the output is what the vault weighs the render by, to compare with that peak.
 
 use std::path::PathBuf;
 
@@ -25,7 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = std::fs::read(&file)?;
     let limits = ImageLimits::default();
     let thumbnails = render_thumbnails(&data, &HEIGHTS, &limits)?;
-    let ext = inspect(&data, &limits)?.format.extension();
+    let info = inspect(&data, &limits)?;
+    let ext = info.format.extension();
     let mut sizes = Vec::new();
     for t in &thumbnails {
         if let Some(dir) = &out_dir {
@@ -39,6 +41,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             t.data.len()
         ));
     }
-    println!("{{\"thumbnails\":[{}]}}", sizes.join(","));
+    println!(
+        "{{\"render_bytes\":{},\"thumbnails\":[{}]}}",
+        info.render_bytes(&HEIGHTS),
+        sizes.join(",")
+    );
     Ok(())
 }

@@ -41,10 +41,10 @@ pub use queue::{Job, JobQueue};
 pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, TokenOwner, UserRepo};
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
-    Account, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT, ImageView, IssuedToken, JobOutcome,
-    LinkView, MediaCaching, MediaKind, MediaObject, NewUser, SweepOptions, SweepReport,
-    ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault, VaultBuilder,
-    VaultConfig, WorkerOptions,
+    Account, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT, DEFAULT_DECODE_MEMORY_BYTES, ImageView,
+    IssuedToken, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject, NewUser, SweepOptions,
+    SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault,
+    VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};
 pub use storage::{Storage, StorageKey};

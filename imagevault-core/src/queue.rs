@@ -12,7 +12,11 @@ use crate::storage::BoxError;
 use crate::user::UserId;
 
 /// A unit of background work. Handlers are idempotent, so a job may safely run twice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// A job names what to work on, never the work itself (no list of heights): its handler
+/// reads the current state when it runs. That is what lets a queue merge equal waiting
+/// jobs (see the [`JobQueue`] contract); a variant that carried work would break it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Job {
@@ -104,9 +108,17 @@ pub enum QueueError {
 /// - `ack`, `retry` and `dead_letter` of a delivery whose lease has lapsed (the job went to
 ///   someone else) or that was already settled change nothing and return `Ok(())`.
 /// - Jobs arrive at least once, in no guaranteed order: handlers must be idempotent.
+/// - Enqueueing a job equal to one that is waiting for its first delivery (enqueued and not
+///   yet reserved) is a no-op that returns `Ok(())`: the waiting job stands for both, so
+///   repeated enqueues for one image while no worker runs leave one job, not a pile. This
+///   loses no work because a [`Job`] carries only ids: its handler reads what to do (the
+///   plan's heights, the missing thumbnails) when it runs, so the one delivery does what
+///   either job would have done. A job that has been reserved (in flight, or delayed for a
+///   retry) absorbs nothing: its handler may already have read the state the new job was
+///   queued for.
 #[async_trait]
 pub trait JobQueue: Send + Sync + Debug + 'static {
-    /// Adds a job.
+    /// Adds a job, unless an equal one is waiting for its first delivery (see the contract).
     async fn enqueue(&self, job: Job) -> Result<(), QueueError>;
     /// Takes a job under a lease of `lease`, waiting up to `wait` for one.
     async fn reserve(

@@ -23,6 +23,10 @@ pub(crate) struct Keys {
     pub(crate) in_flight: String,
     /// List of dead letters as JSON, newest first, trimmed to the number kept.
     pub(crate) dead: String,
+    /// Hash: job (JSON) → the id of the equal job waiting in `ready` for its first
+    /// delivery. An enqueue of a job found here is merged into the waiting one; `reserve`
+    /// removes the entry as it hands that job out.
+    pub(crate) waiting: String,
 }
 
 impl Keys {
@@ -36,6 +40,7 @@ impl Keys {
             delayed: key("delayed"),
             in_flight: key("in_flight"),
             dead: key("dead"),
+            waiting: key("waiting"),
         }
     }
 }
@@ -96,6 +101,7 @@ mod tests {
             &keys.delayed,
             &keys.in_flight,
             &keys.dead,
+            &keys.waiting,
         ];
         for key in all {
             assert!(key.starts_with("tenant-7:queue:"), "{key}");

@@ -267,6 +267,7 @@ impl RedisJobQueue {
             .key(&self.keys.ready)
             .key(&self.keys.delayed)
             .key(&self.keys.in_flight)
+            .key(&self.keys.waiting)
             .arg(millis(lease))
             .arg(PROMOTE_BATCH);
         let reply: Option<(String, u32, String)> = self.invoke(&invocation).await?;
@@ -336,6 +337,7 @@ impl JobQueue for RedisJobQueue {
         scripts::ENQUEUE
             .key(&self.keys.jobs)
             .key(&self.keys.ready)
+            .key(&self.keys.waiting)
             .arg(new_job_id())
             .arg(job)
             .invoke_async::<()>(&mut self.connection.clone())

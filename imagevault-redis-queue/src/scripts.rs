@@ -21,7 +21,8 @@ macro_rules! script {
     };
 }
 
-/// Adds a job: see `scripts/enqueue.lua`.
+/// Adds a job, or merges it into an equal one waiting for its first delivery: see
+/// `scripts/enqueue.lua`.
 pub(crate) static ENQUEUE: LazyLock<Script> = script!("enqueue.lua");
 
 /// Leases the oldest ready job, first moving due retries and lapsed leases to the ready

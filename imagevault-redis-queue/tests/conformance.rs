@@ -227,9 +227,59 @@ async fn redis_queue_conforms() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_queue_merges_waiting_duplicates() {
+    with_redis(|redis| async move {
+        imagevault_core::testing::queue::waiting_duplicates_merge(&redis.queue().await).await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------
 // Several workers and processes
 // ---------------------------------------------------------------------------------------
+
+/// While no worker runs, producers on four connections (an upload, the reconciler, plan
+/// backfills in other processes) enqueue the same two jobs 200 times at once: the queue
+/// holds two jobs, each delivered once, and leaves no keys once they are acked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_duplicates_pile_up_nowhere() {
+    with_redis(|redis| async move {
+        let mut queues = Vec::new();
+        for _ in 0..4 {
+            queues.push(redis.queue().await);
+        }
+        let jobs = [job(), job()];
+        let enqueues = (0..200).map(|i| {
+            let queue = &queues[i % queues.len()];
+            queue.enqueue(jobs[i % 2].clone())
+        });
+        futures::future::try_join_all(enqueues)
+            .await
+            .expect("enqueue failed");
+        assert_eq!(
+            depth(&queues[0]).await,
+            QueueDepth {
+                ready: 2,
+                ..QueueDepth::default()
+            },
+            "200 enqueues of two waiting jobs must leave two jobs"
+        );
+        let mut delivered = Vec::new();
+        while let Some(delivery) = reserve_now(&queues[1], LONG).await {
+            queues[2].ack(&delivery).await.expect("ack failed");
+            delivered.push(delivery.job);
+        }
+        assert_eq!(delivered.len(), 2, "each job once: {delivered:?}");
+        assert!(delivered.contains(&jobs[0]) && delivered.contains(&jobs[1]));
+        assert_eq!(
+            redis.keys().await,
+            Vec::<String>::new(),
+            "a drained queue must leave no keys"
+        );
+    })
+    .await;
+}
 
 /// Eight workers on four connections (as four processes would have) take 500 jobs; with
 /// every lease long enough, each job is delivered exactly once, as attempt 1.
@@ -627,10 +677,18 @@ async fn keys_stay_under_the_prefix() {
                 dead: 1
             }
         );
-        let expected: Vec<String> = ["attempts", "dead", "delayed", "in_flight", "jobs", "ready"]
-            .iter()
-            .map(|name| format!("{}queue:{name}", redis.prefix))
-            .collect();
+        let expected: Vec<String> = [
+            "attempts",
+            "dead",
+            "delayed",
+            "in_flight",
+            "jobs",
+            "ready",
+            "waiting",
+        ]
+        .iter()
+        .map(|name| format!("{}queue:{name}", redis.prefix))
+        .collect();
         assert_eq!(redis.keys().await, expected);
 
         // The default prefix is outside what the test user may touch.

@@ -21,6 +21,7 @@
 //! | huge | JPEG headers of 65535x65535 and 65535x764 (a JPEG cannot say 100000) | 400 naming the size and "at most 50000000 pixels" |
 //! | huge | all-zero PNG bombs of 7072x7072, 1-bit (19 KB) and 8-bit (63 KB) | 400 naming the size and the limit, without inflating |
 //! | huge | the 1-bit bomb at 7071x7071, under the limit | 201, `ready` (black) |
+//! | heavy | 16-bit RGBA PNG of 200000x240 (rows of 1.6 MB before reduction to 8 bits); progressive CMYK JPEG of 8000x6000 (every coefficient held: 384 MB) | 201, `ready`, colours right |
 //! | lying | PNG width 0 or 2^31; JPEG width 0 | 400 "corrupt ...: invalid image size ..." / "width of 0" |
 //! | lying | JPEG height in DNL, 12-bit, arithmetic-coded, lossless | 400 naming the variant and "8-bit baseline or progressive huffman-coded jpeg" |
 //! | lying | APNG whose first frame is larger than the image | 201, thumbnails `failed` |
@@ -401,6 +402,32 @@ fn huge_cases() -> Vec<Case> {
             zero_png(7071, 7071, BitDepth::One),
             AS_PNG,
             ready("png", (7071, 7071), opaque([0, 0, 0])),
+        ),
+    ]
+}
+
+/// Files under the pixel limit whose decode takes the most memory per pixel: their weight
+/// (`ImageInfo::render_bytes` in the core) counts what pixel counting
+/// misses, and they render.
+fn heavy_cases() -> Vec<Case> {
+    let (width, height) = (8000, 6000);
+    vec![
+        case(
+            "png-rgba16-wide-200000x240",
+            solid_rgba_png(200_000, 240, BitDepth::Sixteen, [30, 40, 220, 255]),
+            AS_PNG,
+            ready("png", (200_000, 240), opaque(BLUE)),
+        ),
+        case(
+            "jpeg-cmyk-progressive-8000x6000",
+            jpeg_with(
+                (width, height),
+                JpegColor::Cmyk,
+                &solid(width * height, &[255, 0, 0, 0]),
+                |encoder| encoder.set_progressive(true),
+            ),
+            AS_JPEG,
+            ready("jpeg", (width, height), opaque([0, 255, 255])),
         ),
     ]
 }
@@ -878,6 +905,7 @@ fn all_cases() -> Vec<Case> {
         foreign_cases(),
         damaged_cases(),
         huge_cases(),
+        heavy_cases(),
         lying_header_cases(),
         png_cases(),
         jpeg_cases(),
@@ -1121,6 +1149,11 @@ async fn hostile_damaged_files_are_400_or_fail_their_thumbnails() {
 #[tokio::test]
 async fn hostile_huge_headers_and_bombs_are_refused_before_decoding() {
     run(huge_cases()).await;
+}
+
+#[tokio::test]
+async fn hostile_memory_heavy_files_are_thumbnailed() {
+    run(heavy_cases()).await;
 }
 
 #[tokio::test]

@@ -121,6 +121,30 @@ pub(crate) fn zero_png(width: u32, height: u32, depth: BitDepth) -> Vec<u8> {
     out
 }
 
+/// An RGBA PNG of one colour, 8 or 16 bits a sample (a 16-bit sample repeats the 8-bit
+/// value in both bytes, so it reduces to it exactly). The rows are streamed, so the test
+/// never holds the whole image.
+pub(crate) fn solid_rgba_png(width: u32, height: u32, depth: BitDepth, rgba: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, width, height);
+    encoder.set_color(ColorType::Rgba);
+    encoder.set_depth(depth);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().unwrap();
+    let pixel: Vec<u8> = match depth {
+        BitDepth::Sixteen => rgba.iter().flat_map(|&v| [v, v]).collect(),
+        _ => rgba.to_vec(),
+    };
+    let row = pixel.repeat(width as usize);
+    let mut stream = writer.stream_writer().unwrap();
+    for _ in 0..height {
+        stream.write_all(&row).unwrap();
+    }
+    stream.finish().unwrap();
+    writer.finish().unwrap();
+    out
+}
+
 /// A PNG chunk: length, type, data and CRC.
 pub(crate) fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();

@@ -31,14 +31,14 @@ pub(crate) fn decode(
 
 /// ceil(len * numerator / 8): the size of one side at a DCT scale of numerator/8, exactly
 /// as the decoder computes it.
-fn scaled_side(len: u32, numerator: u32) -> u32 {
+pub(crate) fn scaled_side(len: u32, numerator: u32) -> u32 {
     len.saturating_mul(numerator).div_ceil(8)
 }
 
 /// The smallest DCT scale numerator (of 8) whose output covers `min_size` in both
 /// dimensions. (`jpeg_decoder::Decoder::scale` accepts a scale once either dimension is
 /// large enough, so the pipeline chooses the scale itself.)
-fn dct_scale(width: u32, height: u32, min_size: (u32, u32)) -> u32 {
+pub(crate) fn dct_scale(width: u32, height: u32, min_size: (u32, u32)) -> u32 {
     [1, 2, 4]
         .into_iter()
         .find(|&n| scaled_side(width, n) >= min_size.0 && scaled_side(height, n) >= min_size.1)

@@ -1,3 +1,5 @@
+use super::memory::{Shape, render_bytes};
+use super::render::stored_sizes;
 use super::sniff::{Sniffed, sniff};
 use super::{ImageError, ImageFormat, jpeg_structure, png_structure};
 
@@ -7,8 +9,10 @@ pub struct ImageLimits {
     /// Largest accepted file, in bytes.
     pub max_bytes: u64,
     /// Largest accepted `width * height`, as declared in the header. Decoding needs memory
-    /// in proportion: about 4 to 8 bytes per pixel for PNG and baseline JPEG, up to about
-    /// 16 for progressive JPEG (whose coefficients are all held at once).
+    /// in proportion, how much depends on the file (see [`ImageInfo::render_bytes`]): about
+    /// 3 to 16 bytes per pixel for PNG (16-bit rows and alpha copies included) and baseline
+    /// JPEG, up to about 21 for a 4-component progressive JPEG, whose coefficients are all
+    /// held at once (10 of the 21 bytes, needed even for the smallest thumbnails).
     pub max_pixels: u64,
 }
 
@@ -37,6 +41,34 @@ pub struct ImageInfo {
     pub width: u32,
     /// Height as displayed, after applying the orientation.
     pub height: u32,
+    /// What decoding costs in memory besides the size.
+    pub(crate) shape: Shape,
+}
+
+impl ImageInfo {
+    /// The most bytes [`render_thumbnails`](super::render_thumbnails) of this image for
+    /// `max_heights` allocates, beyond the file itself: the larger of the decode (at the DCT
+    /// scale the heights need; a progressive JPEG's coefficients at full resolution, 2 bytes
+    /// per sample of every component padded to whole MCUs, whatever the scale; a 16-bit
+    /// PNG's rows at 16 bits; the CMYK to RGB copy) and the resize (the decoded pixels, an
+    /// unpremultiplied copy, the largest thumbnail, its upright copy and its encoding).
+    /// Callers that run several renders at once weigh them by this.
+    ///
+    /// ```
+    /// use imagevault_core::imaging::{ImageLimits, inspect};
+    ///
+    /// // A 1x1 greyscale PNG.
+    /// let png = [
+    ///     137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 1, 0, 0, 0,
+    ///     1, 8, 0, 0, 0, 0, 58, 126, 155, 85, 0, 0, 0, 10, 73, 68, 65, 84, 120, 156, 99, 96,
+    ///     0, 0, 0, 2, 0, 1, 72, 175, 164, 113, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+    /// ];
+    /// let info = inspect(&png, &ImageLimits::default()).unwrap();
+    /// assert!(info.render_bytes(&[200]) < 1 << 20);
+    /// ```
+    pub fn render_bytes(&self, max_heights: &[u32]) -> u64 {
+        render_bytes(self, &stored_sizes(self, max_heights))
+    }
 }
 
 /// What a structure walk returns.
@@ -46,6 +78,7 @@ pub(crate) struct Header {
     pub(crate) width: u32,
     pub(crate) height: u32,
     pub(crate) orientation: u8,
+    pub(crate) shape: Shape,
 }
 
 /// Rejects images whose declared size exceeds the pixel limit; the walkers call this as
@@ -125,6 +158,7 @@ pub fn inspect(data: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageErro
         orientation: header.orientation,
         width,
         height,
+        shape: header.shape,
     })
 }
 

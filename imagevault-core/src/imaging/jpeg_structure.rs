@@ -2,6 +2,7 @@
 
 use super::exif::orientation_from_app1;
 use super::info::{Header, check_pixels};
+use super::memory::{Sampling, Shape};
 use super::{ImageError, ImageFormat, ImageLimits};
 
 const FORMAT: ImageFormat = ImageFormat::Jpeg;
@@ -40,6 +41,8 @@ fn be_u16(data: &[u8], at: usize) -> Option<u16> {
 struct Frame {
     width: u16,
     height: u16,
+    /// The sampling factors of each component, in order.
+    sampling: Vec<Sampling>,
 }
 
 /// Checks an SOF0/1/2 payload. Called only for the supported (Huffman, non-differential,
@@ -78,18 +81,24 @@ fn parse_frame(payload: &[u8]) -> Result<Frame, ImageError> {
             6 + 3 * usize::from(components)
         )));
     }
+    let mut factors = Vec::with_capacity(usize::from(components));
     for spec in specs.chunks_exact(3) {
         let [_id, sampling, table] = *spec else {
             continue;
         };
         let (h, v) = (sampling >> 4, sampling & 0x0F);
+        factors.push((h, v));
         if !(1..=4).contains(&h) || !(1..=4).contains(&v) || table > 3 {
             return Err(corrupt(format!(
                 "invalid component sampling factors {h}x{v} or quantization table {table}"
             )));
         }
     }
-    Ok(Frame { width, height })
+    Ok(Frame {
+        width,
+        height,
+        sampling: factors,
+    })
 }
 
 fn check_scan_header(payload: &[u8]) -> Result<(), ImageError> {
@@ -132,7 +141,7 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
         return Err(corrupt("the file does not start with an SOI marker"));
     }
     let mut pos = 2;
-    let mut frame: Option<Frame> = None;
+    let mut frame: Option<(Frame, bool)> = None;
     let mut scans = 0usize;
     let mut orientation = None;
 
@@ -198,7 +207,7 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
                 }
                 let parsed = parse_frame(payload)?;
                 check_pixels(u32::from(parsed.width), u32::from(parsed.height), limits)?;
-                frame = Some(parsed);
+                frame = Some((parsed, marker == 0xC2));
             }
             0xC3 | 0xCB => return Err(unsupported("lossless jpeg")),
             0xC5..=0xC7 | 0xCD..=0xCF | DHP | EXP => return Err(unsupported("hierarchical jpeg")),
@@ -223,12 +232,14 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
         pos = end;
     }
 
-    let frame = frame.ok_or_else(|| corrupt("no frame header (SOF)"))?;
+    let (frame, progressive) = frame.ok_or_else(|| corrupt("no frame header (SOF)"))?;
+    let (width, height) = (u32::from(frame.width), u32::from(frame.height));
     Ok(Header {
         format: FORMAT,
-        width: u32::from(frame.width),
-        height: u32::from(frame.height),
+        width,
+        height,
         orientation: orientation.unwrap_or(1),
+        shape: Shape::jpeg(&frame.sampling, progressive),
     })
 }
 

@@ -30,6 +30,7 @@ mod exif;
 mod format;
 mod info;
 mod jpeg_structure;
+mod memory;
 mod orient;
 mod pixels;
 mod png_structure;

@@ -3,6 +3,7 @@
 
 use super::exif::orientation_from_exif_chunk;
 use super::info::{Header, check_pixels};
+use super::memory::Shape;
 use super::sniff::PNG_SIGNATURE;
 use super::{ImageError, ImageFormat, ImageLimits};
 
@@ -53,6 +54,7 @@ struct Ihdr {
     width: u32,
     height: u32,
     color_type: u8,
+    bit_depth: u8,
 }
 
 fn parse_ihdr(payload: &[u8]) -> Result<Ihdr, ImageError> {
@@ -113,6 +115,7 @@ fn parse_ihdr(payload: &[u8]) -> Result<Ihdr, ImageError> {
         width,
         height,
         color_type,
+        bit_depth,
     })
 }
 
@@ -259,6 +262,10 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
         width: ihdr.width,
         height: ihdr.height,
         orientation: orientation.unwrap_or(1),
+        shape: Shape::Png {
+            color_type: ihdr.color_type,
+            bit_depth: ihdr.bit_depth,
+        },
     })
 }
 

@@ -3,7 +3,7 @@ use super::encode::encode;
 use super::info::swaps_dimensions;
 use super::orient::apply_orientation;
 use super::resize::Resizer;
-use super::{ImageError, ImageLimits, inspect, thumbnail_size};
+use super::{ImageError, ImageInfo, ImageLimits, inspect, thumbnail_size};
 
 /// One rendered thumbnail, encoded in the same format as its source, with the EXIF
 /// orientation applied to the pixels and no metadata at all (no EXIF, GPS, ICC or text).
@@ -56,17 +56,8 @@ pub fn render_thumbnails(
         return Ok(Vec::new());
     }
     let format = info.format;
-    let swap = swaps_dimensions(info.orientation);
-    // Sizes as displayed, and as stored: resizing happens before orientation, on the
-    // smaller image, so targets are computed upright and swapped back.
-    let sizes: Vec<(u32, u32)> = max_heights
-        .iter()
-        .map(|&max_height| thumbnail_size(info.width, info.height, max_height))
-        .collect();
-    let stored_sizes: Vec<(u32, u32)> = sizes
-        .iter()
-        .map(|&(w, h)| if swap { (h, w) } else { (w, h) })
-        .collect();
+    let sizes = displayed_sizes(&info, max_heights);
+    let stored_sizes = stored_sizes(&info, max_heights);
     let min_size = stored_sizes
         .iter()
         .fold((1, 1), |(a, b), &(w, h)| (a.max(w), b.max(h)));
@@ -103,6 +94,24 @@ pub fn render_thumbnails(
         });
     }
     Ok(thumbnails)
+}
+
+/// The thumbnail sizes as displayed, one per height.
+fn displayed_sizes(info: &ImageInfo, max_heights: &[u32]) -> Vec<(u32, u32)> {
+    max_heights
+        .iter()
+        .map(|&max_height| thumbnail_size(info.width, info.height, max_height))
+        .collect()
+}
+
+/// The thumbnail sizes as stored: resizing happens before orientation, on the smaller
+/// image, so targets are computed upright and swapped back.
+pub(crate) fn stored_sizes(info: &ImageInfo, max_heights: &[u32]) -> Vec<(u32, u32)> {
+    let swap = swaps_dimensions(info.orientation);
+    displayed_sizes(info, max_heights)
+        .into_iter()
+        .map(|(w, h)| if swap { (h, w) } else { (w, h) })
+        .collect()
 }
 
 #[cfg(test)]

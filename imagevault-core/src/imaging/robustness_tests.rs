@@ -2,8 +2,8 @@
 //! must return (Ok or Err) and never panic. Deterministic, so any failure reproduces.
 
 use super::test_support::{
-    Rng, corpus_dir, encode_jpeg, fix_png_crcs, interlaced_rgb_png, make_jpeg, make_png,
-    make_progressive_jpeg, pattern, with_jpeg_exif,
+    Rng, corpus_dir, encode_jpeg, fix_png_crcs, interlaced_rgb_png, make_cmyk_jpeg, make_jpeg,
+    make_png, make_progressive_jpeg, pattern, with_jpeg_exif,
 };
 use super::{ImageError, ImageLimits, inspect, render_thumbnails};
 
@@ -181,4 +181,56 @@ fn mutated_corpus_files_never_panic() {
             exercise(&mutate_any(&data, &mut rng), &fuzz_limits());
         }
     }
+}
+
+/// The memory-heavy shapes of the hostile set, small enough for a unit test: a wide 16-bit
+/// RGBA PNG (rows of 8 bytes a pixel before they are reduced to 8 bits) and a progressive
+/// CMYK JPEG (every coefficient held, 2 bytes each for 4 components, even when only the DC
+/// ones are decoded). Their weight counts what plain pixel counting misses, and they render.
+#[test]
+fn memory_heavy_files_are_weighed_and_render() {
+    use png::{BitDepth as D, ColorType as C};
+    let limits = ImageLimits::default();
+
+    let (width, height) = (60_000u32, 3u32);
+    let wide16 = make_png(width, height, C::Rgba, D::Sixteen, None);
+    let wide8 = make_png(width, height, C::Rgba, D::Eight, None);
+    let info16 = inspect(&wide16, &limits).expect("valid");
+    let info8 = inspect(&wide8, &limits).expect("valid");
+    // Kept at its size: the RGBA8 pixels, their unpremultiplied copy and the thumbnail
+    // (pixels and encoding), or the decode with at least 4 raw rows of 8 bytes a pixel.
+    let pixels = u64::from(width) * u64::from(height);
+    assert!(info8.render_bytes(&[400]) >= pixels * 4 * 4);
+    assert!(
+        info16.render_bytes(&[400]) >= pixels * 4 + 4 * u64::from(width) * 8,
+        "16-bit rows are counted at 16 bits: {}",
+        info16.render_bytes(&[400])
+    );
+    assert!(
+        info16.render_bytes(&[2]) > info8.render_bytes(&[2]),
+        "a 16-bit PNG weighs more than the same 8-bit one"
+    );
+    let thumbs = render_thumbnails(&wide16, &[2], &limits).expect("renders");
+    assert_eq!((thumbs[0].width, thumbs[0].height), (40_000, 2));
+
+    let (width, height) = (1024u32, 768u32);
+    let cmyk = make_cmyk_jpeg(width, height, true);
+    let baseline = make_cmyk_jpeg(width, height, false);
+    let info = inspect(&cmyk, &limits).expect("valid");
+    let plain = inspect(&baseline, &limits).expect("valid");
+    let pixels = u64::from(width) * u64::from(height);
+    let coefficients = pixels * 4 * 2;
+    // Decoded at 1/8 (128x96) for a 96 px thumbnail, at full scale for 768 px.
+    for heights in [&[96][..], &[768]] {
+        assert!(
+            info.render_bytes(heights) >= plain.render_bytes(heights) + coefficients,
+            "a progressive file adds its coefficients at {heights:?}"
+        );
+    }
+    // At 1/8 little but the coefficients (8 bytes a pixel) and one component's copy (2).
+    assert!(info.render_bytes(&[96]) < pixels * 11);
+    // Full scale: coefficients (8 + 2), planes (4), CMYK output (4), RGB (3).
+    assert_eq!(info.render_bytes(&[768]), pixels * 21);
+    let thumbs = render_thumbnails(&cmyk, &[200, 400], &limits).expect("renders");
+    assert_eq!((thumbs[1].width, thumbs[1].height), (533, 400));
 }

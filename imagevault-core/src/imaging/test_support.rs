@@ -236,6 +236,30 @@ pub(crate) fn make_progressive_jpeg(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
+/// A 4-component (CMYK, no subsampling) JPEG of smooth ink ramps, progressive or baseline.
+pub(crate) fn make_cmyk_jpeg(width: u32, height: u32, progressive: bool) -> Vec<u8> {
+    let mut inks = Vec::with_capacity(width as usize * height as usize * 4);
+    for y in 0..height {
+        for x in 0..width {
+            let (u, v) = ((x * 255 / width) as u8, (y * 255 / height) as u8);
+            inks.extend_from_slice(&[u, v, 255 - u, v / 4]);
+        }
+    }
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 80);
+    encoder.set_progressive(progressive);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_1_1);
+    encoder
+        .encode(
+            &inks,
+            u16::try_from(width).unwrap(),
+            u16::try_from(height).unwrap(),
+            jpeg_encoder::ColorType::Cmyk,
+        )
+        .unwrap();
+    out
+}
+
 /// A JPEG marker segment with its length.
 pub(crate) fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = vec![0xFF, marker];

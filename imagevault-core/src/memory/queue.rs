@@ -1,4 +1,4 @@
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use crate::queue::{DeadLetter, Delivery, DeliveryId, Job, JobQueue, QueueDepth, 
 /// Jobs live only as long as the process; the reconciler re-enqueues unfinished work from
 /// the repository after a restart, so nothing is lost for good. When `capacity` jobs are
 /// waiting or in flight, `enqueue` refuses with [`QueueError::Full`] instead of growing.
+/// A job equal to one waiting for its first delivery is merged into it, as the
+/// [`JobQueue`] contract says.
 ///
 /// ```
 /// use std::time::Duration;
@@ -39,6 +41,9 @@ struct State {
     delayed: Vec<(Instant, Entry)>,
     in_flight: HashMap<u64, (Instant, Entry)>,
     dead: VecDeque<DeadLetter>,
+    /// The jobs of the entries in `ready` that were never delivered: an enqueue of one of
+    /// these is merged into the waiting entry.
+    fresh: HashSet<Job>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,11 +128,16 @@ impl JobQueue for MemoryJobQueue {
     async fn enqueue(&self, job: Job) -> Result<(), QueueError> {
         {
             let mut state = self.state();
+            // Before the capacity check: a merged job needs no room.
+            if state.fresh.contains(&job) {
+                return Ok(());
+            }
             if state.len() >= self.capacity {
                 return Err(QueueError::Full {
                     capacity: self.capacity,
                 });
             }
+            state.fresh.insert(job.clone());
             state.ready.push_back(Entry { job, deliveries: 0 });
         }
         self.changed.notify_waiters();
@@ -151,6 +161,9 @@ impl JobQueue for MemoryJobQueue {
                 let mut state = self.state();
                 let next_due = state.promote(now);
                 if let Some(mut entry) = state.ready.pop_front() {
+                    if entry.deliveries == 0 {
+                        state.fresh.remove(&entry.job);
+                    }
                     entry.deliveries = entry.deliveries.saturating_add(1);
                     let number = state.next_delivery;
                     state.next_delivery += 1;

@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod decode_memory;
 #[cfg(test)]
 mod hanging_queue;
 mod images;
@@ -42,6 +43,7 @@ use crate::queue::JobQueue;
 use crate::repo::Repo;
 use crate::storage::{Storage, StorageKey};
 use account::CredentialDigest;
+use decode_memory::DecodeMemory;
 use media::{CachedObject, ResolvedLink};
 use pool::{AdmissionPool, BlockingPool};
 use read_cache::ReadCache;
@@ -73,6 +75,12 @@ pub struct VaultConfig {
     /// Image decodes and resizes run at once, off the async executor.
     /// Default: the number of CPUs.
     pub blocking_concurrency: usize,
+    /// Bytes that thumbnail renders running at once may take together, each weighed by
+    /// [`ImageInfo::render_bytes`](crate::imaging::ImageInfo::render_bytes) (a
+    /// progressive JPEG's coefficients and a 16-bit PNG's rows included); a render waits
+    /// until its share is free, and one larger than the whole budget runs alone.
+    /// Default [`DEFAULT_DECODE_MEMORY_BYTES`].
+    pub decode_memory_bytes: u64,
     /// Password checks (argon2) run at once, off the async executor, on threads of their own
     /// so that a flood of logins cannot hold up thumbnails. At least 1. Default: half the
     /// CPUs, at least 1.
@@ -155,6 +163,12 @@ impl VaultConfig {
     }
 }
 
+/// The default of [`VaultConfig::decode_memory_bytes`]: 1 GiB, about the largest render
+/// the default [`ImageLimits`] admit (a 50-megapixel 4-component progressive JPEG at full
+/// scale takes about 1 GB), while most photos weigh a few MB at the DCT scale of their
+/// thumbnails and run side by side.
+pub const DEFAULT_DECODE_MEMORY_BYTES: u64 = 1 << 30;
+
 /// The largest media object the vault keeps in memory (see
 /// [`VaultConfig::media_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
 pub const CACHED_MEDIA_LIMIT: u64 = 256 * 1024;
@@ -172,6 +186,7 @@ impl Default for VaultConfig {
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             password_hash_concurrency: Self::default_password_hash_concurrency(),
             password_hash_queue: Self::DEFAULT_PASSWORD_HASH_QUEUE,
+            decode_memory_bytes: DEFAULT_DECODE_MEMORY_BYTES,
             login_throttle: ThrottleConfig::default(),
             verified_login_ttl: Self::DEFAULT_VERIFIED_LOGIN_TTL,
             verified_login_capacity: 10_000,
@@ -228,6 +243,8 @@ struct Inner {
     verified: ReadCache<CredentialDigest, (account::Account, chrono::DateTime<chrono::Utc>)>,
     /// The random key of `verified`'s hashes.
     credential_key: [u8; 32],
+    /// The memory thumbnail renders reserve before they decode.
+    decode_memory: DecodeMemory,
     /// Failed token logins, by client.
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
@@ -442,6 +459,7 @@ impl VaultBuilder {
         let mut credential_key = [0; 32];
         getrandom::fill(&mut credential_key)
             .map_err(|_| BuildError::InvalidConfig("no randomness for the login cache key"))?;
+        let decode_memory = DecodeMemory::new(config.decode_memory_bytes);
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
         let links = ReadCache::new(config.link_cache_capacity, config.cache_max_age);
         let accounts = ReadCache::new(config.account_cache_capacity, config.cache_max_age);
@@ -461,6 +479,7 @@ impl VaultBuilder {
                 client_throttle,
                 verified,
                 credential_key,
+                decode_memory,
                 token_throttle,
                 links,
                 accounts,

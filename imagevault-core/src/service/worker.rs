@@ -200,6 +200,21 @@ impl Vault {
         let data = original.bytes().await.map_err(VaultError::from)?;
         let heights: Vec<u32> = todo.iter().map(|height| height.get()).collect();
         let limits = self.inner.config.limits;
+        // The header tells what the decode will take; the render waits for that much of
+        // the memory budget, and holds it until it is done.
+        let header = data.clone();
+        let info = self
+            .inner
+            .pool
+            .run(move || imaging::inspect(&header, &limits))
+            .await
+            .map_err(|_| JobError::Permanent("the image inspector panicked".into()))?
+            .map_err(|error| JobError::Permanent(error.to_string()))?;
+        let _memory = self
+            .inner
+            .decode_memory
+            .reserve(info.render_bytes(&heights))
+            .await;
         let rendered: Vec<RenderedThumbnail> = self
             .inner
             .pool

@@ -28,6 +28,7 @@ where
     dead_letter_keeps_the_job(&make().await).await;
     settling_twice_is_harmless(&make().await).await;
     every_job_is_delivered(&make().await).await;
+    waiting_duplicates_merge(&make().await).await;
 }
 
 fn job() -> Job {
@@ -268,6 +269,75 @@ pub async fn every_job_is_delivered(queue: &dyn JobQueue) {
     );
 }
 
+/// Enqueueing a job equal to one waiting for its first delivery adds nothing, however
+/// often it happens (workers down, an image queued by its upload and the reconciler); a
+/// reserved job absorbs nothing, so work queued while it runs is delivered again.
+pub async fn waiting_duplicates_merge(queue: &dyn JobQueue) {
+    let (a, b) = (job(), job());
+    for _ in 0..5 {
+        queue.enqueue(a.clone()).await.expect("enqueue failed");
+    }
+    queue.enqueue(b.clone()).await.expect("enqueue failed");
+    queue.enqueue(a.clone()).await.expect("enqueue failed");
+    assert_eq!(
+        queue.depth().await.expect("depth").ready,
+        2,
+        "six enqueues of one waiting job and one of another must leave two jobs"
+    );
+
+    let mut first = Vec::new();
+    for _ in 0..2 {
+        let delivery = queue
+            .reserve(LONG, Duration::ZERO)
+            .await
+            .expect("reserve failed")
+            .expect("no job delivered");
+        first.push(delivery);
+    }
+    let in_flight: Vec<&Job> = first.iter().map(|delivery| &delivery.job).collect();
+    assert!(
+        in_flight.contains(&&a) && in_flight.contains(&&b),
+        "each distinct job must be delivered once, got {in_flight:?}"
+    );
+
+    // Both are leased now: a new enqueue of one is new work, not a duplicate.
+    queue.enqueue(a.clone()).await.expect("enqueue failed");
+    queue.enqueue(a.clone()).await.expect("enqueue failed");
+    let depth = queue.depth().await.expect("depth");
+    assert_eq!(
+        (depth.ready, depth.in_flight),
+        (1, 2),
+        "a job enqueued while an equal one is in flight must wait once, beside it"
+    );
+    for delivery in &first {
+        queue.ack(delivery).await.expect("ack failed");
+    }
+    let again = queue
+        .reserve(LONG, Duration::ZERO)
+        .await
+        .expect("reserve failed")
+        .expect("the job enqueued during the lease was lost when the lease was acked");
+    assert_eq!(again.job, a);
+    assert_eq!(again.attempt, 1, "the new job is a first delivery");
+
+    // Once that one is reserved too, the job can wait again.
+    queue.enqueue(a.clone()).await.expect("enqueue failed");
+    assert_eq!(queue.depth().await.expect("depth").ready, 1);
+    queue.ack(&again).await.expect("ack failed");
+    let last = queue
+        .reserve(LONG, Duration::ZERO)
+        .await
+        .expect("reserve failed")
+        .expect("no job delivered");
+    assert_eq!(last.job, a);
+    queue.ack(&last).await.expect("ack failed");
+    assert_eq!(
+        queue.depth().await.expect("depth"),
+        crate::queue::QueueDepth::default(),
+        "everything was acked"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use crate::MemoryJobQueue;
@@ -275,6 +345,23 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_queue_conforms() {
         super::run_all(|| async { MemoryJobQueue::new(1_000) }).await;
+    }
+
+    #[tokio::test]
+    async fn memory_queue_merges_waiting_duplicates() {
+        super::waiting_duplicates_merge(&MemoryJobQueue::new(1_000)).await;
+    }
+
+    #[tokio::test]
+    async fn a_full_memory_queue_still_merges_a_duplicate() {
+        use crate::queue::JobQueue;
+        let queue = MemoryJobQueue::new(1);
+        let job = super::job();
+        queue.enqueue(job.clone()).await.unwrap();
+        queue
+            .enqueue(job)
+            .await
+            .expect("a duplicate of a waiting job needs no room");
     }
 
     #[tokio::test]

@@ -25,18 +25,19 @@ async fn a_job_delivered_twice_makes_each_thumbnail_once() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::PREMIUM)).await;
     let view = t.upload_fixture(&user, "chelsea_451x300.png").await;
-    t.queue
-        .enqueue(Job::GenerateThumbnails {
-            image_id: view.image.id,
-        })
-        .await
-        .unwrap();
     let lease = std::time::Duration::from_secs(60);
     let first = t
         .queue
         .reserve(lease, std::time::Duration::ZERO)
         .await
         .unwrap()
+        .unwrap();
+    // Enqueued once the upload's job is out: an equal waiting job would absorb it.
+    t.queue
+        .enqueue(Job::GenerateThumbnails {
+            image_id: view.image.id,
+        })
+        .await
         .unwrap();
     let second = t
         .queue
