@@ -69,9 +69,12 @@ async fn nothing_is_lost_when_a_worker_dies_and_redis_forgets_everything() {
         logs,
     };
     setup.run("migrate", &["migrate"]);
-    let (_api_1, api_1) = setup.start_api("api-1");
+    // One user sends all the uploads, 8 at a time: above the per-user default of 2, which
+    // this test is not about.
+    let api_args = ["--no-worker", "--max-uploads-per-user", "8"];
+    let (_api_1, api_1) = setup.start_server("api-1", &api_args);
     // The first API created the administrator; the second finds it.
-    let (_api_2, api_2) = setup.start_api("api-2");
+    let (_api_2, api_2) = setup.start_server("api-2", &api_args);
     let mut worker_1 = Some(setup.start_worker("worker-1", 2));
     let _worker_2 = setup.start_worker("worker-2", 2);
 
