@@ -26,9 +26,9 @@
 #   and the server reads fields as Django REST Framework does: a number where a string is
 #   expected (`"username": 0`), 0 or 1 for a boolean, and a multipart `name` that
 #   replaces `?name=`. The document describes the canonical forms only.
-# Login throttling is raised out of the way: schemathesis
-# sends bad credentials on purpose, and after 5 from one address the server would answer
-# 429 (documented) where the `ignored_auth` check wants 401.
+# Login throttling is raised out of the way (per username and address, per username, per
+# address): schemathesis sends bad credentials on purpose, and after 5 from one address the
+# server would answer 429 (documented) where the `ignored_auth` check wants 401.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -58,6 +58,7 @@ password="schemathesis-admin-password"
 target/debug/imagevault-server \
     --database "sqlite://$work/data/imagevault.db" --storage "file://$work/data/media" \
     --log warn --login-failures-before-delay 1000000 \
+    --login-failures-per-username 1000000 --login-failures-per-address 1000000 \
     serve --bind 127.0.0.1:0 --admin-password "$password" \
     >"$work/server.out" 2>"$work/server.log" &
 server=$!
