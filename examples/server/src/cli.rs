@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use imagevault::DEFAULT_MAX_UPLOADS_PER_USER;
 use imagevault::SweepOptions;

@@ -197,10 +197,8 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
         );
     }
     let shutdown = shutdown::signal()?;
-    let vault = open_vault_with(global, |config| {
-        config.max_uploads_per_user = args.connections.max_uploads_per_user;
-    })
-    .await?;
+    // A worker takes no uploads, so the per-user upload cap does not concern it.
+    let vault = open_vault_with(global, |_| {}).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut stop = stop_rx.clone();
