@@ -11,9 +11,9 @@ mod helpers;
 
 mod admin;
 mod auth;
-mod connections;
 #[cfg(feature = "postgres")]
 mod change_feed;
+mod connections;
 mod conventions;
 mod edge;
 mod hostile;
