@@ -10,7 +10,9 @@
 //! `postgres` user (initdb refuses root). Every server is stopped by a drop guard, also
 //! when a test fails.
 
-use std::error::Error as _;
+// A failed unwrap is a failed test here, with the location in the message.
+#![allow(clippy::unwrap_used)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

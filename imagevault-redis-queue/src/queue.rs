@@ -9,6 +9,8 @@ use redis::{
     Cmd, ConnectionAddr, FromRedisValue, IntoConnectionInfo, RedisResult, ScriptInvocation,
     TlsCertificates,
 };
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -171,6 +173,13 @@ impl RedisJobQueueBuilder {
         match &self.root_certificates {
             None => redis::Client::open(info).map_err(invalid),
             Some(_) if !tls => Err(SetupError::CertificatesWithoutTls),
+            // Text without a certificate would trust nothing, and every connection would
+            // fail with a less telling error.
+            Some(pem) if CertificateDer::pem_slice_iter(pem).next().is_none() => {
+                Err(SetupError::Certificates {
+                    source: "no PEM CERTIFICATE block found".into(),
+                })
+            }
             Some(pem) => redis::Client::build_with_tls(
                 info,
                 TlsCertificates {
@@ -484,6 +493,16 @@ fn next_pause(pause: Duration, max: Duration) -> Duration {
     pause.saturating_mul(2).min(max)
 }
 
+/// Makes ring rustls's process-wide crypto provider unless another is installed: redis
+/// builds its TLS configuration with that default, which rustls cannot choose by itself in
+/// a program that links more than one provider.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer leaves that one in place, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,15 +568,5 @@ mod tests {
     fn the_poll_interval_is_never_zero() {
         let builder = RedisJobQueue::builder("redis://127.0.0.1").max_poll_interval(Duration::ZERO);
         assert_eq!(builder.max_poll_interval, Duration::from_millis(1));
-    }
-}
-
-/// Makes ring rustls's process-wide crypto provider unless another is installed: redis
-/// builds its TLS configuration with that default, which rustls cannot choose by itself in
-/// a program that links more than one provider.
-fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        // Losing a race to another installer leaves that one in place, which serves as well.
-        let _ = rustls::crypto::ring::default_provider().install_default();
     }
 }
