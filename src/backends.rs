@@ -87,12 +87,12 @@ pub enum BackendError {
     Queue(#[from] imagevault_redis_queue::SetupError),
     /// [`BackendOptions::queue_ca_file`] was given for a queue URL without TLS.
     #[error(
-        "a queue CA file was given, but the queue url {url:?} does not use TLS; it is only \
-         for rediss:// urls"
+        "a queue CA file was given, but the queue url is {scheme}://..., which does not use \
+         TLS; it is only for rediss:// urls"
     )]
     CaFileWithoutTls {
-        /// The queue URL given.
-        url: String,
+        /// The scheme of the queue URL given (only the scheme: the URL may hold a password).
+        scheme: String,
     },
     /// [`BackendOptions::queue_ca_file`] could not be read.
     #[error("cannot read the queue CA file {path:?}")]
@@ -246,8 +246,9 @@ pub async fn open_queue(
     options: &BackendOptions,
 ) -> Result<Arc<dyn JobQueue>, BackendError> {
     if options.queue_ca_file.is_some() && !url.starts_with("rediss://") {
+        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
         return Err(BackendError::CaFileWithoutTls {
-            url: url.to_owned(),
+            scheme: scheme.to_owned(),
         });
     }
     if url == "memory://" {
@@ -299,6 +300,27 @@ mod tests {
         let waits = BackendOptions::default().acquire_timeout;
         assert!(waits > Duration::ZERO);
         assert!(waits * 4 <= imagevault_axum::RouterConfig::DEFAULT_REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_queue_ca_file_without_tls_is_refused_without_printing_the_url() {
+        let options = BackendOptions {
+            queue_ca_file: Some(PathBuf::from("ca.pem")),
+            ..BackendOptions::default()
+        };
+        let error = open_queue("redis://:hunter2@127.0.0.1:6379", &options)
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, BackendError::CaFileWithoutTls { .. }),
+            "{error:?}"
+        );
+        assert!(
+            text.contains("redis://...") && text.contains("rediss://"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2") && !format!("{error:?}").contains("hunter2"));
     }
 
     #[tokio::test]

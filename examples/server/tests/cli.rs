@@ -622,7 +622,7 @@ fn the_queue_ca_file_is_only_for_rediss_and_must_be_readable() {
             "--queue-ca-file",
             "ca.pem",
         ])
-        .failure_saying(1, &["queue CA file", "memory://", "only for rediss://"]);
+        .failure_saying(1, &["queue CA file", "memory://...", "only for rediss://"]);
     workspace
         .run_with(
             &["worker", "--queue", "rediss://localhost:1"],
