@@ -5,8 +5,16 @@
 //! | --- | --- |
 //! | database | `sqlite://<path>` (feature `sqlite`), `postgres://...` (feature `postgres`), `memory://` |
 //! | storage | `file://<directory>`, `memory://`, `s3://<bucket>[/<prefix>]` (feature `s3`) |
-//! | queue | `memory://` (in-process, bounded), `redis://...` (feature `redis`) |
+//! | queue | `memory://` (in-process, bounded), `redis://...` or `rediss://...` (TLS) (feature `redis`) |
+//!
+//! TLS to PostgreSQL is chosen in the URL, as with libpq: `?sslmode=require` encrypts
+//! without checking the server's certificate, `?sslmode=verify-full` also checks it against
+//! the system's CA store, or against `&sslrootcert=<file>` (a PEM CA file), and checks that
+//! it names the host of the URL. TLS to Redis is the `rediss://` scheme, which always checks
+//! the certificate and the host name, against the system's CA store or
+//! [`BackendOptions::queue_ca_file`]. Both use rustls.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +41,10 @@ pub struct BackendOptions {
     /// The key prefix of a Redis queue (default `imagevault:`), so that several
     /// installations, or test runs, can share one Redis server.
     pub queue_prefix: String,
+    /// A PEM file of the CA certificates that a `rediss://` queue's certificate must chain
+    /// to, instead of the system's CA store (default none): for a Redis server whose
+    /// certificate a private CA signed. Refused with any other queue URL.
+    pub queue_ca_file: Option<PathBuf>,
 }
 
 impl Default for BackendOptions {
@@ -43,6 +55,7 @@ impl Default for BackendOptions {
             acquire_timeout: Duration::from_secs(5),
             queue_capacity: 100_000,
             queue_prefix: "imagevault:".to_owned(),
+            queue_ca_file: None,
         }
     }
 }
@@ -72,6 +85,24 @@ pub enum BackendError {
     #[cfg(feature = "redis")]
     #[error(transparent)]
     Queue(#[from] imagevault_redis_queue::SetupError),
+    /// [`BackendOptions::queue_ca_file`] was given for a queue URL without TLS.
+    #[error(
+        "a queue CA file was given, but the queue url is {scheme}://..., which does not use \
+         TLS; it is only for rediss:// urls"
+    )]
+    CaFileWithoutTls {
+        /// The scheme of the queue URL given (only the scheme: the URL may hold a password).
+        scheme: String,
+    },
+    /// [`BackendOptions::queue_ca_file`] could not be read.
+    #[error("cannot read the queue CA file {path:?}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A local directory for the database could not be created.
     #[error("cannot create the directory {path:?} for the database")]
     Directory {
@@ -217,28 +248,39 @@ pub fn open_storage(url: &str) -> Result<Arc<dyn Storage>, BackendError> {
 }
 
 const QUEUE_SCHEMES: &str = if cfg!(feature = "redis") {
-    "memory:// (the in-process queue), redis://..."
+    "memory:// (the in-process queue), redis://..., rediss://... (TLS)"
 } else {
-    "memory:// (the in-process queue; build with feature redis for redis://)"
+    "memory:// (the in-process queue; build with feature redis for redis:// and rediss://)"
 };
 
 /// Opens the job queue at `url`: the in-process queue for `memory://`, or with feature
-/// `redis` a Redis server for `redis://[user:password@]host[:port][/db]` (keys under the
-/// prefix `imagevault:`).
+/// `redis` a Redis server for `redis://[user:password@]host[:port][/db]`, or over TLS for
+/// `rediss://...` (keys under [`BackendOptions::queue_prefix`]).
 pub async fn open_queue(
     url: &str,
     options: &BackendOptions,
 ) -> Result<Arc<dyn JobQueue>, BackendError> {
+    if options.queue_ca_file.is_some() && !url.starts_with("rediss://") {
+        let scheme = url.split_once("://").map_or(url, |(scheme, _)| scheme);
+        return Err(BackendError::CaFileWithoutTls {
+            scheme: scheme.to_owned(),
+        });
+    }
     if url == "memory://" {
         return Ok(Arc::new(MemoryJobQueue::new(options.queue_capacity)));
     }
     #[cfg(feature = "redis")]
-    if url.starts_with("redis://") {
-        let queue = imagevault_redis_queue::RedisJobQueue::builder(url)
-            .prefix(options.queue_prefix.clone())
-            .build()
-            .await?;
-        return Ok(Arc::new(queue));
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let mut builder = imagevault_redis_queue::RedisJobQueue::builder(url)
+            .prefix(options.queue_prefix.clone());
+        if let Some(path) = &options.queue_ca_file {
+            let pem = std::fs::read(path).map_err(|source| BackendError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            builder = builder.root_certificates(pem);
+        }
+        return Ok(Arc::new(builder.build().await?));
     }
     Err(BackendError::Unsupported {
         port: "queue",
@@ -454,8 +496,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_queue_ca_file_without_tls_is_refused_without_printing_the_url() {
+        let options = BackendOptions {
+            queue_ca_file: Some(PathBuf::from("ca.pem")),
+            ..BackendOptions::default()
+        };
+        let error = open_queue("redis://:hunter2@127.0.0.1:6379", &options)
+            .await
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(
+            matches!(error, BackendError::CaFileWithoutTls { .. }),
+            "{error:?}"
+        );
+        assert!(
+            text.contains("redis://...") && text.contains("rediss://"),
+            "{text}"
+        );
+        assert!(!text.contains("hunter2") && !format!("{error:?}").contains("hunter2"));
+    }
+
+    #[tokio::test]
     async fn unknown_queue_urls_name_the_supported_schemes() {
-        for url in ["amqp://127.0.0.1", "rediss://127.0.0.1:6379", "memory:"] {
+        for url in ["amqp://127.0.0.1", "redis+tls://127.0.0.1:6379", "memory:"] {
             match open_queue(url, &BackendOptions::default()).await {
                 Err(BackendError::Unsupported {
                     port: "queue",
@@ -464,6 +527,7 @@ mod tests {
                 }) => {
                     assert!(supported.contains("memory://"), "{supported}");
                     assert!(supported.contains("redis://"), "{supported}");
+                    assert!(supported.contains("rediss://"), "{supported}");
                 }
                 other => panic!("{url}: expected Unsupported, got {other:?}"),
             }

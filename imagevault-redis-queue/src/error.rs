@@ -17,11 +17,24 @@ use imagevault_core::storage::BoxError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
-    /// The URL is not one this build can connect with: `redis://` (or a Unix socket,
-    /// `redis+unix://`); `rediss://` needs TLS, which this crate leaves out.
-    #[error("invalid redis url")]
+    /// The URL is not one this crate can connect with: `redis://`, `rediss://` (TLS) or a
+    /// Unix socket, `redis+unix://`.
+    #[error("invalid redis url (expected redis://, rediss:// or redis+unix://)")]
     InvalidUrl {
         /// What was wrong with it.
+        #[source]
+        source: BoxError,
+    },
+    /// CA certificates were given for a URL without TLS.
+    #[error(
+        "CA certificates were given for a redis:// url, which does not use TLS; use rediss:// \
+         to connect over TLS"
+    )]
+    CertificatesWithoutTls,
+    /// The CA certificates given could not be read as PEM certificates.
+    #[error("unreadable CA certificates for redis (expected PEM CERTIFICATE blocks)")]
+    Certificates {
+        /// What was wrong with them.
         #[source]
         source: BoxError,
     },

@@ -5,7 +5,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use imagevault_core::queue::{DeadLetter, Delivery, Job, JobQueue, QueueDepth, QueueError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, FromRedisValue, RedisResult, ScriptInvocation};
+use redis::{
+    Cmd, ConnectionAddr, FromRedisValue, IntoConnectionInfo, RedisResult, ScriptInvocation,
+    TlsCertificates,
+};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -49,6 +54,7 @@ pub struct RedisJobQueueBuilder {
     response_timeout: Duration,
     connection_retries: usize,
     max_poll_interval: Duration,
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for RedisJobQueueBuilder {
@@ -61,6 +67,7 @@ impl std::fmt::Debug for RedisJobQueueBuilder {
             .field("response_timeout", &self.response_timeout)
             .field("connection_retries", &self.connection_retries)
             .field("max_poll_interval", &self.max_poll_interval)
+            .field("root_certificates", &self.root_certificates.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -109,12 +116,32 @@ impl RedisJobQueueBuilder {
         self
     }
 
+    /// Trusts only the CA certificates in `pem` (one or more PEM `CERTIFICATE` blocks) for
+    /// a `rediss://` URL, instead of the system's CA store: for a server whose certificate a
+    /// private CA signed. The server's name in the URL must be one the certificate names.
+    /// [`build`](Self::build) refuses it with a `redis://` URL, whose traffic is not
+    /// encrypted at all.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// use imagevault_redis_queue::RedisJobQueue;
+    ///
+    /// let ca = std::fs::read("/etc/imagevault/redis-ca.pem")?;
+    /// let queue = RedisJobQueue::builder("rediss://redis.internal:6380")
+    ///     .root_certificates(ca)
+    ///     .build()
+    ///     .await?;
+    /// # let _ = queue;
+    /// # Ok(()) }
+    /// ```
+    pub fn root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates = Some(pem.into());
+        self
+    }
+
     /// Connects, failing if the server cannot be reached.
     pub async fn build(self) -> Result<RedisJobQueue, SetupError> {
-        let client =
-            redis::Client::open(self.url.as_str()).map_err(|error| SetupError::InvalidUrl {
-                source: Box::new(error),
-            })?;
+        let client = self.client()?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.connection_timeout))
             .set_response_timeout(Some(self.response_timeout))
@@ -131,6 +158,39 @@ impl RedisJobQueueBuilder {
             dead_letters_kept: self.dead_letters_kept,
             max_poll_interval: self.max_poll_interval,
         })
+    }
+
+    /// The client for the URL, with the CA certificates given, if any.
+    fn client(&self) -> Result<redis::Client, SetupError> {
+        let invalid = |error: redis::RedisError| SetupError::InvalidUrl {
+            source: Box::new(error),
+        };
+        let info = self.url.as_str().into_connection_info().map_err(invalid)?;
+        let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
+        if tls {
+            install_crypto_provider();
+        }
+        match &self.root_certificates {
+            None => redis::Client::open(info).map_err(invalid),
+            Some(_) if !tls => Err(SetupError::CertificatesWithoutTls),
+            // Text without a certificate would trust nothing, and every connection would
+            // fail with a less telling error.
+            Some(pem) if CertificateDer::pem_slice_iter(pem).next().is_none() => {
+                Err(SetupError::Certificates {
+                    source: "no PEM CERTIFICATE block found".into(),
+                })
+            }
+            Some(pem) => redis::Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            )
+            .map_err(|source| SetupError::Certificates {
+                source: Box::new(source),
+            }),
+        }
     }
 }
 
@@ -203,7 +263,9 @@ enum Settle<'a> {
 }
 
 impl RedisJobQueue {
-    /// A builder for a queue on the server at `url` (`redis://[user:password@]host[:port][/db]`).
+    /// A builder for a queue on the server at `url`: `redis://[user:password@]host[:port][/db]`,
+    /// or `rediss://...` for TLS, which checks the server's certificate against the system's
+    /// CA store, or against [`RedisJobQueueBuilder::root_certificates`] when given.
     pub fn builder(url: impl Into<String>) -> RedisJobQueueBuilder {
         RedisJobQueueBuilder {
             url: url.into(),
@@ -213,6 +275,7 @@ impl RedisJobQueue {
             response_timeout: Duration::from_secs(5),
             connection_retries: 6,
             max_poll_interval: Duration::from_millis(50),
+            root_certificates: None,
         }
     }
 
@@ -430,6 +493,16 @@ impl JobQueue for RedisJobQueue {
 /// The pause after `pause` while polling: twice as long, at most `max`.
 fn next_pause(pause: Duration, max: Duration) -> Duration {
     pause.saturating_mul(2).min(max)
+}
+
+/// Makes ring rustls's process-wide crypto provider unless another is installed: redis
+/// builds its TLS configuration with that default, which rustls cannot choose by itself in
+/// a program that links more than one provider.
+fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer leaves that one in place, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
 }
 
 #[cfg(test)]

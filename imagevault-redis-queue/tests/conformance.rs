@@ -528,16 +528,29 @@ async fn the_queue_works_again_after_its_connection_is_killed() {
 
 #[tokio::test]
 async fn bad_urls_and_closed_ports_are_setup_errors() {
-    for url in [
-        "http://127.0.0.1:6379",
-        "not a url",
-        "rediss://127.0.0.1:6379",
-    ] {
+    for url in ["http://127.0.0.1:6379", "not a url"] {
         match RedisJobQueue::connect(url).await {
             Err(SetupError::InvalidUrl { .. }) => {}
             other => panic!("{url}: expected InvalidUrl, got {other:?}"),
         }
     }
+    // CA certificates only go with TLS, and must be certificates.
+    let plain = RedisJobQueue::builder("redis://127.0.0.1:6379")
+        .root_certificates("-----BEGIN CERTIFICATE-----")
+        .build()
+        .await;
+    assert!(
+        matches!(plain, Err(SetupError::CertificatesWithoutTls)),
+        "{plain:?}"
+    );
+    let garbage = RedisJobQueue::builder("rediss://127.0.0.1:6379")
+        .root_certificates("not a certificate")
+        .build()
+        .await;
+    assert!(
+        matches!(garbage, Err(SetupError::Certificates { .. })),
+        "{garbage:?}"
+    );
     // Nothing listens on port 1.
     let closed = RedisJobQueue::builder("redis://127.0.0.1:1")
         .connection_retries(0)

@@ -48,7 +48,8 @@ pub(crate) struct Global {
     pub(crate) storage: String,
 
     /// Job queue URL: `memory://` (in-process; needs the worker in the same process) or
-    /// `redis://host:port/db`, shared by API and worker processes
+    /// `redis://host:port/db`, shared by API and worker processes; `rediss://host:port/db`
+    /// for Redis over TLS
     #[arg(
         long,
         global = true,
@@ -66,6 +67,16 @@ pub(crate) struct Global {
         default_value = "imagevault:"
     )]
     pub(crate) queue_prefix: String,
+
+    /// PEM file of the CA certificates a `rediss://` queue's certificate must chain to,
+    /// instead of the system's CA store (for a private CA)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_QUEUE_CA_FILE",
+        value_name = "FILE"
+    )]
+    pub(crate) queue_ca_file: Option<std::path::PathBuf>,
 
     /// Seconds a worker holds a thumbnail job before another worker may take it over (a
     /// worker that died mid-job loses nothing: its job comes back after this lease)

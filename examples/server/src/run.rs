@@ -80,6 +80,7 @@ fn backend_options(global: &Global) -> BackendOptions {
         max_connections: global.max_connections,
         acquire_timeout: Duration::from_secs(global.database_timeout_secs),
         queue_prefix: global.queue_prefix.clone(),
+        queue_ca_file: global.queue_ca_file.clone(),
         ..BackendOptions::default()
     }
 }

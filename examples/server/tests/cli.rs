@@ -764,6 +764,29 @@ fn the_in_process_queue_cannot_serve_other_processes() {
         .failure_saying(1, &["memory://", "in-process queue cannot be shared"]);
 }
 
+/// `--queue-ca-file` reaches the queue: refused without TLS, and read before connecting
+/// (tests/backend_tls.rs of the facade connects with it to a real TLS server).
+#[test]
+fn the_queue_ca_file_is_only_for_rediss_and_must_be_readable() {
+    let workspace = Workspace::new();
+    workspace
+        .run(&[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--queue-ca-file",
+            "ca.pem",
+        ])
+        .failure_saying(1, &["queue CA file", "memory://...", "only for rediss://"]);
+    workspace
+        .run_with(
+            &["worker", "--queue", "rediss://localhost:1"],
+            &[("IMAGEVAULT_QUEUE_CA_FILE", "missing-ca.pem")],
+            "",
+        )
+        .failure_saying(1, &["cannot read the queue CA file", "missing-ca.pem"]);
+}
+
 /// Every file under `directory`, as paths relative to it with `/` separators.
 fn files_under(directory: &Path) -> Vec<String> {
     let mut found = Vec::new();
