@@ -141,6 +141,18 @@ pub(crate) struct Global {
     )]
     pub(crate) max_pixels: u64,
 
+    /// Bytes that thumbnail renders running at once may take together, each weighed by what
+    /// its decode needs (a progressive JPEG's coefficients, a 16-bit PNG's rows); a render
+    /// waits for its share, and one larger than the whole budget runs alone
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_DECODE_MEMORY_BYTES",
+        default_value_t = imagevault::DEFAULT_DECODE_MEMORY_BYTES,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) decode_memory_bytes: u64,
+
     /// Seconds an API token works after it is issued; without it (the default) a token
     /// works until it is revoked (`DELETE /api/auth/token/`, a password change, or
     /// `admin revoke-tokens`)
