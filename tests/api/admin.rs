@@ -358,28 +358,11 @@ async fn deleting_a_user_deletes_their_images_files_and_links() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "no login any more");
-    // The images, files and links go in the background, to completion.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while app.media_files() != before - 3 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the user's files were not deleted: {} left of {before}",
-            app.media_files()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The images, files and links go in the background, to completion; the row last.
+    wait_until_deleted(&app, &victim, before - 3).await;
     for url in &urls {
         assert_eq!(app.media_status(url).await, StatusCode::NOT_FOUND, "{url}");
     }
-    assert!(
-        app.vault
-            .repo()
-            .get_user(victim_id(&victim))
-            .await
-            .unwrap()
-            .is_none(),
-        "the user row goes last"
-    );
     assert_eq!(
         app.media_status(text(&kept, "original")).await,
         StatusCode::OK
@@ -400,26 +383,43 @@ async fn the_reconciler_finishes_a_user_deletion_cut_short() {
     let image = app.upload_png(&victim, 300, 260).await;
     let image = app.wait_for_thumbnails(&victim, text(&image, "id")).await;
     let before = app.media_files();
-    // Only the first step, as a process that died right after it would leave it.
+    // Only the first step, as a process that died right after it would leave it; the
+    // app's reconciler (every 200 ms) must do the rest on its own.
     let repo = app.vault.repo();
     assert!(
         repo.begin_user_deletion(victim_id(&victim), app.now())
             .await
             .unwrap()
     );
-    assert_eq!(
-        app.media_files(),
-        before,
-        "nothing but the lock happened yet"
-    );
-    assert_eq!(app.vault.finish_user_deletions().await.unwrap(), 1);
-    assert_eq!(app.media_files(), before - 3);
+    wait_until_deleted(&app, &victim, before - 3).await;
     assert_eq!(
         app.media_status(text(&image, "original")).await,
         StatusCode::NOT_FOUND
     );
-    assert!(repo.get_user(victim_id(&victim)).await.unwrap().is_none());
     assert!(repo.users_being_deleted(10).await.unwrap().is_empty());
+}
+
+/// Polls, for at most 30 s, until only `files` media files are left and `user`'s row is
+/// gone: a user's deletion finishes in the background.
+async fn wait_until_deleted(
+    app: &crate::helpers::TestApp,
+    user: &crate::helpers::TestUser,
+    files: usize,
+) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let row = app.vault.repo().get_user(victim_id(user)).await.unwrap();
+        if app.media_files() == files && row.is_none() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the deletion did not finish: {} files left (want {files}), user row present: {}",
+            app.media_files(),
+            row.is_some()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// A new password (API `PATCH`/`PUT`) revokes the user's tokens; other users' stay.
