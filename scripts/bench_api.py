@@ -216,10 +216,11 @@ def start_server(binary, work, database_url, media):
     server = subprocess.Popen(
         [binary, "--database", database_url, "--storage", f"file://{media}",
          "--log", "warn", "serve", "--bind", "127.0.0.1:0",
-         # The loads upload as one user, many at once: lift the per-user limit (2 by
-         # default) so they measure the server, not that rule.
-         "--max-uploads-per-user", "1000",
          "--admin-password", ADMIN_PASSWORD],
+        # The loads upload as one user, many at once: lift the per-user limit (2 by
+        # default) so they measure the server, not that rule. An environment variable,
+        # not a flag, so binaries built before the limit existed still start.
+        env={**os.environ, "IMAGEVAULT_MAX_UPLOADS_PER_USER": "1000"},
         stdout=subprocess.PIPE,
         stderr=open(log_path, "wb"),
         text=True,
