@@ -411,7 +411,16 @@ async fn with_the_database_down_calls_are_503_and_service_resumes_when_it_is_bac
         let detail = assert_unavailable("list images", &listed, &internals);
         let uploaded = upload_answer(&http, &api, "camera_512x512.png").await;
         assert_unavailable("upload", &uploaded, &internals);
+        // /readyz answers from a check at most a second old: it follows within that.
+        let unready = wait_until(LIMIT, || async {
+            readiness(&http, &api).await.0 == StatusCode::SERVICE_UNAVAILABLE
+        })
+        .await;
         let (status, failed, readyz) = readiness(&http, &api).await;
+        assert!(
+            unready.is_some(),
+            "still ready {LIMIT:?} into the outage: {readyz}"
+        );
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{readyz}");
         assert_eq!(failed, ["database"], "{readyz}");
         let health = answer(http.get(format!("{api}/healthz"))).await;
