@@ -630,3 +630,18 @@ pub(crate) fn in_order<T>(query: &KeysetQuery, mut items: Vec<T>) -> Vec<T> {
     }
     items
 }
+
+/// Marks user `$1` as being deleted at `$3` (kept if already marked), with the unusable
+/// password hash `$2` and no plan: the first, locking step of a user's deletion.
+pub(crate) const MARK_USER_DELETED: &str = "UPDATE users SET password_hash = $2, plan_id = NULL, \
+     deletion_requested_at = COALESCE(deletion_requested_at, $3) WHERE id = $1";
+
+/// What goes with that first step, in the same transaction: the user `$1`'s tokens and links.
+pub(crate) const DELETE_USER_CREDENTIALS: [&str; 2] = [
+    "DELETE FROM api_tokens WHERE user_id = $1",
+    "DELETE FROM links WHERE owner = $1",
+];
+
+/// Users marked as being deleted, oldest mark first, at most `$1`.
+pub(crate) const USERS_BEING_DELETED: &str = "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \
+     ORDER BY deletion_requested_at, id LIMIT $1";

@@ -567,23 +567,17 @@ impl UserRepo for SqliteRepo {
 
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
         let mut tx = self.write().await?;
-        let marked = sqlx::query(
-            "UPDATE users SET password_hash = $2, plan_id = NULL, \
-             deletion_requested_at = COALESCE(deletion_requested_at, $3) WHERE id = $1",
-        )
-        .bind(id.as_uuid())
-        .bind(PasswordHash::unusable().as_str())
-        .bind(micros(now))
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
+        let marked = sqlx::query(crate::rows::MARK_USER_DELETED)
+            .bind(id.as_uuid())
+            .bind(PasswordHash::unusable().as_str())
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
         if marked.rows_affected() == 0 {
             return Ok(false);
         }
-        for delete in [
-            "DELETE FROM api_tokens WHERE user_id = $1",
-            "DELETE FROM links WHERE owner = $1",
-        ] {
+        for delete in crate::rows::DELETE_USER_CREDENTIALS {
             sqlx::query(delete)
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
@@ -596,14 +590,11 @@ impl UserRepo for SqliteRepo {
 
     async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let ids: Vec<(uuid::Uuid,)> = sqlx::query_as(
-            "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \
-             ORDER BY deletion_requested_at, id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(fail)?;
+        let ids: Vec<(uuid::Uuid,)> = sqlx::query_as(crate::rows::USERS_BEING_DELETED)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(fail)?;
         Ok(ids.into_iter().map(|(id,)| UserId::from_uuid(id)).collect())
     }
 }
