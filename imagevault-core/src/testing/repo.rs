@@ -1533,10 +1533,13 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
         "insert_token for a user being deleted",
     );
 
-    let listed = repo
-        .users_being_deleted(2)
+    // Other checks sharing the repository mark users of their own meanwhile: only the
+    // order of this check's users, and the limit, are its to assert.
+    let mut listed = repo
+        .users_being_deleted(10_000)
         .await
         .expect("users_being_deleted failed");
+    listed.retain(|id| *id == first.id || *id == second.id);
     assert_eq!(
         listed,
         vec![first.id, second.id],
@@ -1545,8 +1548,9 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
     assert_eq!(
         repo.users_being_deleted(1)
             .await
-            .expect("users_being_deleted failed"),
-        vec![first.id],
+            .expect("users_being_deleted failed")
+            .len(),
+        1,
         "users_being_deleted must respect its limit"
     );
     clean_up(repo, &[first.id, second.id], &[]).await;
