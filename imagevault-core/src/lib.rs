@@ -16,6 +16,7 @@ mod plan;
 pub mod queue;
 pub mod repo;
 mod service;
+mod session;
 pub mod storage;
 mod thumbnail;
 mod user;
@@ -38,15 +39,21 @@ pub use object_storage::{ObjectStorage, StorageUrlError};
 pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
-pub use repo::{ImageRepo, LinkRepo, PlanRepo, Repo, TokenOwner, UserRepo};
+pub use repo::{
+    ImageRepo, LinkRepo, PlanRepo, Repo, SessionOwner, SessionRepo, TokenOwner, UserRepo,
+};
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
     Account, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT, DEFAULT_DECODE_MEMORY_BYTES, ImageView,
-    IssuedToken, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject, NewUser, SweepOptions,
-    SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault,
-    VaultBuilder, VaultConfig, WorkerOptions,
+    IssuedToken, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject, NewUser,
+    StartedSession, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot,
+    UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};
+pub use session::{
+    DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, SESSION_TOUCH_INTERVAL, SessionRecord,
+    SessionSecret,
+};
 pub use storage::{Storage, StorageKey};
 pub use thumbnail::{Thumbnail, ThumbnailStatus};
 pub use user::{Password, PasswordHash, TokenRecord, User, UserId, Username};

@@ -1,7 +1,7 @@
 //! The [`Repo`] port: everything the service persists, split by aggregate.
 //!
-//! [`Repo`] combines [`PlanRepo`], [`UserRepo`], [`ImageRepo`] and [`LinkRepo`]; a backend
-//! implements all four and `ping`. The conformance suite in `imagevault_core::testing::repo`
+//! [`Repo`] combines [`PlanRepo`], [`UserRepo`], [`ImageRepo`], [`LinkRepo`] and
+//! [`SessionRepo`]; a backend implements all five and `ping`. The conformance suite in `imagevault_core::testing::repo`
 //! (feature `testing`) pins the contract down; every backend runs it.
 
 use std::collections::HashSet;
@@ -17,6 +17,7 @@ use crate::image::{Image, ImageId, ImageRecord};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
+use crate::session::SessionRecord;
 use crate::storage::{BoxError, StorageKey};
 use crate::thumbnail::Thumbnail;
 use crate::user::{TokenRecord, User, UserId, Username};
@@ -162,13 +163,13 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     /// so that no change can give such an account a password back.
     /// Same conflicts as `create_user`.
     async fn update_user(&self, user: &User) -> Result<bool, RepoError>;
-    /// Deletes a user with all their tokens, images, thumbnails and links.
+    /// Deletes a user with all their tokens, sessions, images, thumbnails and links.
     /// `false` if the user does not exist. Stored objects are the caller's to delete.
     async fn delete_user(&self, id: UserId) -> Result<bool, RepoError>;
     /// The first step of deleting a user, in one atomic write: marks the user as being
     /// deleted (at `now`, kept if already marked), replaces the password hash with
-    /// [`PasswordHash::unusable`], removes the plan and deletes all of the user's tokens and
-    /// links, so that the account can neither log in nor act, and its originals and links
+    /// [`PasswordHash::unusable`], removes the plan and deletes all of the user's tokens,
+    /// sessions and links, so that the account can neither log in nor act, and its originals and links
     /// are no longer served, while its images are deleted. `false` if the user does not
     /// exist; `true` again for a user already marked. The user stays readable until
     /// [`delete_user`](Self::delete_user).
@@ -324,6 +325,52 @@ pub trait LinkRepo: Send + Sync + Debug + 'static {
     }
 }
 
+/// A session with its user and the user's plan, as [`SessionRepo::find_session`] reads
+/// them in one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOwner {
+    /// The session.
+    pub session: SessionRecord,
+    /// Its user.
+    pub user: User,
+    /// The user's plan, if any.
+    pub plan: Option<Plan>,
+}
+
+/// Browser sessions (see [`SessionSecret`](crate::SessionSecret)).
+///
+/// # Contract
+/// - Sessions are looked up by the hash of their secret; the secret is never stored.
+/// - [`find_session`](Self::find_session) answers a session whatever its times: ending
+///   idle and expired sessions is the service's rule, not the repository's.
+/// - [`UserRepo::begin_user_deletion`] and [`UserRepo::delete_user`] delete the user's
+///   sessions, as they do the user's tokens.
+/// - Deleting a missing session is `Ok(false)`.
+#[async_trait]
+pub trait SessionRepo: Send + Sync + Debug + 'static {
+    /// Stores a new session. [`Conflict::MissingReference`] if its user does not exist.
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError>;
+    /// The session with this hash, with its user and plan.
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, RepoError>;
+    /// Sets the session's `last_seen_at`; `false` if there is no such session.
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// Deletes one session; `false` if there was none.
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError>;
+    /// Deletes every session of a user, returning how many there were.
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError>;
+    /// Deletes the sessions last seen before `idle_before` or expiring at or before
+    /// `now`, returning how many there were.
+    async fn delete_ended_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
+}
+
 /// Everything the service persists.
 ///
 /// # Contract
@@ -334,7 +381,7 @@ pub trait LinkRepo: Send + Sync + Debug + 'static {
 /// - Uniqueness and reference violations are [`RepoError::Conflict`], never a panic, and
 ///   change nothing.
 #[async_trait]
-pub trait Repo: PlanRepo + UserRepo + ImageRepo + LinkRepo {
+pub trait Repo: PlanRepo + UserRepo + ImageRepo + LinkRepo + SessionRepo {
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), RepoError>;
 }

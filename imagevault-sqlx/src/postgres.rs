@@ -6,16 +6,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use imagevault_core::TokenHash;
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, TokenOwner, UserRepo, WorkScope,
+    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
     PlanId, StorageKey, Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
 };
+use imagevault_core::{SessionRecord, TokenHash};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgNotification, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Column as _, Connection as _};
@@ -25,9 +25,10 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     self, CandidateRow, ImagePlanRow, ImageRow, JoinedImageRow, LinkRow, LinkTargetRow, PlanRow,
-    ThumbnailRow, TokenOwnerRow, UserRow, convert, found_keys, heights_i32, image_columns,
-    image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
-    plan_columns, records, signed, thumbnail_columns, thumbnail_status, unsigned32, user_columns,
+    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, UserRow, convert, found_keys, heights_i32,
+    image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
+    owner_plan_columns, plan_columns, records, signed, thumbnail_columns, thumbnail_status,
+    unsigned32, user_columns,
 };
 
 const BACKEND: &str = "postgres";
@@ -1354,6 +1355,80 @@ async fn subscribe(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
         ])
         .await?;
     Ok(listener)
+}
+
+#[async_trait]
+impl SessionRepo for PostgresRepo {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError> {
+        let done = sqlx::query(rows::session_sql::INSERT)
+            .bind(&session.hash.as_bytes()[..])
+            .bind(session.user_id.as_uuid())
+            .bind(session.created_at)
+            .bind(session.last_seen_at)
+            .bind(session.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        if done.rows_affected() == 0 {
+            return Err(Conflict::MissingReference.into());
+        }
+        Ok(())
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, RepoError> {
+        let row: Option<SessionOwnerRow<Stamp, Heights>> = sqlx::query_as(rows::session_sql::FIND)
+            .bind(&hash.as_bytes()[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(row.map(|row| row.into_session_owner(*hash)).transpose())
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(rows::session_sql::TOUCH)
+            .bind(&hash.as_bytes()[..])
+            .bind(seen_at)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        let done = sqlx::query(rows::session_sql::DELETE)
+            .bind(&hash.as_bytes()[..])
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError> {
+        let done = sqlx::query(rows::session_sql::DELETE_USER)
+            .bind(user.as_uuid())
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_ended_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let done = sqlx::query(rows::session_sql::DELETE_ENDED)
+            .bind(idle_before)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected())
+    }
 }
 
 #[async_trait]

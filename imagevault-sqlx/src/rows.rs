@@ -15,7 +15,9 @@ use imagevault_core::{
     PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus,
     User, UserId, Username,
 };
-use imagevault_core::{PasswordHash, TokenOwner, repo::RepoError};
+use imagevault_core::{
+    PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, repo::RepoError,
+};
 use uuid::Uuid;
 
 use crate::error::{InvalidRow, Unstorable, backend};
@@ -282,6 +284,62 @@ impl<T: Stamp, H: StoredHeights> TokenOwnerRow<T, H> {
             expires_at: self.token_expires_at.map(Stamp::into_utc).transpose()?,
         })
     }
+}
+
+/// A session's user with their plan, and the session's times (columns `session_*`).
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct SessionOwnerRow<T, H> {
+    #[sqlx(flatten)]
+    pub(crate) owner: UserPlanRow<T, H>,
+    pub(crate) session_created_at: T,
+    pub(crate) session_last_seen_at: T,
+    pub(crate) session_expires_at: T,
+}
+
+impl<T: Stamp, H: StoredHeights> SessionOwnerRow<T, H> {
+    pub(crate) fn into_session_owner(self, hash: TokenHash) -> Result<SessionOwner, InvalidRow> {
+        let (user, plan) = self.owner.into_parts()?;
+        Ok(SessionOwner {
+            session: SessionRecord {
+                hash,
+                user_id: user.id,
+                created_at: self.session_created_at.into_utc()?,
+                last_seen_at: self.session_last_seen_at.into_utc()?,
+                expires_at: self.session_expires_at.into_utc()?,
+            },
+            user,
+            plan,
+        })
+    }
+}
+
+/// Session statements, the same in both dialects; only how times are bound differs.
+pub(crate) mod session_sql {
+    /// Binds hash, user id, created, last seen, expires. Through a SELECT of the user, so
+    /// that a user being deleted gets no new session.
+    pub(crate) const INSERT: &str = "INSERT INTO sessions \
+         (hash, user_id, created_at, last_seen_at, expires_at) \
+         SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND deletion_requested_at IS NULL";
+    /// Binds the hash.
+    pub(crate) const FIND: &str = concat!(
+        "SELECT ",
+        super::user_columns!(),
+        ", ",
+        super::owner_plan_columns!(),
+        ", s.created_at AS session_created_at, s.last_seen_at AS session_last_seen_at",
+        ", s.expires_at AS session_expires_at",
+        " FROM sessions s JOIN users u ON u.id = s.user_id",
+        " LEFT JOIN plans p ON p.id = u.plan_id WHERE s.hash = $1"
+    );
+    /// Binds the hash and the last-seen time.
+    pub(crate) const TOUCH: &str = "UPDATE sessions SET last_seen_at = $2 WHERE hash = $1";
+    /// Binds the hash.
+    pub(crate) const DELETE: &str = "DELETE FROM sessions WHERE hash = $1";
+    /// Binds the user id.
+    pub(crate) const DELETE_USER: &str = "DELETE FROM sessions WHERE user_id = $1";
+    /// Binds the idle cut-off and now.
+    pub(crate) const DELETE_ENDED: &str =
+        "DELETE FROM sessions WHERE last_seen_at < $1 OR expires_at <= $2";
 }
 
 /// The columns of [`ImageRow`], from table alias `i`.
@@ -637,8 +695,9 @@ pub(crate) const MARK_USER_DELETED: &str = "UPDATE users SET password_hash = $2,
      deletion_requested_at = COALESCE(deletion_requested_at, $3) WHERE id = $1";
 
 /// What goes with that first step, in the same transaction: the user `$1`'s tokens and links.
-pub(crate) const DELETE_USER_CREDENTIALS: [&str; 2] = [
+pub(crate) const DELETE_USER_CREDENTIALS: [&str; 3] = [
     "DELETE FROM api_tokens WHERE user_id = $1",
+    "DELETE FROM sessions WHERE user_id = $1",
     "DELETE FROM links WHERE owner = $1",
 ];
 

@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use imagevault_core::TokenHash;
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
-    TokenOwner, UserRepo, WorkScope,
+    SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
     Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
 };
+use imagevault_core::{SessionRecord, TokenHash};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -31,9 +31,10 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
-    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow, TokenOwnerRow,
-    UserRow, convert, found_keys, heights_json, image_columns, image_thumbnail_columns, in_order,
-    keyset_clause, link_columns, owner_plan_columns, plan_columns, records, signed, user_columns,
+    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
+    SessionOwnerRow, TokenOwnerRow, UserRow, convert, found_keys, heights_json, image_columns,
+    image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
+    plan_columns, records, signed, user_columns,
 };
 
 const BACKEND: &str = "sqlite";
@@ -979,6 +980,81 @@ impl LinkRepo for SqliteRepo {
             image,
             owner_plan,
         }))
+    }
+}
+
+#[async_trait]
+impl SessionRepo for SqliteRepo {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError> {
+        let done = sqlx::query(crate::rows::session_sql::INSERT)
+            .bind(&session.hash.as_bytes()[..])
+            .bind(session.user_id.as_uuid())
+            .bind(micros(session.created_at))
+            .bind(micros(session.last_seen_at))
+            .bind(micros(session.expires_at))
+            .execute(&self.writer)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        if done.rows_affected() == 0 {
+            return Err(Conflict::MissingReference.into());
+        }
+        Ok(())
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, RepoError> {
+        let row: Option<SessionOwnerRow<Stamp, Heights>> =
+            sqlx::query_as(crate::rows::session_sql::FIND)
+                .bind(&hash.as_bytes()[..])
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(fail)?;
+        checked(row.map(|row| row.into_session_owner(*hash)).transpose())
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(crate::rows::session_sql::TOUCH)
+            .bind(&hash.as_bytes()[..])
+            .bind(micros(seen_at))
+            .execute(&self.writer)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        let done = sqlx::query(crate::rows::session_sql::DELETE)
+            .bind(&hash.as_bytes()[..])
+            .execute(&self.writer)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError> {
+        let done = sqlx::query(crate::rows::session_sql::DELETE_USER)
+            .bind(user.as_uuid())
+            .execute(&self.writer)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn delete_ended_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let done = sqlx::query(crate::rows::session_sql::DELETE_ENDED)
+            .bind(micros(idle_before))
+            .bind(micros(now))
+            .execute(&self.writer)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -11,8 +11,9 @@ use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, TokenOwner, UserRepo, WorkScope,
+    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
 };
+use crate::session::SessionRecord;
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
@@ -47,6 +48,7 @@ struct State {
     plans: HashMap<PlanId, Plan>,
     users: HashMap<UserId, User>,
     tokens: HashMap<[u8; 32], TokenRecord>,
+    sessions: HashMap<[u8; 32], SessionRecord>,
     /// Users marked by `begin_user_deletion`, with the time of the mark.
     deleting: HashMap<UserId, DateTime<Utc>>,
     images: HashMap<ImageId, Image>,
@@ -267,6 +269,7 @@ impl UserRepo for MemoryRepo {
         }
         state.deleting.remove(&id);
         state.tokens.retain(|_, token| token.user_id != id);
+        state.sessions.retain(|_, session| session.user_id != id);
         let images: Vec<ImageId> = state
             .images
             .values()
@@ -287,6 +290,7 @@ impl UserRepo for MemoryRepo {
         let State {
             users,
             tokens,
+            sessions,
             links,
             deleting,
             ..
@@ -297,6 +301,7 @@ impl UserRepo for MemoryRepo {
         user.password_hash = PasswordHash::unusable();
         user.plan_id = None;
         tokens.retain(|_, token| token.user_id != id);
+        sessions.retain(|_, session| session.user_id != id);
         links.retain(|_, link| link.owner != id);
         deleting.entry(id).or_insert(now);
         self.account_changes.changed();
@@ -685,6 +690,73 @@ impl LinkRepo for MemoryRepo {
 
     fn link_changes(&self) -> Option<ChangeFeed> {
         Some(self.link_feed.clone())
+    }
+}
+
+#[async_trait]
+impl SessionRepo for MemoryRepo {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError> {
+        let mut state = self.state();
+        if !state.users.contains_key(&session.user_id)
+            || state.deleting.contains_key(&session.user_id)
+        {
+            return Err(Conflict::MissingReference.into());
+        }
+        state
+            .sessions
+            .insert(*session.hash.as_bytes(), session.clone());
+        Ok(())
+    }
+
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, RepoError> {
+        let state = self.state();
+        Ok(state
+            .sessions
+            .get(hash.as_bytes())
+            .and_then(|session| Some((session, state.users.get(&session.user_id)?)))
+            .map(|(session, user)| SessionOwner {
+                session: session.clone(),
+                user: user.clone(),
+                plan: state.owner_plan(user.id),
+            }))
+    }
+
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        Ok(match self.state().sessions.get_mut(hash.as_bytes()) {
+            Some(session) => {
+                session.last_seen_at = seen_at;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        Ok(self.state().sessions.remove(hash.as_bytes()).is_some())
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError> {
+        let mut state = self.state();
+        let before = state.sessions.len();
+        state.sessions.retain(|_, session| session.user_id != user);
+        Ok(u64::try_from(before - state.sessions.len()).unwrap_or(u64::MAX))
+    }
+
+    async fn delete_ended_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let mut state = self.state();
+        let before = state.sessions.len();
+        state
+            .sessions
+            .retain(|_, session| session.last_seen_at >= idle_before && session.expires_at > now);
+        Ok(u64::try_from(before - state.sessions.len()).unwrap_or(u64::MAX))
     }
 }
 

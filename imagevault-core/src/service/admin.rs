@@ -208,7 +208,8 @@ impl Vault {
         if let Some(Some(plan)) = changes.plan {
             self.check_plan_exists(plan).await?;
         }
-        // A new password ends every session of the old one: whoever knew it may hold tokens.
+        // A new password ends every session and token of the old one: whoever knew it may
+        // hold them.
         let revoke_tokens = changes.password.is_some();
         let password_hash = match changes.password {
             Some(password) => self.hash_password(password).await?,
@@ -231,6 +232,7 @@ impl Vault {
                         let saved = repo.update_user(user).await?;
                         if saved && revoke_tokens {
                             repo.delete_user_tokens(user.id).await?;
+                            repo.delete_user_sessions(user.id).await?;
                         }
                         Ok(saved)
                     })

@@ -13,6 +13,7 @@ mod links;
 mod media;
 mod pool;
 mod read_cache;
+mod sessions;
 mod sweep;
 mod throttle;
 mod upload_slots;
@@ -28,6 +29,7 @@ pub use admin::{NewUser, UserChanges};
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};
+pub use sessions::StartedSession;
 pub use sweep::{SweepOptions, SweepReport};
 pub use throttle::{ThrottleConfig, client_key};
 pub use upload_slots::{DEFAULT_MAX_UPLOADS_PER_USER, UploadSlot};
@@ -145,6 +147,12 @@ pub struct VaultConfig {
     /// How long an API token works after it is issued; `None` (the default): until it is
     /// revoked. An expired token is refused like an unknown one.
     pub token_ttl: Option<Duration>,
+    /// How long a browser session may go unused before it ends. Default
+    /// [`DEFAULT_SESSION_IDLE_TIMEOUT`](crate::DEFAULT_SESSION_IDLE_TIMEOUT).
+    pub session_idle_timeout: Duration,
+    /// How long a browser session lasts however much it is used. Default
+    /// [`DEFAULT_SESSION_LIFETIME`](crate::DEFAULT_SESSION_LIFETIME).
+    pub session_lifetime: Duration,
 }
 
 /// The default of [`VaultConfig::cache_max_age`]: 60 s.
@@ -196,6 +204,8 @@ impl Default for VaultConfig {
             max_uploads_per_user: DEFAULT_MAX_UPLOADS_PER_USER,
             cache_max_age: CACHE_MAX_AGE,
             token_ttl: None,
+            session_idle_timeout: crate::session::DEFAULT_SESSION_IDLE_TIMEOUT,
+            session_lifetime: crate::session::DEFAULT_SESSION_LIFETIME,
         }
     }
 }

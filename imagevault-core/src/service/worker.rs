@@ -443,6 +443,9 @@ impl Vault {
                     if let Err(error) = self.finish_user_deletions().await {
                         warn!(%error, "finishing user deletions failed; trying again next interval");
                     }
+                    if let Err(error) = self.purge_ended_sessions().await {
+                        warn!(%error, "deleting ended sessions failed; trying again next interval");
+                    }
                     match pass {
                         // A failed full pass is tried again at the next tick.
                         Ok(_) if full => last_full = Some(tick),

@@ -11,12 +11,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-    RepoError, UserRepo, WorkScope,
+    RepoError, SessionOwner, SessionRepo, UserRepo, WorkScope,
 };
 use imagevault_core::{
     Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
-    PlanId, PlanName, PlanSpec, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights,
-    TokenHash, TokenOwner, TokenRecord, User, UserChanges, UserId, Username, VaultError,
+    PlanId, PlanName, PlanSpec, Repo, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight,
+    ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, User, UserChanges, UserId, Username,
+    VaultError,
 };
 
 use crate::harness::{TestVault, small_png};
@@ -211,6 +212,36 @@ impl LinkRepo for DeafRepo {
     }
     fn link_changes(&self) -> Option<ChangeFeed> {
         Some(self.feed.clone())
+    }
+}
+
+#[async_trait]
+impl SessionRepo for DeafRepo {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError> {
+        self.inner.insert_session(session).await
+    }
+    async fn find_session(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, RepoError> {
+        self.inner.find_session(hash).await
+    }
+    async fn touch_session(
+        &self,
+        hash: &TokenHash,
+        seen_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        self.inner.touch_session(hash, seen_at).await
+    }
+    async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError> {
+        self.inner.delete_session(hash).await
+    }
+    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError> {
+        self.inner.delete_user_sessions(user).await
+    }
+    async fn delete_ended_sessions(
+        &self,
+        idle_before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        self.inner.delete_ended_sessions(idle_before, now).await
     }
 }
 
