@@ -1,6 +1,8 @@
 //! [`Caller`]: the account behind a request's `Authorization` header.
 //!
-//! Accepted: `Basic base64(username:password)`, `Bearer <token>` and DRF's `Token <token>`.
+//! Accepted: `Basic base64(username:password)`, `Bearer <token>` and DRF's `Token <token>`;
+//! without an `Authorization` header, a browser session's cookie (see `session_cookie`),
+//! with its CSRF token on unsafe methods, as DRF's `SessionAuthentication`.
 //! A missing or wrong credential is a 401 with `WWW-Authenticate` challenges. Repeated
 //! failures are throttled by the service (429 with `Retry-After`): Basic logins per
 //! username from one client, per username and per client; bad tokens per client. The client
@@ -17,11 +19,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, StatusCode};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use imagevault_core::{Account, Vault, VaultError, client_key};
+use imagevault_core::{Account, SessionSecret, Vault, VaultError, client_key};
 
 use crate::AppState;
 use crate::config::RouterConfig;
 use crate::error::ApiError;
+use crate::session_cookie::{header_token, presented_secret};
 
 /// Which site made the request, as browsers tell (Fetch Metadata); `http` has no constant.
 const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
@@ -89,7 +92,14 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let not_provided =
             || ApiError::unauthorized("Authentication credentials were not provided.");
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(not_provided)?;
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            // As DRF's SessionAuthentication: a signed-in browser's own pages call the API
+            // with the session cookie, and a CSRF token for unsafe methods.
+            return match presented_secret(&parts.headers, &state.config) {
+                Some(secret) => session_caller(parts, state, &secret).await,
+                None => Err(not_provided()),
+            };
+        };
         let value = header.to_str().map_err(|_| {
             ApiError::unauthorized("Invalid authorization header; it must be ASCII text.")
         })?;
@@ -142,6 +152,60 @@ impl FromRequestParts<AppState> for Caller {
 /// host of this site, made the request), or an `Origin` header other than the public URL's
 /// origin (`Origin: null` included, which sandboxed and privacy-sensitive contexts send).
 /// Clients outside browsers send neither header and pass.
+async fn session_caller(
+    parts: &Parts,
+    state: &AppState,
+    secret: &SessionSecret,
+) -> Result<Caller, ApiError> {
+    check_csrf(parts, secret, header_token(&parts.headers), &state.config)?;
+    match state.vault.authenticate_session(secret).await {
+        Ok(account) => Ok(Caller {
+            account,
+            token: None,
+        }),
+        Err(VaultError::InvalidCredentials) => Err(ApiError::unauthorized(
+            "Your session has ended; sign in again.",
+        )),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Refuses an unsafe request made with a session unless it comes from this server's own
+/// pages: same origin, and the session's CSRF token `presented` (from a form field or the
+/// [`CSRF_HEADER`](crate::session_cookie::CSRF_HEADER)).
+pub(crate) fn check_csrf(
+    parts: &Parts,
+    secret: &SessionSecret,
+    presented: Option<&str>,
+    config: &RouterConfig,
+) -> Result<(), ApiError> {
+    if parts.method.is_safe() {
+        return Ok(());
+    }
+    refuse_cross_site(parts, config)?;
+    check_csrf_token(secret, presented)
+}
+
+/// Whether `presented` is the session's CSRF token, compared in constant time; the 403
+/// names what was wrong.
+pub(crate) fn check_csrf_token(
+    secret: &SessionSecret,
+    presented: Option<&str>,
+) -> Result<(), ApiError> {
+    match presented {
+        None | Some("") => Err(ApiError::detail(
+            StatusCode::FORBIDDEN,
+            "CSRF Failed: CSRF token missing. Requests made with a session send the page's \
+             token in the X-CSRFToken header or the csrfmiddlewaretoken form field.",
+        )),
+        Some(token) if secret.accepts_csrf(token) => Ok(()),
+        Some(_) => Err(ApiError::detail(
+            StatusCode::FORBIDDEN,
+            "CSRF Failed: CSRF token incorrect. Reload the page and try again.",
+        )),
+    }
+}
+
 pub(crate) fn refuse_cross_site(parts: &Parts, config: &RouterConfig) -> Result<(), ApiError> {
     if parts.method.is_safe() {
         return Ok(());

@@ -104,6 +104,18 @@ impl RouterConfig {
         &self.public_url
     }
 
+    /// Whether the public URL is https: session cookies are then `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+
+    /// The public URL's path prefix without a trailing slash (`""` for none), which the
+    /// pages' links start with.
+    pub fn path_prefix(&self) -> &str {
+        let rest = self.public_url.split_once("://").map_or("", |(_, rest)| rest);
+        rest.find('/').map_or("", |slash| &rest[slash..])
+    }
+
     /// The time limit for one request.
     pub fn timeout(&self) -> Duration {
         self.request_timeout
@@ -152,5 +164,20 @@ mod tests {
         ] {
             assert!(RouterConfig::new(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod prefix_tests {
+    use super::*;
+
+    #[test]
+    fn the_path_prefix_and_scheme_come_from_the_public_url() {
+        let plain = RouterConfig::new("http://127.0.0.1:8000/").unwrap();
+        assert_eq!(plain.path_prefix(), "");
+        assert!(!plain.is_https());
+        let prefixed = RouterConfig::new("https://example.com/images/").unwrap();
+        assert_eq!(prefixed.path_prefix(), "/images");
+        assert!(prefixed.is_https());
     }
 }

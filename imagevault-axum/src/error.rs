@@ -176,6 +176,11 @@ impl ApiError {
         self
     }
 
+    /// The headers the response adds, such as `Retry-After`.
+    pub(crate) fn headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.headers
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -109,7 +109,7 @@ fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
 /// frame it, and it has no forms of its own to post elsewhere.
 pub(crate) const HTML_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
      script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-     connect-src 'self'; font-src 'self'; base-uri 'self'; form-action 'none'; \
+     connect-src 'self'; font-src 'self'; base-uri 'self'; form-action 'self'; \
      frame-ancestors 'none'";
 
 /// Whether a response is an HTML page.

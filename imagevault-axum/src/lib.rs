@@ -11,6 +11,9 @@ mod pagination;
 mod payload;
 mod routes;
 mod schema;
+mod session_cookie;
+#[cfg(feature = "console")]
+mod console;
 
 use std::sync::Arc;
 
@@ -71,7 +74,10 @@ pub fn router(vault: Vault, config: RouterConfig) -> Router {
         readiness: Arc::default(),
         config: Arc::new(config),
     };
-    let api = Router::new()
+    let api = Router::new();
+    #[cfg(feature = "console")]
+    let api = api.merge(console::routes(&state));
+    let api = api
         .merge(routes::service::routes())
         .merge(routes::account::routes())
         .merge(routes::images::routes(&state))

@@ -21,7 +21,7 @@ use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, ImageFile, PageBody,
 use crate::{AppState, api_route};
 
 /// Room for the multipart framing and the `name` field around the file itself.
-const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+pub(crate) const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let body_limit = state.vault.config().limits.max_bytes + MULTIPART_OVERHEAD;
