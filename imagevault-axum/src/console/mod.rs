@@ -19,11 +19,11 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
-
 /// The console's routes.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     // An upload form may carry several files, each up to the vault's byte limit.
-    let per_file = state.vault.config().limits.max_bytes + crate::routes::images::MULTIPART_OVERHEAD;
+    let per_file =
+        state.vault.config().limits.max_bytes + crate::routes::images::MULTIPART_OVERHEAD;
     let form_limit = per_file.saturating_mul(gallery::MAX_FILES_PER_FORM as u64);
     let form_limit = usize::try_from(form_limit).unwrap_or(usize::MAX);
     Router::new()
