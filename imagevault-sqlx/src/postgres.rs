@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
+    UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
@@ -1002,6 +1003,31 @@ impl ImageRepo for PostgresRepo {
             .filter(|id| touched.contains(id))
             .map(ImageId::from_uuid)
             .collect())
+    }
+
+    async fn totals(&self) -> Result<Totals, RepoError> {
+        let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(rows::admin_sql::TOTALS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows::admin_sql::totals(counts))
+    }
+
+    async fn list_all_images(
+        &self,
+        filter: &ImageFilter,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        let sql = rows::admin_sql::all_images(filter, query);
+        let mut select = sqlx::query(&sql);
+        if let Some(owner) = filter.owner {
+            select = select.bind(owner.as_uuid());
+        }
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
+        checked(records(&checked(ImageThumbnailRows::check(&rows))?.0))
     }
 }
 

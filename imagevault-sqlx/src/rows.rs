@@ -704,3 +704,61 @@ pub(crate) const DELETE_USER_CREDENTIALS: [&str; 3] = [
 /// Users marked as being deleted, oldest mark first, at most `$1`.
 pub(crate) const USERS_BEING_DELETED: &str = "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \
      ORDER BY deletion_requested_at, id LIMIT $1";
+
+/// Statements of the administrators' console, the same in both dialects.
+pub(crate) mod admin_sql {
+    /// `ImageRepo::totals`: users (not being deleted), images, the originals' bytes,
+    /// pending and failed thumbnails, as five 64-bit integers. Each count is answered
+    /// from an index where there is one (the pending and failed rows have partial ones).
+    pub(crate) const TOTALS: &str = "SELECT \
+         (SELECT COUNT(*) FROM users WHERE deletion_requested_at IS NULL), \
+         (SELECT COUNT(*) FROM images), \
+         (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM images), \
+         (SELECT COUNT(*) FROM thumbnails WHERE status = 'pending'), \
+         (SELECT COUNT(*) FROM thumbnails WHERE status = 'failed')";
+
+    /// The `list_all_images` statement for `filter` and `query`: images newest first,
+    /// each joined with its thumbnails. Bind the owner (if the filter has one), then the
+    /// keyset anchor's time and id (if the query has one).
+    pub(crate) fn all_images(
+        filter: &imagevault_core::repo::ImageFilter,
+        query: &imagevault_core::page::KeysetQuery,
+    ) -> String {
+        let mut conditions = String::new();
+        let mut next = 1;
+        if filter.owner.is_some() {
+            conditions.push_str("AND i.owner = $1 ");
+            next = 2;
+        }
+        if filter.failed_thumbnails_only {
+            // Answered from the partial index of failed rows (`thumbnails_failed`).
+            conditions.push_str(
+                "AND i.id IN (SELECT f.image_id FROM thumbnails f WHERE f.status = 'failed') ",
+            );
+        }
+        format!(
+            "SELECT {} FROM (SELECT * FROM images i WHERE TRUE {conditions}{}) AS i \
+             LEFT JOIN thumbnails t ON t.image_id = i.id \
+             ORDER BY i.created_at DESC, i.id DESC, t.max_height",
+            super::image_thumbnail_columns!(),
+            super::keyset_clause(query, "i", next)
+        )
+    }
+
+    /// Five counts as [`Totals`](imagevault_core::repo::Totals); a negative count (which
+    /// no database returns) is an invalid row.
+    pub(crate) fn totals(
+        (users, images, bytes, pending, failed): (i64, i64, i64, i64, i64),
+    ) -> Result<imagevault_core::repo::Totals, crate::error::InvalidRow> {
+        let count = |value: i64, what: &str| {
+            u64::try_from(value).map_err(|_| crate::error::InvalidRow(format!("{what} {value}")))
+        };
+        Ok(imagevault_core::repo::Totals {
+            users: count(users, "user count")?,
+            images: count(images, "image count")?,
+            bytes: count(bytes, "byte count")?,
+            thumbnails_pending: count(pending, "pending thumbnail count")?,
+            thumbnails_failed: count(failed, "failed thumbnail count")?,
+        })
+    }
+}

@@ -23,7 +23,10 @@ use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
-use crate::repo::{ChangeFeed, Conflict, Repo, RepoError, SessionOwner, TokenOwner, WorkScope};
+use crate::repo::{
+    ChangeFeed, Conflict, ImageFilter, Repo, RepoError, SessionOwner, TokenOwner, Totals,
+    WorkScope,
+};
 use crate::session::{SessionRecord, SessionSecret};
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
@@ -82,6 +85,9 @@ pub async fn run_all(repo: &dyn Repo) {
 
     concurrent_image_inserts(repo).await;
     concurrent_creates_of_one_name(repo).await;
+
+    totals_count_the_checks_rows(repo).await;
+    all_images_list_by_keyset_and_filter(repo).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3902,6 +3908,236 @@ pub async fn concurrent_creates_of_one_name(repo: &dyn Repo) {
     clean_up(repo, &winners, &plan_winners).await;
 }
 
+// ---------------------------------------------------------------------------------------
+// Administrators' console
+// ---------------------------------------------------------------------------------------
+
+/// The totals of `repo`, which must answer.
+async fn totals_of(repo: &dyn Repo) -> Totals {
+    repo.totals().await.expect("totals failed")
+}
+
+/// An image of `owner` of `size` bytes with one row per `(height, status)`.
+async fn sized_image(
+    repo: &dyn Repo,
+    owner: UserId,
+    size: u64,
+    rows: &[(u32, ThumbnailStatus)],
+) -> ImageRecord {
+    let at = now();
+    let mut record = image_with_rows(
+        owner,
+        at,
+        &rows
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, at))
+            .collect::<Vec<_>>(),
+    );
+    record.image.size = size;
+    insert(repo, record).await
+}
+
+/// `totals` counts the check's own rows. Other rows come and go meanwhile (see the module
+/// doc), so each figure is checked as at least what the check added; sizes of 2^40 bytes
+/// make the bytes of its images stand out from everyone else's.
+/// [`totals_are_exact`] checks exact figures on a repository of its own.
+pub async fn totals_count_the_checks_rows(repo: &dyn Repo) {
+    const BIG: u64 = 1 << 40;
+    let user = new_user(repo, None).await;
+    sized_image(
+        repo,
+        user.id,
+        BIG,
+        &[
+            (200, ThumbnailStatus::Pending),
+            (400, ThumbnailStatus::Failed),
+            (800, ThumbnailStatus::Ready),
+        ],
+    )
+    .await;
+    sized_image(repo, user.id, BIG, &[(200, ThumbnailStatus::Failed)]).await;
+    let totals = totals_of(repo).await;
+    assert!(totals.users >= 1, "totals must count users: {totals:?}");
+    assert!(totals.images >= 2, "totals must count images: {totals:?}");
+    assert!(
+        totals.bytes >= 2 * BIG,
+        "totals must add up the originals' sizes: {totals:?}"
+    );
+    assert!(
+        totals.thumbnails_pending >= 1,
+        "totals must count pending thumbnails: {totals:?}"
+    );
+    assert!(
+        totals.thumbnails_failed >= 2,
+        "totals must count failed thumbnails: {totals:?}"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `list_all_images` lists every user's images newest first by keyset, with all their
+/// thumbnail rows: all of them, one owner's (exactly what `list_images` gives), or only
+/// those with a failed thumbnail. The check's images lie at far-future times, so that in
+/// the lists of every user's images no other rows fall among them.
+pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let user = new_user(repo, None).await;
+    let other = new_user(repo, None).await;
+    let base = far_future();
+    // (owner, offset, rows); equal times test the id tie-break.
+    let layout: [(UserId, i64, &[(u32, ThumbnailStatus)]); 6] = [
+        (user.id, 0, &[(200, Ready), (400, Ready)]),
+        (other.id, 0, &[(200, Failed), (400, Ready)]),
+        (user.id, 3, &[(200, Pending)]),
+        (other.id, 5, &[]),
+        (user.id, 5, &[(400, Failed)]),
+        (other.id, 9, &[(200, Failed), (800, Failed)]),
+    ];
+    let mut images = Vec::new();
+    for (owner, offset, rows) in layout {
+        let at = micros(base, offset);
+        let rows: Vec<(u32, ThumbnailStatus, DateTime<Utc>)> = rows
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, at))
+            .collect();
+        images.push(sorted(
+            insert(repo, image_with_rows(owner, at, &rows)).await,
+        ));
+    }
+    let failed = |record: &ImageRecord| {
+        record
+            .thumbnails
+            .iter()
+            .any(|row| row.status == ThumbnailStatus::Failed)
+    };
+    let cases = [
+        (None, false),
+        (None, true),
+        (Some(user.id), false),
+        (Some(other.id), false),
+        (Some(user.id), true),
+        (Some(other.id), true),
+    ];
+    for (owner, failed_thumbnails_only) in cases {
+        let filter = ImageFilter {
+            owner,
+            failed_thumbnails_only,
+        };
+        let ours: Vec<ImageRecord> = images
+            .iter()
+            .filter(|record| owner.is_none_or(|owner| record.image.owner == owner))
+            .filter(|record| !failed_thumbnails_only || failed(record))
+            .cloned()
+            .collect();
+        let scope = if owner.is_some() {
+            Scope::Own
+        } else {
+            Scope::Shared
+        };
+        let name = format!("list_all_images({filter:?})");
+        check_keyset_list(
+            &name,
+            scope,
+            &ours,
+            Positioned::position,
+            |query| async move { repo.list_all_images(&filter, &query).await },
+        )
+        .await;
+        if let (Some(owner), false) = (owner, failed_thumbnails_only) {
+            let first = KeysetQuery::first(100);
+            assert_eq!(
+                repo.list_all_images(&filter, &first)
+                    .await
+                    .expect("list_all_images failed"),
+                repo.list_images(owner, &first)
+                    .await
+                    .expect("list_images failed"),
+                "list_all_images of one owner must be that owner's list_images"
+            );
+        }
+    }
+    clean_up(repo, &[user.id, other.id], &[]).await;
+}
+
+/// `totals` counts exactly: users but not those being deleted, images, the originals'
+/// bytes, pending and failed (not ready) thumbnails, and follows completions and deletes.
+///
+/// Needs a repository no one else writes to meanwhile, so it is not part of [`run_all`]:
+/// call it on a fresh repository of its own.
+pub async fn totals_are_exact(repo: &dyn Repo) {
+    let before = totals_of(repo).await;
+    let plus = |users: u64, images: u64, bytes: u64, pending: u64, failed: u64| Totals {
+        users: before.users + users,
+        images: before.images + images,
+        bytes: before.bytes + bytes,
+        thumbnails_pending: before.thumbnails_pending + pending,
+        thumbnails_failed: before.thumbnails_failed + failed,
+    };
+    let user = new_user(repo, None).await;
+    let leaving = new_user(repo, None).await;
+    assert_eq!(
+        totals_of(repo).await,
+        plus(2, 0, 0, 0, 0),
+        "new users count"
+    );
+    let first = sized_image(
+        repo,
+        user.id,
+        1_000,
+        &[
+            (200, ThumbnailStatus::Pending),
+            (400, ThumbnailStatus::Failed),
+            (800, ThumbnailStatus::Ready),
+        ],
+    )
+    .await;
+    sized_image(repo, leaving.id, 2_345, &[(200, ThumbnailStatus::Failed)]).await;
+    assert_eq!(
+        totals_of(repo).await,
+        plus(2, 2, 3_345, 1, 2),
+        "images, bytes and pending and failed thumbnails count; ready ones do not"
+    );
+    assert!(
+        repo.begin_user_deletion(leaving.id, now())
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    assert_eq!(
+        totals_of(repo).await,
+        plus(1, 2, 3_345, 1, 2),
+        "a user being deleted is not counted; their images are until deleted"
+    );
+    assert!(
+        repo.complete_thumbnail(
+            first.image.id,
+            height(200),
+            &StorageKey::new_thumbnail(ImageFormat::Jpeg),
+            now()
+        )
+        .await
+        .expect("complete_thumbnail failed")
+    );
+    assert_eq!(
+        totals_of(repo).await,
+        plus(1, 2, 3_345, 0, 2),
+        "a completed thumbnail is no longer pending"
+    );
+    repo.delete_image(user.id, first.image.id)
+        .await
+        .expect("delete_image failed")
+        .expect("the image was there");
+    assert_eq!(
+        totals_of(repo).await,
+        plus(1, 1, 2_345, 0, 1),
+        "a deleted image and its thumbnails no longer count"
+    );
+    clean_up(repo, &[user.id, leaving.id], &[]).await;
+    assert_eq!(
+        totals_of(repo).await,
+        before,
+        "deleted users no longer count"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -3914,6 +4150,11 @@ mod tests {
     #[tokio::test]
     async fn memory_repo_counts_ended_sessions() {
         super::ended_sessions_are_counted(&crate::MemoryRepo::new()).await
+    }
+
+    #[tokio::test]
+    async fn memory_repo_totals_are_exact() {
+        super::totals_are_exact(&crate::MemoryRepo::new()).await
     }
 
     /// The checks must hold on a repository shared with concurrent runs of the suite.
