@@ -7,9 +7,13 @@
 //! adds drag and drop, per-file upload progress and live thumbnail status. Pages hold no
 //! business rule: they call the vault and show its errors, as the API does.
 
+mod account;
 mod assets;
+mod format;
 mod gallery;
 mod html;
+mod image;
+mod links;
 mod login;
 mod session;
 
@@ -36,4 +40,16 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(gallery::upload).layer(DefaultBodyLimit::max(form_limit)),
         )
         .route("/static/{file}", get(assets::serve))
+        // User pages: the image page, its expiring links, the account.
+        .route("/images/{id}/", get(image::show))
+        .route(
+            "/images/{id}/delete/",
+            get(image::confirm_delete).post(image::delete),
+        )
+        .route("/images/{id}/links/", post(links::create))
+        .route("/links/{id}/", post(links::update))
+        .route("/links/{id}/delete/", post(links::delete))
+        .route("/account/", get(account::show))
+        .route("/account/password/", post(account::change_password))
+        .route("/account/sessions/end/", post(account::end_sessions))
 }
