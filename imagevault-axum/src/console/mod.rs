@@ -7,6 +7,7 @@
 //! adds drag and drop, per-file upload progress and live thumbnail status. Pages hold no
 //! business rule: they call the vault and show its errors, as the API does.
 
+mod admin;
 mod assets;
 mod gallery;
 mod html;
@@ -36,4 +37,6 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(gallery::upload).layer(DefaultBodyLimit::max(form_limit)),
         )
         .route("/static/{file}", get(assets::serve))
+        // The administrators' console (dashboard, users, plans, images).
+        .merge(admin::routes())
 }
