@@ -14,6 +14,8 @@ mod auth;
 #[cfg(feature = "postgres")]
 mod change_feed;
 mod connections;
+#[cfg(feature = "console")]
+mod console_admin;
 mod conventions;
 mod edge;
 mod hostile;
