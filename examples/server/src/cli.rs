@@ -164,6 +164,28 @@ pub(crate) struct Global {
     )]
     pub(crate) token_ttl_secs: Option<u64>,
 
+    /// Seconds a web console session may go unused before it ends and the browser must
+    /// sign in again
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_SESSION_IDLE_TIMEOUT_SECS",
+        default_value_t = imagevault::DEFAULT_SESSION_IDLE_TIMEOUT.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) session_idle_timeout_secs: u64,
+
+    /// Seconds a web console session lasts at most after signing in, however much it is
+    /// used
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_SESSION_LIFETIME_SECS",
+        default_value_t = imagevault::DEFAULT_SESSION_LIFETIME.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub(crate) session_lifetime_secs: u64,
+
     /// Failed logins in a row allowed before the next one must wait (1 s, doubling up to
     /// 60 s): per username from one client address for passwords, per client address for
     /// tokens. Raise it only for trusted load, such as API fuzzing

@@ -67,6 +67,8 @@ async fn open_vault_with(
             config.password_hash_queue = global.password_hash_queue;
             config.verified_login_ttl = Duration::from_secs(global.verified_login_secs);
             config.token_ttl = global.token_ttl_secs.map(Duration::from_secs);
+            config.session_idle_timeout = Duration::from_secs(global.session_idle_timeout_secs);
+            config.session_lifetime = Duration::from_secs(global.session_lifetime_secs);
             config.decode_memory_bytes = global.decode_memory_bytes;
             tune(&mut config);
             config

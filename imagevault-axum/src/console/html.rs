@@ -115,19 +115,12 @@ impl PageError {
     }
 }
 
-/// The sentences of an API error's body.
+/// The sentences of an API error's body, without the field names: a page shows each next
+/// to its field, or in a context that names the file or form it is about.
 pub(crate) fn messages(body: &ErrorBody) -> Vec<String> {
     match body {
         ErrorBody::Detail { detail } => vec![detail.clone()],
-        ErrorBody::Fields(fields) => fields
-            .iter()
-            .flat_map(|(field, messages)| {
-                messages.iter().map(move |message| match field.as_str() {
-                    "non_field_errors" | "detail" => message.clone(),
-                    field => format!("{field}: {message}"),
-                })
-            })
-            .collect(),
+        ErrorBody::Fields(fields) => fields.values().flatten().cloned().collect(),
     }
 }
 
