@@ -215,7 +215,7 @@ async fn a_user_and_an_administrator_work_through_the_console_in_chromium() {
         .tick("main form input[type=checkbox][name=expiring_links]")
         .await;
     browser.check_accessibility("plan form").await;
-    browser.submit("main form").await;
+    browser.submit_form_of("thumbnail_heights").await;
     browser.wait_to_leave("/admin/plans/new/").await;
     browser.visit("/admin/plans/").await;
     let plans = browser.text("main").await;
@@ -236,14 +236,9 @@ async fn a_user_and_an_administrator_work_through_the_console_in_chromium() {
     browser
         .fill("main form input[name=password]", NEW_USER_PASSWORD)
         .await;
-    browser
-        .find("main form select[name=plan]")
-        .await
-        .select_by_label(&plan)
-        .await
-        .expect("choose the new plan");
+    browser.choose("plan", &plan).await;
     browser.check_accessibility("user form").await;
-    browser.submit("main form").await;
+    browser.submit_form_of("username").await;
     browser.wait_to_leave("/admin/users/new/").await;
     browser.visit("/admin/users/").await;
     let users = browser.text("main").await;

@@ -302,6 +302,43 @@ impl Browser {
             .unwrap_or_else(|error| panic!("submit {form}: {error}"));
     }
 
+    /// Clicks the submit button of the form that holds the field named `field`, so that a
+    /// page with several forms (search, sign-out) submits the right one.
+    pub(crate) async fn submit_form_of(&self, field: &str) {
+        let xpath = format!("//*[@name='{field}']/ancestor::form[1]//*[@type='submit']");
+        let button = match self
+            .client
+            .wait()
+            .at_most(PATIENCE)
+            .every(POLL)
+            .for_element(Locator::XPath(&xpath))
+            .await
+        {
+            Ok(button) => button,
+            Err(error) => panic!("no submit button for {field} ({error})"),
+        };
+        button
+            .click()
+            .await
+            .unwrap_or_else(|error| panic!("submit the form of {field}: {error}"));
+    }
+
+    /// Chooses the option of the select named `select` whose text contains `text`.
+    pub(crate) async fn choose(&self, select: &str, text: &str) {
+        let xpath =
+            format!("//select[@name='{select}']/option[contains(normalize-space(.), '{text}')]");
+        match self.client.find(Locator::XPath(&xpath)).await {
+            Ok(option) => option
+                .click()
+                .await
+                .unwrap_or_else(|error| panic!("choose {text} in {select}: {error}")),
+            Err(error) => panic!(
+                "no option {text:?} in {select} ({error}): {}",
+                self.text(&format!("select[name={select}]")).await
+            ),
+        }
+    }
+
     /// Runs `script` (a function body returning a value) in the page.
     pub(crate) async fn eval(&self, script: &str) -> Value {
         self.client
