@@ -300,8 +300,8 @@ fn listening(mut process: Process, log: impl FnOnce() -> String) -> (Process, St
 }
 
 /// The binary with its own default backends in a fresh temporary directory: SQLite, files
-/// and the in-process queue, so it needs no service. The administrator `admin` (with
-/// [`ADMIN_PASSWORD`]) is created by the first `serve`.
+/// and the in-process queue, so it needs no service. When no user exists yet, the first
+/// `serve` creates the administrator `admin` with [`ADMIN_PASSWORD`].
 pub(crate) struct Local {
     /// The working directory: `imagevault-data/` and the processes' logs.
     pub(crate) dir: tempfile::TempDir,
