@@ -39,15 +39,40 @@ impl ThumbnailHeight {
         if (Self::MIN..=Self::MAX).contains(&pixels) {
             Ok(Self(pixels))
         } else {
-            Err(ValidationError::new(
-                "thumbnail_heights",
-                format!(
-                    "Thumbnail height {pixels} is out of range; each height must be between {} and {}.",
-                    Self::MIN,
-                    Self::MAX
-                ),
-            ))
+            Err(Self::out_of_range(pixels))
         }
+    }
+
+    /// Parses one height written in decimal digits, as a form field holds it.
+    ///
+    /// ```
+    /// use imagevault_core::ThumbnailHeight;
+    /// assert_eq!(ThumbnailHeight::parse("200").unwrap().get(), 200);
+    /// assert!(ThumbnailHeight::parse("99999999999").is_err());
+    /// assert!(ThumbnailHeight::parse("2e2").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
+            return Err(ValidationError::new(
+                "thumbnail_heights",
+                format!("“{text}” is not a height in pixels; write whole numbers such as 200 400."),
+            ));
+        }
+        // All digits: the only way to fail is a number too large for a u32, out of range too.
+        text.parse::<u32>()
+            .map_err(|_| Self::out_of_range(text))
+            .and_then(Self::new)
+    }
+
+    fn out_of_range(shown: impl std::fmt::Display) -> ValidationError {
+        ValidationError::new(
+            "thumbnail_heights",
+            format!(
+                "Thumbnail height {shown} is out of range; each height must be between {} and {}.",
+                Self::MIN,
+                Self::MAX
+            ),
+        )
     }
 
     /// The height in pixels.
@@ -114,6 +139,25 @@ impl ThumbnailHeights {
         Ok(Self(sorted))
     }
 
+    /// Parses heights written as text, separated by spaces or commas (`"200 400"`,
+    /// `"200, 400"`), as a form field holds them; the rules are those of [`Self::new`].
+    ///
+    /// ```
+    /// use imagevault_core::ThumbnailHeights;
+    /// let heights = ThumbnailHeights::parse(" 400, 200 ").unwrap();
+    /// assert_eq!(heights.to_string(), "200 400");
+    /// assert!(ThumbnailHeights::parse("200 tall").is_err());
+    /// assert!(ThumbnailHeights::parse("").is_err());
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let heights = text
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|part| !part.is_empty())
+            .map(|part| ThumbnailHeight::parse(part).map(ThumbnailHeight::get))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(heights)
+    }
+
     /// The heights, ascending.
     pub fn as_slice(&self) -> &[ThumbnailHeight] {
         &self.0
@@ -127,6 +171,20 @@ impl ThumbnailHeights {
     /// Whether `height` is one of the plan's heights.
     pub fn contains(&self, height: ThumbnailHeight) -> bool {
         self.0.binary_search(&height).is_ok()
+    }
+}
+
+/// The heights in pixels, ascending, separated by spaces: the text
+/// [`ThumbnailHeights::parse`] reads back.
+impl std::fmt::Display for ThumbnailHeights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, height) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            height.fmt(f)?;
+        }
+        Ok(())
     }
 }
 
@@ -294,6 +352,49 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("at most 16")
+        );
+    }
+
+    #[test]
+    fn heights_parse_from_text_with_the_same_rules() {
+        let heights = ThumbnailHeights::parse("400 200,100\t").unwrap();
+        assert_eq!(heights.pixels().collect::<Vec<_>>(), [100, 200, 400]);
+        assert_eq!(
+            ThumbnailHeights::parse(&heights.to_string()).unwrap(),
+            heights
+        );
+        let word = ThumbnailHeights::parse("200 tall").unwrap_err();
+        assert_eq!(word.field, "thumbnail_heights");
+        assert!(word.message.contains("“tall”"), "{}", word.message);
+        assert!(
+            ThumbnailHeights::parse("-5")
+                .unwrap_err()
+                .message
+                .contains("“-5”")
+        );
+        let huge = ThumbnailHeights::parse("99999999999").unwrap_err();
+        assert!(
+            huge.message.contains("99999999999 is out of range"),
+            "{}",
+            huge.message
+        );
+        assert!(
+            ThumbnailHeights::parse("0")
+                .unwrap_err()
+                .message
+                .contains("between 1 and 10000")
+        );
+        assert!(
+            ThumbnailHeights::parse("200 200")
+                .unwrap_err()
+                .message
+                .contains("twice")
+        );
+        assert!(
+            ThumbnailHeights::parse(" , ")
+                .unwrap_err()
+                .message
+                .contains("At least one")
         );
     }
 

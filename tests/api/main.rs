@@ -15,6 +15,8 @@ mod auth;
 mod change_feed;
 mod connections;
 #[cfg(feature = "console")]
+mod console_admin;
+#[cfg(feature = "console")]
 mod console_user;
 mod conventions;
 mod edge;

@@ -8,6 +8,7 @@
 //! business rule: they call the vault and show its errors, as the API does.
 
 mod account;
+mod admin;
 mod assets;
 mod format;
 mod gallery;
@@ -52,4 +53,6 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/account/", get(account::show))
         .route("/account/password/", post(account::change_password))
         .route("/account/sessions/end/", post(account::end_sessions))
+        // The administrators' console (dashboard, users, plans, images).
+        .merge(admin::routes())
 }

@@ -244,6 +244,22 @@ impl Vault {
         Ok(updated)
     }
 
+    /// The user with this username, for administrators' filters and lookups; a user being
+    /// deleted is [`VaultError::NotFound`] already, as in [`get_user`](Self::get_user).
+    pub async fn find_user(
+        &self,
+        admin: &Account,
+        username: &Username,
+    ) -> Result<User, VaultError> {
+        admin.require_admin()?;
+        self.inner
+            .repo
+            .find_user_by_username(username)
+            .await?
+            .filter(|user| !user.is_being_deleted())
+            .ok_or(VaultError::NotFound)
+    }
+
     /// Deletes a user with their images, stored files, links and tokens.
     ///
     /// First, in one write, the account is locked: its password made unusable, its plan

@@ -1,0 +1,389 @@
+//! `/admin/plans/`: the plans table, a new plan, one plan's page and its deletion.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use imagevault_core::page::ListKind;
+use imagevault_core::{Page, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeights};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+use super::super::html::{PageError, PageResult, Viewer, messages, see_other};
+use super::super::session::SignedInAdmin;
+use super::{
+    Invalid, admin_page, checked, described_by, form_errors, labelled, notice, page_request, pager,
+    time, viewer,
+};
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    cursor: Option<String>,
+    done: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DoneQuery {
+    done: Option<String>,
+}
+
+/// The fields of the plan forms.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PlanForm {
+    #[serde(default, rename = "csrfmiddlewaretoken")]
+    csrf: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    thumbnail_heights: String,
+    original_link: Option<String>,
+    expiring_links: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConfirmForm {
+    #[serde(default, rename = "csrfmiddlewaretoken")]
+    csrf: Option<String>,
+}
+
+/// What a plan form shows: the typed values, or the plan's own.
+#[derive(Debug, Default)]
+struct Shown {
+    name: String,
+    thumbnail_heights: String,
+    original_link: bool,
+    expiring_links: bool,
+}
+
+impl Shown {
+    fn of(plan: &Plan) -> Self {
+        Self {
+            name: plan.name.as_str().to_owned(),
+            thumbnail_heights: plan.thumbnail_heights.to_string(),
+            original_link: plan.original_link,
+            expiring_links: plan.expiring_links,
+        }
+    }
+
+    fn typed(form: &PlanForm) -> Self {
+        Self {
+            name: form.name.clone(),
+            thumbnail_heights: form.thumbnail_heights.clone(),
+            original_link: checked(form.original_link.as_ref()),
+            expiring_links: checked(form.expiring_links.as_ref()),
+        }
+    }
+}
+
+/// The plan the form describes, by the core's own parsers, or every field's reasons.
+fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
+    let mut invalid = Invalid::default();
+    let name = PlanName::parse(&form.name).map_err(|e| invalid.add(e)).ok();
+    let heights = ThumbnailHeights::parse(&form.thumbnail_heights)
+        .map_err(|e| invalid.add(e))
+        .ok();
+    match (name, heights) {
+        (Some(name), Some(thumbnail_heights)) => Ok(PlanSpec {
+            name,
+            thumbnail_heights,
+            original_link: checked(form.original_link.as_ref()),
+            expiring_links: checked(form.expiring_links.as_ref()),
+        }),
+        _ => Err(invalid),
+    }
+}
+
+fn plan_path(id: PlanId) -> String {
+    format!("/admin/plans/{id}/")
+}
+
+fn parse_id(id: &str, prefix: &str) -> Result<PlanId, PageError> {
+    PlanId::parse(id).ok_or_else(|| PageError::not_found(prefix))
+}
+
+async fn get_plan(state: &AppState, admin: &SignedInAdmin, id: PlanId) -> Result<Plan, PageError> {
+    state
+        .vault
+        .get_plan(&admin.0.account, id)
+        .await
+        .map_err(|error| PageError::vault(error, state.config.path_prefix()))
+}
+
+const FIELDS: [&str; 4] = [
+    "name",
+    "thumbnail_heights",
+    "original_link",
+    "expiring_links",
+];
+
+/// The plan form's fields, posted to `action`.
+fn plan_form(
+    viewer: &Viewer<'_>,
+    id: &str,
+    action: &str,
+    shown: &Shown,
+    invalid: &Invalid,
+    submit: &str,
+) -> Markup {
+    html! {
+        (form_errors(&invalid.others(&FIELDS)))
+        form #(id) method="post" action=(viewer.href(action)) {
+            (viewer.csrf_field())
+            (labelled("name", "Name", invalid, html! {
+                input #id_name type="text" name="name" value=(shown.name) required
+                    maxlength=(PlanName::MAX_CHARS)
+                    aria-describedby=[described_by("name", invalid)];
+            }))
+            (labelled("thumbnail_heights", "Thumbnail heights in pixels", invalid, html! {
+                input #id_thumbnail_heights type="text" name="thumbnail_heights"
+                    value=(shown.thumbnail_heights) required inputmode="numeric"
+                    aria-describedby=(described_by("thumbnail_heights", invalid)
+                        .map_or_else(|| "thumbnail_heights-help".to_owned(), |errors| format!("thumbnail_heights-help {errors}")));
+            }))
+            p.help #thumbnail_heights-help { "Separated by spaces, for example “200 400”." }
+            p {
+                input #id_original_link type="checkbox" name="original_link" checked[shown.original_link];
+                " "
+                label for="id_original_link" { "Link to the original upload" }
+            }
+            p {
+                input #id_expiring_links type="checkbox" name="expiring_links" checked[shown.expiring_links];
+                " "
+                label for="id_expiring_links" { "Expiring links to the original" }
+            }
+            p { button type="submit" { (submit) } }
+        }
+    }
+}
+
+fn yes_no(flag: bool) -> &'static str {
+    if flag { "yes" } else { "no" }
+}
+
+fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Markup {
+    let body = html! {
+        h1 { "Plans" }
+        (notice(done))
+        p { a.create-plan href=(viewer.href("/admin/plans/new/")) { "Create a plan" } }
+        table #plans {
+            thead { tr {
+                th scope="col" { "Name" }
+                th scope="col" { "Thumbnail heights" }
+                th scope="col" { "Original link" }
+                th scope="col" { "Expiring links" }
+                th scope="col" { "Created" }
+            } }
+            tbody {
+                @for plan in &plans.items {
+                    tr data-plan-id=(plan.id) {
+                        td { a href=(viewer.href(&plan_path(plan.id))) { (plan.name.as_str()) } }
+                        td { (plan.thumbnail_heights) }
+                        td { (yes_no(plan.original_link)) }
+                        td { (yes_no(plan.expiring_links)) }
+                        td { (time(&plan.created_at)) }
+                    }
+                }
+            }
+        }
+        (pager(viewer, "/admin/plans/", "", plans))
+    };
+    admin_page(viewer, "Plans", body)
+}
+
+/// `GET /admin/plans/`: every plan, newest first.
+pub(crate) async fn list(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    let request = page_request(query.cursor.as_deref(), ListKind::Plans, prefix)?;
+    let plans = state
+        .vault
+        .list_plans(&admin.0.account, request)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    Ok(list_page(&viewer(&state, &admin), &plans, query.done.as_deref()).into_response())
+}
+
+fn new_page(viewer: &Viewer<'_>, shown: &Shown, invalid: &Invalid) -> Markup {
+    let body = html! {
+        h1 { "Create a plan" }
+        (plan_form(viewer, "create-plan", "/admin/plans/new/", shown, invalid, "Create"))
+    };
+    admin_page(viewer, "Create a plan", body)
+}
+
+/// `GET /admin/plans/new/`: the form.
+pub(crate) async fn new_form(admin: SignedInAdmin, State(state): State<AppState>) -> PageResult {
+    Ok(new_page(
+        &viewer(&state, &admin),
+        &Shown::default(),
+        &Invalid::default(),
+    )
+    .into_response())
+}
+
+/// `POST /admin/plans/new/`: creates the plan and shows it, or the form again with the
+/// reasons.
+pub(crate) async fn create(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Form(form): Form<PlanForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let invalid = match spec(&form) {
+        Ok(spec) => match state.vault.create_plan(&admin.0.account, spec).await {
+            Ok(plan) => {
+                return Ok(see_other(&format!(
+                    "{prefix}{}?done=created",
+                    plan_path(plan.id)
+                )));
+            }
+            Err(error) => Invalid::from_vault(error, prefix)?,
+        },
+        Err(invalid) => invalid,
+    };
+    let page = new_page(&viewer(&state, &admin), &Shown::typed(&form), &invalid);
+    Ok((StatusCode::BAD_REQUEST, page).into_response())
+}
+
+fn plan_page(
+    viewer: &Viewer<'_>,
+    plan: &Plan,
+    shown: &Shown,
+    invalid: &Invalid,
+    done: Option<&str>,
+) -> Markup {
+    let path = plan_path(plan.id);
+    let title = format!("Plan {}", plan.name);
+    let body = html! {
+        h1 { (title) }
+        (notice(done))
+        dl.facts {
+            dt { "Thumbnail heights" } dd { (plan.thumbnail_heights) }
+            dt { "Original link" } dd { (yes_no(plan.original_link)) }
+            dt { "Expiring links" } dd { (yes_no(plan.expiring_links)) }
+            dt { "Created" } dd { (time(&plan.created_at)) }
+            dt { "Id" } dd { code { (plan.id) } }
+        }
+        section.card aria-labelledby="edit-heading" {
+            h2 #edit-heading { "Change" }
+            p.help { "Users on the plan see a change at once; thumbnails of new heights are made in the background." }
+            (plan_form(viewer, "edit-plan", &path, shown, invalid, "Save"))
+        }
+        section.card aria-labelledby="delete-heading" {
+            h2 #delete-heading { "Delete" }
+            form #delete-plan method="get" action=(viewer.href(&format!("{path}delete/"))) {
+                button.danger type="submit" { "Delete this plan…" }
+            }
+        }
+    };
+    admin_page(viewer, &title, body)
+}
+
+/// `GET /admin/plans/<id>/`.
+pub(crate) async fn show(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> PageResult {
+    let id = parse_id(&id, state.config.path_prefix())?;
+    let plan = get_plan(&state, &admin, id).await?;
+    let page = plan_page(
+        &viewer(&state, &admin),
+        &plan,
+        &Shown::of(&plan),
+        &Invalid::default(),
+        query.done.as_deref(),
+    );
+    Ok(page.into_response())
+}
+
+/// `POST /admin/plans/<id>/`: replaces the plan's name and grants.
+pub(crate) async fn update(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<PlanForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = parse_id(&id, prefix)?;
+    let plan = get_plan(&state, &admin, id).await?;
+    let invalid = match spec(&form) {
+        Ok(spec) => match state.vault.update_plan(&admin.0.account, id, spec).await {
+            Ok(_) => return Ok(see_other(&format!("{prefix}{}?done=saved", plan_path(id)))),
+            Err(error) => Invalid::from_vault(error, prefix)?,
+        },
+        Err(invalid) => invalid,
+    };
+    let page = plan_page(
+        &viewer(&state, &admin),
+        &plan,
+        &Shown::typed(&form),
+        &invalid,
+        None,
+    );
+    Ok((StatusCode::BAD_REQUEST, page).into_response())
+}
+
+fn confirm_page(viewer: &Viewer<'_>, plan: &Plan, refused: &[String]) -> Markup {
+    let path = plan_path(plan.id);
+    let title = format!("Delete plan {}?", plan.name);
+    let body = html! {
+        h1 { (title) }
+        (form_errors(refused))
+        p { "Only a plan that no user has can be deleted." }
+        form #confirm-delete-plan method="post" action=(viewer.href(&format!("{path}delete/"))) {
+            (viewer.csrf_field())
+            p.actions {
+                button.danger type="submit" { "Yes, delete " (plan.name.as_str()) }
+                " "
+                a href=(viewer.href(&path)) { "No, go back" }
+            }
+        }
+    };
+    admin_page(viewer, &title, body)
+}
+
+/// `GET /admin/plans/<id>/delete/`: are you sure?
+pub(crate) async fn confirm_delete(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> PageResult {
+    let id = parse_id(&id, state.config.path_prefix())?;
+    let plan = get_plan(&state, &admin, id).await?;
+    Ok(confirm_page(&viewer(&state, &admin), &plan, &[]).into_response())
+}
+
+/// `POST /admin/plans/<id>/delete/`: deletes the plan, or says why the vault would not
+/// (users still have it).
+pub(crate) async fn delete(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = parse_id(&id, prefix)?;
+    let plan = get_plan(&state, &admin, id).await?;
+    match state.vault.delete_plan(&admin.0.account, id).await {
+        Ok(()) => Ok(see_other(&format!("{prefix}/admin/plans/?done=deleted"))),
+        Err(error) => {
+            let error = ApiError::from(error);
+            if error.status() != StatusCode::CONFLICT {
+                return Err(PageError::new(error, prefix));
+            }
+            let page = confirm_page(&viewer(&state, &admin), &plan, &messages(error.body()));
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+    }
+}

@@ -1,0 +1,843 @@
+//! The administrators' console (`/admin/`): only administrators, forms that post with the
+//! session's CSRF token and redirect, the vault's refusals next to the field with nothing
+//! changed, through the real server with a signed-in browser.
+
+use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestUser, spawn_app};
+
+/// A browser signed in with a session cookie, holding its CSRF token.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    csrf: String,
+}
+
+/// A console answer: status, redirect target and HTML.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+/// An `application/x-www-form-urlencoded` body, as a browser writes a form.
+fn form_body(fields: &[(&str, &str)]) -> String {
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(byte).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    }
+    fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn answer(response: reqwest::Response) -> Answer {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .map(|value| value.to_str().unwrap().to_owned());
+    let body = response.text().await.unwrap();
+    Answer {
+        status,
+        location,
+        body,
+    }
+}
+
+/// The token of a page's `<meta name="csrf-token">`.
+fn csrf_of(page: &str) -> String {
+    let start = page
+        .find(r#"<meta name="csrf-token" content=""#)
+        .unwrap_or_else(|| panic!("a csrf meta tag in {page}"))
+        + r#"<meta name="csrf-token" content=""#.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The errors shown next to `field` (`<ul id="<field>-error">`).
+fn field_error(page: &str, field: &str) -> String {
+    let marker = format!(r#"id="{field}-error""#);
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("errors next to {field} in {page}"));
+    page[start..].split("</ul>").next().unwrap().to_owned()
+}
+
+/// `POST /login/` with a form; the answer and the session cookie it set, if any.
+async fn log_in(app: &TestApp, username: &str, password: &str) -> (Answer, Option<String>) {
+    let response = app
+        .request(Method::POST, "/login/", None)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("username", username),
+            ("password", password),
+            ("next", "/"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|value| value.to_str().unwrap())
+        .find(|value| value.contains("imagevault_session=") && !value.contains("Max-Age=0"))
+        .map(|value| value.split(';').next().unwrap().to_owned());
+    (answer(response).await, cookie)
+}
+
+impl<'a> Browser<'a> {
+    async fn sign_in(app: &'a TestApp, username: &str, password: &str) -> Self {
+        let (answer, cookie) = log_in(app, username, password).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+        let mut browser = Self {
+            app,
+            cookie: cookie.expect("a session cookie"),
+            csrf: String::new(),
+        };
+        let gallery = browser.get("/").await;
+        assert_eq!(gallery.status, StatusCode::OK, "{}", gallery.body);
+        browser.csrf = csrf_of(&gallery.body);
+        browser
+    }
+
+    async fn user(app: &'a TestApp, user: &TestUser) -> Self {
+        Self::sign_in(app, &user.username, &user.password).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        let response = self
+            .app
+            .request(Method::GET, path, None)
+            .header(COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        answer(response).await
+    }
+
+    /// Posts a form with the session's CSRF token.
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
+        let mut fields = fields.to_vec();
+        fields.push(("csrfmiddlewaretoken", &self.csrf));
+        self.post_exactly(path, &fields, None).await
+    }
+
+    /// Posts exactly `fields`, with an `Origin` if given.
+    async fn post_exactly(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Answer {
+        let mut request = self
+            .app
+            .request(Method::POST, path, None)
+            .header(COOKIE, &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(fields));
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
+        answer(request.send().await.unwrap()).await
+    }
+}
+
+/// The usernames of every user, through the admin API.
+async fn usernames(app: &TestApp) -> Vec<String> {
+    let (status, body) = app
+        .get_json("/api/admin/users/?limit=100", &app.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["username"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every plan, through the admin API.
+async fn plans(app: &TestApp) -> Vec<Value> {
+    let (status, body) = app
+        .get_json("/api/admin/plans/?limit=100", &app.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["results"].as_array().unwrap().clone()
+}
+
+async fn user_json(app: &TestApp, id: &str) -> (StatusCode, Value) {
+    app.get_json(&format!("/api/admin/users/{id}/"), &app.admin)
+        .await
+}
+
+const BASIC_PLAN: &str = "00000000-0000-7000-8000-00000000b001";
+const PREMIUM_PLAN: &str = "00000000-0000-7000-8000-00000000b002";
+
+#[tokio::test]
+async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
+    let app = spawn_app().await;
+    let browser = Browser::user(&app, &app.basic).await;
+    let user = &app.premium.id;
+    for path in [
+        "/admin/".to_owned(),
+        "/admin/users/".to_owned(),
+        "/admin/users/new/".to_owned(),
+        format!("/admin/users/{user}/"),
+        format!("/admin/users/{user}/delete/"),
+        "/admin/plans/".to_owned(),
+        "/admin/plans/new/".to_owned(),
+        format!("/admin/plans/{BASIC_PLAN}/"),
+        format!("/admin/plans/{BASIC_PLAN}/delete/"),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "GET {path}");
+        assert!(
+            page.body.contains("<h1>Forbidden</h1>"),
+            "GET {path}: {}",
+            page.body
+        );
+    }
+    let forms: [(String, Vec<(&str, &str)>); 8] = [
+        (
+            "/admin/users/new/".to_owned(),
+            vec![
+                ("username", "intruder"),
+                ("password", "long enough password"),
+                ("is_admin", "on"),
+            ],
+        ),
+        (
+            format!("/admin/users/{user}/"),
+            vec![("username", "premium"), ("plan", ""), ("is_admin", "on")],
+        ),
+        (
+            format!("/admin/users/{user}/password/"),
+            vec![("password", "taken over now")],
+        ),
+        (format!("/admin/users/{user}/sign-out/"), vec![]),
+        (format!("/admin/users/{user}/delete/"), vec![]),
+        (
+            "/admin/plans/new/".to_owned(),
+            vec![("name", "Sneaky"), ("thumbnail_heights", "100")],
+        ),
+        (
+            format!("/admin/plans/{BASIC_PLAN}/"),
+            vec![("name", "Renamed"), ("thumbnail_heights", "100")],
+        ),
+        (format!("/admin/plans/{BASIC_PLAN}/delete/"), vec![]),
+    ];
+    for (path, fields) in &forms {
+        let answer = browser.post(path, fields).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "POST {path}: {}",
+            answer.body
+        );
+    }
+    // Nothing changed: no new user, the premium user as before and still signed in, the
+    // plans untouched.
+    assert!(!usernames(&app).await.contains(&"intruder".to_owned()));
+    let (status, premium) = user_json(&app, user).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(premium["plan"], PREMIUM_PLAN, "{premium}");
+    assert_eq!(premium["is_admin"], false, "{premium}");
+    let (status, _) = app.get_json("/api/images/", &app.premium).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the premium user's token still works"
+    );
+    let plans = plans(&app).await;
+    assert_eq!(plans.len(), 3, "{plans:?}");
+    assert!(plans.iter().any(|plan| plan["name"] == "Basic"));
+}
+
+#[tokio::test]
+async fn a_signed_out_browser_is_sent_to_the_login_page() {
+    let app = spawn_app().await;
+    for path in ["/admin/", "/admin/users/", "/admin/plans/new/"] {
+        let answer = answer(app.request(Method::GET, path, None).send().await.unwrap()).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "GET {path}");
+        let next: String = path.replace('/', "%2F");
+        assert_eq!(
+            answer.location.as_deref(),
+            Some(format!("/login/?next={next}").as_str()),
+            "GET {path}"
+        );
+    }
+    let posted = app
+        .request(Method::POST, "/admin/users/new/", None)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("username", "ghost"),
+            ("password", "long enough password"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    let posted = answer(posted).await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    assert_eq!(posted.location.as_deref(), Some("/login/?next=%2F"));
+    assert!(!usernames(&app).await.contains(&"ghost".to_owned()));
+}
+
+#[tokio::test]
+async fn the_dashboard_links_every_section() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let page = admin.get("/admin/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    for section in ["/admin/users/", "/admin/plans/"] {
+        assert!(
+            page.body.contains(&format!(r#"href="{section}""#)),
+            "{section}: {}",
+            page.body
+        );
+    }
+    assert_eq!(page.body.matches("<h1>").count(), 1, "{}", page.body);
+}
+
+#[tokio::test]
+async fn an_administrator_creates_a_user_who_can_then_sign_in() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let list = admin.get("/admin/users/").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body
+            .contains(r#"class="create-user" href="/admin/users/new/""#),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body
+            .contains(&format!(r#"data-user-id="{}""#, app.basic.id)),
+        "{}",
+        list.body
+    );
+    let form = admin.get("/admin/users/new/").await;
+    assert_eq!(form.status, StatusCode::OK);
+    assert!(form.body.contains(r#"id="create-user""#), "{}", form.body);
+
+    let created = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "newbie"),
+                ("password", "a good long password"),
+                ("plan", PREMIUM_PLAN),
+                ("is_admin", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.location.unwrap();
+    let id = location
+        .strip_prefix("/admin/users/")
+        .and_then(|rest| rest.strip_suffix("/?done=created"))
+        .unwrap_or_else(|| panic!("the new user's page: {location}"));
+    let (status, user) = user_json(&app, id).await;
+    assert_eq!(status, StatusCode::OK, "{user}");
+    assert_eq!(user["username"], "newbie");
+    assert_eq!(user["plan"], PREMIUM_PLAN);
+    assert_eq!(user["is_admin"], true);
+    let page = admin.get(&location).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<h1>User newbie</h1>"), "{}", page.body);
+    assert!(
+        page.body.contains(r#"role="status""#),
+        "the confirmation: {}",
+        page.body
+    );
+    let newbie = Browser::sign_in(&app, "newbie", "a good long password").await;
+    assert_eq!(newbie.get("/admin/").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_refused_user_shows_the_reason_next_to_the_field_and_creates_nothing() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let before = usernames(&app).await;
+
+    let taken = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "basic"),
+                ("password", "secret password 1"),
+                ("plan", BASIC_PLAN),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    assert!(
+        field_error(&taken.body, "username").contains("A user with that username already exists."),
+        "{}",
+        taken.body
+    );
+    assert!(
+        taken.body.contains(r#"value="basic""#),
+        "the username is kept: {}",
+        taken.body
+    );
+    assert!(
+        !taken.body.contains("secret password 1"),
+        "the password is not: {}",
+        taken.body
+    );
+    assert!(
+        taken.body.contains(r#"aria-describedby="username-error""#),
+        "{}",
+        taken.body
+    );
+
+    let short = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "shorty"),
+                ("password", "short"),
+                ("plan", BASIC_PLAN),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.body);
+    assert!(
+        field_error(&short.body, "password").contains("too short"),
+        "{}",
+        short.body
+    );
+    assert!(short.body.contains(r#"value="shorty""#), "{}", short.body);
+    assert!(!short.body.contains("value=\"short\""), "{}", short.body);
+
+    let bad_name = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "two words"),
+                ("password", "long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_name.status, StatusCode::BAD_REQUEST);
+    assert!(
+        field_error(&bad_name.body, "username").contains("Enter a valid username"),
+        "{}",
+        bad_name.body
+    );
+
+    let bad_plan = admin
+        .post(
+            "/admin/users/new/",
+            &[
+                ("username", "planless"),
+                ("password", "long enough password"),
+                ("plan", "not-a-plan"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_plan.status, StatusCode::BAD_REQUEST);
+    field_error(&bad_plan.body, "plan");
+
+    assert_eq!(usernames(&app).await, before, "nothing created");
+}
+
+#[tokio::test]
+async fn an_administrator_edits_a_users_plan_and_role() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let path = format!("/admin/users/{}/", app.basic.id);
+    let page = admin.get(&path).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains(r#"id="edit-user""#), "{}", page.body);
+
+    let saved = admin
+        .post(
+            &path,
+            &[
+                ("username", "basic"),
+                ("plan", PREMIUM_PLAN),
+                ("is_admin", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        saved.location.as_deref(),
+        Some(format!("{path}?done=saved").as_str())
+    );
+    let (_, user) = user_json(&app, &app.basic.id).await;
+    assert_eq!(user["plan"], PREMIUM_PLAN, "{user}");
+    assert_eq!(user["is_admin"], true, "{user}");
+
+    // Unchecked box: no longer an administrator; empty plan: none.
+    let saved = admin
+        .post(&path, &[("username", "basic"), ("plan", "")])
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let (_, user) = user_json(&app, &app.basic.id).await;
+    assert_eq!(user["plan"], Value::Null, "{user}");
+    assert_eq!(user["is_admin"], false, "{user}");
+
+    let taken = admin
+        .post(&path, &[("username", "premium"), ("plan", BASIC_PLAN)])
+        .await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    assert!(
+        field_error(&taken.body, "username").contains("already exists"),
+        "{}",
+        taken.body
+    );
+    assert!(
+        taken.body.contains(r#"value="premium""#),
+        "typed value kept: {}",
+        taken.body
+    );
+    let (_, user) = user_json(&app, &app.basic.id).await;
+    assert_eq!(user["username"], "basic", "nothing changed: {user}");
+    assert_eq!(user["plan"], Value::Null, "nothing changed: {user}");
+}
+
+#[tokio::test]
+async fn revoking_a_users_sessions_and_tokens_signs_them_out() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let basic = Browser::user(&app, &app.basic).await;
+    assert_eq!(basic.get("/").await.status, StatusCode::OK);
+
+    let revoked = admin
+        .post(&format!("/admin/users/{}/sign-out/", app.basic.id), &[])
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER, "{}", revoked.body);
+    assert_eq!(
+        revoked.location.as_deref(),
+        Some(format!("/admin/users/{}/?done=signed-out", app.basic.id).as_str())
+    );
+    let after = basic.get("/").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER, "the session ended");
+    assert_eq!(after.location.as_deref(), Some("/login/?next=%2F"));
+    let (status, _) = app.get_json("/api/images/", &app.basic).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the token was revoked");
+    // The password still works, and other users' sessions were not touched.
+    Browser::user(&app, &app.basic).await;
+    assert_eq!(admin.get("/admin/").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_administrator_resets_a_password() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let basic = Browser::user(&app, &app.basic).await;
+    let path = format!("/admin/users/{}/password/", app.basic.id);
+
+    let short = admin.post(&path, &[("password", "tiny")]).await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.body);
+    assert!(
+        field_error(&short.body, "password").contains("too short"),
+        "{}",
+        short.body
+    );
+    assert_eq!(
+        basic.get("/").await.status,
+        StatusCode::OK,
+        "nothing changed"
+    );
+
+    let reset = admin
+        .post(&path, &[("password", "a brand new password")])
+        .await;
+    assert_eq!(reset.status, StatusCode::SEE_OTHER, "{}", reset.body);
+    assert_eq!(
+        basic.get("/").await.status,
+        StatusCode::SEE_OTHER,
+        "the old session ended"
+    );
+    let (old, _) = log_in(&app, "basic", &app.basic.password).await;
+    assert_eq!(
+        old.status,
+        StatusCode::BAD_REQUEST,
+        "the old password fails"
+    );
+    Browser::sign_in(&app, "basic", "a brand new password").await;
+}
+
+#[tokio::test]
+async fn an_administrator_deletes_a_user_after_confirming() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let path = format!("/admin/users/{}/delete/", app.premium.id);
+    let confirm = admin.get(&path).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert!(
+        confirm.body.contains(r#"id="confirm-delete-user""#),
+        "{}",
+        confirm.body
+    );
+    assert!(
+        usernames(&app).await.contains(&"premium".to_owned()),
+        "a GET deletes nothing"
+    );
+
+    let deleted = admin.post(&path, &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("/admin/users/?done=deleted")
+    );
+    let (status, _) = user_json(&app, &app.premium.id).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let gone = admin
+        .get(&format!("/admin/users/{}/", app.premium.id))
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    let again = admin.post(&path, &[]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_ids_are_not_found_pages() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let unknown = uuid::Uuid::now_v7();
+    for path in [
+        format!("/admin/users/{unknown}/"),
+        "/admin/users/not-an-id/".to_owned(),
+        format!("/admin/users/{unknown}/delete/"),
+        format!("/admin/plans/{unknown}/"),
+        "/admin/plans/42/".to_owned(),
+    ] {
+        let page = admin.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "GET {path}");
+        assert!(
+            page.body.contains("<h1>Not found</h1>"),
+            "GET {path}: {}",
+            page.body
+        );
+    }
+    let posted = admin
+        .post(&format!("/admin/users/{unknown}/sign-out/"), &[])
+        .await;
+    assert_eq!(posted.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_administrator_creates_and_changes_plans() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let list = admin.get("/admin/plans/").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body
+            .contains(&format!(r#"data-plan-id="{BASIC_PLAN}""#)),
+        "{}",
+        list.body
+    );
+    assert!(
+        list.body.contains(r#"href="/admin/plans/new/""#),
+        "{}",
+        list.body
+    );
+
+    let created = admin
+        .post(
+            "/admin/plans/new/",
+            &[
+                ("name", "Gold"),
+                ("thumbnail_heights", "400 200"),
+                ("original_link", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let location = created.location.unwrap();
+    let gold = plans(&app)
+        .await
+        .into_iter()
+        .find(|plan| plan["name"] == "Gold")
+        .expect("the plan was created");
+    assert_eq!(
+        location,
+        format!(
+            "/admin/plans/{}/?done=created",
+            gold["id"].as_str().unwrap()
+        )
+    );
+    assert_eq!(gold["thumbnail_heights"], serde_json::json!([200, 400]));
+    assert_eq!(gold["original_link"], true);
+    assert_eq!(gold["expiring_links"], false);
+    let page = admin.get(&location).await;
+    assert!(
+        page.body.contains(r#"value="200 400""#),
+        "the heights as text: {}",
+        page.body
+    );
+
+    // A change, then a refused change that keeps what was typed.
+    let path = format!("/admin/plans/{}/", gold["id"].as_str().unwrap());
+    let saved = admin
+        .post(
+            &path,
+            &[
+                ("name", "Gold"),
+                ("thumbnail_heights", "100, 300"),
+                ("expiring_links", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let refused = admin
+        .post(&path, &[("name", "Gold"), ("thumbnail_heights", "100 100")])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        field_error(&refused.body, "thumbnail_heights").contains("listed twice"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains(r#"value="100 100""#),
+        "{}",
+        refused.body
+    );
+    let gold = plans(&app)
+        .await
+        .into_iter()
+        .find(|plan| plan["name"] == "Gold")
+        .unwrap();
+    assert_eq!(gold["thumbnail_heights"], serde_json::json!([100, 300]));
+    assert_eq!(
+        gold["original_link"], false,
+        "an unchecked box clears the flag"
+    );
+    assert_eq!(gold["expiring_links"], true);
+}
+
+#[tokio::test]
+async fn a_refused_plan_shows_the_reason_next_to_the_field_and_creates_nothing() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    for (heights, message) in [
+        ("200 tall", "“tall”"),
+        ("0", "between 1 and 10000"),
+        ("99999999999", "99999999999 is out of range"),
+        ("", "At least one"),
+    ] {
+        let refused = admin
+            .post(
+                "/admin/plans/new/",
+                &[("name", "Odd"), ("thumbnail_heights", heights)],
+            )
+            .await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{heights:?}: {}",
+            refused.body
+        );
+        let errors = field_error(&refused.body, "thumbnail_heights");
+        assert!(errors.contains(message), "{heights:?}: {errors}");
+        assert!(refused.body.contains(r#"value="Odd""#), "{}", refused.body);
+    }
+    let taken = admin
+        .post(
+            "/admin/plans/new/",
+            &[("name", "Basic"), ("thumbnail_heights", "100")],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST, "{}", taken.body);
+    assert!(
+        field_error(&taken.body, "name").contains("A plan with that name already exists."),
+        "{}",
+        taken.body
+    );
+    assert_eq!(plans(&app).await.len(), 3, "nothing created");
+}
+
+#[tokio::test]
+async fn a_plan_in_use_is_not_deleted_and_the_page_says_why() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let confirm = admin
+        .get(&format!("/admin/plans/{BASIC_PLAN}/delete/"))
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert!(
+        confirm.body.contains(r#"id="confirm-delete-plan""#),
+        "{}",
+        confirm.body
+    );
+
+    let refused = admin
+        .post(&format!("/admin/plans/{BASIC_PLAN}/delete/"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body.contains("still assigned to users"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"role="alert""#), "{}", refused.body);
+    assert_eq!(plans(&app).await.len(), 3, "nothing deleted");
+
+    let spare = app.create_plan("Spare", &[100], false, false).await;
+    let path = format!("/admin/plans/{}/delete/", spare["id"].as_str().unwrap());
+    let deleted = admin.post(&path, &[]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("/admin/plans/?done=deleted")
+    );
+    assert!(plans(&app).await.iter().all(|plan| plan["name"] != "Spare"));
+}
+
+#[tokio::test]
+async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origin() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let fields = [
+        ("username", "forged"),
+        ("password", "long enough password"),
+        ("plan", BASIC_PLAN),
+    ];
+    let missing = admin.post_exactly("/admin/users/new/", &fields, None).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN, "{}", missing.body);
+    let mut wrong = fields.to_vec();
+    wrong.push(("csrfmiddlewaretoken", "not-the-token"));
+    let wrong = admin.post_exactly("/admin/users/new/", &wrong, None).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
+    let mut right = fields.to_vec();
+    right.push(("csrfmiddlewaretoken", &admin.csrf));
+    let cross_site = admin
+        .post_exactly("/admin/users/new/", &right, Some("https://evil.example"))
+        .await;
+    assert_eq!(
+        cross_site.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        cross_site.body
+    );
+    assert!(
+        !usernames(&app).await.contains(&"forged".to_owned()),
+        "nothing created"
+    );
+    let plan = admin
+        .post_exactly(&format!("/admin/plans/{BASIC_PLAN}/delete/"), &[], None)
+        .await;
+    assert_eq!(plan.status, StatusCode::FORBIDDEN);
+    // The same form with the token works: the refusals were the token's.
+    let created = admin.post_exactly("/admin/users/new/", &right, None).await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+}
