@@ -186,10 +186,57 @@
     }
   }
 
+  // The image page: thumbnails still being made appear without a reload.
+  function watchImagePage() {
+    const thumbs = document.getElementById("thumbnails");
+    if (!thumbs || !thumbs.querySelector(".thumb-status.pending")) return;
+    let delay = 700;
+    const started = Date.now();
+    const poll = async () => {
+      if (Date.now() - started > 10 * 60 * 1000) return;
+      try {
+        const response = await fetch(`${prefix}/api/images/${thumbs.dataset.imageId}/`, {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        if (response.status === 404) return;
+        if (response.ok) {
+          const image = await response.json();
+          let pending = 0;
+          for (const thumbnail of image.thumbnails || []) {
+            const figure = thumbs.querySelector(`figure[data-max-height="${thumbnail.max_height}"]`);
+            const status = figure && figure.querySelector(".thumb-status.pending");
+            if (!status) continue;
+            if (thumbnail.status === "pending") {
+              pending += 1;
+            } else if (thumbnail.status === "ready" && thumbnail.url) {
+              const img = document.createElement("img");
+              img.src = thumbnail.url;
+              img.width = thumbnail.width;
+              img.height = thumbnail.height;
+              img.alt = `${image.name}, ${thumbnail.height} pixels high`;
+              status.replaceWith(img);
+            } else {
+              status.className = "thumb-status failed";
+              status.textContent = "Thumbnail failed";
+            }
+          }
+          if (!pending) return;
+        }
+      } catch (_) {
+        // A network blip: try again later.
+      }
+      delay = Math.min(delay * 1.5, 5000);
+      setTimeout(poll, delay);
+    };
+    setTimeout(poll, delay);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     enhanceUpload();
     enhanceCopyButtons();
     enhanceConfirmations();
+    watchImagePage();
     for (const card of document.querySelectorAll(".image-card[data-pending]")) watch(card);
   });
 })();
