@@ -4,10 +4,21 @@
 //! Shared by the user pages and the administrators' console; add new helpers at the end.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use maud::{Markup, html};
+
+use crate::schema;
 
 /// A moment in UTC to the minute, as pages show it: `2026-12-07 04:20 UTC`.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A `<time>` element of [`timestamp`], with the exact moment (RFC 3339, as the API writes
+/// it) for machines.
+pub(crate) fn time(at: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(schema::timestamp(at)) { (timestamp(at)) }
+    }
 }
 
 /// A byte count for people, in binary units with one decimal: `512 B`, `1.5 KiB`,

@@ -11,7 +11,6 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::schema;
 
 use super::format;
 use super::html::{PageError, PageResult, Viewer, page, see_other};
@@ -69,7 +68,7 @@ fn image_body(viewer: &Viewer<'_>, view: &ImageView, links_section: Markup) -> M
                 dt { "Format" } dd.image-format { (image.format.as_str().to_uppercase()) }
                 dt { "Dimensions" } dd.image-dimensions { (image.width) " × " (image.height) " pixels" }
                 dt { "Uploaded" } dd.image-created {
-                    time datetime=(schema::timestamp(image.created_at)) { (format::timestamp(image.created_at)) }
+                    (format::time(image.created_at))
                 }
             }
         }

@@ -13,7 +13,6 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::schema;
 
 use super::format;
 use super::html::{PageError, PageResult, Viewer, field_errors, see_other};
@@ -95,10 +94,10 @@ fn link_row(
                 button.copy-link.secondary type="button" hidden data-url=(url) { "Copy" }
             }
             td {
-                time datetime=(schema::timestamp(link.created_at)) { (format::timestamp(link.created_at)) }
+                (format::time(link.created_at))
             }
             td {
-                time datetime=(schema::timestamp(link.expires_at)) { (format::timestamp(link.expires_at)) }
+                (format::time(link.expires_at))
             }
             td.time-left { (format::time_left(now, link.expires_at)) }
             td {
