@@ -425,7 +425,11 @@ impl Browser {
     /// docs/screenshots/ too when `IMAGEVAULT_UPDATE_SCREENSHOTS=1`.
     pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("screenshot");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        // examples/server is two folders below the workspace.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .expect("the workspace folder");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| workspace.join("target"), PathBuf::from);
         let mut folders = vec![target.join("browser-screenshots")];
