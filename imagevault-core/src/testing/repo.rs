@@ -3616,7 +3616,8 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
     let other = new_user(repo, None).await;
     let base = far_future();
     // (owner, offset, rows); equal times test the id tie-break.
-    let layout: [(UserId, i64, &[(u32, ThumbnailStatus)]); 6] = [
+    type Layout<'a> = (UserId, i64, &'a [(u32, ThumbnailStatus)]);
+    let layout: [Layout<'_>; 6] = [
         (user.id, 0, &[(200, Ready), (400, Ready)]),
         (other.id, 0, &[(200, Failed), (400, Ready)]),
         (user.id, 3, &[(200, Pending)]),
