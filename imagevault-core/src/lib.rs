@@ -25,7 +25,7 @@ mod user;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use auth::{ApiToken, TokenHash};
+pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, ValidationError, VaultError};
 pub use image::{Image, ImageId, ImageName, ImageRecord};
@@ -46,8 +46,8 @@ pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
     Account, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT, DEFAULT_DECODE_MEMORY_BYTES, ImageView,
     IssuedToken, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject, NewUser,
-    StartedSession, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot,
-    UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
+    StartedSession, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView, TokenInfo, Upload,
+    UploadSlot, UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};
 pub use session::{

@@ -97,6 +97,8 @@ pub struct TokenOwner {
     pub plan: Option<Plan>,
     /// When the token expires, if it does; the caller refuses it from then on.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the token's use was last recorded (see [`UserRepo::touch_token`]), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// An expiring link found by its public key, with what decides whether it may be served.
@@ -190,6 +192,26 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError>;
     /// Revokes every token of a user, returning how many there were.
     async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError>;
+
+    /// Every stored token of `user`, for the user's account page.
+    ///
+    /// # Contract
+    /// - Newest first by `created_at`, ties by hash descending; expired tokens included.
+    /// - Only `user`'s tokens; an unknown user has none.
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError>;
+    /// Records that a request used the token at `used_at`. `false` if it is not stored.
+    ///
+    /// # Contract
+    /// - Sets `last_used_at` and nothing else.
+    /// - Does not move the [`account_changes`](Self::account_changes) feed: what
+    ///   [`find_token_owner`](Self::find_token_owner) answers for authentication does not
+    ///   depend on it, and a feed moved by every recorded use would empty every process's
+    ///   account cache once a minute per active token.
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
 
     /// A feed of changes to what [`find_token_owner`](Self::find_token_owner) answers, so
     /// that a [`Vault`](crate::Vault) may cache the accounts behind tokens; `None` (the

@@ -25,8 +25,8 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     self, CandidateRow, ImagePlanRow, ImageRow, JoinedImageRow, LinkRow, LinkTargetRow, PlanRow,
-    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, UserRow, convert, found_keys, heights_i32,
-    image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
+    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, TokenRow, UserRow, convert, found_keys,
+    heights_i32, image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
     owner_plan_columns, plan_columns, records, signed, thumbnail_columns, thumbnail_status,
     unsigned32, user_columns,
 };
@@ -586,18 +586,15 @@ impl UserRepo for PostgresRepo {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-        // Through a SELECT of the user, so that a user being deleted gets no new token.
-        let done = sqlx::query(
-            "INSERT INTO api_tokens (hash, user_id, created_at, expires_at) \
-             SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND deletion_requested_at IS NULL",
-        )
-        .bind(&token.hash.as_bytes()[..])
-        .bind(token.user_id.as_uuid())
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        let done = sqlx::query(rows::token_sql::INSERT)
+            .bind(&token.hash.as_bytes()[..])
+            .bind(token.user_id.as_uuid())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.last_used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
         if done.rows_affected() == 0 {
             return Err(Conflict::MissingReference.into());
         }
@@ -605,19 +602,12 @@ impl UserRepo for PostgresRepo {
     }
 
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<TokenOwnerRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", ",
-            owner_plan_columns!(),
-            ", k.expires_at AS token_expires_at",
-            " FROM api_tokens k JOIN users u ON u.id = k.user_id",
-            " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(fail)?;
+        let row: Option<TokenOwnerRow<Stamp, Heights>> =
+            sqlx::query_as(rows::token_sql::FIND_OWNER)
+                .bind(&hash.as_bytes()[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(fail)?;
         checked(row.map(TokenOwnerRow::into_token_owner).transpose())
     }
 
@@ -637,6 +627,29 @@ impl UserRepo for PostgresRepo {
             .await
             .map_err(fail)?;
         Ok(done.rows_affected())
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let rows: Vec<TokenRow<Stamp>> = sqlx::query_as(rows::token_sql::LIST_USER)
+            .bind(user.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows.into_iter().map(TokenRow::into_token).collect())
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(rows::token_sql::TOUCH)
+            .bind(&hash.as_bytes()[..])
+            .bind(used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {

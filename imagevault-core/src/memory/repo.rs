@@ -344,6 +344,7 @@ impl UserRepo for MemoryRepo {
                 user: user.clone(),
                 plan: state.owner_plan(user.id),
                 expires_at: token.expires_at,
+                last_used_at: token.last_used_at,
             }))
     }
 
@@ -364,6 +365,35 @@ impl UserRepo for MemoryRepo {
             self.account_changes.changed();
         }
         Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let state = self.state();
+        let mut tokens: Vec<TokenRecord> = state
+            .tokens
+            .values()
+            .filter(|token| token.user_id == user)
+            .cloned()
+            .collect();
+        tokens.sort_by(|a, b| {
+            (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes()))
+        });
+        Ok(tokens)
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        // No account change: see the contract.
+        Ok(match self.state().tokens.get_mut(hash.as_bytes()) {
+            Some(token) => {
+                token.last_used_at = Some(used_at);
+                true
+            }
+            None => false,
+        })
     }
 
     fn account_changes(&self) -> Option<ChangeFeed> {

@@ -47,6 +47,8 @@ pub async fn run_all(repo: &dyn Repo) {
     token_expiry_round_trips(repo).await;
     delete_user_tokens_revokes_only_theirs(repo).await;
     begin_user_deletion_locks_the_account(repo).await;
+    user_tokens_list_newest_first(repo).await;
+    touch_token_records_use(repo).await;
 
     image_round_trips(repo).await;
     image_insert_needs_owner(repo).await;
@@ -1111,6 +1113,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         user: user.clone(),
         plan: Some(basic),
         expires_at: None,
+        last_used_at: None,
     };
     let token = || {
         ApiToken::generate()
@@ -1124,6 +1127,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
             user_id: user.id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         };
         repo.insert_token(&record)
             .await
@@ -1179,6 +1183,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         user_id: UserId::new(),
         created_at: now(),
         expires_at: None,
+        last_used_at: None,
     };
     assert_conflict(
         repo.insert_token(&orphan).await,
@@ -1223,6 +1228,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user_id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         })
         .await
         .expect("insert_token failed for an existing user");
@@ -1255,6 +1261,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: bystander.clone(),
             plan: None,
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner's plan must be None for a user created without a plan"
     );
@@ -1274,6 +1281,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: moved.clone(),
             plan: Some(second.clone()),
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner must reflect a change of the user's plan"
     );
@@ -1317,6 +1325,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: planless,
             plan: None,
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner's plan must be None when the user has none"
     );
@@ -1337,6 +1346,7 @@ async fn store_token(
         user_id: user,
         created_at: now(),
         expires_at,
+        last_used_at: None,
     })
     .await
     .map(|()| hash)
@@ -1364,6 +1374,7 @@ pub async fn token_expiry_round_trips(repo: &dyn Repo) {
                 user: user.clone(),
                 plan: None,
                 expires_at,
+                last_used_at: None,
             },
             "find_token_owner must return the token's expiry as stored"
         );
@@ -1574,6 +1585,145 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
         "a user not being deleted must not be listed"
     );
     clean_up(repo, &[bystander.id], &[]).await;
+}
+
+/// A token of `user` created at `created_at`, not yet stored.
+fn token_value(user: UserId, created_at: DateTime<Utc>) -> TokenRecord {
+    TokenRecord {
+        hash: ApiToken::generate()
+            .expect("generating a token failed")
+            .hash(),
+        user_id: user,
+        created_at,
+        expires_at: None,
+        last_used_at: None,
+    }
+}
+
+/// `list_user_tokens` lists every stored token of the user and no one else's, newest first
+/// (ties by hash, descending), each as stored to the microsecond: expiry (past ones too)
+/// and last use included. Revoked tokens are gone from it; an unknown user has none.
+pub async fn user_tokens_list_newest_first(repo: &dyn Repo) {
+    let user = new_user(repo, None).await;
+    let bystander = new_user(repo, None).await;
+    let base = now();
+    let mut tokens = vec![
+        token_value(user.id, micros(base, -2_000_001)),
+        TokenRecord {
+            expires_at: Some(micros(base, -1_000_003)),
+            last_used_at: Some(micros(base, -1_500_007)),
+            ..token_value(user.id, micros(base, -3_000_005))
+        },
+        TokenRecord {
+            expires_at: Some(micros(base, 86_400_000_009)),
+            ..token_value(user.id, micros(base, -7))
+        },
+        token_value(user.id, micros(base, -7)),
+    ];
+    for token in &tokens {
+        repo.insert_token(token)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    repo.insert_token(&token_value(bystander.id, base))
+        .await
+        .expect("insert_token failed for an existing user");
+    tokens
+        .sort_by(|a, b| (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes())));
+    assert_eq!(
+        repo.list_user_tokens(user.id)
+            .await
+            .expect("list_user_tokens failed"),
+        tokens,
+        "list_user_tokens must list the user's tokens as stored, newest first, ties by hash descending"
+    );
+
+    let revoked = tokens.remove(1);
+    assert!(
+        repo.delete_token(&revoked.hash)
+            .await
+            .expect("delete_token failed")
+    );
+    assert_eq!(
+        repo.list_user_tokens(user.id)
+            .await
+            .expect("list_user_tokens failed"),
+        tokens,
+        "a revoked token must no longer be listed"
+    );
+    assert!(
+        repo.list_user_tokens(UserId::new())
+            .await
+            .expect("list_user_tokens failed")
+            .is_empty(),
+        "an unknown user has no tokens"
+    );
+    clean_up(repo, &[user.id, bystander.id], &[]).await;
+}
+
+/// `touch_token` sets a token's `last_used_at`, exactly, and nothing else, as
+/// `list_user_tokens` and `find_token_owner` show; it is `false` for a token that is not
+/// stored, and then stores nothing.
+pub async fn touch_token_records_use(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let expires_at = Some(micros(now(), 3_600_000_001));
+    let token = TokenRecord {
+        expires_at,
+        ..token_value(user.id, now())
+    };
+    let other = token_value(user.id, micros(token.created_at, -1));
+    for record in [&token, &other] {
+        repo.insert_token(record)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    for used_at in [micros(now(), 60_000_003), micros(now(), 120_000_011)] {
+        assert!(
+            repo.touch_token(&token.hash, used_at)
+                .await
+                .expect("touch_token failed"),
+            "touch_token of a stored token must be true"
+        );
+        let touched = TokenRecord {
+            last_used_at: Some(used_at),
+            ..token.clone()
+        };
+        assert_eq!(
+            repo.list_user_tokens(user.id)
+                .await
+                .expect("list_user_tokens failed"),
+            vec![touched, other.clone()],
+            "touch_token must set last_used_at of that token only, exactly"
+        );
+        let owner = repo
+            .find_token_owner(&token.hash)
+            .await
+            .expect("find_token_owner failed")
+            .expect("a touched token must still find its user");
+        assert_eq!(
+            (owner.user.id, owner.expires_at, owner.last_used_at),
+            (user.id, expires_at, Some(used_at)),
+            "find_token_owner must return the token's last use"
+        );
+    }
+    let stray = ApiToken::generate()
+        .expect("generating a token failed")
+        .hash();
+    assert!(
+        !repo
+            .touch_token(&stray, now())
+            .await
+            .expect("touch_token failed"),
+        "touch_token of an unknown token must be false"
+    );
+    assert!(
+        repo.find_token_owner(&stray)
+            .await
+            .expect("find_token_owner failed")
+            .is_none(),
+        "touch_token of an unknown token must not store it"
+    );
+    clean_up(repo, &[user.id], &[]).await;
 }
 
 /// A random microsecond between the years 1019 and 1169, earlier than any real row.
@@ -3152,6 +3302,7 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
         user_id: user.id,
         created_at: now(),
         expires_at: None,
+        last_used_at: None,
     };
     let first = token(&user);
     repo.insert_token(&first)
@@ -3256,6 +3407,7 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
             user_id: user.id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         };
         repo.insert_token(&record)
             .await

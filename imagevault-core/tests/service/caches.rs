@@ -96,6 +96,16 @@ impl UserRepo for DeafRepo {
     async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
         self.inner.delete_user_tokens(user).await
     }
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        self.inner.list_user_tokens(user).await
+    }
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        self.inner.touch_token(hash, used_at).await
+    }
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
         self.inner.begin_user_deletion(id, now).await
     }

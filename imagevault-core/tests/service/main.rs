@@ -11,6 +11,7 @@ mod caches;
 mod images;
 mod links;
 mod media;
+mod own_tokens;
 mod pagination;
 mod sessions;
 mod sweep;
