@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::TokenHash;
 pub use crate::changes::{ChangeFeed, ChangeNotifier};
 use crate::error::VaultError;
-use crate::image::{Image, ImageId, ImageRecord};
+use crate::image::{Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
@@ -145,6 +145,15 @@ pub trait PlanRepo: Send + Sync + Debug + 'static {
     async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError>;
     /// Deletes a plan. `false` if it does not exist; [`Conflict::PlanInUse`] while any user has it.
     async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError>;
+
+    /// How many users each plan has, for the administrators' plan list.
+    ///
+    /// # Contract
+    /// - One entry per stored plan, plans without users included (with 0), in no
+    ///   particular order.
+    /// - Users being deleted have no plan any more (see
+    ///   [`UserRepo::begin_user_deletion`]), so they are not counted.
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError>;
 }
 
 /// Users and their API tokens.
@@ -160,6 +169,15 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError>;
     /// A page of users, newest first.
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError>;
+    /// A page of the users whose username contains `text`, for the administrators' search.
+    ///
+    /// # Contract
+    /// - `text` matches anywhere in the username, ignoring the case of ASCII letters;
+    ///   whether other letters are folded is the backend's (PostgreSQL folds them, SQLite
+    ///   and memory do not). Every character of `text` is literal: `%`, `_` and `\` are
+    ///   no wildcards. An empty `text` matches every user.
+    /// - Ordered and paged exactly as [`list_users`](Self::list_users).
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError>;
     /// Replaces a user's fields (not id or creation time). `false` if the user does not
     /// exist or is being deleted (see [`begin_user_deletion`](Self::begin_user_deletion)),
     /// so that no change can give such an account a password back.
@@ -306,6 +324,13 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         stale_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError>;
+
+    /// How many images `owner` has and the bytes of their originals together.
+    ///
+    /// # Contract
+    /// - Counts only `owner`'s images; an unknown user's usage is zero.
+    /// - `bytes` is the sum of the images' `size`, exact beyond 32 bits.
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError>;
 }
 
 /// Expiring links.

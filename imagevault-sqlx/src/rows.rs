@@ -759,3 +759,48 @@ pub(crate) const DELETE_USER_CREDENTIALS: [&str; 3] = [
 /// Users marked as being deleted, oldest mark first, at most `$1`.
 pub(crate) const USERS_BEING_DELETED: &str = "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \
      ORDER BY deletion_requested_at, id LIMIT $1";
+
+/// Statements for the account page and the administrators' lists, the same in both
+/// dialects.
+pub(crate) mod account_page_sql {
+    /// Binds the owner. `SUM` of a PostgreSQL `bigint` is `numeric`, hence the cast.
+    pub(crate) const USAGE: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) \
+         FROM images WHERE owner = $1";
+    /// Every plan with its number of users.
+    pub(crate) const PLAN_USER_COUNTS: &str = "SELECT p.id, COUNT(u.id) FROM plans p \
+         LEFT JOIN users u ON u.plan_id = p.id GROUP BY p.id";
+    /// The condition of a user search on users `u`, with the pattern of [`search_pattern`]
+    /// as `$1`. Both sides are lowered by the database, so a backend folds the text as it
+    /// folds the names.
+    pub(crate) const SEARCH_CONDITION: &str = "lower(u.username) LIKE lower($1) ESCAPE '\\'";
+
+    /// The `LIKE` pattern for usernames containing `text`, its wildcards escaped.
+    pub(crate) fn search_pattern(text: &str) -> String {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        pattern
+    }
+}
+
+/// The usage of `images` and `bytes` as counted by [`account_page_sql::USAGE`].
+pub(crate) fn usage(images: i64, bytes: i64) -> Result<imagevault_core::Usage, InvalidRow> {
+    Ok(imagevault_core::Usage {
+        images: u64::try_from(images).map_err(|_| InvalidRow(format!("image count {images}")))?,
+        bytes: u64::try_from(bytes).map_err(|_| InvalidRow(format!("byte count {bytes}")))?,
+    })
+}
+
+/// A plan's user count as counted by [`account_page_sql::PLAN_USER_COUNTS`].
+pub(crate) fn plan_count(id: Uuid, users: i64) -> Result<(PlanId, u64), InvalidRow> {
+    Ok((
+        PlanId::from_uuid(id),
+        u64::try_from(users).map_err(|_| InvalidRow(format!("user count {users}")))?,
+    ))
+}

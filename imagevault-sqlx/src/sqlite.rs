@@ -19,7 +19,7 @@ use imagevault_core::repo::{
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
-    Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
+    Thumbnail, ThumbnailHeight, TokenRecord, Usage, User, UserId, Username,
 };
 use imagevault_core::{SessionRecord, TokenHash};
 use sqlx::migrate::Migrator;
@@ -424,6 +424,19 @@ impl PlanRepo for SqliteRepo {
             .map_err(|error| Violations::PLAN_DELETE.map(BACKEND, error))?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let rows: Vec<(uuid::Uuid, i64)> =
+            sqlx::query_as(crate::rows::account_page_sql::PLAN_USER_COUNTS)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(fail)?;
+        checked(
+            rows.into_iter()
+                .map(|(id, users)| crate::rows::plan_count(id, users))
+                .collect(),
+        )
+    }
 }
 
 #[async_trait]
@@ -478,6 +491,23 @@ impl UserRepo for SqliteRepo {
             keyset_clause(query, "u", 1)
         );
         let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql);
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
+        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
+        Ok(in_order(query, users))
+    }
+
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let sql = format!(
+            "SELECT {} FROM users u WHERE {} {}",
+            user_columns!(),
+            crate::rows::account_page_sql::SEARCH_CONDITION,
+            keyset_clause(query, "u", 2)
+        );
+        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql)
+            .bind(crate::rows::account_page_sql::search_pattern(text));
         if let Some((anchor, _)) = query.anchor {
             select = select.bind(micros(anchor.created_at)).bind(anchor.id);
         }
@@ -874,6 +904,15 @@ impl ImageRepo for SqliteRepo {
         }
         tx.commit().await.map_err(fail)?;
         Ok(claimed)
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let (images, bytes): (i64, i64) = sqlx::query_as(crate::rows::account_page_sql::USAGE)
+            .bind(owner.as_uuid())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(fail)?;
+        checked(crate::rows::usage(images, bytes))
     }
 }
 

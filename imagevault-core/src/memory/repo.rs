@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
-use crate::image::{Image, ImageId, ImageRecord};
+use crate::image::{Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
@@ -211,6 +211,17 @@ impl PlanRepo for MemoryRepo {
         self.account_changes.changed();
         Ok(true)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let state = self.state();
+        let mut counts: HashMap<PlanId, u64> = state.plans.keys().map(|&id| (id, 0)).collect();
+        for plan in state.users.values().filter_map(|user| user.plan_id) {
+            if let Some(count) = counts.get_mut(&plan) {
+                *count += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
 }
 
 #[async_trait]
@@ -238,6 +249,19 @@ impl UserRepo for MemoryRepo {
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
         let state = self.state();
         Ok(newest_first(state.users.values().cloned(), query))
+    }
+
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let text = text.to_ascii_lowercase();
+        let state = self.state();
+        Ok(newest_first(
+            state
+                .users
+                .values()
+                .filter(|user| user.username.as_str().to_ascii_lowercase().contains(&text))
+                .cloned(),
+            query,
+        ))
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
@@ -636,6 +660,18 @@ impl ImageRepo for MemoryRepo {
             }
         }
         Ok(claimed)
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let state = self.state();
+        Ok(state
+            .images
+            .values()
+            .filter(|image| image.owner == owner)
+            .fold(Usage::default(), |usage, image| Usage {
+                images: usage.images + 1,
+                bytes: usage.bytes.saturating_add(image.size),
+            }))
     }
 }
 

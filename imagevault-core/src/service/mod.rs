@@ -4,6 +4,7 @@
 //! [`VaultError`](crate::VaultError)s to their own vocabulary; they hold no rules of their own.
 
 mod account;
+mod account_page;
 mod admin;
 mod decode_memory;
 #[cfg(test)]

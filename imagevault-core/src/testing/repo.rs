@@ -18,7 +18,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, TokenHash};
-use crate::image::{Image, ImageId, ImageName, ImageRecord};
+use crate::image::{Image, ImageId, ImageName, ImageRecord, Usage};
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
@@ -49,6 +49,9 @@ pub async fn run_all(repo: &dyn Repo) {
     begin_user_deletion_locks_the_account(repo).await;
     user_tokens_list_newest_first(repo).await;
     touch_token_records_use(repo).await;
+    search_users_by_keyset(repo).await;
+    search_users_takes_text_literally(repo).await;
+    plan_user_counts_count_each_plan(repo).await;
 
     image_round_trips(repo).await;
     image_insert_needs_owner(repo).await;
@@ -58,6 +61,7 @@ pub async fn run_all(repo: &dyn Repo) {
     delete_image_removes_thumbnails_and_links(repo).await;
     find_original_sees_current_plan(repo).await;
     referenced_keys_finds_originals_and_thumbnails(repo).await;
+    usage_counts_originals(repo).await;
 
     ensure_thumbnails_inserts_missing_rows(repo).await;
     start_thumbnail_attempt_renews_pending_rows(repo).await;
@@ -1724,6 +1728,226 @@ pub async fn touch_token_records_use(repo: &dyn Repo) {
         "touch_token of an unknown token must not store it"
     );
     clean_up(repo, &[user.id], &[]).await;
+}
+
+/// A user named `name`, created at `created_at`, not yet stored.
+fn named_user(name: &str, created_at: DateTime<Utc>) -> User {
+    User {
+        username: Username::parse(name).expect("a valid username"),
+        ..user_value(None, created_at)
+    }
+}
+
+/// `search_users` finds the users whose username contains the text anywhere, ignoring
+/// the case of ASCII letters, newest first by `(created_at, id)` and paged by
+/// [`KeysetQuery`] in both directions as `list_users` is; an empty text finds every user.
+pub async fn search_users_by_keyset(repo: &dyn Repo) {
+    // A random marker, so that only this check's users match it.
+    let marker = super::unique("find");
+    let upper = marker.to_ascii_uppercase();
+    let base = now();
+    let names = [
+        marker.clone(),
+        format!("a{upper}"),
+        format!("{marker}.z"),
+        format!("x_{marker}_y"),
+        format!("{upper}@b"),
+        format!("q{marker}"),
+        format!("{marker}{marker}"),
+    ];
+    let matching: Vec<User> = names
+        .iter()
+        .zip([0, 0, 2, 3, 3, 3, 8])
+        .map(|(name, offset)| named_user(name, micros(base, offset)))
+        .collect();
+    // Near misses: the marker broken, in the same time span.
+    let (head, tail) = marker.split_at(4);
+    let misses = [
+        named_user(&format!("{head}.{tail}"), micros(base, 3)),
+        named_user(&marker[1..], micros(base, 1)),
+    ];
+    for user in matching.iter().chain(&misses) {
+        repo.create_user(user).await.expect("create_user failed");
+    }
+    for text in [marker.as_str(), upper.as_str()] {
+        check_keyset_list(
+            "search_users",
+            Scope::Own,
+            &matching,
+            Positioned::position,
+            move |query| async move { repo.search_users(text, &query).await },
+        )
+        .await;
+    }
+    let part = &marker[2..];
+    let found = repo
+        .search_users(part, &KeysetQuery::first(1000))
+        .await
+        .expect("search_users failed");
+    let ids: HashSet<UserId> = found.iter().map(|user| user.id).collect();
+    assert!(
+        matching.iter().all(|user| ids.contains(&user.id)) && ids.contains(&misses[1].id),
+        "search_users must find the text anywhere in the username"
+    );
+    assert!(
+        !ids.contains(&misses[0].id),
+        "search_users must not find a username without the text"
+    );
+    let everyone = repo
+        .search_users("", &KeysetQuery::first(1000))
+        .await
+        .expect("search_users failed");
+    let everyone_ids: HashSet<UserId> = everyone.iter().map(|user| user.id).collect();
+    assert!(
+        matching
+            .iter()
+            .chain(&misses)
+            .all(|user| everyone_ids.contains(&user.id)),
+        "search_users with an empty text must find every user"
+    );
+    let ids: Vec<UserId> = matching.iter().chain(&misses).map(|user| user.id).collect();
+    clean_up(repo, &ids, &[]).await;
+}
+
+/// `%`, `_` and `\` in the search text are literal characters, never wildcards.
+pub async fn search_users_takes_text_literally(repo: &dyn Repo) {
+    let marker = super::unique("lit");
+    let underscored = named_user(&format!("{marker}a_b"), now());
+    let lettered = named_user(&format!("{marker}axb"), now());
+    for user in [&underscored, &lettered] {
+        repo.create_user(user).await.expect("create_user failed");
+    }
+    let found = |text: String| async move {
+        repo.search_users(&text, &KeysetQuery::first(1000))
+            .await
+            .expect("search_users failed")
+            .into_iter()
+            .map(|user| user.id)
+            .collect::<Vec<UserId>>()
+    };
+    assert_eq!(
+        found(format!("{marker}a_b")).await,
+        vec![underscored.id],
+        "an underscore in the text must match only an underscore"
+    );
+    assert!(
+        found(format!("{marker}%")).await.is_empty(),
+        "a percent sign in the text must match only a percent sign"
+    );
+    assert!(
+        found(format!("{marker}a\\_b")).await.is_empty(),
+        "a backslash in the text must match only a backslash"
+    );
+    clean_up(repo, &[underscored.id, lettered.id], &[]).await;
+}
+
+/// `plan_user_counts` has every plan, a plan without users with 0, and counts the users
+/// of each plan: a user moving plans, being deleted or marked for deletion moves the counts.
+pub async fn plan_user_counts_count_each_plan(repo: &dyn Repo) {
+    let full = new_plan(repo, &[200]).await;
+    let empty = new_plan(repo, &[200]).await;
+    let users = [
+        new_user(repo, Some(full.id)).await,
+        new_user(repo, Some(full.id)).await,
+        new_user(repo, Some(full.id)).await,
+    ];
+    let counts = || async {
+        let counts = repo
+            .plan_user_counts()
+            .await
+            .expect("plan_user_counts failed");
+        let ids: HashSet<PlanId> = counts.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            ids.len(),
+            counts.len(),
+            "plan_user_counts must list each plan once"
+        );
+        assert!(
+            ids.contains(&PlanId::BASIC),
+            "plan_user_counts must list every plan"
+        );
+        let of = |plan: PlanId| counts.iter().find(|(id, _)| *id == plan).map(|(_, n)| *n);
+        (of(full.id), of(empty.id))
+    };
+    assert_eq!(
+        counts().await,
+        (Some(3), Some(0)),
+        "plan_user_counts must count each plan's users, and list a plan without users with 0"
+    );
+    let moved = User {
+        plan_id: Some(empty.id),
+        ..users[0].clone()
+    };
+    assert!(repo.update_user(&moved).await.expect("update_user failed"));
+    assert!(
+        repo.begin_user_deletion(users[1].id, now())
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    assert_eq!(
+        counts().await,
+        (Some(1), Some(1)),
+        "a user moving plans or being deleted must move the counts"
+    );
+    let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+    clean_up(repo, &ids, &[full.id, empty.id]).await;
+    let after = repo
+        .plan_user_counts()
+        .await
+        .expect("plan_user_counts failed");
+    assert!(
+        after
+            .iter()
+            .all(|(id, _)| *id != full.id && *id != empty.id),
+        "a deleted plan must no longer be counted"
+    );
+}
+
+/// `usage` counts the owner's images and sums their originals' sizes exactly (beyond 32
+/// bits), no one else's; an image deleted leaves it; an unknown user's usage is zero.
+pub async fn usage_counts_originals(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::BASIC)).await;
+    let other = new_user(repo, Some(PlanId::BASIC)).await;
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage::default(),
+        "a user without images uses nothing"
+    );
+    let mut images = Vec::new();
+    for size in [5_000_000_001_u64, 245_760, 1] {
+        let mut record = new_image(owner.id, now());
+        record.image.size = size;
+        images.push(insert(repo, record).await);
+    }
+    insert(repo, new_image(other.id, now())).await;
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage {
+            images: 3,
+            bytes: 5_000_245_762,
+        },
+        "usage must count the owner's images and sum their sizes"
+    );
+    assert!(
+        repo.delete_image(owner.id, images[0].image.id)
+            .await
+            .expect("delete_image failed")
+            .is_some()
+    );
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage {
+            images: 2,
+            bytes: 245_761,
+        },
+        "a deleted image must leave the usage"
+    );
+    assert_eq!(
+        repo.usage(UserId::new()).await.expect("usage failed"),
+        Usage::default(),
+        "an unknown user uses nothing"
+    );
+    clean_up(repo, &[owner.id, other.id], &[]).await;
 }
 
 /// A random microsecond between the years 1019 and 1169, earlier than any real row.

@@ -62,6 +62,9 @@ impl PlanRepo for DeafRepo {
     async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
         self.inner.delete_plan(id).await
     }
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        self.inner.plan_user_counts().await
+    }
 }
 
 #[async_trait]
@@ -77,6 +80,9 @@ impl UserRepo for DeafRepo {
     }
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
         self.inner.list_users(query).await
+    }
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        self.inner.search_users(text, query).await
     }
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         self.inner.update_user(user).await
@@ -192,6 +198,9 @@ impl ImageRepo for DeafRepo {
         self.inner
             .claim_thumbnail_work(scope, now, stale_before, limit)
             .await
+    }
+    async fn usage(&self, owner: UserId) -> Result<imagevault_core::Usage, RepoError> {
+        self.inner.usage(owner).await
     }
 }
 
