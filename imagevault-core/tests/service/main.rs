@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod account_page;
 mod accounts;
 mod admin;
 mod caches;
