@@ -37,7 +37,7 @@ async fn only_admins_search_users_and_count_plan_users() {
     let text = user.user.username.as_str().to_ascii_uppercase();
     let page = t
         .vault
-        .search_users(&admin, &text, request.clone())
+        .search_users(&admin, &text, request)
         .await
         .unwrap();
     let found: Vec<_> = page.items.iter().map(|found| found.id).collect();
