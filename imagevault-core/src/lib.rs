@@ -25,10 +25,10 @@ mod user;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use auth::{ApiToken, TokenHash};
+pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, ValidationError, VaultError};
-pub use image::{Image, ImageId, ImageName, ImageRecord};
+pub use image::{Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
@@ -40,16 +40,16 @@ pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
 pub use repo::{
-    ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, SessionOwner, SessionRepo, TokenOwner,
-    Totals, UserRepo,
+    ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
+    TokenOwner, Totals, UserRepo,
 };
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
     Account, AdminImageView, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT,
     DEFAULT_DECODE_MEMORY_BYTES, Dashboard, ImageView, IssuedToken, JobOutcome, LinkView,
-    MediaCaching, MediaKind, MediaObject, NewUser, StartedSession, SweepOptions, SweepReport,
-    ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault, VaultBuilder,
-    VaultConfig, WorkerOptions,
+    MediaCaching, MediaKind, MediaObject, NewUser, Regenerate, StartedSession, SweepOptions,
+    SweepReport, ThrottleConfig, ThumbnailView, TokenInfo, Upload, UploadSlot, UserChanges, Vault,
+    VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};
 pub use session::{
@@ -57,5 +57,5 @@ pub use session::{
     SessionSecret,
 };
 pub use storage::{Storage, StorageKey};
-pub use thumbnail::{Thumbnail, ThumbnailStatus};
+pub use thumbnail::{THUMBNAIL_FAILURE_MAX_CHARS, Thumbnail, ThumbnailStatus, failure_reason};
 pub use user::{Password, PasswordHash, TokenRecord, User, UserId, Username};

@@ -9,12 +9,12 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
-    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
-    UserRepo, WorkScope,
+    OriginalTarget, PlanRepo, Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner,
+    Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
-    PlanId, StorageKey, Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
+    PlanId, StorageKey, Thumbnail, ThumbnailHeight, TokenRecord, Usage, User, UserId, Username,
 };
 use imagevault_core::{SessionRecord, TokenHash};
 use sqlx::migrate::Migrator;
@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     self, CandidateRow, ImagePlanRow, ImageRow, JoinedImageRow, LinkRow, LinkTargetRow, PlanRow,
-    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, UserRow, convert, found_keys, heights_i32,
-    image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
+    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, TokenRow, UserRow, convert, found_keys,
+    heights_i32, image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
     owner_plan_columns, plan_columns, records, signed, thumbnail_columns, thumbnail_status,
     unsigned32, user_columns,
 };
@@ -244,6 +244,7 @@ struct ThumbnailColumns {
     storage_key: Vec<Option<String>>,
     attempts: Vec<i64>,
     updated_at: Vec<DateTime<Utc>>,
+    failure: Vec<Option<String>>,
 }
 
 impl ThumbnailColumns {
@@ -263,10 +264,11 @@ impl ThumbnailColumns {
                 .collect(),
             attempts: rows.iter().map(|row| i64::from(row.attempts)).collect(),
             updated_at: rows.iter().map(|row| row.updated_at).collect(),
+            failure: rows.iter().map(|row| row.failure.clone()).collect(),
         }
     }
 
-    /// Binds the columns as `$1` to `$8`.
+    /// Binds the columns as `$1` to `$9`.
     fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -280,12 +282,14 @@ impl ThumbnailColumns {
             .bind(self.storage_key)
             .bind(self.attempts)
             .bind(self.updated_at)
+            .bind(self.failure)
     }
 }
 
 const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::bigint[], $3::bigint[], \
-     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) \
-     AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at)";
+     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[]) \
+     AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at, \
+     failure)";
 
 /// The stored images of `ids`, with their thumbnails, in one query.
 const RECORD_SQL: &str = concat!(
@@ -341,6 +345,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<&str>(first, 12)?;
             expect_type::<&str>(first, 13)?;
             expect_type::<DateTime<Utc>>(first, 15)?;
+            expect_type::<&str>(first, 16)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -392,6 +397,7 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
             storage_key: storage_key.map(rows::storage_key).transpose()?,
             attempts: unsigned32(self.get(14)?, "attempts")?,
             updated_at: self.get(15)?,
+            failure: self.get::<Option<&str>>(16)?.map(str::to_owned),
         }))
     }
 }
@@ -498,6 +504,18 @@ impl PlanRepo for PostgresRepo {
             .map_err(|error| Violations::PLAN_DELETE.map(BACKEND, error))?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(rows::account_page_sql::PLAN_USER_COUNTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(
+            rows.into_iter()
+                .map(|(id, users)| rows::plan_count(id, users))
+                .collect(),
+        )
+    }
 }
 
 #[async_trait]
@@ -560,6 +578,23 @@ impl UserRepo for PostgresRepo {
         Ok(in_order(query, users))
     }
 
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let sql = format!(
+            "SELECT {} FROM users u WHERE {} {}",
+            user_columns!(),
+            rows::account_page_sql::SEARCH_CONDITION,
+            keyset_clause(query, "u", 2)
+        );
+        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql)
+            .bind(rows::account_page_sql::search_pattern(text));
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
+        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
+        Ok(in_order(query, users))
+    }
+
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         let done = sqlx::query(
             "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
@@ -587,18 +622,15 @@ impl UserRepo for PostgresRepo {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-        // Through a SELECT of the user, so that a user being deleted gets no new token.
-        let done = sqlx::query(
-            "INSERT INTO api_tokens (hash, user_id, created_at, expires_at) \
-             SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND deletion_requested_at IS NULL",
-        )
-        .bind(&token.hash.as_bytes()[..])
-        .bind(token.user_id.as_uuid())
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        let done = sqlx::query(rows::token_sql::INSERT)
+            .bind(&token.hash.as_bytes()[..])
+            .bind(token.user_id.as_uuid())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.last_used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
         if done.rows_affected() == 0 {
             return Err(Conflict::MissingReference.into());
         }
@@ -606,19 +638,12 @@ impl UserRepo for PostgresRepo {
     }
 
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<TokenOwnerRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", ",
-            owner_plan_columns!(),
-            ", k.expires_at AS token_expires_at",
-            " FROM api_tokens k JOIN users u ON u.id = k.user_id",
-            " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(fail)?;
+        let row: Option<TokenOwnerRow<Stamp, Heights>> =
+            sqlx::query_as(rows::token_sql::FIND_OWNER)
+                .bind(&hash.as_bytes()[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(fail)?;
         checked(row.map(TokenOwnerRow::into_token_owner).transpose())
     }
 
@@ -638,6 +663,29 @@ impl UserRepo for PostgresRepo {
             .await
             .map_err(fail)?;
         Ok(done.rows_affected())
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let rows: Vec<TokenRow<Stamp>> = sqlx::query_as(rows::token_sql::LIST_USER)
+            .bind(user.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows.into_iter().map(TokenRow::into_token).collect())
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(rows::token_sql::TOUCH)
+            .bind(&hash.as_bytes()[..])
+            .bind(used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
@@ -707,7 +755,7 @@ impl ImageRepo for PostgresRepo {
         if !record.thumbnails.is_empty() {
             let sql = format!(
                 "INSERT INTO thumbnails (image_id, max_height, width, height, status, \
-                 storage_key, attempts, updated_at) SELECT r.* FROM {UNNEST_THUMBNAILS}"
+                 storage_key, attempts, updated_at, failure) SELECT r.* FROM {UNNEST_THUMBNAILS}"
             );
             ThumbnailColumns::of(&record.thumbnails)
                 .bind(sqlx::query(&sql))
@@ -848,7 +896,7 @@ impl ImageRepo for PostgresRepo {
         // failing on the foreign key.
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) \
+             attempts, updated_at, failure) \
              SELECT r.* FROM {UNNEST_THUMBNAILS} JOIN images i ON i.id = r.image_id \
              FOR KEY SHARE OF i \
              ON CONFLICT (image_id, max_height) DO NOTHING"
@@ -888,7 +936,8 @@ impl ImageRepo for PostgresRepo {
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
         let done = sqlx::query(
-            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4 \
+            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4, \
+             failure = NULL \
              WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
         )
         .bind(image.as_uuid())
@@ -905,18 +954,17 @@ impl ImageRepo for PostgresRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        sqlx::query(
-            "UPDATE thumbnails SET status = 'failed', updated_at = $3 \
-             WHERE image_id = $1 AND max_height = ANY($2) AND status = 'pending'",
-        )
-        .bind(image.as_uuid())
-        .bind(pixels(heights))
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(fail)?;
+        sqlx::query(&rows::admin_sql::fail_thumbnails("max_height = ANY($2)"))
+            .bind(image.as_uuid())
+            .bind(pixels(heights))
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
         Ok(())
     }
 
@@ -984,7 +1032,7 @@ impl ImageRepo for PostgresRepo {
         .map_err(fail)?;
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) SELECT r.* FROM {UNNEST_THUMBNAILS} \
+             attempts, updated_at, failure) SELECT r.* FROM {UNNEST_THUMBNAILS} \
              ON CONFLICT (image_id, max_height) DO NOTHING RETURNING image_id"
         );
         let inserted: Vec<Uuid> = ThumbnailColumns::of(&missing)
@@ -1028,6 +1076,29 @@ impl ImageRepo for PostgresRepo {
         }
         let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
         checked(records(&checked(ImageThumbnailRows::check(&rows))?.0))
+    }
+
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let (sql, id) = rows::admin_sql::reset_thumbnails(scope);
+        let mut update = sqlx::query(sql).bind(now);
+        if let Some(id) = id {
+            update = update.bind(id);
+        }
+        let done = update.execute(&self.pool).await.map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let (images, bytes): (i64, i64) = sqlx::query_as(rows::account_page_sql::USAGE)
+            .bind(owner.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows::usage(images, bytes))
     }
 }
 

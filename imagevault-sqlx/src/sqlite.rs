@@ -15,11 +15,11 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo,
-    RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
+    RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
-    Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
+    Thumbnail, ThumbnailHeight, TokenRecord, Usage, User, UserId, Username,
 };
 use imagevault_core::{SessionRecord, TokenHash};
 use sqlx::migrate::Migrator;
@@ -32,9 +32,9 @@ use sqlx::{Sqlite, Transaction};
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     self, CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
-    SessionOwnerRow, TokenOwnerRow, UserRow, convert, found_keys, heights_json, image_columns,
-    image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
-    plan_columns, records, signed, user_columns,
+    SessionOwnerRow, TokenOwnerRow, TokenRow, UserRow, convert, found_keys, heights_json,
+    image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
+    owner_plan_columns, plan_columns, records, signed, user_columns,
 };
 
 const BACKEND: &str = "sqlite";
@@ -317,11 +317,11 @@ async fn insert_thumbnail(
     let sql = match mode {
         Insert::Strict => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+             attempts, updated_at, failure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         }
         Insert::IfMissing => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             attempts, updated_at, failure) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
              WHERE EXISTS (SELECT 1 FROM images WHERE id = $1) \
              ON CONFLICT (image_id, max_height) DO NOTHING"
         }
@@ -335,6 +335,7 @@ async fn insert_thumbnail(
         .bind(row.storage_key.as_ref().map(StorageKey::as_str))
         .bind(i64::from(row.attempts))
         .bind(micros(row.updated_at))
+        .bind(row.failure.as_deref())
         .execute(&mut *connection)
         .await?;
     Ok(done.rows_affected() > 0)
@@ -424,6 +425,19 @@ impl PlanRepo for SqliteRepo {
             .map_err(|error| Violations::PLAN_DELETE.map(BACKEND, error))?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let rows: Vec<(uuid::Uuid, i64)> =
+            sqlx::query_as(crate::rows::account_page_sql::PLAN_USER_COUNTS)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(fail)?;
+        checked(
+            rows.into_iter()
+                .map(|(id, users)| crate::rows::plan_count(id, users))
+                .collect(),
+        )
+    }
 }
 
 #[async_trait]
@@ -486,6 +500,23 @@ impl UserRepo for SqliteRepo {
         Ok(in_order(query, users))
     }
 
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let sql = format!(
+            "SELECT {} FROM users u WHERE {} {}",
+            user_columns!(),
+            crate::rows::account_page_sql::SEARCH_CONDITION,
+            keyset_clause(query, "u", 2)
+        );
+        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql)
+            .bind(crate::rows::account_page_sql::search_pattern(text));
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
+        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
+        Ok(in_order(query, users))
+    }
+
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         let done = sqlx::query(
             "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
@@ -513,18 +544,15 @@ impl UserRepo for SqliteRepo {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-        // Through a SELECT of the user, so that a user being deleted gets no new token.
-        let done = sqlx::query(
-            "INSERT INTO api_tokens (hash, user_id, created_at, expires_at) \
-             SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND deletion_requested_at IS NULL",
-        )
-        .bind(&token.hash.as_bytes()[..])
-        .bind(token.user_id.as_uuid())
-        .bind(micros(token.created_at))
-        .bind(token.expires_at.map(micros))
-        .execute(&self.writer)
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        let done = sqlx::query(crate::rows::token_sql::INSERT)
+            .bind(&token.hash.as_bytes()[..])
+            .bind(token.user_id.as_uuid())
+            .bind(micros(token.created_at))
+            .bind(token.expires_at.map(micros))
+            .bind(token.last_used_at.map(micros))
+            .execute(&self.writer)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
         if done.rows_affected() == 0 {
             return Err(Conflict::MissingReference.into());
         }
@@ -532,19 +560,12 @@ impl UserRepo for SqliteRepo {
     }
 
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<TokenOwnerRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", ",
-            owner_plan_columns!(),
-            ", k.expires_at AS token_expires_at",
-            " FROM api_tokens k JOIN users u ON u.id = k.user_id",
-            " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
+        let row: Option<TokenOwnerRow<Stamp, Heights>> =
+            sqlx::query_as(crate::rows::token_sql::FIND_OWNER)
+                .bind(&hash.as_bytes()[..])
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(fail)?;
         checked(row.map(TokenOwnerRow::into_token_owner).transpose())
     }
 
@@ -564,6 +585,29 @@ impl UserRepo for SqliteRepo {
             .await
             .map_err(fail)?;
         Ok(done.rows_affected())
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let rows: Vec<TokenRow<Stamp>> = sqlx::query_as(crate::rows::token_sql::LIST_USER)
+            .bind(user.as_uuid())
+            .fetch_all(&self.reader)
+            .await
+            .map_err(fail)?;
+        checked(rows.into_iter().map(TokenRow::into_token).collect())
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(crate::rows::token_sql::TOUCH)
+            .bind(&hash.as_bytes()[..])
+            .bind(micros(used_at))
+            .execute(&self.writer)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
@@ -760,7 +804,8 @@ impl ImageRepo for SqliteRepo {
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
         let done = sqlx::query(
-            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4 \
+            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4, \
+             failure = NULL \
              WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
         )
         .bind(image.as_uuid())
@@ -777,15 +822,15 @@ impl ImageRepo for SqliteRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        sqlx::query(
-            "UPDATE thumbnails SET status = 'failed', updated_at = $3 \
-             WHERE image_id = $1 AND status = 'pending' \
-               AND max_height IN (SELECT value FROM json_each($2))",
-        )
+        sqlx::query(&rows::admin_sql::fail_thumbnails(
+            "max_height IN (SELECT value FROM json_each($2))",
+        ))
         .bind(image.as_uuid())
         .bind(heights_json(heights))
+        .bind(reason)
         .bind(micros(now))
         .execute(&self.writer)
         .await
@@ -886,6 +931,29 @@ impl ImageRepo for SqliteRepo {
         }
         let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
         checked(records(&rows))
+    }
+
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let (sql, id) = rows::admin_sql::reset_thumbnails(scope);
+        let mut update = sqlx::query(sql).bind(micros(now));
+        if let Some(id) = id {
+            update = update.bind(id);
+        }
+        let done = update.execute(&self.writer).await.map_err(fail)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let (images, bytes): (i64, i64) = sqlx::query_as(crate::rows::account_page_sql::USAGE)
+            .bind(owner.as_uuid())
+            .fetch_one(&self.reader)
+            .await
+            .map_err(fail)?;
+        checked(crate::rows::usage(images, bytes))
     }
 }
 

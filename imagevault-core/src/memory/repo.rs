@@ -5,14 +5,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
-use crate::image::{Image, ImageId, ImageRecord};
+use crate::image::{Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
-    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
-    UserRepo, WorkScope,
+    OriginalTarget, PlanRepo, Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner,
+    Totals, UserRepo, WorkScope,
 };
 use crate::session::SessionRecord;
 use crate::storage::StorageKey;
@@ -212,6 +212,17 @@ impl PlanRepo for MemoryRepo {
         self.account_changes.changed();
         Ok(true)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let state = self.state();
+        let mut counts: HashMap<PlanId, u64> = state.plans.keys().map(|&id| (id, 0)).collect();
+        for plan in state.users.values().filter_map(|user| user.plan_id) {
+            if let Some(count) = counts.get_mut(&plan) {
+                *count += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
 }
 
 #[async_trait]
@@ -239,6 +250,19 @@ impl UserRepo for MemoryRepo {
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
         let state = self.state();
         Ok(newest_first(state.users.values().cloned(), query))
+    }
+
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let text = text.to_ascii_lowercase();
+        let state = self.state();
+        Ok(newest_first(
+            state
+                .users
+                .values()
+                .filter(|user| user.username.as_str().to_ascii_lowercase().contains(&text))
+                .cloned(),
+            query,
+        ))
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
@@ -345,6 +369,7 @@ impl UserRepo for MemoryRepo {
                 user: user.clone(),
                 plan: state.owner_plan(user.id),
                 expires_at: token.expires_at,
+                last_used_at: token.last_used_at,
             }))
     }
 
@@ -365,6 +390,35 @@ impl UserRepo for MemoryRepo {
             self.account_changes.changed();
         }
         Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let state = self.state();
+        let mut tokens: Vec<TokenRecord> = state
+            .tokens
+            .values()
+            .filter(|token| token.user_id == user)
+            .cloned()
+            .collect();
+        tokens.sort_by(|a, b| {
+            (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes()))
+        });
+        Ok(tokens)
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        // No account change: see the contract.
+        Ok(match self.state().tokens.get_mut(hash.as_bytes()) {
+            Some(token) => {
+                token.last_used_at = Some(used_at);
+                true
+            }
+            None => false,
+        })
     }
 
     fn account_changes(&self) -> Option<ChangeFeed> {
@@ -515,6 +569,7 @@ impl ImageRepo for MemoryRepo {
             Some(row) if row.status == ThumbnailStatus::Pending => {
                 row.status = ThumbnailStatus::Ready;
                 row.storage_key = Some(key.clone());
+                row.failure = None;
                 row.updated_at = now;
                 Ok(true)
             }
@@ -526,6 +581,7 @@ impl ImageRepo for MemoryRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         let mut state = self.state();
@@ -534,6 +590,7 @@ impl ImageRepo for MemoryRepo {
                 && row.status == ThumbnailStatus::Pending
             {
                 row.status = ThumbnailStatus::Failed;
+                row.failure = Some(reason.to_owned());
                 row.updated_at = now;
             }
         }
@@ -662,6 +719,52 @@ impl ImageRepo for MemoryRepo {
             query,
         );
         Ok(page.iter().map(|image| state.record(image)).collect())
+    }
+
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let mut state = self.state();
+        let State {
+            thumbnails,
+            images,
+            users,
+            ..
+        } = &mut *state;
+        let mut reset = 0u64;
+        for row in thumbnails.values_mut() {
+            let owner = || images.get(&row.image_id).map(|image| image.owner);
+            let in_scope = match scope {
+                ResetScope::Image(image) => row.image_id == image,
+                ResetScope::Failed => row.status == ThumbnailStatus::Failed,
+                ResetScope::Owner(user) => owner() == Some(user),
+                ResetScope::Plan(plan) => owner()
+                    .and_then(|owner| users.get(&owner))
+                    .is_some_and(|user| user.plan_id == Some(plan)),
+            };
+            if in_scope {
+                row.status = ThumbnailStatus::Pending;
+                row.attempts = 0;
+                row.failure = None;
+                row.updated_at = now;
+                reset += 1;
+            }
+        }
+        Ok(reset)
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let state = self.state();
+        Ok(state
+            .images
+            .values()
+            .filter(|image| image.owner == owner)
+            .fold(Usage::default(), |usage, image| Usage {
+                images: usage.images + 1,
+                bytes: usage.bytes.saturating_add(image.size),
+            }))
     }
 }
 

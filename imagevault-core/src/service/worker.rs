@@ -14,7 +14,7 @@ use crate::plan::ThumbnailHeight;
 use crate::queue::{Delivery, Job};
 use crate::repo::WorkScope;
 use crate::storage::StorageKey;
-use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+use crate::thumbnail::{Thumbnail, ThumbnailStatus, failure_reason};
 
 use super::Vault;
 
@@ -172,7 +172,11 @@ impl Vault {
             .collect();
         if !exhausted.is_empty() {
             warn!(image = %image_id, ?exhausted, "thumbnails failed: out of attempts");
-            repo.fail_thumbnails(image_id, &exhausted, self.now())
+            let reason = format!(
+                "gave up after {} attempts that did not finish",
+                self.inner.config.max_attempts
+            );
+            repo.fail_thumbnails(image_id, &exhausted, &reason, self.now())
                 .await
                 .map_err(VaultError::from)?;
             todo.retain(|height| !exhausted.contains(height));
@@ -192,10 +196,11 @@ impl Vault {
             .await
             .map_err(VaultError::from)?
         else {
-            return Err(JobError::Permanent(format!(
-                "the original {} is missing from storage",
-                image.storage_key
-            )));
+            // The reason is shown to administrators and kept with the dead letter: it
+            // names no storage key, which is as good as a link to the original.
+            return Err(JobError::Permanent(
+                "the original is missing from storage".into(),
+            ));
         };
         let data = original.bytes().await.map_err(VaultError::from)?;
         let heights: Vec<u32> = todo.iter().map(|height| height.get()).collect();
@@ -235,7 +240,19 @@ impl Vault {
                 .await
                 .map_err(VaultError::from);
             match completed {
-                Ok(true) => {}
+                Ok(true) => {
+                    // A thumbnail made again (see `Vault::regenerate_thumbnails`) kept its
+                    // old object until now; it is no longer referenced.
+                    let previous = record
+                        .thumbnails
+                        .iter()
+                        .find(|row| row.max_height == *height)
+                        .and_then(|row| row.storage_key.as_ref())
+                        .filter(|previous| **previous != key);
+                    if let Some(previous) = previous {
+                        self.delete_stray(previous).await;
+                    }
+                }
                 Ok(false) => {
                     // Another delivery finished first, or the image was deleted meanwhile.
                     debug!(image = %image_id, %height, "thumbnail already settled; discarding duplicate");
@@ -257,8 +274,8 @@ impl Vault {
         }
     }
 
-    /// Marks what a given-up job leaves unfinished as failed.
-    async fn give_up(&self, job: &Job) -> Result<(), VaultError> {
+    /// Marks what a given-up job leaves unfinished as failed, for `reason`.
+    async fn give_up(&self, job: &Job, reason: &str) -> Result<(), VaultError> {
         if let Job::GenerateThumbnails { image_id } = job
             && let Some(record) = self.inner.repo.get_image_by_id(*image_id).await?
         {
@@ -270,7 +287,7 @@ impl Vault {
                 .collect();
             self.inner
                 .repo
-                .fail_thumbnails(*image_id, &pending, self.now())
+                .fail_thumbnails(*image_id, &pending, &failure_reason(reason), self.now())
                 .await?;
         }
         Ok(())
@@ -309,7 +326,7 @@ impl Vault {
             Err(JobError::Permanent(reason)) => reason,
         };
         error!(job = ?delivery.job, attempt = delivery.attempt, %reason, "job failed for good");
-        self.give_up(&delivery.job).await?;
+        self.give_up(&delivery.job, &reason).await?;
         queue.dead_letter(delivery, &reason).await?;
         Ok(JobOutcome::DeadLettered { reason })
     }

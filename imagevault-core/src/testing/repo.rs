@@ -18,14 +18,14 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, TokenHash};
-use crate::image::{Image, ImageId, ImageName, ImageRecord};
+use crate::image::{Image, ImageId, ImageName, ImageRecord, Usage};
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
 use crate::repo::{
-    ChangeFeed, Conflict, ImageFilter, Repo, RepoError, SessionOwner, TokenOwner, Totals,
-    WorkScope,
+    ChangeFeed, Conflict, ImageFilter, Repo, RepoError, ResetScope, SessionOwner, TokenOwner,
+    Totals, WorkScope,
 };
 use crate::session::{SessionRecord, SessionSecret};
 use crate::storage::StorageKey;
@@ -50,6 +50,11 @@ pub async fn run_all(repo: &dyn Repo) {
     token_expiry_round_trips(repo).await;
     delete_user_tokens_revokes_only_theirs(repo).await;
     begin_user_deletion_locks_the_account(repo).await;
+    user_tokens_list_newest_first(repo).await;
+    touch_token_records_use(repo).await;
+    search_users_by_keyset(repo).await;
+    search_users_takes_text_literally(repo).await;
+    plan_user_counts_count_each_plan(repo).await;
 
     image_round_trips(repo).await;
     image_insert_needs_owner(repo).await;
@@ -59,6 +64,7 @@ pub async fn run_all(repo: &dyn Repo) {
     delete_image_removes_thumbnails_and_links(repo).await;
     find_original_sees_current_plan(repo).await;
     referenced_keys_finds_originals_and_thumbnails(repo).await;
+    usage_counts_originals(repo).await;
 
     ensure_thumbnails_inserts_missing_rows(repo).await;
     start_thumbnail_attempt_renews_pending_rows(repo).await;
@@ -88,6 +94,7 @@ pub async fn run_all(repo: &dyn Repo) {
 
     totals_count_the_checks_rows(repo).await;
     all_images_list_by_keyset_and_filter(repo).await;
+    reset_thumbnails_of_an_image_owner_or_plan(repo).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -223,7 +230,8 @@ async fn insert(repo: &dyn Repo, record: ImageRecord) -> ImageRecord {
     record
 }
 
-/// A thumbnail row of `image` in `status`; a ready row gets a fresh storage key.
+/// A thumbnail row of `image` in `status`; a ready row gets a fresh storage key, a failed
+/// one a failure reason.
 fn row(
     image: &Image,
     pixels: u32,
@@ -240,8 +248,14 @@ fn row(
     );
     thumbnail.status = status;
     thumbnail.attempts = attempts;
-    if status == ThumbnailStatus::Ready {
-        thumbnail.storage_key = Some(StorageKey::new_thumbnail(image.format));
+    match status {
+        ThumbnailStatus::Ready => {
+            thumbnail.storage_key = Some(StorageKey::new_thumbnail(image.format));
+        }
+        ThumbnailStatus::Failed => {
+            thumbnail.failure = Some(format!("could not make the {pixels}-pixel thumbnail"));
+        }
+        ThumbnailStatus::Pending => {}
     }
     thumbnail
 }
@@ -1117,6 +1131,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         user: user.clone(),
         plan: Some(basic),
         expires_at: None,
+        last_used_at: None,
     };
     let token = || {
         ApiToken::generate()
@@ -1130,6 +1145,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
             user_id: user.id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         };
         repo.insert_token(&record)
             .await
@@ -1185,6 +1201,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         user_id: UserId::new(),
         created_at: now(),
         expires_at: None,
+        last_used_at: None,
     };
     assert_conflict(
         repo.insert_token(&orphan).await,
@@ -1229,6 +1246,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user_id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         })
         .await
         .expect("insert_token failed for an existing user");
@@ -1261,6 +1279,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: bystander.clone(),
             plan: None,
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner's plan must be None for a user created without a plan"
     );
@@ -1280,6 +1299,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: moved.clone(),
             plan: Some(second.clone()),
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner must reflect a change of the user's plan"
     );
@@ -1323,6 +1343,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: planless,
             plan: None,
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner's plan must be None when the user has none"
     );
@@ -1343,6 +1364,7 @@ async fn store_token(
         user_id: user,
         created_at: now(),
         expires_at,
+        last_used_at: None,
     })
     .await
     .map(|()| hash)
@@ -1370,6 +1392,7 @@ pub async fn token_expiry_round_trips(repo: &dyn Repo) {
                 user: user.clone(),
                 plan: None,
                 expires_at,
+                last_used_at: None,
             },
             "find_token_owner must return the token's expiry as stored"
         );
@@ -1580,6 +1603,365 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
         "a user not being deleted must not be listed"
     );
     clean_up(repo, &[bystander.id], &[]).await;
+}
+
+/// A token of `user` created at `created_at`, not yet stored.
+fn token_value(user: UserId, created_at: DateTime<Utc>) -> TokenRecord {
+    TokenRecord {
+        hash: ApiToken::generate()
+            .expect("generating a token failed")
+            .hash(),
+        user_id: user,
+        created_at,
+        expires_at: None,
+        last_used_at: None,
+    }
+}
+
+/// `list_user_tokens` lists every stored token of the user and no one else's, newest first
+/// (ties by hash, descending), each as stored to the microsecond: expiry (past ones too)
+/// and last use included. Revoked tokens are gone from it; an unknown user has none.
+pub async fn user_tokens_list_newest_first(repo: &dyn Repo) {
+    let user = new_user(repo, None).await;
+    let bystander = new_user(repo, None).await;
+    let base = now();
+    let mut tokens = vec![
+        token_value(user.id, micros(base, -2_000_001)),
+        TokenRecord {
+            expires_at: Some(micros(base, -1_000_003)),
+            last_used_at: Some(micros(base, -1_500_007)),
+            ..token_value(user.id, micros(base, -3_000_005))
+        },
+        TokenRecord {
+            expires_at: Some(micros(base, 86_400_000_009)),
+            ..token_value(user.id, micros(base, -7))
+        },
+        token_value(user.id, micros(base, -7)),
+    ];
+    for token in &tokens {
+        repo.insert_token(token)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    repo.insert_token(&token_value(bystander.id, base))
+        .await
+        .expect("insert_token failed for an existing user");
+    tokens
+        .sort_by(|a, b| (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes())));
+    assert_eq!(
+        repo.list_user_tokens(user.id)
+            .await
+            .expect("list_user_tokens failed"),
+        tokens,
+        "list_user_tokens must list the user's tokens as stored, newest first, ties by hash descending"
+    );
+
+    let revoked = tokens.remove(1);
+    assert!(
+        repo.delete_token(&revoked.hash)
+            .await
+            .expect("delete_token failed")
+    );
+    assert_eq!(
+        repo.list_user_tokens(user.id)
+            .await
+            .expect("list_user_tokens failed"),
+        tokens,
+        "a revoked token must no longer be listed"
+    );
+    assert!(
+        repo.list_user_tokens(UserId::new())
+            .await
+            .expect("list_user_tokens failed")
+            .is_empty(),
+        "an unknown user has no tokens"
+    );
+    clean_up(repo, &[user.id, bystander.id], &[]).await;
+}
+
+/// `touch_token` sets a token's `last_used_at`, exactly, and nothing else, as
+/// `list_user_tokens` and `find_token_owner` show; it is `false` for a token that is not
+/// stored, and then stores nothing.
+pub async fn touch_token_records_use(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let expires_at = Some(micros(now(), 3_600_000_001));
+    let token = TokenRecord {
+        expires_at,
+        ..token_value(user.id, now())
+    };
+    let other = token_value(user.id, micros(token.created_at, -1));
+    for record in [&token, &other] {
+        repo.insert_token(record)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    for used_at in [micros(now(), 60_000_003), micros(now(), 120_000_011)] {
+        assert!(
+            repo.touch_token(&token.hash, used_at)
+                .await
+                .expect("touch_token failed"),
+            "touch_token of a stored token must be true"
+        );
+        let touched = TokenRecord {
+            last_used_at: Some(used_at),
+            ..token.clone()
+        };
+        assert_eq!(
+            repo.list_user_tokens(user.id)
+                .await
+                .expect("list_user_tokens failed"),
+            vec![touched, other.clone()],
+            "touch_token must set last_used_at of that token only, exactly"
+        );
+        let owner = repo
+            .find_token_owner(&token.hash)
+            .await
+            .expect("find_token_owner failed")
+            .expect("a touched token must still find its user");
+        assert_eq!(
+            (owner.user.id, owner.expires_at, owner.last_used_at),
+            (user.id, expires_at, Some(used_at)),
+            "find_token_owner must return the token's last use"
+        );
+    }
+    let stray = ApiToken::generate()
+        .expect("generating a token failed")
+        .hash();
+    assert!(
+        !repo
+            .touch_token(&stray, now())
+            .await
+            .expect("touch_token failed"),
+        "touch_token of an unknown token must be false"
+    );
+    assert!(
+        repo.find_token_owner(&stray)
+            .await
+            .expect("find_token_owner failed")
+            .is_none(),
+        "touch_token of an unknown token must not store it"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// A user named `name`, created at `created_at`, not yet stored.
+fn named_user(name: &str, created_at: DateTime<Utc>) -> User {
+    User {
+        username: Username::parse(name).expect("a valid username"),
+        ..user_value(None, created_at)
+    }
+}
+
+/// `search_users` finds the users whose username contains the text anywhere, ignoring
+/// the case of ASCII letters, newest first by `(created_at, id)` and paged by
+/// [`KeysetQuery`] in both directions as `list_users` is; an empty text finds every user.
+pub async fn search_users_by_keyset(repo: &dyn Repo) {
+    // A random marker, so that only this check's users match it.
+    let marker = super::unique("find");
+    let upper = marker.to_ascii_uppercase();
+    let base = now();
+    let names = [
+        marker.clone(),
+        format!("a{upper}"),
+        format!("{marker}.z"),
+        format!("x_{marker}_y"),
+        format!("{upper}@b"),
+        format!("q{marker}"),
+        format!("{marker}{marker}"),
+    ];
+    let matching: Vec<User> = names
+        .iter()
+        .zip([0, 0, 2, 3, 3, 3, 8])
+        .map(|(name, offset)| named_user(name, micros(base, offset)))
+        .collect();
+    // Near misses: the marker broken, in the same time span.
+    let (head, tail) = marker.split_at(4);
+    let misses = [
+        named_user(&format!("{head}.{tail}"), micros(base, 3)),
+        named_user(&marker[1..], micros(base, 1)),
+    ];
+    for user in matching.iter().chain(&misses) {
+        repo.create_user(user).await.expect("create_user failed");
+    }
+    for text in [marker.as_str(), upper.as_str()] {
+        check_keyset_list(
+            "search_users",
+            Scope::Own,
+            &matching,
+            Positioned::position,
+            move |query| async move { repo.search_users(text, &query).await },
+        )
+        .await;
+    }
+    let part = &marker[2..];
+    let found = repo
+        .search_users(part, &KeysetQuery::first(1000))
+        .await
+        .expect("search_users failed");
+    let ids: HashSet<UserId> = found.iter().map(|user| user.id).collect();
+    assert!(
+        matching.iter().all(|user| ids.contains(&user.id)) && ids.contains(&misses[1].id),
+        "search_users must find the text anywhere in the username"
+    );
+    assert!(
+        !ids.contains(&misses[0].id),
+        "search_users must not find a username without the text"
+    );
+    let everyone = repo
+        .search_users("", &KeysetQuery::first(1000))
+        .await
+        .expect("search_users failed");
+    let everyone_ids: HashSet<UserId> = everyone.iter().map(|user| user.id).collect();
+    assert!(
+        matching
+            .iter()
+            .chain(&misses)
+            .all(|user| everyone_ids.contains(&user.id)),
+        "search_users with an empty text must find every user"
+    );
+    let ids: Vec<UserId> = matching.iter().chain(&misses).map(|user| user.id).collect();
+    clean_up(repo, &ids, &[]).await;
+}
+
+/// `%`, `_` and `\` in the search text are literal characters, never wildcards.
+pub async fn search_users_takes_text_literally(repo: &dyn Repo) {
+    let marker = super::unique("lit");
+    let underscored = named_user(&format!("{marker}a_b"), now());
+    let lettered = named_user(&format!("{marker}axb"), now());
+    for user in [&underscored, &lettered] {
+        repo.create_user(user).await.expect("create_user failed");
+    }
+    let found = |text: String| async move {
+        repo.search_users(&text, &KeysetQuery::first(1000))
+            .await
+            .expect("search_users failed")
+            .into_iter()
+            .map(|user| user.id)
+            .collect::<Vec<UserId>>()
+    };
+    assert_eq!(
+        found(format!("{marker}a_b")).await,
+        vec![underscored.id],
+        "an underscore in the text must match only an underscore"
+    );
+    assert!(
+        found(format!("{marker}%")).await.is_empty(),
+        "a percent sign in the text must match only a percent sign"
+    );
+    assert!(
+        found(format!("{marker}a\\_b")).await.is_empty(),
+        "a backslash in the text must match only a backslash"
+    );
+    clean_up(repo, &[underscored.id, lettered.id], &[]).await;
+}
+
+/// `plan_user_counts` has every plan, a plan without users with 0, and counts the users
+/// of each plan: a user moving plans, being deleted or marked for deletion moves the counts.
+pub async fn plan_user_counts_count_each_plan(repo: &dyn Repo) {
+    let full = new_plan(repo, &[200]).await;
+    let empty = new_plan(repo, &[200]).await;
+    let users = [
+        new_user(repo, Some(full.id)).await,
+        new_user(repo, Some(full.id)).await,
+        new_user(repo, Some(full.id)).await,
+    ];
+    let counts = || async {
+        let counts = repo
+            .plan_user_counts()
+            .await
+            .expect("plan_user_counts failed");
+        let ids: HashSet<PlanId> = counts.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            ids.len(),
+            counts.len(),
+            "plan_user_counts must list each plan once"
+        );
+        assert!(
+            ids.contains(&PlanId::BASIC),
+            "plan_user_counts must list every plan"
+        );
+        let of = |plan: PlanId| counts.iter().find(|(id, _)| *id == plan).map(|(_, n)| *n);
+        (of(full.id), of(empty.id))
+    };
+    assert_eq!(
+        counts().await,
+        (Some(3), Some(0)),
+        "plan_user_counts must count each plan's users, and list a plan without users with 0"
+    );
+    let moved = User {
+        plan_id: Some(empty.id),
+        ..users[0].clone()
+    };
+    assert!(repo.update_user(&moved).await.expect("update_user failed"));
+    assert!(
+        repo.begin_user_deletion(users[1].id, now())
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    assert_eq!(
+        counts().await,
+        (Some(1), Some(1)),
+        "a user moving plans or being deleted must move the counts"
+    );
+    let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+    clean_up(repo, &ids, &[full.id, empty.id]).await;
+    let after = repo
+        .plan_user_counts()
+        .await
+        .expect("plan_user_counts failed");
+    assert!(
+        after
+            .iter()
+            .all(|(id, _)| *id != full.id && *id != empty.id),
+        "a deleted plan must no longer be counted"
+    );
+}
+
+/// `usage` counts the owner's images and sums their originals' sizes exactly (beyond 32
+/// bits), no one else's; an image deleted leaves it; an unknown user's usage is zero.
+pub async fn usage_counts_originals(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::BASIC)).await;
+    let other = new_user(repo, Some(PlanId::BASIC)).await;
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage::default(),
+        "a user without images uses nothing"
+    );
+    let mut images = Vec::new();
+    for size in [5_000_000_001_u64, 245_760, 1] {
+        let mut record = new_image(owner.id, now());
+        record.image.size = size;
+        images.push(insert(repo, record).await);
+    }
+    insert(repo, new_image(other.id, now())).await;
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage {
+            images: 3,
+            bytes: 5_000_245_762,
+        },
+        "usage must count the owner's images and sum their sizes"
+    );
+    assert!(
+        repo.delete_image(owner.id, images[0].image.id)
+            .await
+            .expect("delete_image failed")
+            .is_some()
+    );
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage {
+            images: 2,
+            bytes: 245_761,
+        },
+        "a deleted image must leave the usage"
+    );
+    assert_eq!(
+        repo.usage(UserId::new()).await.expect("usage failed"),
+        Usage::default(),
+        "an unknown user uses nothing"
+    );
+    clean_up(repo, &[owner.id, other.id], &[]).await;
 }
 
 /// A random microsecond between the years 1019 and 1169, earlier than any real row.
@@ -2366,8 +2748,9 @@ pub async fn complete_thumbnail_succeeds_once(repo: &dyn Repo) {
     clean_up(repo, &[user.id], &[]).await;
 }
 
-/// `fail_thumbnails` marks the pending rows of the given heights failed and leaves ready
-/// rows, other heights and missing rows alone; a failed row can no longer be completed.
+/// `fail_thumbnails` marks the pending rows of the given heights failed with the reason
+/// (any text, stored as given) and leaves ready rows, other heights and missing rows alone;
+/// a failed row can no longer be completed.
 pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
     let user = new_user(repo, Some(PlanId::PREMIUM)).await;
     let before = micros(now(), -1000);
@@ -2380,12 +2763,19 @@ pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
     let record = insert(repo, record).await;
     let image = record.image.id;
     let failed_at = now();
-    repo.fail_thumbnails(image, &[height(200), height(400), height(800)], failed_at)
-        .await
-        .expect("fail_thumbnails failed");
+    let reason = "the image is truncated: «ünïcode» ' \" ; -- and quotes";
+    repo.fail_thumbnails(
+        image,
+        &[height(200), height(400), height(800)],
+        reason,
+        failed_at,
+    )
+    .await
+    .expect("fail_thumbnails failed");
     let mut expected = record.thumbnails.clone();
     expected[1] = Thumbnail {
         status: ThumbnailStatus::Failed,
+        failure: Some(reason.to_owned()),
         updated_at: failed_at,
         ..expected[1].clone()
     };
@@ -2402,7 +2792,7 @@ pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
             .expect("complete_thumbnail failed"),
         "complete_thumbnail of a failed row must be false"
     );
-    repo.fail_thumbnails(ImageId::new(), &[height(200)], failed_at)
+    repo.fail_thumbnails(ImageId::new(), &[height(200)], reason, failed_at)
         .await
         .expect("fail_thumbnails of a missing image must not fail");
     clean_up(repo, &[user.id], &[]).await;
@@ -3158,6 +3548,7 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
         user_id: user.id,
         created_at: now(),
         expires_at: None,
+        last_used_at: None,
     };
     let first = token(&user);
     repo.insert_token(&first)
@@ -3262,6 +3653,7 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
             user_id: user.id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         };
         repo.insert_token(&record)
             .await
@@ -3984,7 +4376,8 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
     let other = new_user(repo, None).await;
     let base = far_future();
     // (owner, offset, rows); equal times test the id tie-break.
-    let layout: [(UserId, i64, &[(u32, ThumbnailStatus)]); 6] = [
+    type Layout<'a> = (UserId, i64, &'a [(u32, ThumbnailStatus)]);
+    let layout: [Layout<'_>; 6] = [
         (user.id, 0, &[(200, Ready), (400, Ready)]),
         (other.id, 0, &[(200, Failed), (400, Ready)]),
         (user.id, 3, &[(200, Pending)]),
@@ -4056,6 +4449,188 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
         }
     }
     clean_up(repo, &[user.id, other.id], &[]).await;
+}
+
+/// `row` as [`ImageRepo::reset_thumbnails`](crate::repo::ImageRepo::reset_thumbnails)
+/// leaves it: pending, no attempts, no failure, leased at `at`, its storage key kept.
+fn reset_row(row: &Thumbnail, at: DateTime<Utc>) -> Thumbnail {
+    Thumbnail {
+        status: ThumbnailStatus::Pending,
+        attempts: 0,
+        failure: None,
+        updated_at: at,
+        ..row.clone()
+    }
+}
+
+/// `reset_thumbnails` of one image, one owner's images or one plan's users' images sets
+/// every row of those images back to pending (no attempts, no failure, `updated_at` as
+/// given, the storage key kept), counts them, and changes no other row.
+pub async fn reset_thumbnails_of_an_image_owner_or_plan(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let plan = new_plan(repo, &[200, 400]).await;
+    let on_plan = new_user(repo, Some(plan.id)).await;
+    let also_on_plan = new_user(repo, Some(plan.id)).await;
+    let elsewhere = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let before = micros(now(), -1000);
+    let rows = |statuses: &[(u32, ThumbnailStatus)]| -> Vec<(u32, ThumbnailStatus, DateTime<Utc>)> {
+        statuses
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, before))
+            .collect()
+    };
+    let first = sorted(
+        insert(
+            repo,
+            image_with_rows(on_plan.id, before, &rows(&[(200, Ready), (400, Failed)])),
+        )
+        .await,
+    );
+    let second = sorted(
+        insert(
+            repo,
+            image_with_rows(on_plan.id, before, &rows(&[(200, Failed), (800, Pending)])),
+        )
+        .await,
+    );
+    let third = sorted(
+        insert(
+            repo,
+            image_with_rows(also_on_plan.id, before, &rows(&[(200, Ready)])),
+        )
+        .await,
+    );
+    let untouched = sorted(
+        insert(
+            repo,
+            image_with_rows(elsewhere.id, before, &rows(&[(200, Failed), (400, Ready)])),
+        )
+        .await,
+    );
+    let bare = insert(repo, bare_image(on_plan.id, before)).await;
+    let reset_of = |record: &ImageRecord, at| -> Vec<Thumbnail> {
+        record
+            .thumbnails
+            .iter()
+            .map(|row| reset_row(row, at))
+            .collect()
+    };
+    let reset = |scope: ResetScope, at: DateTime<Utc>| async move {
+        repo.reset_thumbnails(scope, at)
+            .await
+            .unwrap_or_else(|error| panic!("reset_thumbnails({scope:?}) failed: {error:?}"))
+    };
+
+    let at = now();
+    assert_eq!(reset(ResetScope::Image(first.image.id), at).await, 2);
+    assert_eq!(
+        rows_of(repo, first.image.id).await,
+        reset_of(&first, at),
+        "reset_thumbnails(Image) must set every row of the image back to pending"
+    );
+    assert_eq!(rows_of(repo, second.image.id).await, second.thumbnails);
+    assert_eq!(reset(ResetScope::Image(bare.image.id), at).await, 0);
+    assert_eq!(reset(ResetScope::Image(ImageId::new()), at).await, 0);
+
+    let at = micros(at, 7);
+    assert_eq!(reset(ResetScope::Owner(also_on_plan.id), at).await, 1);
+    assert_eq!(rows_of(repo, third.image.id).await, reset_of(&third, at));
+    assert_eq!(rows_of(repo, second.image.id).await, second.thumbnails);
+
+    let at = micros(at, 7);
+    assert_eq!(
+        reset(ResetScope::Plan(plan.id), at).await,
+        5,
+        "reset_thumbnails(Plan) counts every row of the plan's users' images"
+    );
+    for record in [&first, &second, &third] {
+        assert_eq!(
+            rows_of(repo, record.image.id).await,
+            reset_of(record, at),
+            "reset_thumbnails(Plan) must set every row of its users' images back to pending"
+        );
+    }
+    assert_eq!(
+        rows_of(repo, untouched.image.id).await,
+        untouched.thumbnails,
+        "rows outside the scope must not change"
+    );
+    assert_eq!(reset(ResetScope::Owner(UserId::new()), at).await, 0);
+    assert_eq!(reset(ResetScope::Plan(PlanId::new()), at).await, 0);
+    clean_up(
+        repo,
+        &[on_plan.id, also_on_plan.id, elsewhere.id],
+        &[plan.id],
+    )
+    .await;
+}
+
+/// `reset_thumbnails(Failed)` sets every failed row back to pending, whoever owns it,
+/// and no other row. It changes other users' rows, so it needs a repository no one else
+/// uses meanwhile: [`run_alone`] runs it.
+pub async fn reset_failed_thumbnails_resets_only_failed_rows(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let other = new_user(repo, None).await;
+    let before = micros(now(), -1000);
+    let at = |statuses: &[(u32, ThumbnailStatus)]| -> Vec<(u32, ThumbnailStatus, DateTime<Utc>)> {
+        statuses
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, before))
+            .collect()
+    };
+    let mixed = sorted(
+        insert(
+            repo,
+            image_with_rows(
+                user.id,
+                before,
+                &at(&[(200, Failed), (400, Ready), (800, Pending)]),
+            ),
+        )
+        .await,
+    );
+    let others = sorted(
+        insert(
+            repo,
+            image_with_rows(other.id, before, &at(&[(200, Failed)])),
+        )
+        .await,
+    );
+    let reset_at = now();
+    assert_eq!(
+        repo.reset_thumbnails(ResetScope::Failed, reset_at)
+            .await
+            .expect("reset_thumbnails(Failed) failed"),
+        2
+    );
+    let mut expected = mixed.thumbnails.clone();
+    expected[0] = reset_row(&expected[0], reset_at);
+    assert_eq!(
+        rows_of(repo, mixed.image.id).await,
+        expected,
+        "reset_thumbnails(Failed) must reset the failed rows only"
+    );
+    assert_eq!(
+        rows_of(repo, others.image.id).await,
+        vec![reset_row(&others.thumbnails[0], reset_at)],
+        "reset_thumbnails(Failed) resets every user's failed rows"
+    );
+    assert_eq!(
+        repo.reset_thumbnails(ResetScope::Failed, reset_at)
+            .await
+            .expect("reset_thumbnails(Failed) failed"),
+        0
+    );
+    clean_up(repo, &[user.id, other.id], &[]).await;
+}
+
+/// The checks that need a repository no one else writes to meanwhile (each changes or
+/// counts every user's rows): call it on a fresh repository of its own, not alongside
+/// [`run_all`].
+pub async fn run_alone(repo: &dyn Repo) {
+    totals_are_exact(repo).await;
+    reset_failed_thumbnails_resets_only_failed_rows(repo).await;
 }
 
 /// `totals` counts exactly: users but not those being deleted, images, the originals'
@@ -4153,8 +4728,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn memory_repo_totals_are_exact() {
-        super::totals_are_exact(&crate::MemoryRepo::new()).await
+    async fn memory_repo_conforms_alone() {
+        super::run_alone(&crate::MemoryRepo::new()).await
     }
 
     /// The checks must hold on a repository shared with concurrent runs of the suite.
