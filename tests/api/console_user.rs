@@ -924,3 +924,89 @@ async fn sign_out_everywhere_ends_every_session_of_the_user_only() {
     let (status, _) = app.get_json("/api/images/", &app.premium).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// The ids of the tokens listed on the account page, in the page's order.
+fn listed_tokens(html: &str) -> Vec<String> {
+    html.split(r#"data-token-id=""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_account_page_lists_the_users_tokens_and_revokes_one() {
+    let app = spawn_app().await;
+    // spawn_app issued one token; a login through the API issues another, newer one.
+    app.advance(1);
+    let newer = app.token_for("premium", PASSWORD).await;
+    let browser = app.sign_in(&app.premium).await;
+    let (status, _, html) = app.get_page("/account/", Some(&browser)).await;
+    assert_eq!(status, StatusCode::OK);
+    let tokens = listed_tokens(&html);
+    assert_eq!(tokens.len(), 2, "{html}");
+    let row = element(&html, &format!(r#"data-token-id="{}""#, tokens[0]), "tr");
+    assert!(row.contains("Never"), "neither used nor expiring: {row}");
+    assert!(
+        !html.contains(&newer) && !html.contains(&app.premium.token),
+        "no secret on the page"
+    );
+
+    // Another user's token and a malformed id are 404s; nothing is revoked.
+    let other = app.sign_in(&app.basic).await;
+    let (_, _, other_html) = app.get_page("/account/", Some(&other)).await;
+    let others = listed_tokens(&other_html);
+    assert_eq!(others.len(), 1);
+    for id in [others[0].as_str(), "not-a-token-id"] {
+        let response = app
+            .post_form(
+                &format!("/account/tokens/{id}/revoke/"),
+                Some(&browser),
+                &browser.form(&[]),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{id}");
+    }
+    let (status, _) = app.get_json("/api/images/", &app.basic).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Without the token: refused.
+    let path = format!("/account/tokens/{}/revoke/", tokens[0]);
+    let response = app.post_form(&path, Some(&browser), &[]).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    let response = app
+        .post_form(&path, Some(&browser), &browser.form(&[]))
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, _, html) = app.get_page("/account/", Some(&browser)).await;
+    assert_eq!(listed_tokens(&html), vec![tokens[1].clone()]);
+    // The newest token was the first row: it no longer works, the older one does.
+    let response = app
+        .request(Method::GET, "/api/images/", None)
+        .bearer_auth(&newer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = app.get_json("/api/images/", &app.premium).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_account_page_shows_the_image_count_and_storage_used() {
+    let app = spawn_app().await;
+    let first = app.upload_png(&app.premium, 40, 30).await;
+    let second = app.upload_png(&app.premium, 80, 60).await;
+    app.upload_png(&app.basic, 40, 30).await;
+    let bytes = first["size"].as_u64().unwrap() + second["size"].as_u64().unwrap();
+    let browser = app.sign_in(&app.premium).await;
+    let (_, _, html) = app.get_page("/account/", Some(&browser)).await;
+    let usage = element(&html, r#"id="usage""#, "dl");
+    let images = element(usage, r#"class="usage-images""#, "dd");
+    assert!(images.contains(">2</dd>"), "{images}");
+    let stored = element(usage, r#"class="usage-bytes""#, "dd");
+    assert!(
+        stored.contains(&format!("({bytes} bytes, originals)")),
+        "{stored}"
+    );
+}

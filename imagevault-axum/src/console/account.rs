@@ -2,11 +2,11 @@
 //! everywhere", and the user's API tokens.
 
 use axum::Form;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
-use imagevault_core::{Account, VaultError};
+use imagevault_core::{Account, TokenId, TokenInfo, Usage, VaultError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -16,7 +16,9 @@ use crate::error::ApiError;
 use crate::session_cookie::{clear_session, set_session};
 
 use super::format;
-use super::html::{PageError, PageResult, Viewer, field_errors, messages, page, see_other_with};
+use super::html::{
+    PageError, PageResult, Viewer, field_errors, messages, page, see_other, see_other_with,
+};
 use super::login::CsrfForm;
 use super::session::SignedIn;
 
@@ -28,14 +30,17 @@ const PASSWORDS_DIFFER: &str = "The two password fields didn’t match.";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Done {
     Password,
+    TokenRevoked,
 }
 
 impl Done {
     const PASSWORD: &'static str = "password";
+    const TOKEN_REVOKED: &'static str = "token-revoked";
 
     fn parse(text: &str) -> Option<Self> {
         match text {
             Self::PASSWORD => Some(Self::Password),
+            Self::TOKEN_REVOKED => Some(Self::TokenRevoked),
             _ => None,
         }
     }
@@ -45,6 +50,9 @@ impl Done {
             Self::Password => {
                 "Your password has been changed. Your other sessions and your API tokens have \
                  ended; this browser stays signed in."
+            }
+            Self::TokenRevoked => {
+                "The token has been revoked; programs using it can no longer sign in."
             }
         }
     }
@@ -123,9 +131,57 @@ fn plan_facts(account: &Account) -> Markup {
     }
 }
 
+fn optional_time(at: Option<chrono::DateTime<chrono::Utc>>, none: &str) -> Markup {
+    html! {
+        @match at {
+            Some(at) => (format::time(at)),
+            None => (none),
+        }
+    }
+}
+
+fn tokens_table(viewer: &Viewer<'_>, tokens: &[TokenInfo]) -> Markup {
+    html! {
+        @if tokens.is_empty() {
+            p #tokens-empty { "You have no API tokens. Programs get one by signing in at /api/auth/token/." }
+        } @else {
+            table #tokens {
+                caption.visually-hidden { "Your API tokens" }
+                thead {
+                    tr {
+                        th scope="col" { "Created" }
+                        th scope="col" { "Last used" }
+                        th scope="col" { "Expires" }
+                        th scope="col" { "Revoke" }
+                    }
+                }
+                tbody {
+                    @for token in tokens {
+                        tr data-token-id=(token.id.as_str()) {
+                            td { (optional_time(Some(token.created_at), "")) }
+                            td { (optional_time(token.last_used_at, "Never")) }
+                            td { (optional_time(token.expires_at, "Never")) }
+                            td {
+                                form.inline-form.revoke-token method="post"
+                                    action=(viewer.href(&format!("/account/tokens/{}/revoke/", token.id.as_str())))
+                                    data-confirm="Revoke this token? Programs using it can no longer sign in." {
+                                    (viewer.csrf_field())
+                                    button.danger type="submit" { "Revoke" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn account_page(
     viewer: &Viewer<'_>,
     account: &Account,
+    usage: Usage,
+    tokens: &[TokenInfo],
     done: Option<Done>,
     errors: &PasswordErrors,
 ) -> Markup {
@@ -140,9 +196,12 @@ fn account_page(
         }
         section aria-labelledby="usage-heading" {
             h2 #usage-heading { "Usage" }
-            // SLOT(usage): image count and storage used come from `Vault::usage`, which
-            // the "port" branch adds; until it is on main this says so instead.
-            p #usage { "Image count and storage used are not available yet." }
+            dl.facts #usage {
+                dt { "Images" } dd.usage-images { (usage.images) }
+                dt { "Storage used" } dd.usage-bytes {
+                    (format::size(usage.bytes)) " (" (usage.bytes) " bytes, originals)"
+                }
+            }
         }
         section aria-labelledby="password-heading" {
             h2 #password-heading { "Change password" }
@@ -174,23 +233,40 @@ fn account_page(
         }
         section aria-labelledby="tokens-heading" {
             h2 #tokens-heading { "API tokens" }
-            // SLOT(tokens): the table of tokens (created, last used, expires) with a revoke
-            // form each comes with `Vault::list_own_tokens` / `revoke_own_token` from the
-            // "port" branch.
-            p #tokens-unavailable { "The list of your API tokens is not available yet." }
+            (tokens_table(viewer, tokens))
         }
     };
     page(viewer, "Your account", body)
 }
 
-fn render(
-    viewer: &Viewer<'_>,
-    account: &Account,
+async fn render(
+    state: &AppState,
+    signed_in: &SignedIn,
     status: StatusCode,
     done: Option<Done>,
     errors: &PasswordErrors,
-) -> axum::response::Response {
-    (status, account_page(viewer, account, done, errors)).into_response()
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    let account = &signed_in.account;
+    let usage = state
+        .vault
+        .usage(account)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    let tokens = state
+        .vault
+        .list_own_tokens(account)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    let viewer = Viewer {
+        prefix,
+        signed_in: Some(signed_in),
+    };
+    Ok((
+        status,
+        account_page(&viewer, account, usage, &tokens, done, errors),
+    )
+        .into_response())
 }
 
 /// `GET /account/`: the account page.
@@ -199,18 +275,15 @@ pub(crate) async fn show(
     signed_in: SignedIn,
     Query(query): Query<AccountQuery>,
 ) -> PageResult {
-    let viewer = Viewer {
-        prefix: state.config.path_prefix(),
-        signed_in: Some(&signed_in),
-    };
     let done = query.done.as_deref().and_then(Done::parse);
-    Ok(render(
-        &viewer,
-        &signed_in.account,
+    render(
+        &state,
+        &signed_in,
         StatusCode::OK,
         done,
         &PasswordErrors::default(),
-    ))
+    )
+    .await
 }
 
 /// `POST /account/password/`: changes the password after checking the current one. Every
@@ -259,11 +332,7 @@ pub(crate) async fn change_password(
         }
     }
     if !errors.is_empty() {
-        let viewer = Viewer {
-            prefix,
-            signed_in: Some(&signed_in),
-        };
-        let mut response = render(&viewer, account, status, None, &errors);
+        let mut response = render(&state, &signed_in, status, None, &errors).await?;
         for (name, value) in extra_headers {
             response.headers_mut().insert(name, value);
         }
@@ -304,4 +373,25 @@ pub(crate) async fn end_sessions(
         &format!("{prefix}/login/"),
         clear_session(&state.config),
     ))
+}
+
+/// `POST /account/tokens/<id>/revoke/`: revokes one of the user's API tokens.
+pub(crate) async fn revoke_token(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    signed_in.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = TokenId::parse(&id).ok_or_else(|| PageError::not_found(prefix))?;
+    state
+        .vault
+        .revoke_own_token(&signed_in.account, &id)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    Ok(see_other(&format!(
+        "{prefix}/account/?done={}#tokens-heading",
+        Done::TOKEN_REVOKED
+    )))
 }

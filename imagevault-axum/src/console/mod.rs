@@ -53,6 +53,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         .route("/account/", get(account::show))
         .route("/account/password/", post(account::change_password))
         .route("/account/sessions/end/", post(account::end_sessions))
+        .route("/account/tokens/{id}/revoke/", post(account::revoke_token))
         // The administrators' console (dashboard, users, plans, images).
         .merge(admin::routes())
 }
