@@ -27,11 +27,6 @@ impl SignedIn {
         self.secret.csrf_token()
     }
 
-    /// The session's secret.
-    pub(crate) fn secret(&self) -> &SessionSecret {
-        &self.secret
-    }
-
     /// Refuses a form whose CSRF token is missing or not this session's.
     pub(crate) fn check_csrf(
         &self,
