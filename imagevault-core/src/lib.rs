@@ -40,12 +40,12 @@ pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
 pub use repo::{
-    ImageRepo, LinkRepo, PlanRepo, Repo, SessionOwner, SessionRepo, TokenOwner, UserRepo,
+    ImageRepo, LinkRepo, PlanRepo, Repo, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo,
 };
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
-    Account, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT, DEFAULT_DECODE_MEMORY_BYTES, ImageView,
-    IssuedToken, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject, NewUser,
+    Account, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT, DEFAULT_DECODE_MEMORY_BYTES, Dashboard,
+    ImageView, IssuedToken, JobOutcome, LinkView, MediaCaching, MediaKind, MediaObject, NewUser,
     StartedSession, SweepOptions, SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot,
     UserChanges, Vault, VaultBuilder, VaultConfig, WorkerOptions,
 };

@@ -127,6 +127,22 @@ pub enum WorkScope {
     Plan(PlanId),
 }
 
+/// Installation-wide counts, for the administrators' dashboard
+/// ([`ImageRepo::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Users, not counting those being deleted.
+    pub users: u64,
+    /// Images of every user.
+    pub images: u64,
+    /// The originals' bytes (the sum of their `size`); thumbnails are not counted.
+    pub bytes: u64,
+    /// Thumbnail rows waiting to be made.
+    pub thumbnails_pending: u64,
+    /// Thumbnail rows that could not be made.
+    pub thumbnails_failed: u64,
+}
+
 /// Plans.
 #[async_trait]
 pub trait PlanRepo: Send + Sync + Debug + 'static {
@@ -284,6 +300,18 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         stale_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError>;
+
+    // Administrators' console.
+
+    /// Counts users, images, stored bytes and pending and failed thumbnails.
+    ///
+    /// # Contract
+    /// - Users being deleted (see [`UserRepo::begin_user_deletion`]) are not counted;
+    ///   their images are, until they are deleted.
+    /// - `bytes` is the sum of the originals' `size`, `0` without images.
+    /// - Each figure is read from one committed state; the five together need not be
+    ///   (another writer may commit between them).
+    async fn totals(&self) -> Result<Totals, RepoError>;
 }
 
 /// Expiring links.

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
+    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
@@ -1002,6 +1002,14 @@ impl ImageRepo for PostgresRepo {
             .filter(|id| touched.contains(id))
             .map(ImageId::from_uuid)
             .collect())
+    }
+
+    async fn totals(&self) -> Result<Totals, RepoError> {
+        let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(rows::admin_sql::TOTALS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows::admin_sql::totals(counts))
     }
 }
 

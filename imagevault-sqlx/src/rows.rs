@@ -704,3 +704,33 @@ pub(crate) const DELETE_USER_CREDENTIALS: [&str; 3] = [
 /// Users marked as being deleted, oldest mark first, at most `$1`.
 pub(crate) const USERS_BEING_DELETED: &str = "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \
      ORDER BY deletion_requested_at, id LIMIT $1";
+
+/// Statements of the administrators' console, the same in both dialects.
+pub(crate) mod admin_sql {
+    /// `ImageRepo::totals`: users (not being deleted), images, the originals' bytes,
+    /// pending and failed thumbnails, as five 64-bit integers. Each count is answered
+    /// from an index where there is one (the pending and failed rows have partial ones).
+    pub(crate) const TOTALS: &str = "SELECT \
+         (SELECT COUNT(*) FROM users WHERE deletion_requested_at IS NULL), \
+         (SELECT COUNT(*) FROM images), \
+         (SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM images), \
+         (SELECT COUNT(*) FROM thumbnails WHERE status = 'pending'), \
+         (SELECT COUNT(*) FROM thumbnails WHERE status = 'failed')";
+
+    /// Five counts as [`Totals`](imagevault_core::repo::Totals); a negative count (which
+    /// no database returns) is an invalid row.
+    pub(crate) fn totals(
+        (users, images, bytes, pending, failed): (i64, i64, i64, i64, i64),
+    ) -> Result<imagevault_core::repo::Totals, crate::error::InvalidRow> {
+        let count = |value: i64, what: &str| {
+            u64::try_from(value).map_err(|_| crate::error::InvalidRow(format!("{what} {value}")))
+        };
+        Ok(imagevault_core::repo::Totals {
+            users: count(users, "user count")?,
+            images: count(images, "image count")?,
+            bytes: count(bytes, "byte count")?,
+            thumbnails_pending: count(pending, "pending thumbnail count")?,
+            thumbnails_failed: count(failed, "failed thumbnail count")?,
+        })
+    }
+}

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
-    SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
+    SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
@@ -31,7 +31,7 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
-    CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
+    self, CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
     SessionOwnerRow, TokenOwnerRow, UserRow, convert, found_keys, heights_json, image_columns,
     image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
     plan_columns, records, signed, user_columns,
@@ -861,6 +861,14 @@ impl ImageRepo for SqliteRepo {
         }
         tx.commit().await.map_err(fail)?;
         Ok(claimed)
+    }
+
+    async fn totals(&self) -> Result<Totals, RepoError> {
+        let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(rows::admin_sql::TOTALS)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(fail)?;
+        checked(rows::admin_sql::totals(counts))
     }
 }
 

@@ -196,6 +196,20 @@ async fn sqlite_conforms_when_shared() {
     }
 }
 
+#[tokio::test]
+async fn sqlite_totals_are_exact() {
+    let (repo, _dir) = sqlite().await;
+    imagevault_core::testing::repo::totals_are_exact(&repo).await;
+}
+
+#[tokio::test]
+async fn postgres_totals_are_exact() {
+    with_postgres(|repo, _| async move {
+        imagevault_core::testing::repo::totals_are_exact(&repo).await;
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conforms() {
     with_postgres(|repo, _| async move { run_all(&repo).await }).await;

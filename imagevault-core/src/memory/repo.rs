@@ -11,7 +11,7 @@ use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, UserRepo, WorkScope,
+    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
 };
 use crate::session::SessionRecord;
 use crate::storage::StorageKey;
@@ -606,6 +606,30 @@ impl ImageRepo for MemoryRepo {
             }
         }
         Ok(claimed)
+    }
+
+    async fn totals(&self) -> Result<Totals, RepoError> {
+        let state = self.state();
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let thumbnails = |status: ThumbnailStatus| {
+            count(
+                state
+                    .thumbnails
+                    .values()
+                    .filter(|row| row.status == status)
+                    .count(),
+            )
+        };
+        Ok(Totals {
+            users: count(state.users.len() - state.deleting.len()),
+            images: count(state.images.len()),
+            bytes: state
+                .images
+                .values()
+                .fold(0u64, |sum, image| sum.saturating_add(image.size)),
+            thumbnails_pending: thumbnails(ThumbnailStatus::Pending),
+            thumbnails_failed: thumbnails(ThumbnailStatus::Failed),
+        })
     }
 }
 

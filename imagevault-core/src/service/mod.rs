@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod dashboard;
 mod decode_memory;
 #[cfg(test)]
 mod hanging_queue;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 pub use account::{Account, IssuedToken};
 pub use admin::{NewUser, UserChanges};
+pub use dashboard::Dashboard;
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};

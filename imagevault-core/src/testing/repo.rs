@@ -23,7 +23,7 @@ use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
-use crate::repo::{ChangeFeed, Conflict, Repo, RepoError, TokenOwner, WorkScope};
+use crate::repo::{ChangeFeed, Conflict, Repo, RepoError, TokenOwner, Totals, WorkScope};
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
@@ -75,6 +75,8 @@ pub async fn run_all(repo: &dyn Repo) {
 
     concurrent_image_inserts(repo).await;
     concurrent_creates_of_one_name(repo).await;
+
+    totals_count_the_checks_rows(repo).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3519,6 +3521,152 @@ pub async fn concurrent_creates_of_one_name(repo: &dyn Repo) {
     clean_up(repo, &winners, &plan_winners).await;
 }
 
+// ---------------------------------------------------------------------------------------
+// Administrators' console
+// ---------------------------------------------------------------------------------------
+
+/// The totals of `repo`, which must answer.
+async fn totals_of(repo: &dyn Repo) -> Totals {
+    repo.totals().await.expect("totals failed")
+}
+
+/// An image of `owner` of `size` bytes with one row per `(height, status)`.
+async fn sized_image(
+    repo: &dyn Repo,
+    owner: UserId,
+    size: u64,
+    rows: &[(u32, ThumbnailStatus)],
+) -> ImageRecord {
+    let at = now();
+    let mut record = image_with_rows(
+        owner,
+        at,
+        &rows
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, at))
+            .collect::<Vec<_>>(),
+    );
+    record.image.size = size;
+    insert(repo, record).await
+}
+
+/// `totals` counts the check's own rows. Other rows come and go meanwhile (see the module
+/// doc), so each figure is checked as at least what the check added; sizes of 2^40 bytes
+/// make the bytes of its images stand out from everyone else's.
+/// [`totals_are_exact`] checks exact figures on a repository of its own.
+pub async fn totals_count_the_checks_rows(repo: &dyn Repo) {
+    const BIG: u64 = 1 << 40;
+    let user = new_user(repo, None).await;
+    sized_image(
+        repo,
+        user.id,
+        BIG,
+        &[
+            (200, ThumbnailStatus::Pending),
+            (400, ThumbnailStatus::Failed),
+            (800, ThumbnailStatus::Ready),
+        ],
+    )
+    .await;
+    sized_image(repo, user.id, BIG, &[(200, ThumbnailStatus::Failed)]).await;
+    let totals = totals_of(repo).await;
+    assert!(totals.users >= 1, "totals must count users: {totals:?}");
+    assert!(totals.images >= 2, "totals must count images: {totals:?}");
+    assert!(
+        totals.bytes >= 2 * BIG,
+        "totals must add up the originals' sizes: {totals:?}"
+    );
+    assert!(
+        totals.thumbnails_pending >= 1,
+        "totals must count pending thumbnails: {totals:?}"
+    );
+    assert!(
+        totals.thumbnails_failed >= 2,
+        "totals must count failed thumbnails: {totals:?}"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `totals` counts exactly: users but not those being deleted, images, the originals'
+/// bytes, pending and failed (not ready) thumbnails, and follows completions and deletes.
+///
+/// Needs a repository no one else writes to meanwhile, so it is not part of [`run_all`]:
+/// call it on a fresh repository of its own.
+pub async fn totals_are_exact(repo: &dyn Repo) {
+    let before = totals_of(repo).await;
+    let plus = |users: u64, images: u64, bytes: u64, pending: u64, failed: u64| Totals {
+        users: before.users + users,
+        images: before.images + images,
+        bytes: before.bytes + bytes,
+        thumbnails_pending: before.thumbnails_pending + pending,
+        thumbnails_failed: before.thumbnails_failed + failed,
+    };
+    let user = new_user(repo, None).await;
+    let leaving = new_user(repo, None).await;
+    assert_eq!(
+        totals_of(repo).await,
+        plus(2, 0, 0, 0, 0),
+        "new users count"
+    );
+    let first = sized_image(
+        repo,
+        user.id,
+        1_000,
+        &[
+            (200, ThumbnailStatus::Pending),
+            (400, ThumbnailStatus::Failed),
+            (800, ThumbnailStatus::Ready),
+        ],
+    )
+    .await;
+    sized_image(repo, leaving.id, 2_345, &[(200, ThumbnailStatus::Failed)]).await;
+    assert_eq!(
+        totals_of(repo).await,
+        plus(2, 2, 3_345, 1, 2),
+        "images, bytes and pending and failed thumbnails count; ready ones do not"
+    );
+    assert!(
+        repo.begin_user_deletion(leaving.id, now())
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    assert_eq!(
+        totals_of(repo).await,
+        plus(1, 2, 3_345, 1, 2),
+        "a user being deleted is not counted; their images are until deleted"
+    );
+    assert!(
+        repo.complete_thumbnail(
+            first.image.id,
+            height(200),
+            &StorageKey::new_thumbnail(ImageFormat::Jpeg),
+            now()
+        )
+        .await
+        .expect("complete_thumbnail failed")
+    );
+    assert_eq!(
+        totals_of(repo).await,
+        plus(1, 2, 3_345, 0, 2),
+        "a completed thumbnail is no longer pending"
+    );
+    repo.delete_image(user.id, first.image.id)
+        .await
+        .expect("delete_image failed")
+        .expect("the image was there");
+    assert_eq!(
+        totals_of(repo).await,
+        plus(1, 1, 2_345, 0, 1),
+        "a deleted image and its thumbnails no longer count"
+    );
+    clean_up(repo, &[user.id, leaving.id], &[]).await;
+    assert_eq!(
+        totals_of(repo).await,
+        before,
+        "deleted users no longer count"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -3526,6 +3674,11 @@ mod tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn memory_repo_conforms() {
         super::run_all(&crate::MemoryRepo::new()).await
+    }
+
+    #[tokio::test]
+    async fn memory_repo_totals_are_exact() {
+        super::totals_are_exact(&crate::MemoryRepo::new()).await
     }
 
     /// The checks must hold on a repository shared with concurrent runs of the suite.

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-    RepoError, SessionOwner, SessionRepo, UserRepo, WorkScope,
+    RepoError, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
@@ -182,6 +182,10 @@ impl ImageRepo for DeafRepo {
         self.inner
             .claim_thumbnail_work(scope, now, stale_before, limit)
             .await
+    }
+
+    async fn totals(&self) -> Result<Totals, RepoError> {
+        self.inner.totals().await
     }
 }
 

@@ -8,6 +8,7 @@ mod harness;
 mod accounts;
 mod admin;
 mod caches;
+mod console;
 mod images;
 mod links;
 mod media;
