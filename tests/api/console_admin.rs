@@ -294,13 +294,43 @@ async fn a_signed_out_browser_is_sent_to_the_login_page() {
     assert!(!usernames(&app).await.contains(&"ghost".to_owned()));
 }
 
+/// The number a dashboard figure (`<dd id="stat-...">`) holds.
+fn stat(page: &str, id: &str) -> u64 {
+    let marker = format!(r#"id="{id}" data-value=""#);
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("figure {id} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().parse().unwrap()
+}
+
 #[tokio::test]
-async fn the_dashboard_links_every_section() {
+async fn the_dashboard_counts_what_is_stored_and_links_every_section() {
     let app = spawn_app().await;
     let admin = Browser::user(&app, &app.admin).await;
+    let image = app.upload_png(&app.premium, 40, 30).await;
+    app.wait_for_thumbnails(&app.premium, image["id"].as_str().unwrap())
+        .await;
     let page = admin.get("/admin/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    for section in ["/admin/users/", "/admin/plans/"] {
+    assert_eq!(stat(&page.body, "stat-users"), 5, "the app's five users");
+    assert_eq!(stat(&page.body, "stat-images"), 1);
+    assert_eq!(
+        stat(&page.body, "stat-bytes"),
+        image["size"].as_u64().unwrap(),
+        "{image}"
+    );
+    assert_eq!(stat(&page.body, "stat-thumbnails-pending"), 0);
+    assert_eq!(stat(&page.body, "stat-thumbnails-failed"), 0);
+    for figure in [
+        "stat-queue-ready",
+        "stat-queue-delayed",
+        "stat-queue-in-flight",
+        "stat-queue-dead",
+    ] {
+        stat(&page.body, figure);
+    }
+    for section in ["/admin/users/", "/admin/plans/", "/admin/images/"] {
         assert!(
             page.body.contains(&format!(r#"href="{section}""#)),
             "{section}: {}",
