@@ -74,6 +74,8 @@ pub enum ListKind {
     Users,
     /// Plans (admin).
     Plans,
+    /// Every user's images (admin).
+    AllImages,
 }
 
 impl ListKind {
@@ -83,6 +85,7 @@ impl ListKind {
             Self::Links => 2,
             Self::Users => 3,
             Self::Plans => 4,
+            Self::AllImages => 5,
         }
     }
 }

@@ -143,6 +143,15 @@ pub struct Totals {
     pub thumbnails_failed: u64,
 }
 
+/// Which images [`ImageRepo::list_all_images`] lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageFilter {
+    /// Only this user's images; `None` for every user's.
+    pub owner: Option<UserId>,
+    /// Only images with at least one failed thumbnail.
+    pub failed_thumbnails_only: bool,
+}
+
 /// Plans.
 #[async_trait]
 pub trait PlanRepo: Send + Sync + Debug + 'static {
@@ -312,6 +321,22 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// - Each figure is read from one committed state; the five together need not be
     ///   (another writer may commit between them).
     async fn totals(&self) -> Result<Totals, RepoError>;
+
+    /// A page of every user's images that pass `filter`, with all their thumbnail rows,
+    /// for administrators.
+    ///
+    /// # Contract
+    /// - Newest first by `(created_at, id)`, following [`KeysetQuery`] exactly, with each
+    ///   image's thumbnails ascending by height, as [`list_images`](Self::list_images).
+    /// - With an owner, the images are exactly those `list_images` gives that owner.
+    /// - `failed_thumbnails_only` keeps the images with at least one failed thumbnail row
+    ///   (with all their rows, failed or not).
+    /// - A bounded number of queries however many images there are.
+    async fn list_all_images(
+        &self,
+        filter: &ImageFilter,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError>;
 }
 
 /// Expiring links.

@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
+    UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
@@ -1010,6 +1011,23 @@ impl ImageRepo for PostgresRepo {
             .await
             .map_err(fail)?;
         checked(rows::admin_sql::totals(counts))
+    }
+
+    async fn list_all_images(
+        &self,
+        filter: &ImageFilter,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        let sql = rows::admin_sql::all_images(filter, query);
+        let mut select = sqlx::query(&sql);
+        if let Some(owner) = filter.owner {
+            select = select.bind(owner.as_uuid());
+        }
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
+        checked(records(&checked(ImageThumbnailRows::check(&rows))?.0))
     }
 }
 

@@ -717,6 +717,34 @@ pub(crate) mod admin_sql {
          (SELECT COUNT(*) FROM thumbnails WHERE status = 'pending'), \
          (SELECT COUNT(*) FROM thumbnails WHERE status = 'failed')";
 
+    /// The `list_all_images` statement for `filter` and `query`: images newest first,
+    /// each joined with its thumbnails. Bind the owner (if the filter has one), then the
+    /// keyset anchor's time and id (if the query has one).
+    pub(crate) fn all_images(
+        filter: &imagevault_core::repo::ImageFilter,
+        query: &imagevault_core::page::KeysetQuery,
+    ) -> String {
+        let mut conditions = String::new();
+        let mut next = 1;
+        if filter.owner.is_some() {
+            conditions.push_str("AND i.owner = $1 ");
+            next = 2;
+        }
+        if filter.failed_thumbnails_only {
+            // Answered from the partial index of failed rows (`thumbnails_failed`).
+            conditions.push_str(
+                "AND i.id IN (SELECT f.image_id FROM thumbnails f WHERE f.status = 'failed') ",
+            );
+        }
+        format!(
+            "SELECT {} FROM (SELECT * FROM images i WHERE TRUE {conditions}{}) AS i \
+             LEFT JOIN thumbnails t ON t.image_id = i.id \
+             ORDER BY i.created_at DESC, i.id DESC, t.max_height",
+            super::image_thumbnail_columns!(),
+            super::keyset_clause(query, "i", next)
+        )
+    }
+
     /// Five counts as [`Totals`](imagevault_core::repo::Totals); a negative count (which
     /// no database returns) is an invalid row.
     pub(crate) fn totals(

@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo, RepoError,
-    SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
+    Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo,
+    RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
@@ -869,6 +869,23 @@ impl ImageRepo for SqliteRepo {
             .await
             .map_err(fail)?;
         checked(rows::admin_sql::totals(counts))
+    }
+
+    async fn list_all_images(
+        &self,
+        filter: &ImageFilter,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        let sql = rows::admin_sql::all_images(filter, query);
+        let mut select = sqlx::query_as::<_, ImageThumbnailRow<Stamp>>(&sql);
+        if let Some(owner) = filter.owner {
+            select = select.bind(owner.as_uuid());
+        }
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
+        checked(records(&rows))
     }
 }
 

@@ -10,8 +10,9 @@ use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
-    ChangeFeed, ChangeNotifier, Conflict, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
+    UserRepo, WorkScope,
 };
 use crate::session::SessionRecord;
 use crate::storage::StorageKey;
@@ -630,6 +631,37 @@ impl ImageRepo for MemoryRepo {
             thumbnails_pending: thumbnails(ThumbnailStatus::Pending),
             thumbnails_failed: thumbnails(ThumbnailStatus::Failed),
         })
+    }
+
+    async fn list_all_images(
+        &self,
+        filter: &ImageFilter,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        let state = self.state();
+        // Read once, not once per image.
+        let failed: HashSet<ImageId> = if filter.failed_thumbnails_only {
+            state
+                .thumbnails
+                .values()
+                .filter(|row| row.status == ThumbnailStatus::Failed)
+                .map(|row| row.image_id)
+                .collect()
+        } else {
+            HashSet::new()
+        };
+        let page = newest_first(
+            state
+                .images
+                .values()
+                .filter(|image| {
+                    filter.owner.is_none_or(|owner| image.owner == owner)
+                        && (!filter.failed_thumbnails_only || failed.contains(&image.id))
+                })
+                .cloned(),
+            query,
+        );
+        Ok(page.iter().map(|image| state.record(image)).collect())
     }
 }
 

@@ -11,6 +11,7 @@ use crate::plan::Plan;
 use crate::queue::Job;
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+use crate::user::UserId;
 
 use super::{Account, UploadSlot, Vault};
 
@@ -325,10 +326,21 @@ impl Vault {
     /// first, so its media URLs stop working at once; then the stored objects.
     pub async fn delete_image(&self, account: &Account, id: ImageId) -> Result<(), VaultError> {
         account.require_plan()?;
+        self.delete_owned_image(account.user.id, id).await
+    }
+
+    /// Deletes one of `owner`'s images: the rows first, then the stored objects (see
+    /// [`delete_objects`](Self::delete_objects)). [`VaultError::NotFound`] if `owner` has
+    /// no such image.
+    pub(super) async fn delete_owned_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<(), VaultError> {
         let record = self
             .inner
             .repo
-            .delete_image(account.user.id, id)
+            .delete_image(owner, id)
             .await?
             .ok_or(VaultError::NotFound)?;
         self.links_changed();

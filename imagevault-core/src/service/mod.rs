@@ -5,6 +5,7 @@
 
 mod account;
 mod admin;
+mod admin_images;
 mod dashboard;
 mod decode_memory;
 #[cfg(test)]
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use account::{Account, IssuedToken};
 pub use admin::{NewUser, UserChanges};
+pub use admin_images::AdminImageView;
 pub use dashboard::Dashboard;
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};

@@ -23,7 +23,9 @@ use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
-use crate::repo::{ChangeFeed, Conflict, Repo, RepoError, TokenOwner, Totals, WorkScope};
+use crate::repo::{
+    ChangeFeed, Conflict, ImageFilter, Repo, RepoError, TokenOwner, Totals, WorkScope,
+};
 use crate::storage::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
@@ -77,6 +79,7 @@ pub async fn run_all(repo: &dyn Repo) {
     concurrent_creates_of_one_name(repo).await;
 
     totals_count_the_checks_rows(repo).await;
+    all_images_list_by_keyset_and_filter(repo).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -3585,6 +3588,90 @@ pub async fn totals_count_the_checks_rows(repo: &dyn Repo) {
         "totals must count failed thumbnails: {totals:?}"
     );
     clean_up(repo, &[user.id], &[]).await;
+}
+
+/// `list_all_images` lists every user's images newest first by keyset, with all their
+/// thumbnail rows: all of them, one owner's (exactly what `list_images` gives), or only
+/// those with a failed thumbnail. The check's images lie at far-future times, so that in
+/// the lists of every user's images no other rows fall among them.
+pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let user = new_user(repo, None).await;
+    let other = new_user(repo, None).await;
+    let base = far_future();
+    // (owner, offset, rows); equal times test the id tie-break.
+    let layout: [(UserId, i64, &[(u32, ThumbnailStatus)]); 6] = [
+        (user.id, 0, &[(200, Ready), (400, Ready)]),
+        (other.id, 0, &[(200, Failed), (400, Ready)]),
+        (user.id, 3, &[(200, Pending)]),
+        (other.id, 5, &[]),
+        (user.id, 5, &[(400, Failed)]),
+        (other.id, 9, &[(200, Failed), (800, Failed)]),
+    ];
+    let mut images = Vec::new();
+    for (owner, offset, rows) in layout {
+        let at = micros(base, offset);
+        let rows: Vec<(u32, ThumbnailStatus, DateTime<Utc>)> = rows
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, at))
+            .collect();
+        images.push(sorted(
+            insert(repo, image_with_rows(owner, at, &rows)).await,
+        ));
+    }
+    let failed = |record: &ImageRecord| {
+        record
+            .thumbnails
+            .iter()
+            .any(|row| row.status == ThumbnailStatus::Failed)
+    };
+    let cases = [
+        (None, false),
+        (None, true),
+        (Some(user.id), false),
+        (Some(other.id), false),
+        (Some(user.id), true),
+        (Some(other.id), true),
+    ];
+    for (owner, failed_thumbnails_only) in cases {
+        let filter = ImageFilter {
+            owner,
+            failed_thumbnails_only,
+        };
+        let ours: Vec<ImageRecord> = images
+            .iter()
+            .filter(|record| owner.is_none_or(|owner| record.image.owner == owner))
+            .filter(|record| !failed_thumbnails_only || failed(record))
+            .cloned()
+            .collect();
+        let scope = if owner.is_some() {
+            Scope::Own
+        } else {
+            Scope::Shared
+        };
+        let name = format!("list_all_images({filter:?})");
+        check_keyset_list(
+            &name,
+            scope,
+            &ours,
+            Positioned::position,
+            |query| async move { repo.list_all_images(&filter, &query).await },
+        )
+        .await;
+        if let (Some(owner), false) = (owner, failed_thumbnails_only) {
+            let first = KeysetQuery::first(100);
+            assert_eq!(
+                repo.list_all_images(&filter, &first)
+                    .await
+                    .expect("list_all_images failed"),
+                repo.list_images(owner, &first)
+                    .await
+                    .expect("list_images failed"),
+                "list_all_images of one owner must be that owner's list_images"
+            );
+        }
+    }
+    clean_up(repo, &[user.id, other.id], &[]).await;
 }
 
 /// `totals` counts exactly: users but not those being deleted, images, the originals'

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    ChangeFeed, ChangeNotifier, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-    RepoError, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
+    PlanRepo, RepoError, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
@@ -186,6 +186,13 @@ impl ImageRepo for DeafRepo {
 
     async fn totals(&self) -> Result<Totals, RepoError> {
         self.inner.totals().await
+    }
+    async fn list_all_images(
+        &self,
+        filter: &ImageFilter,
+        query: &KeysetQuery,
+    ) -> Result<Vec<ImageRecord>, RepoError> {
+        self.inner.list_all_images(filter, query).await
     }
 }
 

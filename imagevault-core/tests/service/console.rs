@@ -1,8 +1,11 @@
 //! What the administrators' console reads and does: the dashboard, every user's images,
 //! thumbnail failures and their retry.
 
+use chrono::TimeDelta;
+use imagevault_core::page::{PageLimit, PageRequest};
 use imagevault_core::queue::QueueDepth;
-use imagevault_core::{PlanId, Totals, VaultError};
+use imagevault_core::repo::ImageFilter;
+use imagevault_core::{AdminImageView, ImageId, PlanId, ThumbnailStatus, Totals, VaultError};
 
 use crate::harness::{TestVault, crafted_png, small_png};
 
@@ -57,5 +60,151 @@ async fn the_dashboard_counts_what_the_installation_holds() {
     assert!(matches!(
         t.vault.dashboard(&user).await,
         Err(VaultError::AdminOnly)
+    ));
+}
+
+fn ids(views: &[AdminImageView]) -> Vec<ImageId> {
+    views.iter().map(|view| view.image.id).collect()
+}
+
+/// Administrators list every user's images newest first with their owners' usernames,
+/// one owner's or only those with failed thumbnails, page by page; others may not.
+#[tokio::test]
+async fn admins_list_every_users_images() {
+    let t = TestVault::new();
+    let admin = t.admin().await;
+    let alice = t.user(Some(PlanId::BASIC)).await;
+    let bob = t.user(Some(PlanId::PREMIUM)).await;
+    let mut uploaded = Vec::new();
+    for (account, data) in [
+        (&alice, small_png(100, 300)),
+        (&bob, small_png(120, 300)),
+        (&alice, crafted_png(64, 640, b"this is not a zlib stream")),
+    ] {
+        uploaded.push(t.upload(account, data).await.image.id);
+        t.clock.advance(TimeDelta::seconds(1));
+    }
+    t.run_jobs().await;
+    let newest_first: Vec<ImageId> = uploaded.iter().rev().copied().collect();
+
+    let all = t
+        .vault
+        .admin_list_images(&admin, ImageFilter::default(), PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(&all.items), newest_first);
+    let owners: Vec<&str> = all
+        .items
+        .iter()
+        .map(|view| view.owner_username.as_ref().unwrap().as_str())
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            alice.user.username.as_str(),
+            bob.user.username.as_str(),
+            alice.user.username.as_str()
+        ]
+    );
+    let bobs = &all.items[1];
+    assert_eq!(
+        bobs.thumbnails
+            .iter()
+            .map(|row| (row.max_height.get(), row.status))
+            .collect::<Vec<_>>(),
+        [(200, ThumbnailStatus::Ready), (400, ThumbnailStatus::Ready)],
+        "every thumbnail row is shown"
+    );
+
+    let alices = t
+        .vault
+        .admin_list_images(
+            &admin,
+            ImageFilter {
+                owner: Some(alice.user.id),
+                failed_thumbnails_only: false,
+            },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&alices.items), [uploaded[2], uploaded[0]]);
+    let failed = t
+        .vault
+        .admin_list_images(
+            &admin,
+            ImageFilter {
+                owner: None,
+                failed_thumbnails_only: true,
+            },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&failed.items), [uploaded[2]]);
+
+    let mut request = PageRequest {
+        limit: PageLimit::new(2).unwrap(),
+        cursor: None,
+    };
+    let mut paged = Vec::new();
+    loop {
+        let page = t
+            .vault
+            .admin_list_images(&admin, ImageFilter::default(), request)
+            .await
+            .unwrap();
+        paged.extend(ids(&page.items));
+        match page.next {
+            Some(next) => request.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, newest_first, "pages follow each other without gaps");
+
+    assert!(matches!(
+        t.vault
+            .admin_list_images(&alice, ImageFilter::default(), PageRequest::default())
+            .await,
+        Err(VaultError::AdminOnly)
+    ));
+}
+
+/// An administrator deletes another user's image with its stored objects; an unknown
+/// image is not found, and users may not use it.
+#[tokio::test]
+async fn admins_delete_any_users_image() {
+    let t = TestVault::new();
+    let admin = t.admin().await;
+    let user = t.user(Some(PlanId::PREMIUM)).await;
+    let kept = t.upload(&user, small_png(100, 300)).await;
+    let doomed = t.upload(&user, small_png(90, 300)).await;
+    t.run_jobs().await;
+    let kept = t.vault.get_image(&user, kept.image.id).await.unwrap();
+
+    assert!(matches!(
+        t.vault.admin_delete_image(&user, doomed.image.id).await,
+        Err(VaultError::AdminOnly)
+    ));
+    t.vault
+        .admin_delete_image(&admin, doomed.image.id)
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.vault.get_image(&user, doomed.image.id).await,
+        Err(VaultError::NotFound)
+    ));
+    assert_eq!(
+        t.storage.keys(),
+        TestVault::expected_keys([&kept]),
+        "the deleted image's original and thumbnails are gone from storage"
+    );
+    assert!(matches!(
+        t.vault.admin_delete_image(&admin, doomed.image.id).await,
+        Err(VaultError::NotFound)
+    ));
+    assert!(matches!(
+        t.vault.admin_delete_image(&admin, ImageId::new()).await,
+        Err(VaultError::NotFound)
     ));
 }
