@@ -6,7 +6,7 @@ use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestUser, spawn_app};
+use crate::helpers::{TestApp, TestUser, crafted_png, spawn_app};
 
 /// A browser signed in with a session cookie, holding its CSRF token.
 struct Browser<'a> {
@@ -200,6 +200,8 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
         "/admin/plans/new/".to_owned(),
         format!("/admin/plans/{BASIC_PLAN}/"),
         format!("/admin/plans/{BASIC_PLAN}/delete/"),
+        "/admin/images/".to_owned(),
+        "/admin/images/?owner=premium&failed=1".to_owned(),
     ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "GET {path}");
@@ -209,7 +211,9 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
             page.body
         );
     }
-    let forms: [(String, Vec<(&str, &str)>); 8] = [
+    let image = app.upload_png(&app.premium, 20, 10).await;
+    let image = image["id"].as_str().unwrap();
+    let forms = [
         (
             "/admin/users/new/".to_owned(),
             vec![
@@ -237,6 +241,7 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
             vec![("name", "Renamed"), ("thumbnail_heights", "100")],
         ),
         (format!("/admin/plans/{BASIC_PLAN}/delete/"), vec![]),
+        (format!("/admin/images/{image}/delete/"), vec![]),
     ];
     for (path, fields) in &forms {
         let answer = browser.post(path, fields).await;
@@ -260,6 +265,10 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
         StatusCode::OK,
         "the premium user's token still works"
     );
+    let (status, _) = app
+        .get_json(&format!("/api/images/{image}/"), &app.premium)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the image is still there");
     let plans = plans(&app).await;
     assert_eq!(plans.len(), 3, "{plans:?}");
     assert!(plans.iter().any(|plan| plan["name"] == "Basic"));
@@ -870,4 +879,94 @@ async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origi
     // The same form with the token works: the refusals were the token's.
     let created = admin.post_exactly("/admin/users/new/", &right, None).await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+}
+
+/// The ids of the images a list page shows, in order.
+fn image_ids(page: &str) -> Vec<String> {
+    page.split(r#"<tr data-image-id=""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_images_page_lists_every_users_images_and_filters_them() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let basic = app.upload_png(&app.basic, 30, 20).await;
+    let basic = basic["id"].as_str().unwrap();
+    let premium = app.upload_png(&app.premium, 30, 20).await;
+    let premium = premium["id"].as_str().unwrap();
+    let broken = app
+        .upload(
+            &app.premium,
+            crafted_png(300, 250),
+            "broken.png",
+            "image/png",
+        )
+        .await;
+    let broken = broken["id"].as_str().unwrap();
+    app.wait_for_thumbnails(&app.premium, broken).await;
+    app.wait_for_thumbnails(&app.premium, premium).await;
+
+    let all = admin.get("/admin/images/").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(
+        image_ids(&all.body),
+        [broken, premium, basic],
+        "newest first"
+    );
+    assert!(
+        all.body.contains(r#"href="/admin/images/?owner=premium""#),
+        "{}",
+        all.body
+    );
+
+    let premiums = admin.get("/admin/images/?owner=premium").await;
+    assert_eq!(image_ids(&premiums.body), [broken, premium]);
+    assert!(
+        premiums.body.contains(r#"value="premium""#),
+        "the filter is kept: {}",
+        premiums.body
+    );
+
+    let failed = admin.get("/admin/images/?failed=1").await;
+    assert_eq!(image_ids(&failed.body), [broken], "{}", failed.body);
+    assert!(failed.body.contains("failed"), "{}", failed.body);
+    let none = admin.get("/admin/images/?owner=basic&failed=1").await;
+    assert_eq!(image_ids(&none.body), Vec::<String>::new());
+    assert!(none.body.contains(r#"id="images-empty""#), "{}", none.body);
+
+    let nobody = admin.get("/admin/images/?owner=nobody").await;
+    assert_eq!(nobody.status, StatusCode::OK);
+    assert!(
+        field_error(&nobody.body, "owner").contains("nobody"),
+        "{}",
+        nobody.body
+    );
+    assert_eq!(image_ids(&nobody.body), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_administrator_deletes_any_users_image() {
+    let app = spawn_app().await;
+    let admin = Browser::user(&app, &app.admin).await;
+    let image = app.upload_png(&app.basic, 30, 20).await;
+    let id = image["id"].as_str().unwrap();
+    let path = format!("/admin/images/{id}/delete/");
+
+    let deleted = admin.post(&path, &[("owner", "basic")]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("/admin/images/?owner=basic&done=deleted"),
+        "back to the same filter"
+    );
+    let (status, _) = app
+        .get_json(&format!("/api/images/{id}/"), &app.basic)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the owner's image is gone");
+    assert_eq!(admin.post(&path, &[]).await.status, StatusCode::NOT_FOUND);
+    let malformed = admin.post("/admin/images/not-an-id/delete/", &[]).await;
+    assert_eq!(malformed.status, StatusCode::NOT_FOUND);
 }

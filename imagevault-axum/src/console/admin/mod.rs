@@ -7,6 +7,7 @@
 //! to say, and its words are shown next to the field they concern.
 
 mod dashboard;
+mod images;
 mod plans;
 mod users;
 
@@ -55,6 +56,8 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/plans/{id}/delete/",
             get(plans::confirm_delete).post(plans::delete),
         )
+        .route("/admin/images/", get(images::list))
+        .route("/admin/images/{id}/delete/", post(images::delete))
 }
 
 /// The viewer of an administrator's page.
