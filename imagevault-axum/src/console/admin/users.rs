@@ -424,23 +424,23 @@ pub(crate) async fn reset_password(
     let id = parse_id(&id, prefix)?;
     let user = get_user(&state, &admin, id).await?;
     let mut invalid = Invalid::default();
-    if let Some(password) = Password::new(form.password)
-        .map_err(|e| invalid.add(e))
-        .ok()
-    {
-        let changes = UserChanges {
-            password: Some(password),
-            ..UserChanges::default()
-        };
-        match state.vault.update_user(&admin.0.account, id, changes).await {
-            Ok(_) => {
-                return Ok(see_other(&format!(
-                    "{prefix}{}?done=password",
-                    user_path(id)
-                )));
+    match Password::new(form.password) {
+        Ok(password) => {
+            let changes = UserChanges {
+                password: Some(password),
+                ..UserChanges::default()
+            };
+            match state.vault.update_user(&admin.0.account, id, changes).await {
+                Ok(_) => {
+                    return Ok(see_other(&format!(
+                        "{prefix}{}?done=password",
+                        user_path(id)
+                    )));
+                }
+                Err(error) => invalid = Invalid::from_vault(error, prefix)?,
             }
-            Err(error) => invalid = Invalid::from_vault(error, prefix)?,
         }
+        Err(error) => invalid.add(error),
     }
     let plans = all_plans(&state, &admin).await?;
     let page_state = UserPageState {
