@@ -7,7 +7,9 @@ apt_install() {
   if [ -z "${APT_UPDATED:-}" ]; then
     apt-get update -qq && APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  # Another apt-get (unattended upgrades, a parallel job) may hold the lock for a while:
+  # wait for it instead of failing.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "$@" >/dev/null
 }
 
 ensure_postgres() {
@@ -125,4 +127,36 @@ ensure_moto() {
   log "moto_server did not answer on 127.0.0.1:5555; the end of $logfile:"
   tail -n 20 "$logfile" >&2 || true
   return 1
+}
+
+# The browser tests' tools (examples/server/tests/browser.rs): Debian's Chromium and its
+# WebDriver server, and axe-core at the version pinned in the tests' package-lock.json.
+BROWSER_TESTS=examples/server/tests/browser
+
+ensure_browser() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+  if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}" || return 1
+  fi
+  # (Debian's launcher script complains on stderr about things that do not matter here.)
+  if ! /usr/bin/chromium --version >/dev/null 2>&1 || ! /usr/bin/chromedriver --version >/dev/null; then
+    log "chromium or chromedriver does not run"
+    return 1
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    log "installing npm"
+    apt_install npm || return 1
+  fi
+  # `npm ci` installs exactly the lock file's versions, checking their integrity hashes;
+  # skipped when that axe-core is in place already.
+  local pinned installed
+  pinned=$(cd "$BROWSER_TESTS" && node -p "require('./package-lock.json').packages['node_modules/axe-core'].version")
+  installed=$(cd "$BROWSER_TESTS" && node -p "require('./node_modules/axe-core/package.json').version" 2>/dev/null || true)
+  if [ "$pinned" != "$installed" ]; then
+    log "installing axe-core (npm ci in $BROWSER_TESTS)"
+    (cd "$BROWSER_TESTS" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+  fi
 }

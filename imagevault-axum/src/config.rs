@@ -112,7 +112,10 @@ impl RouterConfig {
     /// The public URL's path prefix without a trailing slash (`""` for none), which the
     /// pages' links start with.
     pub fn path_prefix(&self) -> &str {
-        let rest = self.public_url.split_once("://").map_or("", |(_, rest)| rest);
+        let rest = self
+            .public_url
+            .split_once("://")
+            .map_or("", |(_, rest)| rest);
         rest.find('/').map_or("", |slash| &rest[slash..])
     }
 

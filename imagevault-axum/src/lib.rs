@@ -4,6 +4,8 @@
 mod auth;
 mod body_timeout;
 mod config;
+#[cfg(feature = "console")]
+mod console;
 mod error;
 mod layers;
 mod openapi;
@@ -12,8 +14,6 @@ mod payload;
 mod routes;
 mod schema;
 mod session_cookie;
-#[cfg(feature = "console")]
-mod console;
 
 use std::sync::Arc;
 

@@ -34,7 +34,10 @@ fn cookie_name(config: &RouterConfig) -> &'static str {
 }
 
 /// The session secret the request's cookies carry, if any.
-pub(crate) fn presented_secret(headers: &HeaderMap, config: &RouterConfig) -> Option<SessionSecret> {
+pub(crate) fn presented_secret(
+    headers: &HeaderMap,
+    config: &RouterConfig,
+) -> Option<SessionSecret> {
     let name = cookie_name(config);
     headers
         .get_all(COOKIE)
@@ -52,7 +55,8 @@ pub(crate) fn set_session(
     secret: &SessionSecret,
     max_age: std::time::Duration,
 ) -> (HeaderName, HeaderValue) {
-    let max_age = cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+    let max_age =
+        cookie::time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
     let cookie = base_cookie(config, secret.expose().to_owned())
         .max_age(max_age)
         .build();
@@ -77,13 +81,14 @@ fn base_cookie(config: &RouterConfig, value: String) -> cookie::CookieBuilder<'s
 
 fn header_value(cookie: &Cookie<'_>) -> HeaderValue {
     // A cookie of a fixed name and URL-safe base64 is always a valid header value.
-    HeaderValue::from_str(&cookie.to_string())
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// The CSRF token a request carries in its header, if any.
 pub(crate) fn header_token(headers: &HeaderMap) -> Option<&str> {
-    headers.get(CSRF_HEADER).and_then(|value| value.to_str().ok())
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
 }
 
 #[cfg(test)]
@@ -97,8 +102,14 @@ mod tests {
         let (_, value) = set_session(&plain, &secret, std::time::Duration::from_secs(60));
         let value = value.to_str().unwrap();
         assert!(value.starts_with("imagevault_session="), "{value}");
-        assert!(value.contains("HttpOnly") && value.contains("SameSite=Lax"), "{value}");
-        assert!(value.contains("Path=/") && value.contains("Max-Age=60"), "{value}");
+        assert!(
+            value.contains("HttpOnly") && value.contains("SameSite=Lax"),
+            "{value}"
+        );
+        assert!(
+            value.contains("Path=/") && value.contains("Max-Age=60"),
+            "{value}"
+        );
         assert!(!value.contains("Secure"), "{value}");
 
         let https = RouterConfig::new("https://images.example.com").unwrap();
@@ -113,11 +124,11 @@ mod tests {
         let config = RouterConfig::new("http://127.0.0.1:8000").unwrap();
         let mut headers = HeaderMap::new();
         headers.append(COOKIE, HeaderValue::from_static("a=b"));
-        headers.append(COOKIE, HeaderValue::from_static("x=1; imagevault_session=abc; y=2"));
-        assert_eq!(
-            presented_secret(&headers, &config).unwrap().expose(),
-            "abc"
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("x=1; imagevault_session=abc; y=2"),
         );
+        assert_eq!(presented_secret(&headers, &config).unwrap().expose(), "abc");
         let https = RouterConfig::new("https://images.example.com").unwrap();
         assert!(presented_secret(&headers, &https).is_none());
         assert!(presented_secret(&HeaderMap::new(), &config).is_none());

@@ -15,7 +15,7 @@ use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageRepo as _, LinkRepo as _, PlanRepo as _, RepoError, UserRepo as _,
 };
-use imagevault_core::testing::repo::run_all;
+use imagevault_core::testing::repo::{ended_sessions_are_counted, run_all};
 use imagevault_core::{
     ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, PasswordHash, Plan,
     PlanId, PlanName, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, User, UserId,
@@ -213,6 +213,18 @@ async fn postgres_totals_are_exact() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conforms() {
     with_postgres(|repo, _| async move { run_all(&repo).await }).await;
+}
+
+/// The count of ended sessions deleted is global, so it is checked on a repository of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_counts_ended_sessions() {
+    let (repo, _dir) = sqlite().await;
+    ended_sessions_are_counted(&repo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_counts_ended_sessions() {
+    with_postgres(|repo, _| async move { ended_sessions_are_counted(&repo).await }).await;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -928,3 +928,173 @@ pub(crate) fn expected_thumbnail(width: u32, height: u32, max_height: u32) -> (u
         / (2 * u64::from(height));
     (u32::try_from(scaled.max(1)).expect("fits"), max_height)
 }
+
+/// A signed-in browser, as the console's handler tests drive it: the session cookie
+/// (`name=value`) and the CSRF token of its pages.
+#[cfg(feature = "console")]
+#[derive(Debug, Clone)]
+pub(crate) struct Browser {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
+}
+
+#[cfg(feature = "console")]
+impl TestApp {
+    /// A request for a console page, with `browser`'s session cookie if any.
+    pub(crate) fn page_request(
+        &self,
+        method: Method,
+        path: &str,
+        browser: Option<&Browser>,
+    ) -> RequestBuilder {
+        let builder = self.request(method, path, None);
+        match browser {
+            Some(browser) => builder.header(reqwest::header::COOKIE, &browser.cookie),
+            None => builder,
+        }
+    }
+
+    /// `GET` of a page: its status, `Location` and HTML.
+    pub(crate) async fn get_page(
+        &self,
+        path: &str,
+        browser: Option<&Browser>,
+    ) -> (StatusCode, Option<String>, String) {
+        let response = self
+            .page_request(Method::GET, path, browser)
+            .send()
+            .await
+            .expect("request sent");
+        page_parts(response).await
+    }
+
+    /// Posts a form as a browser does (`application/x-www-form-urlencoded`); `fields` are
+    /// sent as given, so a test adds the CSRF field itself (see [`Browser::form`]).
+    pub(crate) async fn post_form(
+        &self,
+        path: &str,
+        browser: Option<&Browser>,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        self.page_request(Method::POST, path, browser)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// `POST /login/` with the form's fields.
+    pub(crate) async fn post_login(&self, username: &str, password: &str, next: &str) -> Response {
+        self.post_form(
+            "/login/",
+            None,
+            &[
+                ("username", username),
+                ("password", password),
+                ("next", next),
+            ],
+        )
+        .await
+    }
+
+    /// Signs `user` in through the login form and reads the CSRF token of a page.
+    pub(crate) async fn sign_in(&self, user: &TestUser) -> Browser {
+        self.sign_in_with(&user.username, &user.password).await
+    }
+
+    /// Signs in with a username and password, asserting success.
+    pub(crate) async fn sign_in_with(&self, username: &str, password: &str) -> Browser {
+        let response = self.post_login(username, password, "/account/").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "login of {username}"
+        );
+        let cookie = session_cookie(response.headers()).expect("a session cookie");
+        let mut browser = Browser {
+            cookie,
+            csrf: String::new(),
+        };
+        let (status, _, html) = self.get_page("/account/", Some(&browser)).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        browser.csrf = csrf_token(&html).expect("the page's CSRF token");
+        browser
+    }
+}
+
+#[cfg(feature = "console")]
+impl Browser {
+    /// `fields` with this browser's CSRF token first, as the console's forms send it.
+    pub(crate) fn form<'a>(&'a self, fields: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = vec![("csrfmiddlewaretoken", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        all
+    }
+}
+
+/// A page's status, `Location` and body text.
+#[cfg(feature = "console")]
+pub(crate) async fn page_parts(response: Response) -> (StatusCode, Option<String>, String) {
+    let status = response.status();
+    let location = header(response.headers(), "location").map(str::to_owned);
+    let html = response.text().await.expect("body read");
+    (status, location, html)
+}
+
+/// The `name=value` of the session cookie a response sets (empty value when it clears it).
+#[cfg(feature = "console")]
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    set_cookie(headers).map(|cookie| {
+        cookie
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
+}
+
+/// The whole `Set-Cookie` of the session cookie, with its attributes.
+#[cfg(feature = "console")]
+pub(crate) fn set_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.contains("imagevault_session="))
+        .map(str::to_owned)
+}
+
+/// The CSRF token of a page, from its `<meta name="csrf-token">`.
+#[cfg(feature = "console")]
+pub(crate) fn csrf_token(html: &str) -> Option<String> {
+    let marker = r#"<meta name="csrf-token" content=""#;
+    let start = html.find(marker)? + marker.len();
+    let length = html[start..].find('"')?;
+    Some(html[start..start + length].to_owned())
+}
+
+/// The HTML element that contains `marker` (text inside its start tag), up to its end tag
+/// `</tag>`: enough to look inside one list item or table row of a page.
+#[cfg(feature = "console")]
+pub(crate) fn element<'a>(html: &'a str, marker: &str, tag: &str) -> &'a str {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} is on the page: {html}"));
+    let open = format!("<{tag}");
+    let start = html[..at]
+        .rfind(&open)
+        .unwrap_or_else(|| panic!("<{tag}> around {marker:?}"));
+    let close = format!("</{tag}>");
+    let end = html[at..]
+        .find(&close)
+        .map_or(html.len(), |end| at + end + close.len());
+    &html[start..end]
+}

@@ -16,6 +16,8 @@ mod change_feed;
 mod connections;
 #[cfg(feature = "console")]
 mod console_admin;
+#[cfg(feature = "console")]
+mod console_user;
 mod conventions;
 mod edge;
 mod hostile;

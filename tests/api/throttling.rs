@@ -303,6 +303,26 @@ async fn forty_concurrent_wrong_passwords_get_only_five_checks() {
 }
 
 #[tokio::test]
+async fn concurrent_right_basic_logins_of_one_client_all_get_in() {
+    // A page or a script sends its requests in parallel with the same Basic credentials:
+    // more of them than the free attempts must not be refused while the first checks run.
+    let app = spawn_app().await;
+    let attempts = (0..12)
+        .map(|_| {
+            app.client
+                .get(app.endpoint("/api/me/"))
+                .basic_auth("premium", Some(app.premium.password.as_str()))
+        })
+        .collect();
+    let answers = send_all(attempts).await;
+    let statuses: Vec<_> = answers.iter().map(|(status, _, _)| *status).collect();
+    assert!(
+        statuses.iter().all(|status| *status == StatusCode::OK),
+        "{answers:?}"
+    );
+}
+
+#[tokio::test]
 async fn an_attacker_at_one_address_does_not_lock_out_the_user_at_another() {
     let app = spawn_app().await;
     let attacker = client_from("127.0.0.2");

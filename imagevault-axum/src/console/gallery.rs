@@ -41,7 +41,9 @@ pub(crate) struct FileOutcome {
 
 /// The smallest thumbnail of an image, as the gallery shows it.
 pub(crate) fn smallest(view: &ImageView) -> Option<&ThumbnailView> {
-    view.thumbnails.iter().min_by_key(|thumbnail| thumbnail.max_height)
+    view.thumbnails
+        .iter()
+        .min_by_key(|thumbnail| thumbnail.max_height)
 }
 
 /// An image's card: its smallest thumbnail when ready, else its status, which the script
@@ -244,7 +246,9 @@ pub(crate) async fn upload(
     if outcomes.is_empty() {
         outcomes.push(FileOutcome {
             file_name: "(none)".to_owned(),
-            result: Err(vec!["No file was submitted; choose one or more images.".to_owned()]),
+            result: Err(vec![
+                "No file was submitted; choose one or more images.".to_owned(),
+            ]),
         });
     }
     if outcomes.iter().all(|outcome| outcome.result.is_ok()) {
@@ -285,7 +289,10 @@ async fn store<E: std::fmt::Display>(
         name: None,
         file_name: Some(file_name.to_owned()),
     };
-    match vault.upload_reserved(&signed_in.account, slot, upload).await {
+    match vault
+        .upload_reserved(&signed_in.account, slot, upload)
+        .await
+    {
         Ok(view) => Ok(view.image.name.as_str().to_owned()),
         Err(error) => Err(refused(error.into())),
     }

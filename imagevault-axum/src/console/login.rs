@@ -46,12 +46,7 @@ pub(crate) fn local_path(next: &str) -> &str {
     if local { next } else { "/" }
 }
 
-fn login_page(
-    viewer: &Viewer<'_>,
-    username: &str,
-    next: &str,
-    errors: &[String],
-) -> Markup {
+fn login_page(viewer: &Viewer<'_>, username: &str, next: &str, errors: &[String]) -> Markup {
     let body = html! {
         h1 { "Sign in" }
         @if !errors.is_empty() {
@@ -80,7 +75,10 @@ fn login_page(
 }
 
 /// `GET /login/`: the form.
-pub(crate) async fn form(State(state): State<AppState>, Query(query): Query<NextQuery>) -> Response {
+pub(crate) async fn form(
+    State(state): State<AppState>,
+    Query(query): Query<NextQuery>,
+) -> Response {
     let viewer = Viewer {
         prefix: state.config.path_prefix(),
         signed_in: None,
@@ -123,7 +121,10 @@ pub(crate) async fn submit(
     {
         Ok(account) => account,
         Err(VaultError::InvalidCredentials) => {
-            return Ok(again(StatusCode::BAD_REQUEST, vec![INVALID_LOGIN.to_owned()]));
+            return Ok(again(
+                StatusCode::BAD_REQUEST,
+                vec![INVALID_LOGIN.to_owned()],
+            ));
         }
         Err(error) => {
             // Throttled or busy: the API's words and Retry-After, on the form.
@@ -196,7 +197,6 @@ pub(crate) async fn logout(
         clear_session(&state.config),
     ))
 }
-
 
 #[cfg(test)]
 mod tests {

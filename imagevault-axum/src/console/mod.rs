@@ -7,10 +7,14 @@
 //! adds drag and drop, per-file upload progress and live thumbnail status. Pages hold no
 //! business rule: they call the vault and show its errors, as the API does.
 
+mod account;
 mod admin;
 mod assets;
+mod format;
 mod gallery;
 mod html;
+mod image;
+mod links;
 mod login;
 mod session;
 
@@ -20,11 +24,11 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 
-
 /// The console's routes.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     // An upload form may carry several files, each up to the vault's byte limit.
-    let per_file = state.vault.config().limits.max_bytes + crate::routes::images::MULTIPART_OVERHEAD;
+    let per_file =
+        state.vault.config().limits.max_bytes + crate::routes::images::MULTIPART_OVERHEAD;
     let form_limit = per_file.saturating_mul(gallery::MAX_FILES_PER_FORM as u64);
     let form_limit = usize::try_from(form_limit).unwrap_or(usize::MAX);
     Router::new()
@@ -37,6 +41,18 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             post(gallery::upload).layer(DefaultBodyLimit::max(form_limit)),
         )
         .route("/static/{file}", get(assets::serve))
+        // User pages: the image page, its expiring links, the account.
+        .route("/images/{id}/", get(image::show))
+        .route(
+            "/images/{id}/delete/",
+            get(image::confirm_delete).post(image::delete),
+        )
+        .route("/images/{id}/links/", post(links::create))
+        .route("/links/{id}/", post(links::update))
+        .route("/links/{id}/delete/", post(links::delete))
+        .route("/account/", get(account::show))
+        .route("/account/password/", post(account::change_password))
+        .route("/account/sessions/end/", post(account::end_sessions))
         // The administrators' console (dashboard, users, plans, images).
         .merge(admin::routes())
 }

@@ -33,7 +33,11 @@ impl SignedIn {
     }
 
     /// Refuses a form whose CSRF token is missing or not this session's.
-    pub(crate) fn check_csrf(&self, presented: Option<&str>, prefix: &str) -> Result<(), PageError> {
+    pub(crate) fn check_csrf(
+        &self,
+        presented: Option<&str>,
+        prefix: &str,
+    ) -> Result<(), PageError> {
         check_csrf_token(&self.secret, presented).map_err(|error| PageError::new(error, prefix))
     }
 }

@@ -16,11 +16,24 @@ use crate::user::{Password, TokenRecord, User, UserId, Username};
 
 use super::Vault;
 use super::pool::Saturated;
-use super::throttle::LoginThrottle;
+use super::throttle::{LoginThrottle, Refusal, Reservation};
 
 /// When a login refused because the password checks are saturated may try again: about
 /// the time a few checks take.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// How long a login waits for the password checks in flight that hold the last free
+/// attempts of its keys, before it is refused as throttled: a few checks' time.
+const PENDING_LOGIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Tells the logins waiting in [`Vault::reserve_login`] to look again, when dropped.
+struct SettledOnDrop<'a>(&'a tokio::sync::Notify);
+
+impl Drop for SettledOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify_waiters();
+    }
+}
 
 /// A keyed hash of a username and password, the key of a remembered successful check: the
 /// credentials cannot be read back from it, nor guessed offline without the random key.
@@ -169,8 +182,10 @@ impl Vault {
         if let Some(client) = client {
             keys.push((&inner.client_throttle, client));
         }
-        let reservation = LoginThrottle::reserve(&keys, self.now())
-            .map_err(|retry_after| VaultError::Throttled { retry_after })?;
+        // Declared before the reservation so that it is dropped after it: waiting logins
+        // look again once this one's outcome is counted, however it ends.
+        let _settled = SettledOnDrop(&inner.logins_settled);
+        let reservation = self.reserve_login(&keys).await?;
 
         // Looked up only once the attempt is allowed, so that a throttled guesser cannot
         // learn from it.
@@ -203,6 +218,41 @@ impl Vault {
             Err(other) => {
                 reservation.unchecked();
                 Err(other)
+            }
+        }
+    }
+
+    /// Reserves a login attempt on `keys` (see [`LoginThrottle::reserve`]). While only checks
+    /// in flight hold the free attempts, waits for their outcomes, up to
+    /// [`PENDING_LOGIN_WAIT`]: so concurrent logins of an honest client (a page's parallel
+    /// requests with Basic) all go through once the first is right, while a guesser's
+    /// concurrent attempts still get no more checks than sequential ones.
+    async fn reserve_login<'a>(
+        &self,
+        keys: &[(&'a LoginThrottle, &str)],
+    ) -> Result<Reservation<'a>, VaultError> {
+        let deadline = tokio::time::Instant::now() + PENDING_LOGIN_WAIT;
+        loop {
+            let settled = self.inner.logins_settled.notified();
+            tokio::pin!(settled);
+            // Registered before looking, so an outcome counted in between still wakes us.
+            settled.as_mut().enable();
+            match LoginThrottle::reserve(keys, self.now()) {
+                Ok(reservation) => return Ok(reservation),
+                Err(Refusal::Throttled(retry_after)) => {
+                    return Err(VaultError::Throttled { retry_after });
+                }
+                Err(Refusal::Pending) => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(VaultError::Throttled {
+                            retry_after: BUSY_RETRY_AFTER,
+                        });
+                    }
+                    // Bounded, and short: a test clock's time does not wake anyone.
+                    let _ =
+                        tokio::time::timeout(left.min(Duration::from_millis(100)), settled).await;
+                }
             }
         }
     }

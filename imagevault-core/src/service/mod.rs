@@ -252,6 +252,8 @@ struct Inner {
     username_throttle: LoginThrottle,
     /// Failed password logins, by client whatever the username.
     client_throttle: LoginThrottle,
+    /// Told whenever a password login's outcome is counted, for the logins waiting on it.
+    logins_settled: tokio::sync::Notify,
     /// Accounts of successful password checks, by a keyed hash of the credentials, with
     /// the time of the check.
     verified: ReadCache<CredentialDigest, (account::Account, chrono::DateTime<chrono::Utc>)>,
@@ -491,6 +493,7 @@ impl VaultBuilder {
                 pair_throttle,
                 username_throttle,
                 client_throttle,
+                logins_settled: tokio::sync::Notify::new(),
                 verified,
                 credential_key,
                 decode_memory,

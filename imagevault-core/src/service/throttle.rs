@@ -167,9 +167,25 @@ pub fn client_key(address: IpAddr) -> String {
 /// Failures of one key.
 #[derive(Debug, Clone, Copy)]
 struct Record {
+    /// Failures known to have happened.
     failures: u32,
+    /// Attempts reserved whose password check has not ended yet.
+    in_flight: u32,
     last_failure: DateTime<Utc>,
+    /// Set by known failures only: attempts still in flight make others wait for their
+    /// outcome ([`Refusal::Pending`]), not for a delay.
     blocked_until: Option<DateTime<Utc>>,
+}
+
+/// Why [`LoginThrottle::reserve`] admitted no attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Known failures impose this wait.
+    Throttled(Duration),
+    /// The free attempts are all taken by checks still running: the attempt may go ahead
+    /// if enough of them turn out right, so the caller waits for them (bounded) and asks
+    /// again.
+    Pending,
 }
 
 /// Counts failed logins per key and says when a key must wait. See [`ThrottleConfig`].
@@ -197,39 +213,79 @@ fn to_delta(duration: Duration) -> TimeDelta {
 
 type Records = HashMap<String, Record>;
 
-/// Failed attempts counted in advance by [`LoginThrottle::reserve`]. Dropped as it is, the
-/// failures stay counted: an attempt whose outcome is lost (its request went away while the
-/// hash ran) counts as the failure it most likely was.
+/// Attempts admitted by [`LoginThrottle::reserve`], in flight until their outcome is
+/// known. Dropped unresolved, it counts as a failure: an attempt whose outcome is lost
+/// (its request went away while the hash ran) counts as the failure it most likely was.
 #[derive(Debug)]
 #[must_use = "a reservation left alone counts as a failure"]
 pub(crate) struct Reservation<'a> {
     keys: Vec<(&'a LoginThrottle, String)>,
+    at: DateTime<Utc>,
+}
+
+/// How a reserved attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Succeeded,
+    Unchecked,
+    Failed,
 }
 
 impl Reservation<'_> {
     /// The attempt was right: the first key's failures are forgotten and the attempt is
     /// taken back from the others.
-    pub(crate) fn succeeded(self) {
-        for (index, (throttle, key)) in self.keys.iter().enumerate() {
-            let mut records = throttle.records();
-            if index == 0 {
-                records.remove(key);
-            } else {
-                throttle.uncount(&mut records, key);
-            }
-        }
+    pub(crate) fn succeeded(mut self) {
+        self.resolve(Outcome::Succeeded);
     }
 
     /// The attempt was never checked (the hashing was saturated, the database failed): it is
     /// taken back from every key.
-    pub(crate) fn unchecked(self) {
-        for (throttle, key) in &self.keys {
-            throttle.uncount(&mut throttle.records(), key);
-        }
+    pub(crate) fn unchecked(mut self) {
+        self.resolve(Outcome::Unchecked);
     }
 
-    /// The attempt was wrong: the failures stay counted.
-    pub(crate) fn failed(self) {}
+    /// The attempt was wrong: it counts as a failure on every key.
+    pub(crate) fn failed(mut self) {
+        self.resolve(Outcome::Failed);
+    }
+
+    fn resolve(&mut self, outcome: Outcome) {
+        for (index, (throttle, key)) in self.keys.drain(..).enumerate() {
+            let mut records = throttle.records();
+            let Some(record) = records.get_mut(&key) else {
+                // Dropped from a full table meanwhile: a failure starts it again.
+                if outcome == Outcome::Failed {
+                    throttle.count(&mut records, &key, self.at);
+                }
+                continue;
+            };
+            record.in_flight = record.in_flight.saturating_sub(1);
+            match outcome {
+                Outcome::Succeeded if index == 0 => {
+                    record.failures = 0;
+                    record.blocked_until = None;
+                }
+                Outcome::Succeeded | Outcome::Unchecked => {}
+                Outcome::Failed => {
+                    record.failures = record.failures.saturating_add(1);
+                    record.last_failure = record.last_failure.max(self.at);
+                    record.blocked_until = throttle
+                        .config
+                        .delay_after(throttle.free, record.failures)
+                        .map(|delay| record.last_failure + to_delta(delay));
+                }
+            }
+            if record.failures == 0 && record.in_flight == 0 {
+                records.remove(&key);
+            }
+        }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.resolve(Outcome::Failed);
+    }
 }
 
 impl LoginThrottle {
@@ -258,22 +314,34 @@ impl LoginThrottle {
         now - record.last_failure >= to_delta(self.config.window)
     }
 
-    fn wait(&self, records: &Records, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
+    fn wait(&self, records: &Records, key: &str, now: DateTime<Utc>) -> Result<(), Refusal> {
         let Some(record) = records.get(key_of(key)) else {
             return Ok(());
         };
-        if self.expired(record, now) {
-            return Ok(());
+        let expired = self.expired(record, now);
+        if !expired
+            && let Some(until) = record.blocked_until
+            && until > now
+        {
+            return Err(Refusal::Throttled(
+                (until - now).to_std().unwrap_or(Duration::ZERO),
+            ));
         }
-        match record.blocked_until {
-            Some(until) if until > now => Err((until - now).to_std().unwrap_or(Duration::ZERO)),
-            _ => Ok(()),
+        // Were every check in flight to fail, would this attempt be one too many?
+        let known = if expired { 0 } else { record.failures };
+        let worst = known.saturating_add(record.in_flight);
+        if record.in_flight > 0 && self.config.delay_after(self.free, worst).is_some() {
+            return Err(Refusal::Pending);
         }
+        Ok(())
     }
 
     /// `Err(wait)` while `key` must wait before its next attempt; `Ok` otherwise.
     pub(crate) fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
-        self.wait(&self.records(), key, now)
+        match self.wait(&self.records(), key, now) {
+            Ok(()) | Err(Refusal::Pending) => Ok(()),
+            Err(Refusal::Throttled(wait)) => Err(wait),
+        }
     }
 
     /// Counts a failed attempt of `key`.
@@ -281,91 +349,94 @@ impl LoginThrottle {
         self.count(&mut self.records(), key, now);
     }
 
-    /// Checks every `(throttle, key)` and, if none must wait, counts a failure for each in the
-    /// same step, so that concurrent attempts cannot all pass the check before any of them
-    /// is counted. `Err(wait)` with the longest wait otherwise, counting nothing.
+    /// Checks every `(throttle, key)` and, if none must wait, marks an attempt in flight on
+    /// each in the same step, so that concurrent attempts cannot all pass the check before
+    /// any of them is counted: in flight, an attempt holds its place in the free budget as
+    /// a failure would. Otherwise counts nothing, and answers the longest wait that known
+    /// failures impose, or [`Refusal::Pending`] if only checks in flight stand in the way.
     ///
     /// The throttles must be distinct, and every caller lists them in the same order (their
     /// locks are taken in that order).
     pub(crate) fn reserve<'a>(
         keys: &[(&'a LoginThrottle, &str)],
         now: DateTime<Utc>,
-    ) -> Result<Reservation<'a>, Duration> {
+    ) -> Result<Reservation<'a>, Refusal> {
         let mut locked: Vec<MutexGuard<'_, Records>> = keys
             .iter()
             .map(|(throttle, _)| throttle.records())
             .collect();
         let mut longest = None;
+        let mut pending = false;
         for ((throttle, key), records) in keys.iter().zip(&locked) {
-            if let Err(wait) = throttle.wait(records, key, now) {
-                longest = longest.max(Some(wait));
+            match throttle.wait(records, key, now) {
+                Ok(()) => {}
+                Err(Refusal::Throttled(wait)) => longest = longest.max(Some(wait)),
+                Err(Refusal::Pending) => pending = true,
             }
         }
         if let Some(wait) = longest {
-            return Err(wait);
+            return Err(Refusal::Throttled(wait));
+        }
+        if pending {
+            return Err(Refusal::Pending);
         }
         for ((throttle, key), records) in keys.iter().zip(&mut locked) {
-            throttle.count(records, key, now);
+            let record = throttle.record(records, key, now);
+            record.in_flight = record.in_flight.saturating_add(1);
         }
         Ok(Reservation {
             keys: keys
                 .iter()
                 .map(|(throttle, key)| (*throttle, key_of(key).to_owned()))
                 .collect(),
+            at: now,
         })
     }
 
-    fn count(&self, records: &mut Records, key: &str, now: DateTime<Utc>) {
+    /// The record of `key`, made (or restarted, once its window has passed) if need be; the
+    /// table stays within `max_keys`, dropping expired records, then the oldest.
+    fn record<'r>(
+        &self,
+        records: &'r mut Records,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> &'r mut Record {
         let key = key_of(key);
         let fresh = Record {
             failures: 0,
+            in_flight: 0,
             last_failure: now,
             blocked_until: None,
         };
-        let record = match records.get_mut(key) {
-            Some(record) => {
-                if self.expired(record, now) {
-                    *record = fresh;
-                }
-                record
+        if !records.contains_key(key) {
+            if records.len() >= self.config.max_keys {
+                records.retain(|_, record| !self.expired(record, now) || record.in_flight > 0);
             }
-            None => {
-                if records.len() >= self.config.max_keys {
-                    records.retain(|_, record| !self.expired(record, now));
-                }
-                if records.len() >= self.config.max_keys
-                    && let Some(oldest) = records
-                        .iter()
-                        .min_by_key(|(_, record)| record.last_failure)
-                        .map(|(key, _)| key.clone())
-                {
-                    records.remove(&oldest);
-                }
-                records.entry(key.to_owned()).or_insert(fresh)
+            if records.len() >= self.config.max_keys
+                && let Some(oldest) = records
+                    .iter()
+                    .min_by_key(|(_, record)| record.last_failure)
+                    .map(|(key, _)| key.clone())
+            {
+                records.remove(&oldest);
             }
-        };
+        }
+        let record = records.entry(key.to_owned()).or_insert(fresh);
+        if self.expired(record, now) {
+            record.failures = 0;
+            record.blocked_until = None;
+        }
+        record.last_failure = record.last_failure.max(now);
+        record
+    }
+
+    fn count(&self, records: &mut Records, key: &str, now: DateTime<Utc>) {
+        let record = self.record(records, key, now);
         record.failures = record.failures.saturating_add(1);
-        record.last_failure = now;
         record.blocked_until = self
             .config
             .delay_after(self.free, record.failures)
             .map(|delay| now + to_delta(delay));
-    }
-
-    /// Takes one counted failure of `key` back.
-    fn uncount(&self, records: &mut Records, key: &str) {
-        let Some(record) = records.get_mut(key) else {
-            return;
-        };
-        if record.failures <= 1 {
-            records.remove(key);
-            return;
-        }
-        record.failures -= 1;
-        record.blocked_until = self
-            .config
-            .delay_after(self.free, record.failures)
-            .map(|delay| record.last_failure + to_delta(delay));
     }
 
     #[cfg(test)]
@@ -480,8 +551,9 @@ mod tests {
         for _ in 0..40 {
             match LoginThrottle::reserve(&[(&throttle, "alice")], start()) {
                 Ok(reservation) => held.push(reservation),
-                Err(wait) => {
-                    assert_eq!(wait, Duration::from_secs(1));
+                Err(refusal) => {
+                    // Not a delay: the outcomes of the five decide.
+                    assert_eq!(refusal, Refusal::Pending);
                     refused += 1;
                 }
             }
@@ -489,6 +561,41 @@ mod tests {
         assert_eq!((held.len(), refused), (5, 35));
         held.into_iter().for_each(Reservation::failed);
         assert!(throttle.check("alice", start()).is_err());
+    }
+
+    #[test]
+    fn attempts_waiting_on_checks_in_flight_go_ahead_when_those_are_right() {
+        let throttle = throttle();
+        let held: Vec<_> = (0..5)
+            .map(|_| LoginThrottle::reserve(&[(&throttle, "alice")], start()).unwrap())
+            .collect();
+        assert_eq!(
+            LoginThrottle::reserve(&[(&throttle, "alice")], start()).unwrap_err(),
+            Refusal::Pending
+        );
+        let mut held = held.into_iter();
+        held.next().unwrap().succeeded();
+        // The right password forgot nothing the others may still count, and made room.
+        let sixth = LoginThrottle::reserve(&[(&throttle, "alice")], start()).unwrap();
+        assert_eq!(throttle.records()["alice"].in_flight, 5);
+        for reservation in held.chain([sixth]) {
+            reservation.succeeded();
+        }
+        assert_eq!(throttle.tracked(), 0);
+    }
+
+    #[test]
+    fn a_reservation_dropped_unresolved_counts_as_a_failure() {
+        let throttle = throttle();
+        for _ in 0..5 {
+            drop(LoginThrottle::reserve(&[(&throttle, "alice")], start()).unwrap());
+        }
+        assert_eq!(throttle.records()["alice"].failures, 5);
+        assert_eq!(throttle.records()["alice"].in_flight, 0);
+        assert_eq!(
+            LoginThrottle::reserve(&[(&throttle, "alice")], start()).unwrap_err(),
+            Refusal::Throttled(Duration::from_secs(1))
+        );
     }
 
     #[test]
@@ -509,7 +616,7 @@ mod tests {
                     start()
                 )
                 .unwrap_err(),
-                Duration::from_secs(1)
+                Refusal::Throttled(Duration::from_secs(1))
             );
         }
         assert_eq!(user.records()["alice"].failures, 5);
@@ -529,7 +636,7 @@ mod tests {
         assert_eq!(
             LoginThrottle::reserve(&[(&pair, "1 bob"), (&user, "bob"), (&client, "1")], start())
                 .unwrap_err(),
-            Duration::from_secs(1)
+            Refusal::Throttled(Duration::from_secs(1))
         );
         // Another client is not held back by that one.
         LoginThrottle::reserve(&[(&pair, "2 bob"), (&user, "bob"), (&client, "2")], start())
@@ -559,9 +666,14 @@ mod tests {
             LoginThrottle::reserve(&keys, start()).unwrap().failed();
         }
         let fifth = LoginThrottle::reserve(&keys, start()).unwrap();
-        assert!(pair.check("1 alice", start()).is_err());
+        assert_eq!(
+            LoginThrottle::reserve(&keys, start()).unwrap_err(),
+            Refusal::Pending
+        );
         fifth.unchecked();
         assert_eq!(pair.check("1 alice", start()), Ok(()));
+        LoginThrottle::reserve(&keys, start()).unwrap().failed();
+        assert!(pair.check("1 alice", start()).is_err());
     }
 
     #[test]

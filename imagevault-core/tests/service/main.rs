@@ -13,5 +13,6 @@ mod images;
 mod links;
 mod media;
 mod pagination;
+mod sessions;
 mod sweep;
 mod worker;

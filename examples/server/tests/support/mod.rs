@@ -238,23 +238,11 @@ impl Setup {
     pub(crate) fn start_server(&self, name: &str, args: &[&str]) -> (Process, String) {
         let mut all = vec!["serve", "--bind", "127.0.0.1:0"];
         all.extend_from_slice(args);
-        let mut process = Process {
+        let process = Process {
             name: name.to_owned(),
             child: self.command(name, &all).spawn().expect("spawn server"),
         };
-        let stdout = process.child.stdout.take().expect("stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("imagevault listening on ") {
-                    let _ = sender.send(url.trim().to_owned());
-                }
-            }
-        });
-        let url = receiver
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| panic!("{name} did not start; {}", self.log(name)));
-        (process, url)
+        listening(process, || self.log(name))
     }
 
     /// Starts `serve --no-worker`: an API process only.
@@ -285,6 +273,114 @@ impl Setup {
     pub(crate) fn log(&self, name: &str) -> String {
         let text =
             std::fs::read_to_string(self.logs.join(format!("{name}.log"))).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        format!(
+            "last lines of {name}'s log:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+}
+
+/// Waits (bounded) for a started server's listening line on its standard output; returns
+/// it and its base URL. `log` says why when it never comes.
+fn listening(mut process: Process, log: impl FnOnce() -> String) -> (Process, String) {
+    let stdout = process.child.stdout.take().expect("stdout");
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("imagevault listening on ") {
+                let _ = sender.send(url.trim().to_owned());
+            }
+        }
+    });
+    let url = receiver
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_else(|_| panic!("{} did not start; {}", process.name, log()));
+    (process, url)
+}
+
+/// The binary with its own default backends in a fresh temporary directory: SQLite, files
+/// and the in-process queue, so it needs no service. When no user exists yet, the first
+/// `serve` creates the administrator `admin` with [`ADMIN_PASSWORD`].
+pub(crate) struct Local {
+    /// The working directory: `imagevault-data/` and the processes' logs.
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Local {
+    pub(crate) fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub(crate) fn command(&self, name: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(BINARY);
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("IMAGEVAULT_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("IMAGEVAULT_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join(format!("{name}.log")))
+                    .expect("log file"),
+            ));
+        command
+    }
+
+    /// Runs `imagevault-server admin <args>` to completion (bounded), with `password` in
+    /// `IMAGEVAULT_PASSWORD` (never on the command line); returns its standard output.
+    pub(crate) fn admin(&self, args: &[&str], password: Option<&str>) -> String {
+        let name = format!("admin-{}", args.first().copied().unwrap_or_default());
+        let mut all = vec!["admin"];
+        all.extend_from_slice(args);
+        let mut command = self.command(&name, &all);
+        if let Some(password) = password {
+            command.env("IMAGEVAULT_PASSWORD", password);
+        }
+        let mut child = command.spawn().expect("spawn admin command");
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{name} did not finish; {}", self.log(&name));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut output = String::new();
+        if let Some(mut stdout) = child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut output);
+        }
+        assert!(
+            status.success(),
+            "{name} failed: {status}; {}",
+            self.log(&name)
+        );
+        output
+    }
+
+    /// Starts `serve --bind 127.0.0.1:0` with `args`; returns it and its base URL.
+    pub(crate) fn start_server(&self, name: &str, args: &[&str]) -> (Process, String) {
+        let mut all = vec!["serve", "--bind", "127.0.0.1:0"];
+        all.extend_from_slice(args);
+        let process = Process {
+            name: name.to_owned(),
+            child: self.command(name, &all).spawn().expect("spawn server"),
+        };
+        listening(process, || self.log(name))
+    }
+
+    pub(crate) fn log(&self, name: &str) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+            .unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
         format!(
             "last lines of {name}'s log:\n{}",
