@@ -7,9 +7,10 @@ use maud::{Markup, html};
 
 use crate::AppState;
 
+use super::super::format;
 use super::super::html::{PageError, PageResult};
 use super::super::session::SignedInAdmin;
-use super::{admin_page, human_bytes, viewer};
+use super::{admin_page, viewer};
 
 fn figure(label: &str, id: &str, value: u64) -> Markup {
     html! {
@@ -40,7 +41,7 @@ pub(crate) async fn dashboard(admin: SignedInAdmin, State(state): State<AppState
                 (figure("Images", "stat-images", totals.images))
                 div.figure {
                     dt { "Originals stored" }
-                    dd #stat-bytes data-value=(totals.bytes) { (human_bytes(totals.bytes)) }
+                    dd #stat-bytes data-value=(totals.bytes) { (format::size(totals.bytes)) }
                 }
             }
         }

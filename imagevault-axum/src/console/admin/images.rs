@@ -14,11 +14,12 @@ use serde::Deserialize;
 
 use crate::AppState;
 
+use super::super::format;
 use super::super::html::{PageError, PageResult, Viewer, see_other};
 use super::super::session::SignedInAdmin;
 use super::{
-    Invalid, admin_page, described_by, encoded, field_errors, human_bytes, notice, page_request,
-    pager, time, viewer,
+    Invalid, admin_page, described_by, encoded, field_errors, notice, page_request, pager, time,
+    viewer,
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,7 +125,7 @@ fn image_row(viewer: &Viewer<'_>, view: &AdminImageView, filter: &Filter) -> Mar
                     None => em { "deleted user" },
                 }
             }
-            td { (human_bytes(image.size)) ", " (image.format) ", " (image.width) "×" (image.height) }
+            td { (format::size(image.size)) ", " (image.format) ", " (image.width) "×" (image.height) }
             td { (time(&image.created_at)) }
             td { (thumbnail_states(view)) }
             td {

@@ -24,6 +24,7 @@ use maud::{Markup, html};
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 
+use super::format;
 use super::html::{PageError, Viewer, field_errors, page};
 use super::session::SignedInAdmin;
 
@@ -87,7 +88,7 @@ fn admin_page(viewer: &Viewer<'_>, title: &str, body: Markup) -> Markup {
 /// A timestamp as pages show it, in UTC to the minute, with the exact time for machines.
 fn time(at: &DateTime<Utc>) -> Markup {
     html! {
-        time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M UTC")) }
+        time datetime=(at.to_rfc3339()) { (format::timestamp(*at)) }
     }
 }
 
@@ -257,34 +258,4 @@ fn encoded(text: &str) -> String {
 /// Whether an HTML checkbox was sent: browsers send it (as `on`) only when it is checked.
 fn checked(value: Option<&String>) -> bool {
     value.is_some()
-}
-
-/// A byte count for people: the largest unit with a whole part, one decimal.
-fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KB", "MB", "GB", "TB", "PB"];
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    #[allow(clippy::cast_precision_loss)] // one decimal is shown
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_bytes;
-
-    #[test]
-    fn bytes_read_in_the_largest_whole_unit() {
-        assert_eq!(human_bytes(0), "0 bytes");
-        assert_eq!(human_bytes(999), "999 bytes");
-        assert_eq!(human_bytes(1_000), "1.0 KB");
-        assert_eq!(human_bytes(1_234_567), "1.2 MB");
-        assert_eq!(human_bytes(u64::MAX), "18446.7 PB");
-    }
 }

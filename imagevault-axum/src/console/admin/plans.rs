@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::error::ApiError;
 
+use super::super::format::yes_no;
 use super::super::html::{PageError, PageResult, Viewer, messages, see_other};
 use super::super::session::SignedInAdmin;
 use super::{
@@ -157,10 +158,6 @@ fn plan_form(
             p { button type="submit" { (submit) } }
         }
     }
-}
-
-fn yes_no(flag: bool) -> &'static str {
-    if flag { "yes" } else { "no" }
 }
 
 fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Markup {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::AppState;
 
+use super::super::format::yes_no;
 use super::super::html::{PageError, PageResult, Viewer, see_other};
 use super::super::session::SignedInAdmin;
 use super::{
@@ -185,7 +186,7 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
                         tr data-user-id=(user.id) {
                             td { a href=(viewer.href(&user_path(user.id))) { (user.username.as_str()) } }
                             td { (plan_name(plans, user.plan_id)) }
-                            td { @if user.is_admin { "yes" } @else { "no" } }
+                            td { (yes_no(user.is_admin)) }
                             td { (time(&user.created_at)) }
                         }
                     }
@@ -312,7 +313,7 @@ fn user_page(viewer: &Viewer<'_>, user: &User, plans: &[Plan], state: UserPageSt
         (notice(state.done))
         dl.facts {
             dt { "Plan" } dd { (plan_name(plans, user.plan_id)) }
-            dt { "Administrator" } dd { @if user.is_admin { "yes" } @else { "no" } }
+            dt { "Administrator" } dd { (yes_no(user.is_admin)) }
             dt { "Created" } dd { (time(&user.created_at)) }
             dt { "Id" } dd { code { (user.id) } }
         }
