@@ -2,17 +2,16 @@
 //! session's CSRF token and redirect, the vault's refusals next to the field with nothing
 //! changed, through the real server with a signed-in browser.
 
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::ORIGIN;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestUser, crafted_png, spawn_app};
+use crate::helpers::{self, TestApp, TestUser, crafted_png, page_parts, spawn_app};
 
-/// A browser signed in with a session cookie, holding its CSRF token.
-struct Browser<'a> {
+/// A signed-in browser on one app, as the admin tests drive it.
+struct Console<'a> {
     app: &'a TestApp,
-    cookie: String,
-    csrf: String,
+    browser: helpers::Browser,
 }
 
 /// A console answer: status, redirect target and HTML.
@@ -23,46 +22,13 @@ struct Answer {
     body: String,
 }
 
-/// An `application/x-www-form-urlencoded` body, as a browser writes a form.
-fn form_body(fields: &[(&str, &str)]) -> String {
-    fn encode(text: &str) -> String {
-        text.bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    char::from(byte).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect()
-    }
-    fields
-        .iter()
-        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 async fn answer(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .map(|value| value.to_str().unwrap().to_owned());
-    let body = response.text().await.unwrap();
+    let (status, location, body) = page_parts(response).await;
     Answer {
         status,
         location,
         body,
     }
-}
-
-/// The token of a page's `<meta name="csrf-token">`.
-fn csrf_of(page: &str) -> String {
-    let start = page
-        .find(r#"<meta name="csrf-token" content=""#)
-        .unwrap_or_else(|| panic!("a csrf meta tag in {page}"))
-        + r#"<meta name="csrf-token" content=""#.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 /// The errors shown next to `field` (`<ul id="<field>-error">`).
@@ -74,63 +40,34 @@ fn field_error(page: &str, field: &str) -> String {
     page[start..].split("</ul>").next().unwrap().to_owned()
 }
 
-/// `POST /login/` with a form; the answer and the session cookie it set, if any.
-async fn log_in(app: &TestApp, username: &str, password: &str) -> (Answer, Option<String>) {
-    let response = app
-        .request(Method::POST, "/login/", None)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("username", username),
-            ("password", password),
-            ("next", "/"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|value| value.to_str().unwrap())
-        .find(|value| value.contains("imagevault_session=") && !value.contains("Max-Age=0"))
-        .map(|value| value.split(';').next().unwrap().to_owned());
-    (answer(response).await, cookie)
-}
-
-impl<'a> Browser<'a> {
+impl<'a> Console<'a> {
     async fn sign_in(app: &'a TestApp, username: &str, password: &str) -> Self {
-        let (answer, cookie) = log_in(app, username, password).await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-        let mut browser = Self {
+        Self {
             app,
-            cookie: cookie.expect("a session cookie"),
-            csrf: String::new(),
-        };
-        let gallery = browser.get("/").await;
-        assert_eq!(gallery.status, StatusCode::OK, "{}", gallery.body);
-        browser.csrf = csrf_of(&gallery.body);
-        browser
+            browser: app.sign_in_with(username, password).await,
+        }
     }
 
     async fn user(app: &'a TestApp, user: &TestUser) -> Self {
         Self::sign_in(app, &user.username, &user.password).await
     }
 
+    fn csrf(&self) -> &str {
+        &self.browser.csrf
+    }
+
     async fn get(&self, path: &str) -> Answer {
-        let response = self
-            .app
-            .request(Method::GET, path, None)
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        answer(response).await
+        let (status, location, body) = self.app.get_page(path, Some(&self.browser)).await;
+        Answer {
+            status,
+            location,
+            body,
+        }
     }
 
     /// Posts a form with the session's CSRF token.
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut fields = fields.to_vec();
-        fields.push(("csrfmiddlewaretoken", &self.csrf));
+        let fields = self.browser.form(fields);
         self.post_exactly(path, &fields, None).await
     }
 
@@ -141,12 +78,14 @@ impl<'a> Browser<'a> {
         fields: &[(&str, &str)],
         origin: Option<&str>,
     ) -> Answer {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let mut request = self
             .app
-            .request(Method::POST, path, None)
-            .header(COOKIE, &self.cookie)
+            .page_request(Method::POST, path, Some(&self.browser))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_body(fields));
+            .body(body);
         if let Some(origin) = origin {
             request = request.header(ORIGIN, origin);
         }
@@ -188,7 +127,7 @@ const PREMIUM_PLAN: &str = "00000000-0000-7000-8000-00000000b002";
 #[tokio::test]
 async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
     let app = spawn_app().await;
-    let browser = Browser::user(&app, &app.basic).await;
+    let browser = Console::user(&app, &app.basic).await;
     let user = &app.premium.id;
     for path in [
         "/admin/".to_owned(),
@@ -287,17 +226,15 @@ async fn a_signed_out_browser_is_sent_to_the_login_page() {
             "GET {path}"
         );
     }
-    let posted = app
-        .request(Method::POST, "/admin/users/new/", None)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("username", "ghost"),
-            ("password", "long enough password"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    let posted = answer(posted).await;
+    let posted = answer(
+        app.post_form(
+            "/admin/users/new/",
+            None,
+            &[("username", "ghost"), ("password", "long enough password")],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER);
     assert_eq!(posted.location.as_deref(), Some("/login/?next=%2F"));
     assert!(!usernames(&app).await.contains(&"ghost".to_owned()));
@@ -316,7 +253,7 @@ fn stat(page: &str, id: &str) -> u64 {
 #[tokio::test]
 async fn the_dashboard_counts_what_is_stored_and_links_every_section() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let image = app.upload_png(&app.premium, 40, 30).await;
     app.wait_for_thumbnails(&app.premium, image["id"].as_str().unwrap())
         .await;
@@ -352,7 +289,7 @@ async fn the_dashboard_counts_what_is_stored_and_links_every_section() {
 #[tokio::test]
 async fn an_administrator_creates_a_user_who_can_then_sign_in() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let list = admin.get("/admin/users/").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert!(
@@ -401,14 +338,14 @@ async fn an_administrator_creates_a_user_who_can_then_sign_in() {
         "the confirmation: {}",
         page.body
     );
-    let newbie = Browser::sign_in(&app, "newbie", "a good long password").await;
+    let newbie = Console::sign_in(&app, "newbie", "a good long password").await;
     assert_eq!(newbie.get("/admin/").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_refused_user_shows_the_reason_next_to_the_field_and_creates_nothing() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let before = usernames(&app).await;
 
     let taken = admin
@@ -497,7 +434,7 @@ async fn a_refused_user_shows_the_reason_next_to_the_field_and_creates_nothing()
 #[tokio::test]
 async fn an_administrator_edits_a_users_plan_and_role() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let path = format!("/admin/users/{}/", app.basic.id);
     let page = admin.get(&path).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -553,8 +490,8 @@ async fn an_administrator_edits_a_users_plan_and_role() {
 #[tokio::test]
 async fn revoking_a_users_sessions_and_tokens_signs_them_out() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
-    let basic = Browser::user(&app, &app.basic).await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = Console::user(&app, &app.basic).await;
     assert_eq!(basic.get("/").await.status, StatusCode::OK);
 
     let revoked = admin
@@ -571,15 +508,15 @@ async fn revoking_a_users_sessions_and_tokens_signs_them_out() {
     let (status, _) = app.get_json("/api/images/", &app.basic).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the token was revoked");
     // The password still works, and other users' sessions were not touched.
-    Browser::user(&app, &app.basic).await;
+    Console::user(&app, &app.basic).await;
     assert_eq!(admin.get("/admin/").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn an_administrator_resets_a_password() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
-    let basic = Browser::user(&app, &app.basic).await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = Console::user(&app, &app.basic).await;
     let path = format!("/admin/users/{}/password/", app.basic.id);
 
     let short = admin.post(&path, &[("password", "tiny")]).await;
@@ -604,19 +541,19 @@ async fn an_administrator_resets_a_password() {
         StatusCode::SEE_OTHER,
         "the old session ended"
     );
-    let (old, _) = log_in(&app, "basic", &app.basic.password).await;
+    let old = app.post_login("basic", &app.basic.password, "/").await;
     assert_eq!(
-        old.status,
+        old.status(),
         StatusCode::BAD_REQUEST,
         "the old password fails"
     );
-    Browser::sign_in(&app, "basic", "a brand new password").await;
+    Console::sign_in(&app, "basic", "a brand new password").await;
 }
 
 #[tokio::test]
 async fn an_administrator_deletes_a_user_after_confirming() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let path = format!("/admin/users/{}/delete/", app.premium.id);
     let confirm = admin.get(&path).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
@@ -649,7 +586,7 @@ async fn an_administrator_deletes_a_user_after_confirming() {
 #[tokio::test]
 async fn unknown_and_malformed_ids_are_not_found_pages() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let unknown = uuid::Uuid::now_v7();
     for path in [
         format!("/admin/users/{unknown}/"),
@@ -675,7 +612,7 @@ async fn unknown_and_malformed_ids_are_not_found_pages() {
 #[tokio::test]
 async fn an_administrator_creates_and_changes_plans() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let list = admin.get("/admin/plans/").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert!(
@@ -767,7 +704,7 @@ async fn an_administrator_creates_and_changes_plans() {
 #[tokio::test]
 async fn a_refused_plan_shows_the_reason_next_to_the_field_and_creates_nothing() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     for (heights, message) in [
         ("200 tall", "“tall”"),
         ("0", "between 1 and 10000"),
@@ -808,7 +745,7 @@ async fn a_refused_plan_shows_the_reason_next_to_the_field_and_creates_nothing()
 #[tokio::test]
 async fn a_plan_in_use_is_not_deleted_and_the_page_says_why() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let confirm = admin
         .get(&format!("/admin/plans/{BASIC_PLAN}/delete/"))
         .await;
@@ -845,7 +782,7 @@ async fn a_plan_in_use_is_not_deleted_and_the_page_says_why() {
 #[tokio::test]
 async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origin() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let fields = [
         ("username", "forged"),
         ("password", "long enough password"),
@@ -858,7 +795,7 @@ async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origi
     let wrong = admin.post_exactly("/admin/users/new/", &wrong, None).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
     let mut right = fields.to_vec();
-    right.push(("csrfmiddlewaretoken", &admin.csrf));
+    right.push(("csrfmiddlewaretoken", admin.csrf()));
     let cross_site = admin
         .post_exactly("/admin/users/new/", &right, Some("https://evil.example"))
         .await;
@@ -892,7 +829,7 @@ fn image_ids(page: &str) -> Vec<String> {
 #[tokio::test]
 async fn the_images_page_lists_every_users_images_and_filters_them() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let basic = app.upload_png(&app.basic, 30, 20).await;
     let basic = basic["id"].as_str().unwrap();
     let premium = app.upload_png(&app.premium, 30, 20).await;
@@ -950,7 +887,7 @@ async fn the_images_page_lists_every_users_images_and_filters_them() {
 #[tokio::test]
 async fn an_administrator_deletes_any_users_image() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let image = app.upload_png(&app.basic, 30, 20).await;
     let id = image["id"].as_str().unwrap();
     let path = format!("/admin/images/{id}/delete/");
