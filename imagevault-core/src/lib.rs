@@ -57,5 +57,5 @@ pub use session::{
     SessionSecret,
 };
 pub use storage::{Storage, StorageKey};
-pub use thumbnail::{Thumbnail, ThumbnailStatus};
+pub use thumbnail::{THUMBNAIL_FAILURE_MAX_CHARS, Thumbnail, ThumbnailStatus, failure_reason};
 pub use user::{Password, PasswordHash, TokenRecord, User, UserId, Username};

@@ -277,9 +277,9 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         heights: &[ThumbnailHeight],
         now: DateTime<Utc>,
     ) -> Result<(), RepoError>;
-    /// Marks a pending thumbnail ready at `key`. Returns `false`, changing nothing, when the
-    /// row is gone or no longer pending (a duplicate delivery won the race), in which case
-    /// the caller deletes the object it stored.
+    /// Marks a pending thumbnail ready at `key`, with no failure reason. Returns `false`,
+    /// changing nothing, when the row is gone or no longer pending (a duplicate delivery
+    /// won the race), in which case the caller deletes the object it stored.
     async fn complete_thumbnail(
         &self,
         image: ImageId,
@@ -287,11 +287,17 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         key: &StorageKey,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError>;
-    /// Marks the image's pending thumbnails of `heights` failed.
+    /// Marks the image's pending thumbnails of `heights` failed, for `reason`.
+    ///
+    /// # Contract
+    /// - Only pending rows change: `status = failed`, `failure = reason` (stored as given;
+    ///   callers bound it with [`failure_reason`](crate::failure_reason)),
+    ///   `updated_at = now`.
     async fn fail_thumbnails(
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError>;
     /// Finds thumbnail work in `scope` and leases it, for at most `limit` images:

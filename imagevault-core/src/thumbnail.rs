@@ -58,6 +58,25 @@ pub struct Thumbnail {
     pub attempts: u32,
     /// Last change; for a pending row, the start of its current lease.
     pub updated_at: DateTime<Utc>,
+    /// Why it could not be made, for a failed row: a short message meant for people (at
+    /// most [`THUMBNAIL_FAILURE_MAX_CHARS`] characters, see [`failure_reason`]). `None`
+    /// for rows that did not fail.
+    pub failure: Option<String>,
+}
+
+/// The most characters a thumbnail's [`failure`](Thumbnail::failure) reason keeps.
+pub const THUMBNAIL_FAILURE_MAX_CHARS: usize = 500;
+
+/// `message` cut to [`THUMBNAIL_FAILURE_MAX_CHARS`] characters, as a thumbnail's failure
+/// reason: whatever a decoder or backend says, the stored reason stays small.
+///
+/// ```
+/// use imagevault_core::{THUMBNAIL_FAILURE_MAX_CHARS, failure_reason};
+/// assert_eq!(failure_reason("the image is truncated"), "the image is truncated");
+/// assert_eq!(failure_reason(&"é".repeat(600)).chars().count(), THUMBNAIL_FAILURE_MAX_CHARS);
+/// ```
+pub fn failure_reason(message: &str) -> String {
+    message.chars().take(THUMBNAIL_FAILURE_MAX_CHARS).collect()
 }
 
 impl Thumbnail {
@@ -80,6 +99,7 @@ impl Thumbnail {
             storage_key: None,
             attempts: 0,
             updated_at: now,
+            failure: None,
         }
     }
 }

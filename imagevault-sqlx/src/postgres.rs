@@ -244,6 +244,7 @@ struct ThumbnailColumns {
     storage_key: Vec<Option<String>>,
     attempts: Vec<i64>,
     updated_at: Vec<DateTime<Utc>>,
+    failure: Vec<Option<String>>,
 }
 
 impl ThumbnailColumns {
@@ -263,10 +264,11 @@ impl ThumbnailColumns {
                 .collect(),
             attempts: rows.iter().map(|row| i64::from(row.attempts)).collect(),
             updated_at: rows.iter().map(|row| row.updated_at).collect(),
+            failure: rows.iter().map(|row| row.failure.clone()).collect(),
         }
     }
 
-    /// Binds the columns as `$1` to `$8`.
+    /// Binds the columns as `$1` to `$9`.
     fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -280,12 +282,14 @@ impl ThumbnailColumns {
             .bind(self.storage_key)
             .bind(self.attempts)
             .bind(self.updated_at)
+            .bind(self.failure)
     }
 }
 
 const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::bigint[], $3::bigint[], \
-     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[]) \
-     AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at)";
+     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[]) \
+     AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at, \
+     failure)";
 
 /// The stored images of `ids`, with their thumbnails, in one query.
 const RECORD_SQL: &str = concat!(
@@ -341,6 +345,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<&str>(first, 12)?;
             expect_type::<&str>(first, 13)?;
             expect_type::<DateTime<Utc>>(first, 15)?;
+            expect_type::<&str>(first, 16)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -392,6 +397,7 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
             storage_key: storage_key.map(rows::storage_key).transpose()?,
             attempts: unsigned32(self.get(14)?, "attempts")?,
             updated_at: self.get(15)?,
+            failure: self.get::<Option<&str>>(16)?.map(str::to_owned),
         }))
     }
 }
@@ -707,7 +713,7 @@ impl ImageRepo for PostgresRepo {
         if !record.thumbnails.is_empty() {
             let sql = format!(
                 "INSERT INTO thumbnails (image_id, max_height, width, height, status, \
-                 storage_key, attempts, updated_at) SELECT r.* FROM {UNNEST_THUMBNAILS}"
+                 storage_key, attempts, updated_at, failure) SELECT r.* FROM {UNNEST_THUMBNAILS}"
             );
             ThumbnailColumns::of(&record.thumbnails)
                 .bind(sqlx::query(&sql))
@@ -848,7 +854,7 @@ impl ImageRepo for PostgresRepo {
         // failing on the foreign key.
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) \
+             attempts, updated_at, failure) \
              SELECT r.* FROM {UNNEST_THUMBNAILS} JOIN images i ON i.id = r.image_id \
              FOR KEY SHARE OF i \
              ON CONFLICT (image_id, max_height) DO NOTHING"
@@ -888,7 +894,8 @@ impl ImageRepo for PostgresRepo {
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
         let done = sqlx::query(
-            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4 \
+            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4, \
+             failure = NULL \
              WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
         )
         .bind(image.as_uuid())
@@ -905,18 +912,17 @@ impl ImageRepo for PostgresRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        sqlx::query(
-            "UPDATE thumbnails SET status = 'failed', updated_at = $3 \
-             WHERE image_id = $1 AND max_height = ANY($2) AND status = 'pending'",
-        )
-        .bind(image.as_uuid())
-        .bind(pixels(heights))
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(fail)?;
+        sqlx::query(&rows::admin_sql::fail_thumbnails("max_height = ANY($2)"))
+            .bind(image.as_uuid())
+            .bind(pixels(heights))
+            .bind(reason)
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
         Ok(())
     }
 
@@ -984,7 +990,7 @@ impl ImageRepo for PostgresRepo {
         .map_err(fail)?;
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) SELECT r.* FROM {UNNEST_THUMBNAILS} \
+             attempts, updated_at, failure) SELECT r.* FROM {UNNEST_THUMBNAILS} \
              ON CONFLICT (image_id, max_height) DO NOTHING RETURNING image_id"
         );
         let inserted: Vec<Uuid> = ThumbnailColumns::of(&missing)

@@ -389,7 +389,7 @@ impl<T: Stamp> ImageRow<T> {
 macro_rules! thumbnail_columns {
     () => {
         "t.image_id, t.max_height, t.width, t.height, \
-     t.status, t.storage_key, t.attempts, t.updated_at"
+     t.status, t.storage_key, t.attempts, t.updated_at, t.failure"
     };
 }
 pub(crate) use thumbnail_columns;
@@ -405,6 +405,7 @@ pub(crate) struct ThumbnailRow<T> {
     storage_key: Option<String>,
     attempts: i64,
     updated_at: T,
+    failure: Option<String>,
 }
 
 impl<T: Stamp> ThumbnailRow<T> {
@@ -418,6 +419,7 @@ impl<T: Stamp> ThumbnailRow<T> {
             storage_key: self.storage_key.as_deref().map(storage_key).transpose()?,
             attempts: unsigned32(self.attempts, "attempts")?,
             updated_at: self.updated_at.into_utc()?,
+            failure: self.failure,
         })
     }
 }
@@ -430,7 +432,7 @@ macro_rules! image_thumbnail_columns {
      i.height, i.size, i.storage_key, i.created_at, t.max_height AS thumbnail_max_height, \
      t.width AS thumbnail_width, t.height AS thumbnail_height, t.status AS thumbnail_status, \
      t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
-     t.updated_at AS thumbnail_updated_at"
+     t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure"
     };
 }
 pub(crate) use image_thumbnail_columns;
@@ -447,6 +449,7 @@ pub(crate) struct ImageThumbnailRow<T> {
     thumbnail_storage_key: Option<String>,
     thumbnail_attempts: Option<i64>,
     thumbnail_updated_at: Option<T>,
+    thumbnail_failure: Option<String>,
 }
 
 /// One row of an image left-joined with one of its thumbnails, as either backend returns
@@ -499,6 +502,7 @@ impl<T: Stamp> JoinedImageRow for ImageThumbnailRow<T> {
                     .transpose()?,
                 attempts: unsigned32(attempts, "attempts")?,
                 updated_at: updated_at.clone().into_utc()?,
+                failure: self.thumbnail_failure.clone(),
             })),
             _ => Err(InvalidRow("a thumbnail with NULL columns".into())),
         }
@@ -742,6 +746,16 @@ pub(crate) mod admin_sql {
              ORDER BY i.created_at DESC, i.id DESC, t.max_height",
             super::image_thumbnail_columns!(),
             super::keyset_clause(query, "i", next)
+        )
+    }
+
+    /// `ImageRepo::fail_thumbnails`, with `heights_condition` matching `max_height` to
+    /// the list bound as `$2` as the dialect takes lists (`= ANY($2)` in PostgreSQL, a
+    /// JSON array in SQLite). Binds the image, the heights, the reason and the time.
+    pub(crate) fn fail_thumbnails(heights_condition: &str) -> String {
+        format!(
+            "UPDATE thumbnails SET status = 'failed', failure = $3, updated_at = $4 \
+             WHERE image_id = $1 AND status = 'pending' AND {heights_condition}"
         )
     }
 

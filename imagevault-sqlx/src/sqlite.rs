@@ -317,11 +317,11 @@ async fn insert_thumbnail(
     let sql = match mode {
         Insert::Strict => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+             attempts, updated_at, failure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         }
         Insert::IfMissing => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             attempts, updated_at, failure) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
              WHERE EXISTS (SELECT 1 FROM images WHERE id = $1) \
              ON CONFLICT (image_id, max_height) DO NOTHING"
         }
@@ -335,6 +335,7 @@ async fn insert_thumbnail(
         .bind(row.storage_key.as_ref().map(StorageKey::as_str))
         .bind(i64::from(row.attempts))
         .bind(micros(row.updated_at))
+        .bind(row.failure.as_deref())
         .execute(&mut *connection)
         .await?;
     Ok(done.rows_affected() > 0)
@@ -760,7 +761,8 @@ impl ImageRepo for SqliteRepo {
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
         let done = sqlx::query(
-            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4 \
+            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4, \
+             failure = NULL \
              WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
         )
         .bind(image.as_uuid())
@@ -777,15 +779,15 @@ impl ImageRepo for SqliteRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        sqlx::query(
-            "UPDATE thumbnails SET status = 'failed', updated_at = $3 \
-             WHERE image_id = $1 AND status = 'pending' \
-               AND max_height IN (SELECT value FROM json_each($2))",
-        )
+        sqlx::query(&rows::admin_sql::fail_thumbnails(
+            "max_height IN (SELECT value FROM json_each($2))",
+        ))
         .bind(image.as_uuid())
         .bind(heights_json(heights))
+        .bind(reason)
         .bind(micros(now))
         .execute(&self.writer)
         .await

@@ -515,6 +515,7 @@ impl ImageRepo for MemoryRepo {
             Some(row) if row.status == ThumbnailStatus::Pending => {
                 row.status = ThumbnailStatus::Ready;
                 row.storage_key = Some(key.clone());
+                row.failure = None;
                 row.updated_at = now;
                 Ok(true)
             }
@@ -526,6 +527,7 @@ impl ImageRepo for MemoryRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
         let mut state = self.state();
@@ -534,6 +536,7 @@ impl ImageRepo for MemoryRepo {
                 && row.status == ThumbnailStatus::Pending
             {
                 row.status = ThumbnailStatus::Failed;
+                row.failure = Some(reason.to_owned());
                 row.updated_at = now;
             }
         }

@@ -61,6 +61,9 @@ pub struct ThumbnailView {
     pub status: ThumbnailStatus,
     /// The stored thumbnail, only when ready.
     pub storage_key: Option<StorageKey>,
+    /// Why it could not be made, only when failed (see [`Thumbnail::failure`]). Not part
+    /// of the JSON API's documented fields.
+    pub failure: Option<String>,
 }
 
 impl ImageView {
@@ -83,6 +86,10 @@ impl ImageView {
                             ThumbnailStatus::Ready => row.storage_key.clone(),
                             _ => None,
                         },
+                        failure: match row.status {
+                            ThumbnailStatus::Failed => row.failure.clone(),
+                            _ => None,
+                        },
                     },
                     None => {
                         let (width, height_px) =
@@ -93,6 +100,7 @@ impl ImageView {
                             height: height_px,
                             status: ThumbnailStatus::Pending,
                             storage_key: None,
+                            failure: None,
                         }
                     }
                 },

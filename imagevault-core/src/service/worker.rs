@@ -14,7 +14,7 @@ use crate::plan::ThumbnailHeight;
 use crate::queue::{Delivery, Job};
 use crate::repo::WorkScope;
 use crate::storage::StorageKey;
-use crate::thumbnail::{Thumbnail, ThumbnailStatus};
+use crate::thumbnail::{Thumbnail, ThumbnailStatus, failure_reason};
 
 use super::Vault;
 
@@ -172,7 +172,11 @@ impl Vault {
             .collect();
         if !exhausted.is_empty() {
             warn!(image = %image_id, ?exhausted, "thumbnails failed: out of attempts");
-            repo.fail_thumbnails(image_id, &exhausted, self.now())
+            let reason = format!(
+                "gave up after {} attempts that did not finish",
+                self.inner.config.max_attempts
+            );
+            repo.fail_thumbnails(image_id, &exhausted, &reason, self.now())
                 .await
                 .map_err(VaultError::from)?;
             todo.retain(|height| !exhausted.contains(height));
@@ -192,10 +196,11 @@ impl Vault {
             .await
             .map_err(VaultError::from)?
         else {
-            return Err(JobError::Permanent(format!(
-                "the original {} is missing from storage",
-                image.storage_key
-            )));
+            // The reason is shown to administrators and kept with the dead letter: it
+            // names no storage key, which is as good as a link to the original.
+            return Err(JobError::Permanent(
+                "the original is missing from storage".into(),
+            ));
         };
         let data = original.bytes().await.map_err(VaultError::from)?;
         let heights: Vec<u32> = todo.iter().map(|height| height.get()).collect();
@@ -257,8 +262,8 @@ impl Vault {
         }
     }
 
-    /// Marks what a given-up job leaves unfinished as failed.
-    async fn give_up(&self, job: &Job) -> Result<(), VaultError> {
+    /// Marks what a given-up job leaves unfinished as failed, for `reason`.
+    async fn give_up(&self, job: &Job, reason: &str) -> Result<(), VaultError> {
         if let Job::GenerateThumbnails { image_id } = job
             && let Some(record) = self.inner.repo.get_image_by_id(*image_id).await?
         {
@@ -270,7 +275,7 @@ impl Vault {
                 .collect();
             self.inner
                 .repo
-                .fail_thumbnails(*image_id, &pending, self.now())
+                .fail_thumbnails(*image_id, &pending, &failure_reason(reason), self.now())
                 .await?;
         }
         Ok(())
@@ -309,7 +314,7 @@ impl Vault {
             Err(JobError::Permanent(reason)) => reason,
         };
         error!(job = ?delivery.job, attempt = delivery.attempt, %reason, "job failed for good");
-        self.give_up(&delivery.job).await?;
+        self.give_up(&delivery.job, &reason).await?;
         queue.dead_letter(delivery, &reason).await?;
         Ok(JobOutcome::DeadLettered { reason })
     }

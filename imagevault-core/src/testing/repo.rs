@@ -223,7 +223,8 @@ async fn insert(repo: &dyn Repo, record: ImageRecord) -> ImageRecord {
     record
 }
 
-/// A thumbnail row of `image` in `status`; a ready row gets a fresh storage key.
+/// A thumbnail row of `image` in `status`; a ready row gets a fresh storage key, a failed
+/// one a failure reason.
 fn row(
     image: &Image,
     pixels: u32,
@@ -240,8 +241,14 @@ fn row(
     );
     thumbnail.status = status;
     thumbnail.attempts = attempts;
-    if status == ThumbnailStatus::Ready {
-        thumbnail.storage_key = Some(StorageKey::new_thumbnail(image.format));
+    match status {
+        ThumbnailStatus::Ready => {
+            thumbnail.storage_key = Some(StorageKey::new_thumbnail(image.format));
+        }
+        ThumbnailStatus::Failed => {
+            thumbnail.failure = Some(format!("could not make the {pixels}-pixel thumbnail"));
+        }
+        ThumbnailStatus::Pending => {}
     }
     thumbnail
 }
@@ -2366,8 +2373,9 @@ pub async fn complete_thumbnail_succeeds_once(repo: &dyn Repo) {
     clean_up(repo, &[user.id], &[]).await;
 }
 
-/// `fail_thumbnails` marks the pending rows of the given heights failed and leaves ready
-/// rows, other heights and missing rows alone; a failed row can no longer be completed.
+/// `fail_thumbnails` marks the pending rows of the given heights failed with the reason
+/// (any text, stored as given) and leaves ready rows, other heights and missing rows alone;
+/// a failed row can no longer be completed.
 pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
     let user = new_user(repo, Some(PlanId::PREMIUM)).await;
     let before = micros(now(), -1000);
@@ -2380,12 +2388,19 @@ pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
     let record = insert(repo, record).await;
     let image = record.image.id;
     let failed_at = now();
-    repo.fail_thumbnails(image, &[height(200), height(400), height(800)], failed_at)
-        .await
-        .expect("fail_thumbnails failed");
+    let reason = "the image is truncated: «ünïcode» ' \" ; -- and quotes";
+    repo.fail_thumbnails(
+        image,
+        &[height(200), height(400), height(800)],
+        reason,
+        failed_at,
+    )
+    .await
+    .expect("fail_thumbnails failed");
     let mut expected = record.thumbnails.clone();
     expected[1] = Thumbnail {
         status: ThumbnailStatus::Failed,
+        failure: Some(reason.to_owned()),
         updated_at: failed_at,
         ..expected[1].clone()
     };
@@ -2402,7 +2417,7 @@ pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
             .expect("complete_thumbnail failed"),
         "complete_thumbnail of a failed row must be false"
     );
-    repo.fail_thumbnails(ImageId::new(), &[height(200)], failed_at)
+    repo.fail_thumbnails(ImageId::new(), &[height(200)], reason, failed_at)
         .await
         .expect("fail_thumbnails of a missing image must not fail");
     clean_up(repo, &[user.id], &[]).await;

@@ -168,9 +168,12 @@ impl ImageRepo for DeafRepo {
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
+        reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        self.inner.fail_thumbnails(image, heights, now).await
+        self.inner
+            .fail_thumbnails(image, heights, reason, now)
+            .await
     }
     async fn claim_thumbnail_work(
         &self,

@@ -2,6 +2,7 @@
 //! thumbnail failures and their retry.
 
 use chrono::TimeDelta;
+use imagevault_core::JobQueue as _;
 use imagevault_core::page::{PageLimit, PageRequest};
 use imagevault_core::queue::QueueDepth;
 use imagevault_core::repo::ImageFilter;
@@ -207,4 +208,73 @@ async fn admins_delete_any_users_image() {
         t.vault.admin_delete_image(&admin, ImageId::new()).await,
         Err(VaultError::NotFound)
     ));
+}
+
+/// A thumbnail that cannot be made carries its reason, in the owner's view and the
+/// administrators' list: the decoder's own message, or what went wrong, never a storage
+/// key (as good as a link to the original).
+#[tokio::test]
+async fn failed_thumbnails_carry_their_reason() {
+    let t = TestVault::new();
+    let admin = t.admin().await;
+    let user = t.user(Some(PlanId::BASIC)).await;
+    let damaged = t
+        .upload(&user, crafted_png(64, 640, b"this is not a zlib stream"))
+        .await;
+    t.clock.advance(TimeDelta::seconds(1));
+    let orphaned = t.upload(&user, small_png(100, 300)).await;
+    t.vault
+        .storage()
+        .delete(&orphaned.image.storage_key)
+        .await
+        .unwrap();
+    assert_eq!(t.run_jobs().await, 2);
+
+    let damaged = t.vault.get_image(&user, damaged.image.id).await.unwrap();
+    let reason = damaged.thumbnails[0]
+        .failure
+        .clone()
+        .expect("a failed thumbnail has a reason");
+    let dead = t.queue.dead_letters(10).await.unwrap();
+    assert!(
+        dead.iter().any(|letter| letter.reason == reason),
+        "the reason is the job's: {reason:?} among {dead:?}"
+    );
+    let orphaned = t.vault.get_image(&user, orphaned.image.id).await.unwrap();
+    assert_eq!(
+        orphaned.thumbnails[0].failure.as_deref(),
+        Some("the original is missing from storage")
+    );
+
+    let listed = t
+        .vault
+        .admin_list_images(
+            &admin,
+            ImageFilter {
+                owner: None,
+                failed_thumbnails_only: true,
+            },
+            PageRequest::default(),
+        )
+        .await
+        .unwrap();
+    let reasons: Vec<Option<&str>> = listed
+        .items
+        .iter()
+        .map(|view| view.thumbnails[0].failure.as_deref())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            Some("the original is missing from storage"),
+            Some(reason.as_str())
+        ]
+    );
+    for view in &listed.items {
+        let reason = view.thumbnails[0].failure.as_deref().unwrap();
+        assert!(
+            !reason.contains(view.image.storage_key.as_str()),
+            "{reason}"
+        );
+    }
 }
