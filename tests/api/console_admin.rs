@@ -6,6 +6,7 @@ use reqwest::header::ORIGIN;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::console_user::escaped;
 use crate::helpers::{self, TestApp, TestUser, crafted_png, page_parts, spawn_app};
 
 /// A signed-in browser on one app, as the admin tests drive it.
@@ -818,6 +819,14 @@ async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origi
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
 }
 
+/// The administrator's account, as the vault reads it, for calls straight to the vault.
+async fn admin_account(app: &TestApp) -> imagevault::Account {
+    app.vault
+        .authenticate_token(&app.admin.token)
+        .await
+        .unwrap()
+}
+
 /// The ids of the images a list page shows, in order.
 fn image_ids(page: &str) -> Vec<String> {
     page.split(r#"<tr data-image-id=""#)
@@ -869,7 +878,39 @@ async fn the_images_page_lists_every_users_images_and_filters_them() {
 
     let failed = admin.get("/admin/images/?failed=1").await;
     assert_eq!(image_ids(&failed.body), [broken], "{}", failed.body);
-    assert!(failed.body.contains("failed"), "{}", failed.body);
+    // Each failed thumbnail with the worker's reason, as the vault keeps it.
+    let (_, stored) = app
+        .get_json(&format!("/api/images/{broken}/"), &app.premium)
+        .await;
+    let reasons: Vec<String> = app
+        .vault
+        .admin_list_images(
+            &admin_account(&app).await,
+            imagevault::ImageFilter {
+                owner: None,
+                failed_thumbnails_only: true,
+            },
+            imagevault::PageRequest::default(),
+        )
+        .await
+        .unwrap()
+        .items[0]
+        .thumbnails
+        .iter()
+        .map(|thumbnail| thumbnail.failure.clone().expect("a reason"))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{stored}");
+    for reason in &reasons {
+        assert!(!reason.is_empty());
+        assert!(
+            failed.body.contains(&format!(
+                r#"<span class="failure">{}</span>"#,
+                escaped(reason)
+            )),
+            "{reason:?} in {}",
+            failed.body
+        );
+    }
     let none = admin.get("/admin/images/?owner=basic&failed=1").await;
     assert_eq!(image_ids(&none.body), Vec::<String>::new());
     assert!(none.body.contains(r#"id="images-empty""#), "{}", none.body);

@@ -1,5 +1,5 @@
 //! `/admin/images/`: every user's images, newest first, filtered by owner or by failed
-//! thumbnails, with each thumbnail's state, and deletion.
+//! thumbnails, with each thumbnail's state (and a failed one's reason), and deletion.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -99,6 +99,9 @@ fn thumbnail_states(view: &AdminImageView) -> Markup {
                 @for thumbnail in &view.thumbnails {
                     li class=(format!("thumb-{}", thumbnail.status.as_str())) {
                         (thumbnail.max_height) " px: " (thumbnail.status.as_str())
+                        @if let Some(reason) = &thumbnail.failure {
+                            " — " span.failure { (reason) }
+                        }
                     }
                 }
             }
