@@ -40,16 +40,16 @@ pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
 pub use repo::{
-    ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, SessionOwner, SessionRepo, TokenOwner,
-    Totals, UserRepo,
+    ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
+    TokenOwner, Totals, UserRepo,
 };
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{
     Account, AdminImageView, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT,
     DEFAULT_DECODE_MEMORY_BYTES, Dashboard, ImageView, IssuedToken, JobOutcome, LinkView,
-    MediaCaching, MediaKind, MediaObject, NewUser, StartedSession, SweepOptions, SweepReport,
-    ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault, VaultBuilder,
-    VaultConfig, WorkerOptions,
+    MediaCaching, MediaKind, MediaObject, NewUser, Regenerate, StartedSession, SweepOptions,
+    SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault,
+    VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};
 pub use session::{

@@ -152,6 +152,19 @@ pub struct ImageFilter {
     pub failed_thumbnails_only: bool,
 }
 
+/// Which thumbnails [`ImageRepo::reset_thumbnails`] sets back to pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetScope {
+    /// Every thumbnail of one image.
+    Image(ImageId),
+    /// Every failed thumbnail, whoever owns it.
+    Failed,
+    /// Every thumbnail of one user's images.
+    Owner(UserId),
+    /// Every thumbnail of the images of every user on one plan.
+    Plan(PlanId),
+}
+
 /// Plans.
 #[async_trait]
 pub trait PlanRepo: Send + Sync + Debug + 'static {
@@ -343,6 +356,24 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         filter: &ImageFilter,
         query: &KeysetQuery,
     ) -> Result<Vec<ImageRecord>, RepoError>;
+
+    /// Sets the thumbnails in `scope` back to pending, to be made again, and returns how
+    /// many rows it set.
+    ///
+    /// # Contract
+    /// - [`ResetScope::Image`], [`ResetScope::Owner`] and [`ResetScope::Plan`] set every row
+    ///   of the images in scope, whatever its status; [`ResetScope::Failed`] only failed rows.
+    /// - Each row set gets `status = pending`, `attempts = 0`, no failure and
+    ///   `updated_at = now` (for a pending row, the start of its lease; a caller that wants
+    ///   the rows claimed at once passes a time whose lease has lapsed).
+    /// - `storage_key` is kept, so a ready row's object stays referenced until
+    ///   [`complete_thumbnail`](Self::complete_thumbnail) stores its replacement.
+    /// - No other row changes.
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError>;
 }
 
 /// Expiring links.

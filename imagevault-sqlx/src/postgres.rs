@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
-    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
-    UserRepo, WorkScope,
+    OriginalTarget, PlanRepo, Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner,
+    Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
@@ -1034,6 +1034,20 @@ impl ImageRepo for PostgresRepo {
         }
         let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
         checked(records(&checked(ImageThumbnailRows::check(&rows))?.0))
+    }
+
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let (sql, id) = rows::admin_sql::reset_thumbnails(scope);
+        let mut update = sqlx::query(sql).bind(now);
+        if let Some(id) = id {
+            update = update.bind(id);
+        }
+        let done = update.execute(&self.pool).await.map_err(fail)?;
+        Ok(done.rows_affected())
     }
 }
 

@@ -759,6 +759,38 @@ pub(crate) mod admin_sql {
         )
     }
 
+    /// `ImageRepo::reset_thumbnails` for `scope`, with the id it binds as `$2` (if any);
+    /// `$1` is the time.
+    pub(crate) fn reset_thumbnails(
+        scope: imagevault_core::repo::ResetScope,
+    ) -> (&'static str, Option<uuid::Uuid>) {
+        use imagevault_core::repo::ResetScope;
+        macro_rules! reset {
+            ($rows:literal) => {
+                concat!(
+                    "UPDATE thumbnails SET status = 'pending', attempts = 0, failure = NULL, ",
+                    "updated_at = $1 WHERE ",
+                    $rows
+                )
+            };
+        }
+        match scope {
+            ResetScope::Image(image) => (reset!("image_id = $2"), Some(image.as_uuid())),
+            ResetScope::Failed => (reset!("status = 'failed'"), None),
+            ResetScope::Owner(owner) => (
+                reset!("image_id IN (SELECT id FROM images WHERE owner = $2)"),
+                Some(owner.as_uuid()),
+            ),
+            ResetScope::Plan(plan) => (
+                reset!(
+                    "image_id IN (SELECT i.id FROM images i JOIN users u ON u.id = i.owner \
+                     WHERE u.plan_id = $2)"
+                ),
+                Some(plan.as_uuid()),
+            ),
+        }
+    }
+
     /// Five counts as [`Totals`](imagevault_core::repo::Totals); a negative count (which
     /// no database returns) is an invalid row.
     pub(crate) fn totals(

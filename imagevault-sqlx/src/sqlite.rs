@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo,
-    RepoError, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
+    RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
@@ -888,6 +888,20 @@ impl ImageRepo for SqliteRepo {
         }
         let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
         checked(records(&rows))
+    }
+
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let (sql, id) = rows::admin_sql::reset_thumbnails(scope);
+        let mut update = sqlx::query(sql).bind(micros(now));
+        if let Some(id) = id {
+            update = update.bind(id);
+        }
+        let done = update.execute(&self.writer).await.map_err(fail)?;
+        Ok(done.rows_affected())
     }
 }
 

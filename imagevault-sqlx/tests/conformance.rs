@@ -197,15 +197,15 @@ async fn sqlite_conforms_when_shared() {
 }
 
 #[tokio::test]
-async fn sqlite_totals_are_exact() {
+async fn sqlite_conforms_alone() {
     let (repo, _dir) = sqlite().await;
-    imagevault_core::testing::repo::totals_are_exact(&repo).await;
+    imagevault_core::testing::repo::run_alone(&repo).await;
 }
 
 #[tokio::test]
-async fn postgres_totals_are_exact() {
+async fn postgres_conforms_alone() {
     with_postgres(|repo, _| async move {
-        imagevault_core::testing::repo::totals_are_exact(&repo).await;
+        imagevault_core::testing::repo::run_alone(&repo).await;
     })
     .await;
 }

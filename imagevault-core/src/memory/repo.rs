@@ -11,8 +11,8 @@ use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
-    OriginalTarget, PlanRepo, Repo, RepoError, SessionOwner, SessionRepo, TokenOwner, Totals,
-    UserRepo, WorkScope,
+    OriginalTarget, PlanRepo, Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner,
+    Totals, UserRepo, WorkScope,
 };
 use crate::session::SessionRecord;
 use crate::storage::StorageKey;
@@ -665,6 +665,40 @@ impl ImageRepo for MemoryRepo {
             query,
         );
         Ok(page.iter().map(|image| state.record(image)).collect())
+    }
+
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        let mut state = self.state();
+        let State {
+            thumbnails,
+            images,
+            users,
+            ..
+        } = &mut *state;
+        let mut reset = 0u64;
+        for row in thumbnails.values_mut() {
+            let owner = || images.get(&row.image_id).map(|image| image.owner);
+            let in_scope = match scope {
+                ResetScope::Image(image) => row.image_id == image,
+                ResetScope::Failed => row.status == ThumbnailStatus::Failed,
+                ResetScope::Owner(user) => owner() == Some(user),
+                ResetScope::Plan(plan) => owner()
+                    .and_then(|owner| users.get(&owner))
+                    .is_some_and(|user| user.plan_id == Some(plan)),
+            };
+            if in_scope {
+                row.status = ThumbnailStatus::Pending;
+                row.attempts = 0;
+                row.failure = None;
+                row.updated_at = now;
+                reset += 1;
+            }
+        }
+        Ok(reset)
     }
 }
 

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 pub use account::{Account, IssuedToken};
 pub use admin::{NewUser, UserChanges};
-pub use admin_images::AdminImageView;
+pub use admin_images::{AdminImageView, Regenerate};
 pub use dashboard::Dashboard;
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};

@@ -240,7 +240,19 @@ impl Vault {
                 .await
                 .map_err(VaultError::from);
             match completed {
-                Ok(true) => {}
+                Ok(true) => {
+                    // A thumbnail made again (see `Vault::regenerate_thumbnails`) kept its
+                    // old object until now; it is no longer referenced.
+                    let previous = record
+                        .thumbnails
+                        .iter()
+                        .find(|row| row.max_height == *height)
+                        .and_then(|row| row.storage_key.as_ref())
+                        .filter(|previous| **previous != key);
+                    if let Some(previous) = previous {
+                        self.delete_stray(previous).await;
+                    }
+                }
                 Ok(false) => {
                     // Another delivery finished first, or the image was deleted meanwhile.
                     debug!(image = %image_id, %height, "thumbnail already settled; discarding duplicate");

@@ -24,8 +24,8 @@ use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights};
 use crate::repo::{
-    ChangeFeed, Conflict, ImageFilter, Repo, RepoError, SessionOwner, TokenOwner, Totals,
-    WorkScope,
+    ChangeFeed, Conflict, ImageFilter, Repo, RepoError, ResetScope, SessionOwner, TokenOwner,
+    Totals, WorkScope,
 };
 use crate::session::{SessionRecord, SessionSecret};
 use crate::storage::StorageKey;
@@ -88,6 +88,7 @@ pub async fn run_all(repo: &dyn Repo) {
 
     totals_count_the_checks_rows(repo).await;
     all_images_list_by_keyset_and_filter(repo).await;
+    reset_thumbnails_of_an_image_owner_or_plan(repo).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -4073,6 +4074,188 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
     clean_up(repo, &[user.id, other.id], &[]).await;
 }
 
+/// `row` as [`ImageRepo::reset_thumbnails`](crate::repo::ImageRepo::reset_thumbnails)
+/// leaves it: pending, no attempts, no failure, leased at `at`, its storage key kept.
+fn reset_row(row: &Thumbnail, at: DateTime<Utc>) -> Thumbnail {
+    Thumbnail {
+        status: ThumbnailStatus::Pending,
+        attempts: 0,
+        failure: None,
+        updated_at: at,
+        ..row.clone()
+    }
+}
+
+/// `reset_thumbnails` of one image, one owner's images or one plan's users' images sets
+/// every row of those images back to pending (no attempts, no failure, `updated_at` as
+/// given, the storage key kept), counts them, and changes no other row.
+pub async fn reset_thumbnails_of_an_image_owner_or_plan(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let plan = new_plan(repo, &[200, 400]).await;
+    let on_plan = new_user(repo, Some(plan.id)).await;
+    let also_on_plan = new_user(repo, Some(plan.id)).await;
+    let elsewhere = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let before = micros(now(), -1000);
+    let rows = |statuses: &[(u32, ThumbnailStatus)]| -> Vec<(u32, ThumbnailStatus, DateTime<Utc>)> {
+        statuses
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, before))
+            .collect()
+    };
+    let first = sorted(
+        insert(
+            repo,
+            image_with_rows(on_plan.id, before, &rows(&[(200, Ready), (400, Failed)])),
+        )
+        .await,
+    );
+    let second = sorted(
+        insert(
+            repo,
+            image_with_rows(on_plan.id, before, &rows(&[(200, Failed), (800, Pending)])),
+        )
+        .await,
+    );
+    let third = sorted(
+        insert(
+            repo,
+            image_with_rows(also_on_plan.id, before, &rows(&[(200, Ready)])),
+        )
+        .await,
+    );
+    let untouched = sorted(
+        insert(
+            repo,
+            image_with_rows(elsewhere.id, before, &rows(&[(200, Failed), (400, Ready)])),
+        )
+        .await,
+    );
+    let bare = insert(repo, bare_image(on_plan.id, before)).await;
+    let reset_of = |record: &ImageRecord, at| -> Vec<Thumbnail> {
+        record
+            .thumbnails
+            .iter()
+            .map(|row| reset_row(row, at))
+            .collect()
+    };
+    let reset = |scope: ResetScope, at: DateTime<Utc>| async move {
+        repo.reset_thumbnails(scope, at)
+            .await
+            .unwrap_or_else(|error| panic!("reset_thumbnails({scope:?}) failed: {error:?}"))
+    };
+
+    let at = now();
+    assert_eq!(reset(ResetScope::Image(first.image.id), at).await, 2);
+    assert_eq!(
+        rows_of(repo, first.image.id).await,
+        reset_of(&first, at),
+        "reset_thumbnails(Image) must set every row of the image back to pending"
+    );
+    assert_eq!(rows_of(repo, second.image.id).await, second.thumbnails);
+    assert_eq!(reset(ResetScope::Image(bare.image.id), at).await, 0);
+    assert_eq!(reset(ResetScope::Image(ImageId::new()), at).await, 0);
+
+    let at = micros(at, 7);
+    assert_eq!(reset(ResetScope::Owner(also_on_plan.id), at).await, 1);
+    assert_eq!(rows_of(repo, third.image.id).await, reset_of(&third, at));
+    assert_eq!(rows_of(repo, second.image.id).await, second.thumbnails);
+
+    let at = micros(at, 7);
+    assert_eq!(
+        reset(ResetScope::Plan(plan.id), at).await,
+        5,
+        "reset_thumbnails(Plan) counts every row of the plan's users' images"
+    );
+    for record in [&first, &second, &third] {
+        assert_eq!(
+            rows_of(repo, record.image.id).await,
+            reset_of(record, at),
+            "reset_thumbnails(Plan) must set every row of its users' images back to pending"
+        );
+    }
+    assert_eq!(
+        rows_of(repo, untouched.image.id).await,
+        untouched.thumbnails,
+        "rows outside the scope must not change"
+    );
+    assert_eq!(reset(ResetScope::Owner(UserId::new()), at).await, 0);
+    assert_eq!(reset(ResetScope::Plan(PlanId::new()), at).await, 0);
+    clean_up(
+        repo,
+        &[on_plan.id, also_on_plan.id, elsewhere.id],
+        &[plan.id],
+    )
+    .await;
+}
+
+/// `reset_thumbnails(Failed)` sets every failed row back to pending, whoever owns it,
+/// and no other row. It changes other users' rows, so it needs a repository no one else
+/// uses meanwhile: [`run_alone`] runs it.
+pub async fn reset_failed_thumbnails_resets_only_failed_rows(repo: &dyn Repo) {
+    use ThumbnailStatus::{Failed, Pending, Ready};
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let other = new_user(repo, None).await;
+    let before = micros(now(), -1000);
+    let at = |statuses: &[(u32, ThumbnailStatus)]| -> Vec<(u32, ThumbnailStatus, DateTime<Utc>)> {
+        statuses
+            .iter()
+            .map(|&(pixels, status)| (pixels, status, before))
+            .collect()
+    };
+    let mixed = sorted(
+        insert(
+            repo,
+            image_with_rows(
+                user.id,
+                before,
+                &at(&[(200, Failed), (400, Ready), (800, Pending)]),
+            ),
+        )
+        .await,
+    );
+    let others = sorted(
+        insert(
+            repo,
+            image_with_rows(other.id, before, &at(&[(200, Failed)])),
+        )
+        .await,
+    );
+    let reset_at = now();
+    assert_eq!(
+        repo.reset_thumbnails(ResetScope::Failed, reset_at)
+            .await
+            .expect("reset_thumbnails(Failed) failed"),
+        2
+    );
+    let mut expected = mixed.thumbnails.clone();
+    expected[0] = reset_row(&expected[0], reset_at);
+    assert_eq!(
+        rows_of(repo, mixed.image.id).await,
+        expected,
+        "reset_thumbnails(Failed) must reset the failed rows only"
+    );
+    assert_eq!(
+        rows_of(repo, others.image.id).await,
+        vec![reset_row(&others.thumbnails[0], reset_at)],
+        "reset_thumbnails(Failed) resets every user's failed rows"
+    );
+    assert_eq!(
+        repo.reset_thumbnails(ResetScope::Failed, reset_at)
+            .await
+            .expect("reset_thumbnails(Failed) failed"),
+        0
+    );
+    clean_up(repo, &[user.id, other.id], &[]).await;
+}
+
+/// The checks that need a repository no one else writes to meanwhile (each changes or
+/// counts every user's rows): call it on a fresh repository of its own, not alongside
+/// [`run_all`].
+pub async fn run_alone(repo: &dyn Repo) {
+    totals_are_exact(repo).await;
+    reset_failed_thumbnails_resets_only_failed_rows(repo).await;
+}
+
 /// `totals` counts exactly: users but not those being deleted, images, the originals'
 /// bytes, pending and failed (not ready) thumbnails, and follows completions and deletes.
 ///
@@ -4168,8 +4351,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn memory_repo_totals_are_exact() {
-        super::totals_are_exact(&crate::MemoryRepo::new()).await
+    async fn memory_repo_conforms_alone() {
+        super::run_alone(&crate::MemoryRepo::new()).await
     }
 
     /// The checks must hold on a repository shared with concurrent runs of the suite.

@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, RepoError, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
+    PlanRepo, RepoError, ResetScope, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
 };
 use imagevault_core::{
     Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
@@ -196,6 +196,13 @@ impl ImageRepo for DeafRepo {
         query: &KeysetQuery,
     ) -> Result<Vec<ImageRecord>, RepoError> {
         self.inner.list_all_images(filter, query).await
+    }
+    async fn reset_thumbnails(
+        &self,
+        scope: ResetScope,
+        now: DateTime<Utc>,
+    ) -> Result<u64, RepoError> {
+        self.inner.reset_thumbnails(scope, now).await
     }
 }
 

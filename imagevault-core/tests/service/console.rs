@@ -6,7 +6,12 @@ use imagevault_core::JobQueue as _;
 use imagevault_core::page::{PageLimit, PageRequest};
 use imagevault_core::queue::QueueDepth;
 use imagevault_core::repo::ImageFilter;
-use imagevault_core::{AdminImageView, ImageId, PlanId, ThumbnailStatus, Totals, VaultError};
+use std::sync::atomic::Ordering;
+
+use imagevault_core::{
+    AdminImageView, ImageId, PlanId, Regenerate, ThumbnailStatus, Totals, UserId, VaultConfig,
+    VaultError,
+};
 
 use crate::harness::{TestVault, crafted_png, small_png};
 
@@ -277,4 +282,168 @@ async fn failed_thumbnails_carry_their_reason() {
             "{reason}"
         );
     }
+}
+
+fn statuses(view: &imagevault_core::ImageView) -> Vec<(u32, ThumbnailStatus)> {
+    view.thumbnails
+        .iter()
+        .map(|thumbnail| (thumbnail.max_height, thumbnail.status))
+        .collect()
+}
+
+/// A thumbnail that failed because storage refused it shows why; once storage works
+/// again, a retry of the image, or of every failed thumbnail, makes it.
+#[tokio::test]
+async fn retried_thumbnails_are_made_once_the_cause_is_gone() {
+    let mut config = VaultConfig::default();
+    config.max_attempts = 1;
+    let t = TestVault::with_config(config);
+    let admin = t.admin().await;
+    let user = t.user(Some(PlanId::PREMIUM)).await;
+    let first = t.upload(&user, small_png(100, 300)).await.image.id;
+    let second = t.upload(&user, small_png(90, 300)).await.image.id;
+    t.storage.failing_puts.store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(t.run_jobs().await, 2);
+    let failed = t.vault.get_image(&user, first).await.unwrap();
+    assert_eq!(
+        statuses(&failed),
+        [
+            (200, ThumbnailStatus::Failed),
+            (400, ThumbnailStatus::Failed)
+        ]
+    );
+    let reason = failed.thumbnails[0].failure.as_deref().unwrap();
+    assert!(reason.starts_with("gave up after 1 attempts"), "{reason}");
+
+    t.storage.failing_puts.store(0, Ordering::SeqCst);
+    assert!(matches!(
+        t.vault.retry_thumbnails(&user, first).await,
+        Err(VaultError::AdminOnly)
+    ));
+    assert!(matches!(
+        t.vault.retry_thumbnails(&admin, ImageId::new()).await,
+        Err(VaultError::NotFound)
+    ));
+    assert_eq!(t.vault.retry_thumbnails(&admin, first).await.unwrap(), 2);
+    let pending = t.vault.get_image(&user, first).await.unwrap();
+    assert_eq!(
+        pending
+            .thumbnails
+            .iter()
+            .map(|row| (row.status, row.failure.clone()))
+            .collect::<Vec<_>>(),
+        [
+            (ThumbnailStatus::Pending, None),
+            (ThumbnailStatus::Pending, None)
+        ],
+        "a retried thumbnail is pending without its old reason"
+    );
+    assert_eq!(t.run_jobs().await, 1, "the retry queued the image's job");
+    let made = t.vault.get_image(&user, first).await.unwrap();
+    assert_eq!(
+        statuses(&made),
+        [(200, ThumbnailStatus::Ready), (400, ThumbnailStatus::Ready)]
+    );
+    assert_eq!(
+        t.vault.get_image(&user, second).await.unwrap().thumbnails[0].status,
+        ThumbnailStatus::Failed,
+        "retrying one image leaves the others"
+    );
+
+    assert_eq!(t.vault.retry_failed_thumbnails(&admin).await.unwrap(), 2);
+    assert!(t.run_jobs().await >= 1, "the retry queued the work");
+    let second = t.vault.get_image(&user, second).await.unwrap();
+    assert_eq!(
+        statuses(&second),
+        [(200, ThumbnailStatus::Ready), (400, ThumbnailStatus::Ready)]
+    );
+    assert_eq!(t.vault.retry_failed_thumbnails(&admin).await.unwrap(), 0);
+    assert_eq!(
+        t.storage.keys(),
+        TestVault::expected_keys([&made, &second]),
+        "no object is left behind"
+    );
+}
+
+/// Regenerating a user's or a plan's thumbnails makes ready ones again: new objects
+/// replace the old ones, which are deleted; other users' thumbnails stay as they are.
+#[tokio::test]
+async fn regenerated_thumbnails_replace_their_objects() {
+    let t = TestVault::new();
+    let admin = t.admin().await;
+    let user = t.user(Some(PlanId::PREMIUM)).await;
+    let bystander = t.user(Some(PlanId::BASIC)).await;
+    let mine = t.upload(&user, small_png(100, 300)).await.image.id;
+    let theirs = t.upload(&bystander, small_png(100, 300)).await.image.id;
+    t.run_jobs().await;
+    let keys = |view: &imagevault_core::ImageView| -> Vec<String> {
+        view.thumbnails
+            .iter()
+            .map(|row| row.storage_key.as_ref().unwrap().to_string())
+            .collect()
+    };
+    let before = t.vault.get_image(&user, mine).await.unwrap();
+    let theirs_before = t.vault.get_image(&bystander, theirs).await.unwrap();
+
+    assert!(matches!(
+        t.vault
+            .regenerate_thumbnails(&user, Regenerate::User(user.user.id))
+            .await,
+        Err(VaultError::AdminOnly)
+    ));
+    assert!(matches!(
+        t.vault
+            .regenerate_thumbnails(&admin, Regenerate::User(UserId::new()))
+            .await,
+        Err(VaultError::NotFound)
+    ));
+    assert!(matches!(
+        t.vault
+            .regenerate_thumbnails(&admin, Regenerate::Plan(PlanId::new()))
+            .await,
+        Err(VaultError::NotFound)
+    ));
+    assert_eq!(
+        t.vault
+            .regenerate_thumbnails(&admin, Regenerate::User(user.user.id))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        t.run_jobs().await,
+        1,
+        "the regeneration queued the image's job"
+    );
+    let after = t.vault.get_image(&user, mine).await.unwrap();
+    assert_eq!(
+        statuses(&after),
+        [(200, ThumbnailStatus::Ready), (400, ThumbnailStatus::Ready)]
+    );
+    for (old, new) in keys(&before).iter().zip(keys(&after)) {
+        assert_ne!(*old, new, "a regenerated thumbnail is a new object");
+    }
+    assert_eq!(
+        t.vault.get_image(&bystander, theirs).await.unwrap(),
+        theirs_before,
+        "other users' thumbnails stay"
+    );
+    assert_eq!(
+        t.storage.keys(),
+        TestVault::expected_keys([&after, &theirs_before]),
+        "the old objects are deleted"
+    );
+
+    assert_eq!(
+        t.vault
+            .regenerate_thumbnails(&admin, Regenerate::Plan(PlanId::BASIC))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(t.run_jobs().await, 1);
+    let theirs_after = t.vault.get_image(&bystander, theirs).await.unwrap();
+    assert_eq!(statuses(&theirs_after), [(200, ThumbnailStatus::Ready)]);
+    assert_ne!(keys(&theirs_after), keys(&theirs_before));
+    assert_eq!(t.vault.get_image(&user, mine).await.unwrap(), after);
 }
