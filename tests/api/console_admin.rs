@@ -7,7 +7,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::console_user::escaped;
-use crate::helpers::{self, TestApp, TestUser, crafted_png, page_parts, spawn_app};
+use crate::helpers::{
+    self, AppOptions, TestApp, TestUser, crafted_png, page_parts, spawn_app, spawn_app_with,
+};
 
 /// A signed-in browser on one app, as the admin tests drive it.
 struct Console<'a> {
@@ -182,6 +184,10 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
         ),
         (format!("/admin/plans/{BASIC_PLAN}/delete/"), vec![]),
         (format!("/admin/images/{image}/delete/"), vec![]),
+        (format!("/admin/images/{image}/retry/"), vec![]),
+        ("/admin/images/retry-failed/".to_owned(), vec![]),
+        (format!("/admin/users/{user}/regenerate/"), vec![]),
+        (format!("/admin/plans/{BASIC_PLAN}/regenerate/"), vec![]),
     ];
     for (path, fields) in &forms {
         let answer = browser.post(path, fields).await;
@@ -947,4 +953,179 @@ async fn an_administrator_deletes_any_users_image() {
     assert_eq!(admin.post(&path, &[]).await.status, StatusCode::NOT_FOUND);
     let malformed = admin.post("/admin/images/not-an-id/delete/", &[]).await;
     assert_eq!(malformed.status, StatusCode::NOT_FOUND);
+}
+
+/// The statuses of an image's thumbnails, as its owner reads them through the API.
+async fn statuses(app: &TestApp, user: &TestUser, id: &str) -> Vec<String> {
+    let image = app.get_image(user, id).await;
+    image["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|thumbnail| thumbnail["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs the queued jobs (the app has no worker) until no thumbnail of the image is
+/// pending; the reconciler may queue work in between, so this loops, boundedly.
+async fn settle(app: &TestApp, user: &TestUser, id: &str) -> Vec<String> {
+    for _ in 0..200 {
+        app.vault.run_pending_jobs(1_000).await.unwrap();
+        let statuses = statuses(app, user, id).await;
+        if statuses.iter().all(|status| status != "pending") {
+            return statuses;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("thumbnails of {id} still pending");
+}
+
+#[tokio::test]
+async fn failed_thumbnails_are_retried_one_image_or_all_at_once() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let admin = Console::user(&app, &app.admin).await;
+    let broken = app
+        .upload(
+            &app.premium,
+            crafted_png(300, 250),
+            "broken.png",
+            "image/png",
+        )
+        .await;
+    let broken = broken["id"].as_str().unwrap();
+    assert_eq!(
+        settle(&app, &app.premium, broken).await,
+        ["failed", "failed"]
+    );
+    let page = admin.get("/admin/images/?failed=1").await;
+    assert!(
+        page.body
+            .contains(&format!(r#"action="/admin/images/{broken}/retry/""#)),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"id="retry-failed""#), "{}", page.body);
+
+    let retried = admin
+        .post(
+            &format!("/admin/images/{broken}/retry/"),
+            &[("failed", "1")],
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.body);
+    assert_eq!(
+        retried.location.as_deref(),
+        Some("/admin/images/?failed=1&done=retried")
+    );
+    assert_eq!(
+        statuses(&app, &app.premium, broken).await,
+        ["pending", "pending"]
+    );
+    assert_eq!(
+        settle(&app, &app.premium, broken).await,
+        ["failed", "failed"]
+    );
+
+    let all = admin.post("/admin/images/retry-failed/", &[]).await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER, "{}", all.body);
+    assert_eq!(
+        all.location.as_deref(),
+        Some("/admin/images/?done=retried-failed")
+    );
+    assert_eq!(
+        statuses(&app, &app.premium, broken).await,
+        ["pending", "pending"]
+    );
+
+    let unknown = uuid::Uuid::now_v7();
+    let missing = admin
+        .post(&format!("/admin/images/{unknown}/retry/"), &[])
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn thumbnails_are_made_again_for_a_user_or_a_plan() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = app.upload_png(&app.basic, 40, 30).await;
+    let basic = basic["id"].as_str().unwrap();
+    let premium = app.upload_png(&app.premium, 40, 30).await;
+    let premium = premium["id"].as_str().unwrap();
+    assert_eq!(settle(&app, &app.basic, basic).await, ["ready"]);
+    assert_eq!(
+        settle(&app, &app.premium, premium).await,
+        ["ready", "ready"]
+    );
+
+    let user_page = admin.get(&format!("/admin/users/{}/", app.basic.id)).await;
+    assert!(
+        user_page.body.contains(r#"id="regenerate-user""#),
+        "{}",
+        user_page.body
+    );
+    let again = admin
+        .post(&format!("/admin/users/{}/regenerate/", app.basic.id), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("/admin/users/{}/?done=regenerating", app.basic.id).as_str())
+    );
+    assert_eq!(statuses(&app, &app.basic, basic).await, ["pending"]);
+    assert_eq!(
+        statuses(&app, &app.premium, premium).await,
+        ["ready", "ready"],
+        "other users' thumbnails are left alone"
+    );
+    assert_eq!(settle(&app, &app.basic, basic).await, ["ready"]);
+
+    let plan_page = admin.get(&format!("/admin/plans/{PREMIUM_PLAN}/")).await;
+    assert!(
+        plan_page.body.contains(r#"id="regenerate-plan""#),
+        "{}",
+        plan_page.body
+    );
+    let again = admin
+        .post(&format!("/admin/plans/{PREMIUM_PLAN}/regenerate/"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        statuses(&app, &app.premium, premium).await,
+        ["pending", "pending"]
+    );
+    assert_eq!(statuses(&app, &app.basic, basic).await, ["ready"]);
+    assert_eq!(
+        settle(&app, &app.premium, premium).await,
+        ["ready", "ready"]
+    );
+
+    let owner_page = admin.get("/admin/images/?owner=basic").await;
+    assert!(
+        owner_page.body.contains(&format!(
+            r#"action="/admin/users/{}/regenerate/""#,
+            app.basic.id
+        )),
+        "{}",
+        owner_page.body
+    );
+    let unknown = uuid::Uuid::now_v7();
+    for path in [
+        format!("/admin/users/{unknown}/regenerate/"),
+        format!("/admin/plans/{unknown}/regenerate/"),
+    ] {
+        assert_eq!(
+            admin.post(&path, &[]).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
 }

@@ -1,12 +1,13 @@
 //! `/admin/images/`: every user's images, newest first, filtered by owner or by failed
-//! thumbnails, with each thumbnail's state (and a failed one's reason), and deletion.
+//! thumbnails, with each thumbnail's state (and a failed one's reason), deletion, and
+//! thumbnails made again: one image's, or every failed one.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    AdminImageView, ImageFilter, ImageId, Page, Thumbnail, ThumbnailStatus, Username,
+    AdminImageView, ImageFilter, ImageId, Page, Thumbnail, ThumbnailStatus, UserId, Username,
     ValidationError, VaultError,
 };
 use maud::{Markup, html};
@@ -132,6 +133,14 @@ fn image_row(viewer: &Viewer<'_>, view: &AdminImageView, filter: &Filter) -> Mar
             td { (time(&image.created_at)) }
             td { (thumbnail_states(view)) }
             td {
+                @if view.thumbnails.iter().any(|thumbnail| thumbnail.status == ThumbnailStatus::Failed) {
+                    form.inline-form.retry-image method="post"
+                        action=(viewer.href(&format!("/admin/images/{id}/retry/"))) {
+                        (viewer.csrf_field())
+                        (filter.hidden())
+                        button.secondary type="submit" { "Retry" span.visually-hidden { " " (image.name.as_str()) } }
+                    }
+                }
                 form.inline-form.delete-image method="post"
                     action=(viewer.href(&format!("/admin/images/{id}/delete/")))
                     data-confirm=(format!("Delete {}?", image.name.as_str())) {
@@ -149,6 +158,7 @@ fn list_page(
     filter: &Filter,
     invalid: &Invalid,
     images: Option<&Page<AdminImageView>>,
+    owner: Option<UserId>,
     done: Option<&str>,
 ) -> Markup {
     let body = html! {
@@ -167,6 +177,20 @@ fn list_page(
                 label for="id_failed" { "Only images with failed thumbnails" }
             }
             p { button type="submit" { "Show" } }
+        }
+        div.actions {
+            form #retry-failed method="post" action=(viewer.href("/admin/images/retry-failed/")) {
+                (viewer.csrf_field())
+                (filter.hidden())
+                button.secondary type="submit" { "Retry every failed thumbnail" }
+            }
+            @if let Some(owner) = owner {
+                form #regenerate-owner method="post" action=(viewer.href(&format!("/admin/users/{owner}/regenerate/")))
+                    data-confirm=(format!("Make every thumbnail of {} again?", filter.owner)) {
+                    (viewer.csrf_field())
+                    button.secondary type="submit" { "Make every thumbnail of " (filter.owner) " again" }
+                }
+            }
         }
         @if let Some(images) = images {
             @if images.items.is_empty() {
@@ -244,21 +268,26 @@ pub(crate) async fn list(
     let request = page_request(query.cursor.as_deref(), ListKind::AllImages, prefix)?;
     let mut invalid = Invalid::default();
     let images = match owner_filter(&state, &admin, &filter, &mut invalid).await? {
-        Some(image_filter) => Some(
+        Some(image_filter) => Some((
+            image_filter,
             state
                 .vault
                 .admin_list_images(&admin.0.account, image_filter, request)
                 .await
                 .map_err(|error| PageError::vault(error, prefix))?,
-        ),
+        )),
         None => None,
     };
     let viewer = viewer(&state, &admin);
+    let owner = images
+        .as_ref()
+        .and_then(|(image_filter, _)| image_filter.owner);
     let page = list_page(
         &viewer,
         &filter,
         &invalid,
-        images.as_ref(),
+        images.as_ref().map(|(_, page)| page),
+        owner,
         query.done.as_deref(),
     );
     Ok(page.into_response())
@@ -282,4 +311,41 @@ pub(crate) async fn delete(
         .map_err(|error| PageError::vault(error, prefix))?;
     let filter = Filter::new(form.owner.as_ref(), form.failed.as_ref());
     Ok(see_other(&filter.back(prefix, "deleted")))
+}
+
+/// `POST /admin/images/<id>/retry/`: makes the image's thumbnails again, then back to
+/// the list.
+pub(crate) async fn retry(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = ImageId::parse(&id).ok_or_else(|| PageError::not_found(prefix))?;
+    state
+        .vault
+        .retry_thumbnails(&admin.0.account, id)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    let filter = Filter::new(form.owner.as_ref(), form.failed.as_ref());
+    Ok(see_other(&filter.back(prefix, "retried")))
+}
+
+/// `POST /admin/images/retry-failed/`: makes every failed thumbnail again.
+pub(crate) async fn retry_failed(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Form(form): Form<ActionForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    state
+        .vault
+        .retry_failed_thumbnails(&admin.0.account)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    let filter = Filter::new(form.owner.as_ref(), form.failed.as_ref());
+    Ok(see_other(&filter.back(prefix, "retried-failed")))
 }

@@ -59,6 +59,10 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/admin/images/", get(images::list))
         .route("/admin/images/{id}/delete/", post(images::delete))
+        .route("/admin/images/{id}/retry/", post(images::retry))
+        .route("/admin/images/retry-failed/", post(images::retry_failed))
+        .route("/admin/users/{id}/regenerate/", post(users::regenerate))
+        .route("/admin/plans/{id}/regenerate/", post(plans::regenerate))
 }
 
 /// The viewer of an administrator's page.
@@ -101,6 +105,11 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
         "password" => "Password set; the user's sessions and API tokens have ended.",
         "signed-out" => "The user's sessions and API tokens have ended.",
         "deleted" => "Deleted.",
+        "retried" => "The image's thumbnails are being made again.",
+        "retried-failed" => "Every failed thumbnail is being made again.",
+        "regenerating" => {
+            "The thumbnails are being made again; the current ones are served until then."
+        }
         _ => return None,
     })
 }

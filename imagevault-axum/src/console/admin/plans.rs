@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
-use imagevault_core::{Page, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeights};
+use imagevault_core::{Page, Plan, PlanId, PlanName, PlanSpec, Regenerate, ThumbnailHeights};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -273,6 +273,15 @@ fn plan_page(
             p.help { "Users on the plan see a change at once; thumbnails of new heights are made in the background." }
             (plan_form(viewer, "edit-plan", &path, shown, invalid, "Save"))
         }
+        section.card aria-labelledby="thumbnails-heading" {
+            h2 #thumbnails-heading { "Thumbnails" }
+            form #regenerate-plan method="post" action=(viewer.href(&format!("{path}regenerate/")))
+                data-confirm=(format!("Make every thumbnail of every user on {} again?", plan.name)) {
+                (viewer.csrf_field())
+                p.help { "Makes every thumbnail of the images of every user on the plan again, in the background; the current ones are served until then." }
+                button.secondary type="submit" { "Make their thumbnails again" }
+            }
+        }
         section.card aria-labelledby="delete-heading" {
             h2 #delete-heading { "Delete" }
             form #delete-plan method="get" action=(viewer.href(&format!("{path}delete/"))) {
@@ -383,4 +392,26 @@ pub(crate) async fn delete(
             Ok((StatusCode::CONFLICT, page).into_response())
         }
     }
+}
+
+/// `POST /admin/plans/<id>/regenerate/`: makes every thumbnail of the images of every
+/// user on the plan again.
+pub(crate) async fn regenerate(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = parse_id(&id, prefix)?;
+    state
+        .vault
+        .regenerate_thumbnails(&admin.0.account, Regenerate::Plan(id))
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    Ok(see_other(&format!(
+        "{prefix}{}?done=regenerating",
+        plan_path(id)
+    )))
 }

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    NewUser, Page, Password, Plan, PlanId, User, UserChanges, UserId, Username, ValidationError,
+    NewUser, Page, Password, Plan, PlanId, Regenerate, User, UserChanges, UserId, Username,
+    ValidationError,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -347,6 +348,15 @@ fn user_page(viewer: &Viewer<'_>, user: &User, plans: &[Plan], state: UserPageSt
                 button.secondary type="submit" { "Revoke tokens and sessions" }
             }
         }
+        section.card aria-labelledby="thumbnails-heading" {
+            h2 #thumbnails-heading { "Thumbnails" }
+            form #regenerate-user method="post" action=(viewer.href(&format!("{path}regenerate/")))
+                data-confirm=(format!("Make every thumbnail of {name} again?")) {
+                (viewer.csrf_field())
+                p.help { "Makes every thumbnail of the user's images again, in the background; the current ones are served until then." }
+                button.secondary type="submit" { "Make their thumbnails again" }
+            }
+        }
         section.card aria-labelledby="delete-heading" {
             h2 #delete-heading { "Delete" }
             form #delete-user method="get" action=(viewer.href(&format!("{path}delete/"))) {
@@ -519,4 +529,26 @@ pub(crate) async fn delete(
         .await
         .map_err(|error| PageError::vault(error, prefix))?;
     Ok(see_other(&format!("{prefix}/admin/users/?done=deleted")))
+}
+
+/// `POST /admin/users/<id>/regenerate/`: makes every thumbnail of the user's images
+/// again.
+pub(crate) async fn regenerate(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = parse_id(&id, prefix)?;
+    state
+        .vault
+        .regenerate_thumbnails(&admin.0.account, Regenerate::User(id))
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    Ok(see_other(&format!(
+        "{prefix}{}?done=regenerating",
+        user_path(id)
+    )))
 }
