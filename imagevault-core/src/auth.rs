@@ -71,6 +71,62 @@ impl std::fmt::Debug for TokenHash {
     }
 }
 
+/// A short public name of a stored API token, for pages that list a user's tokens and
+/// post one back to revoke it: the first 16 hexadecimal digits of its [`TokenHash`]. It
+/// reveals nothing of the token (a hash prefix cannot be turned back into the secret) and
+/// 64 bits keep the tokens of one user apart.
+///
+/// ```
+/// use imagevault_core::{ApiToken, TokenId};
+/// let token = ApiToken::generate().unwrap();
+/// let id = TokenId::of(&token.hash());
+/// assert_eq!(id.as_str().len(), 16);
+/// assert_eq!(TokenId::parse(id.as_str()), Some(id.clone()));
+/// assert!(TokenId::parse("not-an-id").is_none());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenId(String);
+
+impl TokenId {
+    /// How many bytes of the hash the id names, as two lowercase hex digits each.
+    const BYTES: usize = 8;
+
+    /// The id of the token with this hash.
+    pub fn of(hash: &TokenHash) -> Self {
+        use std::fmt::Write as _;
+        let mut text = String::with_capacity(2 * Self::BYTES);
+        for byte in &hash.0[..Self::BYTES] {
+            let _ = write!(text, "{byte:02x}");
+        }
+        Self(text)
+    }
+
+    /// An id as a page posted it back: 16 lowercase hex digits, `None` otherwise.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 2 * Self::BYTES
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(text.to_owned()))
+    }
+
+    /// The id's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the id of the token with `hash`.
+    pub fn names(&self, hash: &TokenHash) -> bool {
+        *self == Self::of(hash)
+    }
+}
+
+impl std::fmt::Display for TokenId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An API token as handed to its user: `iv_` and 256 random bits in base64url.
 ///
 /// It is shown once, when issued; only its [`TokenHash`] is stored.

@@ -121,6 +121,16 @@ pub struct ImageRecord {
     pub thumbnails: Vec<Thumbnail>,
 }
 
+/// What a user's images take up, as the account page shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// How many images the user has.
+    pub images: u64,
+    /// The bytes of their originals together (the `size` of each image); thumbnails are
+    /// not counted.
+    pub bytes: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,10 +25,10 @@ mod user;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
-pub use auth::{ApiToken, TokenHash};
+pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, ValidationError, VaultError};
-pub use image::{Image, ImageId, ImageName, ImageRecord};
+pub use image::{Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
@@ -48,7 +48,7 @@ pub use service::{
     Account, AdminImageView, BuildError, CACHE_MAX_AGE, CACHED_MEDIA_LIMIT,
     DEFAULT_DECODE_MEMORY_BYTES, Dashboard, ImageView, IssuedToken, JobOutcome, LinkView,
     MediaCaching, MediaKind, MediaObject, NewUser, Regenerate, StartedSession, SweepOptions,
-    SweepReport, ThrottleConfig, ThumbnailView, Upload, UploadSlot, UserChanges, Vault,
+    SweepReport, ThrottleConfig, ThumbnailView, TokenInfo, Upload, UploadSlot, UserChanges, Vault,
     VaultBuilder, VaultConfig, WorkerOptions,
 };
 pub use service::{ReadLimitedError, client_key, parse_image_id, read_limited};

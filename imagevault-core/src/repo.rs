@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::TokenHash;
 pub use crate::changes::{ChangeFeed, ChangeNotifier};
 use crate::error::VaultError;
-use crate::image::{Image, ImageId, ImageRecord};
+use crate::image::{Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
@@ -97,6 +97,8 @@ pub struct TokenOwner {
     pub plan: Option<Plan>,
     /// When the token expires, if it does; the caller refuses it from then on.
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the token's use was last recorded (see [`UserRepo::touch_token`]), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// An expiring link found by its public key, with what decides whether it may be served.
@@ -181,6 +183,15 @@ pub trait PlanRepo: Send + Sync + Debug + 'static {
     async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError>;
     /// Deletes a plan. `false` if it does not exist; [`Conflict::PlanInUse`] while any user has it.
     async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError>;
+
+    /// How many users each plan has, for the administrators' plan list.
+    ///
+    /// # Contract
+    /// - One entry per stored plan, plans without users included (with 0), in no
+    ///   particular order.
+    /// - Users being deleted have no plan any more (see
+    ///   [`UserRepo::begin_user_deletion`]), so they are not counted.
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError>;
 }
 
 /// Users and their API tokens.
@@ -196,6 +207,15 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError>;
     /// A page of users, newest first.
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError>;
+    /// A page of the users whose username contains `text`, for the administrators' search.
+    ///
+    /// # Contract
+    /// - `text` matches anywhere in the username, ignoring the case of ASCII letters;
+    ///   whether other letters are folded is the backend's (PostgreSQL folds them, SQLite
+    ///   and memory do not). Every character of `text` is literal: `%`, `_` and `\` are
+    ///   no wildcards. An empty `text` matches every user.
+    /// - Ordered and paged exactly as [`list_users`](Self::list_users).
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError>;
     /// Replaces a user's fields (not id or creation time). `false` if the user does not
     /// exist or is being deleted (see [`begin_user_deletion`](Self::begin_user_deletion)),
     /// so that no change can give such an account a password back.
@@ -228,6 +248,26 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError>;
     /// Revokes every token of a user, returning how many there were.
     async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError>;
+
+    /// Every stored token of `user`, for the user's account page.
+    ///
+    /// # Contract
+    /// - Newest first by `created_at`, ties by hash descending; expired tokens included.
+    /// - Only `user`'s tokens; an unknown user has none.
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError>;
+    /// Records that a request used the token at `used_at`. `false` if it is not stored.
+    ///
+    /// # Contract
+    /// - Sets `last_used_at` and nothing else.
+    /// - Does not move the [`account_changes`](Self::account_changes) feed: what
+    ///   [`find_token_owner`](Self::find_token_owner) answers for authentication does not
+    ///   depend on it, and a feed moved by every recorded use would empty every process's
+    ///   account cache once a minute per active token.
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
 
     /// A feed of changes to what [`find_token_owner`](Self::find_token_owner) answers, so
     /// that a [`Vault`](crate::Vault) may cache the accounts behind tokens; `None` (the
@@ -374,6 +414,13 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         scope: ResetScope,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError>;
+
+    /// How many images `owner` has and the bytes of their originals together.
+    ///
+    /// # Contract
+    /// - Counts only `owner`'s images; an unknown user's usage is zero.
+    /// - `bytes` is the sum of the images' `size`, exact beyond 32 bits.
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError>;
 }
 
 /// Expiring links.

@@ -200,6 +200,9 @@ pub struct TokenRecord {
     /// When the token stops working, if it expires (see
     /// [`VaultConfig::token_ttl`](crate::VaultConfig::token_ttl)).
     pub expires_at: Option<DateTime<Utc>>,
+    /// When a request last used the token, to within
+    /// [`SESSION_TOUCH_INTERVAL`](crate::SESSION_TOUCH_INTERVAL); `None` if never.
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

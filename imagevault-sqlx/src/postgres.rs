@@ -14,7 +14,7 @@ use imagevault_core::repo::{
 };
 use imagevault_core::{
     ExpiringLink, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, PasswordHash, Plan,
-    PlanId, StorageKey, Thumbnail, ThumbnailHeight, TokenRecord, User, UserId, Username,
+    PlanId, StorageKey, Thumbnail, ThumbnailHeight, TokenRecord, Usage, User, UserId, Username,
 };
 use imagevault_core::{SessionRecord, TokenHash};
 use sqlx::migrate::Migrator;
@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::error::{InvalidRow, SetupError, Violations, backend};
 use crate::rows::{
     self, CandidateRow, ImagePlanRow, ImageRow, JoinedImageRow, LinkRow, LinkTargetRow, PlanRow,
-    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, UserRow, convert, found_keys, heights_i32,
-    image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
+    SessionOwnerRow, ThumbnailRow, TokenOwnerRow, TokenRow, UserRow, convert, found_keys,
+    heights_i32, image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
     owner_plan_columns, plan_columns, records, signed, thumbnail_columns, thumbnail_status,
     unsigned32, user_columns,
 };
@@ -504,6 +504,18 @@ impl PlanRepo for PostgresRepo {
             .map_err(|error| Violations::PLAN_DELETE.map(BACKEND, error))?;
         Ok(done.rows_affected() > 0)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let rows: Vec<(Uuid, i64)> = sqlx::query_as(rows::account_page_sql::PLAN_USER_COUNTS)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(
+            rows.into_iter()
+                .map(|(id, users)| rows::plan_count(id, users))
+                .collect(),
+        )
+    }
 }
 
 #[async_trait]
@@ -566,6 +578,23 @@ impl UserRepo for PostgresRepo {
         Ok(in_order(query, users))
     }
 
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let sql = format!(
+            "SELECT {} FROM users u WHERE {} {}",
+            user_columns!(),
+            rows::account_page_sql::SEARCH_CONDITION,
+            keyset_clause(query, "u", 2)
+        );
+        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql)
+            .bind(rows::account_page_sql::search_pattern(text));
+        if let Some((anchor, _)) = query.anchor {
+            select = select.bind(anchor.created_at).bind(anchor.id);
+        }
+        let rows = select.fetch_all(&self.pool).await.map_err(fail)?;
+        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
+        Ok(in_order(query, users))
+    }
+
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         let done = sqlx::query(
             "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
@@ -593,18 +622,15 @@ impl UserRepo for PostgresRepo {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-        // Through a SELECT of the user, so that a user being deleted gets no new token.
-        let done = sqlx::query(
-            "INSERT INTO api_tokens (hash, user_id, created_at, expires_at) \
-             SELECT $1, id, $3, $4 FROM users WHERE id = $2 AND deletion_requested_at IS NULL",
-        )
-        .bind(&token.hash.as_bytes()[..])
-        .bind(token.user_id.as_uuid())
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
+        let done = sqlx::query(rows::token_sql::INSERT)
+            .bind(&token.hash.as_bytes()[..])
+            .bind(token.user_id.as_uuid())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .bind(token.last_used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
         if done.rows_affected() == 0 {
             return Err(Conflict::MissingReference.into());
         }
@@ -612,19 +638,12 @@ impl UserRepo for PostgresRepo {
     }
 
     async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<TokenOwnerRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            ", ",
-            owner_plan_columns!(),
-            ", k.expires_at AS token_expires_at",
-            " FROM api_tokens k JOIN users u ON u.id = k.user_id",
-            " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
-        ))
-        .bind(&hash.as_bytes()[..])
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(fail)?;
+        let row: Option<TokenOwnerRow<Stamp, Heights>> =
+            sqlx::query_as(rows::token_sql::FIND_OWNER)
+                .bind(&hash.as_bytes()[..])
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(fail)?;
         checked(row.map(TokenOwnerRow::into_token_owner).transpose())
     }
 
@@ -644,6 +663,29 @@ impl UserRepo for PostgresRepo {
             .await
             .map_err(fail)?;
         Ok(done.rows_affected())
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let rows: Vec<TokenRow<Stamp>> = sqlx::query_as(rows::token_sql::LIST_USER)
+            .bind(user.as_uuid())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows.into_iter().map(TokenRow::into_token).collect())
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let done = sqlx::query(rows::token_sql::TOUCH)
+            .bind(&hash.as_bytes()[..])
+            .bind(used_at)
+            .execute(&self.pool)
+            .await
+            .map_err(fail)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
@@ -1048,6 +1090,15 @@ impl ImageRepo for PostgresRepo {
         }
         let done = update.execute(&self.pool).await.map_err(fail)?;
         Ok(done.rows_affected())
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let (images, bytes): (i64, i64) = sqlx::query_as(rows::account_page_sql::USAGE)
+            .bind(owner.as_uuid())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(fail)?;
+        checked(rows::usage(images, bytes))
     }
 }
 

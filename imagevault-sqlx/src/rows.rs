@@ -16,7 +16,7 @@ use imagevault_core::{
     User, UserId, Username,
 };
 use imagevault_core::{
-    PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, repo::RepoError,
+    PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,
 };
 use uuid::Uuid;
 
@@ -267,12 +267,14 @@ impl<T: Stamp, H: StoredHeights> UserPlanRow<T, H> {
     }
 }
 
-/// A token's user with their plan, and the token's expiry (column `token_expires_at`).
+/// A token's user with their plan, and the token's expiry and last use (columns
+/// `token_expires_at`, `token_last_used_at`).
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct TokenOwnerRow<T, H> {
     #[sqlx(flatten)]
     pub(crate) owner: UserPlanRow<T, H>,
     pub(crate) token_expires_at: Option<T>,
+    pub(crate) token_last_used_at: Option<T>,
 }
 
 impl<T: Stamp, H: StoredHeights> TokenOwnerRow<T, H> {
@@ -282,8 +284,61 @@ impl<T: Stamp, H: StoredHeights> TokenOwnerRow<T, H> {
             user,
             plan,
             expires_at: self.token_expires_at.map(Stamp::into_utc).transpose()?,
+            last_used_at: self.token_last_used_at.map(Stamp::into_utc).transpose()?,
         })
     }
+}
+
+/// A row of `api_tokens`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct TokenRow<T> {
+    hash: Vec<u8>,
+    user_id: Uuid,
+    created_at: T,
+    expires_at: Option<T>,
+    last_used_at: Option<T>,
+}
+
+impl<T: Stamp> TokenRow<T> {
+    pub(crate) fn into_token(self) -> Result<TokenRecord, InvalidRow> {
+        let hash: [u8; 32] = self
+            .hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| InvalidRow(format!("a token hash of {} bytes", self.hash.len())))?;
+        Ok(TokenRecord {
+            hash: TokenHash::from_bytes(hash),
+            user_id: UserId::from_uuid(self.user_id),
+            created_at: self.created_at.into_utc()?,
+            expires_at: self.expires_at.map(Stamp::into_utc).transpose()?,
+            last_used_at: self.last_used_at.map(Stamp::into_utc).transpose()?,
+        })
+    }
+}
+
+/// API token statements, the same in both dialects; only how times are bound differs.
+pub(crate) mod token_sql {
+    /// Binds hash, user id, created, expires, last used. Through a SELECT of the user, so
+    /// that a user being deleted gets no new token.
+    pub(crate) const INSERT: &str = "INSERT INTO api_tokens \
+         (hash, user_id, created_at, expires_at, last_used_at) \
+         SELECT $1, id, $3, $4, $5 FROM users WHERE id = $2 AND deletion_requested_at IS NULL";
+    /// Binds the hash.
+    pub(crate) const FIND_OWNER: &str = concat!(
+        "SELECT ",
+        super::user_columns!(),
+        ", ",
+        super::owner_plan_columns!(),
+        ", k.expires_at AS token_expires_at, k.last_used_at AS token_last_used_at",
+        " FROM api_tokens k JOIN users u ON u.id = k.user_id",
+        " LEFT JOIN plans p ON p.id = u.plan_id WHERE k.hash = $1"
+    );
+    /// Binds the user id.
+    pub(crate) const LIST_USER: &str = "SELECT hash, user_id, created_at, expires_at, last_used_at \
+         FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, hash DESC";
+    /// Binds the hash and the time of use. Only `last_used_at`, which the PostgreSQL
+    /// account-change trigger leaves out, so that recording a use empties no cache.
+    pub(crate) const TOUCH: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE hash = $1";
 }
 
 /// A session's user with their plan, and the session's times (columns `session_*`).
@@ -807,4 +862,49 @@ pub(crate) mod admin_sql {
             thumbnails_failed: count(failed, "failed thumbnail count")?,
         })
     }
+}
+
+/// Statements for the account page and the administrators' lists, the same in both
+/// dialects.
+pub(crate) mod account_page_sql {
+    /// Binds the owner. `SUM` of a PostgreSQL `bigint` is `numeric`, hence the cast.
+    pub(crate) const USAGE: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) \
+         FROM images WHERE owner = $1";
+    /// Every plan with its number of users.
+    pub(crate) const PLAN_USER_COUNTS: &str = "SELECT p.id, COUNT(u.id) FROM plans p \
+         LEFT JOIN users u ON u.plan_id = p.id GROUP BY p.id";
+    /// The condition of a user search on users `u`, with the pattern of [`search_pattern`]
+    /// as `$1`. Both sides are lowered by the database, so a backend folds the text as it
+    /// folds the names.
+    pub(crate) const SEARCH_CONDITION: &str = "lower(u.username) LIKE lower($1) ESCAPE '\\'";
+
+    /// The `LIKE` pattern for usernames containing `text`, its wildcards escaped.
+    pub(crate) fn search_pattern(text: &str) -> String {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        pattern
+    }
+}
+
+/// The usage of `images` and `bytes` as counted by [`account_page_sql::USAGE`].
+pub(crate) fn usage(images: i64, bytes: i64) -> Result<imagevault_core::Usage, InvalidRow> {
+    Ok(imagevault_core::Usage {
+        images: u64::try_from(images).map_err(|_| InvalidRow(format!("image count {images}")))?,
+        bytes: u64::try_from(bytes).map_err(|_| InvalidRow(format!("byte count {bytes}")))?,
+    })
+}
+
+/// A plan's user count as counted by [`account_page_sql::PLAN_USER_COUNTS`].
+pub(crate) fn plan_count(id: Uuid, users: i64) -> Result<(PlanId, u64), InvalidRow> {
+    Ok((
+        PlanId::from_uuid(id),
+        u64::try_from(users).map_err(|_| InvalidRow(format!("user count {users}")))?,
+    ))
 }

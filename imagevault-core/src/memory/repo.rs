@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
-use crate::image::{Image, ImageId, ImageRecord};
+use crate::image::{Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
@@ -212,6 +212,17 @@ impl PlanRepo for MemoryRepo {
         self.account_changes.changed();
         Ok(true)
     }
+
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        let state = self.state();
+        let mut counts: HashMap<PlanId, u64> = state.plans.keys().map(|&id| (id, 0)).collect();
+        for plan in state.users.values().filter_map(|user| user.plan_id) {
+            if let Some(count) = counts.get_mut(&plan) {
+                *count += 1;
+            }
+        }
+        Ok(counts.into_iter().collect())
+    }
 }
 
 #[async_trait]
@@ -239,6 +250,19 @@ impl UserRepo for MemoryRepo {
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
         let state = self.state();
         Ok(newest_first(state.users.values().cloned(), query))
+    }
+
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        let text = text.to_ascii_lowercase();
+        let state = self.state();
+        Ok(newest_first(
+            state
+                .users
+                .values()
+                .filter(|user| user.username.as_str().to_ascii_lowercase().contains(&text))
+                .cloned(),
+            query,
+        ))
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
@@ -345,6 +369,7 @@ impl UserRepo for MemoryRepo {
                 user: user.clone(),
                 plan: state.owner_plan(user.id),
                 expires_at: token.expires_at,
+                last_used_at: token.last_used_at,
             }))
     }
 
@@ -365,6 +390,35 @@ impl UserRepo for MemoryRepo {
             self.account_changes.changed();
         }
         Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        let state = self.state();
+        let mut tokens: Vec<TokenRecord> = state
+            .tokens
+            .values()
+            .filter(|token| token.user_id == user)
+            .cloned()
+            .collect();
+        tokens.sort_by(|a, b| {
+            (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes()))
+        });
+        Ok(tokens)
+    }
+
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        // No account change: see the contract.
+        Ok(match self.state().tokens.get_mut(hash.as_bytes()) {
+            Some(token) => {
+                token.last_used_at = Some(used_at);
+                true
+            }
+            None => false,
+        })
     }
 
     fn account_changes(&self) -> Option<ChangeFeed> {
@@ -699,6 +753,18 @@ impl ImageRepo for MemoryRepo {
             }
         }
         Ok(reset)
+    }
+
+    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
+        let state = self.state();
+        Ok(state
+            .images
+            .values()
+            .filter(|image| image.owner == owner)
+            .fold(Usage::default(), |usage, image| Usage {
+                images: usage.images + 1,
+                bytes: usage.bytes.saturating_add(image.size),
+            }))
     }
 }
 

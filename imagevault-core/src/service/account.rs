@@ -1,6 +1,7 @@
 //! Authentication and API tokens.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use blake2::Blake2bMac;
@@ -12,6 +13,7 @@ use crate::auth::{self, ApiToken};
 use crate::error::{PlanFeature, VaultError};
 use crate::plan::Plan;
 use crate::repo::TokenOwner;
+use crate::session::SESSION_TOUCH_INTERVAL;
 use crate::user::{Password, TokenRecord, User, UserId, Username};
 
 use super::Vault;
@@ -66,6 +68,47 @@ impl IssuedToken {
     pub fn expose(&self) -> &str {
         self.token.expose()
     }
+}
+
+/// When a token's use was last recorded, shared by an account cache entry and every copy
+/// of it, so that the request that records a use updates the cached entry too: without
+/// it, a cached entry would ask for a write on every request after the first interval.
+#[derive(Debug, Clone)]
+struct LastUse(Arc<AtomicI64>);
+
+impl LastUse {
+    /// Stands for "never recorded".
+    const NEVER: i64 = i64::MIN;
+
+    fn new(at: Option<DateTime<Utc>>) -> Self {
+        Self(Arc::new(AtomicI64::new(
+            at.map_or(Self::NEVER, |at| at.timestamp_micros()),
+        )))
+    }
+
+    /// Whether a use at `now` is to be recorded: when none was, or the last one is at
+    /// least [`SESSION_TOUCH_INTERVAL`] old. Taken by one request only, so that concurrent
+    /// requests of this process write once.
+    fn claim(&self, now: DateTime<Utc>) -> bool {
+        let now = now.timestamp_micros();
+        let interval = TimeDelta::from_std(SESSION_TOUCH_INTERVAL)
+            .ok()
+            .and_then(|interval| interval.num_microseconds())
+            .unwrap_or(i64::MAX);
+        self.0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                (last == Self::NEVER || now.saturating_sub(last) >= interval).then_some(now)
+            })
+            .is_ok()
+    }
+}
+
+/// A token's account as the account cache keeps it.
+#[derive(Debug, Clone)]
+pub(super) struct CachedToken {
+    account: Account,
+    expires_at: Option<DateTime<Utc>>,
+    last_use: LastUse,
 }
 
 /// An authenticated user with the plan in force for this request.
@@ -291,6 +334,9 @@ impl Vault {
     /// (see [`VaultConfig::account_cache_capacity`](super::VaultConfig::account_cache_capacity)).
     /// A token past its expiry is [`VaultError::InvalidCredentials`], whether cached or not.
     /// Not throttled; see [`Vault::authenticate_token_from`].
+    ///
+    /// A token's use is recorded (for [`Vault::list_own_tokens`]) at most once per
+    /// [`SESSION_TOUCH_INTERVAL`] by each process, cached account or not.
     pub async fn authenticate_token(&self, token: &str) -> Result<Account, VaultError> {
         let hash = ApiToken::presented(token).hash();
         let repo = &self.inner.repo;
@@ -299,15 +345,20 @@ impl Vault {
         // the entry stale at once.
         let stamp = cache.stamp(|| repo.account_changes());
         let cached = stamp.and_then(|stamp| cache.get(&hash, stamp));
-        let (account, expires_at) = match cached {
+        let entry = match cached {
             Some(entry) => entry,
             None => match repo.find_token_owner(&hash).await? {
                 Some(TokenOwner {
                     user,
                     plan,
                     expires_at,
+                    last_used_at,
                 }) => {
-                    let entry = (Account { user, plan }, expires_at);
+                    let entry = CachedToken {
+                        account: Account { user, plan },
+                        expires_at,
+                        last_use: LastUse::new(last_used_at),
+                    };
                     if let Some(stamp) = stamp {
                         cache.insert(hash, stamp, entry.clone());
                     }
@@ -316,10 +367,15 @@ impl Vault {
                 None => return Err(VaultError::InvalidCredentials),
             },
         };
-        match expires_at {
-            Some(expires_at) if expires_at <= self.now() => Err(VaultError::InvalidCredentials),
-            _ => Ok(account),
+        let now = self.now();
+        if entry.expires_at.is_some_and(|expires_at| expires_at <= now) {
+            return Err(VaultError::InvalidCredentials);
         }
+        if entry.last_use.claim(now) {
+            // A token revoked meanwhile is not stored any more: nothing to record.
+            repo.touch_token(&hash, now).await?;
+        }
+        Ok(entry.account)
     }
 
     /// [`Vault::authenticate_token`] for a request from `client`, an opaque key such as the
@@ -374,6 +430,7 @@ impl Vault {
                 user_id: account.user.id,
                 created_at,
                 expires_at,
+                last_used_at: None,
             })
             .await?;
         Ok(IssuedToken { token, expires_at })

@@ -56,10 +56,11 @@ impl Vault {
         // One lookup per owner on the page (at most a page's worth), not per image.
         let mut usernames: HashMap<UserId, Option<Username>> = HashMap::new();
         for record in &page.items {
-            let owner = record.image.owner;
-            if !usernames.contains_key(&owner) {
-                let user = repo.get_user(owner).await?;
-                usernames.insert(owner, user.map(|user| user.username));
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                usernames.entry(record.image.owner)
+            {
+                let user = repo.get_user(record.image.owner).await?;
+                entry.insert(user.map(|user| user.username));
             }
         }
         Ok(

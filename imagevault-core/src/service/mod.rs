@@ -4,6 +4,7 @@
 //! [`VaultError`](crate::VaultError)s to their own vocabulary; they hold no rules of their own.
 
 mod account;
+mod account_page;
 mod admin;
 mod admin_images;
 mod dashboard;
@@ -13,6 +14,7 @@ mod hanging_queue;
 mod images;
 mod links;
 mod media;
+mod own_tokens;
 mod pool;
 mod read_cache;
 mod sessions;
@@ -33,6 +35,7 @@ pub use dashboard::Dashboard;
 pub use images::{ImageView, ReadLimitedError, ThumbnailView, Upload, read_limited};
 pub use links::{LinkView, parse_image_id};
 pub use media::{MediaCaching, MediaKind, MediaObject};
+pub use own_tokens::TokenInfo;
 pub use sessions::StartedSession;
 pub use sweep::{SweepOptions, SweepReport};
 pub use throttle::{ThrottleConfig, client_key};
@@ -265,8 +268,9 @@ struct Inner {
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
     links: ReadCache<LinkKey, ResolvedLink>,
-    /// The accounts of API tokens with the token's expiry, by the token's hash.
-    accounts: ReadCache<TokenHash, (Account, Option<chrono::DateTime<chrono::Utc>>)>,
+    /// The accounts of API tokens with the token's expiry and last recorded use, by the
+    /// token's hash.
+    accounts: ReadCache<TokenHash, account::CachedToken>,
     /// Small media objects, by storage key, weighed in bytes.
     media: ReadCache<StorageKey, CachedObject>,
     /// The repository's link feed, asked for once and shared by the caches it keeps honest.

@@ -18,7 +18,7 @@ use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use uuid::Uuid;
 
 use crate::auth::{ApiToken, TokenHash};
-use crate::image::{Image, ImageId, ImageName, ImageRecord};
+use crate::image::{Image, ImageId, ImageName, ImageRecord, Usage};
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 use crate::page::{Direction, Keyset, KeysetQuery, Positioned};
@@ -50,6 +50,11 @@ pub async fn run_all(repo: &dyn Repo) {
     token_expiry_round_trips(repo).await;
     delete_user_tokens_revokes_only_theirs(repo).await;
     begin_user_deletion_locks_the_account(repo).await;
+    user_tokens_list_newest_first(repo).await;
+    touch_token_records_use(repo).await;
+    search_users_by_keyset(repo).await;
+    search_users_takes_text_literally(repo).await;
+    plan_user_counts_count_each_plan(repo).await;
 
     image_round_trips(repo).await;
     image_insert_needs_owner(repo).await;
@@ -59,6 +64,7 @@ pub async fn run_all(repo: &dyn Repo) {
     delete_image_removes_thumbnails_and_links(repo).await;
     find_original_sees_current_plan(repo).await;
     referenced_keys_finds_originals_and_thumbnails(repo).await;
+    usage_counts_originals(repo).await;
 
     ensure_thumbnails_inserts_missing_rows(repo).await;
     start_thumbnail_attempt_renews_pending_rows(repo).await;
@@ -1125,6 +1131,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         user: user.clone(),
         plan: Some(basic),
         expires_at: None,
+        last_used_at: None,
     };
     let token = || {
         ApiToken::generate()
@@ -1138,6 +1145,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
             user_id: user.id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         };
         repo.insert_token(&record)
             .await
@@ -1193,6 +1201,7 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
         user_id: UserId::new(),
         created_at: now(),
         expires_at: None,
+        last_used_at: None,
     };
     assert_conflict(
         repo.insert_token(&orphan).await,
@@ -1237,6 +1246,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user_id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         })
         .await
         .expect("insert_token failed for an existing user");
@@ -1269,6 +1279,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: bystander.clone(),
             plan: None,
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner's plan must be None for a user created without a plan"
     );
@@ -1288,6 +1299,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: moved.clone(),
             plan: Some(second.clone()),
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner must reflect a change of the user's plan"
     );
@@ -1331,6 +1343,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
             user: planless,
             plan: None,
             expires_at: None,
+            last_used_at: None,
         },
         "find_token_owner's plan must be None when the user has none"
     );
@@ -1351,6 +1364,7 @@ async fn store_token(
         user_id: user,
         created_at: now(),
         expires_at,
+        last_used_at: None,
     })
     .await
     .map(|()| hash)
@@ -1378,6 +1392,7 @@ pub async fn token_expiry_round_trips(repo: &dyn Repo) {
                 user: user.clone(),
                 plan: None,
                 expires_at,
+                last_used_at: None,
             },
             "find_token_owner must return the token's expiry as stored"
         );
@@ -1588,6 +1603,365 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
         "a user not being deleted must not be listed"
     );
     clean_up(repo, &[bystander.id], &[]).await;
+}
+
+/// A token of `user` created at `created_at`, not yet stored.
+fn token_value(user: UserId, created_at: DateTime<Utc>) -> TokenRecord {
+    TokenRecord {
+        hash: ApiToken::generate()
+            .expect("generating a token failed")
+            .hash(),
+        user_id: user,
+        created_at,
+        expires_at: None,
+        last_used_at: None,
+    }
+}
+
+/// `list_user_tokens` lists every stored token of the user and no one else's, newest first
+/// (ties by hash, descending), each as stored to the microsecond: expiry (past ones too)
+/// and last use included. Revoked tokens are gone from it; an unknown user has none.
+pub async fn user_tokens_list_newest_first(repo: &dyn Repo) {
+    let user = new_user(repo, None).await;
+    let bystander = new_user(repo, None).await;
+    let base = now();
+    let mut tokens = vec![
+        token_value(user.id, micros(base, -2_000_001)),
+        TokenRecord {
+            expires_at: Some(micros(base, -1_000_003)),
+            last_used_at: Some(micros(base, -1_500_007)),
+            ..token_value(user.id, micros(base, -3_000_005))
+        },
+        TokenRecord {
+            expires_at: Some(micros(base, 86_400_000_009)),
+            ..token_value(user.id, micros(base, -7))
+        },
+        token_value(user.id, micros(base, -7)),
+    ];
+    for token in &tokens {
+        repo.insert_token(token)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    repo.insert_token(&token_value(bystander.id, base))
+        .await
+        .expect("insert_token failed for an existing user");
+    tokens
+        .sort_by(|a, b| (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes())));
+    assert_eq!(
+        repo.list_user_tokens(user.id)
+            .await
+            .expect("list_user_tokens failed"),
+        tokens,
+        "list_user_tokens must list the user's tokens as stored, newest first, ties by hash descending"
+    );
+
+    let revoked = tokens.remove(1);
+    assert!(
+        repo.delete_token(&revoked.hash)
+            .await
+            .expect("delete_token failed")
+    );
+    assert_eq!(
+        repo.list_user_tokens(user.id)
+            .await
+            .expect("list_user_tokens failed"),
+        tokens,
+        "a revoked token must no longer be listed"
+    );
+    assert!(
+        repo.list_user_tokens(UserId::new())
+            .await
+            .expect("list_user_tokens failed")
+            .is_empty(),
+        "an unknown user has no tokens"
+    );
+    clean_up(repo, &[user.id, bystander.id], &[]).await;
+}
+
+/// `touch_token` sets a token's `last_used_at`, exactly, and nothing else, as
+/// `list_user_tokens` and `find_token_owner` show; it is `false` for a token that is not
+/// stored, and then stores nothing.
+pub async fn touch_token_records_use(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let expires_at = Some(micros(now(), 3_600_000_001));
+    let token = TokenRecord {
+        expires_at,
+        ..token_value(user.id, now())
+    };
+    let other = token_value(user.id, micros(token.created_at, -1));
+    for record in [&token, &other] {
+        repo.insert_token(record)
+            .await
+            .expect("insert_token failed for an existing user");
+    }
+    for used_at in [micros(now(), 60_000_003), micros(now(), 120_000_011)] {
+        assert!(
+            repo.touch_token(&token.hash, used_at)
+                .await
+                .expect("touch_token failed"),
+            "touch_token of a stored token must be true"
+        );
+        let touched = TokenRecord {
+            last_used_at: Some(used_at),
+            ..token.clone()
+        };
+        assert_eq!(
+            repo.list_user_tokens(user.id)
+                .await
+                .expect("list_user_tokens failed"),
+            vec![touched, other.clone()],
+            "touch_token must set last_used_at of that token only, exactly"
+        );
+        let owner = repo
+            .find_token_owner(&token.hash)
+            .await
+            .expect("find_token_owner failed")
+            .expect("a touched token must still find its user");
+        assert_eq!(
+            (owner.user.id, owner.expires_at, owner.last_used_at),
+            (user.id, expires_at, Some(used_at)),
+            "find_token_owner must return the token's last use"
+        );
+    }
+    let stray = ApiToken::generate()
+        .expect("generating a token failed")
+        .hash();
+    assert!(
+        !repo
+            .touch_token(&stray, now())
+            .await
+            .expect("touch_token failed"),
+        "touch_token of an unknown token must be false"
+    );
+    assert!(
+        repo.find_token_owner(&stray)
+            .await
+            .expect("find_token_owner failed")
+            .is_none(),
+        "touch_token of an unknown token must not store it"
+    );
+    clean_up(repo, &[user.id], &[]).await;
+}
+
+/// A user named `name`, created at `created_at`, not yet stored.
+fn named_user(name: &str, created_at: DateTime<Utc>) -> User {
+    User {
+        username: Username::parse(name).expect("a valid username"),
+        ..user_value(None, created_at)
+    }
+}
+
+/// `search_users` finds the users whose username contains the text anywhere, ignoring
+/// the case of ASCII letters, newest first by `(created_at, id)` and paged by
+/// [`KeysetQuery`] in both directions as `list_users` is; an empty text finds every user.
+pub async fn search_users_by_keyset(repo: &dyn Repo) {
+    // A random marker, so that only this check's users match it.
+    let marker = super::unique("find");
+    let upper = marker.to_ascii_uppercase();
+    let base = now();
+    let names = [
+        marker.clone(),
+        format!("a{upper}"),
+        format!("{marker}.z"),
+        format!("x_{marker}_y"),
+        format!("{upper}@b"),
+        format!("q{marker}"),
+        format!("{marker}{marker}"),
+    ];
+    let matching: Vec<User> = names
+        .iter()
+        .zip([0, 0, 2, 3, 3, 3, 8])
+        .map(|(name, offset)| named_user(name, micros(base, offset)))
+        .collect();
+    // Near misses: the marker broken, in the same time span.
+    let (head, tail) = marker.split_at(4);
+    let misses = [
+        named_user(&format!("{head}.{tail}"), micros(base, 3)),
+        named_user(&marker[1..], micros(base, 1)),
+    ];
+    for user in matching.iter().chain(&misses) {
+        repo.create_user(user).await.expect("create_user failed");
+    }
+    for text in [marker.as_str(), upper.as_str()] {
+        check_keyset_list(
+            "search_users",
+            Scope::Own,
+            &matching,
+            Positioned::position,
+            move |query| async move { repo.search_users(text, &query).await },
+        )
+        .await;
+    }
+    let part = &marker[2..];
+    let found = repo
+        .search_users(part, &KeysetQuery::first(1000))
+        .await
+        .expect("search_users failed");
+    let ids: HashSet<UserId> = found.iter().map(|user| user.id).collect();
+    assert!(
+        matching.iter().all(|user| ids.contains(&user.id)) && ids.contains(&misses[1].id),
+        "search_users must find the text anywhere in the username"
+    );
+    assert!(
+        !ids.contains(&misses[0].id),
+        "search_users must not find a username without the text"
+    );
+    let everyone = repo
+        .search_users("", &KeysetQuery::first(1000))
+        .await
+        .expect("search_users failed");
+    let everyone_ids: HashSet<UserId> = everyone.iter().map(|user| user.id).collect();
+    assert!(
+        matching
+            .iter()
+            .chain(&misses)
+            .all(|user| everyone_ids.contains(&user.id)),
+        "search_users with an empty text must find every user"
+    );
+    let ids: Vec<UserId> = matching.iter().chain(&misses).map(|user| user.id).collect();
+    clean_up(repo, &ids, &[]).await;
+}
+
+/// `%`, `_` and `\` in the search text are literal characters, never wildcards.
+pub async fn search_users_takes_text_literally(repo: &dyn Repo) {
+    let marker = super::unique("lit");
+    let underscored = named_user(&format!("{marker}a_b"), now());
+    let lettered = named_user(&format!("{marker}axb"), now());
+    for user in [&underscored, &lettered] {
+        repo.create_user(user).await.expect("create_user failed");
+    }
+    let found = |text: String| async move {
+        repo.search_users(&text, &KeysetQuery::first(1000))
+            .await
+            .expect("search_users failed")
+            .into_iter()
+            .map(|user| user.id)
+            .collect::<Vec<UserId>>()
+    };
+    assert_eq!(
+        found(format!("{marker}a_b")).await,
+        vec![underscored.id],
+        "an underscore in the text must match only an underscore"
+    );
+    assert!(
+        found(format!("{marker}%")).await.is_empty(),
+        "a percent sign in the text must match only a percent sign"
+    );
+    assert!(
+        found(format!("{marker}a\\_b")).await.is_empty(),
+        "a backslash in the text must match only a backslash"
+    );
+    clean_up(repo, &[underscored.id, lettered.id], &[]).await;
+}
+
+/// `plan_user_counts` has every plan, a plan without users with 0, and counts the users
+/// of each plan: a user moving plans, being deleted or marked for deletion moves the counts.
+pub async fn plan_user_counts_count_each_plan(repo: &dyn Repo) {
+    let full = new_plan(repo, &[200]).await;
+    let empty = new_plan(repo, &[200]).await;
+    let users = [
+        new_user(repo, Some(full.id)).await,
+        new_user(repo, Some(full.id)).await,
+        new_user(repo, Some(full.id)).await,
+    ];
+    let counts = || async {
+        let counts = repo
+            .plan_user_counts()
+            .await
+            .expect("plan_user_counts failed");
+        let ids: HashSet<PlanId> = counts.iter().map(|(id, _)| *id).collect();
+        assert_eq!(
+            ids.len(),
+            counts.len(),
+            "plan_user_counts must list each plan once"
+        );
+        assert!(
+            ids.contains(&PlanId::BASIC),
+            "plan_user_counts must list every plan"
+        );
+        let of = |plan: PlanId| counts.iter().find(|(id, _)| *id == plan).map(|(_, n)| *n);
+        (of(full.id), of(empty.id))
+    };
+    assert_eq!(
+        counts().await,
+        (Some(3), Some(0)),
+        "plan_user_counts must count each plan's users, and list a plan without users with 0"
+    );
+    let moved = User {
+        plan_id: Some(empty.id),
+        ..users[0].clone()
+    };
+    assert!(repo.update_user(&moved).await.expect("update_user failed"));
+    assert!(
+        repo.begin_user_deletion(users[1].id, now())
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    assert_eq!(
+        counts().await,
+        (Some(1), Some(1)),
+        "a user moving plans or being deleted must move the counts"
+    );
+    let ids: Vec<UserId> = users.iter().map(|user| user.id).collect();
+    clean_up(repo, &ids, &[full.id, empty.id]).await;
+    let after = repo
+        .plan_user_counts()
+        .await
+        .expect("plan_user_counts failed");
+    assert!(
+        after
+            .iter()
+            .all(|(id, _)| *id != full.id && *id != empty.id),
+        "a deleted plan must no longer be counted"
+    );
+}
+
+/// `usage` counts the owner's images and sums their originals' sizes exactly (beyond 32
+/// bits), no one else's; an image deleted leaves it; an unknown user's usage is zero.
+pub async fn usage_counts_originals(repo: &dyn Repo) {
+    let owner = new_user(repo, Some(PlanId::BASIC)).await;
+    let other = new_user(repo, Some(PlanId::BASIC)).await;
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage::default(),
+        "a user without images uses nothing"
+    );
+    let mut images = Vec::new();
+    for size in [5_000_000_001_u64, 245_760, 1] {
+        let mut record = new_image(owner.id, now());
+        record.image.size = size;
+        images.push(insert(repo, record).await);
+    }
+    insert(repo, new_image(other.id, now())).await;
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage {
+            images: 3,
+            bytes: 5_000_245_762,
+        },
+        "usage must count the owner's images and sum their sizes"
+    );
+    assert!(
+        repo.delete_image(owner.id, images[0].image.id)
+            .await
+            .expect("delete_image failed")
+            .is_some()
+    );
+    assert_eq!(
+        repo.usage(owner.id).await.expect("usage failed"),
+        Usage {
+            images: 2,
+            bytes: 245_761,
+        },
+        "a deleted image must leave the usage"
+    );
+    assert_eq!(
+        repo.usage(UserId::new()).await.expect("usage failed"),
+        Usage::default(),
+        "an unknown user uses nothing"
+    );
+    clean_up(repo, &[owner.id, other.id], &[]).await;
 }
 
 /// A random microsecond between the years 1019 and 1169, earlier than any real row.
@@ -3174,6 +3548,7 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
         user_id: user.id,
         created_at: now(),
         expires_at: None,
+        last_used_at: None,
     };
     let first = token(&user);
     repo.insert_token(&first)
@@ -3278,6 +3653,7 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
             user_id: user.id,
             created_at: now(),
             expires_at: None,
+            last_used_at: None,
         };
         repo.insert_token(&record)
             .await
@@ -4000,7 +4376,8 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
     let other = new_user(repo, None).await;
     let base = far_future();
     // (owner, offset, rows); equal times test the id tie-break.
-    let layout: [(UserId, i64, &[(u32, ThumbnailStatus)]); 6] = [
+    type Layout<'a> = (UserId, i64, &'a [(u32, ThumbnailStatus)]);
+    let layout: [Layout<'_>; 6] = [
         (user.id, 0, &[(200, Ready), (400, Ready)]),
         (other.id, 0, &[(200, Failed), (400, Ready)]),
         (user.id, 3, &[(200, Pending)]),

@@ -62,6 +62,9 @@ impl PlanRepo for DeafRepo {
     async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
         self.inner.delete_plan(id).await
     }
+    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
+        self.inner.plan_user_counts().await
+    }
 }
 
 #[async_trait]
@@ -77,6 +80,9 @@ impl UserRepo for DeafRepo {
     }
     async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
         self.inner.list_users(query).await
+    }
+    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
+        self.inner.search_users(text, query).await
     }
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         self.inner.update_user(user).await
@@ -95,6 +101,16 @@ impl UserRepo for DeafRepo {
     }
     async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
         self.inner.delete_user_tokens(user).await
+    }
+    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
+        self.inner.list_user_tokens(user).await
+    }
+    async fn touch_token(
+        &self,
+        hash: &TokenHash,
+        used_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        self.inner.touch_token(hash, used_at).await
     }
     async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
         self.inner.begin_user_deletion(id, now).await
@@ -203,6 +219,9 @@ impl ImageRepo for DeafRepo {
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
         self.inner.reset_thumbnails(scope, now).await
+    }
+    async fn usage(&self, owner: UserId) -> Result<imagevault_core::Usage, RepoError> {
+        self.inner.usage(owner).await
     }
 }
 

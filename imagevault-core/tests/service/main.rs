@@ -5,6 +5,7 @@
 
 mod harness;
 
+mod account_page;
 mod accounts;
 mod admin;
 mod caches;
@@ -12,6 +13,7 @@ mod console;
 mod images;
 mod links;
 mod media;
+mod own_tokens;
 mod pagination;
 mod sessions;
 mod sweep;

@@ -424,8 +424,14 @@ impl Browser {
     /// Saves a PNG of the viewport as `<name>.png` in target/browser-screenshots/, and in
     /// docs/screenshots/ too when `IMAGEVAULT_UPDATE_SCREENSHOTS=1`.
     pub(crate) async fn screenshot(&self, name: &str) {
+        // Clicks scroll the page; the picture shows it from its top.
+        self.eval("window.scrollTo(0, 0); return true;").await;
         let png = self.client.screenshot().await.expect("screenshot");
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        // examples/server is two folders below the workspace.
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .ancestors()
+            .nth(2)
+            .expect("the workspace folder");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map_or_else(|| workspace.join("target"), PathBuf::from);
         let mut folders = vec![target.join("browser-screenshots")];
