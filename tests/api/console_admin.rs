@@ -1129,3 +1129,46 @@ async fn thumbnails_are_made_again_for_a_user_or_a_plan() {
         );
     }
 }
+
+#[tokio::test]
+async fn users_are_searched_by_name_and_plans_show_how_many_users_have_them() {
+    let app = spawn_app().await;
+    let admin = Console::user(&app, &app.admin).await;
+    let found = admin.get("/admin/users/?q=PREM").await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert!(
+        found
+            .body
+            .contains(&format!(r#"data-user-id="{}""#, app.premium.id)),
+        "{}",
+        found.body
+    );
+    assert!(
+        !found
+            .body
+            .contains(&format!(r#"data-user-id="{}""#, app.basic.id)),
+        "{}",
+        found.body
+    );
+    assert!(
+        found.body.contains(r#"value="PREM""#),
+        "the search is kept: {}",
+        found.body
+    );
+    let none = admin.get("/admin/users/?q=nobody-at-all").await;
+    assert!(none.body.contains(r#"id="users-empty""#), "{}", none.body);
+
+    crate::helpers::create_user(&app.vault, "second", Some(imagevault::PlanId::BASIC), false).await;
+    let plans = admin.get("/admin/plans/").await;
+    assert_eq!(plans.status, StatusCode::OK, "{}", plans.body);
+    let count = |plan: &str| -> String {
+        let row = helpers::element(&plans.body, &format!(r#"data-plan-id="{plan}""#), "tr");
+        row.split(r#"<td class="user-count">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</td>").next())
+            .unwrap_or_else(|| panic!("a user count in {row}"))
+            .to_owned()
+    };
+    assert_eq!(count(BASIC_PLAN), "2");
+    assert_eq!(count(PREMIUM_PLAN), "1");
+}

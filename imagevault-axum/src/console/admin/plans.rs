@@ -160,7 +160,18 @@ fn plan_form(
     }
 }
 
-fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Markup {
+fn list_page(
+    viewer: &Viewer<'_>,
+    plans: &Page<Plan>,
+    counts: &[(PlanId, u64)],
+    done: Option<&str>,
+) -> Markup {
+    let users = |id: PlanId| {
+        counts
+            .iter()
+            .find(|(plan, _)| *plan == id)
+            .map_or(0, |(_, count)| *count)
+    };
     let body = html! {
         h1 { "Plans" }
         (notice(done))
@@ -171,6 +182,7 @@ fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Mar
                 th scope="col" { "Thumbnail heights" }
                 th scope="col" { "Original link" }
                 th scope="col" { "Expiring links" }
+                th scope="col" { "Users" }
                 th scope="col" { "Created" }
             } }
             tbody {
@@ -180,6 +192,7 @@ fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Mar
                         td { (plan.thumbnail_heights) }
                         td { (yes_no(plan.original_link)) }
                         td { (yes_no(plan.expiring_links)) }
+                        td.user-count { (users(plan.id)) }
                         td { (time(&plan.created_at)) }
                     }
                 }
@@ -190,7 +203,7 @@ fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Mar
     admin_page(viewer, "Plans", body)
 }
 
-/// `GET /admin/plans/`: every plan, newest first.
+/// `GET /admin/plans/`: every plan, newest first, with how many users have it.
 pub(crate) async fn list(
     admin: SignedInAdmin,
     State(state): State<AppState>,
@@ -203,7 +216,18 @@ pub(crate) async fn list(
         .list_plans(&admin.0.account, request)
         .await
         .map_err(|error| PageError::vault(error, prefix))?;
-    Ok(list_page(&viewer(&state, &admin), &plans, query.done.as_deref()).into_response())
+    let counts = state
+        .vault
+        .plan_user_counts(&admin.0.account)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    let page = list_page(
+        &viewer(&state, &admin),
+        &plans,
+        &counts,
+        query.done.as_deref(),
+    );
+    Ok(page.into_response())
 }
 
 fn new_page(viewer: &Viewer<'_>, shown: &Shown, invalid: &Invalid) -> Markup {

@@ -172,8 +172,16 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
         h1 { "Users" }
         (notice(query.done.as_deref()))
         p { a.create-user href=(viewer.href("/admin/users/new/")) { "Create a user" } }
+        form #user-search method="get" action=(viewer.href("/admin/users/")) role="search" {
+            p {
+                label for="id_q" { "Search usernames" }
+                input #id_q type="search" name="q" value=(query.q.as_deref().unwrap_or_default())
+                    autocapitalize="none";
+                button type="submit" { "Search" }
+            }
+        }
         @if users.items.is_empty() {
-            p { "No users." }
+            p #users-empty { "No users." }
         } @else {
             table #users {
                 thead { tr {
@@ -199,7 +207,8 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
     admin_page(viewer, "Users", body)
 }
 
-/// `GET /admin/users/`: every user, newest first.
+/// `GET /admin/users/`: every user, newest first, or those whose username contains
+/// `?q=` (as the vault matches it).
 pub(crate) async fn list(
     admin: SignedInAdmin,
     State(state): State<AppState>,
@@ -207,11 +216,16 @@ pub(crate) async fn list(
 ) -> PageResult {
     let prefix = state.config.path_prefix();
     let request = page_request(query.cursor.as_deref(), ListKind::Users, prefix)?;
-    let users = state
-        .vault
-        .list_users(&admin.0.account, request)
-        .await
-        .map_err(|error| PageError::vault(error, prefix))?;
+    let text = query.q.as_deref().map_or("", str::trim);
+    let users = if text.is_empty() {
+        state.vault.list_users(&admin.0.account, request).await
+    } else {
+        state
+            .vault
+            .search_users(&admin.0.account, text, request)
+            .await
+    }
+    .map_err(|error| PageError::vault(error, prefix))?;
     let plans = all_plans(&state, &admin).await?;
     Ok(list_page(&viewer(&state, &admin), &users, &plans, &query).into_response())
 }
