@@ -2,17 +2,19 @@
 //! session's CSRF token and redirect, the vault's refusals next to the field with nothing
 //! changed, through the real server with a signed-in browser.
 
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::ORIGIN;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestUser, spawn_app};
+use crate::console_user::escaped;
+use crate::helpers::{
+    self, AppOptions, TestApp, TestUser, crafted_png, page_parts, spawn_app, spawn_app_with,
+};
 
-/// A browser signed in with a session cookie, holding its CSRF token.
-struct Browser<'a> {
+/// A signed-in browser on one app, as the admin tests drive it.
+struct Console<'a> {
     app: &'a TestApp,
-    cookie: String,
-    csrf: String,
+    browser: helpers::Browser,
 }
 
 /// A console answer: status, redirect target and HTML.
@@ -23,46 +25,13 @@ struct Answer {
     body: String,
 }
 
-/// An `application/x-www-form-urlencoded` body, as a browser writes a form.
-fn form_body(fields: &[(&str, &str)]) -> String {
-    fn encode(text: &str) -> String {
-        text.bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    char::from(byte).to_string()
-                }
-                other => format!("%{other:02X}"),
-            })
-            .collect()
-    }
-    fields
-        .iter()
-        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 async fn answer(response: reqwest::Response) -> Answer {
-    let status = response.status();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .map(|value| value.to_str().unwrap().to_owned());
-    let body = response.text().await.unwrap();
+    let (status, location, body) = page_parts(response).await;
     Answer {
         status,
         location,
         body,
     }
-}
-
-/// The token of a page's `<meta name="csrf-token">`.
-fn csrf_of(page: &str) -> String {
-    let start = page
-        .find(r#"<meta name="csrf-token" content=""#)
-        .unwrap_or_else(|| panic!("a csrf meta tag in {page}"))
-        + r#"<meta name="csrf-token" content=""#.len();
-    page[start..].split('"').next().unwrap().to_owned()
 }
 
 /// The errors shown next to `field` (`<ul id="<field>-error">`).
@@ -74,63 +43,34 @@ fn field_error(page: &str, field: &str) -> String {
     page[start..].split("</ul>").next().unwrap().to_owned()
 }
 
-/// `POST /login/` with a form; the answer and the session cookie it set, if any.
-async fn log_in(app: &TestApp, username: &str, password: &str) -> (Answer, Option<String>) {
-    let response = app
-        .request(Method::POST, "/login/", None)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("username", username),
-            ("password", password),
-            ("next", "/"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    let cookie = response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|value| value.to_str().unwrap())
-        .find(|value| value.contains("imagevault_session=") && !value.contains("Max-Age=0"))
-        .map(|value| value.split(';').next().unwrap().to_owned());
-    (answer(response).await, cookie)
-}
-
-impl<'a> Browser<'a> {
+impl<'a> Console<'a> {
     async fn sign_in(app: &'a TestApp, username: &str, password: &str) -> Self {
-        let (answer, cookie) = log_in(app, username, password).await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
-        let mut browser = Self {
+        Self {
             app,
-            cookie: cookie.expect("a session cookie"),
-            csrf: String::new(),
-        };
-        let gallery = browser.get("/").await;
-        assert_eq!(gallery.status, StatusCode::OK, "{}", gallery.body);
-        browser.csrf = csrf_of(&gallery.body);
-        browser
+            browser: app.sign_in_with(username, password).await,
+        }
     }
 
     async fn user(app: &'a TestApp, user: &TestUser) -> Self {
         Self::sign_in(app, &user.username, &user.password).await
     }
 
+    fn csrf(&self) -> &str {
+        &self.browser.csrf
+    }
+
     async fn get(&self, path: &str) -> Answer {
-        let response = self
-            .app
-            .request(Method::GET, path, None)
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        answer(response).await
+        let (status, location, body) = self.app.get_page(path, Some(&self.browser)).await;
+        Answer {
+            status,
+            location,
+            body,
+        }
     }
 
     /// Posts a form with the session's CSRF token.
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut fields = fields.to_vec();
-        fields.push(("csrfmiddlewaretoken", &self.csrf));
+        let fields = self.browser.form(fields);
         self.post_exactly(path, &fields, None).await
     }
 
@@ -141,12 +81,14 @@ impl<'a> Browser<'a> {
         fields: &[(&str, &str)],
         origin: Option<&str>,
     ) -> Answer {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let mut request = self
             .app
-            .request(Method::POST, path, None)
-            .header(COOKIE, &self.cookie)
+            .page_request(Method::POST, path, Some(&self.browser))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_body(fields));
+            .body(body);
         if let Some(origin) = origin {
             request = request.header(ORIGIN, origin);
         }
@@ -188,7 +130,7 @@ const PREMIUM_PLAN: &str = "00000000-0000-7000-8000-00000000b002";
 #[tokio::test]
 async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
     let app = spawn_app().await;
-    let browser = Browser::user(&app, &app.basic).await;
+    let browser = Console::user(&app, &app.basic).await;
     let user = &app.premium.id;
     for path in [
         "/admin/".to_owned(),
@@ -200,6 +142,8 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
         "/admin/plans/new/".to_owned(),
         format!("/admin/plans/{BASIC_PLAN}/"),
         format!("/admin/plans/{BASIC_PLAN}/delete/"),
+        "/admin/images/".to_owned(),
+        "/admin/images/?owner=premium&failed=1".to_owned(),
     ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "GET {path}");
@@ -209,7 +153,9 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
             page.body
         );
     }
-    let forms: [(String, Vec<(&str, &str)>); 8] = [
+    let image = app.upload_png(&app.premium, 20, 10).await;
+    let image = image["id"].as_str().unwrap();
+    let forms = [
         (
             "/admin/users/new/".to_owned(),
             vec![
@@ -237,6 +183,11 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
             vec![("name", "Renamed"), ("thumbnail_heights", "100")],
         ),
         (format!("/admin/plans/{BASIC_PLAN}/delete/"), vec![]),
+        (format!("/admin/images/{image}/delete/"), vec![]),
+        (format!("/admin/images/{image}/retry/"), vec![]),
+        ("/admin/images/retry-failed/".to_owned(), vec![]),
+        (format!("/admin/users/{user}/regenerate/"), vec![]),
+        (format!("/admin/plans/{BASIC_PLAN}/regenerate/"), vec![]),
     ];
     for (path, fields) in &forms {
         let answer = browser.post(path, fields).await;
@@ -260,6 +211,10 @@ async fn every_admin_page_and_form_is_refused_to_a_non_administrator() {
         StatusCode::OK,
         "the premium user's token still works"
     );
+    let (status, _) = app
+        .get_json(&format!("/api/images/{image}/"), &app.premium)
+        .await;
+    assert_eq!(status, StatusCode::OK, "the image is still there");
     let plans = plans(&app).await;
     assert_eq!(plans.len(), 3, "{plans:?}");
     assert!(plans.iter().any(|plan| plan["name"] == "Basic"));
@@ -278,29 +233,57 @@ async fn a_signed_out_browser_is_sent_to_the_login_page() {
             "GET {path}"
         );
     }
-    let posted = app
-        .request(Method::POST, "/admin/users/new/", None)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[
-            ("username", "ghost"),
-            ("password", "long enough password"),
-        ]))
-        .send()
-        .await
-        .unwrap();
-    let posted = answer(posted).await;
+    let posted = answer(
+        app.post_form(
+            "/admin/users/new/",
+            None,
+            &[("username", "ghost"), ("password", "long enough password")],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(posted.status, StatusCode::SEE_OTHER);
     assert_eq!(posted.location.as_deref(), Some("/login/?next=%2F"));
     assert!(!usernames(&app).await.contains(&"ghost".to_owned()));
 }
 
+/// The number a dashboard figure (`<dd id="stat-...">`) holds.
+fn stat(page: &str, id: &str) -> u64 {
+    let marker = format!(r#"id="{id}" data-value=""#);
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("figure {id} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().parse().unwrap()
+}
+
 #[tokio::test]
-async fn the_dashboard_links_every_section() {
+async fn the_dashboard_counts_what_is_stored_and_links_every_section() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
+    let image = app.upload_png(&app.premium, 40, 30).await;
+    app.wait_for_thumbnails(&app.premium, image["id"].as_str().unwrap())
+        .await;
     let page = admin.get("/admin/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    for section in ["/admin/users/", "/admin/plans/"] {
+    assert_eq!(stat(&page.body, "stat-users"), 5, "the app's five users");
+    assert_eq!(stat(&page.body, "stat-images"), 1);
+    assert_eq!(
+        stat(&page.body, "stat-bytes"),
+        image["size"].as_u64().unwrap(),
+        "{image}"
+    );
+    assert_eq!(stat(&page.body, "stat-thumbnails-pending"), 0);
+    assert_eq!(stat(&page.body, "stat-thumbnails-failed"), 0);
+    for figure in [
+        "stat-queue-ready",
+        "stat-queue-delayed",
+        "stat-queue-in-flight",
+        "stat-queue-dead",
+    ] {
+        stat(&page.body, figure);
+    }
+    for section in ["/admin/users/", "/admin/plans/", "/admin/images/"] {
         assert!(
             page.body.contains(&format!(r#"href="{section}""#)),
             "{section}: {}",
@@ -313,7 +296,7 @@ async fn the_dashboard_links_every_section() {
 #[tokio::test]
 async fn an_administrator_creates_a_user_who_can_then_sign_in() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let list = admin.get("/admin/users/").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert!(
@@ -362,14 +345,14 @@ async fn an_administrator_creates_a_user_who_can_then_sign_in() {
         "the confirmation: {}",
         page.body
     );
-    let newbie = Browser::sign_in(&app, "newbie", "a good long password").await;
+    let newbie = Console::sign_in(&app, "newbie", "a good long password").await;
     assert_eq!(newbie.get("/admin/").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_refused_user_shows_the_reason_next_to_the_field_and_creates_nothing() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let before = usernames(&app).await;
 
     let taken = admin
@@ -458,7 +441,7 @@ async fn a_refused_user_shows_the_reason_next_to_the_field_and_creates_nothing()
 #[tokio::test]
 async fn an_administrator_edits_a_users_plan_and_role() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let path = format!("/admin/users/{}/", app.basic.id);
     let page = admin.get(&path).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
@@ -514,8 +497,8 @@ async fn an_administrator_edits_a_users_plan_and_role() {
 #[tokio::test]
 async fn revoking_a_users_sessions_and_tokens_signs_them_out() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
-    let basic = Browser::user(&app, &app.basic).await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = Console::user(&app, &app.basic).await;
     assert_eq!(basic.get("/").await.status, StatusCode::OK);
 
     let revoked = admin
@@ -532,15 +515,15 @@ async fn revoking_a_users_sessions_and_tokens_signs_them_out() {
     let (status, _) = app.get_json("/api/images/", &app.basic).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "the token was revoked");
     // The password still works, and other users' sessions were not touched.
-    Browser::user(&app, &app.basic).await;
+    Console::user(&app, &app.basic).await;
     assert_eq!(admin.get("/admin/").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
 async fn an_administrator_resets_a_password() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
-    let basic = Browser::user(&app, &app.basic).await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = Console::user(&app, &app.basic).await;
     let path = format!("/admin/users/{}/password/", app.basic.id);
 
     let short = admin.post(&path, &[("password", "tiny")]).await;
@@ -565,19 +548,19 @@ async fn an_administrator_resets_a_password() {
         StatusCode::SEE_OTHER,
         "the old session ended"
     );
-    let (old, _) = log_in(&app, "basic", &app.basic.password).await;
+    let old = app.post_login("basic", &app.basic.password, "/").await;
     assert_eq!(
-        old.status,
+        old.status(),
         StatusCode::BAD_REQUEST,
         "the old password fails"
     );
-    Browser::sign_in(&app, "basic", "a brand new password").await;
+    Console::sign_in(&app, "basic", "a brand new password").await;
 }
 
 #[tokio::test]
 async fn an_administrator_deletes_a_user_after_confirming() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let path = format!("/admin/users/{}/delete/", app.premium.id);
     let confirm = admin.get(&path).await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
@@ -610,7 +593,7 @@ async fn an_administrator_deletes_a_user_after_confirming() {
 #[tokio::test]
 async fn unknown_and_malformed_ids_are_not_found_pages() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let unknown = uuid::Uuid::now_v7();
     for path in [
         format!("/admin/users/{unknown}/"),
@@ -636,7 +619,7 @@ async fn unknown_and_malformed_ids_are_not_found_pages() {
 #[tokio::test]
 async fn an_administrator_creates_and_changes_plans() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let list = admin.get("/admin/plans/").await;
     assert_eq!(list.status, StatusCode::OK, "{}", list.body);
     assert!(
@@ -728,7 +711,7 @@ async fn an_administrator_creates_and_changes_plans() {
 #[tokio::test]
 async fn a_refused_plan_shows_the_reason_next_to_the_field_and_creates_nothing() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     for (heights, message) in [
         ("200 tall", "“tall”"),
         ("0", "between 1 and 10000"),
@@ -769,7 +752,7 @@ async fn a_refused_plan_shows_the_reason_next_to_the_field_and_creates_nothing()
 #[tokio::test]
 async fn a_plan_in_use_is_not_deleted_and_the_page_says_why() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let confirm = admin
         .get(&format!("/admin/plans/{BASIC_PLAN}/delete/"))
         .await;
@@ -806,7 +789,7 @@ async fn a_plan_in_use_is_not_deleted_and_the_page_says_why() {
 #[tokio::test]
 async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origin() {
     let app = spawn_app().await;
-    let admin = Browser::user(&app, &app.admin).await;
+    let admin = Console::user(&app, &app.admin).await;
     let fields = [
         ("username", "forged"),
         ("password", "long enough password"),
@@ -819,7 +802,7 @@ async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origi
     let wrong = admin.post_exactly("/admin/users/new/", &wrong, None).await;
     assert_eq!(wrong.status, StatusCode::FORBIDDEN, "{}", wrong.body);
     let mut right = fields.to_vec();
-    right.push(("csrfmiddlewaretoken", &admin.csrf));
+    right.push(("csrfmiddlewaretoken", admin.csrf()));
     let cross_site = admin
         .post_exactly("/admin/users/new/", &right, Some("https://evil.example"))
         .await;
@@ -840,4 +823,352 @@ async fn admin_forms_refuse_a_missing_or_wrong_csrf_token_and_a_cross_site_origi
     // The same form with the token works: the refusals were the token's.
     let created = admin.post_exactly("/admin/users/new/", &right, None).await;
     assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+}
+
+/// The administrator's account, as the vault reads it, for calls straight to the vault.
+async fn admin_account(app: &TestApp) -> imagevault::Account {
+    app.vault
+        .authenticate_token(&app.admin.token)
+        .await
+        .unwrap()
+}
+
+/// The ids of the images a list page shows, in order.
+fn image_ids(page: &str) -> Vec<String> {
+    page.split(r#"<tr data-image-id=""#)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_images_page_lists_every_users_images_and_filters_them() {
+    let app = spawn_app().await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = app.upload_png(&app.basic, 30, 20).await;
+    let basic = basic["id"].as_str().unwrap();
+    let premium = app.upload_png(&app.premium, 30, 20).await;
+    let premium = premium["id"].as_str().unwrap();
+    let broken = app
+        .upload(
+            &app.premium,
+            crafted_png(300, 250),
+            "broken.png",
+            "image/png",
+        )
+        .await;
+    let broken = broken["id"].as_str().unwrap();
+    app.wait_for_thumbnails(&app.premium, broken).await;
+    app.wait_for_thumbnails(&app.premium, premium).await;
+
+    let all = admin.get("/admin/images/").await;
+    assert_eq!(all.status, StatusCode::OK, "{}", all.body);
+    assert_eq!(
+        image_ids(&all.body),
+        [broken, premium, basic],
+        "newest first"
+    );
+    assert!(
+        all.body.contains(r#"href="/admin/images/?owner=premium""#),
+        "{}",
+        all.body
+    );
+
+    let premiums = admin.get("/admin/images/?owner=premium").await;
+    assert_eq!(image_ids(&premiums.body), [broken, premium]);
+    assert!(
+        premiums.body.contains(r#"value="premium""#),
+        "the filter is kept: {}",
+        premiums.body
+    );
+
+    let failed = admin.get("/admin/images/?failed=1").await;
+    assert_eq!(image_ids(&failed.body), [broken], "{}", failed.body);
+    // Each failed thumbnail with the worker's reason, as the vault keeps it.
+    let (_, stored) = app
+        .get_json(&format!("/api/images/{broken}/"), &app.premium)
+        .await;
+    let reasons: Vec<String> = app
+        .vault
+        .admin_list_images(
+            &admin_account(&app).await,
+            imagevault::ImageFilter {
+                owner: None,
+                failed_thumbnails_only: true,
+            },
+            imagevault::PageRequest::default(),
+        )
+        .await
+        .unwrap()
+        .items[0]
+        .thumbnails
+        .iter()
+        .map(|thumbnail| thumbnail.failure.clone().expect("a reason"))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{stored}");
+    for reason in &reasons {
+        assert!(!reason.is_empty());
+        assert!(
+            failed.body.contains(&format!(
+                r#"<span class="failure">{}</span>"#,
+                escaped(reason)
+            )),
+            "{reason:?} in {}",
+            failed.body
+        );
+    }
+    let none = admin.get("/admin/images/?owner=basic&failed=1").await;
+    assert_eq!(image_ids(&none.body), Vec::<String>::new());
+    assert!(none.body.contains(r#"id="images-empty""#), "{}", none.body);
+
+    let nobody = admin.get("/admin/images/?owner=nobody").await;
+    assert_eq!(nobody.status, StatusCode::OK);
+    assert!(
+        field_error(&nobody.body, "owner").contains("nobody"),
+        "{}",
+        nobody.body
+    );
+    assert_eq!(image_ids(&nobody.body), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_administrator_deletes_any_users_image() {
+    let app = spawn_app().await;
+    let admin = Console::user(&app, &app.admin).await;
+    let image = app.upload_png(&app.basic, 30, 20).await;
+    let id = image["id"].as_str().unwrap();
+    let path = format!("/admin/images/{id}/delete/");
+
+    let deleted = admin.post(&path, &[("owner", "basic")]).await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER, "{}", deleted.body);
+    assert_eq!(
+        deleted.location.as_deref(),
+        Some("/admin/images/?owner=basic&done=deleted"),
+        "back to the same filter"
+    );
+    let (status, _) = app
+        .get_json(&format!("/api/images/{id}/"), &app.basic)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the owner's image is gone");
+    assert_eq!(admin.post(&path, &[]).await.status, StatusCode::NOT_FOUND);
+    let malformed = admin.post("/admin/images/not-an-id/delete/", &[]).await;
+    assert_eq!(malformed.status, StatusCode::NOT_FOUND);
+}
+
+/// The statuses of an image's thumbnails, as its owner reads them through the API.
+async fn statuses(app: &TestApp, user: &TestUser, id: &str) -> Vec<String> {
+    let image = app.get_image(user, id).await;
+    image["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|thumbnail| thumbnail["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Runs the queued jobs (the app has no worker) until no thumbnail of the image is
+/// pending; the reconciler may queue work in between, so this loops, boundedly.
+async fn settle(app: &TestApp, user: &TestUser, id: &str) -> Vec<String> {
+    for _ in 0..200 {
+        app.vault.run_pending_jobs(1_000).await.unwrap();
+        let statuses = statuses(app, user, id).await;
+        if statuses.iter().all(|status| status != "pending") {
+            return statuses;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("thumbnails of {id} still pending");
+}
+
+#[tokio::test]
+async fn failed_thumbnails_are_retried_one_image_or_all_at_once() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let admin = Console::user(&app, &app.admin).await;
+    let broken = app
+        .upload(
+            &app.premium,
+            crafted_png(300, 250),
+            "broken.png",
+            "image/png",
+        )
+        .await;
+    let broken = broken["id"].as_str().unwrap();
+    assert_eq!(
+        settle(&app, &app.premium, broken).await,
+        ["failed", "failed"]
+    );
+    let page = admin.get("/admin/images/?failed=1").await;
+    assert!(
+        page.body
+            .contains(&format!(r#"action="/admin/images/{broken}/retry/""#)),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(r#"id="retry-failed""#), "{}", page.body);
+
+    let retried = admin
+        .post(
+            &format!("/admin/images/{broken}/retry/"),
+            &[("failed", "1")],
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::SEE_OTHER, "{}", retried.body);
+    assert_eq!(
+        retried.location.as_deref(),
+        Some("/admin/images/?failed=1&done=retried")
+    );
+    assert_eq!(
+        statuses(&app, &app.premium, broken).await,
+        ["pending", "pending"]
+    );
+    assert_eq!(
+        settle(&app, &app.premium, broken).await,
+        ["failed", "failed"]
+    );
+
+    let all = admin.post("/admin/images/retry-failed/", &[]).await;
+    assert_eq!(all.status, StatusCode::SEE_OTHER, "{}", all.body);
+    assert_eq!(
+        all.location.as_deref(),
+        Some("/admin/images/?done=retried-failed")
+    );
+    assert_eq!(
+        statuses(&app, &app.premium, broken).await,
+        ["pending", "pending"]
+    );
+
+    let unknown = uuid::Uuid::now_v7();
+    let missing = admin
+        .post(&format!("/admin/images/{unknown}/retry/"), &[])
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn thumbnails_are_made_again_for_a_user_or_a_plan() {
+    let app = spawn_app_with(AppOptions {
+        worker: false,
+        ..AppOptions::default()
+    })
+    .await;
+    let admin = Console::user(&app, &app.admin).await;
+    let basic = app.upload_png(&app.basic, 40, 30).await;
+    let basic = basic["id"].as_str().unwrap();
+    let premium = app.upload_png(&app.premium, 40, 30).await;
+    let premium = premium["id"].as_str().unwrap();
+    assert_eq!(settle(&app, &app.basic, basic).await, ["ready"]);
+    assert_eq!(
+        settle(&app, &app.premium, premium).await,
+        ["ready", "ready"]
+    );
+
+    let user_page = admin.get(&format!("/admin/users/{}/", app.basic.id)).await;
+    assert!(
+        user_page.body.contains(r#"id="regenerate-user""#),
+        "{}",
+        user_page.body
+    );
+    let again = admin
+        .post(&format!("/admin/users/{}/regenerate/", app.basic.id), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        again.location.as_deref(),
+        Some(format!("/admin/users/{}/?done=regenerating", app.basic.id).as_str())
+    );
+    assert_eq!(statuses(&app, &app.basic, basic).await, ["pending"]);
+    assert_eq!(
+        statuses(&app, &app.premium, premium).await,
+        ["ready", "ready"],
+        "other users' thumbnails are left alone"
+    );
+    assert_eq!(settle(&app, &app.basic, basic).await, ["ready"]);
+
+    let plan_page = admin.get(&format!("/admin/plans/{PREMIUM_PLAN}/")).await;
+    assert!(
+        plan_page.body.contains(r#"id="regenerate-plan""#),
+        "{}",
+        plan_page.body
+    );
+    let again = admin
+        .post(&format!("/admin/plans/{PREMIUM_PLAN}/regenerate/"), &[])
+        .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
+    assert_eq!(
+        statuses(&app, &app.premium, premium).await,
+        ["pending", "pending"]
+    );
+    assert_eq!(statuses(&app, &app.basic, basic).await, ["ready"]);
+    assert_eq!(
+        settle(&app, &app.premium, premium).await,
+        ["ready", "ready"]
+    );
+
+    let owner_page = admin.get("/admin/images/?owner=basic").await;
+    assert!(
+        owner_page.body.contains(&format!(
+            r#"action="/admin/users/{}/regenerate/""#,
+            app.basic.id
+        )),
+        "{}",
+        owner_page.body
+    );
+    let unknown = uuid::Uuid::now_v7();
+    for path in [
+        format!("/admin/users/{unknown}/regenerate/"),
+        format!("/admin/plans/{unknown}/regenerate/"),
+    ] {
+        assert_eq!(
+            admin.post(&path, &[]).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn users_are_searched_by_name_and_plans_show_how_many_users_have_them() {
+    let app = spawn_app().await;
+    let admin = Console::user(&app, &app.admin).await;
+    let found = admin.get("/admin/users/?q=PREM").await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert!(
+        found
+            .body
+            .contains(&format!(r#"data-user-id="{}""#, app.premium.id)),
+        "{}",
+        found.body
+    );
+    assert!(
+        !found
+            .body
+            .contains(&format!(r#"data-user-id="{}""#, app.basic.id)),
+        "{}",
+        found.body
+    );
+    assert!(
+        found.body.contains(r#"value="PREM""#),
+        "the search is kept: {}",
+        found.body
+    );
+    let none = admin.get("/admin/users/?q=nobody-at-all").await;
+    assert!(none.body.contains(r#"id="users-empty""#), "{}", none.body);
+
+    crate::helpers::create_user(&app.vault, "second", Some(imagevault::PlanId::BASIC), false).await;
+    let plans = admin.get("/admin/plans/").await;
+    assert_eq!(plans.status, StatusCode::OK, "{}", plans.body);
+    let count = |plan: &str| -> String {
+        let row = helpers::element(&plans.body, &format!(r#"data-plan-id="{plan}""#), "tr");
+        row.split(r#"<td class="user-count">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</td>").next())
+            .unwrap_or_else(|| panic!("a user count in {row}"))
+            .to_owned()
+    };
+    assert_eq!(count(BASIC_PLAN), "2");
+    assert_eq!(count(PREMIUM_PLAN), "1");
 }

@@ -7,6 +7,7 @@
 //! to say, and its words are shown next to the field they concern.
 
 mod dashboard;
+mod images;
 mod plans;
 mod users;
 
@@ -23,6 +24,7 @@ use maud::{Markup, html};
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 
+use super::format;
 use super::html::{PageError, Viewer, field_errors, page};
 use super::session::SignedInAdmin;
 
@@ -55,6 +57,12 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/plans/{id}/delete/",
             get(plans::confirm_delete).post(plans::delete),
         )
+        .route("/admin/images/", get(images::list))
+        .route("/admin/images/{id}/delete/", post(images::delete))
+        .route("/admin/images/{id}/retry/", post(images::retry))
+        .route("/admin/images/retry-failed/", post(images::retry_failed))
+        .route("/admin/users/{id}/regenerate/", post(users::regenerate))
+        .route("/admin/plans/{id}/regenerate/", post(plans::regenerate))
 }
 
 /// The viewer of an administrator's page.
@@ -84,7 +92,7 @@ fn admin_page(viewer: &Viewer<'_>, title: &str, body: Markup) -> Markup {
 /// A timestamp as pages show it, in UTC to the minute, with the exact time for machines.
 fn time(at: &DateTime<Utc>) -> Markup {
     html! {
-        time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M UTC")) }
+        time datetime=(at.to_rfc3339()) { (format::timestamp(*at)) }
     }
 }
 
@@ -97,6 +105,11 @@ fn done_message(done: Option<&str>) -> Option<&'static str> {
         "password" => "Password set; the user's sessions and API tokens have ended.",
         "signed-out" => "The user's sessions and API tokens have ended.",
         "deleted" => "Deleted.",
+        "retried" => "The image's thumbnails are being made again.",
+        "retried-failed" => "Every failed thumbnail is being made again.",
+        "regenerating" => {
+            "The thumbnails are being made again; the current ones are served until then."
+        }
         _ => return None,
     })
 }

@@ -5,13 +5,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
-use imagevault_core::{Page, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeights};
+use imagevault_core::{Page, Plan, PlanId, PlanName, PlanSpec, Regenerate, ThumbnailHeights};
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::ApiError;
 
+use super::super::format::yes_no;
 use super::super::html::{PageError, PageResult, Viewer, messages, see_other};
 use super::super::session::SignedInAdmin;
 use super::{
@@ -159,11 +160,18 @@ fn plan_form(
     }
 }
 
-fn yes_no(flag: bool) -> &'static str {
-    if flag { "yes" } else { "no" }
-}
-
-fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Markup {
+fn list_page(
+    viewer: &Viewer<'_>,
+    plans: &Page<Plan>,
+    counts: &[(PlanId, u64)],
+    done: Option<&str>,
+) -> Markup {
+    let users = |id: PlanId| {
+        counts
+            .iter()
+            .find(|(plan, _)| *plan == id)
+            .map_or(0, |(_, count)| *count)
+    };
     let body = html! {
         h1 { "Plans" }
         (notice(done))
@@ -174,6 +182,7 @@ fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Mar
                 th scope="col" { "Thumbnail heights" }
                 th scope="col" { "Original link" }
                 th scope="col" { "Expiring links" }
+                th scope="col" { "Users" }
                 th scope="col" { "Created" }
             } }
             tbody {
@@ -183,6 +192,7 @@ fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Mar
                         td { (plan.thumbnail_heights) }
                         td { (yes_no(plan.original_link)) }
                         td { (yes_no(plan.expiring_links)) }
+                        td.user-count { (users(plan.id)) }
                         td { (time(&plan.created_at)) }
                     }
                 }
@@ -193,7 +203,7 @@ fn list_page(viewer: &Viewer<'_>, plans: &Page<Plan>, done: Option<&str>) -> Mar
     admin_page(viewer, "Plans", body)
 }
 
-/// `GET /admin/plans/`: every plan, newest first.
+/// `GET /admin/plans/`: every plan, newest first, with how many users have it.
 pub(crate) async fn list(
     admin: SignedInAdmin,
     State(state): State<AppState>,
@@ -206,7 +216,18 @@ pub(crate) async fn list(
         .list_plans(&admin.0.account, request)
         .await
         .map_err(|error| PageError::vault(error, prefix))?;
-    Ok(list_page(&viewer(&state, &admin), &plans, query.done.as_deref()).into_response())
+    let counts = state
+        .vault
+        .plan_user_counts(&admin.0.account)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    let page = list_page(
+        &viewer(&state, &admin),
+        &plans,
+        &counts,
+        query.done.as_deref(),
+    );
+    Ok(page.into_response())
 }
 
 fn new_page(viewer: &Viewer<'_>, shown: &Shown, invalid: &Invalid) -> Markup {
@@ -275,6 +296,15 @@ fn plan_page(
             h2 #edit-heading { "Change" }
             p.help { "Users on the plan see a change at once; thumbnails of new heights are made in the background." }
             (plan_form(viewer, "edit-plan", &path, shown, invalid, "Save"))
+        }
+        section.card aria-labelledby="thumbnails-heading" {
+            h2 #thumbnails-heading { "Thumbnails" }
+            form #regenerate-plan method="post" action=(viewer.href(&format!("{path}regenerate/")))
+                data-confirm=(format!("Make every thumbnail of every user on {} again?", plan.name)) {
+                (viewer.csrf_field())
+                p.help { "Makes every thumbnail of the images of every user on the plan again, in the background; the current ones are served until then." }
+                button.secondary type="submit" { "Make their thumbnails again" }
+            }
         }
         section.card aria-labelledby="delete-heading" {
             h2 #delete-heading { "Delete" }
@@ -386,4 +416,26 @@ pub(crate) async fn delete(
             Ok((StatusCode::CONFLICT, page).into_response())
         }
     }
+}
+
+/// `POST /admin/plans/<id>/regenerate/`: makes every thumbnail of the images of every
+/// user on the plan again.
+pub(crate) async fn regenerate(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = parse_id(&id, prefix)?;
+    state
+        .vault
+        .regenerate_thumbnails(&admin.0.account, Regenerate::Plan(id))
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    Ok(see_other(&format!(
+        "{prefix}{}?done=regenerating",
+        plan_path(id)
+    )))
 }

@@ -7,13 +7,15 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    NewUser, Page, Password, Plan, PlanId, User, UserChanges, UserId, Username, ValidationError,
+    NewUser, Page, Password, Plan, PlanId, Regenerate, User, UserChanges, UserId, Username,
+    ValidationError,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
 
 use crate::AppState;
 
+use super::super::format::yes_no;
 use super::super::html::{PageError, PageResult, Viewer, see_other};
 use super::super::session::SignedInAdmin;
 use super::{
@@ -170,8 +172,16 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
         h1 { "Users" }
         (notice(query.done.as_deref()))
         p { a.create-user href=(viewer.href("/admin/users/new/")) { "Create a user" } }
+        form #user-search method="get" action=(viewer.href("/admin/users/")) role="search" {
+            p {
+                label for="id_q" { "Search usernames" }
+                input #id_q type="search" name="q" value=(query.q.as_deref().unwrap_or_default())
+                    autocapitalize="none";
+                button type="submit" { "Search" }
+            }
+        }
         @if users.items.is_empty() {
-            p { "No users." }
+            p #users-empty { "No users." }
         } @else {
             table #users {
                 thead { tr {
@@ -185,7 +195,7 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
                         tr data-user-id=(user.id) {
                             td { a href=(viewer.href(&user_path(user.id))) { (user.username.as_str()) } }
                             td { (plan_name(plans, user.plan_id)) }
-                            td { @if user.is_admin { "yes" } @else { "no" } }
+                            td { (yes_no(user.is_admin)) }
                             td { (time(&user.created_at)) }
                         }
                     }
@@ -197,7 +207,8 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
     admin_page(viewer, "Users", body)
 }
 
-/// `GET /admin/users/`: every user, newest first.
+/// `GET /admin/users/`: every user, newest first, or those whose username contains
+/// `?q=` (as the vault matches it).
 pub(crate) async fn list(
     admin: SignedInAdmin,
     State(state): State<AppState>,
@@ -205,11 +216,16 @@ pub(crate) async fn list(
 ) -> PageResult {
     let prefix = state.config.path_prefix();
     let request = page_request(query.cursor.as_deref(), ListKind::Users, prefix)?;
-    let users = state
-        .vault
-        .list_users(&admin.0.account, request)
-        .await
-        .map_err(|error| PageError::vault(error, prefix))?;
+    let text = query.q.as_deref().map_or("", str::trim);
+    let users = if text.is_empty() {
+        state.vault.list_users(&admin.0.account, request).await
+    } else {
+        state
+            .vault
+            .search_users(&admin.0.account, text, request)
+            .await
+    }
+    .map_err(|error| PageError::vault(error, prefix))?;
     let plans = all_plans(&state, &admin).await?;
     Ok(list_page(&viewer(&state, &admin), &users, &plans, &query).into_response())
 }
@@ -312,7 +328,7 @@ fn user_page(viewer: &Viewer<'_>, user: &User, plans: &[Plan], state: UserPageSt
         (notice(state.done))
         dl.facts {
             dt { "Plan" } dd { (plan_name(plans, user.plan_id)) }
-            dt { "Administrator" } dd { @if user.is_admin { "yes" } @else { "no" } }
+            dt { "Administrator" } dd { (yes_no(user.is_admin)) }
             dt { "Created" } dd { (time(&user.created_at)) }
             dt { "Id" } dd { code { (user.id) } }
         }
@@ -344,6 +360,15 @@ fn user_page(viewer: &Viewer<'_>, user: &User, plans: &[Plan], state: UserPageSt
                 (viewer.csrf_field())
                 p.help { "Signs the user out of every browser and revokes every API token; the password stays." }
                 button.secondary type="submit" { "Revoke tokens and sessions" }
+            }
+        }
+        section.card aria-labelledby="thumbnails-heading" {
+            h2 #thumbnails-heading { "Thumbnails" }
+            form #regenerate-user method="post" action=(viewer.href(&format!("{path}regenerate/")))
+                data-confirm=(format!("Make every thumbnail of {name} again?")) {
+                (viewer.csrf_field())
+                p.help { "Makes every thumbnail of the user's images again, in the background; the current ones are served until then." }
+                button.secondary type="submit" { "Make their thumbnails again" }
             }
         }
         section.card aria-labelledby="delete-heading" {
@@ -424,23 +449,23 @@ pub(crate) async fn reset_password(
     let id = parse_id(&id, prefix)?;
     let user = get_user(&state, &admin, id).await?;
     let mut invalid = Invalid::default();
-    if let Some(password) = Password::new(form.password)
-        .map_err(|e| invalid.add(e))
-        .ok()
-    {
-        let changes = UserChanges {
-            password: Some(password),
-            ..UserChanges::default()
-        };
-        match state.vault.update_user(&admin.0.account, id, changes).await {
-            Ok(_) => {
-                return Ok(see_other(&format!(
-                    "{prefix}{}?done=password",
-                    user_path(id)
-                )));
+    match Password::new(form.password) {
+        Ok(password) => {
+            let changes = UserChanges {
+                password: Some(password),
+                ..UserChanges::default()
+            };
+            match state.vault.update_user(&admin.0.account, id, changes).await {
+                Ok(_) => {
+                    return Ok(see_other(&format!(
+                        "{prefix}{}?done=password",
+                        user_path(id)
+                    )));
+                }
+                Err(error) => invalid = Invalid::from_vault(error, prefix)?,
             }
-            Err(error) => invalid = Invalid::from_vault(error, prefix)?,
         }
+        Err(error) => invalid.add(error),
     }
     let plans = all_plans(&state, &admin).await?;
     let page_state = UserPageState {
@@ -518,4 +543,26 @@ pub(crate) async fn delete(
         .await
         .map_err(|error| PageError::vault(error, prefix))?;
     Ok(see_other(&format!("{prefix}/admin/users/?done=deleted")))
+}
+
+/// `POST /admin/users/<id>/regenerate/`: makes every thumbnail of the user's images
+/// again.
+pub(crate) async fn regenerate(
+    admin: SignedInAdmin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> PageResult {
+    let prefix = state.config.path_prefix();
+    admin.0.check_csrf(form.csrf.as_deref(), prefix)?;
+    let id = parse_id(&id, prefix)?;
+    state
+        .vault
+        .regenerate_thumbnails(&admin.0.account, Regenerate::User(id))
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
+    Ok(see_other(&format!(
+        "{prefix}{}?done=regenerating",
+        user_path(id)
+    )))
 }
