@@ -1,7 +1,7 @@
 //! The stylesheet and script, embedded in the binary: no build step, no files to deploy.
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 /// One embedded file.
@@ -61,6 +61,21 @@ pub(crate) async fn serve(Path(file): Path<String>) -> Response {
             asset.body,
         )
             .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
+        None => crate::error::ApiError::not_found().into_response(),
+    }
+}
+
+/// Another method than `GET` or `HEAD`: `405` for an asset that exists, `404` as for any
+/// unknown path otherwise.
+pub(crate) async fn other_method(method: axum::http::Method, Path(file): Path<String>) -> Response {
+    if ASSETS.iter().any(|asset| asset.name == file) {
+        crate::error::ApiError::detail(
+            axum::http::StatusCode::METHOD_NOT_ALLOWED,
+            format!("Method \"{method}\" not allowed; allowed: GET, HEAD."),
+        )
+        .with_header(header::ALLOW, HeaderValue::from_static("GET, HEAD"))
+        .into_response()
+    } else {
+        crate::error::ApiError::not_found().into_response()
     }
 }

@@ -40,7 +40,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/upload/",
             post(gallery::upload).layer(DefaultBodyLimit::max(form_limit)),
         )
-        .route("/static/{file}", get(assets::serve))
+        .route(
+            "/static/{file}",
+            get(assets::serve).fallback(assets::other_method),
+        )
         // User pages: the image page, its expiring links, the account.
         .route("/images/{id}/", get(image::show))
         .route(
