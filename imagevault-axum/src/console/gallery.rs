@@ -58,8 +58,10 @@ pub(crate) fn image_card(viewer: &Viewer<'_>, view: &ImageView) -> Markup {
             a href=(viewer.href(&format!("/images/{id}/"))) {
                 @match thumbnail {
                     Some(ThumbnailView { status: ThumbnailStatus::Ready, storage_key: Some(key), width, height, .. }) => {
+                        // The link's text names the image already; the same words again as
+                        // the picture's text would be read twice (axe: image-redundant-alt).
                         img src=(viewer.href(&format!("/media/{}", key.as_str())))
-                            width=(width) height=(height) alt=(name) loading="lazy";
+                            width=(width) height=(height) alt="" loading="lazy";
                     }
                     Some(ThumbnailView { status: ThumbnailStatus::Failed, .. }) => {
                         span.thumb-status.failed { "Thumbnail failed" }

@@ -56,7 +56,7 @@
       img.src = thumbnail.url;
       img.width = thumbnail.width;
       img.height = thumbnail.height;
-      img.alt = image.name;
+      img.alt = ""; // the card's link names the image already
       if (status) status.replaceWith(img);
     } else if (status) {
       status.className = "thumb-status failed";
