@@ -64,6 +64,20 @@ impl ThumbnailHeight {
             .and_then(Self::new)
     }
 
+    /// A height given as any integer (a JSON number, say): out of `u32` is out of range,
+    /// with the same message as a `u32` out of range.
+    ///
+    /// ```
+    /// use imagevault_core::ThumbnailHeight;
+    /// assert_eq!(ThumbnailHeight::from_integer(200).unwrap().get(), 200);
+    /// assert!(ThumbnailHeight::from_integer(-1).unwrap_err().message.contains("between 1 and"));
+    /// ```
+    pub fn from_integer(pixels: i64) -> Result<Self, ValidationError> {
+        u32::try_from(pixels)
+            .map_err(|_| Self::out_of_range(pixels))
+            .and_then(Self::new)
+    }
+
     fn out_of_range(shown: impl std::fmt::Display) -> ValidationError {
         ValidationError::new(
             "thumbnail_heights",

@@ -177,6 +177,22 @@ async fn admins_list_create_read_update_and_delete_plans() {
             .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "PATCH {heights}: {body}");
     }
+    // Below and above the range alike (a negative number is no u32), in the core's words.
+    for height in [-5_i64, 10_001] {
+        let (_, body) = app
+            .post_json(
+                "/api/admin/plans/",
+                &app.admin,
+                json!({"name": "Bad", "thumbnail_heights": [height]}),
+            )
+            .await;
+        let message = body["thumbnail_heights"][0].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("Thumbnail height {height} is out of range"))
+                && message.contains("between 1 and 10000"),
+            "{body}"
+        );
+    }
     let (status, body) = app
         .post_json("/api/admin/plans/", &app.admin, json!({}))
         .await;

@@ -7,8 +7,8 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    NewUser, Password, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeights, User, UserChanges,
-    UserId, Username,
+    NewUser, Password, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights, User,
+    UserChanges, UserId, Username,
 };
 
 use crate::auth::Caller;
@@ -73,19 +73,14 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
     let heights = fields
         .integer_list("thumbnail_heights", true)
         .and_then(|heights| {
-            let pixels: Result<Vec<u32>, _> = heights.iter().map(|&h| u32::try_from(h)).collect();
-            match pixels {
-                Ok(pixels) => ThumbnailHeights::new(pixels)
-                    .map_err(|error| fields.error(error.field, error.message))
-                    .ok(),
-                Err(_) => {
-                    fields.error(
-                        "thumbnail_heights",
-                        "Every thumbnail height must be between 1 and 10000.",
-                    );
-                    None
-                }
-            }
+            // The core words every height rule, out-of-u32 numbers included.
+            heights
+                .iter()
+                .map(|&pixels| ThumbnailHeight::from_integer(pixels).map(ThumbnailHeight::get))
+                .collect::<Result<Vec<u32>, _>>()
+                .and_then(ThumbnailHeights::new)
+                .map_err(|error| fields.error(error.field, error.message))
+                .ok()
         });
     let original_link = fields.boolean("original_link", false);
     let expiring_links = fields.boolean("expiring_links", false);
