@@ -24,17 +24,29 @@ use crate::error::{InvalidRow, Unstorable, backend};
 
 /// How a backend stores a timestamp.
 pub(crate) trait Stamp: Sized + Clone {
+    /// `time` as stored.
+    fn from_utc(time: DateTime<Utc>) -> Self;
     /// The stored value as a time.
     fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow>;
 }
 
+/// PostgreSQL: `timestamptz`.
 impl Stamp for DateTime<Utc> {
+    fn from_utc(time: DateTime<Utc>) -> Self {
+        time
+    }
+
     fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow> {
         Ok(self)
     }
 }
 
+/// SQLite: INTEGER microseconds since the Unix epoch, which compare and index as numbers.
 impl Stamp for i64 {
+    fn from_utc(time: DateTime<Utc>) -> Self {
+        time.timestamp_micros()
+    }
+
     fn into_utc(self) -> Result<DateTime<Utc>, InvalidRow> {
         DateTime::from_timestamp_micros(self)
             .ok_or_else(|| InvalidRow(format!("timestamp {self} is out of range")))
@@ -43,11 +55,22 @@ impl Stamp for i64 {
 
 /// How a backend stores a plan's heights.
 pub(crate) trait StoredHeights: Sized {
+    /// `heights` as stored.
+    fn from_heights(heights: &[ThumbnailHeight]) -> Self;
     /// The stored value as validated heights.
     fn into_heights(self) -> Result<ThumbnailHeights, InvalidRow>;
 }
 
+/// PostgreSQL: `integer[]`.
 impl StoredHeights for Vec<i32> {
+    fn from_heights(heights: &[ThumbnailHeight]) -> Self {
+        // Heights are at most 10 000, so the fallback is never taken.
+        heights
+            .iter()
+            .map(|height| i32::try_from(height.get()).unwrap_or(i32::MAX))
+            .collect()
+    }
+
     fn into_heights(self) -> Result<ThumbnailHeights, InvalidRow> {
         let pixels = self
             .into_iter()
@@ -57,7 +80,13 @@ impl StoredHeights for Vec<i32> {
     }
 }
 
+/// SQLite: a JSON array, which `json_each` reads.
 impl StoredHeights for String {
+    fn from_heights(heights: &[ThumbnailHeight]) -> Self {
+        let items: Vec<String> = heights.iter().map(|height| height.to_string()).collect();
+        format!("[{}]", items.join(","))
+    }
+
     fn into_heights(self) -> Result<ThumbnailHeights, InvalidRow> {
         let invalid = || InvalidRow(format!("plan heights {self:?}"));
         let inner = self
@@ -73,12 +102,6 @@ impl StoredHeights for String {
     }
 }
 
-/// A plan's heights as a JSON array, as SQLite stores them.
-pub(crate) fn heights_json(heights: &[ThumbnailHeight]) -> String {
-    let items: Vec<String> = heights.iter().map(|height| height.to_string()).collect();
-    format!("[{}]", items.join(","))
-}
-
 /// Those of `asked` that a query for referenced storage keys `found`. Matching against the
 /// keys asked for, rather than parsing what the database returns, keeps the answer within
 /// them.
@@ -88,15 +111,6 @@ pub(crate) fn found_keys(asked: &[StorageKey], found: &[String]) -> HashSet<Stor
         .iter()
         .filter(|key| found.contains(key.as_str()))
         .cloned()
-        .collect()
-}
-
-/// A plan's heights as PostgreSQL `integer[]` elements.
-pub(crate) fn heights_i32(heights: &[ThumbnailHeight]) -> Vec<i32> {
-    // Heights are at most 10 000, so the fallback is never taken.
-    heights
-        .iter()
-        .map(|height| i32::try_from(height.get()).unwrap_or(i32::MAX))
         .collect()
 }
 
@@ -710,9 +724,9 @@ pub(crate) const LAPSED_LEASE_CONDITION: &str = "AND i.id IN (SELECT t.image_id 
 /// parameters from `$first`. Bind the anchor's time and id, if there is an anchor.
 ///
 /// The limit is written into the statement, not bound: with a bound limit PostgreSQL
-/// cannot cost a generic plan and re-plans the prepared statement on every execution,
-/// which took longer than running it. The limit is a number the service checked (1 to
-/// 101), so the text is safe, and a handful of statements per connection are cached.
+/// cannot cost a generic plan and re-plans the prepared statement on every execution.
+/// The limit is a number the service checked, so the text is safe, and a handful of
+/// statements per connection are cached.
 ///
 /// A newer page is read oldest first from the anchor, so that the limit keeps the items
 /// nearest to it; [`in_order`] turns it back to newest first.
@@ -907,4 +921,22 @@ pub(crate) fn plan_count(id: Uuid, users: i64) -> Result<(PlanId, u64), InvalidR
         PlanId::from_uuid(id),
         u64::try_from(users).map_err(|_| InvalidRow(format!("user count {users}")))?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoredHeights as _;
+
+    /// The JSON written for plans and height lists is what `json_each` and the row
+    /// conversion read.
+    #[test]
+    fn height_lists_are_json_arrays() {
+        let heights = imagevault_core::ThumbnailHeights::new([400, 200]).unwrap();
+        let json = String::from_heights(heights.as_slice());
+        assert_eq!(json, "[200,400]");
+        assert_eq!(json.into_heights().unwrap(), heights);
+        assert!(String::from("[200,200]").into_heights().is_err());
+        assert!(String::from("200").into_heights().is_err());
+        assert!(String::from("[]").into_heights().is_err());
+    }
 }

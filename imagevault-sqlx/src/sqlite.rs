@@ -10,31 +10,21 @@ use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use imagevault_core::page::KeysetQuery;
-use imagevault_core::repo::{
-    Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo, Repo,
-    RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo, WorkScope,
-};
-use imagevault_core::{
-    ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, StorageKey,
-    Thumbnail, ThumbnailHeight, TokenRecord, Usage, User, UserId, Username,
-};
-use imagevault_core::{SessionRecord, TokenHash};
+use imagevault_core::repo::{RepoError, WorkScope};
+use imagevault_core::{ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{FromRow as _, Sqlite, Transaction};
 
-use crate::error::{InvalidRow, SetupError, Violations, backend};
+use crate::dialect::{Dialect, Statement};
+use crate::error::{InvalidRow, SetupError, backend};
+use crate::repo::RECORD_SQL;
 use crate::rows::{
-    self, CandidateRow, ImagePlanRow, ImageThumbnailRow, LinkRow, LinkTargetRow, PlanRow,
-    SessionOwnerRow, TokenOwnerRow, TokenRow, UserRow, convert, found_keys, heights_json,
-    image_columns, image_thumbnail_columns, in_order, keyset_clause, link_columns,
-    owner_plan_columns, plan_columns, records, signed, user_columns,
+    self, CandidateRow, ImageThumbnailRow, StoredHeights as _, convert, found_keys, records,
 };
 
 const BACKEND: &str = "sqlite";
@@ -267,36 +257,20 @@ impl SqliteRepo {
             .await
             .map_err(fail)
     }
-
-    async fn record(
-        &self,
-        id: ImageId,
-        owner: Option<UserId>,
-    ) -> Result<Option<ImageRecord>, RepoError> {
-        let mut connection = self.reader.acquire().await.map_err(fail)?;
-        record(&mut connection, id, owner).await
-    }
 }
 
-/// An image with its thumbnails, in one query.
-async fn record(
-    connection: &mut SqliteConnection,
-    id: ImageId,
-    owner: Option<UserId>,
-) -> Result<Option<ImageRecord>, RepoError> {
-    let rows: Vec<ImageThumbnailRow<Stamp>> = sqlx::query_as(concat!(
-        "SELECT ",
-        image_thumbnail_columns!(),
-        " FROM images i LEFT JOIN thumbnails t ON t.image_id = i.id",
-        " WHERE i.id = $1 AND ($2 IS NULL OR i.owner = $2)",
-        " ORDER BY t.max_height"
-    ))
-    .bind(id.as_uuid())
-    .bind(owner.map(|owner| owner.as_uuid()))
-    .fetch_all(&mut *connection)
-    .await
-    .map_err(fail)?;
-    Ok(checked(records(&rows))?.into_iter().next())
+/// Runs `select`, a statement of image rows joined with their thumbnails, on `executor`,
+/// and groups its rows into records.
+async fn fetch_records<'e, 'q: 'e>(
+    executor: impl sqlx::Executor<'e, Database = Sqlite>,
+    select: Statement<'q, SqliteRepo>,
+) -> Result<Vec<ImageRecord>, RepoError> {
+    let rows = select
+        .try_map(|row: SqliteRow| ImageThumbnailRow::<Stamp>::from_row(&row))
+        .fetch_all(executor)
+        .await
+        .map_err(fail)?;
+    checked(records(&rows))
 }
 
 /// How [`insert_thumbnail`] treats a row that exists or belongs to no image.
@@ -341,370 +315,47 @@ async fn insert_thumbnail(
     Ok(done.rows_affected() > 0)
 }
 
-#[async_trait]
-impl PlanRepo for SqliteRepo {
-    async fn create_plan(&self, plan: &Plan) -> Result<(), RepoError> {
-        sqlx::query(
-            "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(plan.id.as_uuid())
-        .bind(plan.name.as_str())
-        .bind(heights_json(plan.thumbnail_heights.as_slice()))
-        .bind(plan.original_link)
-        .bind(plan.expiring_links)
-        .bind(micros(plan.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(|error| Violations::PLAN_NAME.map(BACKEND, error))?;
-        Ok(())
+impl Dialect for SqliteRepo {
+    type Db = Sqlite;
+    type Stamp = Stamp;
+    type Heights = Heights;
+    /// A JSON array, which `json_each` reads.
+    type HeightList = String;
+
+    const BACKEND: &'static str = BACKEND;
+    const MAX_HEIGHT_IN_2: &'static str = "max_height IN (SELECT value FROM json_each($2))";
+
+    fn height_list(heights: &[ThumbnailHeight]) -> String {
+        String::from_heights(heights)
     }
 
-    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError> {
-        let row: Option<PlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            plan_columns!(),
-            " FROM plans p WHERE p.id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        checked(row.map(PlanRow::into_plan).transpose())
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
     }
 
-    async fn find_plan_by_name(&self, name: &str) -> Result<Option<Plan>, RepoError> {
-        let row: Option<PlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            plan_columns!(),
-            " FROM plans p WHERE p.name = $1"
-        ))
-        .bind(name)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        checked(row.map(PlanRow::into_plan).transpose())
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 
-    async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
-        let sql = format!(
-            "SELECT {} FROM plans p WHERE TRUE {}",
-            plan_columns!(),
-            keyset_clause(query, "p", 1)
-        );
-        let mut select = sqlx::query_as::<_, PlanRow<Stamp, Heights>>(&sql);
-        if let Some((anchor, _)) = query.anchor {
-            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
-        }
-        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        let plans = checked(rows.into_iter().map(PlanRow::into_plan).collect())?;
-        Ok(in_order(query, plans))
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, RepoError> {
+        self.write().await
     }
 
-    async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
-             expiring_links = $5 WHERE id = $1",
-        )
-        .bind(plan.id.as_uuid())
-        .bind(plan.name.as_str())
-        .bind(heights_json(plan.thumbnail_heights.as_slice()))
-        .bind(plan.original_link)
-        .bind(plan.expiring_links)
-        .execute(&self.writer)
-        .await
-        .map_err(|error| Violations::PLAN_NAME.map(BACKEND, error))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM plans WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.writer)
-            .await
-            .map_err(|error| Violations::PLAN_DELETE.map(BACKEND, error))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
-        let rows: Vec<(uuid::Uuid, i64)> =
-            sqlx::query_as(crate::rows::account_page_sql::PLAN_USER_COUNTS)
-                .fetch_all(&self.reader)
-                .await
-                .map_err(fail)?;
-        checked(
-            rows.into_iter()
-                .map(|(id, users)| crate::rows::plan_count(id, users))
-                .collect(),
-        )
-    }
-}
-
-#[async_trait]
-impl UserRepo for SqliteRepo {
-    async fn create_user(&self, user: &User) -> Result<(), RepoError> {
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, is_admin, plan_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(user.id.as_uuid())
-        .bind(user.username.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.is_admin)
-        .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .bind(micros(user.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(|error| Violations::USER.map(BACKEND, error))?;
-        Ok(())
-    }
-
-    async fn get_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        let row: Option<UserRow<Stamp>> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users u WHERE u.id = $1"
-        ))
-        .bind(id.as_uuid())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        checked(row.map(UserRow::into_user).transpose())
-    }
-
-    async fn find_user_by_username(&self, username: &Username) -> Result<Option<User>, RepoError> {
-        let row: Option<UserRow<Stamp>> = sqlx::query_as(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users u WHERE u.username = $1"
-        ))
-        .bind(username.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        checked(row.map(UserRow::into_user).transpose())
-    }
-
-    async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
-        let sql = format!(
-            "SELECT {} FROM users u WHERE TRUE {}",
-            user_columns!(),
-            keyset_clause(query, "u", 1)
-        );
-        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql);
-        if let Some((anchor, _)) = query.anchor {
-            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
-        }
-        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
-        Ok(in_order(query, users))
-    }
-
-    async fn search_users(&self, text: &str, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
-        let sql = format!(
-            "SELECT {} FROM users u WHERE {} {}",
-            user_columns!(),
-            crate::rows::account_page_sql::SEARCH_CONDITION,
-            keyset_clause(query, "u", 2)
-        );
-        let mut select = sqlx::query_as::<_, UserRow<Stamp>>(&sql)
-            .bind(crate::rows::account_page_sql::search_pattern(text));
-        if let Some((anchor, _)) = query.anchor {
-            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
-        }
-        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        let users = checked(rows.into_iter().map(UserRow::into_user).collect())?;
-        Ok(in_order(query, users))
-    }
-
-    async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
-             WHERE id = $1 AND deletion_requested_at IS NULL",
-        )
-        .bind(user.id.as_uuid())
-        .bind(user.username.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.is_admin)
-        .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .execute(&self.writer)
-        .await
-        .map_err(|error| Violations::USER.map(BACKEND, error))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
-        // Tokens, images, thumbnails and links go with the user (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-        let done = sqlx::query(crate::rows::token_sql::INSERT)
-            .bind(&token.hash.as_bytes()[..])
-            .bind(token.user_id.as_uuid())
-            .bind(micros(token.created_at))
-            .bind(token.expires_at.map(micros))
-            .bind(token.last_used_at.map(micros))
-            .execute(&self.writer)
-            .await
-            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
-        if done.rows_affected() == 0 {
-            return Err(Conflict::MissingReference.into());
-        }
-        Ok(())
-    }
-
-    async fn find_token_owner(&self, hash: &TokenHash) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<TokenOwnerRow<Stamp, Heights>> =
-            sqlx::query_as(crate::rows::token_sql::FIND_OWNER)
-                .bind(&hash.as_bytes()[..])
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(fail)?;
-        checked(row.map(TokenOwnerRow::into_token_owner).transpose())
-    }
-
-    async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE hash = $1")
-            .bind(&hash.as_bytes()[..])
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-            .bind(user.as_uuid())
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn list_user_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>, RepoError> {
-        let rows: Vec<TokenRow<Stamp>> = sqlx::query_as(crate::rows::token_sql::LIST_USER)
-            .bind(user.as_uuid())
-            .fetch_all(&self.reader)
-            .await
-            .map_err(fail)?;
-        checked(rows.into_iter().map(TokenRow::into_token).collect())
-    }
-
-    async fn touch_token(
-        &self,
-        hash: &TokenHash,
-        used_at: DateTime<Utc>,
-    ) -> Result<bool, RepoError> {
-        let done = sqlx::query(crate::rows::token_sql::TOUCH)
-            .bind(&hash.as_bytes()[..])
-            .bind(micros(used_at))
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn begin_user_deletion(&self, id: UserId, now: DateTime<Utc>) -> Result<bool, RepoError> {
-        let mut tx = self.write().await?;
-        let marked = sqlx::query(crate::rows::MARK_USER_DELETED)
-            .bind(id.as_uuid())
-            .bind(PasswordHash::unusable().as_str())
-            .bind(micros(now))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        if marked.rows_affected() == 0 {
-            return Ok(false);
-        }
-        for delete in crate::rows::DELETE_USER_CREDENTIALS {
-            sqlx::query(delete)
-                .bind(id.as_uuid())
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(true)
-    }
-
-    async fn users_being_deleted(&self, limit: usize) -> Result<Vec<UserId>, RepoError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let ids: Vec<(uuid::Uuid,)> = sqlx::query_as(crate::rows::USERS_BEING_DELETED)
-            .bind(limit)
-            .fetch_all(&self.reader)
-            .await
-            .map_err(fail)?;
-        Ok(ids.into_iter().map(|(id,)| UserId::from_uuid(id)).collect())
-    }
-}
-
-#[async_trait]
-impl ImageRepo for SqliteRepo {
-    async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
-        let image = &record.image;
-        let size = signed(image.size, "image size").map_err(|error| backend(BACKEND, error))?;
-        let mut tx = self.write().await?;
-        sqlx::query(
-            "INSERT INTO images (id, owner, name, format, width, height, size, storage_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(image.id.as_uuid())
-        .bind(image.owner.as_uuid())
-        .bind(image.name.as_str())
-        .bind(image.format.as_str())
-        .bind(i64::from(image.width))
-        .bind(i64::from(image.height))
-        .bind(size)
-        .bind(image.storage_key.as_str())
-        .bind(micros(image.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
-        for row in &record.thumbnails {
-            insert_thumbnail(&mut tx, row, Insert::Strict)
-                .await
-                .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
-        }
-        tx.commit().await.map_err(fail)
-    }
-
-    async fn get_image(
-        &self,
-        owner: UserId,
-        id: ImageId,
-    ) -> Result<Option<ImageRecord>, RepoError> {
-        self.record(id, Some(owner)).await
-    }
-
-    async fn get_image_by_id(&self, id: ImageId) -> Result<Option<ImageRecord>, RepoError> {
-        self.record(id, None).await
-    }
-
-    async fn list_images(
-        &self,
-        owner: UserId,
-        query: &KeysetQuery,
+    async fn fetch_records<'a>(
+        &'a self,
+        select: Statement<'a, Self>,
     ) -> Result<Vec<ImageRecord>, RepoError> {
-        // One statement: the keyset page of images, joined with their thumbnails.
-        let sql = format!(
-            "SELECT {} FROM (SELECT * FROM images i WHERE i.owner = $1 {}) AS i \
-             LEFT JOIN thumbnails t ON t.image_id = i.id \
-             ORDER BY i.created_at DESC, i.id DESC, t.max_height",
-            image_thumbnail_columns!(),
-            keyset_clause(query, "i", 2)
-        );
-        let mut select = sqlx::query_as::<_, ImageThumbnailRow<Stamp>>(&sql).bind(owner.as_uuid());
-        if let Some((anchor, _)) = query.anchor {
-            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
+        fetch_records(&self.reader, select).await
+    }
+
+    async fn insert_thumbnails<'a>(
+        connection: &'a mut SqliteConnection,
+        rows: &'a [Thumbnail],
+    ) -> Result<(), sqlx::Error> {
+        for row in rows {
+            insert_thumbnail(connection, row, Insert::Strict).await?;
         }
-        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        checked(records(&rows))
+        Ok(())
     }
 
     async fn delete_image(
@@ -714,7 +365,10 @@ impl ImageRepo for SqliteRepo {
     ) -> Result<Option<ImageRecord>, RepoError> {
         // Under the write lock, what is read is exactly what the delete removes.
         let mut tx = self.write().await?;
-        let Some(deleted) = record(&mut tx, id, Some(owner)).await? else {
+        let select = sqlx::query(RECORD_SQL)
+            .bind(id.as_uuid())
+            .bind(owner.as_uuid());
+        let Some(deleted) = fetch_records(&mut *tx, select).await?.into_iter().next() else {
             return Ok(None);
         };
         sqlx::query("DELETE FROM images WHERE id = $1")
@@ -726,28 +380,7 @@ impl ImageRepo for SqliteRepo {
         Ok(Some(deleted))
     }
 
-    async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError> {
-        let row: Option<ImagePlanRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            image_columns!(),
-            ", ",
-            owner_plan_columns!(),
-            " FROM images i JOIN users u ON u.id = i.owner LEFT JOIN plans p ON p.id = u.plan_id",
-            " WHERE i.storage_key = $1 LIMIT 1"
-        ))
-        .bind(key.as_str())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        let Some(row) = row else { return Ok(None) };
-        let (image, owner_plan) = checked(row.into_parts())?;
-        Ok(Some(OriginalTarget { image, owner_plan }))
-    }
-
     async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError> {
-        if keys.is_empty() {
-            return Ok(HashSet::new());
-        }
         // One lookup per key in each table's storage_key index.
         let found: Vec<String> = sqlx::query_scalar(
             "SELECT storage_key FROM images \
@@ -764,9 +397,6 @@ impl ImageRepo for SqliteRepo {
     }
 
     async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
         let mut tx = self.write().await?;
         for row in rows {
             insert_thumbnail(&mut tx, row, Insert::IfMissing)
@@ -776,68 +406,6 @@ impl ImageRepo for SqliteRepo {
         tx.commit().await.map_err(fail)
     }
 
-    async fn start_thumbnail_attempt(
-        &self,
-        image: ImageId,
-        heights: &[ThumbnailHeight],
-        now: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
-        sqlx::query(
-            "UPDATE thumbnails SET attempts = MIN(attempts + 1, 4294967295), updated_at = $3 \
-             WHERE image_id = $1 AND status = 'pending' \
-               AND max_height IN (SELECT value FROM json_each($2))",
-        )
-        .bind(image.as_uuid())
-        .bind(heights_json(heights))
-        .bind(micros(now))
-        .execute(&self.writer)
-        .await
-        .map_err(fail)?;
-        Ok(())
-    }
-
-    async fn complete_thumbnail(
-        &self,
-        image: ImageId,
-        height: ThumbnailHeight,
-        key: &StorageKey,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4, \
-             failure = NULL \
-             WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
-        )
-        .bind(image.as_uuid())
-        .bind(i64::from(height.get()))
-        .bind(key.as_str())
-        .bind(micros(now))
-        .execute(&self.writer)
-        .await
-        .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn fail_thumbnails(
-        &self,
-        image: ImageId,
-        heights: &[ThumbnailHeight],
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), RepoError> {
-        sqlx::query(&rows::admin_sql::fail_thumbnails(
-            "max_height IN (SELECT value FROM json_each($2))",
-        ))
-        .bind(image.as_uuid())
-        .bind(heights_json(heights))
-        .bind(reason)
-        .bind(micros(now))
-        .execute(&self.writer)
-        .await
-        .map_err(fail)?;
-        Ok(())
-    }
-
     async fn claim_thumbnail_work(
         &self,
         scope: WorkScope,
@@ -845,12 +413,9 @@ impl ImageRepo for SqliteRepo {
         stale_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         let (scope_condition, scope_id) = match scope {
             WorkScope::All => ("", None),
-            WorkScope::LapsedLeases => (crate::rows::LAPSED_LEASE_CONDITION, None),
+            WorkScope::LapsedLeases => (rows::LAPSED_LEASE_CONDITION, None),
             WorkScope::Owner(owner) => ("AND i.owner = $3", Some(owner.as_uuid())),
             WorkScope::Plan(plan) => ("AND u.plan_id = $3", Some(plan.as_uuid())),
         };
@@ -907,274 +472,6 @@ impl ImageRepo for SqliteRepo {
         tx.commit().await.map_err(fail)?;
         Ok(claimed)
     }
-
-    async fn totals(&self) -> Result<Totals, RepoError> {
-        let counts: (i64, i64, i64, i64, i64) = sqlx::query_as(rows::admin_sql::TOTALS)
-            .fetch_one(&self.reader)
-            .await
-            .map_err(fail)?;
-        checked(rows::admin_sql::totals(counts))
-    }
-
-    async fn list_all_images(
-        &self,
-        filter: &ImageFilter,
-        query: &KeysetQuery,
-    ) -> Result<Vec<ImageRecord>, RepoError> {
-        let sql = rows::admin_sql::all_images(filter, query);
-        let mut select = sqlx::query_as::<_, ImageThumbnailRow<Stamp>>(&sql);
-        if let Some(owner) = filter.owner {
-            select = select.bind(owner.as_uuid());
-        }
-        if let Some((anchor, _)) = query.anchor {
-            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
-        }
-        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        checked(records(&rows))
-    }
-
-    async fn reset_thumbnails(
-        &self,
-        scope: ResetScope,
-        now: DateTime<Utc>,
-    ) -> Result<u64, RepoError> {
-        let (sql, id) = rows::admin_sql::reset_thumbnails(scope);
-        let mut update = sqlx::query(sql).bind(micros(now));
-        if let Some(id) = id {
-            update = update.bind(id);
-        }
-        let done = update.execute(&self.writer).await.map_err(fail)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
-        let (images, bytes): (i64, i64) = sqlx::query_as(crate::rows::account_page_sql::USAGE)
-            .bind(owner.as_uuid())
-            .fetch_one(&self.reader)
-            .await
-            .map_err(fail)?;
-        checked(crate::rows::usage(images, bytes))
-    }
 }
 
-#[async_trait]
-impl LinkRepo for SqliteRepo {
-    async fn insert_link(&self, link: &ExpiringLink) -> Result<(), RepoError> {
-        // Inserted only if the image exists and is the link owner's.
-        let done = sqlx::query(
-            "INSERT INTO links (id, owner, image_id, format, key_dir, key_file, expiry_seconds, \
-             created_at, expires_at) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM images WHERE id = $3 AND owner = $2",
-        )
-        .bind(link.id.as_uuid())
-        .bind(link.owner.as_uuid())
-        .bind(link.image_id.as_uuid())
-        .bind(link.format.as_str())
-        .bind(link.key.dir)
-        .bind(link.key.file)
-        .bind(i64::from(link.expiry_seconds.get()))
-        .bind(micros(link.created_at))
-        .bind(micros(link.expires_at))
-        .execute(&self.writer)
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
-        if done.rows_affected() == 0 {
-            return Err(Conflict::MissingReference.into());
-        }
-        Ok(())
-    }
-
-    async fn get_link(&self, owner: UserId, id: LinkId) -> Result<Option<ExpiringLink>, RepoError> {
-        let row: Option<LinkRow<Stamp>> = sqlx::query_as(concat!(
-            "SELECT ",
-            link_columns!(),
-            " FROM links l WHERE l.id = $1 AND l.owner = $2"
-        ))
-        .bind(id.as_uuid())
-        .bind(owner.as_uuid())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        checked(row.map(LinkRow::into_link).transpose())
-    }
-
-    async fn list_links(
-        &self,
-        owner: UserId,
-        image: Option<ImageId>,
-        query: &KeysetQuery,
-    ) -> Result<Vec<ExpiringLink>, RepoError> {
-        let (image_condition, next) = match image {
-            Some(_) => ("AND l.image_id = $2", 3),
-            None => ("", 2),
-        };
-        let sql = format!(
-            "SELECT {} FROM links l WHERE l.owner = $1 {image_condition} {}",
-            link_columns!(),
-            keyset_clause(query, "l", next)
-        );
-        let mut select = sqlx::query_as::<_, LinkRow<Stamp>>(&sql).bind(owner.as_uuid());
-        if let Some(image) = image {
-            select = select.bind(image.as_uuid());
-        }
-        if let Some((anchor, _)) = query.anchor {
-            select = select.bind(micros(anchor.created_at)).bind(anchor.id);
-        }
-        let rows = select.fetch_all(&self.reader).await.map_err(fail)?;
-        let links = checked(rows.into_iter().map(LinkRow::into_link).collect())?;
-        Ok(in_order(query, links))
-    }
-
-    async fn update_link(&self, link: &ExpiringLink) -> Result<bool, RepoError> {
-        let done = sqlx::query(
-            "UPDATE links SET expiry_seconds = $3, expires_at = $4 WHERE id = $1 AND owner = $2",
-        )
-        .bind(link.id.as_uuid())
-        .bind(link.owner.as_uuid())
-        .bind(i64::from(link.expiry_seconds.get()))
-        .bind(micros(link.expires_at))
-        .execute(&self.writer)
-        .await
-        .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM links WHERE id = $1 AND owner = $2")
-            .bind(id.as_uuid())
-            .bind(owner.as_uuid())
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError> {
-        let row: Option<LinkTargetRow<Stamp, Heights>> = sqlx::query_as(concat!(
-            "SELECT ",
-            link_columns!(),
-            ", ",
-            image_columns!(),
-            ", ",
-            owner_plan_columns!(),
-            " FROM links l JOIN images i ON i.id = l.image_id JOIN users u ON u.id = i.owner",
-            " LEFT JOIN plans p ON p.id = u.plan_id",
-            " WHERE l.key_dir = $1 AND l.key_file = $2"
-        ))
-        .bind(key.dir)
-        .bind(key.file)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(fail)?;
-        let Some(row) = row else { return Ok(None) };
-        let (link, image, owner_plan) = checked(row.into_parts())?;
-        Ok(Some(LinkTarget {
-            link,
-            image,
-            owner_plan,
-        }))
-    }
-}
-
-#[async_trait]
-impl SessionRepo for SqliteRepo {
-    async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError> {
-        let done = sqlx::query(crate::rows::session_sql::INSERT)
-            .bind(&session.hash.as_bytes()[..])
-            .bind(session.user_id.as_uuid())
-            .bind(micros(session.created_at))
-            .bind(micros(session.last_seen_at))
-            .bind(micros(session.expires_at))
-            .execute(&self.writer)
-            .await
-            .map_err(|error| Violations::MISSING_REFERENCE.map(BACKEND, error))?;
-        if done.rows_affected() == 0 {
-            return Err(Conflict::MissingReference.into());
-        }
-        Ok(())
-    }
-
-    async fn find_session(&self, hash: &TokenHash) -> Result<Option<SessionOwner>, RepoError> {
-        let row: Option<SessionOwnerRow<Stamp, Heights>> =
-            sqlx::query_as(crate::rows::session_sql::FIND)
-                .bind(&hash.as_bytes()[..])
-                .fetch_optional(&self.reader)
-                .await
-                .map_err(fail)?;
-        checked(row.map(|row| row.into_session_owner(*hash)).transpose())
-    }
-
-    async fn touch_session(
-        &self,
-        hash: &TokenHash,
-        seen_at: DateTime<Utc>,
-    ) -> Result<bool, RepoError> {
-        let done = sqlx::query(crate::rows::session_sql::TOUCH)
-            .bind(&hash.as_bytes()[..])
-            .bind(micros(seen_at))
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError> {
-        let done = sqlx::query(crate::rows::session_sql::DELETE)
-            .bind(&hash.as_bytes()[..])
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError> {
-        let done = sqlx::query(crate::rows::session_sql::DELETE_USER)
-            .bind(user.as_uuid())
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn delete_ended_sessions(
-        &self,
-        idle_before: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<u64, RepoError> {
-        let done = sqlx::query(crate::rows::session_sql::DELETE_ENDED)
-            .bind(micros(idle_before))
-            .bind(micros(now))
-            .execute(&self.writer)
-            .await
-            .map_err(fail)?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl Repo for SqliteRepo {
-    async fn ping(&self) -> Result<(), RepoError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(fail)?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    /// The JSON written for plans and height lists is what `json_each` and the row
-    /// conversion read.
-    #[test]
-    fn height_lists_are_json_arrays() {
-        use crate::rows::StoredHeights as _;
-        let heights = imagevault_core::ThumbnailHeights::new([400, 200]).unwrap();
-        let json = super::heights_json(heights.as_slice());
-        assert_eq!(json, "[200,400]");
-        assert_eq!(json.into_heights().unwrap(), heights);
-        assert!(String::from("[200,200]").into_heights().is_err());
-        assert!(String::from("200").into_heights().is_err());
-        assert!(String::from("[]").into_heights().is_err());
-    }
-}
+crate::repo::impl_repo!(SqliteRepo);

@@ -1,0 +1,150 @@
+//! [`Dialect`]: what PostgreSQL and SQLite do differently, in one place each, so that the
+//! repository's methods are written once (in [`crate::repo`]).
+//!
+//! The differences are how a time and a plan's heights are stored (the row types of
+//! [`crate::rows`]), which pool reads and which writes, how a write transaction starts,
+//! how the joined image rows are decoded, and the statements that take a list of values or
+//! lock rows, which the two databases spell differently. The change feeds exist only on
+//! PostgreSQL.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use imagevault_core::repo::{ChangeFeed, RepoError, WorkScope};
+use imagevault_core::{ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId};
+use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
+
+use crate::rows::{Stamp, StoredHeights};
+
+/// A statement of dialect `D` with its bound values.
+pub(crate) type Statement<'q, D> =
+    sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments<'q>>;
+
+/// The connection type of dialect `D`, which a transaction dereferences to.
+pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
+
+/// The number of rows a statement changed, which sqlx reports per database without a
+/// common trait.
+pub(crate) trait RowsAffected {
+    fn rows_affected(&self) -> u64;
+}
+
+#[cfg(feature = "postgres")]
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn rows_affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// A backend: its database, how it stores times and heights, its pools, and the statements
+/// it spells its own way. Implemented by the public repository types.
+pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
+    /// The sqlx database.
+    type Db: Database<QueryResult: RowsAffected>;
+    /// How a time is stored (bound and decoded).
+    type Stamp: Stamp
+        + Send
+        + Sync
+        + Unpin
+        + for<'q> Encode<'q, Self::Db>
+        + for<'r> Decode<'r, Self::Db>
+        + Type<Self::Db>;
+    /// How a plan's heights are stored (bound and decoded).
+    type Heights: StoredHeights
+        + Send
+        + Sync
+        + Unpin
+        + for<'q> Encode<'q, Self::Db>
+        + for<'r> Decode<'r, Self::Db>
+        + Type<Self::Db>;
+    /// A list of thumbnail heights as a statement takes it, see [`Self::MAX_HEIGHT_IN_2`].
+    type HeightList: Send + for<'q> Encode<'q, Self::Db> + Type<Self::Db>;
+
+    /// The backend's name in errors: `"postgres"` or `"sqlite"`.
+    const BACKEND: &'static str;
+
+    /// The condition that `max_height` is one of the heights bound as `$2`, as a
+    /// [`Self::HeightList`]. PostgreSQL compares with an array, SQLite has no arrays and
+    /// reads a JSON one with `json_each`.
+    const MAX_HEIGHT_IN_2: &'static str;
+
+    /// `heights` as a statement's list of heights.
+    fn height_list(heights: &[ThumbnailHeight]) -> Self::HeightList;
+
+    /// The pool that runs reads.
+    fn reader(&self) -> &Pool<Self::Db>;
+
+    /// The pool that runs single-statement writes. The same as the reader on PostgreSQL;
+    /// SQLite writes through a pool of its one write connection.
+    fn writer(&self) -> &Pool<Self::Db>;
+
+    /// Starts a write transaction.
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, RepoError>> + Send;
+
+    /// Runs `select`, a statement of [`image_thumbnail_columns`](crate::rows::image_thumbnail_columns)
+    /// whose rows keep each image's rows together, on the read pool, and groups its rows
+    /// into records.
+    fn fetch_records<'a>(
+        &'a self,
+        select: Statement<'a, Self>,
+    ) -> impl Future<Output = Result<Vec<ImageRecord>, RepoError>> + Send + 'a;
+
+    /// Inserts an image's thumbnail rows in the transaction that inserts the image.
+    fn insert_thumbnails<'a>(
+        connection: &'a mut Connection<Self>,
+        rows: &'a [Thumbnail],
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+    /// [`ImageRepo::delete_image`](imagevault_core::repo::ImageRepo::delete_image): each
+    /// backend locks what it reads its own way.
+    fn delete_image(
+        &self,
+        owner: UserId,
+        id: ImageId,
+    ) -> impl Future<Output = Result<Option<ImageRecord>, RepoError>> + Send;
+
+    /// [`ImageRepo::referenced_keys`](imagevault_core::repo::ImageRepo::referenced_keys)
+    /// for a non-empty list of keys.
+    fn referenced_keys(
+        &self,
+        keys: &[StorageKey],
+    ) -> impl Future<Output = Result<HashSet<StorageKey>, RepoError>> + Send;
+
+    /// [`ImageRepo::ensure_thumbnails`](imagevault_core::repo::ImageRepo::ensure_thumbnails)
+    /// for a non-empty list of rows.
+    fn ensure_thumbnails(
+        &self,
+        rows: &[Thumbnail],
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+
+    /// [`ImageRepo::claim_thumbnail_work`](imagevault_core::repo::ImageRepo::claim_thumbnail_work)
+    /// for a limit above zero: PostgreSQL claims concurrently with row locks, SQLite under
+    /// its one write lock.
+    fn claim_thumbnail_work(
+        &self,
+        scope: WorkScope,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ImageId>, RepoError>> + Send;
+
+    /// The feed of link changes, if the backend has one.
+    fn link_changes(&self) -> Option<ChangeFeed> {
+        None
+    }
+
+    /// The feed of account changes, if the backend has one.
+    fn account_changes(&self) -> Option<ChangeFeed> {
+        None
+    }
+}
