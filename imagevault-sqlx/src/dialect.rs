@@ -21,6 +21,14 @@ use crate::rows::{Stamp, StoredHeights};
 pub(crate) type Statement<'q, D> =
     sqlx::query::Query<'q, <D as Dialect>::Db, <<D as Dialect>::Db as Database>::Arguments<'q>>;
 
+/// A statement of dialect `D` with its bound values, whose rows are read as `R`.
+pub(crate) type StatementAs<'q, D, R> = sqlx::query::QueryAs<
+    'q,
+    <D as Dialect>::Db,
+    R,
+    <<D as Dialect>::Db as Database>::Arguments<'q>,
+>;
+
 /// The connection type of dialect `D`, which a transaction dereferences to.
 pub(crate) type Connection<D> = <<D as Dialect>::Db as Database>::Connection;
 

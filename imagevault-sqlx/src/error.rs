@@ -80,6 +80,13 @@ pub(crate) struct Violations {
 }
 
 impl Violations {
+    /// Every violation is a backend error: the statement cannot cause one the caller should
+    /// hear of.
+    pub(crate) const NONE: Self = Self {
+        unique: None,
+        foreign_key: None,
+    };
+
     /// Foreign key violations are [`Conflict::MissingReference`].
     pub(crate) const MISSING_REFERENCE: Self = Self {
         unique: None,

@@ -23,7 +23,7 @@ use imagevault_core::{
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
-use crate::dialect::{Connection, Dialect, RowsAffected as _};
+use crate::dialect::{Connection, Dialect, RowsAffected as _, Statement, StatementAs};
 use crate::error::{InvalidRow, Violations, backend};
 use crate::rows::{
     self, ImagePlanRow, LinkRow, LinkTargetRow, PlanRow, SessionOwnerRow, Stamp as _,
@@ -71,10 +71,84 @@ where
     for<'r> LinkRow<D::Stamp>: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> LinkTargetRow<D::Stamp, D::Heights>: FromRow<'r, <D::Db as Database>::Row>,
 {
+    /// Runs `statement` on the write pool: the number of rows it changed, with its
+    /// constraint violations mapped by `violations`.
+    async fn change(
+        repo: &D,
+        statement: Statement<'_, D>,
+        violations: Violations,
+    ) -> Result<u64, RepoError> {
+        let done = statement
+            .execute(repo.writer())
+            .await
+            .map_err(|error| violations.map(D::BACKEND, error))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Runs `insert`, which inserts through a `SELECT` of the row it references, so that no
+    /// row inserted means that the reference is missing (or being deleted).
+    async fn insert_referencing(repo: &D, insert: Statement<'_, D>) -> Result<(), RepoError> {
+        if Self::change(repo, insert, Violations::MISSING_REFERENCE).await? == 0 {
+            return Err(Conflict::MissingReference.into());
+        }
+        Ok(())
+    }
+
+    /// Runs `select` on the read pool and converts its row, if any, with `convert`.
+    async fn fetch_optional<R, T>(
+        repo: &D,
+        select: StatementAs<'_, D, R>,
+        convert: impl FnOnce(R) -> Result<T, InvalidRow>,
+    ) -> Result<Option<T>, RepoError>
+    where
+        R: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    {
+        let row = select
+            .fetch_optional(repo.reader())
+            .await
+            .map_err(fail::<D>)?;
+        checked::<D, _>(row.map(convert).transpose())
+    }
+
+    /// Runs `select` on the read pool and converts its rows with `convert`.
+    async fn fetch_all<R, T>(
+        repo: &D,
+        select: StatementAs<'_, D, R>,
+        convert: impl FnMut(R) -> Result<T, InvalidRow>,
+    ) -> Result<Vec<T>, RepoError>
+    where
+        R: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    {
+        let rows = select.fetch_all(repo.reader()).await.map_err(fail::<D>)?;
+        checked::<D, _>(rows.into_iter().map(convert).collect())
+    }
+
+    /// Runs the keyset page `select` (of [`keyset_clause`]), binding the query's anchor, and
+    /// converts its rows with `convert`, newest first.
+    async fn fetch_page<R, T>(
+        repo: &D,
+        mut select: StatementAs<'_, D, R>,
+        query: &KeysetQuery,
+        convert: impl FnMut(R) -> Result<T, InvalidRow>,
+    ) -> Result<Vec<T>, RepoError>
+    where
+        R: for<'r> FromRow<'r, <D::Db as Database>::Row> + Send + Unpin,
+    {
+        if let Some((anchor, _)) = query.anchor {
+            select = select
+                .bind(D::Stamp::from_utc(anchor.created_at))
+                .bind(anchor.id);
+        }
+        Ok(in_order(
+            query,
+            Self::fetch_all(repo, select, convert).await?,
+        ))
+    }
+
     // Plans.
 
     pub(crate) async fn create_plan(repo: &D, plan: &Plan) -> Result<(), RepoError> {
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -83,37 +157,29 @@ where
         .bind(D::Heights::from_heights(plan.thumbnail_heights.as_slice()))
         .bind(plan.original_link)
         .bind(plan.expiring_links)
-        .bind(D::Stamp::from_utc(plan.created_at))
-        .execute(repo.writer())
-        .await
-        .map_err(|error| Violations::PLAN_NAME.map(D::BACKEND, error))?;
+        .bind(D::Stamp::from_utc(plan.created_at));
+        Self::change(repo, insert, Violations::PLAN_NAME).await?;
         Ok(())
     }
 
     pub(crate) async fn get_plan(repo: &D, id: PlanId) -> Result<Option<Plan>, RepoError> {
-        let row: Option<PlanRow<D::Stamp, D::Heights>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             plan_columns!(),
             " FROM plans p WHERE p.id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(repo.reader())
-        .await
-        .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(PlanRow::into_plan).transpose())
+        .bind(id.as_uuid());
+        Self::fetch_optional(repo, select, PlanRow::<D::Stamp, D::Heights>::into_plan).await
     }
 
     pub(crate) async fn find_plan_by_name(repo: &D, name: &str) -> Result<Option<Plan>, RepoError> {
-        let row: Option<PlanRow<D::Stamp, D::Heights>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             plan_columns!(),
             " FROM plans p WHERE p.name = $1"
         ))
-        .bind(name)
-        .fetch_optional(repo.reader())
-        .await
-        .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(PlanRow::into_plan).transpose())
+        .bind(name);
+        Self::fetch_optional(repo, select, PlanRow::<D::Stamp, D::Heights>::into_plan).await
     }
 
     pub(crate) async fn list_plans(repo: &D, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
@@ -122,19 +188,18 @@ where
             plan_columns!(),
             keyset_clause(query, "p", 1)
         );
-        let mut select = sqlx::query_as::<_, PlanRow<D::Stamp, D::Heights>>(&sql);
-        if let Some((anchor, _)) = query.anchor {
-            select = select
-                .bind(D::Stamp::from_utc(anchor.created_at))
-                .bind(anchor.id);
-        }
-        let rows = select.fetch_all(repo.reader()).await.map_err(fail::<D>)?;
-        let plans = checked::<D, _>(rows.into_iter().map(PlanRow::into_plan).collect())?;
-        Ok(in_order(query, plans))
+        let select = sqlx::query_as(&sql);
+        Self::fetch_page(
+            repo,
+            select,
+            query,
+            PlanRow::<D::Stamp, D::Heights>::into_plan,
+        )
+        .await
     }
 
     pub(crate) async fn update_plan(repo: &D, plan: &Plan) -> Result<bool, RepoError> {
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
              expiring_links = $5 WHERE id = $1",
         )
@@ -142,38 +207,27 @@ where
         .bind(plan.name.as_str())
         .bind(D::Heights::from_heights(plan.thumbnail_heights.as_slice()))
         .bind(plan.original_link)
-        .bind(plan.expiring_links)
-        .execute(repo.writer())
-        .await
-        .map_err(|error| Violations::PLAN_NAME.map(D::BACKEND, error))?;
-        Ok(done.rows_affected() > 0)
+        .bind(plan.expiring_links);
+        Ok(Self::change(repo, update, Violations::PLAN_NAME).await? > 0)
     }
 
     pub(crate) async fn delete_plan(repo: &D, id: PlanId) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM plans WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(repo.writer())
-            .await
-            .map_err(|error| Violations::PLAN_DELETE.map(D::BACKEND, error))?;
-        Ok(done.rows_affected() > 0)
+        let delete = sqlx::query("DELETE FROM plans WHERE id = $1").bind(id.as_uuid());
+        Ok(Self::change(repo, delete, Violations::PLAN_DELETE).await? > 0)
     }
 
     pub(crate) async fn plan_user_counts(repo: &D) -> Result<Vec<(PlanId, u64)>, RepoError> {
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(rows::account_page_sql::PLAN_USER_COUNTS)
-            .fetch_all(repo.reader())
-            .await
-            .map_err(fail::<D>)?;
-        checked::<D, _>(
-            rows.into_iter()
-                .map(|(id, users)| rows::plan_count(id, users))
-                .collect(),
-        )
+        let select = sqlx::query_as(rows::account_page_sql::PLAN_USER_COUNTS);
+        Self::fetch_all(repo, select, |(id, users): (Uuid, i64)| {
+            rows::plan_count(id, users)
+        })
+        .await
     }
 
     // Users and their API tokens.
 
     pub(crate) async fn create_user(repo: &D, user: &User) -> Result<(), RepoError> {
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO users (id, username, password_hash, is_admin, plan_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -182,40 +236,32 @@ where
         .bind(user.password_hash.as_str())
         .bind(user.is_admin)
         .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .bind(D::Stamp::from_utc(user.created_at))
-        .execute(repo.writer())
-        .await
-        .map_err(|error| Violations::USER.map(D::BACKEND, error))?;
+        .bind(D::Stamp::from_utc(user.created_at));
+        Self::change(repo, insert, Violations::USER).await?;
         Ok(())
     }
 
     pub(crate) async fn get_user(repo: &D, id: UserId) -> Result<Option<User>, RepoError> {
-        let row: Option<UserRow<D::Stamp>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users u WHERE u.id = $1"
         ))
-        .bind(id.as_uuid())
-        .fetch_optional(repo.reader())
-        .await
-        .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(UserRow::into_user).transpose())
+        .bind(id.as_uuid());
+        Self::fetch_optional(repo, select, UserRow::<D::Stamp>::into_user).await
     }
 
     pub(crate) async fn find_user_by_username(
         repo: &D,
         username: &Username,
     ) -> Result<Option<User>, RepoError> {
-        let row: Option<UserRow<D::Stamp>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
             " FROM users u WHERE u.username = $1"
         ))
-        .bind(username.as_str())
-        .fetch_optional(repo.reader())
-        .await
-        .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(UserRow::into_user).transpose())
+        .bind(username.as_str());
+        Self::fetch_optional(repo, select, UserRow::<D::Stamp>::into_user).await
     }
 
     pub(crate) async fn list_users(repo: &D, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
@@ -224,15 +270,8 @@ where
             user_columns!(),
             keyset_clause(query, "u", 1)
         );
-        let mut select = sqlx::query_as::<_, UserRow<D::Stamp>>(&sql);
-        if let Some((anchor, _)) = query.anchor {
-            select = select
-                .bind(D::Stamp::from_utc(anchor.created_at))
-                .bind(anchor.id);
-        }
-        let rows = select.fetch_all(repo.reader()).await.map_err(fail::<D>)?;
-        let users = checked::<D, _>(rows.into_iter().map(UserRow::into_user).collect())?;
-        Ok(in_order(query, users))
+        let select = sqlx::query_as(&sql);
+        Self::fetch_page(repo, select, query, UserRow::<D::Stamp>::into_user).await
     }
 
     pub(crate) async fn search_users(
@@ -246,20 +285,12 @@ where
             rows::account_page_sql::SEARCH_CONDITION,
             keyset_clause(query, "u", 2)
         );
-        let mut select = sqlx::query_as::<_, UserRow<D::Stamp>>(&sql)
-            .bind(rows::account_page_sql::search_pattern(text));
-        if let Some((anchor, _)) = query.anchor {
-            select = select
-                .bind(D::Stamp::from_utc(anchor.created_at))
-                .bind(anchor.id);
-        }
-        let rows = select.fetch_all(repo.reader()).await.map_err(fail::<D>)?;
-        let users = checked::<D, _>(rows.into_iter().map(UserRow::into_user).collect())?;
-        Ok(in_order(query, users))
+        let select = sqlx::query_as(&sql).bind(rows::account_page_sql::search_pattern(text));
+        Self::fetch_page(repo, select, query, UserRow::<D::Stamp>::into_user).await
     }
 
     pub(crate) async fn update_user(repo: &D, user: &User) -> Result<bool, RepoError> {
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
              WHERE id = $1 AND deletion_requested_at IS NULL",
         )
@@ -267,21 +298,14 @@ where
         .bind(user.username.as_str())
         .bind(user.password_hash.as_str())
         .bind(user.is_admin)
-        .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .execute(repo.writer())
-        .await
-        .map_err(|error| Violations::USER.map(D::BACKEND, error))?;
-        Ok(done.rows_affected() > 0)
+        .bind(user.plan_id.map(|plan| plan.as_uuid()));
+        Ok(Self::change(repo, update, Violations::USER).await? > 0)
     }
 
     pub(crate) async fn delete_user(repo: &D, id: UserId) -> Result<bool, RepoError> {
         // Tokens, images, thumbnails and links go with the user (ON DELETE CASCADE).
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.as_uuid())
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+        let delete = sqlx::query("DELETE FROM users WHERE id = $1").bind(id.as_uuid());
+        Ok(Self::change(repo, delete, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn begin_user_deletion(
@@ -316,71 +340,50 @@ where
         limit: usize,
     ) -> Result<Vec<UserId>, RepoError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let ids: Vec<(Uuid,)> = sqlx::query_as(rows::USERS_BEING_DELETED)
-            .bind(limit)
-            .fetch_all(repo.reader())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(ids.into_iter().map(|(id,)| UserId::from_uuid(id)).collect())
+        let select = sqlx::query_as(rows::USERS_BEING_DELETED).bind(limit);
+        Self::fetch_all(repo, select, |(id,): (Uuid,)| Ok(UserId::from_uuid(id))).await
     }
 
     pub(crate) async fn insert_token(repo: &D, token: &TokenRecord) -> Result<(), RepoError> {
-        let done = sqlx::query(rows::token_sql::INSERT)
+        let insert = sqlx::query(rows::token_sql::INSERT)
             .bind(&token.hash.as_bytes()[..])
             .bind(token.user_id.as_uuid())
             .bind(D::Stamp::from_utc(token.created_at))
             .bind(token.expires_at.map(D::Stamp::from_utc))
-            .bind(token.last_used_at.map(D::Stamp::from_utc))
-            .execute(repo.writer())
-            .await
-            .map_err(|error| Violations::MISSING_REFERENCE.map(D::BACKEND, error))?;
-        if done.rows_affected() == 0 {
-            return Err(Conflict::MissingReference.into());
-        }
-        Ok(())
+            .bind(token.last_used_at.map(D::Stamp::from_utc));
+        Self::insert_referencing(repo, insert).await
     }
 
     pub(crate) async fn find_token_owner(
         repo: &D,
         hash: &TokenHash,
     ) -> Result<Option<TokenOwner>, RepoError> {
-        let row: Option<TokenOwnerRow<D::Stamp, D::Heights>> =
-            sqlx::query_as(rows::token_sql::FIND_OWNER)
-                .bind(&hash.as_bytes()[..])
-                .fetch_optional(repo.reader())
-                .await
-                .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(TokenOwnerRow::into_token_owner).transpose())
+        let select = sqlx::query_as(rows::token_sql::FIND_OWNER).bind(&hash.as_bytes()[..]);
+        Self::fetch_optional(
+            repo,
+            select,
+            TokenOwnerRow::<D::Stamp, D::Heights>::into_token_owner,
+        )
+        .await
     }
 
     pub(crate) async fn delete_token(repo: &D, hash: &TokenHash) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE hash = $1")
-            .bind(&hash.as_bytes()[..])
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+        let delete =
+            sqlx::query("DELETE FROM api_tokens WHERE hash = $1").bind(&hash.as_bytes()[..]);
+        Ok(Self::change(repo, delete, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn delete_user_tokens(repo: &D, user: UserId) -> Result<u64, RepoError> {
-        let done = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1")
-            .bind(user.as_uuid())
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected())
+        let delete = sqlx::query("DELETE FROM api_tokens WHERE user_id = $1").bind(user.as_uuid());
+        Self::change(repo, delete, Violations::NONE).await
     }
 
     pub(crate) async fn list_user_tokens(
         repo: &D,
         user: UserId,
     ) -> Result<Vec<TokenRecord>, RepoError> {
-        let rows: Vec<TokenRow<D::Stamp>> = sqlx::query_as(rows::token_sql::LIST_USER)
-            .bind(user.as_uuid())
-            .fetch_all(repo.reader())
-            .await
-            .map_err(fail::<D>)?;
-        checked::<D, _>(rows.into_iter().map(TokenRow::into_token).collect())
+        let select = sqlx::query_as(rows::token_sql::LIST_USER).bind(user.as_uuid());
+        Self::fetch_all(repo, select, TokenRow::<D::Stamp>::into_token).await
     }
 
     pub(crate) async fn touch_token(
@@ -388,13 +391,10 @@ where
         hash: &TokenHash,
         used_at: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let done = sqlx::query(rows::token_sql::TOUCH)
+        let update = sqlx::query(rows::token_sql::TOUCH)
             .bind(&hash.as_bytes()[..])
-            .bind(D::Stamp::from_utc(used_at))
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+            .bind(D::Stamp::from_utc(used_at));
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
     }
 
     // Images and thumbnails.
@@ -427,8 +427,23 @@ where
         tx.commit().await.map_err(fail::<D>)
     }
 
+    pub(crate) async fn get_image(
+        repo: &D,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        Self::record(repo, id, Some(owner)).await
+    }
+
+    pub(crate) async fn get_image_by_id(
+        repo: &D,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        Self::record(repo, id, None).await
+    }
+
     /// Image `id` with its thumbnails, if it is `owner`'s (or whoever's, without an owner).
-    pub(crate) async fn record(
+    async fn record(
         repo: &D,
         id: ImageId,
         owner: Option<UserId>,
@@ -446,7 +461,7 @@ where
     ) -> Result<Vec<ImageRecord>, RepoError> {
         // One statement: the keyset page of images, joined with their thumbnails. Ordered
         // by image only, which the nested loop over the keyset index already yields (no
-        // sort step); `records` puts each image's few thumbnails in order.
+        // sort step in PostgreSQL); `records` puts each image's few thumbnails in order.
         let sql = format!(
             "SELECT {} FROM (SELECT * FROM images i WHERE i.owner = $1 {}) AS i \
              LEFT JOIN thumbnails t ON t.image_id = i.id \
@@ -463,11 +478,19 @@ where
         repo.fetch_records(select).await
     }
 
+    pub(crate) async fn delete_image(
+        repo: &D,
+        owner: UserId,
+        id: ImageId,
+    ) -> Result<Option<ImageRecord>, RepoError> {
+        repo.delete_image(owner, id).await
+    }
+
     pub(crate) async fn find_original(
         repo: &D,
         key: &StorageKey,
     ) -> Result<Option<OriginalTarget>, RepoError> {
-        let row: Option<ImagePlanRow<D::Stamp, D::Heights>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             image_columns!(),
             ", ",
@@ -475,13 +498,12 @@ where
             " FROM images i JOIN users u ON u.id = i.owner LEFT JOIN plans p ON p.id = u.plan_id",
             " WHERE i.storage_key = $1 LIMIT 1"
         ))
-        .bind(key.as_str())
-        .fetch_optional(repo.reader())
+        .bind(key.as_str());
+        Self::fetch_optional(repo, select, |row: ImagePlanRow<D::Stamp, D::Heights>| {
+            let (image, owner_plan) = row.into_parts()?;
+            Ok(OriginalTarget { image, owner_plan })
+        })
         .await
-        .map_err(fail::<D>)?;
-        let Some(row) = row else { return Ok(None) };
-        let (image, owner_plan) = checked::<D, _>(row.into_parts())?;
-        Ok(Some(OriginalTarget { image, owner_plan }))
     }
 
     pub(crate) async fn referenced_keys(
@@ -514,13 +536,11 @@ where
              WHERE image_id = $1 AND status = 'pending' AND {}",
             D::MAX_HEIGHT_IN_2
         );
-        sqlx::query(&sql)
+        let update = sqlx::query(&sql)
             .bind(image.as_uuid())
             .bind(D::height_list(heights))
-            .bind(D::Stamp::from_utc(now))
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
+            .bind(D::Stamp::from_utc(now));
+        Self::change(repo, update, Violations::NONE).await?;
         Ok(())
     }
 
@@ -531,7 +551,7 @@ where
         key: &StorageKey,
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE thumbnails SET status = 'ready', storage_key = $3, updated_at = $4, \
              failure = NULL \
              WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
@@ -539,11 +559,8 @@ where
         .bind(image.as_uuid())
         .bind(i64::from(height.get()))
         .bind(key.as_str())
-        .bind(D::Stamp::from_utc(now))
-        .execute(repo.writer())
-        .await
-        .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+        .bind(D::Stamp::from_utc(now));
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn fail_thumbnails(
@@ -553,14 +570,13 @@ where
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError> {
-        sqlx::query(&rows::admin_sql::fail_thumbnails(D::MAX_HEIGHT_IN_2))
+        let sql = rows::admin_sql::fail_thumbnails(D::MAX_HEIGHT_IN_2);
+        let update = sqlx::query(&sql)
             .bind(image.as_uuid())
             .bind(D::height_list(heights))
             .bind(reason)
-            .bind(D::Stamp::from_utc(now))
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
+            .bind(D::Stamp::from_utc(now));
+        Self::change(repo, update, Violations::NONE).await?;
         Ok(())
     }
 
@@ -614,8 +630,7 @@ where
         if let Some(id) = id {
             update = update.bind(id);
         }
-        let done = update.execute(repo.writer()).await.map_err(fail::<D>)?;
-        Ok(done.rows_affected())
+        Self::change(repo, update, Violations::NONE).await
     }
 
     pub(crate) async fn usage(repo: &D, owner: UserId) -> Result<Usage, RepoError> {
@@ -632,7 +647,7 @@ where
     pub(crate) async fn insert_link(repo: &D, link: &ExpiringLink) -> Result<(), RepoError> {
         // Inserted only if the image exists and is the link owner's; the foreign key
         // catches an image deleted at the same moment.
-        let done = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO links (id, owner, image_id, format, key_dir, key_file, expiry_seconds, \
              created_at, expires_at) \
              SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 FROM images WHERE id = $3 AND owner = $2",
@@ -645,14 +660,8 @@ where
         .bind(link.key.file)
         .bind(i64::from(link.expiry_seconds.get()))
         .bind(D::Stamp::from_utc(link.created_at))
-        .bind(D::Stamp::from_utc(link.expires_at))
-        .execute(repo.writer())
-        .await
-        .map_err(|error| Violations::MISSING_REFERENCE.map(D::BACKEND, error))?;
-        if done.rows_affected() == 0 {
-            return Err(Conflict::MissingReference.into());
-        }
-        Ok(())
+        .bind(D::Stamp::from_utc(link.expires_at));
+        Self::insert_referencing(repo, insert).await
     }
 
     pub(crate) async fn get_link(
@@ -660,17 +669,14 @@ where
         owner: UserId,
         id: LinkId,
     ) -> Result<Option<ExpiringLink>, RepoError> {
-        let row: Option<LinkRow<D::Stamp>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             link_columns!(),
             " FROM links l WHERE l.id = $1 AND l.owner = $2"
         ))
         .bind(id.as_uuid())
-        .bind(owner.as_uuid())
-        .fetch_optional(repo.reader())
-        .await
-        .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(LinkRow::into_link).transpose())
+        .bind(owner.as_uuid());
+        Self::fetch_optional(repo, select, LinkRow::<D::Stamp>::into_link).await
     }
 
     pub(crate) async fn list_links(
@@ -688,32 +694,22 @@ where
             link_columns!(),
             keyset_clause(query, "l", next)
         );
-        let mut select = sqlx::query_as::<_, LinkRow<D::Stamp>>(&sql).bind(owner.as_uuid());
+        let mut select = sqlx::query_as(&sql).bind(owner.as_uuid());
         if let Some(image) = image {
             select = select.bind(image.as_uuid());
         }
-        if let Some((anchor, _)) = query.anchor {
-            select = select
-                .bind(D::Stamp::from_utc(anchor.created_at))
-                .bind(anchor.id);
-        }
-        let rows = select.fetch_all(repo.reader()).await.map_err(fail::<D>)?;
-        let links = checked::<D, _>(rows.into_iter().map(LinkRow::into_link).collect())?;
-        Ok(in_order(query, links))
+        Self::fetch_page(repo, select, query, LinkRow::<D::Stamp>::into_link).await
     }
 
     pub(crate) async fn update_link(repo: &D, link: &ExpiringLink) -> Result<bool, RepoError> {
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE links SET expiry_seconds = $3, expires_at = $4 WHERE id = $1 AND owner = $2",
         )
         .bind(link.id.as_uuid())
         .bind(link.owner.as_uuid())
         .bind(i64::from(link.expiry_seconds.get()))
-        .bind(D::Stamp::from_utc(link.expires_at))
-        .execute(repo.writer())
-        .await
-        .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+        .bind(D::Stamp::from_utc(link.expires_at));
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn delete_link(
@@ -721,20 +717,17 @@ where
         owner: UserId,
         id: LinkId,
     ) -> Result<bool, RepoError> {
-        let done = sqlx::query("DELETE FROM links WHERE id = $1 AND owner = $2")
+        let delete = sqlx::query("DELETE FROM links WHERE id = $1 AND owner = $2")
             .bind(id.as_uuid())
-            .bind(owner.as_uuid())
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+            .bind(owner.as_uuid());
+        Ok(Self::change(repo, delete, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn find_link(
         repo: &D,
         key: &LinkKey,
     ) -> Result<Option<LinkTarget>, RepoError> {
-        let row: Option<LinkTargetRow<D::Stamp, D::Heights>> = sqlx::query_as(concat!(
+        let select = sqlx::query_as(concat!(
             "SELECT ",
             link_columns!(),
             ", ",
@@ -746,48 +739,41 @@ where
             " WHERE l.key_dir = $1 AND l.key_file = $2"
         ))
         .bind(key.dir)
-        .bind(key.file)
-        .fetch_optional(repo.reader())
+        .bind(key.file);
+        Self::fetch_optional(repo, select, |row: LinkTargetRow<D::Stamp, D::Heights>| {
+            let (link, image, owner_plan) = row.into_parts()?;
+            Ok(LinkTarget {
+                link,
+                image,
+                owner_plan,
+            })
+        })
         .await
-        .map_err(fail::<D>)?;
-        let Some(row) = row else { return Ok(None) };
-        let (link, image, owner_plan) = checked::<D, _>(row.into_parts())?;
-        Ok(Some(LinkTarget {
-            link,
-            image,
-            owner_plan,
-        }))
     }
 
     // Browser sessions.
 
     pub(crate) async fn insert_session(repo: &D, session: &SessionRecord) -> Result<(), RepoError> {
-        let done = sqlx::query(rows::session_sql::INSERT)
+        let insert = sqlx::query(rows::session_sql::INSERT)
             .bind(&session.hash.as_bytes()[..])
             .bind(session.user_id.as_uuid())
             .bind(D::Stamp::from_utc(session.created_at))
             .bind(D::Stamp::from_utc(session.last_seen_at))
-            .bind(D::Stamp::from_utc(session.expires_at))
-            .execute(repo.writer())
-            .await
-            .map_err(|error| Violations::MISSING_REFERENCE.map(D::BACKEND, error))?;
-        if done.rows_affected() == 0 {
-            return Err(Conflict::MissingReference.into());
-        }
-        Ok(())
+            .bind(D::Stamp::from_utc(session.expires_at));
+        Self::insert_referencing(repo, insert).await
     }
 
     pub(crate) async fn find_session(
         repo: &D,
         hash: &TokenHash,
     ) -> Result<Option<SessionOwner>, RepoError> {
-        let row: Option<SessionOwnerRow<D::Stamp, D::Heights>> =
-            sqlx::query_as(rows::session_sql::FIND)
-                .bind(&hash.as_bytes()[..])
-                .fetch_optional(repo.reader())
-                .await
-                .map_err(fail::<D>)?;
-        checked::<D, _>(row.map(|row| row.into_session_owner(*hash)).transpose())
+        let select = sqlx::query_as(rows::session_sql::FIND).bind(&hash.as_bytes()[..]);
+        Self::fetch_optional(
+            repo,
+            select,
+            |row: SessionOwnerRow<D::Stamp, D::Heights>| row.into_session_owner(*hash),
+        )
+        .await
     }
 
     pub(crate) async fn touch_session(
@@ -795,31 +781,20 @@ where
         hash: &TokenHash,
         seen_at: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
-        let done = sqlx::query(rows::session_sql::TOUCH)
+        let update = sqlx::query(rows::session_sql::TOUCH)
             .bind(&hash.as_bytes()[..])
-            .bind(D::Stamp::from_utc(seen_at))
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+            .bind(D::Stamp::from_utc(seen_at));
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn delete_session(repo: &D, hash: &TokenHash) -> Result<bool, RepoError> {
-        let done = sqlx::query(rows::session_sql::DELETE)
-            .bind(&hash.as_bytes()[..])
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected() > 0)
+        let delete = sqlx::query(rows::session_sql::DELETE).bind(&hash.as_bytes()[..]);
+        Ok(Self::change(repo, delete, Violations::NONE).await? > 0)
     }
 
     pub(crate) async fn delete_user_sessions(repo: &D, user: UserId) -> Result<u64, RepoError> {
-        let done = sqlx::query(rows::session_sql::DELETE_USER)
-            .bind(user.as_uuid())
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected())
+        let delete = sqlx::query(rows::session_sql::DELETE_USER).bind(user.as_uuid());
+        Self::change(repo, delete, Violations::NONE).await
     }
 
     pub(crate) async fn delete_ended_sessions(
@@ -827,13 +802,10 @@ where
         idle_before: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
-        let done = sqlx::query(rows::session_sql::DELETE_ENDED)
+        let delete = sqlx::query(rows::session_sql::DELETE_ENDED)
             .bind(D::Stamp::from_utc(idle_before))
-            .bind(D::Stamp::from_utc(now))
-            .execute(repo.writer())
-            .await
-            .map_err(fail::<D>)?;
-        Ok(done.rows_affected())
+            .bind(D::Stamp::from_utc(now));
+        Self::change(repo, delete, Violations::NONE).await
     }
 
     // The repository as a whole.
@@ -856,22 +828,20 @@ pub(crate) const RECORD_SQL: &str = concat!(
     " ORDER BY t.max_height"
 );
 
-/// Implements the core's repository traits for backend `$repo`, a [`Dialect`], with the
-/// bodies of [`SqlRepo`]. It only forwards: each method's code is in [`SqlRepo`] or, where
-/// the backends differ, in the [`Dialect`] impl. The change feeds come from the
-/// [`Dialect`], whose methods the backend documents.
+/// Implements the core's repository traits for backend `$repo`, a [`Dialect`]: every
+/// method forwards to the [`SqlRepo`] function of its name, and the change feeds to the
+/// [`Dialect`]'s.
 macro_rules! impl_repo {
     ($repo:ty) => {
         const _: () = {
             use std::collections::HashSet;
 
-            use async_trait::async_trait;
             use chrono::{DateTime, Utc};
             use imagevault_core::page::KeysetQuery;
             use imagevault_core::repo::{
                 ChangeFeed, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-                Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner, Totals,
-                UserRepo, WorkScope,
+                Repo, ResetScope, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo,
+                WorkScope,
             };
             use imagevault_core::{
                 ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, SessionRecord,
@@ -880,287 +850,113 @@ macro_rules! impl_repo {
             };
 
             use $crate::dialect::Dialect;
-            use $crate::repo::SqlRepo;
 
-            #[async_trait]
-            impl PlanRepo for $repo {
-                async fn create_plan(&self, plan: &Plan) -> Result<(), RepoError> {
-                    SqlRepo::create_plan(self, plan).await
-                }
-                async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>, RepoError> {
-                    SqlRepo::get_plan(self, id).await
-                }
-                async fn find_plan_by_name(&self, name: &str) -> Result<Option<Plan>, RepoError> {
-                    SqlRepo::find_plan_by_name(self, name).await
-                }
-                async fn list_plans(&self, query: &KeysetQuery) -> Result<Vec<Plan>, RepoError> {
-                    SqlRepo::list_plans(self, query).await
-                }
-                async fn update_plan(&self, plan: &Plan) -> Result<bool, RepoError> {
-                    SqlRepo::update_plan(self, plan).await
-                }
-                async fn delete_plan(&self, id: PlanId) -> Result<bool, RepoError> {
-                    SqlRepo::delete_plan(self, id).await
-                }
-                async fn plan_user_counts(&self) -> Result<Vec<(PlanId, u64)>, RepoError> {
-                    SqlRepo::plan_user_counts(self).await
-                }
-            }
+            $crate::repo::forward!(PlanRepo for $repo {
+                create_plan(plan: &Plan) -> ();
+                get_plan(id: PlanId) -> Option<Plan>;
+                find_plan_by_name(name: &str) -> Option<Plan>;
+                list_plans(query: &KeysetQuery) -> Vec<Plan>;
+                update_plan(plan: &Plan) -> bool;
+                delete_plan(id: PlanId) -> bool;
+                plan_user_counts() -> Vec<(PlanId, u64)>;
+            });
 
-            #[async_trait]
-            impl UserRepo for $repo {
-                async fn create_user(&self, user: &User) -> Result<(), RepoError> {
-                    SqlRepo::create_user(self, user).await
-                }
-                async fn get_user(&self, id: UserId) -> Result<Option<User>, RepoError> {
-                    SqlRepo::get_user(self, id).await
-                }
-                async fn find_user_by_username(
-                    &self,
-                    username: &Username,
-                ) -> Result<Option<User>, RepoError> {
-                    SqlRepo::find_user_by_username(self, username).await
-                }
-                async fn list_users(&self, query: &KeysetQuery) -> Result<Vec<User>, RepoError> {
-                    SqlRepo::list_users(self, query).await
-                }
-                async fn search_users(
-                    &self,
-                    text: &str,
-                    query: &KeysetQuery,
-                ) -> Result<Vec<User>, RepoError> {
-                    SqlRepo::search_users(self, text, query).await
-                }
-                async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
-                    SqlRepo::update_user(self, user).await
-                }
-                async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
-                    SqlRepo::delete_user(self, id).await
-                }
-                async fn begin_user_deletion(
-                    &self,
-                    id: UserId,
-                    now: DateTime<Utc>,
-                ) -> Result<bool, RepoError> {
-                    SqlRepo::begin_user_deletion(self, id, now).await
-                }
-                async fn users_being_deleted(
-                    &self,
-                    limit: usize,
-                ) -> Result<Vec<UserId>, RepoError> {
-                    SqlRepo::users_being_deleted(self, limit).await
-                }
-                async fn insert_token(&self, token: &TokenRecord) -> Result<(), RepoError> {
-                    SqlRepo::insert_token(self, token).await
-                }
-                async fn find_token_owner(
-                    &self,
-                    hash: &TokenHash,
-                ) -> Result<Option<TokenOwner>, RepoError> {
-                    SqlRepo::find_token_owner(self, hash).await
-                }
-                async fn delete_token(&self, hash: &TokenHash) -> Result<bool, RepoError> {
-                    SqlRepo::delete_token(self, hash).await
-                }
-                async fn delete_user_tokens(&self, user: UserId) -> Result<u64, RepoError> {
-                    SqlRepo::delete_user_tokens(self, user).await
-                }
-                async fn list_user_tokens(
-                    &self,
-                    user: UserId,
-                ) -> Result<Vec<TokenRecord>, RepoError> {
-                    SqlRepo::list_user_tokens(self, user).await
-                }
-                async fn touch_token(
-                    &self,
-                    hash: &TokenHash,
-                    used_at: DateTime<Utc>,
-                ) -> Result<bool, RepoError> {
-                    SqlRepo::touch_token(self, hash, used_at).await
-                }
-                fn account_changes(&self) -> Option<ChangeFeed> {
-                    <$repo as Dialect>::account_changes(self)
-                }
-            }
+            $crate::repo::forward!(UserRepo for $repo {
+                create_user(user: &User) -> ();
+                get_user(id: UserId) -> Option<User>;
+                find_user_by_username(username: &Username) -> Option<User>;
+                list_users(query: &KeysetQuery) -> Vec<User>;
+                search_users(text: &str, query: &KeysetQuery) -> Vec<User>;
+                update_user(user: &User) -> bool;
+                delete_user(id: UserId) -> bool;
+                begin_user_deletion(id: UserId, now: DateTime<Utc>) -> bool;
+                users_being_deleted(limit: usize) -> Vec<UserId>;
+                insert_token(token: &TokenRecord) -> ();
+                find_token_owner(hash: &TokenHash) -> Option<TokenOwner>;
+                delete_token(hash: &TokenHash) -> bool;
+                delete_user_tokens(user: UserId) -> u64;
+                list_user_tokens(user: UserId) -> Vec<TokenRecord>;
+                touch_token(hash: &TokenHash, used_at: DateTime<Utc>) -> bool;
+            } fn account_changes(&self) -> Option<ChangeFeed> {
+                <$repo as Dialect>::account_changes(self)
+            });
 
-            #[async_trait]
-            impl ImageRepo for $repo {
-                async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
-                    SqlRepo::insert_image(self, record).await
-                }
-                async fn get_image(
-                    &self,
-                    owner: UserId,
-                    id: ImageId,
-                ) -> Result<Option<ImageRecord>, RepoError> {
-                    SqlRepo::record(self, id, Some(owner)).await
-                }
-                async fn get_image_by_id(
-                    &self,
-                    id: ImageId,
-                ) -> Result<Option<ImageRecord>, RepoError> {
-                    SqlRepo::record(self, id, None).await
-                }
-                async fn list_images(
-                    &self,
-                    owner: UserId,
-                    query: &KeysetQuery,
-                ) -> Result<Vec<ImageRecord>, RepoError> {
-                    SqlRepo::list_images(self, owner, query).await
-                }
-                async fn delete_image(
-                    &self,
-                    owner: UserId,
-                    id: ImageId,
-                ) -> Result<Option<ImageRecord>, RepoError> {
-                    <$repo as Dialect>::delete_image(self, owner, id).await
-                }
-                async fn find_original(
-                    &self,
-                    key: &StorageKey,
-                ) -> Result<Option<OriginalTarget>, RepoError> {
-                    SqlRepo::find_original(self, key).await
-                }
-                async fn referenced_keys(
-                    &self,
-                    keys: &[StorageKey],
-                ) -> Result<HashSet<StorageKey>, RepoError> {
-                    SqlRepo::referenced_keys(self, keys).await
-                }
-                async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError> {
-                    SqlRepo::ensure_thumbnails(self, rows).await
-                }
-                async fn start_thumbnail_attempt(
-                    &self,
-                    image: ImageId,
-                    heights: &[ThumbnailHeight],
-                    now: DateTime<Utc>,
-                ) -> Result<(), RepoError> {
-                    SqlRepo::start_thumbnail_attempt(self, image, heights, now).await
-                }
-                async fn complete_thumbnail(
-                    &self,
-                    image: ImageId,
-                    height: ThumbnailHeight,
-                    key: &StorageKey,
-                    now: DateTime<Utc>,
-                ) -> Result<bool, RepoError> {
-                    SqlRepo::complete_thumbnail(self, image, height, key, now).await
-                }
-                async fn fail_thumbnails(
-                    &self,
-                    image: ImageId,
-                    heights: &[ThumbnailHeight],
-                    reason: &str,
-                    now: DateTime<Utc>,
-                ) -> Result<(), RepoError> {
-                    SqlRepo::fail_thumbnails(self, image, heights, reason, now).await
-                }
-                async fn claim_thumbnail_work(
-                    &self,
-                    scope: WorkScope,
-                    now: DateTime<Utc>,
-                    stale_before: DateTime<Utc>,
-                    limit: usize,
-                ) -> Result<Vec<ImageId>, RepoError> {
-                    SqlRepo::claim_thumbnail_work(self, scope, now, stale_before, limit).await
-                }
-                async fn totals(&self) -> Result<Totals, RepoError> {
-                    SqlRepo::totals(self).await
-                }
-                async fn list_all_images(
-                    &self,
-                    filter: &ImageFilter,
-                    query: &KeysetQuery,
-                ) -> Result<Vec<ImageRecord>, RepoError> {
-                    SqlRepo::list_all_images(self, filter, query).await
-                }
-                async fn reset_thumbnails(
-                    &self,
-                    scope: ResetScope,
-                    now: DateTime<Utc>,
-                ) -> Result<u64, RepoError> {
-                    SqlRepo::reset_thumbnails(self, scope, now).await
-                }
-                async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
-                    SqlRepo::usage(self, owner).await
-                }
-            }
+            $crate::repo::forward!(ImageRepo for $repo {
+                insert_image(record: &ImageRecord) -> ();
+                get_image(owner: UserId, id: ImageId) -> Option<ImageRecord>;
+                get_image_by_id(id: ImageId) -> Option<ImageRecord>;
+                list_images(owner: UserId, query: &KeysetQuery) -> Vec<ImageRecord>;
+                delete_image(owner: UserId, id: ImageId) -> Option<ImageRecord>;
+                find_original(key: &StorageKey) -> Option<OriginalTarget>;
+                referenced_keys(keys: &[StorageKey]) -> HashSet<StorageKey>;
+                ensure_thumbnails(rows: &[Thumbnail]) -> ();
+                start_thumbnail_attempt(
+                    image: ImageId, heights: &[ThumbnailHeight], now: DateTime<Utc>
+                ) -> ();
+                complete_thumbnail(
+                    image: ImageId, height: ThumbnailHeight, key: &StorageKey, now: DateTime<Utc>
+                ) -> bool;
+                fail_thumbnails(
+                    image: ImageId, heights: &[ThumbnailHeight], reason: &str, now: DateTime<Utc>
+                ) -> ();
+                claim_thumbnail_work(
+                    scope: WorkScope, now: DateTime<Utc>, stale_before: DateTime<Utc>, limit: usize
+                ) -> Vec<ImageId>;
+                totals() -> Totals;
+                list_all_images(filter: &ImageFilter, query: &KeysetQuery) -> Vec<ImageRecord>;
+                reset_thumbnails(scope: ResetScope, now: DateTime<Utc>) -> u64;
+                usage(owner: UserId) -> Usage;
+            });
 
-            #[async_trait]
-            impl LinkRepo for $repo {
-                async fn insert_link(&self, link: &ExpiringLink) -> Result<(), RepoError> {
-                    SqlRepo::insert_link(self, link).await
-                }
-                async fn get_link(
-                    &self,
-                    owner: UserId,
-                    id: LinkId,
-                ) -> Result<Option<ExpiringLink>, RepoError> {
-                    SqlRepo::get_link(self, owner, id).await
-                }
-                async fn list_links(
-                    &self,
-                    owner: UserId,
-                    image: Option<ImageId>,
-                    query: &KeysetQuery,
-                ) -> Result<Vec<ExpiringLink>, RepoError> {
-                    SqlRepo::list_links(self, owner, image, query).await
-                }
-                async fn update_link(&self, link: &ExpiringLink) -> Result<bool, RepoError> {
-                    SqlRepo::update_link(self, link).await
-                }
-                async fn delete_link(&self, owner: UserId, id: LinkId) -> Result<bool, RepoError> {
-                    SqlRepo::delete_link(self, owner, id).await
-                }
-                async fn find_link(&self, key: &LinkKey) -> Result<Option<LinkTarget>, RepoError> {
-                    SqlRepo::find_link(self, key).await
-                }
-                fn link_changes(&self) -> Option<ChangeFeed> {
-                    <$repo as Dialect>::link_changes(self)
-                }
-            }
+            $crate::repo::forward!(LinkRepo for $repo {
+                insert_link(link: &ExpiringLink) -> ();
+                get_link(owner: UserId, id: LinkId) -> Option<ExpiringLink>;
+                list_links(
+                    owner: UserId, image: Option<ImageId>, query: &KeysetQuery
+                ) -> Vec<ExpiringLink>;
+                update_link(link: &ExpiringLink) -> bool;
+                delete_link(owner: UserId, id: LinkId) -> bool;
+                find_link(key: &LinkKey) -> Option<LinkTarget>;
+            } fn link_changes(&self) -> Option<ChangeFeed> {
+                <$repo as Dialect>::link_changes(self)
+            });
 
-            #[async_trait]
-            impl SessionRepo for $repo {
-                async fn insert_session(&self, session: &SessionRecord) -> Result<(), RepoError> {
-                    SqlRepo::insert_session(self, session).await
-                }
-                async fn find_session(
-                    &self,
-                    hash: &TokenHash,
-                ) -> Result<Option<SessionOwner>, RepoError> {
-                    SqlRepo::find_session(self, hash).await
-                }
-                async fn touch_session(
-                    &self,
-                    hash: &TokenHash,
-                    seen_at: DateTime<Utc>,
-                ) -> Result<bool, RepoError> {
-                    SqlRepo::touch_session(self, hash, seen_at).await
-                }
-                async fn delete_session(&self, hash: &TokenHash) -> Result<bool, RepoError> {
-                    SqlRepo::delete_session(self, hash).await
-                }
-                async fn delete_user_sessions(&self, user: UserId) -> Result<u64, RepoError> {
-                    SqlRepo::delete_user_sessions(self, user).await
-                }
-                async fn delete_ended_sessions(
-                    &self,
-                    idle_before: DateTime<Utc>,
-                    now: DateTime<Utc>,
-                ) -> Result<u64, RepoError> {
-                    SqlRepo::delete_ended_sessions(self, idle_before, now).await
-                }
-            }
+            $crate::repo::forward!(SessionRepo for $repo {
+                insert_session(session: &SessionRecord) -> ();
+                find_session(hash: &TokenHash) -> Option<SessionOwner>;
+                touch_session(hash: &TokenHash, seen_at: DateTime<Utc>) -> bool;
+                delete_session(hash: &TokenHash) -> bool;
+                delete_user_sessions(user: UserId) -> u64;
+                delete_ended_sessions(idle_before: DateTime<Utc>, now: DateTime<Utc>) -> u64;
+            });
 
-            #[async_trait]
-            impl Repo for $repo {
-                async fn ping(&self) -> Result<(), RepoError> {
-                    SqlRepo::ping(self).await
-                }
-            }
+            $crate::repo::forward!(Repo for $repo {
+                ping() -> ();
+            });
         };
     };
 }
 pub(crate) use impl_repo;
+
+/// `impl $port for $repo` with `async fn`s that call the [`SqlRepo`] function of their
+/// name with `self` and their arguments, answering `Result<$answer, RepoError>`, and then
+/// the `$extra` items as written.
+macro_rules! forward {
+    ($port:ident for $repo:ty {
+        $($method:ident($($argument:ident: $type:ty),* $(,)?) -> $answer:ty;)*
+    } $($extra:item)*) => {
+        #[async_trait::async_trait]
+        impl $port for $repo {
+            $(
+                async fn $method(
+                    &self,
+                    $($argument: $type),*
+                ) -> Result<$answer, imagevault_core::repo::RepoError> {
+                    $crate::repo::SqlRepo::$method(self, $($argument),*).await
+                }
+            )*
+            $($extra)*
+        }
+    };
+}
+pub(crate) use forward;
