@@ -52,27 +52,26 @@ impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
     }
 }
 
+/// A value that is bound to statements of `DB` and decoded from its rows.
+pub(crate) trait Column<DB: Database>:
+    Send + Sync + Unpin + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>
+{
+}
+
+impl<DB: Database, T> Column<DB> for T where
+    T: Send + Sync + Unpin + for<'q> Encode<'q, DB> + for<'r> Decode<'r, DB> + Type<DB>
+{
+}
+
 /// A backend: its database, how it stores times and heights, its pools, and the statements
 /// it spells its own way. Implemented by the public repository types.
 pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The sqlx database.
     type Db: Database<QueryResult: RowsAffected>;
-    /// How a time is stored (bound and decoded).
-    type Stamp: Stamp
-        + Send
-        + Sync
-        + Unpin
-        + for<'q> Encode<'q, Self::Db>
-        + for<'r> Decode<'r, Self::Db>
-        + Type<Self::Db>;
-    /// How a plan's heights are stored (bound and decoded).
-    type Heights: StoredHeights
-        + Send
-        + Sync
-        + Unpin
-        + for<'q> Encode<'q, Self::Db>
-        + for<'r> Decode<'r, Self::Db>
-        + Type<Self::Db>;
+    /// How a time is stored.
+    type Stamp: Stamp + Column<Self::Db>;
+    /// How a plan's heights are stored.
+    type Heights: StoredHeights + Column<Self::Db>;
     /// A list of thumbnail heights as a statement takes it, see [`Self::MAX_HEIGHT_IN_2`].
     type HeightList: Send + for<'q> Encode<'q, Self::Db> + Type<Self::Db>;
 

@@ -3,6 +3,11 @@
 
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod dialect;
+// Without a backend feature only `SetupError` is used.
+#[cfg_attr(
+    not(any(feature = "postgres", feature = "sqlite")),
+    allow(dead_code, unused_imports)
+)]
 mod error;
 #[cfg(feature = "postgres")]
 mod postgres;

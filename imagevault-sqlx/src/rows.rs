@@ -455,15 +455,18 @@ impl<T: Stamp> ImageRow<T> {
 }
 
 /// The columns of [`ThumbnailRow`], from table alias `t`.
+#[cfg(feature = "postgres")]
 macro_rules! thumbnail_columns {
     () => {
         "t.image_id, t.max_height, t.width, t.height, \
      t.status, t.storage_key, t.attempts, t.updated_at, t.failure"
     };
 }
+#[cfg(feature = "postgres")]
 pub(crate) use thumbnail_columns;
 
-/// A row of `thumbnails`.
+/// A row of `thumbnails`, as PostgreSQL returns the rows it deletes.
+#[cfg(feature = "postgres")]
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct ThumbnailRow<T> {
     image_id: Uuid,
@@ -477,6 +480,7 @@ pub(crate) struct ThumbnailRow<T> {
     failure: Option<String>,
 }
 
+#[cfg(feature = "postgres")]
 impl<T: Stamp> ThumbnailRow<T> {
     pub(crate) fn into_thumbnail(self) -> Result<Thumbnail, InvalidRow> {
         Ok(Thumbnail {
@@ -506,7 +510,9 @@ macro_rules! image_thumbnail_columns {
 }
 pub(crate) use image_thumbnail_columns;
 
-/// An image with one of its thumbnails, or with `NULL`s when it has none.
+/// An image with one of its thumbnails, or with `NULL`s when it has none, as SQLite
+/// decodes it (PostgreSQL reads these rows by position).
+#[cfg(feature = "sqlite")]
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct ImageThumbnailRow<T> {
     #[sqlx(flatten)]
@@ -532,6 +538,7 @@ pub(crate) trait JoinedImageRow {
     fn thumbnail(&self) -> Result<Option<Thumbnail>, InvalidRow>;
 }
 
+#[cfg(feature = "sqlite")]
 impl<T: Stamp> JoinedImageRow for ImageThumbnailRow<T> {
     fn image_id(&self) -> Result<Uuid, InvalidRow> {
         Ok(self.image.id)

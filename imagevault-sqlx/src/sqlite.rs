@@ -185,7 +185,7 @@ impl SqliteRepoBuilder {
     }
 }
 
-/// The [`Repo`] in a SQLite file: WAL mode, a busy timeout, foreign keys on, one write
+/// The [`Repo`](imagevault_core::repo::Repo) in a SQLite file: WAL mode, a busy timeout, foreign keys on, one write
 /// connection and a pool of read connections, and embedded migrations.
 ///
 /// Many tasks may write at once: their writes queue for the write connection, and never
