@@ -4,6 +4,10 @@
 //! stored, which is all the two schemas differ in: PostgreSQL returns `timestamptz` and
 //! `integer[]`, SQLite INTEGER microseconds and a JSON array. Every conversion checks what
 //! it reads, so a row changed behind imagevault's back is an error, never a panic.
+//!
+//! Beside the rows stand the statements that read them and that [`crate::repo`] uses by
+//! name (`token_sql`, `session_sql`, `admin_sql`, `account_page_sql`, the keyset clause),
+//! each written once for both databases.
 
 use std::collections::HashSet;
 
