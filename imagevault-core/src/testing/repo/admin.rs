@@ -10,8 +10,8 @@ use crate::{
 };
 
 use super::fixtures::{
-    bare_image, clean_up, far_future, height, image_with_rows, insert, micros, new_plan, new_user,
-    now, rows_of, sorted,
+    Answer, Lookup, bare_image, clean_up, far_future, height, image_with_rows_at, insert, micros,
+    new_plan, new_user, now, rows_of, stored_image,
 };
 use super::keyset::{Scope, check_keyset_list};
 
@@ -34,15 +34,7 @@ async fn sized_image(
     size: u64,
     rows: &[(u32, ThumbnailStatus)],
 ) -> ImageRecord {
-    let at = now();
-    let mut record = image_with_rows(
-        owner,
-        at,
-        &rows
-            .iter()
-            .map(|&(pixels, status)| (pixels, status, at))
-            .collect::<Vec<_>>(),
-    );
+    let mut record = image_with_rows_at(owner, now(), rows);
     record.image.size = size;
     insert(repo, record).await
 }
@@ -105,14 +97,7 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
     ];
     let mut images = Vec::new();
     for (owner, offset, rows) in layout {
-        let at = micros(base, offset);
-        let rows: Vec<(u32, ThumbnailStatus, DateTime<Utc>)> = rows
-            .iter()
-            .map(|&(pixels, status)| (pixels, status, at))
-            .collect();
-        images.push(sorted(
-            insert(repo, image_with_rows(owner, at, &rows)).await,
-        ));
+        images.push(stored_image(repo, owner, micros(base, offset), rows).await);
     }
     let failed = |record: &ImageRecord| {
         record
@@ -155,14 +140,11 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
         .await;
         if let (Some(owner), false) = (owner, failed_thumbnails_only) {
             let first = KeysetQuery::first(100);
-            assert_eq!(
-                repo.list_all_images(&filter, &first)
-                    .await
-                    .expect("list_all_images failed"),
+            repo.list_all_images(&filter, &first).await.must_be(
                 repo.list_images(owner, &first)
                     .await
                     .expect("list_images failed"),
-                "list_all_images of one owner must be that owner's list_images"
+                "list_all_images of one owner must be that owner's list_images",
             );
         }
     }
@@ -191,40 +173,10 @@ pub async fn reset_thumbnails_of_an_image_owner_or_plan(repo: &dyn Repo) {
     let also_on_plan = new_user(repo, Some(plan.id)).await;
     let elsewhere = new_user(repo, Some(PlanId::PREMIUM)).await;
     let before = micros(now(), -1000);
-    let rows = |statuses: &[(u32, ThumbnailStatus)]| -> Vec<(u32, ThumbnailStatus, DateTime<Utc>)> {
-        statuses
-            .iter()
-            .map(|&(pixels, status)| (pixels, status, before))
-            .collect()
-    };
-    let first = sorted(
-        insert(
-            repo,
-            image_with_rows(on_plan.id, before, &rows(&[(200, Ready), (400, Failed)])),
-        )
-        .await,
-    );
-    let second = sorted(
-        insert(
-            repo,
-            image_with_rows(on_plan.id, before, &rows(&[(200, Failed), (800, Pending)])),
-        )
-        .await,
-    );
-    let third = sorted(
-        insert(
-            repo,
-            image_with_rows(also_on_plan.id, before, &rows(&[(200, Ready)])),
-        )
-        .await,
-    );
-    let untouched = sorted(
-        insert(
-            repo,
-            image_with_rows(elsewhere.id, before, &rows(&[(200, Failed), (400, Ready)])),
-        )
-        .await,
-    );
+    let first = stored_image(repo, on_plan.id, before, &[(200, Ready), (400, Failed)]).await;
+    let second = stored_image(repo, on_plan.id, before, &[(200, Failed), (800, Pending)]).await;
+    let third = stored_image(repo, also_on_plan.id, before, &[(200, Ready)]).await;
+    let untouched = stored_image(repo, elsewhere.id, before, &[(200, Failed), (400, Ready)]).await;
     let bare = insert(repo, bare_image(on_plan.id, before)).await;
     let reset_of = |record: &ImageRecord, at| -> Vec<Thumbnail> {
         record
@@ -291,30 +243,14 @@ pub async fn reset_failed_thumbnails_resets_only_failed_rows(repo: &dyn Repo) {
     let user = new_user(repo, Some(PlanId::PREMIUM)).await;
     let other = new_user(repo, None).await;
     let before = micros(now(), -1000);
-    let at = |statuses: &[(u32, ThumbnailStatus)]| -> Vec<(u32, ThumbnailStatus, DateTime<Utc>)> {
-        statuses
-            .iter()
-            .map(|&(pixels, status)| (pixels, status, before))
-            .collect()
-    };
-    let mixed = sorted(
-        insert(
-            repo,
-            image_with_rows(
-                user.id,
-                before,
-                &at(&[(200, Failed), (400, Ready), (800, Pending)]),
-            ),
-        )
-        .await,
-    );
-    let others = sorted(
-        insert(
-            repo,
-            image_with_rows(other.id, before, &at(&[(200, Failed)])),
-        )
-        .await,
-    );
+    let mixed = stored_image(
+        repo,
+        user.id,
+        before,
+        &[(200, Failed), (400, Ready), (800, Pending)],
+    )
+    .await;
+    let others = stored_image(repo, other.id, before, &[(200, Failed)]).await;
     let reset_at = now();
     assert_eq!(
         repo.reset_thumbnails(ResetScope::Failed, reset_at)
@@ -408,8 +344,7 @@ pub async fn totals_are_exact(repo: &dyn Repo) {
     );
     repo.delete_image(user.id, first.image.id)
         .await
-        .expect("delete_image failed")
-        .expect("the image was there");
+        .must_find("the image was there");
     assert_eq!(
         totals_of(repo).await,
         plus(1, 1, 2_345, 0, 1),

@@ -3,9 +3,11 @@
 use std::future::Future;
 
 use crate::repo::ChangeFeed;
-use crate::{ApiToken, ExpirySeconds, Plan, Repo, TokenRecord, User};
+use crate::{ExpirySeconds, Plan, Repo, User};
 
-use super::fixtures::{clean_up, insert, new_image, new_link, new_plan, new_user, now};
+use super::fixtures::{
+    Answer, clean_up, insert, new_image, new_link, new_plan, new_user, now, token_value,
+};
 
 /// How long a backend may take to report a change on its [`ChangeFeed`] in these checks.
 const CHANGE_REPORT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -129,15 +131,7 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
     let feed = NamedFeed("account_changes", feed);
     let plan = new_plan(repo, &[200]).await;
     let user = new_user(repo, Some(plan.id)).await;
-    let token = |user: &User| TokenRecord {
-        hash: ApiToken::generate()
-            .expect("generating a token failed")
-            .hash(),
-        user_id: user.id,
-        created_at: now(),
-        expires_at: None,
-        last_used_at: None,
-    };
+    let token = |user: &User| token_value(user.id, now());
     let first = token(&user);
     repo.insert_token(&first)
         .await
@@ -187,13 +181,9 @@ pub async fn account_changes_are_reported(repo: &dyn Repo) {
         .await
         .expect("insert_token failed");
     assert_reported(&feed, "the revocation of a user's tokens", async {
-        assert_eq!(
-            repo.delete_user_tokens(user.id)
-                .await
-                .expect("delete_user_tokens failed"),
-            2,
-            "the two tokens stored since the first was deleted"
-        );
+        repo.delete_user_tokens(user.id)
+            .await
+            .must_be(2, "the two tokens stored since the first was deleted");
     })
     .await;
     repo.insert_token(&token(&user))

@@ -29,9 +29,18 @@ pub(super) fn micros(time: DateTime<Utc>, n: i64) -> DateTime<Utc> {
 /// microseconds later) are newer than anything real, and with overwhelming likelihood no
 /// row of a concurrent run of this suite falls among them.
 pub(super) fn far_future() -> DateTime<Utc> {
+    random_time_in_150_years_from(29_000_000_000)
+}
+
+/// A random microsecond between the years 1019 and 1169, earlier than any real row.
+pub(super) fn far_past() -> DateTime<Utc> {
+    random_time_in_150_years_from(-30_000_000_000)
+}
+
+/// A random microsecond in the 150 years from `start` (seconds since the Unix epoch).
+fn random_time_in_150_years_from(start: i64) -> DateTime<Utc> {
     const SPAN_MICROS: u128 = 150 * 365 * 86_400 * 1_000_000;
-    let start: DateTime<Utc> =
-        DateTime::from_timestamp(29_000_000_000, 0).expect("a valid far-future time");
+    let start: DateTime<Utc> = DateTime::from_timestamp(start, 0).expect("a valid time");
     let offset =
         i64::try_from(Uuid::new_v4().as_u128() % SPAN_MICROS).expect("the span fits in i64");
     micros(start, offset)
@@ -84,6 +93,18 @@ pub(super) async fn new_user(repo: &dyn Repo, plan: Option<PlanId>) -> User {
     user
 }
 
+/// Moves `user` to `plan` (to none when `None`), returning the user as now stored.
+pub(super) async fn move_to_plan(repo: &dyn Repo, user: &User, plan: Option<PlanId>) -> User {
+    let moved = User {
+        plan_id: plan,
+        ..user.clone()
+    };
+    repo.update_user(&moved)
+        .await
+        .must_be(true, "update_user must be true");
+    moved
+}
+
 /// A 1600×1200 JPEG image of `owner` with no thumbnail rows, not yet stored.
 ///
 /// Its id is a random (v4) UUID, so that id order says nothing about insertion order.
@@ -131,6 +152,30 @@ pub(super) fn image_with_rows(
         .map(|&(pixels, status, at)| row(&record.image, pixels, status, 2, at))
         .collect();
     record
+}
+
+/// Like [`image_with_rows`], every row updated at `created_at`.
+pub(super) fn image_with_rows_at(
+    owner: UserId,
+    created_at: DateTime<Utc>,
+    rows: &[(u32, ThumbnailStatus)],
+) -> ImageRecord {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|&(pixels, status)| (pixels, status, created_at))
+        .collect();
+    image_with_rows(owner, created_at, &rows)
+}
+
+/// Stores [`image_with_rows_at`], returning it as repositories return it (rows ascending
+/// by height).
+pub(super) async fn stored_image(
+    repo: &dyn Repo,
+    owner: UserId,
+    created_at: DateTime<Utc>,
+    rows: &[(u32, ThumbnailStatus)],
+) -> ImageRecord {
+    sorted(insert(repo, image_with_rows_at(owner, created_at, rows)).await)
 }
 
 /// Stores `record`, returning it.
@@ -183,8 +228,7 @@ pub(super) fn sorted(mut record: ImageRecord) -> ImageRecord {
 pub(super) async fn rows_of(repo: &dyn Repo, image: ImageId) -> Vec<Thumbnail> {
     repo.get_image_by_id(image)
         .await
-        .expect("get_image_by_id failed")
-        .expect("an image of the check has disappeared")
+        .must_find("an image of the check has disappeared")
         .thumbnails
 }
 
@@ -224,6 +268,75 @@ pub(super) async fn clean_up(repo: &dyn Repo, users: &[UserId], plans: &[PlanId]
     }
 }
 
+/// Assertions on the answer of a repository call, each naming the rule it checks, so that
+/// a check reads as the list of its rules.
+pub(super) trait Answer<T>: Sized {
+    /// The value of a call that must succeed; panics naming `rule` when it failed.
+    fn got(self, rule: &str) -> T;
+
+    /// Panics unless the call succeeded with `expected`.
+    #[track_caller]
+    fn must_be<U: Debug>(self, expected: U, rule: &str)
+    where
+        T: PartialEq<U> + Debug,
+    {
+        assert_eq!(self.got(rule), expected, "{rule}");
+    }
+}
+
+impl<T> Answer<T> for Result<T, RepoError> {
+    #[track_caller]
+    fn got(self, rule: &str) -> T {
+        self.unwrap_or_else(|error| panic!("{rule}: the call failed: {error:?}"))
+    }
+}
+
+/// Assertions on the answer of a lookup.
+pub(super) trait Lookup<T> {
+    /// Panics unless the call succeeded with `None`.
+    fn must_be_none(self, rule: &str);
+
+    /// The value found by a call that must succeed with `Some`; panics naming `rule`
+    /// otherwise.
+    fn must_find(self, rule: &str) -> T;
+}
+
+impl<T: Debug> Lookup<T> for Result<Option<T>, RepoError> {
+    #[track_caller]
+    fn must_be_none(self, rule: &str) {
+        if let Some(found) = self.got(rule) {
+            panic!("{rule}: found {found:?}");
+        }
+    }
+
+    #[track_caller]
+    fn must_find(self, rule: &str) -> T {
+        self.got(rule)
+            .unwrap_or_else(|| panic!("{rule}: found nothing"))
+    }
+}
+
+/// Assertions on the answer of a call that returns a collection.
+pub(super) trait Collection {
+    /// Panics unless the call succeeded with nothing.
+    fn must_be_empty(self, rule: &str);
+}
+
+impl<C> Collection for Result<C, RepoError>
+where
+    C: Debug,
+    for<'a> &'a C: IntoIterator,
+{
+    #[track_caller]
+    fn must_be_empty(self, rule: &str) {
+        let items = self.got(rule);
+        assert!(
+            (&items).into_iter().next().is_none(),
+            "{rule}: got {items:?}"
+        );
+    }
+}
+
 /// Panics unless `result` is the conflict `expected`.
 #[track_caller]
 pub(super) fn assert_conflict<T: Debug>(
@@ -237,22 +350,33 @@ pub(super) fn assert_conflict<T: Debug>(
     }
 }
 
+/// A fresh random token hash.
+pub(super) fn token_hash() -> TokenHash {
+    ApiToken::generate()
+        .expect("generating a token failed")
+        .hash()
+}
+
+/// A token of `user` created at `created_at`, not yet stored.
+pub(super) fn token_value(user: UserId, created_at: DateTime<Utc>) -> TokenRecord {
+    TokenRecord {
+        hash: token_hash(),
+        user_id: user,
+        created_at,
+        expires_at: None,
+        last_used_at: None,
+    }
+}
+
 /// Stores a token for `user` expiring at `expires_at`, returning its hash.
 pub(super) async fn store_token(
     repo: &dyn Repo,
     user: UserId,
     expires_at: Option<DateTime<Utc>>,
 ) -> Result<TokenHash, RepoError> {
-    let hash = ApiToken::generate()
-        .expect("generating a token failed")
-        .hash();
-    repo.insert_token(&TokenRecord {
-        hash,
-        user_id: user,
-        created_at: now(),
+    let token = TokenRecord {
         expires_at,
-        last_used_at: None,
-    })
-    .await
-    .map(|()| hash)
+        ..token_value(user, now())
+    };
+    repo.insert_token(&token).await.map(|()| token.hash)
 }

@@ -8,12 +8,12 @@ use crate::page::{Direction, KeysetQuery, Positioned};
 use crate::repo::Conflict;
 use crate::{
     Image, ImageFormat, ImageId, ImageName, ImageRecord, Plan, PlanId, Repo, StorageKey, Thumbnail,
-    ThumbnailStatus, Usage, User, UserId,
+    ThumbnailStatus, Usage, UserId,
 };
 
 use super::fixtures::{
-    assert_conflict, bare_image, clean_up, insert, micros, new_image, new_link, new_plan, new_user,
-    now, row, sorted,
+    Answer, Collection, Lookup, assert_conflict, bare_image, clean_up, insert, micros,
+    move_to_plan, new_image, new_link, new_plan, new_user, now, row, sorted,
 };
 use super::keyset::{Scope, check_keyset_list};
 
@@ -71,21 +71,15 @@ pub async fn image_round_trips(repo: &dyn Repo) {
         Some(&expected),
         "an image and its thumbnails must round-trip field for field, the thumbnails ascending by height"
     );
-    assert_eq!(
-        repo.get_image_by_id(record.image.id)
-            .await
-            .expect("get_image_by_id failed"),
+    repo.get_image_by_id(record.image.id).await.must_be(
         Some(expected),
-        "get_image_by_id must return the same record as get_image"
+        "get_image_by_id must return the same record as get_image",
     );
 
     let bare = insert(repo, bare_image(user.id, now())).await;
-    assert_eq!(
-        repo.get_image(user.id, bare.image.id)
-            .await
-            .expect("get_image failed"),
+    repo.get_image(user.id, bare.image.id).await.must_be(
         Some(bare),
-        "an image without thumbnail rows must round-trip with none"
+        "an image without thumbnail rows must round-trip with none",
     );
     clean_up(repo, &[user.id], &[]).await;
 }
@@ -105,27 +99,17 @@ pub async fn image_insert_needs_owner(repo: &dyn Repo) {
         Conflict::MissingReference,
         "insert_image for an unknown owner",
     );
-    assert!(
-        repo.get_image_by_id(record.image.id)
-            .await
-            .expect("get_image_by_id failed")
-            .is_none(),
-        "an image refused for an unknown owner must not be stored"
-    );
-    assert!(
-        repo.find_original(&record.image.storage_key)
-            .await
-            .expect("find_original failed")
-            .is_none(),
-        "an image refused for an unknown owner must not be found by its key"
-    );
-    assert!(
-        repo.referenced_keys(std::slice::from_ref(&ready_key))
-            .await
-            .expect("referenced_keys failed")
-            .is_empty(),
-        "the thumbnail rows of a refused image must not be stored (insert_image is all or nothing)"
-    );
+    repo.get_image_by_id(record.image.id)
+        .await
+        .must_be_none("an image refused for an unknown owner must not be stored");
+    repo.find_original(&record.image.storage_key)
+        .await
+        .must_be_none("an image refused for an unknown owner must not be found by its key");
+    let rule =
+        "the thumbnail rows of a refused image must not be stored (insert_image is all or nothing)";
+    repo.referenced_keys(std::slice::from_ref(&ready_key))
+        .await
+        .must_be_empty(rule);
 }
 
 /// `get_image` only returns the owner's images; `get_image_by_id` ignores the owner;
@@ -134,49 +118,26 @@ pub async fn images_are_owner_scoped(repo: &dyn Repo) {
     let owner = new_user(repo, Some(PlanId::BASIC)).await;
     let other = new_user(repo, Some(PlanId::BASIC)).await;
     let record = insert(repo, new_image(owner.id, now())).await;
-    assert!(
-        repo.get_image(other.id, record.image.id)
-            .await
-            .expect("get_image failed")
-            .is_none(),
-        "get_image must not return another user's image"
-    );
-    assert_eq!(
-        repo.get_image(owner.id, record.image.id)
-            .await
-            .expect("get_image failed"),
-        Some(record.clone()),
-        "get_image must return the owner's image"
-    );
-    assert_eq!(
-        repo.get_image_by_id(record.image.id)
-            .await
-            .expect("get_image_by_id failed"),
-        Some(record.clone()),
-        "get_image_by_id must return an image whoever owns it"
-    );
-    assert!(
-        repo.get_image(owner.id, ImageId::new())
-            .await
-            .expect("get_image failed")
-            .is_none(),
-        "get_image of an unknown id must be None"
-    );
-    assert!(
-        repo.get_image_by_id(ImageId::new())
-            .await
-            .expect("get_image_by_id failed")
-            .is_none(),
-        "get_image_by_id of an unknown id must be None"
-    );
-    let listed = repo
-        .list_images(other.id, &KeysetQuery::first(100))
+    repo.get_image(other.id, record.image.id)
         .await
-        .expect("list_images failed");
-    assert!(
-        listed.is_empty(),
-        "list_images must not list another user's images"
+        .must_be_none("get_image must not return another user's image");
+    repo.get_image(owner.id, record.image.id).await.must_be(
+        Some(record.clone()),
+        "get_image must return the owner's image",
     );
+    repo.get_image_by_id(record.image.id).await.must_be(
+        Some(record.clone()),
+        "get_image_by_id must return an image whoever owns it",
+    );
+    repo.get_image(owner.id, ImageId::new())
+        .await
+        .must_be_none("get_image of an unknown id must be None");
+    repo.get_image_by_id(ImageId::new())
+        .await
+        .must_be_none("get_image_by_id of an unknown id must be None");
+    repo.list_images(other.id, &KeysetQuery::first(100))
+        .await
+        .must_be_empty("list_images must not list another user's images");
     clean_up(repo, &[owner.id, other.id], &[]).await;
 }
 
@@ -334,27 +295,16 @@ pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
     let link = new_link(repo, &record.image, now()).await;
     let kept_link = new_link(repo, &kept.image, now()).await;
 
-    assert!(
-        repo.delete_image(stranger.id, record.image.id)
-            .await
-            .expect("delete_image failed")
-            .is_none(),
-        "delete_image of another user's image must be None"
-    );
-    assert_eq!(
-        repo.get_image(owner.id, record.image.id)
-            .await
-            .expect("get_image failed"),
+    repo.delete_image(stranger.id, record.image.id)
+        .await
+        .must_be_none("delete_image of another user's image must be None");
+    repo.get_image(owner.id, record.image.id).await.must_be(
         Some(record.clone()),
-        "delete_image by another user must leave the image and its thumbnails intact"
+        "delete_image by another user must leave the image and its thumbnails intact",
     );
-    assert!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed")
-            .is_some(),
-        "delete_image by another user must leave the image's links intact"
-    );
+    repo.get_link(owner.id, link.id)
+        .await
+        .must_find("delete_image by another user must leave the image's links intact");
 
     let deleted = repo
         .delete_image(owner.id, record.image.id)
@@ -365,41 +315,21 @@ pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
         Some(record.clone()),
         "delete_image must return the deleted image with its thumbnails"
     );
-    assert!(
-        repo.get_image_by_id(record.image.id)
-            .await
-            .expect("get_image_by_id failed")
-            .is_none(),
-        "a deleted image must be gone"
-    );
-    assert!(
-        repo.find_original(&record.image.storage_key)
-            .await
-            .expect("find_original failed")
-            .is_none(),
-        "a deleted image must not be found by its key"
-    );
-    assert!(
-        repo.referenced_keys(std::slice::from_ref(&ready_key))
-            .await
-            .expect("referenced_keys failed")
-            .is_empty(),
-        "a deleted image's thumbnails must be gone"
-    );
-    assert!(
-        repo.find_link(&link.key)
-            .await
-            .expect("find_link failed")
-            .is_none(),
-        "a deleted image's links must be gone"
-    );
-    assert!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed")
-            .is_none(),
-        "a deleted image's links must be gone"
-    );
+    repo.get_image_by_id(record.image.id)
+        .await
+        .must_be_none("a deleted image must be gone");
+    repo.find_original(&record.image.storage_key)
+        .await
+        .must_be_none("a deleted image must not be found by its key");
+    repo.referenced_keys(std::slice::from_ref(&ready_key))
+        .await
+        .must_be_empty("a deleted image's thumbnails must be gone");
+    repo.find_link(&link.key)
+        .await
+        .must_be_none("a deleted image's links must be gone");
+    repo.get_link(owner.id, link.id)
+        .await
+        .must_be_none("a deleted image's links must be gone");
     let links = repo
         .list_links(owner.id, None, &KeysetQuery::first(100))
         .await
@@ -414,13 +344,9 @@ pub async fn delete_image_removes_thumbnails_and_links(repo: &dyn Repo) {
         .await
         .expect("list_images failed");
     assert_eq!(images, [kept], "delete_image must remove only that image");
-    assert!(
-        repo.delete_image(owner.id, record.image.id)
-            .await
-            .expect("delete_image failed")
-            .is_none(),
-        "deleting an image twice must be None"
-    );
+    repo.delete_image(owner.id, record.image.id)
+        .await
+        .must_be_none("deleting an image twice must be None");
     clean_up(repo, &[owner.id, stranger.id], &[]).await;
 }
 
@@ -432,12 +358,8 @@ pub async fn find_original_sees_current_plan(repo: &dyn Repo) {
     let user = new_user(repo, Some(first.id)).await;
     let record = insert(repo, new_image(user.id, now())).await;
     let key = &record.image.storage_key;
-    let found = move |rule: &'static str| async move {
-        repo.find_original(key)
-            .await
-            .expect("find_original failed")
-            .unwrap_or_else(|| panic!("{rule}"))
-    };
+    let found =
+        move |rule: &'static str| async move { repo.find_original(key).await.must_find(rule) };
 
     let target = found("find_original must find an image by its original's key").await;
     assert_eq!(
@@ -450,14 +372,7 @@ pub async fn find_original_sees_current_plan(repo: &dyn Repo) {
         "find_original must return the owner's plan"
     );
 
-    let moved = User {
-        plan_id: Some(second.id),
-        ..user.clone()
-    };
-    assert!(
-        repo.update_user(&moved).await.expect("update_user failed"),
-        "update_user must be true"
-    );
+    move_to_plan(repo, &user, Some(second.id)).await;
     let target = found("find_original must find the image after its owner changed plan").await;
     assert_eq!(
         target.owner_plan,
@@ -469,12 +384,9 @@ pub async fn find_original_sees_current_plan(repo: &dyn Repo) {
         original_link: false,
         ..second.clone()
     };
-    assert!(
-        repo.update_plan(&regranted)
-            .await
-            .expect("update_plan failed"),
-        "update_plan must be true"
-    );
+    repo.update_plan(&regranted)
+        .await
+        .must_be(true, "update_plan must be true");
     let target = found("find_original must find the image after its plan changed").await;
     assert_eq!(
         target.owner_plan,
@@ -482,29 +394,16 @@ pub async fn find_original_sees_current_plan(repo: &dyn Repo) {
         "find_original must reflect a change to the plan itself"
     );
 
-    let planless = User {
-        plan_id: None,
-        ..user.clone()
-    };
-    assert!(
-        repo.update_user(&planless)
-            .await
-            .expect("update_user failed"),
-        "update_user must be true"
-    );
+    move_to_plan(repo, &user, None).await;
     let target = found("find_original must find the image of a user without a plan").await;
     assert_eq!(
         target.owner_plan, None,
         "find_original's plan must be None when the owner has none"
     );
 
-    assert!(
-        repo.find_original(&StorageKey::new_original(ImageFormat::Jpeg))
-            .await
-            .expect("find_original failed")
-            .is_none(),
-        "find_original of an unknown key must be None"
-    );
+    repo.find_original(&StorageKey::new_original(ImageFormat::Jpeg))
+        .await
+        .must_be_none("find_original of an unknown key must be None");
     clean_up(repo, &[user.id], &[first.id, second.id]).await;
 }
 
@@ -562,12 +461,9 @@ pub async fn referenced_keys_finds_originals_and_thumbnails(repo: &dyn Repo) {
         referenced(vec![completed_key.clone()]).await.is_empty(),
         "a key no row holds is not referenced"
     );
-    assert!(
-        repo.complete_thumbnail(record.image.id, pending.max_height, &completed_key, now())
-            .await
-            .expect("complete_thumbnail failed"),
-        "complete_thumbnail of a pending row must be true"
-    );
+    repo.complete_thumbnail(record.image.id, pending.max_height, &completed_key, now())
+        .await
+        .must_be(true, "complete_thumbnail of a pending row must be true");
     assert_eq!(
         referenced(vec![completed_key.clone()]).await,
         set(&[&completed_key]),
@@ -591,8 +487,7 @@ pub async fn referenced_keys_finds_originals_and_thumbnails(repo: &dyn Repo) {
 
     repo.delete_image(owner.id, record.image.id)
         .await
-        .expect("delete_image failed")
-        .expect("the image existed");
+        .must_find("the image existed");
     assert_eq!(
         referenced(vec![
             original.clone(),
@@ -613,11 +508,9 @@ pub async fn referenced_keys_finds_originals_and_thumbnails(repo: &dyn Repo) {
 pub async fn usage_counts_originals(repo: &dyn Repo) {
     let owner = new_user(repo, Some(PlanId::BASIC)).await;
     let other = new_user(repo, Some(PlanId::BASIC)).await;
-    assert_eq!(
-        repo.usage(owner.id).await.expect("usage failed"),
-        Usage::default(),
-        "a user without images uses nothing"
-    );
+    repo.usage(owner.id)
+        .await
+        .must_be(Usage::default(), "a user without images uses nothing");
     let mut images = Vec::new();
     for size in [5_000_000_001_u64, 245_760, 1] {
         let mut record = new_image(owner.id, now());
@@ -625,13 +518,12 @@ pub async fn usage_counts_originals(repo: &dyn Repo) {
         images.push(insert(repo, record).await);
     }
     insert(repo, new_image(other.id, now())).await;
-    assert_eq!(
-        repo.usage(owner.id).await.expect("usage failed"),
+    repo.usage(owner.id).await.must_be(
         Usage {
             images: 3,
             bytes: 5_000_245_762,
         },
-        "usage must count the owner's images and sum their sizes"
+        "usage must count the owner's images and sum their sizes",
     );
     assert!(
         repo.delete_image(owner.id, images[0].image.id)
@@ -639,18 +531,15 @@ pub async fn usage_counts_originals(repo: &dyn Repo) {
             .expect("delete_image failed")
             .is_some()
     );
-    assert_eq!(
-        repo.usage(owner.id).await.expect("usage failed"),
+    repo.usage(owner.id).await.must_be(
         Usage {
             images: 2,
             bytes: 245_761,
         },
-        "a deleted image must leave the usage"
+        "a deleted image must leave the usage",
     );
-    assert_eq!(
-        repo.usage(UserId::new()).await.expect("usage failed"),
-        Usage::default(),
-        "an unknown user uses nothing"
-    );
+    repo.usage(UserId::new())
+        .await
+        .must_be(Usage::default(), "an unknown user uses nothing");
     clean_up(repo, &[owner.id, other.id], &[]).await;
 }

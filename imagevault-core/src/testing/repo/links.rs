@@ -2,11 +2,11 @@
 
 use crate::page::{KeysetQuery, Positioned};
 use crate::repo::Conflict;
-use crate::{ExpiringLink, ExpirySeconds, ImageRecord, LinkId, LinkKey, PlanId, Repo, User};
+use crate::{ExpiringLink, ExpirySeconds, ImageRecord, LinkId, LinkKey, PlanId, Repo};
 
 use super::fixtures::{
-    assert_conflict, bare_image, clean_up, insert, link_value, micros, new_image, new_link,
-    new_plan, new_user, now,
+    Answer, Collection, Lookup, assert_conflict, bare_image, clean_up, insert, link_value, micros,
+    move_to_plan, new_image, new_link, new_plan, new_user, now,
 };
 use super::keyset::{Scope, check_keyset_list};
 
@@ -19,112 +19,62 @@ pub async fn links_insert_get_update_delete(repo: &dyn Repo) {
     let stranger = new_user(repo, Some(PlanId::ENTERPRISE)).await;
     let record = insert(repo, new_image(owner.id, now())).await;
     let link = new_link(repo, &record.image, micros(now(), 3)).await;
-    assert_eq!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed"),
+    repo.get_link(owner.id, link.id).await.must_be(
         Some(link.clone()),
-        "a link must round-trip through insert_link and get_link"
+        "a link must round-trip through insert_link and get_link",
     );
-    assert!(
-        repo.get_link(stranger.id, link.id)
-            .await
-            .expect("get_link failed")
-            .is_none(),
-        "get_link must not return another user's link"
-    );
-    assert!(
-        repo.get_link(owner.id, LinkId::new())
-            .await
-            .expect("get_link failed")
-            .is_none(),
-        "get_link of an unknown id must be None"
-    );
+    repo.get_link(stranger.id, link.id)
+        .await
+        .must_be_none("get_link must not return another user's link");
+    repo.get_link(owner.id, LinkId::new())
+        .await
+        .must_be_none("get_link of an unknown id must be None");
 
     let longer = link.with_expiry(ExpirySeconds::new(30_000).expect("a valid expiry"));
-    assert!(
-        repo.update_link(&longer).await.expect("update_link failed"),
-        "update_link of the owner's link must be true"
-    );
-    assert_eq!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed"),
+    repo.update_link(&longer)
+        .await
+        .must_be(true, "update_link of the owner's link must be true");
+    repo.get_link(owner.id, link.id).await.must_be(
         Some(longer.clone()),
-        "update_link must change expiry_seconds and expires_at"
+        "update_link must change expiry_seconds and expires_at",
     );
     let hijack = ExpiringLink {
         owner: stranger.id,
         ..link.with_expiry(ExpirySeconds::new(600).expect("valid"))
     };
-    assert!(
-        !repo.update_link(&hijack).await.expect("update_link failed"),
-        "update_link of another user's link must be false"
-    );
+    repo.update_link(&hijack)
+        .await
+        .must_be(false, "update_link of another user's link must be false");
     let missing = link_value(&record.image, now());
-    assert!(
-        !repo
-            .update_link(&missing)
-            .await
-            .expect("update_link failed"),
-        "update_link of a missing link must be false"
-    );
-    assert!(
-        repo.get_link(owner.id, missing.id)
-            .await
-            .expect("get_link failed")
-            .is_none(),
-        "update_link of a missing link must not create it"
-    );
-    assert_eq!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed"),
+    repo.update_link(&missing)
+        .await
+        .must_be(false, "update_link of a missing link must be false");
+    repo.get_link(owner.id, missing.id)
+        .await
+        .must_be_none("update_link of a missing link must not create it");
+    repo.get_link(owner.id, link.id).await.must_be(
         Some(longer.clone()),
-        "a refused update_link must change nothing"
+        "a refused update_link must change nothing",
     );
 
-    assert!(
-        !repo
-            .delete_link(stranger.id, link.id)
-            .await
-            .expect("delete_link failed"),
-        "delete_link of another user's link must be false"
-    );
-    assert!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed")
-            .is_some(),
-        "delete_link by another user must leave the link"
-    );
-    assert!(
-        repo.delete_link(owner.id, link.id)
-            .await
-            .expect("delete_link failed"),
-        "delete_link must be true"
-    );
-    assert!(
-        repo.get_link(owner.id, link.id)
-            .await
-            .expect("get_link failed")
-            .is_none(),
-        "a deleted link must be gone"
-    );
-    assert!(
-        repo.find_link(&link.key)
-            .await
-            .expect("find_link failed")
-            .is_none(),
-        "a deleted link must not be found by key"
-    );
-    assert!(
-        !repo
-            .delete_link(owner.id, link.id)
-            .await
-            .expect("delete_link failed"),
-        "deleting a link twice must be false"
-    );
+    repo.delete_link(stranger.id, link.id)
+        .await
+        .must_be(false, "delete_link of another user's link must be false");
+    repo.get_link(owner.id, link.id)
+        .await
+        .must_find("delete_link by another user must leave the link");
+    repo.delete_link(owner.id, link.id)
+        .await
+        .must_be(true, "delete_link must be true");
+    repo.get_link(owner.id, link.id)
+        .await
+        .must_be_none("a deleted link must be gone");
+    repo.find_link(&link.key)
+        .await
+        .must_be_none("a deleted link must not be found by key");
+    repo.delete_link(owner.id, link.id)
+        .await
+        .must_be(false, "deleting a link twice must be false");
 
     let ghost = bare_image(owner.id, now());
     let orphan = link_value(&ghost.image, now());
@@ -133,20 +83,12 @@ pub async fn links_insert_get_update_delete(repo: &dyn Repo) {
         Conflict::MissingReference,
         "insert_link to a missing image",
     );
-    assert!(
-        repo.get_link(owner.id, orphan.id)
-            .await
-            .expect("get_link failed")
-            .is_none(),
-        "a refused insert_link must not store the link"
-    );
-    assert!(
-        repo.find_link(&orphan.key)
-            .await
-            .expect("find_link failed")
-            .is_none(),
-        "a refused insert_link must not store the link"
-    );
+    repo.get_link(owner.id, orphan.id)
+        .await
+        .must_be_none("a refused insert_link must not store the link");
+    repo.find_link(&orphan.key)
+        .await
+        .must_be_none("a refused insert_link must not store the link");
     clean_up(repo, &[owner.id, stranger.id], &[]).await;
 }
 
@@ -215,14 +157,11 @@ pub async fn links_list_by_keyset(repo: &dyn Repo) {
         move |query| async move { repo.list_links(other_id, None, &query).await },
     )
     .await;
-    let cross = repo
-        .list_links(owner.id, Some(theirs.image.id), &KeysetQuery::first(100))
+    repo.list_links(owner.id, Some(theirs.image.id), &KeysetQuery::first(100))
         .await
-        .expect("list_links failed");
-    assert!(
-        cross.is_empty(),
-        "list_links must not list another user's links, even filtered by their image"
-    );
+        .must_be_empty(
+            "list_links must not list another user's links, even filtered by their image",
+        );
     clean_up(repo, &[owner.id, other.id], &[]).await;
 }
 
@@ -236,8 +175,7 @@ pub async fn find_link_sees_image_and_current_plan(repo: &dyn Repo) {
     let target = repo
         .find_link(&link.key)
         .await
-        .expect("find_link failed")
-        .expect("find_link must find a link by its key");
+        .must_find("find_link must find a link by its key");
     assert_eq!(target.link, link, "find_link must return the link");
     assert_eq!(
         target.image, record.image,
@@ -249,14 +187,7 @@ pub async fn find_link_sees_image_and_current_plan(repo: &dyn Repo) {
         "find_link must return the owner's plan"
     );
 
-    let moved = User {
-        plan_id: Some(PlanId::ENTERPRISE),
-        ..user.clone()
-    };
-    assert!(
-        repo.update_user(&moved).await.expect("update_user failed"),
-        "update_user must be true"
-    );
+    move_to_plan(repo, &user, Some(PlanId::ENTERPRISE)).await;
     let enterprise = repo
         .get_plan(PlanId::ENTERPRISE)
         .await
@@ -264,39 +195,24 @@ pub async fn find_link_sees_image_and_current_plan(repo: &dyn Repo) {
     let target = repo
         .find_link(&link.key)
         .await
-        .expect("find_link failed")
-        .expect("find_link must find the link");
+        .must_find("find_link must find the link");
     assert_eq!(
         target.owner_plan, enterprise,
         "find_link must reflect a change of the owner's plan"
     );
 
-    let planless = User {
-        plan_id: None,
-        ..user.clone()
-    };
-    assert!(
-        repo.update_user(&planless)
-            .await
-            .expect("update_user failed"),
-        "update_user must be true"
-    );
+    move_to_plan(repo, &user, None).await;
     let target = repo
         .find_link(&link.key)
         .await
-        .expect("find_link failed")
-        .expect("find_link must find the link");
+        .must_find("find_link must find the link");
     assert_eq!(
         target.owner_plan, None,
         "find_link's plan must be None when the owner has none"
     );
 
-    assert!(
-        repo.find_link(&LinkKey::generate())
-            .await
-            .expect("find_link failed")
-            .is_none(),
-        "find_link of an unknown key must be None"
-    );
+    repo.find_link(&LinkKey::generate())
+        .await
+        .must_be_none("find_link of an unknown key must be None");
     clean_up(repo, &[user.id], &[plan.id]).await;
 }

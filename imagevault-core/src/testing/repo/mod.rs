@@ -1,8 +1,9 @@
 //! The [`Repo`] conformance suite, one module per part of the port.
 //!
-//! A backend runs it as one test per check with [`repo_conformance_tests!`](crate::repo_conformance_tests),
-//! so that each broken rule shows as a failing test of its own; [`run_all`] and
-//! [`run_alone`] run the same checks in sequence.
+//! A backend runs it as one test per check with
+//! [`repo_conformance_tests!`](crate::repo_conformance_tests), so that each broken rule
+//! shows as a failing test of its own; [`run_all`] and [`run_alone`] run the same checks
+//! in sequence.
 //!
 //! Every check works on a shared repository that may already hold other rows: the built-in
 //! plans, rows of other checks and of concurrent runs of this suite. So each check makes
@@ -51,7 +52,7 @@ pub type Check = for<'a> fn(&'a dyn Repo) -> CheckFuture<'a>;
 ///   and cleans up after it, or returns without calling the check to skip it.
 ///
 /// Prefixed with `alone,` it expands the checks that count or change every user's rows
-///  instead: their repository must be one no one else writes to meanwhile. A backend
+/// instead: their repository must be one no one else writes to meanwhile. A backend
 /// whose form gives each test a fresh repository invokes both.
 ///
 /// Invoke it inside a module named after the backend, so that `cargo test` shows
@@ -60,8 +61,10 @@ pub type Check = for<'a> fn(&'a dyn Repo) -> CheckFuture<'a>;
 ///
 /// ```
 /// mod memory {
-///     imagevault_core::repo_conformance_tests!(async { imagevault_core::MemoryRepo::new() });
-///     imagevault_core::repo_conformance_tests!(alone, async { imagevault_core::MemoryRepo::new() });
+///     use imagevault_core::{MemoryRepo, repo_conformance_tests};
+///
+///     repo_conformance_tests!(async { MemoryRepo::new() });
+///     repo_conformance_tests!(alone, async { MemoryRepo::new() });
 /// }
 ///
 /// mod with_a_runner {

@@ -1,5 +1,5 @@
-//! Checks of [`PlanRepo`](crate::PlanRepo): built-in plans, round trips, unique names, plans in use,
-//! the keyset list and the per-plan user counts.
+//! Checks of [`PlanRepo`](crate::PlanRepo): built-in plans, round trips, unique names,
+//! plans in use, the keyset list and the per-plan user counts.
 
 use chrono::TimeDelta;
 use std::collections::HashSet;
@@ -10,7 +10,8 @@ use crate::repo::Conflict;
 use crate::{Plan, PlanId, PlanName, Repo, ThumbnailHeights, User, UserId};
 
 use super::fixtures::{
-    assert_conflict, clean_up, far_future, micros, new_plan, new_user, now, plan_value,
+    Answer, Lookup, assert_conflict, clean_up, far_future, micros, new_plan, new_user, now,
+    plan_value,
 };
 use super::keyset::{Scope, check_keyset_list};
 
@@ -92,20 +93,12 @@ pub async fn plan_create_get_update_delete(repo: &dyn Repo) {
         "find_plan_by_name must find a plan by its exact name"
     );
     let missing_name = crate::testing::unique("no-such-plan");
-    assert!(
-        repo.find_plan_by_name(&missing_name)
-            .await
-            .expect("find_plan_by_name failed")
-            .is_none(),
-        "find_plan_by_name of an unknown name must be None"
-    );
-    assert!(
-        repo.get_plan(PlanId::new())
-            .await
-            .expect("get_plan failed")
-            .is_none(),
-        "get_plan of an unknown id must be None"
-    );
+    repo.find_plan_by_name(&missing_name)
+        .await
+        .must_be_none("find_plan_by_name of an unknown name must be None");
+    repo.get_plan(PlanId::new())
+        .await
+        .must_be_none("get_plan of an unknown id must be None");
 
     let changed = Plan {
         name: PlanName::parse(&crate::testing::unique("renamed")).expect("a valid plan name"),
@@ -115,34 +108,23 @@ pub async fn plan_create_get_update_delete(repo: &dyn Repo) {
         created_at: plan.created_at + TimeDelta::days(1),
         ..plan.clone()
     };
-    assert!(
-        repo.update_plan(&changed)
-            .await
-            .expect("update_plan failed"),
-        "update_plan of a stored plan must be true"
-    );
+    repo.update_plan(&changed)
+        .await
+        .must_be(true, "update_plan of a stored plan must be true");
     let expected = Plan {
         created_at: plan.created_at,
         ..changed.clone()
     };
-    assert_eq!(
-        repo.get_plan(plan.id).await.expect("get_plan failed"),
+    repo.get_plan(plan.id).await.must_be(
         Some(expected.clone()),
-        "update_plan must replace every field but the id and the creation time"
+        "update_plan must replace every field but the id and the creation time",
     );
-    assert!(
-        repo.find_plan_by_name(plan.name.as_str())
-            .await
-            .expect("find_plan_by_name failed")
-            .is_none(),
-        "a plan must no longer be found by its old name after a rename"
-    );
-    assert_eq!(
-        repo.find_plan_by_name(changed.name.as_str())
-            .await
-            .expect("find_plan_by_name failed"),
+    repo.find_plan_by_name(plan.name.as_str())
+        .await
+        .must_be_none("a plan must no longer be found by its old name after a rename");
+    repo.find_plan_by_name(changed.name.as_str()).await.must_be(
         Some(expected.clone()),
-        "a renamed plan must be found by its new name"
+        "a renamed plan must be found by its new name",
     );
     let same_name = Plan {
         original_link: true,
@@ -156,43 +138,25 @@ pub async fn plan_create_get_update_delete(repo: &dyn Repo) {
     );
 
     let missing = plan_value(&[200], now());
-    assert!(
-        !repo
-            .update_plan(&missing)
-            .await
-            .expect("update_plan failed"),
-        "update_plan of a missing plan must be false"
-    );
-    assert!(
-        repo.get_plan(missing.id)
-            .await
-            .expect("get_plan failed")
-            .is_none(),
-        "update_plan of a missing plan must not create it"
-    );
+    repo.update_plan(&missing)
+        .await
+        .must_be(false, "update_plan of a missing plan must be false");
+    repo.get_plan(missing.id)
+        .await
+        .must_be_none("update_plan of a missing plan must not create it");
 
-    assert!(
-        repo.delete_plan(plan.id).await.expect("delete_plan failed"),
-        "delete_plan of an unused plan must be true"
-    );
-    assert!(
-        repo.get_plan(plan.id)
-            .await
-            .expect("get_plan failed")
-            .is_none(),
-        "a deleted plan must be gone"
-    );
-    assert!(
-        !repo.delete_plan(plan.id).await.expect("delete_plan failed"),
-        "deleting a plan twice must be false"
-    );
-    assert!(
-        !repo
-            .delete_plan(PlanId::new())
-            .await
-            .expect("delete_plan failed"),
-        "delete_plan of an unknown id must be false"
-    );
+    repo.delete_plan(plan.id)
+        .await
+        .must_be(true, "delete_plan of an unused plan must be true");
+    repo.get_plan(plan.id)
+        .await
+        .must_be_none("a deleted plan must be gone");
+    repo.delete_plan(plan.id)
+        .await
+        .must_be(false, "deleting a plan twice must be false");
+    repo.delete_plan(PlanId::new())
+        .await
+        .must_be(false, "delete_plan of an unknown id must be false");
 }
 
 /// A taken plan name is [`Conflict::PlanNameTaken`] on create and on update, and the
@@ -208,19 +172,12 @@ pub async fn plan_names_are_unique(repo: &dyn Repo) {
         Conflict::PlanNameTaken,
         "create_plan with a taken name",
     );
-    assert!(
-        repo.get_plan(clash.id)
-            .await
-            .expect("get_plan failed")
-            .is_none(),
-        "a create_plan that conflicts must not store the plan"
-    );
-    assert_eq!(
-        repo.find_plan_by_name(first.name.as_str())
-            .await
-            .expect("find_plan_by_name failed"),
+    repo.get_plan(clash.id)
+        .await
+        .must_be_none("a create_plan that conflicts must not store the plan");
+    repo.find_plan_by_name(first.name.as_str()).await.must_be(
         Some(first.clone()),
-        "a conflicting create_plan must leave the name's owner as it was"
+        "a conflicting create_plan must leave the name's owner as it was",
     );
 
     let second = new_plan(repo, &[300]).await;
@@ -234,10 +191,9 @@ pub async fn plan_names_are_unique(repo: &dyn Repo) {
         Conflict::PlanNameTaken,
         "update_plan to a taken name",
     );
-    assert_eq!(
-        repo.get_plan(second.id).await.expect("get_plan failed"),
+    repo.get_plan(second.id).await.must_be(
         Some(second.clone()),
-        "an update_plan that conflicts must change nothing"
+        "an update_plan that conflicts must change nothing",
     );
     clean_up(repo, &[], &[first.id, second.id]).await;
 }
@@ -254,11 +210,9 @@ pub async fn plan_in_use_cannot_be_deleted(repo: &dyn Repo) {
         Conflict::PlanInUse,
         "delete_plan of a plan a user has",
     );
-    assert_eq!(
-        repo.get_plan(plan.id).await.expect("get_plan failed"),
-        Some(plan.clone()),
-        "a plan in use must survive delete_plan"
-    );
+    repo.get_plan(plan.id)
+        .await
+        .must_be(Some(plan.clone()), "a plan in use must survive delete_plan");
     assert_eq!(
         repo.get_user(user.id)
             .await
@@ -272,10 +226,9 @@ pub async fn plan_in_use_cannot_be_deleted(repo: &dyn Repo) {
         plan_id: Some(other.id),
         ..user.clone()
     };
-    assert!(
-        repo.update_user(&moved).await.expect("update_user failed"),
-        "update_user of a stored user must be true"
-    );
+    repo.update_user(&moved)
+        .await
+        .must_be(true, "update_user of a stored user must be true");
     assert!(
         repo.delete_plan(plan.id)
             .await
@@ -287,10 +240,9 @@ pub async fn plan_in_use_cannot_be_deleted(repo: &dyn Repo) {
         Conflict::PlanInUse,
         "delete_plan of a plan a user moved to",
     );
-    assert!(
-        repo.delete_user(user.id).await.expect("delete_user failed"),
-        "delete_user of a stored user must be true"
-    );
+    repo.delete_user(user.id)
+        .await
+        .must_be(true, "delete_user of a stored user must be true");
     assert!(
         repo.delete_plan(other.id)
             .await

@@ -1,4 +1,5 @@
-//! Checks of [`SessionRepo`](crate::SessionRepo): round trips, live users only, and ending sessions.
+//! Checks of [`SessionRepo`](crate::SessionRepo): round trips, live users only, and
+//! ending sessions.
 
 use chrono::{DateTime, Utc};
 
@@ -7,7 +8,9 @@ use crate::{
     PlanId, Repo, SessionOwner, SessionRecord, SessionSecret, TokenHash, User, UserId, Username,
 };
 
-use super::fixtures::{assert_conflict, clean_up, far_future, micros, new_plan, new_user, now};
+use super::fixtures::{
+    Answer, Lookup, assert_conflict, clean_up, far_future, micros, new_plan, new_user, now,
+};
 
 /// A session of `user` with fresh random secret, not yet stored.
 fn session_value(
@@ -64,28 +67,23 @@ pub async fn sessions_insert_find_touch_delete(repo: &dyn Repo) {
     repo.insert_session(&session)
         .await
         .expect("insert_session failed for an existing user");
-    assert_eq!(
-        repo.find_session(&session.hash)
-            .await
-            .expect("find_session failed"),
-        Some(SessionOwner {
-            session: session.clone(),
-            user: user.clone(),
-            plan: Some(plan.clone()),
-        }),
-        "find_session must return the session as stored (to the microsecond) with its user and plan"
-    );
+    let rule = "find_session must return the session as stored (to the microsecond) with its user and plan";
+    let owner = SessionOwner {
+        session: session.clone(),
+        user: user.clone(),
+        plan: Some(plan.clone()),
+    };
+    repo.find_session(&session.hash)
+        .await
+        .must_be(Some(owner), rule);
     let other = new_session(repo, planless.id).await;
-    assert_eq!(
-        repo.find_session(&other.hash)
-            .await
-            .expect("find_session failed"),
+    repo.find_session(&other.hash).await.must_be(
         Some(SessionOwner {
             session: other.clone(),
             user: planless.clone(),
             plan: None,
         }),
-        "find_session's plan must be None for a user without a plan"
+        "find_session's plan must be None for a user without a plan",
     );
     let stray = SessionSecret::generate()
         .expect("generating a session secret failed")
@@ -96,17 +94,13 @@ pub async fn sessions_insert_find_touch_delete(repo: &dyn Repo) {
     );
 
     let seen_at = micros(base, 60_000_001);
-    assert!(
-        repo.touch_session(&session.hash, seen_at)
-            .await
-            .expect("touch_session failed"),
-        "touch_session of a stored session must be true"
-    );
+    repo.touch_session(&session.hash, seen_at)
+        .await
+        .must_be(true, "touch_session of a stored session must be true");
     let touched = repo
         .find_session(&session.hash)
         .await
-        .expect("find_session failed")
-        .expect("a touched session must still be found");
+        .must_find("a touched session must still be found");
     assert_eq!(
         touched.session,
         SessionRecord {
@@ -115,35 +109,24 @@ pub async fn sessions_insert_find_touch_delete(repo: &dyn Repo) {
         },
         "touch_session must set last_seen_at, exactly, and nothing else"
     );
-    assert!(
-        !repo
-            .touch_session(&stray, seen_at)
-            .await
-            .expect("touch_session failed"),
-        "touch_session of an unknown session must be false"
-    );
+    repo.touch_session(&stray, seen_at)
+        .await
+        .must_be(false, "touch_session of an unknown session must be false");
     assert!(
         !session_exists(repo, &stray).await,
         "touch_session of an unknown session must not create one"
     );
 
-    assert!(
-        repo.delete_session(&session.hash)
-            .await
-            .expect("delete_session failed"),
-        "delete_session of a stored session must be true"
-    );
+    repo.delete_session(&session.hash)
+        .await
+        .must_be(true, "delete_session of a stored session must be true");
     assert!(
         !session_exists(repo, &session.hash).await,
         "a deleted session must not be found"
     );
-    assert!(
-        !repo
-            .delete_session(&session.hash)
-            .await
-            .expect("delete_session failed"),
-        "deleting a session twice must be false"
-    );
+    repo.delete_session(&session.hash)
+        .await
+        .must_be(false, "deleting a session twice must be false");
     assert!(
         session_exists(repo, &other.hash).await,
         "deleting one session must leave others"
@@ -195,13 +178,9 @@ pub async fn delete_user_sessions_ends_only_theirs(repo: &dyn Repo) {
         theirs.push(new_session(repo, user.id).await);
     }
     let other = new_session(repo, bystander.id).await;
-    assert_eq!(
-        repo.delete_user_sessions(user.id)
-            .await
-            .expect("delete_user_sessions failed"),
-        3,
-        "delete_user_sessions must count the sessions it ended"
-    );
+    repo.delete_user_sessions(user.id)
+        .await
+        .must_be(3, "delete_user_sessions must count the sessions it ended");
     for session in &theirs {
         assert!(
             !session_exists(repo, &session.hash).await,
@@ -212,20 +191,13 @@ pub async fn delete_user_sessions_ends_only_theirs(repo: &dyn Repo) {
         session_exists(repo, &other.hash).await,
         "delete_user_sessions must leave other users' sessions"
     );
-    assert_eq!(
-        repo.delete_user_sessions(user.id)
-            .await
-            .expect("delete_user_sessions failed"),
+    repo.delete_user_sessions(user.id).await.must_be(
         0,
-        "delete_user_sessions of a user without sessions must be 0"
+        "delete_user_sessions of a user without sessions must be 0",
     );
-    assert_eq!(
-        repo.delete_user_sessions(UserId::new())
-            .await
-            .expect("delete_user_sessions failed"),
-        0,
-        "delete_user_sessions of an unknown user must be 0"
-    );
+    repo.delete_user_sessions(UserId::new())
+        .await
+        .must_be(0, "delete_user_sessions of an unknown user must be 0");
     let again = new_session(repo, user.id).await;
     assert!(
         session_exists(repo, &again.hash).await,
@@ -319,19 +291,13 @@ pub async fn ended_sessions_are_counted(repo: &dyn Repo) {
     let user = new_user(repo, None).await;
     let (ended, _kept) = ended_and_kept_sessions(repo, user.id).await;
     let (idle, expiry) = (session_idle_cut_off(), session_expiry_cut_off());
-    assert_eq!(
-        repo.delete_ended_sessions(idle, expiry)
-            .await
-            .expect("delete_ended_sessions failed"),
+    repo.delete_ended_sessions(idle, expiry).await.must_be(
         u64::try_from(ended.len()).expect("a small count"),
-        "delete_ended_sessions must count the sessions it deleted"
+        "delete_ended_sessions must count the sessions it deleted",
     );
-    assert_eq!(
-        repo.delete_ended_sessions(idle, expiry)
-            .await
-            .expect("delete_ended_sessions failed"),
+    repo.delete_ended_sessions(idle, expiry).await.must_be(
         0,
-        "delete_ended_sessions must be 0 when no session has ended"
+        "delete_ended_sessions must be 0 when no session has ended",
     );
     clean_up(repo, &[user.id], &[]).await;
 }

@@ -6,13 +6,11 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use crate::repo::WorkScope;
-use crate::{
-    Image, ImageFormat, ImageId, PlanId, Repo, StorageKey, Thumbnail, ThumbnailStatus, User,
-};
+use crate::{Image, ImageFormat, ImageId, PlanId, Repo, StorageKey, Thumbnail, ThumbnailStatus};
 
 use super::fixtures::{
-    bare_image, clean_up, height, image_with_rows, insert, micros, new_plan, new_user, now, row,
-    rows_of,
+    Answer, Collection, Lookup, bare_image, clean_up, height, image_with_rows, insert, micros,
+    move_to_plan, new_plan, new_user, now, row, rows_of,
 };
 
 /// `ensure_thumbnails` inserts the rows that are missing, leaves existing rows as they
@@ -45,13 +43,9 @@ pub async fn ensure_thumbnails_inserts_missing_rows(repo: &dyn Repo) {
         [existing.clone(), missing.clone()],
         "ensure_thumbnails must insert missing rows and leave existing ones as they are"
     );
-    assert!(
-        repo.get_image_by_id(ghost.image.id)
-            .await
-            .expect("get_image_by_id failed")
-            .is_none(),
-        "ensure_thumbnails must not create an image"
-    );
+    repo.get_image_by_id(ghost.image.id)
+        .await
+        .must_be_none("ensure_thumbnails must not create an image");
 
     let again = [Thumbnail {
         attempts: 5,
@@ -135,12 +129,9 @@ pub async fn complete_thumbnail_succeeds_once(repo: &dyn Repo) {
     let image = record.image.id;
     let key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
     let done_at = now();
-    assert!(
-        repo.complete_thumbnail(image, height(200), &key, done_at)
-            .await
-            .expect("complete_thumbnail failed"),
-        "complete_thumbnail of a pending row must be true"
-    );
+    repo.complete_thumbnail(image, height(200), &key, done_at)
+        .await
+        .must_be(true, "complete_thumbnail of a pending row must be true");
     let mut expected = record.thumbnails.clone();
     expected[0] = Thumbnail {
         status: ThumbnailStatus::Ready,
@@ -180,13 +171,9 @@ pub async fn complete_thumbnail_succeeds_once(repo: &dyn Repo) {
         expected,
         "a refused complete_thumbnail must change nothing"
     );
-    assert!(
-        repo.referenced_keys(std::slice::from_ref(&duplicate))
-            .await
-            .expect("referenced_keys failed")
-            .is_empty(),
-        "a refused complete_thumbnail must not store its key"
-    );
+    repo.referenced_keys(std::slice::from_ref(&duplicate))
+        .await
+        .must_be_empty("a refused complete_thumbnail must not store its key");
     clean_up(repo, &[user.id], &[]).await;
 }
 
@@ -227,13 +214,9 @@ pub async fn fail_thumbnails_only_fails_pending_rows(repo: &dyn Repo) {
         "fail_thumbnails must fail only the pending rows of the given heights, adding none"
     );
     let key = StorageKey::new_thumbnail(ImageFormat::Jpeg);
-    assert!(
-        !repo
-            .complete_thumbnail(image, height(200), &key, now())
-            .await
-            .expect("complete_thumbnail failed"),
-        "complete_thumbnail of a failed row must be false"
-    );
+    repo.complete_thumbnail(image, height(200), &key, now())
+        .await
+        .must_be(false, "complete_thumbnail of a failed row must be false");
     repo.fail_thumbnails(ImageId::new(), &[height(200)], reason, failed_at)
         .await
         .expect("fail_thumbnails of a missing image must not fail");
@@ -351,22 +334,12 @@ pub async fn claim_work_for_owner(repo: &dyn Repo) {
         );
     }
 
-    let again = repo
-        .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100)
+    repo.claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100)
         .await
-        .expect("claim_thumbnail_work failed");
-    assert!(
-        again.is_empty(),
-        "claiming again at the same `now` must find no work, found {again:?}"
-    );
-    let planless_work = repo
-        .claim_thumbnail_work(WorkScope::Owner(planless.id), claim_at, stale_before, 100)
+        .must_be_empty("claiming again at the same `now` must find no work, found {again:?}");
+    repo.claim_thumbnail_work(WorkScope::Owner(planless.id), claim_at, stale_before, 100)
         .await
-        .expect("claim_thumbnail_work failed");
-    assert!(
-        planless_work.is_empty(),
-        "claim_thumbnail_work must ignore users without a plan"
-    );
+        .must_be_empty("claim_thumbnail_work must ignore users without a plan");
     assert!(
         rows_of(repo, no_plan.image.id).await.is_empty(),
         "claim_thumbnail_work must not insert rows for a user without a plan"
@@ -536,14 +509,7 @@ pub async fn claim_work_for_plan(repo: &dyn Repo) {
         "a plan claim must not touch users on other plans"
     );
 
-    let moved = User {
-        plan_id: Some(plan.id),
-        ..mover.clone()
-    };
-    assert!(
-        repo.update_user(&moved).await.expect("update_user failed"),
-        "update_user must be true"
-    );
+    move_to_plan(repo, &mover, Some(plan.id)).await;
     let claimed = repo
         .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
         .await

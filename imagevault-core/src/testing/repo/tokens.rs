@@ -1,15 +1,13 @@
 //! Checks of the API-token half of [`UserRepo`](crate::UserRepo): owners with their current plan,
 //! expiry, revocation, listing and use.
 
-use chrono::{DateTime, Utc};
-
 use crate::repo::Conflict;
-use crate::{
-    ApiToken, Plan, PlanId, Repo, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, User,
-    UserId,
-};
+use crate::{Plan, PlanId, Repo, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, UserId};
 
-use super::fixtures::{assert_conflict, clean_up, micros, new_plan, new_user, now, store_token};
+use super::fixtures::{
+    Answer, Collection, Lookup, assert_conflict, clean_up, micros, move_to_plan, new_plan,
+    new_user, now, store_token, token_hash, token_value,
+};
 
 /// Tokens find their user (with the user's plan) until revoked; `delete_token` is `false`
 /// the second time; a token for an unknown user is [`Conflict::MissingReference`]; a
@@ -19,108 +17,64 @@ pub async fn tokens_find_and_revoke(repo: &dyn Repo) {
     let basic = repo
         .get_plan(PlanId::BASIC)
         .await
-        .expect("get_plan failed")
-        .expect("the built-in Basic plan must exist");
+        .must_find("the built-in Basic plan must exist");
     let owner = TokenOwner {
         user: user.clone(),
         plan: Some(basic),
         expires_at: None,
         last_used_at: None,
     };
-    let token = || {
-        ApiToken::generate()
-            .expect("generating a token failed")
-            .hash()
-    };
-    let (first, second, stray) = (token(), token(), token());
-    for hash in [first, second] {
-        let record = TokenRecord {
-            hash,
-            user_id: user.id,
-            created_at: now(),
-            expires_at: None,
-            last_used_at: None,
-        };
-        repo.insert_token(&record)
+    let mut stored = Vec::new();
+    for _ in 0..2 {
+        let hash = store_token(repo, user.id, None)
             .await
             .expect("insert_token failed for an existing user");
+        stored.push(hash);
     }
+    let (first, second, stray) = (stored[0], stored[1], token_hash());
     for hash in [first, second] {
-        assert_eq!(
-            repo.find_token_owner(&hash)
-                .await
-                .expect("find_token_owner failed"),
+        repo.find_token_owner(&hash).await.must_be(
             Some(owner.clone()),
-            "find_token_owner must find the token's user and their plan"
+            "find_token_owner must find the token's user and their plan",
         );
     }
-    assert!(
-        repo.find_token_owner(&stray)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "find_token_owner of an unknown hash must be None"
-    );
+    repo.find_token_owner(&stray)
+        .await
+        .must_be_none("find_token_owner of an unknown hash must be None");
 
-    assert!(
-        repo.delete_token(&first)
-            .await
-            .expect("delete_token failed"),
-        "delete_token of a stored token must be true"
-    );
-    assert!(
-        repo.find_token_owner(&first)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "a revoked token must find nobody"
-    );
-    assert!(
-        !repo
-            .delete_token(&first)
-            .await
-            .expect("delete_token failed"),
-        "revoking a token twice must be false"
-    );
-    assert_eq!(
-        repo.find_token_owner(&second)
-            .await
-            .expect("find_token_owner failed"),
+    repo.delete_token(&first)
+        .await
+        .must_be(true, "delete_token of a stored token must be true");
+    repo.find_token_owner(&first)
+        .await
+        .must_be_none("a revoked token must find nobody");
+    repo.delete_token(&first)
+        .await
+        .must_be(false, "revoking a token twice must be false");
+    repo.find_token_owner(&second).await.must_be(
         Some(owner),
-        "revoking one token must leave the user's other tokens"
+        "revoking one token must leave the user's other tokens",
     );
 
     let orphan = TokenRecord {
         hash: stray,
-        user_id: UserId::new(),
-        created_at: now(),
-        expires_at: None,
-        last_used_at: None,
+        ..token_value(UserId::new(), now())
     };
     assert_conflict(
         repo.insert_token(&orphan).await,
         Conflict::MissingReference,
         "insert_token for an unknown user",
     );
-    assert!(
-        repo.find_token_owner(&stray)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "a token refused for an unknown user must not be stored"
-    );
+    repo.find_token_owner(&stray)
+        .await
+        .must_be_none("a token refused for an unknown user must not be stored");
 
-    assert!(
-        repo.delete_user(user.id).await.expect("delete_user failed"),
-        "delete_user must be true"
-    );
-    assert!(
-        repo.find_token_owner(&second)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "the token of a deleted user must find nobody"
-    );
+    repo.delete_user(user.id)
+        .await
+        .must_be(true, "delete_user must be true");
+    repo.find_token_owner(&second)
+        .await
+        .must_be_none("the token of a deleted user must find nobody");
 }
 
 /// `find_token_owner` returns the user's current plan with the user: a plan change, a
@@ -132,27 +86,14 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
     let user = new_user(repo, Some(first.id)).await;
     let bystander = new_user(repo, None).await;
     let store_token = move |user_id: UserId| async move {
-        let hash = ApiToken::generate()
-            .expect("generating a token failed")
-            .hash();
-        repo.insert_token(&TokenRecord {
-            hash,
-            user_id,
-            created_at: now(),
-            expires_at: None,
-            last_used_at: None,
-        })
-        .await
-        .expect("insert_token failed for an existing user");
-        hash
+        store_token(repo, user_id, None)
+            .await
+            .expect("insert_token failed for an existing user")
     };
     let token = store_token(user.id).await;
     let bystander_token = store_token(bystander.id).await;
     let found = move |hash: TokenHash, rule: &'static str| async move {
-        repo.find_token_owner(&hash)
-            .await
-            .expect("find_token_owner failed")
-            .unwrap_or_else(|| panic!("{rule}"))
+        repo.find_token_owner(&hash).await.must_find(rule)
     };
 
     let owner = found(token, "find_token_owner must find the token's user").await;
@@ -178,14 +119,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
         "find_token_owner's plan must be None for a user created without a plan"
     );
 
-    let moved = User {
-        plan_id: Some(second.id),
-        ..user.clone()
-    };
-    assert!(
-        repo.update_user(&moved).await.expect("update_user failed"),
-        "update_user must be true"
-    );
+    let moved = move_to_plan(repo, &user, Some(second.id)).await;
     let owner = found(token, "find_token_owner must find a user who changed plan").await;
     assert_eq!(
         owner,
@@ -203,12 +137,9 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
         thumbnail_heights: ThumbnailHeights::new([300, 900]).expect("valid heights"),
         ..second.clone()
     };
-    assert!(
-        repo.update_plan(&regranted)
-            .await
-            .expect("update_plan failed"),
-        "update_plan must be true"
-    );
+    repo.update_plan(&regranted)
+        .await
+        .must_be(true, "update_plan must be true");
     let owner = found(
         token,
         "find_token_owner must find a user whose plan changed",
@@ -220,16 +151,7 @@ pub async fn find_token_owner_sees_current_plan(repo: &dyn Repo) {
         "find_token_owner must reflect a change to the plan itself"
     );
 
-    let planless = User {
-        plan_id: None,
-        ..user.clone()
-    };
-    assert!(
-        repo.update_user(&planless)
-            .await
-            .expect("update_user failed"),
-        "update_user must be true"
-    );
+    let planless = move_to_plan(repo, &user, None).await;
     let owner = found(token, "find_token_owner must find a user without a plan").await;
     assert_eq!(
         owner,
@@ -258,8 +180,7 @@ pub async fn token_expiry_round_trips(repo: &dyn Repo) {
         let owner = repo
             .find_token_owner(&hash)
             .await
-            .expect("find_token_owner failed")
-            .expect("find_token_owner must find a stored token, expired or not");
+            .must_find("find_token_owner must find a stored token, expired or not");
         assert_eq!(
             owner,
             TokenOwner {
@@ -290,61 +211,28 @@ pub async fn delete_user_tokens_revokes_only_theirs(repo: &dyn Repo) {
     let other = store_token(repo, bystander.id, None)
         .await
         .expect("insert_token failed");
-    assert_eq!(
-        repo.delete_user_tokens(user.id)
-            .await
-            .expect("delete_user_tokens failed"),
-        3,
-        "delete_user_tokens must count the tokens it revoked"
-    );
+    repo.delete_user_tokens(user.id)
+        .await
+        .must_be(3, "delete_user_tokens must count the tokens it revoked");
     for hash in &theirs {
-        assert!(
-            repo.find_token_owner(hash)
-                .await
-                .expect("find_token_owner failed")
-                .is_none(),
-            "a token revoked by delete_user_tokens must find nobody"
-        );
+        repo.find_token_owner(hash)
+            .await
+            .must_be_none("a token revoked by delete_user_tokens must find nobody");
     }
-    assert!(
-        repo.find_token_owner(&other)
-            .await
-            .expect("find_token_owner failed")
-            .is_some(),
-        "delete_user_tokens must leave other users' tokens"
-    );
-    assert_eq!(
-        repo.delete_user_tokens(user.id)
-            .await
-            .expect("delete_user_tokens failed"),
-        0,
-        "delete_user_tokens of a user without tokens must be 0"
-    );
-    assert_eq!(
-        repo.delete_user_tokens(UserId::new())
-            .await
-            .expect("delete_user_tokens failed"),
-        0,
-        "delete_user_tokens of an unknown user must be 0"
-    );
+    repo.find_token_owner(&other)
+        .await
+        .must_find("delete_user_tokens must leave other users' tokens");
+    repo.delete_user_tokens(user.id)
+        .await
+        .must_be(0, "delete_user_tokens of a user without tokens must be 0");
+    repo.delete_user_tokens(UserId::new())
+        .await
+        .must_be(0, "delete_user_tokens of an unknown user must be 0");
     assert!(
         store_token(repo, user.id, None).await.is_ok(),
         "a user whose tokens were revoked may get new ones"
     );
     clean_up(repo, &[user.id, bystander.id], &[]).await;
-}
-
-/// A token of `user` created at `created_at`, not yet stored.
-fn token_value(user: UserId, created_at: DateTime<Utc>) -> TokenRecord {
-    TokenRecord {
-        hash: ApiToken::generate()
-            .expect("generating a token failed")
-            .hash(),
-        user_id: user,
-        created_at,
-        expires_at: None,
-        last_used_at: None,
-    }
 }
 
 /// `list_user_tokens` lists every stored token of the user and no one else's, newest first
@@ -377,13 +265,10 @@ pub async fn user_tokens_list_newest_first(repo: &dyn Repo) {
         .expect("insert_token failed for an existing user");
     tokens
         .sort_by(|a, b| (b.created_at, b.hash.as_bytes()).cmp(&(a.created_at, a.hash.as_bytes())));
-    assert_eq!(
-        repo.list_user_tokens(user.id)
-            .await
-            .expect("list_user_tokens failed"),
-        tokens,
-        "list_user_tokens must list the user's tokens as stored, newest first, ties by hash descending"
-    );
+    let rule = "list_user_tokens must list the user's tokens as stored, newest first, ties by hash descending";
+    repo.list_user_tokens(user.id)
+        .await
+        .must_be(tokens.clone(), rule);
 
     let revoked = tokens.remove(1);
     assert!(
@@ -391,20 +276,12 @@ pub async fn user_tokens_list_newest_first(repo: &dyn Repo) {
             .await
             .expect("delete_token failed")
     );
-    assert_eq!(
-        repo.list_user_tokens(user.id)
-            .await
-            .expect("list_user_tokens failed"),
-        tokens,
-        "a revoked token must no longer be listed"
-    );
-    assert!(
-        repo.list_user_tokens(UserId::new())
-            .await
-            .expect("list_user_tokens failed")
-            .is_empty(),
-        "an unknown user has no tokens"
-    );
+    repo.list_user_tokens(user.id)
+        .await
+        .must_be(tokens, "a revoked token must no longer be listed");
+    repo.list_user_tokens(UserId::new())
+        .await
+        .must_be_empty("an unknown user has no tokens");
     clean_up(repo, &[user.id, bystander.id], &[]).await;
 }
 
@@ -425,50 +302,33 @@ pub async fn touch_token_records_use(repo: &dyn Repo) {
             .expect("insert_token failed for an existing user");
     }
     for used_at in [micros(now(), 60_000_003), micros(now(), 120_000_011)] {
-        assert!(
-            repo.touch_token(&token.hash, used_at)
-                .await
-                .expect("touch_token failed"),
-            "touch_token of a stored token must be true"
-        );
+        repo.touch_token(&token.hash, used_at)
+            .await
+            .must_be(true, "touch_token of a stored token must be true");
         let touched = TokenRecord {
             last_used_at: Some(used_at),
             ..token.clone()
         };
-        assert_eq!(
-            repo.list_user_tokens(user.id)
-                .await
-                .expect("list_user_tokens failed"),
+        repo.list_user_tokens(user.id).await.must_be(
             vec![touched, other.clone()],
-            "touch_token must set last_used_at of that token only, exactly"
+            "touch_token must set last_used_at of that token only, exactly",
         );
         let owner = repo
             .find_token_owner(&token.hash)
             .await
-            .expect("find_token_owner failed")
-            .expect("a touched token must still find its user");
+            .must_find("a touched token must still find its user");
         assert_eq!(
             (owner.user.id, owner.expires_at, owner.last_used_at),
             (user.id, expires_at, Some(used_at)),
             "find_token_owner must return the token's last use"
         );
     }
-    let stray = ApiToken::generate()
-        .expect("generating a token failed")
-        .hash();
-    assert!(
-        !repo
-            .touch_token(&stray, now())
-            .await
-            .expect("touch_token failed"),
-        "touch_token of an unknown token must be false"
-    );
-    assert!(
-        repo.find_token_owner(&stray)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "touch_token of an unknown token must not store it"
-    );
+    let stray = token_hash();
+    repo.touch_token(&stray, now())
+        .await
+        .must_be(false, "touch_token of an unknown token must be false");
+    repo.find_token_owner(&stray)
+        .await
+        .must_be_none("touch_token of an unknown token must not store it");
     clean_up(repo, &[user.id], &[]).await;
 }

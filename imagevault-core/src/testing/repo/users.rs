@@ -8,13 +8,13 @@ use uuid::Uuid;
 use crate::page::{KeysetQuery, Positioned};
 use crate::repo::Conflict;
 use crate::{
-    ApiToken, ExpiringLink, ImageRecord, PasswordHash, PlanId, Repo, StorageKey, ThumbnailStatus,
-    TokenRecord, User, UserId, Username,
+    ExpiringLink, ImageRecord, PasswordHash, PlanId, Repo, StorageKey, ThumbnailStatus, TokenHash,
+    User, UserId, Username,
 };
 
 use super::fixtures::{
-    PHC, assert_conflict, bare_image, clean_up, far_future, insert, micros, new_link, new_plan,
-    new_user, now, row, sorted, store_token, user_value,
+    Answer, Collection, Lookup, PHC, assert_conflict, bare_image, clean_up, far_future, far_past,
+    insert, micros, new_link, new_plan, new_user, now, row, sorted, store_token, user_value,
 };
 use super::keyset::{Scope, check_keyset_list};
 
@@ -40,38 +40,26 @@ pub async fn user_create_get_update_delete(repo: &dyn Repo) {
         Some(PHC),
         "the password hash must round-trip as the same PHC string"
     );
-    assert_eq!(
-        repo.find_user_by_username(&admin.username)
-            .await
-            .expect("find_user_by_username failed"),
+    repo.find_user_by_username(&admin.username).await.must_be(
         Some(admin.clone()),
-        "find_user_by_username must find a user by their exact username"
+        "find_user_by_username must find a user by their exact username",
     );
 
     let planless = user_value(None, micros(now(), -1));
     repo.create_user(&planless)
         .await
         .expect("create_user without a plan failed");
-    assert_eq!(
-        repo.get_user(planless.id).await.expect("get_user failed"),
+    repo.get_user(planless.id).await.must_be(
         Some(planless.clone()),
-        "a user with no plan and no admin flag must round-trip"
+        "a user with no plan and no admin flag must round-trip",
     );
-    assert!(
-        repo.get_user(UserId::new())
-            .await
-            .expect("get_user failed")
-            .is_none(),
-        "get_user of an unknown id must be None"
-    );
+    repo.get_user(UserId::new())
+        .await
+        .must_be_none("get_user of an unknown id must be None");
     let unknown = Username::parse(&crate::testing::unique("nobody")).expect("a valid username");
-    assert!(
-        repo.find_user_by_username(&unknown)
-            .await
-            .expect("find_user_by_username failed")
-            .is_none(),
-        "find_user_by_username of an unknown name must be None"
-    );
+    repo.find_user_by_username(&unknown)
+        .await
+        .must_be_none("find_user_by_username of an unknown name must be None");
 
     let changed = User {
         username: Username::parse(&crate::testing::unique("renamed")).expect("a valid username"),
@@ -83,34 +71,23 @@ pub async fn user_create_get_update_delete(repo: &dyn Repo) {
         created_at: admin.created_at + TimeDelta::days(1),
         ..admin.clone()
     };
-    assert!(
-        repo.update_user(&changed)
-            .await
-            .expect("update_user failed"),
-        "update_user of a stored user must be true"
-    );
+    repo.update_user(&changed)
+        .await
+        .must_be(true, "update_user of a stored user must be true");
     let expected = User {
         created_at: admin.created_at,
         ..changed.clone()
     };
-    assert_eq!(
-        repo.get_user(admin.id).await.expect("get_user failed"),
+    repo.get_user(admin.id).await.must_be(
         Some(expected.clone()),
-        "update_user must replace every field but the id and the creation time"
+        "update_user must replace every field but the id and the creation time",
     );
-    assert!(
-        repo.find_user_by_username(&admin.username)
-            .await
-            .expect("find_user_by_username failed")
-            .is_none(),
-        "a renamed user must no longer be found by their old username"
-    );
-    assert_eq!(
-        repo.find_user_by_username(&changed.username)
-            .await
-            .expect("find_user_by_username failed"),
+    repo.find_user_by_username(&admin.username)
+        .await
+        .must_be_none("a renamed user must no longer be found by their old username");
+    repo.find_user_by_username(&changed.username).await.must_be(
         Some(expected.clone()),
-        "a renamed user must be found by their new username"
+        "a renamed user must be found by their new username",
     );
     let demoted = User {
         plan_id: None,
@@ -122,55 +99,31 @@ pub async fn user_create_get_update_delete(repo: &dyn Repo) {
             .expect("update_user to no plan failed"),
         "update_user must be true"
     );
-    assert_eq!(
-        repo.get_user(admin.id).await.expect("get_user failed"),
+    repo.get_user(admin.id).await.must_be(
         Some(demoted),
-        "update_user must be able to take a user's plan away"
+        "update_user must be able to take a user's plan away",
     );
 
     let missing = user_value(None, now());
-    assert!(
-        !repo
-            .update_user(&missing)
-            .await
-            .expect("update_user failed"),
-        "update_user of a missing user must be false"
-    );
-    assert!(
-        repo.get_user(missing.id)
-            .await
-            .expect("get_user failed")
-            .is_none(),
-        "update_user of a missing user must not create them"
-    );
+    repo.update_user(&missing)
+        .await
+        .must_be(false, "update_user of a missing user must be false");
+    repo.get_user(missing.id)
+        .await
+        .must_be_none("update_user of a missing user must not create them");
 
-    assert!(
-        repo.delete_user(admin.id)
-            .await
-            .expect("delete_user failed"),
-        "delete_user of a stored user must be true"
-    );
-    assert!(
-        repo.get_user(admin.id)
-            .await
-            .expect("get_user failed")
-            .is_none(),
-        "a deleted user must be gone"
-    );
-    assert!(
-        repo.find_user_by_username(&changed.username)
-            .await
-            .expect("find_user_by_username failed")
-            .is_none(),
-        "a deleted user must not be found by username"
-    );
-    assert!(
-        !repo
-            .delete_user(admin.id)
-            .await
-            .expect("delete_user failed"),
-        "deleting a user twice must be false"
-    );
+    repo.delete_user(admin.id)
+        .await
+        .must_be(true, "delete_user of a stored user must be true");
+    repo.get_user(admin.id)
+        .await
+        .must_be_none("a deleted user must be gone");
+    repo.find_user_by_username(&changed.username)
+        .await
+        .must_be_none("a deleted user must not be found by username");
+    repo.delete_user(admin.id)
+        .await
+        .must_be(false, "deleting a user twice must be false");
     clean_up(repo, &[planless.id], &[plan.id]).await;
 }
 
@@ -190,19 +143,12 @@ pub async fn user_conflicts(repo: &dyn Repo) {
         Conflict::UsernameTaken,
         "create_user with a taken username",
     );
-    assert!(
-        repo.get_user(clash.id)
-            .await
-            .expect("get_user failed")
-            .is_none(),
-        "a create_user that conflicts must not store the user"
-    );
-    assert_eq!(
-        repo.find_user_by_username(&first.username)
-            .await
-            .expect("find_user_by_username failed"),
+    repo.get_user(clash.id)
+        .await
+        .must_be_none("a create_user that conflicts must not store the user");
+    repo.find_user_by_username(&first.username).await.must_be(
         Some(first.clone()),
-        "a conflicting create_user must leave the username's owner as they were"
+        "a conflicting create_user must leave the username's owner as they were",
     );
 
     let orphan = user_value(Some(PlanId::new()), now());
@@ -211,20 +157,12 @@ pub async fn user_conflicts(repo: &dyn Repo) {
         Conflict::MissingReference,
         "create_user with an unknown plan",
     );
-    assert!(
-        repo.get_user(orphan.id)
-            .await
-            .expect("get_user failed")
-            .is_none(),
-        "a create_user with an unknown plan must not store the user"
-    );
-    assert!(
-        repo.find_user_by_username(&orphan.username)
-            .await
-            .expect("find_user_by_username failed")
-            .is_none(),
-        "a create_user with an unknown plan must not take the username"
-    );
+    repo.get_user(orphan.id)
+        .await
+        .must_be_none("a create_user with an unknown plan must not store the user");
+    repo.find_user_by_username(&orphan.username)
+        .await
+        .must_be_none("a create_user with an unknown plan must not take the username");
 
     let renamed = User {
         username: first.username.clone(),
@@ -236,10 +174,9 @@ pub async fn user_conflicts(repo: &dyn Repo) {
         Conflict::UsernameTaken,
         "update_user to a taken username",
     );
-    assert_eq!(
-        repo.get_user(second.id).await.expect("get_user failed"),
+    repo.get_user(second.id).await.must_be(
         Some(second.clone()),
-        "an update_user that conflicts on the username must change nothing"
+        "an update_user that conflicts on the username must change nothing",
     );
     let replanned = User {
         plan_id: Some(PlanId::new()),
@@ -251,10 +188,9 @@ pub async fn user_conflicts(repo: &dyn Repo) {
         Conflict::MissingReference,
         "update_user to an unknown plan",
     );
-    assert_eq!(
-        repo.get_user(second.id).await.expect("get_user failed"),
+    repo.get_user(second.id).await.must_be(
         Some(second.clone()),
-        "an update_user with an unknown plan must change nothing"
+        "an update_user with an unknown plan must change nothing",
     );
     let promoted = User {
         is_admin: true,
@@ -297,29 +233,18 @@ pub async fn users_list_newest_first(repo: &dyn Repo) {
     clean_up(repo, &ids, &[]).await;
 }
 
-/// A random microsecond between the years 1019 and 1169, earlier than any real row.
-fn far_past() -> DateTime<Utc> {
-    const SPAN_MICROS: u128 = 150 * 365 * 86_400 * 1_000_000;
-    let start: DateTime<Utc> =
-        DateTime::from_timestamp(-30_000_000_000, 0).expect("a valid far-past time");
-    let offset =
-        i64::try_from(Uuid::new_v4().as_u128() % SPAN_MICROS).expect("the span fits in i64");
-    micros(start, offset)
-}
-
 /// `begin_user_deletion` locks an account in one step: its tokens find nobody, its
 /// password hash is unusable, its plan is gone, `update_user` is `false` and `insert_token` a
 /// [`Conflict::MissingReference`] from then on; others are untouched. Marked users are
 /// listed by `users_being_deleted`, oldest mark first (a second mark keeps the first
 /// time), until `delete_user`. An unknown user is `false`.
 pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
-    assert!(
-        !repo
-            .begin_user_deletion(UserId::new(), now())
-            .await
-            .expect("begin_user_deletion failed"),
-        "begin_user_deletion of an unknown user must be false"
-    );
+    repo.begin_user_deletion(UserId::new(), now())
+        .await
+        .must_be(
+            false,
+            "begin_user_deletion of an unknown user must be false",
+        );
     let first = new_user(repo, Some(PlanId::BASIC)).await;
     let second = new_user(repo, None).await;
     let bystander = new_user(repo, None).await;
@@ -332,43 +257,29 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
 
     // Marks far in the past, so that no other marked user falls between them or before.
     let marked_at = far_past();
-    assert!(
-        repo.begin_user_deletion(first.id, marked_at)
-            .await
-            .expect("begin_user_deletion failed"),
-        "begin_user_deletion of a user must be true"
-    );
+    repo.begin_user_deletion(first.id, marked_at)
+        .await
+        .must_be(true, "begin_user_deletion of a user must be true");
     assert!(
         repo.begin_user_deletion(second.id, micros(marked_at, 1))
             .await
             .expect("begin_user_deletion failed")
     );
-    assert!(
-        repo.begin_user_deletion(first.id, now())
-            .await
-            .expect("begin_user_deletion failed"),
-        "begin_user_deletion of a user already marked must be true"
+    repo.begin_user_deletion(first.id, now()).await.must_be(
+        true,
+        "begin_user_deletion of a user already marked must be true",
     );
 
-    assert!(
-        repo.find_token_owner(&token)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "begin_user_deletion must revoke the user's tokens"
-    );
-    assert!(
-        repo.find_token_owner(&other)
-            .await
-            .expect("find_token_owner failed")
-            .is_some(),
-        "begin_user_deletion must leave other users' tokens"
-    );
+    repo.find_token_owner(&token)
+        .await
+        .must_be_none("begin_user_deletion must revoke the user's tokens");
+    repo.find_token_owner(&other)
+        .await
+        .must_find("begin_user_deletion must leave other users' tokens");
     let locked = repo
         .get_user(first.id)
         .await
-        .expect("get_user failed")
-        .expect("a user being deleted stays readable until delete_user");
+        .must_find("a user being deleted stays readable until delete_user");
     assert!(
         locked.password_hash.is_unusable(),
         "begin_user_deletion must make the password unusable, got {:?}",
@@ -386,8 +297,7 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
     let untouched = repo
         .get_user(bystander.id)
         .await
-        .expect("get_user failed")
-        .expect("the bystander exists");
+        .must_find("the bystander exists");
     assert_eq!(untouched, bystander, "other users must be untouched");
 
     let revived = User {
@@ -395,13 +305,9 @@ pub async fn begin_user_deletion_locks_the_account(repo: &dyn Repo) {
         is_admin: true,
         ..first.clone()
     };
-    assert!(
-        !repo
-            .update_user(&revived)
-            .await
-            .expect("update_user failed"),
-        "update_user of a user being deleted must be false"
-    );
+    repo.update_user(&revived)
+        .await
+        .must_be(false, "update_user of a user being deleted must be false");
     assert_eq!(
         repo.get_user(first.id)
             .await
@@ -568,24 +474,14 @@ pub async fn search_users_takes_text_literally(repo: &dyn Repo) {
 pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
     struct Holdings {
         user: User,
-        token: crate::auth::TokenHash,
+        token: TokenHash,
         record: ImageRecord,
         ready_key: StorageKey,
         link: ExpiringLink,
     }
     async fn holdings(repo: &dyn Repo) -> Holdings {
         let user = new_user(repo, Some(PlanId::ENTERPRISE)).await;
-        let token = ApiToken::generate()
-            .expect("generating a token failed")
-            .hash();
-        let record = TokenRecord {
-            hash: token,
-            user_id: user.id,
-            created_at: now(),
-            expires_at: None,
-            last_used_at: None,
-        };
-        repo.insert_token(&record)
+        let token = store_token(repo, user.id, None)
             .await
             .expect("insert_token failed");
         let mut record = bare_image(user.id, now());
@@ -608,62 +504,31 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
     let doomed = holdings(repo).await;
     let kept = holdings(repo).await;
 
-    assert!(
-        repo.delete_user(doomed.user.id)
-            .await
-            .expect("delete_user failed"),
-        "delete_user must be true"
-    );
+    repo.delete_user(doomed.user.id)
+        .await
+        .must_be(true, "delete_user must be true");
     let everything = KeysetQuery::first(100);
-    assert!(
-        repo.find_token_owner(&doomed.token)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "delete_user must remove the user's tokens"
-    );
-    assert!(
-        repo.get_image_by_id(doomed.record.image.id)
-            .await
-            .expect("get_image_by_id failed")
-            .is_none(),
-        "delete_user must remove the user's images"
-    );
-    assert!(
-        repo.list_images(doomed.user.id, &everything)
-            .await
-            .expect("list_images failed")
-            .is_empty(),
-        "delete_user must remove the user's images"
-    );
-    assert!(
-        repo.find_original(&doomed.record.image.storage_key)
-            .await
-            .expect("find_original failed")
-            .is_none(),
-        "delete_user must remove the user's images"
-    );
-    assert!(
-        repo.referenced_keys(std::slice::from_ref(&doomed.ready_key))
-            .await
-            .expect("referenced_keys failed")
-            .is_empty(),
-        "delete_user must remove the user's thumbnails"
-    );
-    assert!(
-        repo.find_link(&doomed.link.key)
-            .await
-            .expect("find_link failed")
-            .is_none(),
-        "delete_user must remove the user's links"
-    );
-    assert!(
-        repo.list_links(doomed.user.id, None, &everything)
-            .await
-            .expect("list_links failed")
-            .is_empty(),
-        "delete_user must remove the user's links"
-    );
+    repo.find_token_owner(&doomed.token)
+        .await
+        .must_be_none("delete_user must remove the user's tokens");
+    repo.get_image_by_id(doomed.record.image.id)
+        .await
+        .must_be_none("delete_user must remove the user's images");
+    repo.list_images(doomed.user.id, &everything)
+        .await
+        .must_be_empty("delete_user must remove the user's images");
+    repo.find_original(&doomed.record.image.storage_key)
+        .await
+        .must_be_none("delete_user must remove the user's images");
+    repo.referenced_keys(std::slice::from_ref(&doomed.ready_key))
+        .await
+        .must_be_empty("delete_user must remove the user's thumbnails");
+    repo.find_link(&doomed.link.key)
+        .await
+        .must_be_none("delete_user must remove the user's links");
+    repo.list_links(doomed.user.id, None, &everything)
+        .await
+        .must_be_empty("delete_user must remove the user's links");
 
     assert_eq!(
         repo.find_token_owner(&kept.token)
@@ -673,13 +538,12 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
         Some(kept.user.clone()),
         "delete_user must not remove another user's tokens"
     );
-    assert_eq!(
-        repo.get_image(kept.user.id, kept.record.image.id)
-            .await
-            .expect("get_image failed"),
-        Some(sorted(kept.record.clone())),
-        "delete_user must not remove another user's images or thumbnails"
-    );
+    repo.get_image(kept.user.id, kept.record.image.id)
+        .await
+        .must_be(
+            Some(sorted(kept.record.clone())),
+            "delete_user must not remove another user's images or thumbnails",
+        );
     assert!(
         repo.referenced_keys(std::slice::from_ref(&kept.ready_key))
             .await
@@ -687,20 +551,15 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
             .contains(&kept.ready_key),
         "delete_user must not remove another user's thumbnails"
     );
-    assert_eq!(
-        repo.list_links(kept.user.id, None, &everything)
-            .await
-            .expect("list_links failed"),
-        std::slice::from_ref(&kept.link),
-        "delete_user must not remove another user's links"
-    );
-    assert!(
-        !repo
-            .delete_user(doomed.user.id)
-            .await
-            .expect("delete_user failed"),
-        "deleting a user twice must be false"
-    );
+    repo.list_links(kept.user.id, None, &everything)
+        .await
+        .must_be(
+            std::slice::from_ref(&kept.link),
+            "delete_user must not remove another user's links",
+        );
+    repo.delete_user(doomed.user.id)
+        .await
+        .must_be(false, "deleting a user twice must be false");
 
     // A new user under the deleted user's id must inherit nothing: the only way to see
     // that the rows were removed rather than merely orphaned.
@@ -711,26 +570,18 @@ pub async fn delete_user_removes_everything_of_theirs(repo: &dyn Repo) {
     repo.create_user(&reborn)
         .await
         .expect("create_user under a deleted user's id failed");
-    assert!(
-        repo.find_token_owner(&doomed.token)
-            .await
-            .expect("find_token_owner failed")
-            .is_none(),
-        "delete_user must remove the user's tokens, not leave them to a later user with the same id"
-    );
-    assert!(
-        repo.list_images(reborn.id, &everything)
-            .await
-            .expect("list_images failed")
-            .is_empty(),
-        "delete_user must remove the user's images, not leave them to a later user with the same id"
-    );
-    assert!(
-        repo.list_links(reborn.id, None, &everything)
-            .await
-            .expect("list_links failed")
-            .is_empty(),
-        "delete_user must remove the user's links, not leave them to a later user with the same id"
-    );
+    let rule = "delete_user must remove the user's tokens, not leave them to a later user with the same id";
+    repo.find_token_owner(&doomed.token)
+        .await
+        .must_be_none(rule);
+    let rule = "delete_user must remove the user's images, not leave them to a later user with the same id";
+    repo.list_images(reborn.id, &everything)
+        .await
+        .must_be_empty(rule);
+    let rule =
+        "delete_user must remove the user's links, not leave them to a later user with the same id";
+    repo.list_links(reborn.id, None, &everything)
+        .await
+        .must_be_empty(rule);
     clean_up(repo, &[reborn.id, kept.user.id], &[]).await;
 }
