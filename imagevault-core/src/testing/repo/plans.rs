@@ -253,7 +253,7 @@ pub async fn plan_in_use_cannot_be_deleted(repo: &dyn Repo) {
 }
 
 /// `list_plans` is newest first by `(created_at, id)`, ties broken by id, and follows
-/// [`KeysetQuery`] in both directions (checked on the check's own far-future plans).
+/// [`KeysetQuery`](crate::page::KeysetQuery) in both directions (checked on the check's own far-future plans).
 pub async fn plans_list_newest_first(repo: &dyn Repo) {
     let base = far_future();
     let plans: Vec<Plan> = [0, 0, 1, 5, 5, 9]
