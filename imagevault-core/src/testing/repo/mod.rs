@@ -15,7 +15,9 @@
 //! no one else writes to meanwhile.
 //!
 //! Timestamps have microsecond precision, as the [`Repo`] contract requires of callers.
-//! Checks delete the users and plans they made when they pass.
+//! Checks delete the users and plans they made when they pass, and the `alone` checks
+//! count and change every user's rows: run the suite against test backends only. As the
+//! rest of [`testing`](crate::testing), the list of checks is not semver-stable.
 
 use std::future::Future;
 use std::pin::Pin;
