@@ -1,7 +1,9 @@
 //! The core `Repo` conformance suite on SQLite (a temporary file, and in memory) and on
 //! PostgreSQL (a fresh database per test on the server of `IMAGEVAULT_TEST_POSTGRES_URL`),
-//! plus what the suite cannot check from outside: migrations applied twice, writers on
-//! many threads, and constraint violations enforced by the schema itself.
+//! expanded by `imagevault_core::repo_conformance_tests!` into one test per check and
+//! backend (`postgres::plans_list_newest_first`), plus what the suite cannot check from
+//! outside: migrations applied twice, writers on many threads, and constraint violations
+//! enforced by the schema itself.
 //!
 //! Without a reachable PostgreSQL server its tests print why and pass, unless
 //! `IMAGEVAULT_REQUIRE_SERVICES=1`, when they fail.
@@ -15,7 +17,7 @@ use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageRepo as _, LinkRepo as _, PlanRepo as _, RepoError, UserRepo as _,
 };
-use imagevault_core::testing::repo::{ended_sessions_are_counted, run_all};
+use imagevault_core::testing::repo::{Check, run_all};
 use imagevault_core::{
     ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, PasswordHash, Plan,
     PlanId, PlanName, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, User, UserId,
@@ -166,20 +168,42 @@ where
 // The conformance suite
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_file_conforms() {
+/// Runs one check on a migrated SQLite repository in a fresh temporary file.
+async fn on_sqlite_file(check: Check) {
     let (repo, _dir) = sqlite().await;
-    run_all(&repo).await;
+    check(&repo).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_memory_conforms() {
-    let repo = SqliteRepo::builder("sqlite::memory:")
+/// A migrated SQLite repository in memory.
+async fn sqlite_in_memory() -> SqliteRepo {
+    SqliteRepo::builder("sqlite::memory:")
         .migrate_on_connect(true)
         .build()
         .await
-        .expect("opening an in-memory SQLite database");
-    run_all(&repo).await;
+        .expect("opening an in-memory SQLite database")
+}
+
+/// Runs one check on a migrated repository in a fresh PostgreSQL database.
+async fn on_postgres(check: Check) {
+    with_postgres(|repo, _| async move { check(&repo).await }).await;
+}
+
+/// The suite, one test per check, each on a fresh SQLite file.
+mod sqlite {
+    imagevault_core::repo_conformance_tests!(runner = super::on_sqlite_file);
+    imagevault_core::repo_conformance_tests!(alone, runner = super::on_sqlite_file);
+}
+
+/// The suite, one test per check, each on a fresh in-memory SQLite database.
+mod sqlite_memory {
+    imagevault_core::repo_conformance_tests!(super::sqlite_in_memory());
+    imagevault_core::repo_conformance_tests!(alone, super::sqlite_in_memory());
+}
+
+/// The suite, one test per check, each on a fresh PostgreSQL database.
+mod postgres {
+    imagevault_core::repo_conformance_tests!(runner = super::on_postgres);
+    imagevault_core::repo_conformance_tests!(alone, runner = super::on_postgres);
 }
 
 /// The suite's checks hold on a file shared by concurrent runs of the suite, through two
@@ -196,35 +220,10 @@ async fn sqlite_conforms_when_shared() {
     }
 }
 
-#[tokio::test]
-async fn sqlite_conforms_alone() {
-    let (repo, _dir) = sqlite().await;
-    imagevault_core::testing::repo::run_alone(&repo).await;
-}
-
-#[tokio::test]
-async fn postgres_conforms_alone() {
-    with_postgres(|repo, _| async move {
-        imagevault_core::testing::repo::run_alone(&repo).await;
-    })
-    .await;
-}
-
+/// The suite's checks hold one after the other on one database, among each other's rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_conforms() {
+async fn postgres_conforms_on_one_database() {
     with_postgres(|repo, _| async move { run_all(&repo).await }).await;
-}
-
-/// The count of ended sessions deleted is global, so it is checked on a repository of its own.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_counts_ended_sessions() {
-    let (repo, _dir) = sqlite().await;
-    ended_sessions_are_counted(&repo).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_counts_ended_sessions() {
-    with_postgres(|repo, _| async move { ended_sessions_are_counted(&repo).await }).await;
 }
 
 // ---------------------------------------------------------------------------------------

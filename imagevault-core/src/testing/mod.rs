@@ -14,6 +14,17 @@
 //! # });
 //! ```
 //!
+//! The repository suite is also a macro, [`repo_conformance_tests!`](crate::repo_conformance_tests),
+//! that expands into one `#[tokio::test]` per check, so that a backend breaking two rules
+//! fails two tests:
+//!
+//! ```
+//! mod memory {
+//!     imagevault_core::repo_conformance_tests!(async { imagevault_core::MemoryRepo::new() });
+//! }
+//! # fn main() {}
+//! ```
+//!
 //! Each check panics with a message naming the broken rule, like an assertion in a test.
 //! The checks write data (with random names, so suites can share a backend) and may
 //! delete what they wrote: run them against test backends only. This module is not part
