@@ -1,3 +1,5 @@
+//! [`ImageFormat`]: the formats imagevault accepts and produces.
+
 use std::fmt;
 
 /// The image formats the pipeline accepts and produces.
@@ -42,7 +44,7 @@ impl ImageFormat {
     /// `"jpeg"`), or `None`.
     ///
     /// Only for naming stored files: the format of an upload comes from its bytes
-    /// (see [`inspect`](super::inspect)), never from its name.
+    /// (see [`inspect`](crate::imaging::inspect)), never from its name.
     pub fn from_extension(ext: &str) -> Option<Self> {
         match ext {
             "png" => Some(Self::Png),
