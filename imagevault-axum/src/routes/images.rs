@@ -10,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use imagevault_core::page::ListKind;
-use imagevault_core::{ImageError, ImageId, ReadLimitedError, Upload, VaultError, read_limited};
+use imagevault_core::{
+    ImageError, ImageFormat, ImageId, ReadLimitedError, Upload, VaultError, read_limited,
+};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -95,7 +97,7 @@ pub(crate) async fn upload_image(
     let (content_type, essence) = content_type(request.headers());
     let upload = match essence.as_str() {
         "multipart/form-data" => read_multipart_upload(request, &state, limit, declared).await?,
-        "image/png" | "image/jpeg" | "image/jpg" | "image/pjpeg" => {
+        mime if ImageFormat::from_mime(mime).is_some() => {
             let data = read_body(request.into_body(), limit, declared).await?;
             let name = ListQuery::parse(query.as_deref())
                 .get("name")
