@@ -8,6 +8,7 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use imagevault_core::ImageFormat;
 use utoipa::openapi::header::Header;
 use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -64,8 +65,9 @@ use crate::schema;
         schema::TokenBody,
         schema::DetailBody,
         schema::FieldErrorsBody,
+        schema::ImageFile,
     )),
-    modifiers(&SecuritySchemes, &CommonResponses),
+    modifiers(&SecuritySchemes, &CommonResponses, &ImageContentTypes),
     tags(
         (name = "auth", description = "Tokens and the caller's account"),
         (name = "images", description = "Upload, list, read and delete images"),
@@ -97,6 +99,40 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// The image media types of the raw upload body and of served files: one per format the
+/// core accepts ([`ImageFormat::ALL`]), so that a new format reaches the document without
+/// an annotation (which could only list literals).
+struct ImageContentTypes;
+
+impl Modify for ImageContentTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let image_file = || RefOr::T(Content::new(Some(Ref::from_schema_name("ImageFile"))));
+        let mime_types = || ImageFormat::ALL.map(|format| format.content_type().to_owned());
+        for (path, item) in &mut openapi.paths.paths {
+            if path == "/api/images/"
+                && let Some(RefOr::T(body)) = item
+                    .post
+                    .as_mut()
+                    .and_then(|upload| upload.request_body.as_mut())
+            {
+                body.content
+                    .extend(mime_types().map(|mime| (mime, image_file())));
+            }
+            if path.starts_with("/media/")
+                && let Some(get) = item.get.as_mut()
+            {
+                for status in ["200", "206"] {
+                    if let Some(RefOr::T(response)) = get.responses.responses.get_mut(status) {
+                        response
+                            .content
+                            .extend(mime_types().map(|mime| (mime, image_file())));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -184,16 +184,22 @@ pub struct PageLimit(u32);
 impl PageLimit {
     /// The default page size.
     pub const DEFAULT: Self = Self(20);
+    /// The smallest page size.
+    pub const MIN: u32 = 1;
     /// The largest page size.
     pub const MAX: u32 = 100;
 
     /// Checks the range.
     pub fn new(limit: i64) -> Result<Self, ValidationError> {
         match u32::try_from(limit) {
-            Ok(limit) if (1..=Self::MAX).contains(&limit) => Ok(Self(limit)),
+            Ok(limit) if (Self::MIN..=Self::MAX).contains(&limit) => Ok(Self(limit)),
             _ => Err(ValidationError::new(
                 "limit",
-                format!("Ensure this value is between 1 and {}.", Self::MAX),
+                format!(
+                    "Ensure this value is between {} and {}.",
+                    Self::MIN,
+                    Self::MAX
+                ),
             )),
         }
     }

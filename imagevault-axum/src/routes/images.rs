@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::pagination::{ListQuery, PageParams};
 use crate::payload::{content_type, multipart_error, unsupported_media_type};
 use crate::routes::{authenticated_405, created, path_id};
-use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, ImageFile, PageBody, UploadForm};
+use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, PageBody, UploadForm};
 use crate::{AppState, api_route};
 
 /// Room for the multipart framing and the `name` field around the file itself.
@@ -55,11 +55,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     params(("name" = Option<String>, Query, min_length = 1, max_length = 255, description = "The name for a raw-body upload (default `image.<ext>`)")),
     request_body(
         description = "The image, as a multipart form or as the raw body",
-        content(
-            (UploadForm = "multipart/form-data"),
-            (ImageFile = "image/png"),
-            (ImageFile = "image/jpeg"),
-        )
+        // And one content type per image format: crate::openapi::ImageContentTypes adds them.
+        content((UploadForm = "multipart/form-data"))
     ),
     responses(
         (status = 201, description = "Stored; thumbnails are `pending`", body = ImageBody,
