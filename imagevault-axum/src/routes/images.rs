@@ -11,7 +11,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    ImageError, ImageFormat, ImageId, ReadLimitedError, Upload, VaultError, read_limited,
+    ImageError, ImageFormat, ImageId, ImageName, ReadLimitedError, Upload, VaultError, read_limited,
 };
 
 use crate::auth::Caller;
@@ -186,7 +186,10 @@ async fn read_multipart_upload(
                     if text.len() + chunk.len() > MULTIPART_OVERHEAD as usize {
                         return Err(ApiError::field(
                             "name",
-                            "Ensure this field has no more than 255 characters.",
+                            format!(
+                                "Ensure this field has no more than {} characters.",
+                                ImageName::MAX_CHARS
+                            ),
                         ));
                     }
                     text.extend_from_slice(&chunk);
