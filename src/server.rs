@@ -235,7 +235,7 @@ async fn accept_loop(
             () = &mut stopped => break,
         };
         // Without TCP_NODELAY a response written in two parts (headers, then a file body)
-        // waits for the client's delayed ACK: about 40 ms per media request on Linux.
+        // waits for the client's delayed ACK on every media request.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
         }
