@@ -181,7 +181,7 @@ impl LinkBody {
 pub(crate) struct PlanBody {
     id: Uuid,
     name: String,
-    /// Ascending, unique, each 1..=10000.
+    /// Ascending and unique.
     #[schema(example = json!([200, 400]))]
     thumbnail_heights: Vec<u32>,
     original_link: bool,
@@ -310,8 +310,8 @@ pub(crate) struct UploadForm {
     /// The PNG or JPEG file.
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
+    // Lengths here and below: crate::openapi::FieldLimits, from the core's constants.
     /// Display name; defaults to the file name.
-    #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
 }
 
@@ -338,10 +338,8 @@ pub(crate) struct LinkUpdate {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct PlanWrite {
-    #[schema(min_length = 1, max_length = 100)]
     name: String,
-    /// 1 to 16 heights, each 1..=10000, no duplicates.
-    #[schema(min_items = 1, max_items = 16)]
+    /// Heights in pixels, no duplicates.
     thumbnail_heights: Vec<u32>,
     #[schema(default = false)]
     original_link: Option<bool>,
@@ -354,10 +352,9 @@ pub(crate) struct PlanWrite {
 #[allow(dead_code)]
 pub(crate) struct UserWrite {
     /// Letters, digits and `@.+-_`.
-    #[schema(min_length = 1, max_length = 150)]
     username: String,
-    /// Write-only; at least 8 characters and at most 1024 bytes (UTF-8).
-    #[schema(format = Password, min_length = 8, max_length = 1024)]
+    /// Write-only; `minLength` counts characters, `maxLength` bytes (UTF-8).
+    #[schema(format = Password)]
     password: Option<String>,
     plan: Option<Uuid>,
     #[schema(default = false)]

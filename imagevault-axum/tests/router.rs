@@ -9,8 +9,8 @@ use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use imagevault_axum::{RouterConfig, router};
 use imagevault_core::{
-    ExpirySeconds, ImageFormat, MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, PageLimit,
-    Password, PlanId, Username, Vault,
+    ExpirySeconds, ImageFormat, ImageName, MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage,
+    PageLimit, Password, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights, Username, Vault,
 };
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -202,6 +202,42 @@ async fn the_served_schema_states_the_cores_rules() {
             expected,
             "{status}"
         );
+    }
+
+    let schemas = &schema["components"]["schemas"];
+    let lengths = [
+        ("UploadForm", "name", 1, ImageName::MAX_CHARS),
+        ("PlanWrite", "name", 1, PlanName::MAX_CHARS),
+        ("UserWrite", "username", 1, Username::MAX_CHARS),
+        (
+            "UserWrite",
+            "password",
+            Password::MIN_CHARS,
+            Password::MAX_BYTES,
+        ),
+    ];
+    for (name, field, min, max) in lengths {
+        let property = &schemas[name]["properties"][field];
+        assert_eq!(property["minLength"], min, "{name}.{field}");
+        assert_eq!(property["maxLength"], max, "{name}.{field}");
+    }
+    let raw_name = &schema["paths"]["/api/images/"]["post"]["parameters"][0];
+    assert_eq!(raw_name["name"], "name");
+    assert_eq!(raw_name["schema"]["maxLength"], ImageName::MAX_CHARS);
+    let written = &schemas["PlanWrite"]["properties"]["thumbnail_heights"];
+    assert_eq!(written["minItems"], 1);
+    assert_eq!(written["maxItems"], ThumbnailHeights::MAX_COUNT);
+    let mut heights = Vec::new();
+    values_named(schemas, "thumbnail_heights", &mut heights);
+    let heights: Vec<_> = heights
+        .iter()
+        .filter(|heights| heights.get("items").is_some())
+        .collect();
+    // PlanWrite, PlanBody and the plans page's inlined PlanBody.
+    assert_eq!(heights.len(), 3, "{heights:?}");
+    for height in heights.iter().map(|heights| &heights["items"]) {
+        assert_eq!(height["minimum"], ThumbnailHeight::MIN, "{height}");
+        assert_eq!(height["maximum"], ThumbnailHeight::MAX, "{height}");
     }
 }
 

@@ -52,7 +52,8 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 /// file with `Content-Type: image/png` or `image/jpeg` and an optional `?name=`.
 #[utoipa::path(post, path = "/api/images/", tag = "images",
     security(("basic" = []), ("token" = [])),
-    params(("name" = Option<String>, Query, min_length = 1, max_length = 255, description = "The name for a raw-body upload (default `image.<ext>`)")),
+    // Its length comes from crate::openapi::FieldLimits.
+    params(("name" = Option<String>, Query, description = "The name for a raw-body upload (default `image.<ext>`)")),
     request_body(
         description = "The image, as a multipart form or as the raw body",
         // And one content type per image format: crate::openapi::ImageContentTypes adds them.
