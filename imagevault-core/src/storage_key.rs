@@ -94,7 +94,7 @@ impl std::fmt::Display for StorageKey {
     }
 }
 
-/// A "directory" of keys, for [`Storage::list`]: empty for every key, or whole key segments
+/// A "directory" of keys, for [`Storage::list`](crate::Storage::list): empty for every key, or whole key segments
 /// each followed by `/`, such as `thumbnail/`.
 ///
 /// ```
