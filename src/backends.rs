@@ -27,9 +27,11 @@ use imagevault_core::{
 pub struct BackendOptions {
     /// Apply the database migrations when opening (default `true`; harmless when applied).
     pub migrate: bool,
-    /// Database connections per process (default 8).
+    /// Database connections per process (default
+    /// [`DEFAULT_MAX_CONNECTIONS`](Self::DEFAULT_MAX_CONNECTIONS)).
     pub max_connections: u32,
-    /// How long a PostgreSQL query waits for a connection before it fails (default 5 s).
+    /// How long a PostgreSQL query waits for a connection before it fails (default
+    /// [`DEFAULT_ACQUIRE_TIMEOUT`](Self::DEFAULT_ACQUIRE_TIMEOUT)).
     /// While the server cannot be reached every query waits this long, and the API answers
     /// 503 only then, so it is kept short; a busy pool waits as long. (A SQLite database is
     /// a local file, so its waits are only for its one writer, and keep the driver's
@@ -38,7 +40,8 @@ pub struct BackendOptions {
     /// Jobs the in-process queue holds before it refuses more (default 100 000); refused
     /// work is picked up later by the reconciler.
     pub queue_capacity: usize,
-    /// The key prefix of a Redis queue (default `imagevault:`), so that several
+    /// The key prefix of a Redis queue (default
+    /// [`DEFAULT_QUEUE_PREFIX`](Self::DEFAULT_QUEUE_PREFIX)), so that several
     /// installations, or test runs, can share one Redis server.
     pub queue_prefix: String,
     /// A PEM file of the CA certificates that a `rediss://` queue's certificate must chain
@@ -47,14 +50,23 @@ pub struct BackendOptions {
     pub queue_ca_file: Option<PathBuf>,
 }
 
+impl BackendOptions {
+    /// The default of [`max_connections`](Self::max_connections): 8.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+    /// The default of [`acquire_timeout`](Self::acquire_timeout): 5 s.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default of [`queue_prefix`](Self::queue_prefix): `imagevault:`.
+    pub const DEFAULT_QUEUE_PREFIX: &'static str = "imagevault:";
+}
+
 impl Default for BackendOptions {
     fn default() -> Self {
         Self {
             migrate: true,
-            max_connections: 8,
-            acquire_timeout: Duration::from_secs(5),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
             queue_capacity: 100_000,
-            queue_prefix: "imagevault:".to_owned(),
+            queue_prefix: Self::DEFAULT_QUEUE_PREFIX.to_owned(),
             queue_ca_file: None,
         }
     }

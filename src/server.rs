@@ -79,6 +79,12 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
+    /// The default of [`ServeOptions::reconcile_every`]: a minute.
+    pub const DEFAULT_RECONCILE_EVERY: Duration = Duration::from_secs(60);
+    /// The default of [`ServeOptions::sweep_every`]: an hour.
+    pub const DEFAULT_SWEEP_EVERY: Duration = Duration::from_secs(3600);
+    /// The default of [`ServeOptions::shutdown_grace`]: 30 s.
+    pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     /// The default of [`ServeOptions::header_read_timeout`].
     pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
     /// The default of [`ServeOptions::keep_alive_timeout`].
@@ -93,10 +99,10 @@ impl Default for ServeOptions {
         Self {
             router: RouterConfig::default(),
             worker: Some(WorkerOptions::default()),
-            reconcile_every: Some(Duration::from_secs(60)),
-            sweep_every: Some(Duration::from_secs(3600)),
+            reconcile_every: Some(Self::DEFAULT_RECONCILE_EVERY),
+            sweep_every: Some(Self::DEFAULT_SWEEP_EVERY),
             sweep: SweepOptions::default(),
-            shutdown_grace: Duration::from_secs(30),
+            shutdown_grace: Self::DEFAULT_SHUTDOWN_GRACE,
             header_read_timeout: Self::DEFAULT_HEADER_READ_TIMEOUT,
             keep_alive_timeout: Self::DEFAULT_KEEP_ALIVE_TIMEOUT,
             max_open_connections: Self::DEFAULT_MAX_OPEN_CONNECTIONS,
@@ -229,7 +235,7 @@ async fn accept_loop(
             () = &mut stopped => break,
         };
         // Without TCP_NODELAY a response written in two parts (headers, then a file body)
-        // waits for the client's delayed ACK: about 40 ms per media request on Linux.
+        // waits for the client's delayed ACK on every media request.
         if let Err(error) = stream.set_nodelay(true) {
             tracing::debug!(%error, "could not set TCP_NODELAY on a connection");
         }

@@ -8,8 +8,11 @@ use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use imagevault_core::{
+    ImageFormat, ImageName, Password, PlanName, ThumbnailHeight, ThumbnailHeights, Username,
+};
 use utoipa::openapi::header::Header;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+use utoipa::openapi::schema::{ArrayItems, ObjectBuilder, OneOfBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
@@ -64,8 +67,9 @@ use crate::schema;
         schema::TokenBody,
         schema::DetailBody,
         schema::FieldErrorsBody,
+        schema::ImageFile,
     )),
-    modifiers(&SecuritySchemes, &CommonResponses),
+    modifiers(&SecuritySchemes, &CommonResponses, &ImageContentTypes, &FieldLimits),
     tags(
         (name = "auth", description = "Tokens and the caller's account"),
         (name = "images", description = "Upload, list, read and delete images"),
@@ -97,6 +101,141 @@ impl Modify for SecuritySchemes {
                     .build(),
             ),
         );
+    }
+}
+
+/// The image media types of the raw upload body and of served files: one per format the
+/// core accepts ([`ImageFormat::ALL`]), so that a new format reaches the document without
+/// an annotation (which could only list literals).
+struct ImageContentTypes;
+
+impl Modify for ImageContentTypes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let image_file = || RefOr::T(Content::new(Some(Ref::from_schema_name("ImageFile"))));
+        let mime_types = || ImageFormat::ALL.map(|format| format.content_type().to_owned());
+        for (path, item) in &mut openapi.paths.paths {
+            if path == "/api/images/"
+                && let Some(RefOr::T(body)) = item
+                    .post
+                    .as_mut()
+                    .and_then(|upload| upload.request_body.as_mut())
+            {
+                body.content
+                    .extend(mime_types().map(|mime| (mime, image_file())));
+            }
+            if path.starts_with("/media/")
+                && let Some(get) = item.get.as_mut()
+            {
+                for status in ["200", "206"] {
+                    if let Some(RefOr::T(response)) = get.responses.responses.get_mut(status) {
+                        response
+                            .content
+                            .extend(mime_types().map(|mime| (mime, image_file())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The lengths and counts of request fields, from the core's constants: annotations could
+/// only repeat them as literals.
+struct FieldLimits;
+
+impl Modify for FieldLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            let lengths = [
+                ("UploadForm", "name", 1, ImageName::MAX_CHARS),
+                ("PlanWrite", "name", 1, PlanName::MAX_CHARS),
+                ("UserWrite", "username", 1, Username::MAX_CHARS),
+                (
+                    "UserWrite",
+                    "password",
+                    Password::MIN_CHARS,
+                    Password::MAX_BYTES,
+                ),
+            ];
+            for (schema, field, min, max) in lengths {
+                if let Some(Schema::Object(object)) = property(components, schema, field) {
+                    object.min_length = Some(min);
+                    object.max_length = Some(max);
+                }
+            }
+            if let Some(Schema::Array(heights)) =
+                property(components, "PlanWrite", "thumbnail_heights")
+            {
+                heights.min_items = Some(1);
+                heights.max_items = Some(ThumbnailHeights::MAX_COUNT);
+            }
+            for schema in components.schemas.values_mut() {
+                if let RefOr::T(schema) = schema {
+                    bound_heights(schema);
+                }
+            }
+        }
+        let raw_upload = openapi
+            .paths
+            .paths
+            .get_mut("/api/images/")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|upload| upload.parameters.as_mut());
+        for parameter in raw_upload.into_iter().flatten() {
+            if let RefOr::T(parameter) = parameter
+                && parameter.name == "name"
+                && let Some(RefOr::T(Schema::Object(name))) = parameter.schema.as_mut()
+            {
+                name.min_length = Some(1);
+                name.max_length = Some(ImageName::MAX_CHARS);
+            }
+        }
+    }
+}
+
+/// Bounds every height of every `thumbnail_heights` in `schema`, at any depth (a plan is
+/// also inlined in its list's page).
+fn bound_heights(schema: &mut Schema) {
+    match schema {
+        Schema::Object(object) => {
+            for (name, property) in &mut object.properties {
+                let RefOr::T(property) = property else {
+                    continue;
+                };
+                if name == "thumbnail_heights"
+                    && let Schema::Array(heights) = property
+                    && let ArrayItems::RefOrSchema(height) = &mut heights.items
+                    && let RefOr::T(Schema::Object(height)) = height.as_mut()
+                {
+                    height.minimum = Some(ThumbnailHeight::MIN.into());
+                    height.maximum = Some(ThumbnailHeight::MAX.into());
+                } else {
+                    bound_heights(property);
+                }
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items
+                && let RefOr::T(items) = items.as_mut()
+            {
+                bound_heights(items);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The property `field` of the component schema `schema`, if both are inline objects.
+fn property<'a>(
+    components: &'a mut utoipa::openapi::Components,
+    schema: &str,
+    field: &str,
+) -> Option<&'a mut Schema> {
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        return None;
+    };
+    match object.properties.get_mut(field) {
+        Some(RefOr::T(property)) => Some(property),
+        _ => None,
     }
 }
 

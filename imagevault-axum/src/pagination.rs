@@ -6,15 +6,15 @@ use imagevault_core::{Page, PageLimit, PageRequest};
 
 use crate::AppState;
 use crate::error::{ApiError, FieldErrors};
-use crate::schema::PageBody;
+use crate::schema::{PageBody, PageLimitParam};
 
 /// The paging parameters of every list, for the OpenAPI document.
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct PageParams {
-    /// Items per page, 1..=100 (default 20).
-    #[param(minimum = 1, maximum = 100)]
+    /// Items per page, from `minimum` to `maximum`; `default` when absent.
+    #[param(value_type = Option<PageLimitParam>, inline)]
     limit: Option<u32>,
     /// Taken from a page's `next` or `previous`.
     cursor: Option<String>,

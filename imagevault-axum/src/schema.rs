@@ -6,9 +6,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use imagevault_core::{ImageView, LinkView, Plan, User};
+use imagevault_core::{ExpirySeconds, ImageView, LinkView, PageLimit, Plan, User};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -17,6 +19,50 @@ use crate::error::ApiError;
 /// RFC 3339 in UTC with a `Z`, with fractional seconds only when there are any.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// An `int32` schema from `minimum` to `maximum`. Attributes take only literals, so the
+/// bounds the core enforces reach the document through schemas built here.
+fn bounded_integer(minimum: u32, maximum: u32) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .minimum(Some(minimum))
+        .maximum(Some(maximum))
+}
+
+/// `expiry_in_seconds`: from [`ExpirySeconds::MIN`] to [`ExpirySeconds::MAX`]. Fields use it
+/// with `#[schema(value_type = ExpiryInSeconds, inline)]`.
+#[derive(Debug)]
+pub(crate) struct ExpiryInSeconds;
+
+impl PartialSchema for ExpiryInSeconds {
+    fn schema() -> RefOr<Schema> {
+        bounded_integer(ExpirySeconds::MIN, ExpirySeconds::MAX).into()
+    }
+}
+
+impl ToSchema for ExpiryInSeconds {}
+
+/// `?limit=`: from [`PageLimit::MIN`] to [`PageLimit::MAX`], [`PageLimit::DEFAULT`] when
+/// absent.
+#[derive(Debug)]
+pub(crate) struct PageLimitParam;
+
+impl PartialSchema for PageLimitParam {
+    fn schema() -> RefOr<Schema> {
+        bounded_integer(PageLimit::MIN, PageLimit::MAX)
+            .default(Some(PageLimit::DEFAULT.get().into()))
+            .into()
+    }
+}
+
+impl ToSchema for PageLimitParam {}
+
+/// The example of [`FieldErrorsBody`]: the core's own message for an expiry out of range.
+fn field_errors_example() -> serde_json::Value {
+    let error = ExpirySeconds::out_of_range();
+    serde_json::json!({ error.field: [error.message] })
 }
 
 /// An uploaded image, with links to what the owner's plan grants.
@@ -103,7 +149,7 @@ pub(crate) struct LinkBody {
     id: Uuid,
     /// The image whose original the link serves.
     base_image: Uuid,
-    #[schema(minimum = 300, maximum = 30000)]
+    #[schema(value_type = ExpiryInSeconds, inline)]
     expiry_in_seconds: u32,
     #[schema(format = DateTime)]
     created_at: String,
@@ -135,7 +181,7 @@ impl LinkBody {
 pub(crate) struct PlanBody {
     id: Uuid,
     name: String,
-    /// Ascending, unique, each 1..=10000.
+    /// Ascending and unique.
     #[schema(example = json!([200, 400]))]
     thumbnail_heights: Vec<u32>,
     original_link: bool,
@@ -238,7 +284,7 @@ pub(crate) struct DetailBody {
 
 /// `{"field": ["message", ...]}`: what was wrong with each field.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"expiry_in_seconds": ["Ensure this value is between 300 and 30000."]}))]
+#[schema(example = field_errors_example)]
 pub(crate) struct FieldErrorsBody(std::collections::BTreeMap<String, Vec<String>>);
 
 /// Log in with a username and password to get a token.
@@ -264,18 +310,19 @@ pub(crate) struct UploadForm {
     /// The PNG or JPEG file.
     #[schema(value_type = String, format = Binary)]
     image: Vec<u8>,
+    // Lengths here and below: crate::openapi::FieldLimits, from the core's constants.
     /// Display name; defaults to the file name.
-    #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
 }
 
-/// A new expiring link.
+/// A new expiring link. `expiry_in_seconds` is how long it stays valid, a number or a
+/// string of digits.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct LinkCreate {
     base_image: Uuid,
-    /// Seconds the link stays valid: 300..=30000; a number or a string of digits.
-    #[schema(minimum = 300, maximum = 30000)]
+    // Bounds only: a description here would wrap the inlined schema in an `allOf`.
+    #[schema(value_type = ExpiryInSeconds, inline)]
     expiry_in_seconds: u32,
 }
 
@@ -283,7 +330,7 @@ pub(crate) struct LinkCreate {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct LinkUpdate {
-    #[schema(minimum = 300, maximum = 30000)]
+    #[schema(value_type = ExpiryInSeconds, inline)]
     expiry_in_seconds: u32,
 }
 
@@ -291,10 +338,8 @@ pub(crate) struct LinkUpdate {
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
 pub(crate) struct PlanWrite {
-    #[schema(min_length = 1, max_length = 100)]
     name: String,
-    /// 1 to 16 heights, each 1..=10000, no duplicates.
-    #[schema(min_items = 1, max_items = 16)]
+    /// Heights in pixels, no duplicates.
     thumbnail_heights: Vec<u32>,
     #[schema(default = false)]
     original_link: Option<bool>,
@@ -307,10 +352,9 @@ pub(crate) struct PlanWrite {
 #[allow(dead_code)]
 pub(crate) struct UserWrite {
     /// Letters, digits and `@.+-_`.
-    #[schema(min_length = 1, max_length = 150)]
     username: String,
-    /// Write-only; at least 8 characters and at most 1024 bytes (UTF-8).
-    #[schema(format = Password, min_length = 8, max_length = 1024)]
+    /// Write-only; `minLength` counts characters, `maxLength` bytes (UTF-8).
+    #[schema(format = Password)]
     password: Option<String>,
     plan: Option<Uuid>,
     #[schema(default = false)]

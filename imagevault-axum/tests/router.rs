@@ -9,7 +9,8 @@ use base64::Engine as _;
 use http_body_util::BodyExt as _;
 use imagevault_axum::{RouterConfig, router};
 use imagevault_core::{
-    MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username, Vault,
+    ExpirySeconds, ImageFormat, ImageName, MemoryJobQueue, MemoryRepo, NewUser, ObjectStorage,
+    PageLimit, Password, PlanId, PlanName, ThumbnailHeight, ThumbnailHeights, Username, Vault,
 };
 use serde_json::Value;
 use tower::ServiceExt as _;
@@ -113,6 +114,130 @@ async fn paths_work_with_and_without_the_trailing_slash() {
         assert_eq!(status, StatusCode::OK, "{path}");
         assert_eq!(body["username"], "alice");
         assert_eq!(body["plan"]["name"], "Enterprise");
+    }
+}
+
+/// Every value in `document` stored under the key `name`, at any depth.
+fn values_named<'a>(document: &'a Value, name: &str, found: &mut Vec<&'a Value>) {
+    match document {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if key == name {
+                    found.push(value);
+                }
+                values_named(value, name, found);
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| values_named(item, name, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_served_schema_states_the_cores_rules() {
+    let app = app().await;
+    let (status, _, schema) = send(&app, Method::GET, "/api/schema/", false).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut expiries = Vec::new();
+    values_named(&schema["components"], "expiry_in_seconds", &mut expiries);
+    let bounds: Vec<_> = expiries
+        .iter()
+        .filter(|expiry| expiry.get("type").is_some())
+        .collect();
+    // LinkBody, LinkCreate, LinkUpdate and the links page's inlined LinkBody.
+    assert_eq!(bounds.len(), 4, "{expiries:?}");
+    for expiry in bounds {
+        assert_eq!(expiry["minimum"], ExpirySeconds::MIN, "{expiry}");
+        assert_eq!(expiry["maximum"], ExpirySeconds::MAX, "{expiry}");
+    }
+    let out_of_range = ExpirySeconds::out_of_range();
+    assert_eq!(
+        schema["components"]["schemas"]["FieldErrorsBody"]["example"][out_of_range.field],
+        serde_json::json!([out_of_range.message])
+    );
+
+    let mut limits = Vec::new();
+    values_named(&schema["paths"], "parameters", &mut limits);
+    let limits: Vec<_> = limits
+        .iter()
+        .filter_map(|parameters| parameters.as_array())
+        .flatten()
+        .filter(|parameter| parameter["name"] == "limit")
+        .collect();
+    assert_eq!(limits.len(), 4, "the four lists");
+    for limit in limits {
+        let integer = &limit["schema"]["oneOf"][0];
+        assert_eq!(integer["minimum"], PageLimit::MIN, "{limit}");
+        assert_eq!(integer["maximum"], PageLimit::MAX, "{limit}");
+        assert_eq!(integer["default"], PageLimit::DEFAULT.get(), "{limit}");
+    }
+
+    let image_types: Vec<String> = ImageFormat::ALL
+        .iter()
+        .map(|format| format.content_type().to_owned())
+        .collect();
+    let content_types = |content: &Value| -> Vec<String> {
+        let mut types: Vec<String> = content
+            .as_object()
+            .expect("content")
+            .keys()
+            .filter(|mime| mime.starts_with("image/"))
+            .cloned()
+            .collect();
+        types.sort();
+        types
+    };
+    let mut expected = image_types.clone();
+    expected.sort();
+    let upload = &schema["paths"]["/api/images/"]["post"]["requestBody"]["content"];
+    assert_eq!(content_types(upload), expected);
+    assert!(upload["multipart/form-data"].is_object());
+    let media = &schema["paths"]["/media/{kind}/{dir}/{file}"]["get"]["responses"];
+    for status in ["200", "206"] {
+        assert_eq!(
+            content_types(&media[status]["content"]),
+            expected,
+            "{status}"
+        );
+    }
+
+    let schemas = &schema["components"]["schemas"];
+    let lengths = [
+        ("UploadForm", "name", 1, ImageName::MAX_CHARS),
+        ("PlanWrite", "name", 1, PlanName::MAX_CHARS),
+        ("UserWrite", "username", 1, Username::MAX_CHARS),
+        (
+            "UserWrite",
+            "password",
+            Password::MIN_CHARS,
+            Password::MAX_BYTES,
+        ),
+    ];
+    for (name, field, min, max) in lengths {
+        let property = &schemas[name]["properties"][field];
+        assert_eq!(property["minLength"], min, "{name}.{field}");
+        assert_eq!(property["maxLength"], max, "{name}.{field}");
+    }
+    let raw_name = &schema["paths"]["/api/images/"]["post"]["parameters"][0];
+    assert_eq!(raw_name["name"], "name");
+    assert_eq!(raw_name["schema"]["maxLength"], ImageName::MAX_CHARS);
+    let written = &schemas["PlanWrite"]["properties"]["thumbnail_heights"];
+    assert_eq!(written["minItems"], 1);
+    assert_eq!(written["maxItems"], ThumbnailHeights::MAX_COUNT);
+    let mut heights = Vec::new();
+    values_named(schemas, "thumbnail_heights", &mut heights);
+    let heights: Vec<_> = heights
+        .iter()
+        .filter(|heights| heights.get("items").is_some())
+        .collect();
+    // PlanWrite, PlanBody and the plans page's inlined PlanBody.
+    assert_eq!(heights.len(), 3, "{heights:?}");
+    for height in heights.iter().map(|heights| &heights["items"]) {
+        assert_eq!(height["minimum"], ThumbnailHeight::MIN, "{height}");
+        assert_eq!(height["maximum"], ThumbnailHeight::MAX, "{height}");
     }
 }
 

@@ -1,43 +1,9 @@
-//! Password hashing (argon2id) and API tokens (random secrets stored only as SHA-256 hashes).
+//! API tokens: random secrets, stored only as SHA-256 hashes.
 
-use argon2::Argon2;
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use crate::user::{Password, PasswordHash};
-
-/// Hashes a password with argon2id and a random salt. Slow on purpose: run it off the executor.
-pub(crate) fn hash_password(password: &Password) -> Result<PasswordHash, String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|hash| PasswordHash::from_phc(hash.to_string()))
-        .map_err(|error| format!("password hashing failed: {error}"))
-}
-
-/// Verifies `password` against a stored hash; argon2 compares the digests in constant time.
-pub(crate) fn verify_password(password: &Password, hash: &PasswordHash) -> bool {
-    match argon2::PasswordHash::new(hash.as_str()) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.expose().as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
-/// A hash with the real cost, verified against when the username is unknown, so that
-/// response time does not reveal whether an account exists.
-pub(crate) fn decoy_hash() -> &'static PasswordHash {
-    static DECOY: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| {
-        hash_password(&Password::presented("imagevault-decoy-password"))
-            .unwrap_or_else(|_| PasswordHash::from_phc(""))
-    })
-}
 
 /// The SHA-256 digest of an API token: what repositories store and look tokens up by.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -173,22 +139,6 @@ impl std::fmt::Debug for ApiToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn password_round_trip() {
-        let password = Password::new("s3cret-passw0rd").unwrap();
-        let hash = hash_password(&password).unwrap();
-        assert!(hash.as_str().starts_with("$argon2id$"));
-        assert!(verify_password(&password, &hash));
-        assert!(!verify_password(
-            &Password::presented("wrong-password"),
-            &hash
-        ));
-        assert!(!verify_password(
-            &password,
-            &PasswordHash::from_phc("not a phc string")
-        ));
-    }
 
     #[test]
     fn tokens_are_random_and_hashed() {

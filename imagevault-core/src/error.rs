@@ -1,33 +1,13 @@
-//! The service error, [`VaultError`], and the field-level [`ValidationError`] it carries.
+//! The service error, [`VaultError`]: the top of the core, above every port's own error.
 //!
 //! Every message says what was wrong and what is allowed. HTTP status codes are not
 //! decided here: an adapter such as `imagevault-axum` maps [`VaultError::code`] to them.
 
 use crate::imaging::ImageError;
 use crate::queue::QueueError;
-use crate::repo::RepoError;
+use crate::repo::{Conflict, RepoError};
 use crate::storage::StorageError;
-
-/// Invalid input for one named field, in the vocabulary of the HTTP API
-/// (`name`, `expiry_in_seconds`, `base_image`, `thumbnail_heights`, ...).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ValidationError {
-    /// The input field that was wrong.
-    pub field: &'static str,
-    /// What was wrong and what is allowed, as a sentence for the user.
-    pub message: String,
-}
-
-impl ValidationError {
-    /// A validation error for `field`.
-    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            field,
-            message: message.into(),
-        }
-    }
-}
+pub(crate) use crate::validation::ValidationError;
 
 /// A feature a plan may or may not grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +137,27 @@ impl VaultError {
 impl From<RepoError> for VaultError {
     fn from(error: RepoError) -> Self {
         match error {
-            RepoError::Conflict(conflict) => conflict.into_vault_error(),
+            RepoError::Conflict(conflict) => Self::from_conflict(conflict),
             other => Self::Repo(other),
+        }
+    }
+}
+
+impl VaultError {
+    /// A repository's conflict in the service's words: the field a form shows it beside, or
+    /// `NotFound` for a missing reference (the caller may not learn what exists).
+    fn from_conflict(conflict: Conflict) -> Self {
+        match conflict {
+            Conflict::UsernameTaken => {
+                Self::invalid("username", "A user with that username already exists.")
+            }
+            Conflict::PlanNameTaken => {
+                Self::invalid("name", "A plan with that name already exists.")
+            }
+            Conflict::PlanInUse => Self::Conflict(
+                "This plan is still assigned to users; move them to another plan first.".into(),
+            ),
+            Conflict::MissingReference => Self::NotFound,
         }
     }
 }

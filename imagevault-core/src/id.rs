@@ -1,4 +1,7 @@
 //! Typed identifiers: a UUID per entity, so an image id cannot be passed where a user id is meant.
+//!
+//! They live below the entities they name, so that a thumbnail, a link or a job can name an
+//! image or a user without depending on the module that defines it.
 
 /// Declares a UUID newtype with parsing, formatting and serde as a plain UUID string.
 macro_rules! uuid_id {
@@ -50,4 +53,22 @@ macro_rules! uuid_id {
     };
 }
 
-pub(crate) use uuid_id;
+uuid_id!(
+    /// Identifies an [`Image`](crate::Image).
+    ImageId
+);
+
+uuid_id!(
+    /// Identifies an [`ExpiringLink`](crate::ExpiringLink).
+    LinkId
+);
+
+uuid_id!(
+    /// Identifies a [`Plan`](crate::Plan).
+    PlanId
+);
+
+uuid_id!(
+    /// Identifies a [`User`](crate::User).
+    UserId
+);

@@ -2,17 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::error::ValidationError;
-use crate::id::uuid_id;
-use crate::imaging::ImageFormat;
-use crate::storage::StorageKey;
+use crate::format::ImageFormat;
+use crate::id::UserId;
+use crate::page::{Keyset, Positioned, positioned};
+use crate::storage_key::StorageKey;
 use crate::thumbnail::Thumbnail;
-use crate::user::UserId;
+use crate::validation::ValidationError;
 
-uuid_id!(
-    /// Identifies an [`Image`].
-    ImageId
-);
+pub use crate::id::ImageId;
 
 /// An image's display name: 1 to 255 characters, chosen by the user.
 ///
@@ -119,6 +116,14 @@ pub struct ImageRecord {
     pub image: Image,
     /// Every thumbnail row of the image, whatever the owner's current plan; ascending by height.
     pub thumbnails: Vec<Thumbnail>,
+}
+
+positioned!(Image);
+
+impl Positioned for ImageRecord {
+    fn position(&self) -> Keyset {
+        self.image.position()
+    }
 }
 
 /// What a user's images take up, as the account page shows it.

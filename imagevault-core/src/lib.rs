@@ -1,25 +1,37 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Leaves: values and ids that import nothing from the crate but each other.
 mod auth;
+mod box_error;
 mod changes;
 mod clock;
-mod error;
+mod format;
 mod id;
-mod image;
-pub mod imaging;
-mod link;
-pub mod memory;
-mod object_storage;
 pub mod page;
+mod storage_key;
+mod validation;
+
+// Domain values, importing leaves and each other downward.
+mod image;
+mod link;
 mod plan;
-pub mod queue;
-pub mod repo;
-mod service;
 mod session;
-pub mod storage;
 mod thumbnail;
 mod user;
+
+// Ports, each with its own error and a folder of its adapters.
+pub mod imaging;
+pub mod queue;
+pub mod repo;
+pub mod storage;
+
+// The in-memory adapters under one name.
+pub mod memory;
+
+// The service and its error on top.
+mod error;
+mod service;
 
 #[cfg(any(test, feature = "testing"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -27,15 +39,11 @@ pub mod testing;
 
 pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use error::{PlanFeature, ValidationError, VaultError};
+pub use error::{PlanFeature, VaultError};
 pub use image::{Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
-#[cfg(feature = "s3")]
-#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
-pub use object_storage::S3StorageBuilder;
-pub use object_storage::{ObjectStorage, StorageUrlError};
 pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
@@ -56,6 +64,11 @@ pub use session::{
     DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_LIFETIME, SESSION_TOUCH_INTERVAL, SessionRecord,
     SessionSecret,
 };
+#[cfg(feature = "s3")]
+#[cfg_attr(docsrs, doc(cfg(feature = "s3")))]
+pub use storage::object_storage::S3StorageBuilder;
+pub use storage::object_storage::{ObjectStorage, StorageUrlError};
 pub use storage::{Storage, StorageKey};
 pub use thumbnail::{THUMBNAIL_FAILURE_MAX_CHARS, Thumbnail, ThumbnailStatus, failure_reason};
 pub use user::{Password, PasswordHash, TokenRecord, User, UserId, Username};
+pub use validation::ValidationError;

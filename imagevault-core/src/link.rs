@@ -2,16 +2,12 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::error::ValidationError;
-use crate::id::uuid_id;
-use crate::image::ImageId;
-use crate::imaging::ImageFormat;
-use crate::user::UserId;
+use crate::format::ImageFormat;
+use crate::id::{ImageId, UserId};
+use crate::page::positioned;
+use crate::validation::ValidationError;
 
-uuid_id!(
-    /// Identifies an [`ExpiringLink`].
-    LinkId
-);
+pub use crate::id::LinkId;
 
 /// How long a link lives: `300..=30000` seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -162,6 +158,8 @@ impl ExpiringLink {
         u64::try_from((self.expires_at - now).num_seconds()).unwrap_or(0)
     }
 }
+
+positioned!(ExpiringLink);
 
 #[cfg(test)]
 mod tests {

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike as _, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::error::ValidationError;
+use crate::validation::ValidationError;
 
 /// A position in a newest-first list: the `(created_at, id)` of an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -26,12 +26,13 @@ pub trait Positioned {
     fn position(&self) -> Keyset;
 }
 
-/// Implements [`Positioned`] for entities with `created_at` and a UUID `id`.
+/// Implements [`Positioned`] for entities with `created_at` and a UUID `id`; each entity's
+/// module invokes it, so that this module stays below them.
 macro_rules! positioned {
     ($($entity:ty),* $(,)?) => {$(
-        impl Positioned for $entity {
-            fn position(&self) -> Keyset {
-                Keyset {
+        impl $crate::page::Positioned for $entity {
+            fn position(&self) -> $crate::page::Keyset {
+                $crate::page::Keyset {
                     created_at: self.created_at,
                     id: self.id.as_uuid(),
                 }
@@ -40,18 +41,7 @@ macro_rules! positioned {
     )*};
 }
 
-positioned!(
-    crate::image::Image,
-    crate::plan::Plan,
-    crate::user::User,
-    crate::link::ExpiringLink,
-);
-
-impl Positioned for crate::image::ImageRecord {
-    fn position(&self) -> Keyset {
-        self.image.position()
-    }
-}
+pub(crate) use positioned;
 
 /// Which way a page goes from its anchor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -194,16 +184,22 @@ pub struct PageLimit(u32);
 impl PageLimit {
     /// The default page size.
     pub const DEFAULT: Self = Self(20);
+    /// The smallest page size.
+    pub const MIN: u32 = 1;
     /// The largest page size.
     pub const MAX: u32 = 100;
 
     /// Checks the range.
     pub fn new(limit: i64) -> Result<Self, ValidationError> {
         match u32::try_from(limit) {
-            Ok(limit) if (1..=Self::MAX).contains(&limit) => Ok(Self(limit)),
+            Ok(limit) if (Self::MIN..=Self::MAX).contains(&limit) => Ok(Self(limit)),
             _ => Err(ValidationError::new(
                 "limit",
-                format!("Ensure this value is between 1 and {}.", Self::MAX),
+                format!(
+                    "Ensure this value is between {} and {}.",
+                    Self::MIN,
+                    Self::MAX
+                ),
             )),
         }
     }

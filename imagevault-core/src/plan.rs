@@ -3,13 +3,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ValidationError;
-use crate::id::uuid_id;
+use crate::page::positioned;
+use crate::validation::ValidationError;
 
-uuid_id!(
-    /// Identifies a [`Plan`].
-    PlanId
-);
+pub use crate::id::PlanId;
 
 impl PlanId {
     /// The built-in Basic plan.
@@ -332,6 +329,8 @@ impl Plan {
         ]
     }
 }
+
+positioned!(Plan);
 
 #[cfg(test)]
 mod tests {

@@ -6,10 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::image::ImageId;
-use crate::plan::PlanId;
-use crate::storage::BoxError;
-use crate::user::UserId;
+use crate::box_error::BoxError;
+use crate::id::{ImageId, PlanId, UserId};
+
+pub(crate) mod memory;
 
 /// A unit of background work. Handlers are idempotent, so a job may safely run twice.
 ///

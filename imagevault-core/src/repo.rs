@@ -11,16 +11,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
+use crate::box_error::BoxError;
 pub use crate::changes::{ChangeFeed, ChangeNotifier};
-use crate::error::VaultError;
 use crate::image::{Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::session::SessionRecord;
-use crate::storage::{BoxError, StorageKey};
+use crate::storage_key::StorageKey;
 use crate::thumbnail::Thumbnail;
 use crate::user::{TokenRecord, User, UserId, Username};
+
+pub(crate) mod memory;
 
 /// A write that would break a uniqueness or reference rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -39,23 +41,6 @@ pub enum Conflict {
     /// or a link's image (which must also belong to the link's owner).
     #[error("a referenced row does not exist")]
     MissingReference,
-}
-
-impl Conflict {
-    pub(crate) fn into_vault_error(self) -> VaultError {
-        match self {
-            Self::UsernameTaken => {
-                VaultError::invalid("username", "A user with that username already exists.")
-            }
-            Self::PlanNameTaken => {
-                VaultError::invalid("name", "A plan with that name already exists.")
-            }
-            Self::PlanInUse => VaultError::Conflict(
-                "This plan is still assigned to users; move them to another plan first.".into(),
-            ),
-            Self::MissingReference => VaultError::NotFound,
-        }
-    }
 }
 
 /// A failure of a [`Repo`] backend.

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::auth::TokenHash;
-use crate::user::UserId;
+use crate::id::UserId;
 
 /// The default of [`VaultConfig::session_idle_timeout`](crate::VaultConfig::session_idle_timeout):
 /// a session unused for 12 hours ends.

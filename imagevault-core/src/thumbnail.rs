@@ -2,9 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::image::ImageId;
+use crate::id::ImageId;
 use crate::plan::ThumbnailHeight;
-use crate::storage::StorageKey;
+use crate::storage_key::StorageKey;
+
+mod size;
+
+pub use size::thumbnail_size;
 
 /// Where a thumbnail is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -88,8 +92,7 @@ impl Thumbnail {
         original_height: u32,
         now: DateTime<Utc>,
     ) -> Self {
-        let (width, height) =
-            crate::imaging::thumbnail_size(original_width, original_height, max_height.get());
+        let (width, height) = thumbnail_size(original_width, original_height, max_height.get());
         Self {
             image_id,
             max_height,

@@ -1,15 +1,16 @@
-//! Users, their credentials and API tokens.
+//! Users, their credentials (argon2id password hashes) and their API tokens' records.
 
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Utc};
 
-use crate::error::ValidationError;
-use crate::id::uuid_id;
-use crate::plan::PlanId;
+use crate::auth::TokenHash;
+use crate::id::PlanId;
+use crate::page::positioned;
+use crate::validation::ValidationError;
 
-uuid_id!(
-    /// Identifies a [`User`].
-    UserId
-);
+pub use crate::id::UserId;
 
 /// A username: 1 to 150 characters of letters, digits and `@ . + - _` (Django's rule).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
@@ -161,6 +162,35 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
+/// Hashes a password with argon2id and a random salt. Slow on purpose: run it off the executor.
+pub(crate) fn hash_password(password: &Password) -> Result<PasswordHash, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|hash| PasswordHash::from_phc(hash.to_string()))
+        .map_err(|error| format!("password hashing failed: {error}"))
+}
+
+/// Verifies `password` against a stored hash; argon2 compares the digests in constant time.
+pub(crate) fn verify_password(password: &Password, hash: &PasswordHash) -> bool {
+    match argon2::PasswordHash::new(hash.as_str()) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash with the real cost, verified against when the username is unknown, so that
+/// response time does not reveal whether an account exists.
+pub(crate) fn decoy_hash() -> &'static PasswordHash {
+    static DECOY: std::sync::OnceLock<PasswordHash> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        hash_password(&Password::presented("imagevault-decoy-password"))
+            .unwrap_or_else(|_| PasswordHash::from_phc(""))
+    })
+}
+
 /// A user account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -188,11 +218,13 @@ impl User {
     }
 }
 
+positioned!(User);
+
 /// A stored API token: only the hash of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
     /// SHA-256 of the token.
-    pub hash: crate::auth::TokenHash,
+    pub hash: TokenHash,
     /// The user the token logs in as.
     pub user_id: UserId,
     /// When the token was issued.
@@ -208,6 +240,22 @@ pub struct TokenRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_round_trip() {
+        let password = Password::new("s3cret-passw0rd").unwrap();
+        let hash = hash_password(&password).unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$"));
+        assert!(verify_password(&password, &hash));
+        assert!(!verify_password(
+            &Password::presented("wrong-password"),
+            &hash
+        ));
+        assert!(!verify_password(
+            &password,
+            &PasswordHash::from_phc("not a phc string")
+        ));
+    }
 
     #[test]
     fn usernames_follow_django_rules() {

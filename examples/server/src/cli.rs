@@ -8,8 +8,27 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use imagevault::DEFAULT_MAX_UPLOADS_PER_USER;
 use imagevault::axum::RouterConfig;
+use imagevault::backends::BackendOptions;
 use imagevault::server::ServeOptions;
-use imagevault::{SweepOptions, ThrottleConfig, VaultConfig};
+use imagevault::{
+    ImageLimits, Password, SweepOptions, ThrottleConfig, ThumbnailHeight, VaultConfig,
+    WorkerOptions,
+};
+
+/// [`WorkerOptions::DEFAULT_CONCURRENCY`] as the type of `--worker-concurrency`.
+const DEFAULT_WORKER_CONCURRENCY: u16 = narrow(WorkerOptions::DEFAULT_CONCURRENCY);
+/// [`RouterConfig::DEFAULT_MAX_CONCURRENT_UPLOADS`] as the type of
+/// `--max-concurrent-uploads`.
+const DEFAULT_MAX_CONCURRENT_UPLOADS: u16 = narrow(RouterConfig::DEFAULT_MAX_CONCURRENT_UPLOADS);
+
+/// A library default as a `u16` option's default; one that does not fit stops the build.
+const fn narrow(default: usize) -> u16 {
+    assert!(
+        default <= u16::MAX as usize,
+        "the default does not fit the option"
+    );
+    default as u16
+}
 
 /// The imagevault server: the REST API, the thumbnail worker and administration.
 ///
@@ -64,7 +83,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_QUEUE_PREFIX",
-        default_value = "imagevault:"
+        default_value = BackendOptions::DEFAULT_QUEUE_PREFIX
     )]
     pub(crate) queue_prefix: String,
 
@@ -84,7 +103,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_JOB_LEASE_SECS",
-        default_value_t = 300,
+        default_value_t = VaultConfig::DEFAULT_JOB_LEASE.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) job_lease_secs: u64,
@@ -95,7 +114,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_FULL_RECONCILE_EVERY_SECS",
-        default_value_t = 3600,
+        default_value_t = VaultConfig::DEFAULT_FULL_RECONCILE_EVERY.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) full_reconcile_every_secs: u64,
@@ -105,7 +124,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_MAX_CONNECTIONS",
-        default_value_t = 8,
+        default_value_t = BackendOptions::DEFAULT_MAX_CONNECTIONS,
         value_parser = clap::value_parser!(u32).range(1..)
     )]
     pub(crate) max_connections: u32,
@@ -116,17 +135,17 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_DATABASE_TIMEOUT_SECS",
-        default_value_t = 5,
+        default_value_t = BackendOptions::DEFAULT_ACQUIRE_TIMEOUT.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) database_timeout_secs: u64,
 
-    /// Largest accepted upload, in bytes (default 25 MiB)
+    /// Largest accepted upload, in bytes
     #[arg(
         long,
         global = true,
         env = "IMAGEVAULT_MAX_UPLOAD_BYTES",
-        default_value_t = 25 * 1024 * 1024,
+        default_value_t = ImageLimits::DEFAULT_MAX_BYTES,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) max_upload_bytes: u64,
@@ -136,7 +155,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_MAX_PIXELS",
-        default_value_t = 50_000_000,
+        default_value_t = ImageLimits::DEFAULT_MAX_PIXELS,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) max_pixels: u64,
@@ -186,13 +205,18 @@ pub(crate) struct Global {
     )]
     pub(crate) session_lifetime_secs: u64,
 
-    /// Failed logins in a row allowed before the next one must wait (1 s, doubling up to
-    /// 60 s): per username from one client address for passwords, per client address for
-    /// tokens. Raise it only for trusted load, such as API fuzzing
+    // The help states the library's delays, which this option does not change.
     #[arg(
         long,
         global = true,
         env = "IMAGEVAULT_LOGIN_FAILURES_BEFORE_DELAY",
+        help = format!(
+            "Failed logins in a row allowed before the next one must wait ({} s, doubling up \
+             to {} s): per username from one client address for passwords, per client address \
+             for tokens. Raise it only for trusted load, such as API fuzzing",
+            ThrottleConfig::default().base_delay.as_secs(),
+            ThrottleConfig::default().max_delay.as_secs(),
+        ),
         default_value_t = ThrottleConfig::DEFAULT_FAILURES_BEFORE_DELAY,
         value_parser = clap::value_parser!(u32).range(1..)
     )]
@@ -294,7 +318,7 @@ pub(crate) struct ServeArgs {
     #[arg(
         long,
         env = "IMAGEVAULT_WORKER_CONCURRENCY",
-        default_value_t = 2,
+        default_value_t = DEFAULT_WORKER_CONCURRENCY,
         value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub(crate) worker_concurrency: u16,
@@ -303,7 +327,7 @@ pub(crate) struct ServeArgs {
     #[arg(
         long,
         env = "IMAGEVAULT_REQUEST_TIMEOUT_SECS",
-        default_value_t = 60,
+        default_value_t = RouterConfig::DEFAULT_REQUEST_TIMEOUT.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) request_timeout_secs: u64,
@@ -313,13 +337,17 @@ pub(crate) struct ServeArgs {
     #[arg(
         long,
         env = "IMAGEVAULT_MAX_CONCURRENT_UPLOADS",
-        default_value_t = 8,
+        default_value_t = DEFAULT_MAX_CONCURRENT_UPLOADS,
         value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub(crate) max_concurrent_uploads: u16,
 
     /// How long in-flight requests may run after a shutdown signal, in seconds
-    #[arg(long, env = "IMAGEVAULT_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "IMAGEVAULT_SHUTDOWN_GRACE_SECS",
+        default_value_t = ServeOptions::DEFAULT_SHUTDOWN_GRACE.as_secs()
+    )]
     pub(crate) shutdown_grace_secs: u64,
 
     /// Username of the administrator created on first start (when there are no users)
@@ -367,7 +395,7 @@ pub(crate) struct WorkerArgs {
     #[arg(
         long,
         env = "IMAGEVAULT_WORKER_CONCURRENCY",
-        default_value_t = 2,
+        default_value_t = DEFAULT_WORKER_CONCURRENCY,
         value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub(crate) concurrency: u16,
@@ -388,7 +416,7 @@ pub(crate) struct ReconcilerArgs {
     #[arg(
         long,
         env = "IMAGEVAULT_RECONCILE_EVERY_SECS",
-        default_value_t = 60,
+        default_value_t = ServeOptions::DEFAULT_RECONCILE_EVERY.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) reconcile_every_secs: u64,
@@ -406,12 +434,20 @@ impl ReconcilerArgs {
 pub(crate) struct SweeperArgs {
     /// Seconds between sweeper passes, which delete stored objects no database row refers
     /// to; 0 turns the sweeper off
-    #[arg(long, env = "IMAGEVAULT_SWEEP_EVERY_SECS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "IMAGEVAULT_SWEEP_EVERY_SECS",
+        default_value_t = ServeOptions::DEFAULT_SWEEP_EVERY.as_secs()
+    )]
     pub(crate) sweep_every_secs: u64,
 
     /// Seconds an unreferenced object is kept before the sweeper deletes it; longer than
     /// any upload or thumbnail job takes
-    #[arg(long, env = "IMAGEVAULT_SWEEP_GRACE_SECS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "IMAGEVAULT_SWEEP_GRACE_SECS",
+        default_value_t = SweepOptions::DEFAULT_GRACE.as_secs()
+    )]
     pub(crate) sweep_grace_secs: u64,
 }
 
@@ -432,7 +468,11 @@ impl SweeperArgs {
 pub(crate) struct SweepArgs {
     /// Seconds an unreferenced object is kept; objects younger than this may belong to an
     /// upload in progress, so lower it only while nothing else runs
-    #[arg(long, env = "IMAGEVAULT_SWEEP_GRACE_SECS", default_value_t = 3600)]
+    #[arg(
+        long,
+        env = "IMAGEVAULT_SWEEP_GRACE_SECS",
+        default_value_t = SweepOptions::DEFAULT_GRACE.as_secs()
+    )]
     pub(crate) grace_secs: u64,
 
     /// Report what would be deleted (and log each object) without deleting anything
@@ -487,8 +527,17 @@ pub(crate) enum AdminCommand {
     CreatePlan {
         /// Unique plan name
         name: String,
-        /// Thumbnail heights in pixels, comma separated (each 1 to 10000, no duplicates)
-        #[arg(long, required = true, value_delimiter = ',', num_args = 1..)]
+        #[arg(
+            long,
+            required = true,
+            value_delimiter = ',',
+            num_args = 1..,
+            help = format!(
+                "Thumbnail heights in pixels, comma separated (each {} to {}, no duplicates)",
+                ThumbnailHeight::MIN,
+                ThumbnailHeight::MAX,
+            )
+        )]
         heights: Vec<u32>,
         /// Link the original upload in responses
         #[arg(long)]
@@ -506,9 +555,16 @@ pub(crate) enum AdminCommand {
 /// Where a new password comes from.
 #[derive(Debug, Args)]
 pub(crate) struct PasswordArgs {
-    /// The password (at least 8 characters); prefer --password-stdin or IMAGEVAULT_PASSWORD,
-    /// which stay out of the process list and shell history
-    #[arg(long, env = "IMAGEVAULT_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "IMAGEVAULT_PASSWORD",
+        hide_env_values = true,
+        help = format!(
+            "The password (at least {} characters); prefer --password-stdin or \
+             IMAGEVAULT_PASSWORD, which stay out of the process list and shell history",
+            Password::MIN_CHARS,
+        )
+    )]
     pub(crate) password: Option<String>,
     /// Read the password from the first line of standard input
     #[arg(long)]

@@ -6,8 +6,8 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use imagevault_core::page::{Cursor, ListKind};
 use imagevault_core::{
-    ImageError, ImageView, Page, PageLimit, PageRequest, ReadLimitedError, ThumbnailStatus,
-    ThumbnailView, Upload, VaultError, read_limited,
+    ImageError, ImageFormat, ImageView, Page, PageLimit, PageRequest, ReadLimitedError,
+    ThumbnailStatus, ThumbnailView, Upload, VaultError, read_limited,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -111,7 +111,7 @@ fn gallery_page(
                         div.dropzone {
                             label for="upload-image" { "PNG or JPEG images (several at once, or drop them here)" }
                             input #upload-image type="file" name="image" multiple
-                                accept="image/png,image/jpeg" required;
+                                accept=(accepted_types()) required;
                         }
                         button type="submit" { "Upload" }
                     }
@@ -298,4 +298,8 @@ async fn store<E: std::fmt::Display>(
         Ok(view) => Ok(view.image.name.as_str().to_owned()),
         Err(error) => Err(refused(error.into())),
     }
+}
+/// The file picker's `accept`: the canonical MIME type of every format the core accepts.
+fn accepted_types() -> String {
+    ImageFormat::ALL.map(ImageFormat::content_type).join(",")
 }

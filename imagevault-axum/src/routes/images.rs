@@ -10,14 +10,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use imagevault_core::page::ListKind;
-use imagevault_core::{ImageError, ImageId, ReadLimitedError, Upload, VaultError, read_limited};
+use imagevault_core::{
+    ImageError, ImageFormat, ImageId, ImageName, ReadLimitedError, Upload, VaultError, read_limited,
+};
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::pagination::{ListQuery, PageParams};
 use crate::payload::{content_type, multipart_error, unsupported_media_type};
 use crate::routes::{authenticated_405, created, path_id};
-use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, ImageFile, PageBody, UploadForm};
+use crate::schema::{DetailBody, FieldErrorsBody, ImageBody, PageBody, UploadForm};
 use crate::{AppState, api_route};
 
 /// Room for the multipart framing and the `name` field around the file itself.
@@ -50,14 +52,12 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
 /// file with `Content-Type: image/png` or `image/jpeg` and an optional `?name=`.
 #[utoipa::path(post, path = "/api/images/", tag = "images",
     security(("basic" = []), ("token" = [])),
-    params(("name" = Option<String>, Query, min_length = 1, max_length = 255, description = "The name for a raw-body upload (default `image.<ext>`)")),
+    // Its length comes from crate::openapi::FieldLimits.
+    params(("name" = Option<String>, Query, description = "The name for a raw-body upload (default `image.<ext>`)")),
     request_body(
         description = "The image, as a multipart form or as the raw body",
-        content(
-            (UploadForm = "multipart/form-data"),
-            (ImageFile = "image/png"),
-            (ImageFile = "image/jpeg"),
-        )
+        // And one content type per image format: crate::openapi::ImageContentTypes adds them.
+        content((UploadForm = "multipart/form-data"))
     ),
     responses(
         (status = 201, description = "Stored; thumbnails are `pending`", body = ImageBody,
@@ -95,7 +95,7 @@ pub(crate) async fn upload_image(
     let (content_type, essence) = content_type(request.headers());
     let upload = match essence.as_str() {
         "multipart/form-data" => read_multipart_upload(request, &state, limit, declared).await?,
-        "image/png" | "image/jpeg" | "image/jpg" | "image/pjpeg" => {
+        mime if ImageFormat::from_mime(mime).is_some() => {
             let data = read_body(request.into_body(), limit, declared).await?;
             let name = ListQuery::parse(query.as_deref())
                 .get("name")
@@ -187,7 +187,10 @@ async fn read_multipart_upload(
                     if text.len() + chunk.len() > MULTIPART_OVERHEAD as usize {
                         return Err(ApiError::field(
                             "name",
-                            "Ensure this field has no more than 255 characters.",
+                            format!(
+                                "Ensure this field has no more than {} characters.",
+                                ImageName::MAX_CHARS
+                            ),
                         ));
                     }
                     text.extend_from_slice(&chunk);

@@ -174,14 +174,15 @@ fn vanished() -> ApiError {
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),
     responses(
-        (status = 200, description = "The file", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png")),
+        // One content type per image format: crate::openapi::ImageContentTypes adds them.
+        (status = 200, description = "The file",
             headers(
                 ("ETag" = String, description = "A strong entity tag"),
                 ("Cache-Control" = String, description = "Thumbnails: `public, max-age=31536000, immutable`. Originals: `private, no-cache` (revalidate with `If-None-Match` on every use; the plan or a deletion may withdraw them). Expiring links: `private, max-age=<whole seconds left>`"),
                 ("Content-Security-Policy" = String, description = "`default-src 'none'; sandbox`"),
                 ("Cross-Origin-Resource-Policy" = String, description = "`cross-origin`: pages of other origins may embed the file"),
             )),
-        (status = 206, description = "The requested byte range", content((crate::schema::ImageFile = "image/jpeg"), (crate::schema::ImageFile = "image/png"))),
+        (status = 206, description = "The requested byte range"),
         (status = 304, description = "Not modified since the ETag given"),
         (status = 404, description = "Unknown, deleted, not granted by the plan, or malformed", body = crate::schema::DetailBody),
         (status = 410, description = "The expiring link has expired", body = crate::schema::DetailBody),

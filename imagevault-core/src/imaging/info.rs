@@ -16,12 +16,20 @@ pub struct ImageLimits {
     pub max_pixels: u64,
 }
 
+impl ImageLimits {
+    /// The default of [`max_bytes`](Self::max_bytes): 25 MiB.
+    pub const DEFAULT_MAX_BYTES: u64 = 25 * 1024 * 1024;
+    /// The default of [`max_pixels`](Self::max_pixels): 50 megapixels.
+    pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+}
+
 impl Default for ImageLimits {
-    /// 25 MiB and 50 megapixels.
+    /// [`DEFAULT_MAX_BYTES`](Self::DEFAULT_MAX_BYTES) and
+    /// [`DEFAULT_MAX_PIXELS`](Self::DEFAULT_MAX_PIXELS).
     fn default() -> Self {
         Self {
-            max_bytes: 25 * 1024 * 1024,
-            max_pixels: 50_000_000,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_pixels: Self::DEFAULT_MAX_PIXELS,
         }
     }
 }

@@ -27,7 +27,6 @@ mod decode;
 mod encode;
 mod error;
 mod exif;
-mod format;
 mod info;
 mod jpeg_structure;
 mod memory;
@@ -36,7 +35,6 @@ mod pixels;
 mod png_structure;
 mod render;
 mod resize;
-mod size;
 mod sniff;
 
 #[cfg(test)]
@@ -44,8 +42,8 @@ mod robustness_tests;
 #[cfg(test)]
 mod test_support;
 
+pub use crate::format::ImageFormat;
+pub use crate::thumbnail::thumbnail_size;
 pub use error::ImageError;
-pub use format::ImageFormat;
 pub use info::{ImageInfo, ImageLimits, inspect};
 pub use render::{RenderedThumbnail, render_thumbnails};
-pub use size::thumbnail_size;

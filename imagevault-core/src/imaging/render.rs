@@ -34,9 +34,8 @@ pub struct RenderedThumbnail {
 /// Heights that give the same size (e.g. any height at or above the image's own) are
 /// rendered once and copied. An empty `max_heights` still validates the file.
 ///
-/// This is CPU-bound and blocks: a few milliseconds for small images, 10 to 20 ms for a
-/// 4-megapixel baseline JPEG, about 150 ms for a 12 to 16-megapixel progressive one. Async
-/// callers should run it on a blocking pool.
+/// This is CPU-bound and blocks, the longer the larger the image (a large progressive JPEG
+/// takes longest). Async callers should run it on a blocking pool.
 ///
 /// # Errors
 ///

@@ -7,9 +7,9 @@ use super::pixels::{Layout, Pixels};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The filter for every thumbnail. Lanczos3 is what libvips uses for reductions and keeps
-/// photos sharp. CatmullRom would halve the resize time of large PNGs (9 -> 5 ms for both
-/// thumbnails of a 2140x1200 RGBA image), but JPEGs reach the resizer already DCT-scaled to
-/// less than twice the target, where the filter costs under a millisecond either way.
+/// photos sharp. CatmullRom would resize large PNGs faster, but JPEGs reach the resizer
+/// already DCT-scaled to less than twice the target, where the filter's cost is small
+/// either way.
 const FILTER: fir::FilterType = fir::FilterType::Lanczos3;
 
 fn pixel_type(layout: Layout) -> fir::PixelType {

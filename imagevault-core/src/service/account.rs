@@ -9,12 +9,12 @@ use blake2::digest::Mac as _;
 use blake2::digest::consts::U32;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::auth::{self, ApiToken};
+use crate::auth::ApiToken;
 use crate::error::{PlanFeature, VaultError};
 use crate::plan::Plan;
 use crate::repo::TokenOwner;
 use crate::session::SESSION_TOUCH_INTERVAL;
-use crate::user::{Password, TokenRecord, User, UserId, Username};
+use crate::user::{self, Password, TokenRecord, User, UserId, Username};
 
 use super::Vault;
 use super::pool::Saturated;
@@ -309,14 +309,14 @@ impl Vault {
             Err(_) => None,
         };
         let hash = user.as_ref().map_or_else(
-            || auth::decoy_hash().clone(),
+            || user::decoy_hash().clone(),
             |user| user.password_hash.clone(),
         );
         let presented = Password::presented(password);
         let verified = self
             .inner
             .hasher
-            .try_run(move || auth::verify_password(&presented, &hash))
+            .try_run(move || user::verify_password(&presented, &hash))
             .await
             .map_err(|Saturated| VaultError::Busy {
                 retry_after: BUSY_RETRY_AFTER,
@@ -473,7 +473,7 @@ impl Vault {
     ) -> Result<crate::user::PasswordHash, VaultError> {
         self.inner
             .hasher
-            .run(move || auth::hash_password(&password))
+            .run(move || user::hash_password(&password))
             .await
             .map_err(|_| VaultError::Internal("password hashing panicked".into()))?
             .map_err(VaultError::Internal)

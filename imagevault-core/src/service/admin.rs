@@ -6,12 +6,13 @@ use std::pin::Pin;
 
 use tracing::{info, warn};
 
-use crate::error::{ValidationError, VaultError};
+use crate::error::VaultError;
 use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::{Plan, PlanId, PlanSpec};
 use crate::queue::Job;
 use crate::repo::{Repo, RepoError, WorkScope};
 use crate::user::{Password, User, UserId, Username};
+use crate::validation::ValidationError;
 
 use super::{Account, Vault};
 

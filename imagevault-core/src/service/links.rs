@@ -1,9 +1,10 @@
 //! Expiring links: create, list, read, update and delete.
 
-use crate::error::{PlanFeature, ValidationError, VaultError};
+use crate::error::{PlanFeature, VaultError};
 use crate::image::ImageId;
 use crate::link::{ExpiringLink, ExpirySeconds, LinkId};
 use crate::page::{self, ListKind, Page, PageRequest};
+use crate::validation::ValidationError;
 
 use super::{Account, Vault};
 

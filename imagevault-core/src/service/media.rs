@@ -109,11 +109,10 @@ fn parse_media_path(path: &str) -> Option<MediaPath<'_>> {
             .ok()
             .filter(|uuid| uuid.hyphenated().to_string() == text)
     };
-    let format = match extension {
-        "png" => ImageFormat::Png,
-        "jpg" => ImageFormat::Jpeg,
-        _ => return None,
-    };
+    // Only the extension imagevault names objects with: one URL per object.
+    let format = ImageFormat::ALL
+        .into_iter()
+        .find(|format| format.extension() == extension)?;
     Some(MediaPath {
         kind,
         dir: canonical(dir)?,

@@ -63,10 +63,12 @@ use upload_slots::UploadSlots;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VaultConfig {
-    /// Byte and pixel limits for uploads (25 MiB and 50 megapixels by default).
+    /// Byte and pixel limits for uploads. Default [`ImageLimits::default`]:
+    /// [`ImageLimits::DEFAULT_MAX_BYTES`] and [`ImageLimits::DEFAULT_MAX_PIXELS`].
     pub limits: ImageLimits,
     /// How long a job may run before it counts as abandoned and is handed out again, both in
-    /// the queue and for the thumbnail rows the reconciler watches. Default 5 minutes.
+    /// the queue and for the thumbnail rows the reconciler watches. Default
+    /// [`DEFAULT_JOB_LEASE`](Self::DEFAULT_JOB_LEASE).
     pub job_lease: Duration,
     /// Deliveries of a job before it is given up and its thumbnails marked failed. Default 5.
     pub max_attempts: u32,
@@ -79,7 +81,8 @@ pub struct VaultConfig {
     /// How often [`Vault::run_reconciler`] makes a full pass, which reads every image to
     /// find thumbnails missing for a plan (a backfill job the queue lost); its other passes
     /// only look for lapsed leases, from an index. A full pass also runs when the
-    /// reconciler starts. Default 1 hour.
+    /// reconciler starts. Default
+    /// [`DEFAULT_FULL_RECONCILE_EVERY`](Self::DEFAULT_FULL_RECONCILE_EVERY).
     pub full_reconcile_every: Duration,
     /// Image decodes and resizes run at once, off the async executor.
     /// Default: the number of CPUs.
@@ -166,6 +169,10 @@ pub struct VaultConfig {
 pub const CACHE_MAX_AGE: Duration = Duration::from_secs(60);
 
 impl VaultConfig {
+    /// The default of [`job_lease`](Self::job_lease): 5 minutes.
+    pub const DEFAULT_JOB_LEASE: Duration = Duration::from_secs(300);
+    /// The default of [`full_reconcile_every`](Self::full_reconcile_every): an hour.
+    pub const DEFAULT_FULL_RECONCILE_EVERY: Duration = Duration::from_secs(3600);
     /// The default of [`password_hash_queue`](Self::password_hash_queue): 16.
     pub const DEFAULT_PASSWORD_HASH_QUEUE: usize = 16;
     /// The default of [`verified_login_ttl`](Self::verified_login_ttl): 30 s.
@@ -192,12 +199,12 @@ impl Default for VaultConfig {
     fn default() -> Self {
         Self {
             limits: ImageLimits::default(),
-            job_lease: Duration::from_secs(300),
+            job_lease: Self::DEFAULT_JOB_LEASE,
             max_attempts: 5,
             retry_base_delay: Duration::from_secs(1),
             retry_max_delay: Duration::from_secs(300),
             work_batch: 500,
-            full_reconcile_every: Duration::from_secs(3600),
+            full_reconcile_every: Self::DEFAULT_FULL_RECONCILE_EVERY,
             blocking_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             password_hash_concurrency: Self::default_password_hash_concurrency(),
             password_hash_queue: Self::DEFAULT_PASSWORD_HASH_QUEUE,

@@ -25,7 +25,7 @@ use super::Vault;
 #[non_exhaustive]
 pub struct SweepOptions {
     /// How long an object must have been stored, unreferenced, before it is deleted.
-    /// Default 1 hour.
+    /// Default [`DEFAULT_GRACE`](Self::DEFAULT_GRACE).
     ///
     /// Between writing an object and inserting its row, an upload (or the worker, for a
     /// thumbnail) holds an object that no row refers to yet. The grace period must be
@@ -41,7 +41,7 @@ pub struct SweepOptions {
 impl Default for SweepOptions {
     fn default() -> Self {
         Self {
-            grace: Duration::from_secs(3600),
+            grace: Self::DEFAULT_GRACE,
             batch: 500,
             dry_run: false,
         }
@@ -49,6 +49,9 @@ impl Default for SweepOptions {
 }
 
 impl SweepOptions {
+    /// The default of [`grace`](Self::grace): an hour.
+    pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+
     /// The default options with another grace period.
     pub fn with_grace(grace: Duration) -> Self {
         Self {

@@ -39,16 +39,22 @@ pub enum JobOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct WorkerOptions {
-    /// Jobs processed at once by this worker. Default 2.
+    /// Jobs processed at once by this worker. Default
+    /// [`DEFAULT_CONCURRENCY`](Self::DEFAULT_CONCURRENCY).
     pub concurrency: usize,
     /// How long one `reserve` call waits for a job before checking for shutdown. Default 1 s.
     pub poll_wait: Duration,
 }
 
+impl WorkerOptions {
+    /// The default of [`concurrency`](Self::concurrency): 2.
+    pub const DEFAULT_CONCURRENCY: usize = 2;
+}
+
 impl Default for WorkerOptions {
     fn default() -> Self {
         Self {
-            concurrency: 2,
+            concurrency: Self::DEFAULT_CONCURRENCY,
             poll_wait: Duration::from_secs(1),
         }
     }

@@ -1,3 +1,6 @@
+//! [`MemoryRepo`]: the [`Repo`](crate::Repo) port in process memory, for tests, examples and
+//! single-process programs that need no persistence.
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
@@ -15,7 +18,7 @@ use crate::repo::{
     Totals, UserRepo, WorkScope,
 };
 use crate::session::SessionRecord;
-use crate::storage::StorageKey;
+use crate::storage_key::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
 use crate::user::{PasswordHash, TokenRecord, User, UserId, Username};
 

@@ -12,7 +12,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 use object_store::path::Path;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPayload};
 
-use crate::imaging::ImageFormat;
+use crate::format::ImageFormat;
 use crate::storage::{
     KeyPrefix, ListedObject, ObjectInfo, Storage, StorageError, StorageKey, StoredObject,
 };

@@ -1,3 +1,5 @@
+//! [`MemoryJobQueue`]: the [`JobQueue`] port in process memory.
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;

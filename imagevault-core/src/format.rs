@@ -1,9 +1,21 @@
+//! [`ImageFormat`]: the formats imagevault accepts and produces, with every name a format
+//! goes by (its name, MIME types and file extensions), so that the adapters read them from
+//! here.
+
 use std::fmt;
 
 /// The image formats the pipeline accepts and produces.
 ///
 /// Thumbnails are always encoded in the format of their source. Serialized as the
 /// lowercase strings `"png"` and `"jpeg"`.
+///
+/// ```
+/// use imagevault_core::ImageFormat;
+/// assert_eq!(ImageFormat::from_mime("image/pjpeg"), Some(ImageFormat::Jpeg));
+/// assert_eq!(ImageFormat::from_mime("image/gif"), None);
+/// let accepted: Vec<_> = ImageFormat::ALL.iter().map(|format| format.content_type()).collect();
+/// assert_eq!(accepted, ["image/png", "image/jpeg"]);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageFormat {
@@ -14,6 +26,9 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
+    /// Every format, in the order lists and messages name them.
+    pub const ALL: [Self; 2] = [Self::Png, Self::Jpeg];
+
     /// The canonical lowercase name: `"png"` or `"jpeg"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -22,19 +37,43 @@ impl ImageFormat {
         }
     }
 
-    /// The usual file extension, without the dot: `"png"` or `"jpg"`.
+    /// The usual file extension, without the dot: `"png"` or `"jpg"`. Stored objects are
+    /// named with it.
     pub fn extension(self) -> &'static str {
-        match self {
-            Self::Png => "png",
-            Self::Jpeg => "jpg",
-        }
+        self.extensions()[0]
     }
 
     /// The MIME type: `"image/png"` or `"image/jpeg"`.
     pub fn content_type(self) -> &'static str {
+        self.mime_types()[0]
+    }
+
+    /// Every MIME type an upload of this format may be declared as, the canonical one
+    /// ([`content_type`](Self::content_type)) first, then the aliases that clients send.
+    pub fn mime_types(self) -> &'static [&'static str] {
         match self {
-            Self::Png => "image/png",
-            Self::Jpeg => "image/jpeg",
+            Self::Png => &["image/png"],
+            Self::Jpeg => &["image/jpeg", "image/jpg", "image/pjpeg"],
+        }
+    }
+
+    /// The format a lowercase MIME type (without parameters) names, aliases included, or
+    /// `None`.
+    ///
+    /// Only for routing an upload: its format comes from its bytes
+    /// (see [`inspect`](crate::imaging::inspect)), never from the declared type.
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.mime_types().contains(&mime))
+    }
+
+    /// Every file extension of this format, without the dot, the usual one
+    /// ([`extension`](Self::extension)) first.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Self::Png => &["png"],
+            Self::Jpeg => &["jpg", "jpeg"],
         }
     }
 
@@ -42,22 +81,16 @@ impl ImageFormat {
     /// `"jpeg"`), or `None`.
     ///
     /// Only for naming stored files: the format of an upload comes from its bytes
-    /// (see [`inspect`](super::inspect)), never from its name.
+    /// (see [`inspect`](crate::imaging::inspect)), never from its name.
     pub fn from_extension(ext: &str) -> Option<Self> {
-        match ext {
-            "png" => Some(Self::Png),
-            "jpg" | "jpeg" => Some(Self::Jpeg),
-            _ => None,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|format| format.extensions().contains(&ext))
     }
 
     /// The inverse of [`as_str`](Self::as_str): `"png"` or `"jpeg"`, or `None`.
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "png" => Some(Self::Png),
-            "jpeg" => Some(Self::Jpeg),
-            _ => None,
-        }
+        Self::ALL.into_iter().find(|format| format.as_str() == s)
     }
 }
 
@@ -98,6 +131,24 @@ mod tests {
         for f in [ImageFormat::Png, ImageFormat::Jpeg] {
             assert_eq!(ImageFormat::parse(f.as_str()), Some(f));
             assert_eq!(ImageFormat::from_extension(f.extension()), Some(f));
+        }
+    }
+
+    #[test]
+    fn mime_types_and_their_aliases() {
+        assert_eq!(ImageFormat::from_mime("image/png"), Some(ImageFormat::Png));
+        for jpeg in ["image/jpeg", "image/jpg", "image/pjpeg"] {
+            assert_eq!(
+                ImageFormat::from_mime(jpeg),
+                Some(ImageFormat::Jpeg),
+                "{jpeg}"
+            );
+        }
+        for other in ["image/gif", "image/PNG", "image/png; q=1", "", "png"] {
+            assert_eq!(ImageFormat::from_mime(other), None, "{other}");
+        }
+        for format in ImageFormat::ALL {
+            assert_eq!(ImageFormat::from_mime(format.content_type()), Some(format));
         }
     }
 
