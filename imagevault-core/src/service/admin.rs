@@ -32,6 +32,32 @@ pub struct NewUser {
     pub is_admin: bool,
 }
 
+impl NewUser {
+    /// A user who is not an administrator, with `username` and `password` checked by
+    /// [`Username::parse`] and [`Password::new`].
+    ///
+    /// ```
+    /// use imagevault_core::{NewUser, PlanId};
+    ///
+    /// let alice = NewUser::new("alice", "correct horse battery", Some(PlanId::PREMIUM))?;
+    /// assert!(!alice.is_admin);
+    /// assert!(NewUser::new("alice", "short", None).is_err());
+    /// # Ok::<(), imagevault_core::ValidationError>(())
+    /// ```
+    pub fn new(
+        username: &str,
+        password: &str,
+        plan: Option<PlanId>,
+    ) -> Result<Self, ValidationError> {
+        Ok(Self {
+            username: Username::parse(username)?,
+            password: Password::new(password)?,
+            plan,
+            is_admin: false,
+        })
+    }
+}
+
 /// Changes to a user; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default)]
 pub struct UserChanges {

@@ -37,6 +37,26 @@ pub struct Upload {
     pub file_name: Option<String>,
 }
 
+impl Upload {
+    /// The content of a file called `file_name`, which names the image (see
+    /// [`Upload::file_name`]).
+    ///
+    /// ```
+    /// use imagevault_core::Upload;
+    ///
+    /// let upload = Upload::file("holiday/cat.jpg", vec![0xff, 0xd8]);
+    /// assert_eq!(upload.file_name.as_deref(), Some("holiday/cat.jpg"));
+    /// assert_eq!(upload.name, None);
+    /// ```
+    pub fn file(file_name: impl Into<String>, data: impl Into<Bytes>) -> Self {
+        Self {
+            data: data.into(),
+            name: None,
+            file_name: Some(file_name.into()),
+        }
+    }
+}
+
 /// An image as its owner sees it under their current plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageView {
