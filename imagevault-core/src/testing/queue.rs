@@ -1,34 +1,104 @@
 //! The [`JobQueue`] conformance suite.
 //!
-//! Each check needs an empty queue of its own (it reserves whatever is there), so
-//! [`run_all`] takes a function that makes one; a Redis backend would give each a fresh
-//! key prefix. Lease checks wait out short real leases (a few hundred milliseconds).
+//! Each check needs an empty queue of its own (it reserves whatever is there): a Redis
+//! backend gives each a fresh key prefix. Lease checks wait out short real leases (a few
+//! hundred milliseconds).
+//!
+//! [`queue_conformance_tests!`](crate::queue_conformance_tests) writes one test per check
+//! for a backend, so that a backend with two broken rules shows two failing tests;
+//! [`run_all`] runs every check in one go.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::image::ImageId;
-use crate::queue::{Job, JobQueue};
+use crate::ImageId;
+use crate::queue::{Job, JobQueue, QueueDepth};
 
 const LONG: Duration = Duration::from_secs(60);
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
-/// Runs every queue check, each on a fresh queue from `make`.
+/// The checks of the suite, the one list both [`queue_conformance_tests!`] and [`run_all`]
+/// expand: hands `[check ...]` to `__queue_conformance!(@<then> <args> [...])`.
+///
+/// [`queue_conformance_tests!`]: crate::queue_conformance_tests
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __queue_conformance {
+    (@checks $then:ident $args:tt) => {
+        $crate::__queue_conformance!(@$then $args [
+            enqueue_reserve_ack
+            reserve_waits_then_gives_up
+            reserve_wakes_on_enqueue
+            lapsed_lease_redelivers
+            retry_redelivers_after_delay
+            dead_letter_keeps_the_job
+            settling_twice_is_harmless
+            every_job_is_delivered
+            waiting_duplicates_merge
+        ]);
+    };
+    (@tests ($check:ident, $body:expr) [$($name:ident)*]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let $check = $crate::testing::queue::$name;
+                $body.await;
+            }
+        )*
+    };
+    (@run ($make:ident) [$($name:ident)*]) => {
+        $( $crate::testing::queue::$name(&$make().await).await; )*
+    };
+}
+
+/// One `#[tokio::test]` per check of the [`JobQueue`] suite, named after the check
+/// (`enqueue_reserve_ack`, `lapsed_lease_redelivers`, ...), so that every broken rule
+/// shows as a failure of its own. Put it in a module named after the backend.
+///
+/// Give it an async block that makes an empty queue, evaluated once per test, or, for a
+/// backend that needs setup and cleanup around each check (a server to reach, keys to
+/// delete), a closure-like `|check| future` in which `check(&queue).await` runs the check.
+/// The tests run on a multi-threaded runtime, so the calling crate needs `tokio` with the
+/// `macros` and `rt-multi-thread` features.
+///
+/// ```
+/// mod memory_queue {
+///     use imagevault_core::MemoryJobQueue;
+///
+///     imagevault_core::queue_conformance_tests!(async { MemoryJobQueue::new(1_000) });
+/// }
+///
+/// mod memory_queue_with_cleanup {
+///     use imagevault_core::MemoryJobQueue;
+///
+///     imagevault_core::queue_conformance_tests!(|check| async move {
+///         let queue = MemoryJobQueue::new(1_000);
+///         check(&queue).await;
+///         // Here a backend on a server would delete what the check left behind.
+///     });
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! queue_conformance_tests {
+    (|$check:ident| $body:expr $(,)?) => {
+        $crate::__queue_conformance!(@checks tests ($check, $body));
+    };
+    ($make:expr $(,)?) => {
+        $crate::queue_conformance_tests!(|check| async { check(&$make.await).await });
+    };
+}
+
+/// Runs every queue check in turn, each on a fresh queue from `make`; the first broken
+/// rule stops the run (see [`queue_conformance_tests!`](crate::queue_conformance_tests) for
+/// one test per check).
 pub async fn run_all<Q, F, Fut>(make: F)
 where
     Q: JobQueue,
     F: Fn() -> Fut,
     Fut: Future<Output = Q>,
 {
-    enqueue_reserve_ack(&make().await).await;
-    reserve_waits_then_gives_up(&make().await).await;
-    reserve_wakes_on_enqueue(&make().await).await;
-    lapsed_lease_redelivers(&make().await).await;
-    retry_redelivers_after_delay(&make().await).await;
-    dead_letter_keeps_the_job(&make().await).await;
-    settling_twice_is_harmless(&make().await).await;
-    every_job_is_delivered(&make().await).await;
-    waiting_duplicates_merge(&make().await).await;
+    crate::__queue_conformance!(@checks run (make));
 }
 
 fn job() -> Job {
@@ -333,29 +403,23 @@ pub async fn waiting_duplicates_merge(queue: &dyn JobQueue) {
     queue.ack(&last).await.expect("ack failed");
     assert_eq!(
         queue.depth().await.expect("depth"),
-        crate::queue::QueueDepth::default(),
+        QueueDepth::default(),
         "everything was acked"
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::MemoryJobQueue;
+    mod memory {
+        use crate::MemoryJobQueue;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn memory_queue_conforms() {
-        super::run_all(|| async { MemoryJobQueue::new(1_000) }).await;
-    }
-
-    #[tokio::test]
-    async fn memory_queue_merges_waiting_duplicates() {
-        super::waiting_duplicates_merge(&MemoryJobQueue::new(1_000)).await;
+        crate::queue_conformance_tests!(async { MemoryJobQueue::new(1_000) });
     }
 
     #[tokio::test]
     async fn a_full_memory_queue_still_merges_a_duplicate() {
         use crate::queue::JobQueue;
-        let queue = MemoryJobQueue::new(1);
+        let queue = crate::MemoryJobQueue::new(1);
         let job = super::job();
         queue.enqueue(job.clone()).await.unwrap();
         queue
@@ -367,7 +431,7 @@ mod tests {
     #[tokio::test]
     async fn memory_queue_is_bounded() {
         use crate::queue::{JobQueue, QueueError};
-        let queue = MemoryJobQueue::new(2);
+        let queue = crate::MemoryJobQueue::new(2);
         queue.enqueue(super::job()).await.unwrap();
         queue.enqueue(super::job()).await.unwrap();
         match queue.enqueue(super::job()).await {
