@@ -35,7 +35,7 @@ pub const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 /// short for an image of more than a few pixels (see [`crafted_png`]).
 pub const SHORT_IDAT: &[u8] = &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00];
 
-/// The quality of [`jpeg`] and [`rgb_jpeg`].
+/// The quality of [`jpeg`], [`rgb_jpeg`] and [`jpeg_with`].
 pub const JPEG_QUALITY: u8 = 90;
 
 /// A deterministic xorshift64* generator, so that tests built on random choices reproduce.
@@ -432,9 +432,20 @@ pub fn with_short_idat(png: &[u8], keep: usize) -> Vec<u8> {
     .concat()
 }
 
-/// A JPEG from `jpeg-encoder` of `pixels` in the given colour type: `setup` may make it
-/// progressive, add restart markers or APPn segments, or change the subsampling.
+/// A JPEG from `jpeg-encoder` of `pixels` in the given colour type at [`JPEG_QUALITY`]:
+/// `setup` may make it progressive, add restart markers or APPn segments, or change the
+/// subsampling.
 pub fn jpeg_with(
+    size: (u32, u32),
+    color: jpeg_encoder::ColorType,
+    pixels: &[u8],
+    setup: impl FnOnce(&mut jpeg_encoder::Encoder<&mut Vec<u8>>),
+) -> Vec<u8> {
+    encode_jpeg_with(size, color, JPEG_QUALITY, pixels, setup)
+}
+
+/// [`jpeg_with`] at any quality.
+fn encode_jpeg_with(
     (width, height): (u32, u32),
     color: jpeg_encoder::ColorType,
     quality: u8,
@@ -466,7 +477,7 @@ pub fn encode_jpeg(
         4 => jpeg_encoder::ColorType::Cmyk,
         _ => panic!("unsupported channel count {channels}"),
     };
-    jpeg_with((width, height), color, quality, pixels, |_| {})
+    encode_jpeg_with((width, height), color, quality, pixels, |_| {})
 }
 
 /// A baseline RGB JPEG of the given pixels at [`JPEG_QUALITY`].
@@ -492,7 +503,7 @@ pub fn make_jpeg(width: u32, height: u32, channels: usize, quality: u8) -> Vec<u
 
 /// A progressive colour JPEG of the [`pattern`], with restart markers.
 pub fn make_progressive_jpeg(width: u32, height: u32) -> Vec<u8> {
-    jpeg_with(
+    encode_jpeg_with(
         (width, height),
         jpeg_encoder::ColorType::Rgb,
         80,
@@ -513,7 +524,7 @@ pub fn make_cmyk_jpeg(width: u32, height: u32, progressive: bool) -> Vec<u8> {
             inks.extend_from_slice(&[u, v, 255 - u, v / 4]);
         }
     }
-    jpeg_with(
+    encode_jpeg_with(
         (width, height),
         jpeg_encoder::ColorType::Cmyk,
         80,
