@@ -182,9 +182,11 @@ async fn read(storage: &dyn Storage, key: &StorageKey) -> Option<Bytes> {
 
 /// The suite at the root of a bucket of its own per check, which must be empty afterwards.
 mod conformance {
+    use imagevault_core::testing::storage::Check;
+
     use super::TestBucket;
 
-    imagevault_core::storage_conformance_tests!(|check| async {
+    async fn run(check: Check) {
         let Some(bucket) = TestBucket::create().await else {
             return;
         };
@@ -195,20 +197,27 @@ mod conformance {
             "the suite deletes what it writes"
         );
         bucket.remove().await;
-    });
+    }
+
+    imagevault_core::storage_conformance_tests!(runner = run);
 }
 
 /// The suite under a prefix of a bucket of its own per check.
 mod conformance_under_a_prefix {
+    use imagevault_core::testing::storage::Check;
+
     use super::TestBucket;
 
-    imagevault_core::storage_conformance_tests!(|check| async {
+    async fn run(check: Check) {
         let Some(bucket) = TestBucket::create().await else {
             return;
         };
-        check(&bucket.builder().prefix("tenant/a").build().unwrap()).await;
+        let storage = bucket.builder().prefix("tenant/a").build();
+        check(&storage.expect("an S3 storage under a prefix")).await;
         bucket.remove().await;
-    });
+    }
+
+    imagevault_core::storage_conformance_tests!(runner = run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

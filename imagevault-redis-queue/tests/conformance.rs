@@ -212,11 +212,13 @@ fn in_flight(in_flight: u64) -> QueueDepth {
 
 /// The suite, each check on an empty queue under a test prefix of its own.
 mod conformance {
-    use super::with_redis;
+    use imagevault_core::testing::queue::Check;
 
-    imagevault_core::queue_conformance_tests!(|check| with_redis(|redis| async move {
-        check(&redis.queue().await).await;
-    }));
+    async fn run(check: Check) {
+        super::with_redis(|redis| async move { check(&redis.queue().await).await }).await;
+    }
+
+    imagevault_core::queue_conformance_tests!(runner = run);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ pub fn pattern(width: u32, height: u32, channels: usize) -> Vec<u8> {
     out
 }
 
-/// The RGB pixels of [`png`] and [`jpeg`]: red rises along x, green along y (each wrapping
+/// The RGB pixels of [`png()`] and [`jpeg`]: red rises along x, green along y (each wrapping
 /// at 256), blue is constant.
 pub fn gradient(width: u32, height: u32) -> Vec<u8> {
     let mut out = Vec::with_capacity(width as usize * height as usize * 3);

@@ -17,6 +17,13 @@ use crate::queue::{Job, JobQueue, QueueDepth};
 const LONG: Duration = Duration::from_secs(60);
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
+/// The future of one check running on a queue.
+pub type CheckFuture<'a> = futures::future::BoxFuture<'a, ()>;
+
+/// One check of the suite, as [`queue_conformance_tests!`](crate::queue_conformance_tests)
+/// hands it to a runner: a runner opens a queue, awaits the check on it, and cleans up.
+pub type Check = for<'a> fn(&'a dyn JobQueue) -> CheckFuture<'a>;
+
 /// The checks of the suite, the one list both [`queue_conformance_tests!`] and [`run_all`]
 /// expand: hands `[check ...]` to `__queue_conformance!(@<then> <args> [...])`.
 ///
@@ -37,12 +44,14 @@ macro_rules! __queue_conformance {
             waiting_duplicates_merge
         ]);
     };
-    (@tests ($check:ident, $body:expr) [$($name:ident)*]) => {
+    (@tests ($runner:expr) [$($name:ident)*]) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let $check = $crate::testing::queue::$name;
-                $body.await;
+                fn check(queue: &dyn $crate::JobQueue) -> $crate::testing::queue::CheckFuture<'_> {
+                    ::std::boxed::Box::pin($crate::testing::queue::$name(queue))
+                }
+                ($runner)(check).await;
             }
         )*
     };
@@ -51,41 +60,51 @@ macro_rules! __queue_conformance {
     };
 }
 
-/// One `#[tokio::test]` per check of the [`JobQueue`] suite, named after the check
-/// (`enqueue_reserve_ack`, `lapsed_lease_redelivers`, ...), so that every broken rule
-/// shows as a failure of its own. Put it in a module named after the backend.
+/// Expands the suite into one `#[tokio::test]` per check, named after the check
+/// (`enqueue_reserve_ack`, `lapsed_lease_redelivers`, ...), so that every broken rule shows
+/// as a failing test of its own.
 ///
-/// Give it an async block that makes an empty queue, evaluated once per test, or, for a
-/// backend that needs setup and cleanup around each check (a server to reach, keys to
-/// delete), a closure-like `|check| future` in which `check(&queue).await` runs the check.
-/// The tests run on a multi-threaded runtime, so the calling crate needs `tokio` with the
-/// `macros` and `rt-multi-thread` features.
+/// Each test gets an empty queue of its own, from one of two forms:
+/// - an expression, evaluated in each test, that is a future of a [`JobQueue`]:
+///   `queue_conformance_tests!(async { make_queue().await })`;
+/// - `runner = f`, where `f` is an async function (or closure) taking a [`Check`]: it
+///   opens a queue, awaits the check on it and cleans up after it, or returns without
+///   calling the check to skip it.
+///
+/// Invoke it inside a module named after the backend, so that `cargo test` shows
+/// `memory::enqueue_reserve_ack`. The tests use the multi-threaded tokio runtime, so the
+/// crate needs `tokio` (features `macros` and `rt-multi-thread`) in its dev-dependencies.
 ///
 /// ```
-/// mod memory_queue {
-///     use imagevault_core::MemoryJobQueue;
+/// mod memory {
+///     use imagevault_core::{MemoryJobQueue, queue_conformance_tests};
 ///
-///     imagevault_core::queue_conformance_tests!(async { MemoryJobQueue::new(1_000) });
+///     queue_conformance_tests!(async { MemoryJobQueue::new(1_000) });
 /// }
 ///
-/// mod memory_queue_with_cleanup {
-///     use imagevault_core::MemoryJobQueue;
+/// mod with_a_runner {
+///     use imagevault_core::testing::queue::Check;
 ///
-///     imagevault_core::queue_conformance_tests!(|check| async move {
-///         let queue = MemoryJobQueue::new(1_000);
+///     /// Opens a queue for one check (here in memory; a queue on a server would take a
+///     /// fresh key prefix, and delete its keys after the check).
+///     async fn run(check: Check) {
+///         let queue = imagevault_core::MemoryJobQueue::new(1_000);
 ///         check(&queue).await;
-///         // Here a backend on a server would delete what the check left behind.
-///     });
+///     }
+///
+///     imagevault_core::queue_conformance_tests!(runner = run);
 /// }
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! queue_conformance_tests {
-    (|$check:ident| $body:expr $(,)?) => {
-        $crate::__queue_conformance!(@checks tests ($check, $body));
+    (runner = $runner:expr $(,)?) => {
+        $crate::__queue_conformance!(@checks tests ($runner));
     };
     ($make:expr $(,)?) => {
-        $crate::queue_conformance_tests!(|check| async { check(&$make.await).await });
+        $crate::queue_conformance_tests!(runner = |check: $crate::testing::queue::Check| async move {
+            check(&$make.await).await;
+        });
     };
 }
 

@@ -13,6 +13,13 @@ use futures::TryStreamExt as _;
 use crate::storage::{KeyPrefix, ListedObject, Storage, StorageError};
 use crate::{ImageFormat, StorageKey};
 
+/// The future of one check running on a storage.
+pub type CheckFuture<'a> = futures::future::BoxFuture<'a, ()>;
+
+/// One check of the suite, as [`storage_conformance_tests!`](crate::storage_conformance_tests)
+/// hands it to a runner: a runner opens a storage, awaits the check on it, and cleans up.
+pub type Check = for<'a> fn(&'a dyn Storage) -> CheckFuture<'a>;
+
 /// The checks of the suite, the one list both [`storage_conformance_tests!`] and
 /// [`run_all`] expand: hands `[check ...]` to `__storage_conformance!(@<then> <args> [...])`.
 ///
@@ -31,12 +38,14 @@ macro_rules! __storage_conformance {
             list_of_an_empty_prefix_is_empty
         ]);
     };
-    (@tests ($check:ident, $body:expr) [$($name:ident)*]) => {
+    (@tests ($runner:expr) [$($name:ident)*]) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
-                let $check = $crate::testing::storage::$name;
-                $body.await;
+                fn check(storage: &dyn $crate::Storage) -> $crate::testing::storage::CheckFuture<'_> {
+                    ::std::boxed::Box::pin($crate::testing::storage::$name(storage))
+                }
+                ($runner)(check).await;
             }
         )*
     };
@@ -45,40 +54,51 @@ macro_rules! __storage_conformance {
     };
 }
 
-/// One `#[tokio::test]` per check of the [`Storage`] suite, named after the check
-/// (`put_get_head_delete`, `ranges`, ...), so that every broken rule shows as a failure of
-/// its own. Put it in a module named after the backend.
+/// Expands the suite into one `#[tokio::test]` per check, named after the check
+/// (`put_get_head_delete`, `ranges`, ...), so that every broken rule shows as a failing
+/// test of its own.
 ///
-/// Give it an async block that makes the storage, evaluated once per test, or, for a
-/// backend that needs setup and cleanup around each check (a server to reach, a bucket or
-/// directory to remove), a closure-like `|check| future` in which `check(&storage).await`
-/// runs the check. The tests run on a multi-threaded runtime, so the calling crate needs
-/// `tokio` with the `macros` and `rt-multi-thread` features.
+/// Each test gets a storage, from one of two forms:
+/// - an expression, evaluated in each test, that is a future of a [`Storage`]:
+///   `storage_conformance_tests!(async { make_storage().await })`;
+/// - `runner = f`, where `f` is an async function (or closure) taking a [`Check`]: it
+///   opens a storage, awaits the check on it and cleans up after it (a bucket or directory
+///   to remove), or returns without calling the check to skip it.
+///
+/// Invoke it inside a module named after the backend, so that `cargo test` shows
+/// `memory::put_get_head_delete`. The tests use the multi-threaded tokio runtime, so the
+/// crate needs `tokio` (features `macros` and `rt-multi-thread`) in its dev-dependencies.
 ///
 /// ```
 /// mod memory {
-///     use imagevault_core::ObjectStorage;
+///     use imagevault_core::{ObjectStorage, storage_conformance_tests};
 ///
-///     imagevault_core::storage_conformance_tests!(async { ObjectStorage::memory() });
+///     storage_conformance_tests!(async { ObjectStorage::memory() });
 /// }
 ///
 /// mod local_directory {
 ///     use imagevault_core::ObjectStorage;
+///     use imagevault_core::testing::storage::Check;
 ///
-///     imagevault_core::storage_conformance_tests!(|check| async move {
+///     /// A storage in a temporary directory, removed after the check.
+///     async fn run(check: Check) {
 ///         let directory = tempfile::tempdir().unwrap();
 ///         check(&ObjectStorage::local(directory.path()).unwrap()).await;
-///     });
+///     }
+///
+///     imagevault_core::storage_conformance_tests!(runner = run);
 /// }
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! storage_conformance_tests {
-    (|$check:ident| $body:expr $(,)?) => {
-        $crate::__storage_conformance!(@checks tests ($check, $body));
+    (runner = $runner:expr $(,)?) => {
+        $crate::__storage_conformance!(@checks tests ($runner));
     };
     ($make:expr $(,)?) => {
-        $crate::storage_conformance_tests!(|check| async { check(&$make.await).await });
+        $crate::storage_conformance_tests!(runner = |check: $crate::testing::storage::Check| async move {
+            check(&$make.await).await;
+        });
     };
 }
 
@@ -392,7 +412,10 @@ mod tests {
     mod local_directory {
         use crate::ObjectStorage;
 
-        crate::storage_conformance_tests!(|check| async move {
+        use crate::testing::storage::Check;
+
+        /// A storage in a temporary directory, removed after the check.
+        async fn run(check: Check) {
             let directory = tempfile::tempdir().unwrap();
             let storage = ObjectStorage::from_url(&format!(
                 "file://{}",
@@ -400,7 +423,9 @@ mod tests {
             ))
             .unwrap();
             check(&storage).await;
-        });
+        }
+
+        crate::storage_conformance_tests!(runner = run);
     }
 
     /// A storage under a prefix of a store that other prefixes share.
