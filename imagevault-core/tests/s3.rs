@@ -16,7 +16,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::{StreamExt as _, TryStreamExt as _};
 use imagevault_core::storage::{KeyPrefix, StorageError};
-use imagevault_core::testing::storage::run_all;
 use imagevault_core::{ImageFormat, ObjectStorage, S3StorageBuilder, Storage, StorageKey};
 use object_store::ObjectStore as _;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AwsAuthorizer, AwsCredential};
@@ -181,27 +180,44 @@ async fn read(storage: &dyn Storage, key: &StorageKey) -> Option<Bytes> {
     Some(object.bytes().await.expect("reading the body failed"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance() {
-    let Some(bucket) = TestBucket::create().await else {
-        return;
-    };
-    run_all(&bucket.storage()).await;
-    assert_eq!(
-        bucket.keys().await,
-        Vec::<String>::new(),
-        "the suite deletes what it writes"
-    );
-    bucket.remove().await;
+/// The suite at the root of a bucket of its own per check, which must be empty afterwards.
+mod conformance {
+    use imagevault_core::testing::storage::Check;
+
+    use super::TestBucket;
+
+    async fn run(check: Check) {
+        let Some(bucket) = TestBucket::create().await else {
+            return;
+        };
+        check(&bucket.storage()).await;
+        assert_eq!(
+            bucket.keys().await,
+            Vec::<String>::new(),
+            "the suite deletes what it writes"
+        );
+        bucket.remove().await;
+    }
+
+    imagevault_core::storage_conformance_tests!(runner = run);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_under_a_prefix() {
-    let Some(bucket) = TestBucket::create().await else {
-        return;
-    };
-    run_all(&bucket.builder().prefix("tenant/a").build().unwrap()).await;
-    bucket.remove().await;
+/// The suite under a prefix of a bucket of its own per check.
+mod conformance_under_a_prefix {
+    use imagevault_core::testing::storage::Check;
+
+    use super::TestBucket;
+
+    async fn run(check: Check) {
+        let Some(bucket) = TestBucket::create().await else {
+            return;
+        };
+        let storage = bucket.builder().prefix("tenant/a").build();
+        check(&storage.expect("an S3 storage under a prefix")).await;
+        bucket.remove().await;
+    }
+
+    imagevault_core::storage_conformance_tests!(runner = run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,11 +13,9 @@
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use imagevault_core::queue::{Delivery, DeliveryId, QueueDepth, QueueError};
-use imagevault_core::testing::queue::run_all;
 use imagevault_core::{ImageId, Job, JobQueue};
 use imagevault_redis_queue::{RedisJobQueue, SetupError};
 use redis::aio::MultiplexedConnection;
@@ -212,27 +210,15 @@ fn in_flight(in_flight: u64) -> QueueDepth {
 // The conformance suite
 // ---------------------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_queue_conforms() {
-    with_redis(|redis| async move {
-        // Each check needs an empty queue: a fresh prefix under the test's own.
-        let next = AtomicUsize::new(0);
-        run_all(|| {
-            let prefix = format!("{}{}:", redis.prefix, next.fetch_add(1, Ordering::Relaxed));
-            let redis = redis.clone();
-            async move { redis.queue_at(&prefix).await }
-        })
-        .await;
-    })
-    .await;
-}
+/// The suite, each check on an empty queue under a test prefix of its own.
+mod conformance {
+    use imagevault_core::testing::queue::Check;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_queue_merges_waiting_duplicates() {
-    with_redis(|redis| async move {
-        imagevault_core::testing::queue::waiting_duplicates_merge(&redis.queue().await).await;
-    })
-    .await;
+    async fn run(check: Check) {
+        super::with_redis(|redis| async move { check(&redis.queue().await).await }).await;
+    }
+
+    imagevault_core::queue_conformance_tests!(runner = run);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ use serde_json::Value;
 
 use crate::console_user::escaped;
 use crate::helpers::{
-    self, AppOptions, TestApp, TestUser, crafted_png, page_parts, spawn_app, spawn_app_with,
+    self, AppOptions, SHORT_IDAT, TestApp, TestUser, crafted_png, page_parts, spawn_app,
+    spawn_app_with,
 };
 
 /// A signed-in browser on one app, as the admin tests drive it.
@@ -852,7 +853,7 @@ async fn the_images_page_lists_every_users_images_and_filters_them() {
     let broken = app
         .upload(
             &app.premium,
-            crafted_png(300, 250),
+            crafted_png(300, 250, SHORT_IDAT),
             "broken.png",
             "image/png",
         )
@@ -991,7 +992,7 @@ async fn failed_thumbnails_are_retried_one_image_or_all_at_once() {
     let broken = app
         .upload(
             &app.premium,
-            crafted_png(300, 250),
+            crafted_png(300, 250, SHORT_IDAT),
             "broken.png",
             "image/png",
         )

@@ -15,6 +15,8 @@ use imagevault::backends::{BackendOptions, Backends};
 use imagevault::server::{ServeOptions, serve};
 use imagevault::{Account, ManualClock, NewUser, Password, PlanId, Username, Vault, VaultConfig};
 use imagevault::{ImageLimits, WorkerOptions};
+// The images most tests upload, built by the core's test builders.
+pub(crate) use imagevault_core::testing::images::{SHORT_IDAT, crafted_png, jpeg, png};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
@@ -842,54 +844,6 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
         .iter()
         .collect();
     std::fs::read(&path).unwrap_or_else(|error| panic!("fixture {}: {error}", path.display()))
-}
-
-/// A generated RGB PNG.
-pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
-    let pixels = image::RgbImage::from_fn(width, height, |x, y| {
-        image::Rgb([(x * 7 % 256) as u8, (y * 5 % 256) as u8, 90])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    pixels
-        .write_to(&mut out, image::ImageFormat::Png)
-        .expect("PNG encodes");
-    out.into_inner()
-}
-
-/// A generated baseline JPEG.
-pub(crate) fn jpeg(width: u32, height: u32) -> Vec<u8> {
-    let pixels = image::RgbImage::from_fn(width, height, |x, y| {
-        image::Rgb([(x * 3 % 256) as u8, 120, (y * 11 % 256) as u8])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    pixels
-        .write_to(&mut out, image::ImageFormat::Jpeg)
-        .expect("JPEG encodes");
-    out.into_inner()
-}
-
-/// A PNG whose every chunk has a correct CRC, declaring `width` x `height` with a tiny
-/// (and for so many pixels, far too short) IDAT: only a pixel-count check can reject it
-/// before a decoder runs.
-pub(crate) fn crafted_png(width: u32, height: u32) -> Vec<u8> {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&u32::try_from(data.len()).expect("small").to_be_bytes());
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(kind);
-        hasher.update(data);
-        out.extend_from_slice(&hasher.finalize().to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x63, 0x60, 0x00, 0x00]);
-    chunk(&mut out, b"IEND", &[]);
-    out
 }
 
 /// The format and pixel size of encoded image bytes.

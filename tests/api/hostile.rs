@@ -439,7 +439,7 @@ fn lying_header_cases() -> Vec<Case> {
     let jpeg = rgb_jpeg(W, H, &quadrants(W, H));
     let png = rgb_png(W, H, &quadrants(W, H));
     let exif = |tiff: Vec<u8>| {
-        let app1 = [b"Exif\0\0".as_slice(), &tiff].concat();
+        let app1 = imagevault_core::testing::images::exif_app1(&tiff);
         jpeg_with((W, H), JpegColor::Rgb, &quadrants(W, H), |encoder| {
             encoder.add_app_segment(1, app1).unwrap();
         })
@@ -448,7 +448,12 @@ fn lying_header_cases() -> Vec<Case> {
     let mut dangling = exif_tiff(6, false);
     dangling[4..8].copy_from_slice(&4000u32.to_be_bytes());
     // The frame control chunk before IDAT says the first frame is larger than the image.
-    let apng_lie = with_chunk_patch(&apng(W, H), b"fcTL", 4, &(W + 100).to_be_bytes());
+    let apng_lie = with_chunk_patch(
+        &apng(W, H, &[RED, BLUE]),
+        b"fcTL",
+        4,
+        &(W + 100).to_be_bytes(),
+    );
     vec![
         case(
             "png-width-0",
@@ -617,7 +622,7 @@ fn png_cases() -> Vec<Case> {
         ),
         case(
             "png-interlaced",
-            interlaced_png(W, H, &quadrants(W, H)),
+            interlaced_rgb_png(W, H, &quadrants(W, H)),
             AS_PNG,
             ready("png", (W, H), Look::Quadrants(1)),
         ),
@@ -625,7 +630,7 @@ fn png_cases() -> Vec<Case> {
         // the thumbnails are still images, the other frame (blue) is not shown.
         case(
             "apng-two-frames",
-            apng(W, H),
+            apng(W, H, &[RED, BLUE]),
             AS_PNG,
             ready("png", (W, H), opaque(RED)),
         ),
@@ -1056,17 +1061,17 @@ fn assert_bare(data: &[u8], format: &str, name: &str) {
         }
         assert!(data.ends_with(&[0xFF, 0xD9]), "{name}: nothing after EOI");
     } else {
-        let chunks = png_chunks(data);
-        for (_, kind, _) in &chunks {
+        let chunks: Vec<_> = PngChunks::new(data).collect();
+        for chunk in &chunks {
             assert!(
-                matches!(kind, b"IHDR" | b"IDAT" | b"IEND"),
+                matches!(&chunk.kind, b"IHDR" | b"IDAT" | b"IEND"),
                 "{name}: thumbnail has chunk {}",
-                String::from_utf8_lossy(kind)
+                String::from_utf8_lossy(&chunk.kind)
             );
         }
-        let (_, last, end) = chunks.last().unwrap();
+        let last = chunks.last().unwrap();
         assert_eq!(
-            (last, end + 4),
+            (&last.kind, last.payload_end + 4),
             (b"IEND", data.len()),
             "{name}: nothing after IEND"
         );

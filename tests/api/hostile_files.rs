@@ -1,13 +1,15 @@
-//! Builders of the hostile and unusual files of `hostile.rs`: every one is generated here, in
-//! a few milliseconds, so that the test set needs no binary fixtures. PNGs come from the
-//! `png` encoder or, where it cannot write the file (interlaced, damaged), from raw chunks;
-//! JPEGs from `jpeg-encoder` (progressive, CMYK, YCCK), patched where a case needs a lie in
-//! the header.
+//! Builders of the hostile and unusual files of `hostile.rs`: every one is generated in a
+//! few milliseconds, so that the test set needs no binary fixtures. The PNGs and JPEGs
+//! themselves, valid or damaged, come from the core's `testing::images` (re-exported here
+//! for `hostile.rs`); this module adds what only the hostile set needs: the colours its
+//! thumbnails are checked against, JPEG headers patched to lie, EXIF with a location, and
+//! the foreign formats and polyglot payloads.
 
-use std::io::Write as _;
-
-use jpeg_encoder::{ColorType as JpegColor, Encoder as JpegEncoder};
-use png::{BitDepth, ColorType};
+use imagevault_core::testing::images;
+pub(crate) use imagevault_core::testing::images::{
+    PngChunks, apng, interlaced_rgb_png, jpeg_with, png_with, rgb_jpeg, rgb_png, segment,
+    solid_rgba_png, with_bad_crc, with_chunk_patch, with_segment, with_short_idat, zero_png,
+};
 
 /// An ASCII marker put into EXIF, GPS, text chunks and appended data: a thumbnail that
 /// contains it leaks metadata or a polyglot's payload.
@@ -45,265 +47,6 @@ pub(crate) fn quadrants(width: u32, height: u32) -> Vec<u8> {
 /// `count` pixels of one colour (any number of channels).
 pub(crate) fn solid(count: u32, colour: &[u8]) -> Vec<u8> {
     colour.repeat(count as usize)
-}
-
-/// A PNG from the `png` encoder: `setup` may add a palette, tRNS, text or animation, and
-/// `chunks` are written raw between the header and the image data (e.g. `eXIf`).
-pub(crate) fn png_with(
-    (width, height): (u32, u32),
-    (color, depth): (ColorType, BitDepth),
-    pixels: &[u8],
-    setup: impl FnOnce(&mut png::Encoder<'_, &mut Vec<u8>>),
-    chunks: &[(&[u8; 4], &[u8])],
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(color);
-    encoder.set_depth(depth);
-    setup(&mut encoder);
-    let mut writer = encoder.write_header().unwrap();
-    for (kind, data) in chunks {
-        writer
-            .write_chunk(png::chunk::ChunkType(**kind), data)
-            .unwrap();
-    }
-    writer.write_image_data(pixels).unwrap();
-    writer.finish().unwrap();
-    out
-}
-
-/// An 8-bit RGB PNG of the given pixels.
-pub(crate) fn rgb_png(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
-    png_with(
-        (width, height),
-        (ColorType::Rgb, BitDepth::Eight),
-        pixels,
-        |_| {},
-        &[],
-    )
-}
-
-/// An animated PNG of two frames of the image's size, red then blue: its default image
-/// (the IDAT, also the first frame) is the red one.
-pub(crate) fn apng(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(ColorType::Rgb);
-    encoder.set_animated(2, 0).unwrap();
-    encoder.set_frame_delay(1, 2).unwrap();
-    let mut writer = encoder.write_header().unwrap();
-    for colour in [RED, BLUE] {
-        writer
-            .write_image_data(&solid(width * height, &colour))
-            .unwrap();
-    }
-    writer.finish().unwrap();
-    out
-}
-
-/// A grey PNG of all-zero samples, compressed as hard as the encoder can: a few KB that
-/// inflate to `width * height * depth / 8` bytes. The rows are streamed, so the test never
-/// holds the whole image either.
-pub(crate) fn zero_png(width: u32, height: u32, depth: BitDepth) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(ColorType::Grayscale);
-    encoder.set_depth(depth);
-    encoder.set_compression(png::Compression::High);
-    let mut writer = encoder.write_header().unwrap();
-    let row = vec![0; (width as usize * depth as usize).div_ceil(8)];
-    let mut stream = writer.stream_writer().unwrap();
-    for _ in 0..height {
-        stream.write_all(&row).unwrap();
-    }
-    stream.finish().unwrap();
-    writer.finish().unwrap();
-    out
-}
-
-/// An RGBA PNG of one colour, 8 or 16 bits a sample (a 16-bit sample repeats the 8-bit
-/// value in both bytes, so it reduces to it exactly). The rows are streamed, so the test
-/// never holds the whole image.
-pub(crate) fn solid_rgba_png(width: u32, height: u32, depth: BitDepth, rgba: [u8; 4]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, width, height);
-    encoder.set_color(ColorType::Rgba);
-    encoder.set_depth(depth);
-    encoder.set_compression(png::Compression::Fast);
-    let mut writer = encoder.write_header().unwrap();
-    let pixel: Vec<u8> = match depth {
-        BitDepth::Sixteen => rgba.iter().flat_map(|&v| [v, v]).collect(),
-        _ => rgba.to_vec(),
-    };
-    let row = pixel.repeat(width as usize);
-    let mut stream = writer.stream_writer().unwrap();
-    for _ in 0..height {
-        stream.write_all(&row).unwrap();
-    }
-    stream.finish().unwrap();
-    writer.finish().unwrap();
-    out
-}
-
-/// A PNG chunk: length, type, data and CRC.
-pub(crate) fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut hasher = crc32fast::Hasher::new();
-    hasher.update(kind);
-    hasher.update(data);
-    out.extend_from_slice(&hasher.finalize().to_be_bytes());
-    out
-}
-
-/// An Adam7-interlaced 8-bit RGB PNG (the `png` encoder writes only non-interlaced files),
-/// its data in stored deflate blocks.
-pub(crate) fn interlaced_png(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
-    // (x0, y0, dx, dy) of the seven passes.
-    const PASSES: [(u32, u32, u32, u32); 7] = [
-        (0, 0, 8, 8),
-        (4, 0, 8, 8),
-        (0, 4, 4, 8),
-        (2, 0, 4, 4),
-        (0, 2, 2, 4),
-        (1, 0, 2, 2),
-        (0, 1, 1, 2),
-    ];
-    let mut raw = Vec::new();
-    for (x0, y0, dx, dy) in PASSES {
-        if x0 >= width || y0 >= height {
-            continue; // an empty pass has no rows, not even filter bytes
-        }
-        for y in (y0..height).step_by(dy as usize) {
-            raw.push(0); // filter type None
-            for x in (x0..width).step_by(dx as usize) {
-                let at = (y as usize * width as usize + x as usize) * 3;
-                raw.extend_from_slice(&rgb[at..at + 3]);
-            }
-        }
-    }
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 1]);
-    [
-        b"\x89PNG\r\n\x1a\n".to_vec(),
-        chunk(b"IHDR", &ihdr),
-        chunk(b"IDAT", &zlib_stored(&raw)),
-        chunk(b"IEND", &[]),
-    ]
-    .concat()
-}
-
-/// A zlib stream of stored (uncompressed) deflate blocks.
-fn zlib_stored(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = data.chunks(65_535).collect();
-    for (i, block) in blocks.iter().enumerate() {
-        out.push(u8::from(i + 1 == blocks.len()));
-        let len = u16::try_from(block.len()).unwrap();
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(block);
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in data {
-        a = (a + u32::from(byte)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
-    out
-}
-
-/// Where each chunk of a PNG starts, with its type: (start, type, data end).
-pub(crate) fn png_chunks(data: &[u8]) -> Vec<(usize, [u8; 4], usize)> {
-    let mut chunks = Vec::new();
-    let mut at = 8;
-    while let Some(header) = data.get(at..at + 8) {
-        let length = u32::from_be_bytes(header[..4].try_into().unwrap()) as usize;
-        chunks.push((at, header[4..].try_into().unwrap(), at + 8 + length));
-        at += 12 + length;
-    }
-    chunks
-}
-
-/// The PNG with the CRC of its first `kind` chunk flipped.
-pub(crate) fn with_bad_crc(png: &[u8], kind: &[u8; 4]) -> Vec<u8> {
-    let mut out = png.to_vec();
-    let (_, _, end) = png_chunks(png)
-        .into_iter()
-        .find(|(_, found, _)| found == kind)
-        .unwrap();
-    out[end] ^= 0x55;
-    out
-}
-
-/// The PNG with `bytes` written at `offset` into the data of its first `kind` chunk, the
-/// CRC recomputed: a lie in a header that only its meaning can give away.
-pub(crate) fn with_chunk_patch(png: &[u8], kind: &[u8; 4], offset: usize, bytes: &[u8]) -> Vec<u8> {
-    let mut out = png.to_vec();
-    let (start, _, end) = png_chunks(png)
-        .into_iter()
-        .find(|(_, found, _)| found == kind)
-        .unwrap();
-    out[start + 8 + offset..start + 8 + offset + bytes.len()].copy_from_slice(bytes);
-    let crc = crc32fast::hash(&out[start + 4..end]).to_be_bytes();
-    out[end..end + 4].copy_from_slice(&crc);
-    out
-}
-
-/// The PNG with its IDAT data cut to `keep` bytes, its CRC and IEND intact: only an
-/// inflate of the data finds the damage.
-pub(crate) fn with_short_idat(png: &[u8], keep: usize) -> Vec<u8> {
-    let chunks = png_chunks(png);
-    let (start, _, _) = chunks.iter().find(|(_, kind, _)| kind == b"IDAT").unwrap();
-    let idat = &png[start + 8..start + 8 + keep];
-    [
-        png[..*start].to_vec(),
-        chunk(b"IDAT", idat),
-        chunk(b"IEND", &[]),
-    ]
-    .concat()
-}
-
-/// A JPEG from `jpeg-encoder` at quality 90: `setup` may make it progressive or add APPn
-/// segments.
-pub(crate) fn jpeg_with(
-    (width, height): (u32, u32),
-    color: JpegColor,
-    pixels: &[u8],
-    setup: impl FnOnce(&mut JpegEncoder<&mut Vec<u8>>),
-) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut encoder = JpegEncoder::new(&mut out, 90);
-    setup(&mut encoder);
-    encoder
-        .encode(
-            pixels,
-            u16::try_from(width).unwrap(),
-            u16::try_from(height).unwrap(),
-            color,
-        )
-        .unwrap();
-    out
-}
-
-/// A baseline RGB JPEG of the given pixels.
-pub(crate) fn rgb_jpeg(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
-    jpeg_with((width, height), JpegColor::Rgb, pixels, |_| {})
-}
-
-/// A marker segment with its length.
-pub(crate) fn segment(marker: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = vec![0xFF, marker];
-    out.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-/// The JPEG with `segment` inserted right after SOI.
-pub(crate) fn with_segment(jpeg: &[u8], segment: &[u8]) -> Vec<u8> {
-    [&jpeg[..2], segment, &jpeg[2..]].concat()
 }
 
 /// The byte offset of the first marker `marker` in a JPEG's header segments.
@@ -425,9 +168,9 @@ fn write_ifd(tiff: &mut Vec<u8>, entries: &[(u16, u16, Vec<u8>)]) {
     tiff.extend_from_slice(&values);
 }
 
-/// The payload of an EXIF APP1 segment.
+/// The payload of an EXIF APP1 segment holding [`exif_tiff`].
 pub(crate) fn exif_app1(orientation: u16, gps: bool) -> Vec<u8> {
-    [b"Exif\0\0".as_slice(), &exif_tiff(orientation, gps)].concat()
+    images::exif_app1(&exif_tiff(orientation, gps))
 }
 
 /// A one-file ZIP archive (stored, not deflated) holding `SECRET`: what a GIFAR or a

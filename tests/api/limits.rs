@@ -6,8 +6,8 @@ use imagevault::ImageLimits;
 use reqwest::StatusCode;
 
 use crate::helpers::{
-    AppOptions, RawBody, RawResponse, TestApp, crafted_png, field_errors, json_response, keys, png,
-    spawn_app, spawn_app_with,
+    AppOptions, RawBody, RawResponse, SHORT_IDAT, TestApp, crafted_png, field_errors,
+    json_response, keys, png, spawn_app, spawn_app_with,
 };
 
 /// 26 MiB: over the default limit of 25 MiB.
@@ -165,7 +165,7 @@ async fn a_png_header_over_the_pixel_limit_is_a_400_on_image() {
     let response = app
         .upload_multipart(
             &app.premium,
-            crafted_png(10_000, 10_000),
+            crafted_png(10_000, 10_000, SHORT_IDAT),
             "big.png",
             "image/png",
             None,
@@ -181,7 +181,7 @@ async fn a_png_header_over_the_pixel_limit_is_a_400_on_image() {
     let response = app
         .upload_multipart(
             &app.premium,
-            crafted_png(5_000, 10_000),
+            crafted_png(5_000, 10_000, SHORT_IDAT),
             "ok.png",
             "image/png",
             None,

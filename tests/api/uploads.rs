@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    TestApp, crafted_png, field_errors, jpeg, json_response, keys, png, spawn_app, text,
+    SHORT_IDAT, TestApp, crafted_png, field_errors, jpeg, json_response, keys, png, spawn_app, text,
 };
 
 /// A 1x1 GIF.
@@ -164,7 +164,7 @@ async fn truncated_and_corrupt_files_are_rejected_before_decoding() {
 #[tokio::test]
 async fn a_header_claiming_100000_by_100000_pixels_is_a_400() {
     let app = spawn_app().await;
-    let message = rejected(&app, crafted_png(100_000, 100_000), "huge.png").await;
+    let message = rejected(&app, crafted_png(100_000, 100_000, SHORT_IDAT), "huge.png").await;
     assert!(message.contains("100000x100000"), "{message}");
     assert!(message.contains("50000000"), "names the limit: {message}");
     nothing_stored(&app).await;
@@ -177,7 +177,7 @@ async fn damage_only_a_decoder_finds_marks_the_thumbnails_failed() {
     let image = app
         .upload(
             &app.premium,
-            crafted_png(300, 250),
+            crafted_png(300, 250, SHORT_IDAT),
             "broken.png",
             "image/png",
         )

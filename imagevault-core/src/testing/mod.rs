@@ -29,7 +29,10 @@
 //! The checks write data (with random names, so suites can share a backend) and may
 //! delete what they wrote: run them against test backends only. This module is not part
 //! of the semver-stable API: checks are added as the contracts are refined.
+//!
+//! [`images`] builds the PNGs and JPEGs, valid and damaged, that tests of image handling upload.
 
+pub mod images;
 pub mod queue;
 pub mod repo;
 pub mod storage;

@@ -1,34 +1,123 @@
 //! The [`JobQueue`] conformance suite.
 //!
-//! Each check needs an empty queue of its own (it reserves whatever is there), so
-//! [`run_all`] takes a function that makes one; a Redis backend would give each a fresh
-//! key prefix. Lease checks wait out short real leases (a few hundred milliseconds).
+//! Each check needs an empty queue of its own (it reserves whatever is there): a Redis
+//! backend gives each a fresh key prefix. Lease checks wait out short real leases (a few
+//! hundred milliseconds).
+//!
+//! [`queue_conformance_tests!`](crate::queue_conformance_tests) writes one test per check
+//! for a backend, so that a backend with two broken rules shows two failing tests;
+//! [`run_all`] runs every check in one go.
 
 use std::future::Future;
 use std::time::Duration;
 
-use crate::image::ImageId;
-use crate::queue::{Job, JobQueue};
+use crate::ImageId;
+use crate::queue::{Job, JobQueue, QueueDepth};
 
 const LONG: Duration = Duration::from_secs(60);
 const SHORT_LEASE: Duration = Duration::from_millis(300);
 
-/// Runs every queue check, each on a fresh queue from `make`.
+/// The future of one check running on a queue.
+pub type CheckFuture<'a> = futures::future::BoxFuture<'a, ()>;
+
+/// One check of the suite, as [`queue_conformance_tests!`](crate::queue_conformance_tests)
+/// hands it to a runner: a runner opens a queue, awaits the check on it, and cleans up.
+pub type Check = for<'a> fn(&'a dyn JobQueue) -> CheckFuture<'a>;
+
+/// The checks of the suite, the one list both [`queue_conformance_tests!`] and [`run_all`]
+/// expand: hands `[check ...]` to `__queue_conformance!(@<then> <args> [...])`.
+///
+/// [`queue_conformance_tests!`]: crate::queue_conformance_tests
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __queue_conformance {
+    (@checks $then:ident $args:tt) => {
+        $crate::__queue_conformance!(@$then $args [
+            enqueue_reserve_ack
+            reserve_waits_then_gives_up
+            reserve_wakes_on_enqueue
+            lapsed_lease_redelivers
+            retry_redelivers_after_delay
+            dead_letter_keeps_the_job
+            settling_twice_is_harmless
+            every_job_is_delivered
+            waiting_duplicates_merge
+        ]);
+    };
+    (@tests ($runner:expr) [$($name:ident)*]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                fn check(queue: &dyn $crate::JobQueue) -> $crate::testing::queue::CheckFuture<'_> {
+                    ::std::boxed::Box::pin($crate::testing::queue::$name(queue))
+                }
+                ($runner)(check).await;
+            }
+        )*
+    };
+    (@run ($make:ident) [$($name:ident)*]) => {
+        $( $crate::testing::queue::$name(&$make().await).await; )*
+    };
+}
+
+/// Expands the suite into one `#[tokio::test]` per check, named after the check
+/// (`enqueue_reserve_ack`, `lapsed_lease_redelivers`, ...), so that every broken rule shows
+/// as a failing test of its own.
+///
+/// Each test gets an empty queue of its own, from one of two forms:
+/// - an expression, evaluated in each test, that is a future of a [`JobQueue`]:
+///   `queue_conformance_tests!(async { make_queue().await })`;
+/// - `runner = f`, where `f` is an async function (or closure) taking a [`Check`]: it
+///   opens a queue, awaits the check on it and cleans up after it, or returns without
+///   calling the check to skip it.
+///
+/// Invoke it inside a module named after the backend, so that `cargo test` shows
+/// `memory::enqueue_reserve_ack`. The tests use the multi-threaded tokio runtime, so the
+/// crate needs `tokio` (features `macros` and `rt-multi-thread`) in its dev-dependencies.
+///
+/// ```
+/// mod memory {
+///     use imagevault_core::{MemoryJobQueue, queue_conformance_tests};
+///
+///     queue_conformance_tests!(async { MemoryJobQueue::new(1_000) });
+/// }
+///
+/// mod with_a_runner {
+///     use imagevault_core::testing::queue::Check;
+///
+///     /// Opens a queue for one check (here in memory; a queue on a server would take a
+///     /// fresh key prefix, and delete its keys after the check).
+///     async fn run(check: Check) {
+///         let queue = imagevault_core::MemoryJobQueue::new(1_000);
+///         check(&queue).await;
+///     }
+///
+///     imagevault_core::queue_conformance_tests!(runner = run);
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! queue_conformance_tests {
+    (runner = $runner:expr $(,)?) => {
+        $crate::__queue_conformance!(@checks tests ($runner));
+    };
+    ($make:expr $(,)?) => {
+        $crate::queue_conformance_tests!(runner = |check: $crate::testing::queue::Check| async move {
+            check(&$make.await).await;
+        });
+    };
+}
+
+/// Runs every queue check in turn, each on a fresh queue from `make`; the first broken
+/// rule stops the run (see [`queue_conformance_tests!`](crate::queue_conformance_tests) for
+/// one test per check).
 pub async fn run_all<Q, F, Fut>(make: F)
 where
     Q: JobQueue,
     F: Fn() -> Fut,
     Fut: Future<Output = Q>,
 {
-    enqueue_reserve_ack(&make().await).await;
-    reserve_waits_then_gives_up(&make().await).await;
-    reserve_wakes_on_enqueue(&make().await).await;
-    lapsed_lease_redelivers(&make().await).await;
-    retry_redelivers_after_delay(&make().await).await;
-    dead_letter_keeps_the_job(&make().await).await;
-    settling_twice_is_harmless(&make().await).await;
-    every_job_is_delivered(&make().await).await;
-    waiting_duplicates_merge(&make().await).await;
+    crate::__queue_conformance!(@checks run (make));
 }
 
 fn job() -> Job {
@@ -333,29 +422,23 @@ pub async fn waiting_duplicates_merge(queue: &dyn JobQueue) {
     queue.ack(&last).await.expect("ack failed");
     assert_eq!(
         queue.depth().await.expect("depth"),
-        crate::queue::QueueDepth::default(),
+        QueueDepth::default(),
         "everything was acked"
     );
 }
 
 #[cfg(test)]
 mod tests {
-    use crate::MemoryJobQueue;
+    mod memory {
+        use crate::MemoryJobQueue;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn memory_queue_conforms() {
-        super::run_all(|| async { MemoryJobQueue::new(1_000) }).await;
-    }
-
-    #[tokio::test]
-    async fn memory_queue_merges_waiting_duplicates() {
-        super::waiting_duplicates_merge(&MemoryJobQueue::new(1_000)).await;
+        crate::queue_conformance_tests!(async { MemoryJobQueue::new(1_000) });
     }
 
     #[tokio::test]
     async fn a_full_memory_queue_still_merges_a_duplicate() {
         use crate::queue::JobQueue;
-        let queue = MemoryJobQueue::new(1);
+        let queue = crate::MemoryJobQueue::new(1);
         let job = super::job();
         queue.enqueue(job.clone()).await.unwrap();
         queue
@@ -367,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn memory_queue_is_bounded() {
         use crate::queue::{JobQueue, QueueError};
-        let queue = MemoryJobQueue::new(2);
+        let queue = crate::MemoryJobQueue::new(2);
         queue.enqueue(super::job()).await.unwrap();
         queue.enqueue(super::job()).await.unwrap();
         match queue.enqueue(super::job()).await {

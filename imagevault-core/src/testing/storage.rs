@@ -1,4 +1,8 @@
 //! The [`Storage`] conformance suite.
+//!
+//! [`storage_conformance_tests!`](crate::storage_conformance_tests) writes one test per check
+//! for a backend, so that a backend with two broken rules shows two failing tests;
+//! [`run_all`] runs every check in one go. Every check deletes what it writes.
 
 use std::collections::BTreeMap;
 
@@ -6,18 +10,102 @@ use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
 use futures::TryStreamExt as _;
 
-use crate::imaging::ImageFormat;
-use crate::storage::{KeyPrefix, ListedObject, Storage, StorageError, StorageKey};
+use crate::storage::{KeyPrefix, ListedObject, Storage, StorageError};
+use crate::{ImageFormat, StorageKey};
 
-/// Runs every storage check.
+/// The future of one check running on a storage.
+pub type CheckFuture<'a> = futures::future::BoxFuture<'a, ()>;
+
+/// One check of the suite, as [`storage_conformance_tests!`](crate::storage_conformance_tests)
+/// hands it to a runner: a runner opens a storage, awaits the check on it, and cleans up.
+pub type Check = for<'a> fn(&'a dyn Storage) -> CheckFuture<'a>;
+
+/// The checks of the suite, the one list both [`storage_conformance_tests!`] and
+/// [`run_all`] expand: hands `[check ...]` to `__storage_conformance!(@<then> <args> [...])`.
+///
+/// [`storage_conformance_tests!`]: crate::storage_conformance_tests
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_conformance {
+    (@checks $then:ident $args:tt) => {
+        $crate::__storage_conformance!(@$then $args [
+            put_get_head_delete
+            missing_keys
+            ranges
+            put_replaces
+            large_objects_stream
+            list_finds_objects_under_a_prefix
+            list_of_an_empty_prefix_is_empty
+        ]);
+    };
+    (@tests ($runner:expr) [$($name:ident)*]) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                fn check(storage: &dyn $crate::Storage) -> $crate::testing::storage::CheckFuture<'_> {
+                    ::std::boxed::Box::pin($crate::testing::storage::$name(storage))
+                }
+                ($runner)(check).await;
+            }
+        )*
+    };
+    (@run ($storage:ident) [$($name:ident)*]) => {
+        $( $crate::testing::storage::$name($storage).await; )*
+    };
+}
+
+/// Expands the suite into one `#[tokio::test]` per check, named after the check
+/// (`put_get_head_delete`, `ranges`, ...), so that every broken rule shows as a failing
+/// test of its own.
+///
+/// Each test gets a storage, from one of two forms:
+/// - an expression, evaluated in each test, that is a future of a [`Storage`]:
+///   `storage_conformance_tests!(async { make_storage().await })`;
+/// - `runner = f`, where `f` is an async function (or closure) taking a [`Check`]: it
+///   opens a storage, awaits the check on it and cleans up after it (a bucket or directory
+///   to remove), or returns without calling the check to skip it.
+///
+/// Invoke it inside a module named after the backend, so that `cargo test` shows
+/// `memory::put_get_head_delete`. The tests use the multi-threaded tokio runtime, so the
+/// crate needs `tokio` (features `macros` and `rt-multi-thread`) in its dev-dependencies.
+///
+/// ```
+/// mod memory {
+///     use imagevault_core::{ObjectStorage, storage_conformance_tests};
+///
+///     storage_conformance_tests!(async { ObjectStorage::memory() });
+/// }
+///
+/// mod local_directory {
+///     use imagevault_core::ObjectStorage;
+///     use imagevault_core::testing::storage::Check;
+///
+///     /// A storage in a temporary directory, removed after the check.
+///     async fn run(check: Check) {
+///         let directory = tempfile::tempdir().unwrap();
+///         check(&ObjectStorage::local(directory.path()).unwrap()).await;
+///     }
+///
+///     imagevault_core::storage_conformance_tests!(runner = run);
+/// }
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! storage_conformance_tests {
+    (runner = $runner:expr $(,)?) => {
+        $crate::__storage_conformance!(@checks tests ($runner));
+    };
+    ($make:expr $(,)?) => {
+        $crate::storage_conformance_tests!(runner = |check: $crate::testing::storage::Check| async move {
+            check(&$make.await).await;
+        });
+    };
+}
+
+/// Runs every storage check in turn; the first broken rule stops the run (see
+/// [`storage_conformance_tests!`](crate::storage_conformance_tests) for one test per check).
 pub async fn run_all(storage: &dyn Storage) {
-    put_get_head_delete(storage).await;
-    missing_keys(storage).await;
-    ranges(storage).await;
-    put_replaces(storage).await;
-    large_objects_stream(storage).await;
-    list_finds_objects_under_a_prefix(storage).await;
-    list_of_an_empty_prefix_is_empty(storage).await;
+    crate::__storage_conformance!(@checks run (storage));
 }
 
 fn key() -> StorageKey {
@@ -312,23 +400,42 @@ pub async fn list_of_an_empty_prefix_is_empty(storage: &dyn Storage) {
 
 #[cfg(test)]
 mod tests {
-    use crate::ObjectStorage;
-    use crate::storage::{KeyPrefix, Storage as _, StorageKey};
+    use crate::storage::{KeyPrefix, Storage as _};
+    use crate::{ObjectStorage, StorageKey};
 
-    #[tokio::test]
-    async fn memory_object_store_conforms() {
-        super::run_all(&ObjectStorage::memory()).await;
+    mod memory {
+        use crate::ObjectStorage;
+
+        crate::storage_conformance_tests!(async { ObjectStorage::memory() });
     }
 
-    #[tokio::test]
-    async fn local_directory_conforms() {
-        let directory = tempfile::tempdir().unwrap();
-        let storage = ObjectStorage::from_url(&format!(
-            "file://{}",
-            directory.path().join("media").display()
-        ))
-        .unwrap();
-        super::run_all(&storage).await;
+    mod local_directory {
+        use crate::ObjectStorage;
+
+        use crate::testing::storage::Check;
+
+        /// A storage in a temporary directory, removed after the check.
+        async fn run(check: Check) {
+            let directory = tempfile::tempdir().unwrap();
+            let storage = ObjectStorage::from_url(&format!(
+                "file://{}",
+                directory.path().join("media").display()
+            ))
+            .unwrap();
+            check(&storage).await;
+        }
+
+        crate::storage_conformance_tests!(runner = run);
+    }
+
+    /// A storage under a prefix of a store that other prefixes share.
+    mod prefixed_memory {
+        use crate::ObjectStorage;
+
+        crate::storage_conformance_tests!(async {
+            let store = std::sync::Arc::new(object_store::memory::InMemory::new());
+            ObjectStorage::new(store, "tenant/media")
+        });
     }
 
     /// A fresh store with no directories at all lists nothing, and files that are not
@@ -361,7 +468,6 @@ mod tests {
     async fn prefixed_stores_list_bare_keys() {
         let store = std::sync::Arc::new(object_store::memory::InMemory::new());
         let storage = ObjectStorage::new(store.clone(), "tenant/media");
-        super::run_all(&storage).await;
         let key = StorageKey::parse("imageupload/x/y.jpg").unwrap();
         storage
             .put(

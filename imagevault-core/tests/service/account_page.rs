@@ -1,9 +1,10 @@
 //! What the account page and the administrators' lists read: usage, the user search and
 //! plan user counts, through the vault.
 
+use imagevault_core::testing::images::png;
 use imagevault_core::{PageLimit, PageRequest, PlanId, Usage, VaultError};
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 #[tokio::test]
 async fn usage_counts_the_accounts_own_originals() {
@@ -11,9 +12,9 @@ async fn usage_counts_the_accounts_own_originals() {
     let user = t.user(Some(PlanId::BASIC)).await;
     let other = t.user(Some(PlanId::BASIC)).await;
     assert_eq!(t.vault.usage(&user).await.unwrap(), Usage::default());
-    let first = t.upload(&user, small_png(12, 10)).await;
-    let second = t.upload(&user, small_png(30, 20)).await;
-    t.upload(&other, small_png(12, 10)).await;
+    let first = t.upload(&user, png(12, 10)).await;
+    let second = t.upload(&user, png(30, 20)).await;
+    t.upload(&other, png(12, 10)).await;
     t.run_jobs().await;
     assert_eq!(
         t.vault.usage(&user).await.unwrap(),

@@ -1,12 +1,13 @@
 //! Administration of plans and users.
 
 use imagevault_core::page::PageRequest;
+use imagevault_core::testing::images::png;
 use imagevault_core::{
     NewUser, Password, PlanId, PlanName, PlanSpec, ThumbnailHeights, UserChanges, Username,
     VaultError,
 };
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 fn spec(name: &str, heights: &[u32]) -> PlanSpec {
     PlanSpec {
@@ -139,7 +140,7 @@ async fn users_are_validated_and_deleted_with_everything_they_own() {
         .authenticate_password("caroline", "long enough password")
         .await
         .unwrap();
-    let image = t.upload(&account, small_png(20, 20)).await;
+    let image = t.upload(&account, png(20, 20)).await;
     t.run_jobs().await;
     let link = t
         .vault

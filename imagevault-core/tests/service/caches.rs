@@ -13,6 +13,7 @@ use imagevault_core::repo::{
     ChangeFeed, ChangeNotifier, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
     PlanRepo, RepoError, ResetScope, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
 };
+use imagevault_core::testing::images::png;
 use imagevault_core::{
     Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
     PlanId, PlanName, PlanSpec, Repo, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight,
@@ -20,7 +21,7 @@ use imagevault_core::{
     VaultError,
 };
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 /// A `MemoryRepo` whose change feeds never move: changes reach the repository, but no
 /// reader is told.
@@ -310,7 +311,7 @@ async fn resolves(test: &TestVault, path: &str) -> Result<(), VaultError> {
 async fn resolutions_are_cached_until_the_feed_or_the_vault_says_otherwise() {
     let (t, repo) = deaf_vault();
     let user = t.user(Some(PlanId::ENTERPRISE)).await;
-    let image = t.upload(&user, small_png(12, 10)).await;
+    let image = t.upload(&user, png(12, 10)).await;
     let link = t
         .vault
         .create_link(&user, image.image.id, seconds(3600))
@@ -354,7 +355,7 @@ async fn every_change_through_the_vault_drops_cached_links_at_once() {
             PlanId::ENTERPRISE
         };
         let user = t.user(Some(owner_plan)).await;
-        let image = t.upload(&user, small_png(12, 10)).await;
+        let image = t.upload(&user, png(12, 10)).await;
         let link = t
             .vault
             .create_link(&user, image.image.id, seconds(600))
@@ -553,7 +554,7 @@ async fn every_change_through_the_vault_drops_cached_accounts_at_once() {
 /// A ready thumbnail of a fresh image of `user`'s: the image's id and the thumbnail's
 /// resolved media object.
 async fn ready_thumbnail(t: &TestVault, user: &Account) -> (ImageId, imagevault_core::MediaObject) {
-    let view = t.upload(user, small_png(300, 600)).await;
+    let view = t.upload(user, png(300, 600)).await;
     t.run_jobs().await;
     let view = t.vault.get_image(user, view.image.id).await.unwrap();
     let key = view.thumbnails[0].storage_key.clone().unwrap();

@@ -8,12 +8,13 @@ use imagevault_core::queue::QueueDepth;
 use imagevault_core::repo::ImageFilter;
 use std::sync::atomic::Ordering;
 
+use imagevault_core::testing::images::{crafted_png, png};
 use imagevault_core::{
     AdminImageView, ImageId, PlanId, Regenerate, ThumbnailStatus, Totals, UserId, VaultConfig,
     VaultError,
 };
 
-use crate::harness::{TestVault, crafted_png, small_png};
+use crate::harness::TestVault;
 
 /// The dashboard counts users, images, bytes, pending and failed thumbnails and the
 /// queue's jobs, and only administrators see it.
@@ -22,7 +23,7 @@ async fn the_dashboard_counts_what_the_installation_holds() {
     let t = TestVault::new();
     let admin = t.admin().await;
     let user = t.user(Some(PlanId::BASIC)).await;
-    let good = t.upload(&user, small_png(100, 300)).await;
+    let good = t.upload(&user, png(100, 300)).await;
     let bad = t
         .upload(&user, crafted_png(64, 640, b"this is not a zlib stream"))
         .await;
@@ -83,8 +84,8 @@ async fn admins_list_every_users_images() {
     let bob = t.user(Some(PlanId::PREMIUM)).await;
     let mut uploaded = Vec::new();
     for (account, data) in [
-        (&alice, small_png(100, 300)),
-        (&bob, small_png(120, 300)),
+        (&alice, png(100, 300)),
+        (&bob, png(120, 300)),
         (&alice, crafted_png(64, 640, b"this is not a zlib stream")),
     ] {
         uploaded.push(t.upload(account, data).await.image.id);
@@ -183,8 +184,8 @@ async fn admins_delete_any_users_image() {
     let t = TestVault::new();
     let admin = t.admin().await;
     let user = t.user(Some(PlanId::PREMIUM)).await;
-    let kept = t.upload(&user, small_png(100, 300)).await;
-    let doomed = t.upload(&user, small_png(90, 300)).await;
+    let kept = t.upload(&user, png(100, 300)).await;
+    let doomed = t.upload(&user, png(90, 300)).await;
     t.run_jobs().await;
     let kept = t.vault.get_image(&user, kept.image.id).await.unwrap();
 
@@ -227,7 +228,7 @@ async fn failed_thumbnails_carry_their_reason() {
         .upload(&user, crafted_png(64, 640, b"this is not a zlib stream"))
         .await;
     t.clock.advance(TimeDelta::seconds(1));
-    let orphaned = t.upload(&user, small_png(100, 300)).await;
+    let orphaned = t.upload(&user, png(100, 300)).await;
     t.vault
         .storage()
         .delete(&orphaned.image.storage_key)
@@ -300,8 +301,8 @@ async fn retried_thumbnails_are_made_once_the_cause_is_gone() {
     let t = TestVault::with_config(config);
     let admin = t.admin().await;
     let user = t.user(Some(PlanId::PREMIUM)).await;
-    let first = t.upload(&user, small_png(100, 300)).await.image.id;
-    let second = t.upload(&user, small_png(90, 300)).await.image.id;
+    let first = t.upload(&user, png(100, 300)).await.image.id;
+    let second = t.upload(&user, png(90, 300)).await.image.id;
     t.storage.failing_puts.store(usize::MAX, Ordering::SeqCst);
     assert_eq!(t.run_jobs().await, 2);
     let failed = t.vault.get_image(&user, first).await.unwrap();
@@ -373,8 +374,8 @@ async fn regenerated_thumbnails_replace_their_objects() {
     let admin = t.admin().await;
     let user = t.user(Some(PlanId::PREMIUM)).await;
     let bystander = t.user(Some(PlanId::BASIC)).await;
-    let mine = t.upload(&user, small_png(100, 300)).await.image.id;
-    let theirs = t.upload(&bystander, small_png(100, 300)).await.image.id;
+    let mine = t.upload(&user, png(100, 300)).await.image.id;
+    let theirs = t.upload(&bystander, png(100, 300)).await.image.id;
     t.run_jobs().await;
     let keys = |view: &imagevault_core::ImageView| -> Vec<String> {
         view.thumbnails

@@ -23,39 +23,6 @@ pub(crate) fn fixture(name: &str) -> Bytes {
         .into()
 }
 
-/// A small generated RGB PNG, for tests that need many uploads.
-pub(crate) fn small_png(width: u32, height: u32) -> Bytes {
-    let pixels = image::RgbImage::from_fn(width, height, |x, y| {
-        image::Rgb([(x * 7) as u8, (y * 5) as u8, 90])
-    });
-    let mut out = std::io::Cursor::new(Vec::new());
-    pixels.write_to(&mut out, image::ImageFormat::Png).unwrap();
-    out.into_inner().into()
-}
-
-/// A structurally valid 8-bit RGB PNG with the given header size and raw IDAT payload,
-/// every chunk with a correct CRC: what only a decoder can find fault with.
-pub(crate) fn crafted_png(width: u32, height: u32, idat: &[u8]) -> Bytes {
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let mut hasher = crc32fast::Hasher::new();
-        hasher.update(kind);
-        hasher.update(data);
-        out.extend_from_slice(&hasher.finalize().to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&width.to_be_bytes());
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(&mut out, b"IDAT", idat);
-    chunk(&mut out, b"IEND", &[]);
-    out.into()
-}
-
 /// Storage that records which keys hold objects, can be told to fail writes and deletes,
 /// and to list objects without their times.
 #[derive(Debug)]
@@ -229,12 +196,12 @@ impl TestVault {
         self.vault.authenticate_token(token.expose()).await.unwrap()
     }
 
-    pub(crate) async fn upload(&self, account: &Account, data: Bytes) -> ImageView {
+    pub(crate) async fn upload(&self, account: &Account, data: impl Into<Bytes>) -> ImageView {
         self.vault
             .upload(
                 account,
                 Upload {
-                    data,
+                    data: data.into(),
                     ..Upload::default()
                 },
             )

@@ -2,12 +2,13 @@
 
 use bytes::Bytes;
 use imagevault_core::page::PageRequest;
+use imagevault_core::testing::images::{crafted_png, png};
 use imagevault_core::{
     Account, ImageError, ImageFormat, ImageLimits, PlanId, ThumbnailStatus, Upload, UserId,
     VaultError,
 };
 
-use crate::harness::{TestVault, crafted_png, fixture, small_png};
+use crate::harness::{TestVault, fixture};
 
 fn heights(view: &imagevault_core::ImageView) -> Vec<(u32, u32, u32, ThumbnailStatus)> {
     view.thumbnails
@@ -340,6 +341,7 @@ fn huge_png_header() -> Bytes {
         100_000,
         &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
     )
+    .into()
 }
 
 #[tokio::test]
@@ -387,7 +389,7 @@ async fn names_default_from_the_file_name_and_are_validated() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::BASIC)).await;
     let upload = |name: Option<&str>, file_name: Option<&str>| Upload {
-        data: small_png(4, 4),
+        data: png(4, 4).into(),
         name: name.map(str::to_owned),
         file_name: file_name.map(str::to_owned),
     };
@@ -436,7 +438,7 @@ async fn users_without_a_plan_cannot_upload() {
         .upload(
             &user,
             Upload {
-                data: small_png(2, 2),
+                data: png(2, 2).into(),
                 ..Upload::default()
             },
         )
@@ -458,7 +460,7 @@ async fn a_failed_insert_leaves_no_object_behind() {
         .upload(
             &ghost,
             Upload {
-                data: small_png(3, 3),
+                data: png(3, 3).into(),
                 ..Upload::default()
             },
         )
@@ -483,7 +485,7 @@ async fn a_storage_failure_fails_the_upload_cleanly() {
         .upload(
             &user,
             Upload {
-                data: small_png(3, 3),
+                data: png(3, 3).into(),
                 ..Upload::default()
             },
         )
@@ -504,7 +506,7 @@ async fn a_storage_failure_fails_the_upload_cleanly() {
 async fn deleting_an_image_removes_its_objects_and_links() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::ENTERPRISE)).await;
-    let view = t.upload(&user, small_png(40, 500)).await;
+    let view = t.upload(&user, png(40, 500)).await;
     t.run_jobs().await;
     let view = t.vault.get_image(&user, view.image.id).await.unwrap();
     let link = t

@@ -2,11 +2,12 @@
 
 use chrono::TimeDelta;
 use imagevault_core::page::PageRequest;
+use imagevault_core::testing::images::png;
 use imagevault_core::{
     ExpirySeconds, MediaCaching, PlanFeature, PlanId, VaultError, parse_image_id,
 };
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 fn seconds(n: i64) -> ExpirySeconds {
     ExpirySeconds::new(n).unwrap()
@@ -17,7 +18,7 @@ async fn only_plans_with_expiring_links_may_use_them() {
     let t = TestVault::new();
     for plan in [PlanId::BASIC, PlanId::PREMIUM] {
         let user = t.user(Some(plan)).await;
-        let view = t.upload(&user, small_png(8, 8)).await;
+        let view = t.upload(&user, png(8, 8)).await;
         let error = t
             .vault
             .create_link(&user, view.image.id, seconds(300))
@@ -59,7 +60,7 @@ async fn expiry_is_validated() {
 async fn links_expire_on_time_and_updates_move_the_deadline() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::ENTERPRISE)).await;
-    let view = t.upload(&user, small_png(30, 20)).await;
+    let view = t.upload(&user, png(30, 20)).await;
     let link = t
         .vault
         .create_link(&user, view.image.id, seconds(300))
@@ -123,7 +124,7 @@ async fn links_are_private_to_their_owner() {
     let t = TestVault::new();
     let alice = t.user(Some(PlanId::ENTERPRISE)).await;
     let bob = t.user(Some(PlanId::ENTERPRISE)).await;
-    let image = t.upload(&alice, small_png(10, 10)).await;
+    let image = t.upload(&alice, png(10, 10)).await;
     let link = t
         .vault
         .create_link(&alice, image.image.id, seconds(900))
@@ -184,7 +185,7 @@ async fn links_follow_the_owners_current_plan() {
     let t = TestVault::new();
     let admin = t.admin().await;
     let user = t.user(Some(PlanId::ENTERPRISE)).await;
-    let image = t.upload(&user, small_png(10, 10)).await;
+    let image = t.upload(&user, png(10, 10)).await;
     let link = t
         .vault
         .create_link(&user, image.image.id, seconds(3600))
@@ -219,8 +220,8 @@ async fn links_follow_the_owners_current_plan() {
 async fn link_lists_page_newest_first_and_filter_by_image() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::ENTERPRISE)).await;
-    let first = t.upload(&user, small_png(10, 10)).await;
-    let second = t.upload(&user, small_png(10, 10)).await;
+    let first = t.upload(&user, png(10, 10)).await;
+    let second = t.upload(&user, png(10, 10)).await;
     let mut made = Vec::new();
     for index in 0..5 {
         t.clock.advance(TimeDelta::seconds(1));

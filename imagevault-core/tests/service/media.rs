@@ -1,15 +1,16 @@
 //! Media resolution: originals gated by plan, thumbnails by readiness, malformed paths.
 
+use imagevault_core::testing::images::png;
 use imagevault_core::{MediaCaching, MediaKind, PlanId, VaultError};
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 #[tokio::test]
 async fn originals_are_served_only_while_the_plan_links_them() {
     let t = TestVault::new();
     let admin = t.admin().await;
     let user = t.user(Some(PlanId::PREMIUM)).await;
-    let view = t.upload(&user, small_png(20, 20)).await;
+    let view = t.upload(&user, png(20, 20)).await;
     let path = view.image.storage_key.to_string();
     let media = t.vault.resolve_media(&path).await.unwrap();
     assert_eq!(
@@ -25,14 +26,14 @@ async fn originals_are_served_only_while_the_plan_links_them() {
         .bytes()
         .await
         .unwrap();
-    assert_eq!(body, small_png(20, 20));
+    assert_eq!(body, png(20, 20));
     let ranged = t
         .vault
         .open_media(&media, Some(1..4))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(ranged.bytes().await.unwrap(), small_png(20, 20).slice(1..4));
+    assert_eq!(ranged.bytes().await.unwrap(), png(20, 20)[1..4]);
 
     let basic = imagevault_core::UserChanges {
         plan: Some(Some(PlanId::BASIC)),
@@ -61,7 +62,7 @@ async fn originals_are_served_only_while_the_plan_links_them() {
 async fn thumbnails_are_served_once_ready() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::BASIC)).await;
-    let view = t.upload(&user, small_png(300, 600)).await;
+    let view = t.upload(&user, png(300, 600)).await;
     t.run_jobs().await;
     let view = t.vault.get_image(&user, view.image.id).await.unwrap();
     let key = view.thumbnails[0].storage_key.clone().unwrap();
@@ -75,7 +76,7 @@ async fn thumbnails_are_served_once_ready() {
 async fn anything_else_is_not_found() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::PREMIUM)).await;
-    let view = t.upload(&user, small_png(20, 20)).await;
+    let view = t.upload(&user, png(20, 20)).await;
     let key = view.image.storage_key.to_string();
     let wrong_extension = key.replace(".png", ".jpg");
     let unknown =

@@ -2,9 +2,10 @@
 
 use chrono::TimeDelta;
 use imagevault_core::page::{Cursor, ListKind, PageRequest};
+use imagevault_core::testing::images::png;
 use imagevault_core::{ImageId, PageLimit, PlanId, VaultError};
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 fn ids(page: &imagevault_core::Page<imagevault_core::ImageView>) -> Vec<ImageId> {
     page.items.iter().map(|view| view.image.id).collect()
@@ -20,7 +21,7 @@ async fn pages_are_newest_first_and_stable_across_inserts() {
         if index % 3 == 0 {
             t.clock.advance(TimeDelta::milliseconds(5));
         }
-        uploaded.push(t.upload(&user, small_png(2, 2)).await.image.id);
+        uploaded.push(t.upload(&user, png(2, 2)).await.image.id);
     }
     let newest_first: Vec<ImageId> = {
         let mut all = t
@@ -61,7 +62,7 @@ async fn pages_are_newest_first_and_stable_across_inserts() {
 
     // New uploads between requests must not shift the following pages.
     t.clock.advance(TimeDelta::seconds(1));
-    let newer = t.upload(&user, small_png(2, 2)).await.image.id;
+    let newer = t.upload(&user, png(2, 2)).await.image.id;
     let second = t
         .vault
         .list_images(
@@ -121,7 +122,7 @@ async fn cursors_are_checked() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::BASIC)).await;
     for _ in 0..3 {
-        t.upload(&user, small_png(2, 2)).await;
+        t.upload(&user, png(2, 2)).await;
     }
     let limit = PageLimit::new(1).unwrap();
     let page = t
@@ -157,8 +158,8 @@ async fn users_see_only_their_own_images() {
     let t = TestVault::new();
     let alice = t.user(Some(PlanId::PREMIUM)).await;
     let bob = t.user(Some(PlanId::PREMIUM)).await;
-    let hers = t.upload(&alice, small_png(5, 5)).await;
-    let his = t.upload(&bob, small_png(5, 5)).await;
+    let hers = t.upload(&alice, png(5, 5)).await;
+    let his = t.upload(&bob, png(5, 5)).await;
     let bobs = t
         .vault
         .list_images(&bob, PageRequest::default())

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
+use imagevault_core::testing::images::png;
 use imagevault_core::{
     ImageFormat, ImageView, PlanId, Storage, StorageKey, SweepOptions, SweepReport,
 };
 
-use crate::harness::{TestVault, small_png};
+use crate::harness::TestVault;
 
 /// A vault whose clock reads the real time, as the storage dates its objects.
 fn vault() -> TestVault {
@@ -99,7 +100,7 @@ async fn referenced_objects_are_never_deleted() {
     let bob = t.user(Some(PlanId::ENTERPRISE)).await;
     let mut uploaded = Vec::new();
     for account in [&alice, &bob] {
-        uploaded.push((account, t.upload(account, small_png(40, 30)).await));
+        uploaded.push((account, t.upload(account, png(40, 30)).await));
     }
     t.run_jobs().await;
     let mut views: Vec<ImageView> = Vec::new();
@@ -107,7 +108,7 @@ async fn referenced_objects_are_never_deleted() {
         views.push(t.vault.get_image(account, view.image.id).await.unwrap());
     }
     // An upload whose thumbnails are not made yet.
-    views.push(t.upload(&bob, small_png(30, 40)).await);
+    views.push(t.upload(&bob, png(30, 40)).await);
     let expected = TestVault::expected_keys(&views);
     assert_eq!(expected.len(), 2 * 3 + 1, "{expected:?}");
     assert_eq!(t.storage.keys(), expected);
@@ -131,7 +132,7 @@ async fn only_orphans_go_in_batches_of_any_size() {
     let alice = t.user(Some(PlanId::PREMIUM)).await;
     let mut views = Vec::new();
     for _ in 0..2 {
-        views.push(t.upload(&alice, small_png(20, 20)).await);
+        views.push(t.upload(&alice, png(20, 20)).await);
     }
     t.run_jobs().await;
     let mut orphans = Vec::new();
@@ -165,9 +166,9 @@ async fn leftovers_of_deleted_images_and_users_are_swept() {
     let t = vault();
     let alice = t.user(Some(PlanId::PREMIUM)).await;
     let bob = t.user(Some(PlanId::ENTERPRISE)).await;
-    let doomed_image = t.upload(&alice, small_png(20, 30)).await;
-    let kept_image = t.upload(&alice, small_png(30, 20)).await;
-    let bobs_image = t.upload(&bob, small_png(25, 25)).await;
+    let doomed_image = t.upload(&alice, png(20, 30)).await;
+    let kept_image = t.upload(&alice, png(30, 20)).await;
+    let bobs_image = t.upload(&bob, png(25, 25)).await;
     t.run_jobs().await;
     let kept_image = t
         .vault
@@ -268,7 +269,7 @@ async fn failed_deletes_are_counted_and_retried_next_pass() {
 async fn an_object_whose_row_arrives_is_kept() {
     let t = vault();
     let alice = t.user(Some(PlanId::BASIC)).await;
-    let view = t.upload(&alice, small_png(20, 20)).await;
+    let view = t.upload(&alice, png(20, 20)).await;
     // The same object seen before its row: young, so kept.
     let record = t
         .vault

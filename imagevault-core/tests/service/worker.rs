@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::TimeDelta;
+use imagevault_core::testing::images::{crafted_png, png};
 use imagevault_core::{
     Job, JobOutcome, JobQueue, MemoryJobQueue, PlanId, PlanName, PlanSpec, ThumbnailHeights,
     ThumbnailStatus, UserChanges, VaultConfig,
 };
 
-use crate::harness::{TestVault, crafted_png, small_png};
+use crate::harness::TestVault;
 
 fn statuses(view: &imagevault_core::ImageView) -> Vec<(u32, ThumbnailStatus)> {
     view.thumbnails
@@ -72,7 +73,7 @@ async fn a_job_delivered_twice_makes_each_thumbnail_once() {
 async fn transient_failures_are_retried_with_backoff() {
     let t = TestVault::new();
     let user = t.user(Some(PlanId::BASIC)).await;
-    let view = t.upload(&user, small_png(100, 300)).await;
+    let view = t.upload(&user, png(100, 300)).await;
     t.storage.failing_puts.store(2, Ordering::SeqCst);
     let lease = std::time::Duration::from_secs(60);
     let mut delays = Vec::new();
@@ -107,7 +108,7 @@ async fn the_last_attempt_fails_the_thumbnails() {
     config.retry_base_delay = std::time::Duration::from_millis(10);
     let t = TestVault::with_config(config);
     let user = t.user(Some(PlanId::PREMIUM)).await;
-    let view = t.upload(&user, small_png(100, 300)).await;
+    let view = t.upload(&user, png(100, 300)).await;
     t.storage.failing_puts.store(usize::MAX, Ordering::SeqCst);
     let lease = std::time::Duration::from_secs(60);
     let mut outcomes = Vec::new();
@@ -204,7 +205,7 @@ async fn a_plan_change_backfills_missing_thumbnails() {
     };
     let custom = t.vault.create_plan(&admin, spec(&[100])).await.unwrap();
     let member = t.user(Some(custom.id)).await;
-    let image = t.upload(&member, small_png(50, 600)).await;
+    let image = t.upload(&member, png(50, 600)).await;
     t.run_jobs().await;
     t.vault
         .update_plan(&admin, custom.id, spec(&[100, 300]))
@@ -280,8 +281,8 @@ async fn the_reconciler_recovers_work_lost_with_a_worker() {
 async fn uploads_survive_a_full_queue() {
     let t = TestVault::with_queue(VaultConfig::default(), Arc::new(MemoryJobQueue::new(1)));
     let user = t.user(Some(PlanId::BASIC)).await;
-    let first = t.upload(&user, small_png(30, 300)).await;
-    let second = t.upload(&user, small_png(30, 300)).await;
+    let first = t.upload(&user, png(30, 300)).await;
+    let second = t.upload(&user, png(30, 300)).await;
     assert_eq!(
         t.run_jobs().await,
         1,
@@ -322,7 +323,7 @@ async fn the_lapsed_pass_leaves_missing_thumbnails_to_the_full_pass() {
     let t = TestVault::new();
     let admin = t.admin().await;
     let moved = t.user(Some(PlanId::BASIC)).await;
-    let moved_image = t.upload(&moved, small_png(30, 300)).await;
+    let moved_image = t.upload(&moved, png(30, 300)).await;
     t.run_jobs().await;
     t.vault
         .update_user(
@@ -340,7 +341,7 @@ async fn the_lapsed_pass_leaves_missing_thumbnails_to_the_full_pass() {
     let lost = lose_next_job(&t).await;
     assert!(matches!(lost, Job::BackfillOwner { .. }), "{lost:?}");
     let uploader = t.user(Some(PlanId::BASIC)).await;
-    let stranded = t.upload(&uploader, small_png(30, 300)).await;
+    let stranded = t.upload(&uploader, png(30, 300)).await;
     let lost = lose_next_job(&t).await;
     assert!(matches!(lost, Job::GenerateThumbnails { .. }), "{lost:?}");
 
@@ -395,7 +396,7 @@ async fn a_stopped_worker_leaves_no_job_reserved() {
     let test = TestVault::new();
     let owner = test.user(Some(PlanId::PREMIUM)).await;
     for _ in 0..12 {
-        test.upload(&owner, small_png(64, 48)).await;
+        test.upload(&owner, png(64, 48)).await;
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn({
@@ -414,7 +415,7 @@ async fn a_stopped_worker_leaves_no_job_reserved() {
     // Stop while jobs are still coming in, so some loops are waiting in `reserve`.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     for _ in 0..4 {
-        test.upload(&owner, small_png(32, 24)).await;
+        test.upload(&owner, png(32, 24)).await;
     }
     let _ = stop.send(());
     tokio::time::timeout(std::time::Duration::from_secs(30), worker)
