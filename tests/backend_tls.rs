@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use imagevault::ImageId;
+use imagevault::backend::Job;
 use imagevault::backends::{BackendError, BackendOptions, Backends};
-use imagevault::{ImageId, Job};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use tempfile::TempDir;
 

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use imagevault::backend::UserRepo as _;
+use imagevault::core::ApiToken;
 use imagevault::sqlx::PostgresRepo;
-use imagevault::{ApiToken, UserRepo as _};
 use reqwest::{Method, StatusCode};
 use sqlx::Connection as _;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

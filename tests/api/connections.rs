@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::body::Bytes;
 use futures::stream::BoxStream;
-use imagevault::storage::{KeyPrefix, ListedObject, ObjectInfo, StorageError, StoredObject};
-use imagevault::{ImageFormat, ObjectStorage, Storage, StorageKey};
+use imagevault::backend::storage::{
+    KeyPrefix, ListedObject, ObjectInfo, StorageError, StoredObject,
+};
+use imagevault::backend::{Storage, StorageKey};
+use imagevault::{ImageFormat, ObjectStorage};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;

@@ -893,7 +893,7 @@ async fn the_images_page_lists_every_users_images_and_filters_them() {
         .vault
         .admin_list_images(
             &admin_account(&app).await,
-            imagevault::ImageFilter {
+            imagevault::core::ImageFilter {
                 owner: None,
                 failed_thumbnails_only: true,
             },

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use imagevault::axum::RouterConfig;
+use imagevault::backend::ManualClock;
 use imagevault::backends::{BackendOptions, Backends};
 use imagevault::server::{ServeOptions, serve};
-use imagevault::{Account, ManualClock, NewUser, Password, PlanId, Username, Vault, VaultConfig};
+use imagevault::{Account, NewUser, Password, PlanId, Username, Vault, VaultConfig};
 use imagevault::{ImageLimits, WorkerOptions};
 // The images most tests upload, built by the core's test builders.
 pub(crate) use imagevault_core::testing::images::{SHORT_IDAT, crafted_png, jpeg, png};
@@ -64,7 +65,7 @@ pub(crate) struct AppOptions {
     /// Changes to the server's options (connection limits, the router's) before it starts.
     pub(crate) serve: fn(&mut ServeOptions),
     /// A storage to use instead of the media directory's (a test double).
-    pub(crate) storage: Option<std::sync::Arc<dyn imagevault::Storage>>,
+    pub(crate) storage: Option<std::sync::Arc<dyn imagevault::backend::Storage>>,
     /// The database URL; default a fresh SQLite file in the test's directory.
     pub(crate) database: Option<String>,
 }
@@ -246,7 +247,7 @@ impl TestApp {
 
     /// The time the server reads, as the manual clock holds it.
     pub(crate) fn now(&self) -> DateTime<Utc> {
-        imagevault::Clock::now(&self.clock)
+        imagevault::backend::Clock::now(&self.clock)
     }
 
     /// The number of files in the media directory.

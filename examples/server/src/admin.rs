@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::io::BufRead as _;
 
 use anyhow::{Context as _, bail};
-use imagevault::page::{Direction, KeysetQuery, Positioned};
-use imagevault::repo::RepoError;
+use imagevault::backend::Repo;
+use imagevault::backend::page::{Direction, KeysetQuery, Positioned};
+use imagevault::backend::repo::RepoError;
+use imagevault::core::{PlanName, ThumbnailHeights};
 use imagevault::{
-    NewUser, Password, Plan, PlanId, PlanName, PlanSpec, Repo, ThumbnailHeights, User, UserChanges,
-    Username, Vault, VaultError,
+    NewUser, Password, Plan, PlanId, PlanSpec, User, UserChanges, Username, Vault, VaultError,
 };
 
 use crate::cli::{AdminCommand, PasswordArgs};
@@ -310,9 +311,9 @@ fn yes_no(value: bool) -> &'static str {
 mod tests {
     use std::time::Duration;
 
-    use imagevault::{
-        Clock as _, MemoryRepo, PasswordHash, PlanRepo as _, SystemClock, UserId, UserRepo as _,
-    };
+    use imagevault::backend::{Clock as _, PlanRepo as _, SystemClock, UserRepo as _};
+    use imagevault::core::PasswordHash;
+    use imagevault::{MemoryRepo, UserId};
 
     use super::*;
 

@@ -6,14 +6,14 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use imagevault::DEFAULT_MAX_UPLOADS_PER_USER;
 use imagevault::axum::RouterConfig;
 use imagevault::backends::BackendOptions;
-use imagevault::server::ServeOptions;
-use imagevault::{
-    ImageLimits, Password, SweepOptions, ThrottleConfig, ThumbnailHeight, VaultConfig,
-    WorkerOptions,
+use imagevault::core::{
+    DEFAULT_DECODE_MEMORY_BYTES, DEFAULT_MAX_UPLOADS_PER_USER, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_SESSION_LIFETIME, ThumbnailHeight,
 };
+use imagevault::server::ServeOptions;
+use imagevault::{ImageLimits, Password, SweepOptions, ThrottleConfig, VaultConfig, WorkerOptions};
 
 /// [`WorkerOptions::DEFAULT_CONCURRENCY`] as the type of `--worker-concurrency`.
 const DEFAULT_WORKER_CONCURRENCY: u16 = narrow(WorkerOptions::DEFAULT_CONCURRENCY);
@@ -167,7 +167,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_DECODE_MEMORY_BYTES",
-        default_value_t = imagevault::DEFAULT_DECODE_MEMORY_BYTES,
+        default_value_t = DEFAULT_DECODE_MEMORY_BYTES,
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) decode_memory_bytes: u64,
@@ -189,7 +189,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_SESSION_IDLE_TIMEOUT_SECS",
-        default_value_t = imagevault::DEFAULT_SESSION_IDLE_TIMEOUT.as_secs(),
+        default_value_t = DEFAULT_SESSION_IDLE_TIMEOUT.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) session_idle_timeout_secs: u64,
@@ -200,7 +200,7 @@ pub(crate) struct Global {
         long,
         global = true,
         env = "IMAGEVAULT_SESSION_LIFETIME_SECS",
-        default_value_t = imagevault::DEFAULT_SESSION_LIFETIME.as_secs(),
+        default_value_t = DEFAULT_SESSION_LIFETIME.as_secs(),
         value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub(crate) session_lifetime_secs: u64,

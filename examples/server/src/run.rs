@@ -10,8 +10,8 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use imagevault::axum::RouterConfig;
+use imagevault::backend::page::KeysetQuery;
 use imagevault::backends::{self, BackendOptions, Backends, redact_url};
-use imagevault::page::KeysetQuery;
 use imagevault::server::{ServeOptions, serve};
 use imagevault::{
     ImageLimits, NewUser, Password, PlanId, Username, Vault, VaultConfig, VaultError, WorkerOptions,

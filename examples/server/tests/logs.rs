@@ -189,10 +189,10 @@ async fn the_log_of_a_run_holds_no_secret_and_no_media_capability() {
     }
 
     // A cursor carrying a time PostgreSQL cannot compare: a 400 on the cursor, not a 503.
-    let forged = imagevault::page::Cursor {
-        kind: imagevault::page::ListKind::Images,
-        direction: imagevault::page::Direction::Older,
-        position: imagevault::page::Keyset {
+    let forged = imagevault::core::page::Cursor {
+        kind: imagevault::core::page::ListKind::Images,
+        direction: imagevault::core::page::Direction::Older,
+        position: imagevault::core::page::Keyset {
             created_at: "-200000-01-01T00:00:00Z"
                 .parse()
                 .expect("a time chrono holds"),
