@@ -14,9 +14,12 @@
 //! # });
 //! ```
 //!
-//! The repository suite is also a macro, [`repo_conformance_tests!`](crate::repo_conformance_tests),
-//! that expands into one `#[tokio::test]` per check, so that a backend breaking two rules
-//! fails two tests:
+//! Each suite is also a macro that expands into one `#[tokio::test]` per check, so that a
+//! backend breaking two rules fails two tests:
+//! [`repo_conformance_tests!`](crate::repo_conformance_tests),
+//! [`queue_conformance_tests!`](crate::queue_conformance_tests) and
+//! [`storage_conformance_tests!`](crate::storage_conformance_tests). This is how the
+//! built-in backends run them:
 //!
 //! ```
 //! mod memory {
