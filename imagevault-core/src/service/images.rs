@@ -405,10 +405,7 @@ mod tests {
     use crate::{MemoryRepo, NewUser, ObjectStorage, Password, PlanId, Username};
 
     fn png() -> Bytes {
-        let pixels = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([x as u8, y as u8, 9]));
-        let mut out = std::io::Cursor::new(Vec::new());
-        pixels.write_to(&mut out, image::ImageFormat::Png).unwrap();
-        out.into_inner().into()
+        crate::testing::images::png(40, 30).into()
     }
 
     /// A vault on `queue` with a Basic user, signed in.
