@@ -79,7 +79,7 @@ pub mod prelude {
 /// For writers of backends: the three ports, the records they keep, and their errors.
 ///
 /// An application that only uses the built-in backends needs none of this. The
-/// conformance suites that a new backend must pass are in [`testing`](crate::testing)
+/// conformance suites that a new backend must pass are in `imagevault::testing`
 /// (feature `testing`).
 pub mod backend {
     pub use imagevault_core::repo::{
