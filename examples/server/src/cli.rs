@@ -297,13 +297,41 @@ pub(crate) enum Command {
     /// Manage users and plans directly in the database
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Exit 0 when the server listening on --bind answers `GET /healthz` with 200 in time,
+    /// else 1: a container HEALTHCHECK that needs no curl
+    Healthcheck(HealthcheckArgs),
+    /// Print the shell completion script to standard output, e.g. `imagevault-server
+    /// completions bash > /usr/share/bash-completion/completions/imagevault-server`
+    Completions {
+        /// The shell to complete in
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The address `serve` listens on, and `healthcheck` asks, by default.
+const DEFAULT_BIND: &str = "127.0.0.1:8000";
+
+/// Options of `healthcheck`.
+#[derive(Debug, Args)]
+pub(crate) struct HealthcheckArgs {
+    /// The address the server listens on; a wildcard such as 0.0.0.0:8000 is asked on loopback
+    #[arg(long, env = "IMAGEVAULT_BIND", default_value = DEFAULT_BIND)]
+    pub(crate) bind: String,
+
+    /// How long the answer may take, in seconds
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
+    pub(crate) timeout_secs: u64,
 }
 
 /// Options of `serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// Address to listen on; port 0 picks a free port
-    #[arg(long, env = "IMAGEVAULT_BIND", default_value = "127.0.0.1:8000")]
+    #[arg(long, env = "IMAGEVAULT_BIND", default_value = DEFAULT_BIND)]
     pub(crate) bind: String,
 
     /// Base URL of absolute links in responses (default: `http://<bound address>`)

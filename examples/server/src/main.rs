@@ -8,6 +8,7 @@
 
 mod admin;
 mod cli;
+mod healthcheck;
 mod run;
 mod shutdown;
 mod sweep;
@@ -52,6 +53,17 @@ fn main() -> ExitCode {
                 let vault = run::open_vault(&cli.global).await?;
                 admin::run(&vault, command).await
             }
+            Command::Healthcheck(args) => healthcheck::run(args).await,
+            Command::Completions { shell } => {
+                let mut command = <Cli as clap::CommandFactory>::command();
+                clap_complete::generate(
+                    shell,
+                    &mut command,
+                    "imagevault-server",
+                    &mut std::io::stdout(),
+                );
+                Ok(())
+            }
         }
     });
     match result {
@@ -83,7 +95,10 @@ fn init_logging(directive: Option<&str>, command: &Command) -> anyhow::Result<()
     let default = match command {
         // A sweep logs each object it deletes.
         Command::Serve(_) | Command::Worker(_) | Command::Sweep(_) => "info",
-        Command::Migrate | Command::Admin(_) => "warn",
+        Command::Migrate
+        | Command::Admin(_)
+        | Command::Healthcheck(_)
+        | Command::Completions { .. } => "warn",
     };
     let directive = directive.or(from_rust_log.as_deref()).unwrap_or(default);
     let filter = EnvFilter::try_new(directive).with_context(|| {

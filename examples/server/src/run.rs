@@ -182,20 +182,29 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
 /// `http://<address>`, with a loopback address in place of an unspecified one
 /// (`0.0.0.0`, `::`), which no client can use.
 fn default_public_url(address: SocketAddr) -> String {
-    let mut address = address;
+    let reachable = reachable_address(address);
+    if reachable != address {
+        tracing::warn!(
+            %address,
+            "listening on all interfaces: absolute urls in responses use {}; set --public-url to the address clients use",
+            reachable.ip()
+        );
+    }
+    format!("http://{reachable}")
+}
+
+/// `address`, or for an unspecified one (`0.0.0.0`, `::`), which no client can connect
+/// to, the loopback address of its family on the same port.
+pub(crate) fn reachable_address(mut address: SocketAddr) -> SocketAddr {
     if address.ip().is_unspecified() {
         let loopback: std::net::IpAddr = if address.is_ipv4() {
             std::net::Ipv4Addr::LOCALHOST.into()
         } else {
             std::net::Ipv6Addr::LOCALHOST.into()
         };
-        tracing::warn!(
-            %address,
-            "listening on all interfaces: absolute urls in responses use {loopback}; set --public-url to the address clients use"
-        );
         address.set_ip(loopback);
     }
-    format!("http://{address}")
+    address
 }
 
 fn worker_options(concurrency: u16) -> WorkerOptions {

@@ -902,3 +902,53 @@ fn sweep_deletes_old_unreferenced_files_and_nothing_else() {
     assert_eq!(row(&swept.stdout, "referenced")[1], "3", "{swept:?}");
     assert_eq!(files_under(&media), uploaded);
 }
+
+#[test]
+fn healthcheck_passes_against_a_running_server_and_fails_against_a_closed_port() {
+    let workspace = Workspace::new();
+    let server = workspace.start(&["serve", "--bind", "127.0.0.1:0"], &[]);
+    let bind = format!("0.0.0.0:{}", server.port);
+    let passed = workspace.run_with(&["healthcheck"], &[("IMAGEVAULT_BIND", &bind)], "");
+    assert!(passed.status.success(), "{}", passed.stderr);
+    assert!(passed.stdout.contains("/healthz: 200"), "{}", passed.stdout);
+
+    let (status, stderr) = server.terminate();
+    assert!(
+        status.success(),
+        "exit status after SIGTERM: {status}\n{stderr}"
+    );
+    let failed = workspace.run(&["healthcheck", "--bind", &bind, "--timeout-secs", "2"]);
+    assert!(!failed.status.success(), "a stopped server is not healthy");
+    assert!(
+        failed.stderr.contains("cannot connect to 127.0.0.1"),
+        "{}",
+        failed.stderr
+    );
+
+    let refused = workspace.run(&["healthcheck", "--timeout-secs", "0"]);
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("1..=300"), "{}", refused.stderr);
+}
+
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    let workspace = Workspace::new();
+    // fish names a long option `-l database`; bash and zsh write `--database`.
+    for (shell, option) in [
+        ("bash", "--database"),
+        ("zsh", "--database"),
+        ("fish", "-l database"),
+    ] {
+        let script = workspace.run(&["completions", shell]).success().stdout;
+        for word in ["healthcheck", "list-users", option] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let unknown = workspace.run(&["completions", "tcsh"]);
+    assert!(!unknown.status.success());
+    assert!(
+        unknown.stderr.contains("bash") && unknown.stderr.contains("fish"),
+        "the error lists the shells: {}",
+        unknown.stderr
+    );
+}
