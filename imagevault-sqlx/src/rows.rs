@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::{Direction, KeysetQuery};
+use imagevault_core::repo::WorkScope;
 use imagevault_core::{
     ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, Plan,
     PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus,
@@ -725,10 +726,20 @@ impl<H: StoredHeights> CandidateRow<H> {
 /// The `claim_thumbnail_work` condition of [`WorkScope::LapsedLeases`] on images `i`, with
 /// `stale_before` as `$1`: answered from the partial index of pending rows
 /// (`thumbnails_pending`).
-///
-/// [`WorkScope::LapsedLeases`]: imagevault_core::repo::WorkScope::LapsedLeases
-pub(crate) const LAPSED_LEASE_CONDITION: &str = "AND i.id IN (SELECT t.image_id FROM thumbnails t \
+const LAPSED_LEASE_CONDITION: &str = "AND i.id IN (SELECT t.image_id FROM thumbnails t \
      WHERE t.status = 'pending' AND t.updated_at < $1)";
+
+/// The condition (starting with `AND`, empty for every image) that limits a claim of
+/// thumbnail work over `images i JOIN users u` to `scope`, and the id to bind as `$3` when
+/// it names one. `$1` is the time before which a pending row's lease has lapsed.
+pub(crate) fn work_scope_condition(scope: WorkScope) -> (&'static str, Option<Uuid>) {
+    match scope {
+        WorkScope::All => ("", None),
+        WorkScope::LapsedLeases => (LAPSED_LEASE_CONDITION, None),
+        WorkScope::Owner(owner) => ("AND i.owner = $3", Some(owner.as_uuid())),
+        WorkScope::Plan(plan) => ("AND u.plan_id = $3", Some(plan.as_uuid())),
+    }
+}
 
 /// The keyset part of a list query over columns `created_at` and `id` (qualified by
 /// `alias`): the condition (starting with `AND`), the order and the limit, numbering its

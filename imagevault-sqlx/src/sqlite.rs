@@ -413,12 +413,7 @@ impl Dialect for SqliteRepo {
         stale_before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError> {
-        let (scope_condition, scope_id) = match scope {
-            WorkScope::All => ("", None),
-            WorkScope::LapsedLeases => (rows::LAPSED_LEASE_CONDITION, None),
-            WorkScope::Owner(owner) => ("AND i.owner = $3", Some(owner.as_uuid())),
-            WorkScope::Plan(plan) => ("AND u.plan_id = $3", Some(plan.as_uuid())),
-        };
+        let (scope_condition, scope_id) = rows::work_scope_condition(scope);
         // Candidates are images with a plan height that has no row, or a lapsed pending
         // row, oldest first. The write lock makes the claim atomic.
         let sql = format!(
