@@ -6,13 +6,14 @@
 //! A missing or wrong credential is a 401 with `WWW-Authenticate` challenges. Repeated
 //! failures are throttled by the service (429 with `Retry-After`): Basic logins per
 //! username from one client, per username and per client; bad tokens per client. The client
-//! is the peer's address ([`client_key`]: IPv6 by its /64) when the router is served with
-//! [`ConnectInfo`] (`into_make_service_with_connect_info::<SocketAddr>()`); without it,
-//! Basic logins are throttled per username only and bad tokens not at all.
+//! is the request's client address ([`client_key`]: IPv6 by its /64): the peer's, or behind
+//! a trusted proxy the forwarded one (see `client_address`), when the router is served with
+//! [`ConnectInfo`](axum::extract::ConnectInfo)
+//! (`into_make_service_with_connect_info::<SocketAddr>()`); without it, Basic logins are
+//! throttled per username only and bad tokens not at all. Every successful authentication
+//! records the user's id on the request's log span.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::Extensions;
 use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
@@ -22,8 +23,10 @@ use base64::engine::general_purpose::STANDARD;
 use imagevault_core::{Account, SessionSecret, Vault, VaultError, client_key};
 
 use crate::AppState;
+use crate::client_address::ClientAddress;
 use crate::config::RouterConfig;
 use crate::error::ApiError;
+use crate::layers::record_user;
 use crate::session_cookie::{header_token, presented_secret};
 
 /// Which site made the request, as browsers tell (Fetch Metadata); `http` has no constant.
@@ -127,10 +130,13 @@ impl FromRequestParts<AppState> for Caller {
                     None => vault.authenticate_token(&token).await,
                 };
                 match authenticated {
-                    Ok(account) => Ok(Self {
-                        account,
-                        token: Some(token),
-                    }),
+                    Ok(account) => {
+                        record_user(&account.user);
+                        Ok(Self {
+                            account,
+                            token: Some(token),
+                        })
+                    }
                     Err(VaultError::InvalidCredentials) => {
                         Err(ApiError::unauthorized("Invalid token."))
                     }
@@ -159,10 +165,13 @@ async fn session_caller(
 ) -> Result<Caller, ApiError> {
     check_csrf(parts, secret, header_token(&parts.headers), &state.config)?;
     match state.vault.authenticate_session(secret).await {
-        Ok(account) => Ok(Caller {
-            account,
-            token: None,
-        }),
+        Ok(account) => {
+            record_user(&account.user);
+            Ok(Caller {
+                account,
+                token: None,
+            })
+        }
         Err(VaultError::InvalidCredentials) => Err(ApiError::unauthorized(
             "Your session has ended; sign in again.",
         )),
@@ -267,29 +276,33 @@ fn same_origin(origin: &str, public_url: &str) -> bool {
     origin.contains("://") && origin_of(origin) == origin_of(public_url)
 }
 
-/// The throttling key of the peer's address, when the router is served with
-/// [`ConnectInfo`]; requests handed to the router directly (`oneshot` in tests) have none.
+/// The throttling key of the request's client address, when the router is served with
+/// [`ConnectInfo`](axum::extract::ConnectInfo); requests handed to the router directly
+/// (`oneshot` in tests) have none.
 pub(crate) fn client_address(extensions: &Extensions) -> Option<String> {
     extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| client_key(address.ip()))
+        .get::<ClientAddress>()
+        .map(|ClientAddress(address)| client_key(*address))
 }
 
-/// A password login, throttled per client as well when the client is known.
+/// A password login, throttled per client as well when the client is known; a success is
+/// recorded on the request's log span.
 pub(crate) async fn authenticate_password(
     vault: &Vault,
     client: Option<&str>,
     username: &str,
     password: &str,
 ) -> Result<Account, VaultError> {
-    match client {
+    let account = match client {
         Some(client) => {
             vault
                 .authenticate_password_from(username, password, client)
                 .await
         }
         None => vault.authenticate_password(username, password).await,
-    }
+    }?;
+    record_user(&account.user);
+    Ok(account)
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! [`RouterConfig`]: the public base URL and the HTTP-level limits of the router.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use ipnet::IpNet;
 
 /// How the router presents itself and bounds requests.
 ///
@@ -19,6 +22,8 @@ pub struct RouterConfig {
     request_timeout: Duration,
     body_read_timeout: Duration,
     max_concurrent_uploads: usize,
+    /// Shared with the middleware that reads it on every request.
+    trusted_proxies: Arc<[IpNet]>,
 }
 
 /// A [`RouterConfig`] value that cannot work.
@@ -30,6 +35,11 @@ pub enum ConfigError {
         "invalid public url {0:?}; use an absolute http or https url such as http://127.0.0.1:8000 or https://images.example.com/prefix"
     )]
     PublicUrl(String),
+    /// A trusted proxy is neither a network in CIDR form nor an IP address.
+    #[error(
+        "invalid trusted proxy {0:?}; use a network in CIDR form such as 10.0.0.0/8 or fd00::/8, or one address such as 192.0.2.1"
+    )]
+    TrustedProxy(String),
 }
 
 impl RouterConfig {
@@ -63,9 +73,7 @@ impl RouterConfig {
         }
         Ok(Self {
             public_url: trimmed.to_owned(),
-            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
-            body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
-            max_concurrent_uploads: Self::DEFAULT_MAX_CONCURRENT_UPLOADS,
+            ..Self::default()
         })
     }
 
@@ -92,6 +100,40 @@ impl RouterConfig {
     pub fn max_concurrent_uploads(mut self, uploads: usize) -> Self {
         self.max_concurrent_uploads = uploads.max(1);
         self
+    }
+
+    /// Sets the proxies (networks; default none) whose `Forwarded` and `X-Forwarded-For`
+    /// headers are believed for the client address, which requests are logged with and
+    /// failed logins are throttled by. From any other peer those headers are ignored.
+    ///
+    /// From a trusted peer, the chain of `Forwarded` (RFC 7239 `for=`) is read when the
+    /// request has that header, else that of `X-Forwarded-For`, and walked from the right
+    /// as nginx's `real_ip_recursive` does: the first address outside these networks is
+    /// the client (all inside: the left-most). An entry that is no IP address (`unknown`,
+    /// garbage) stops the walk and the peer is the client. A proxy must therefore drop the
+    /// one of the two headers it does not write.
+    ///
+    /// ```
+    /// use imagevault_axum::{RouterConfig, parse_trusted_proxy};
+    ///
+    /// let config = RouterConfig::default()
+    ///     .trusted_proxies([parse_trusted_proxy("10.0.0.0/8")?, parse_trusted_proxy("::1")?]);
+    /// assert_eq!(config.trusted_proxy_networks().len(), 2);
+    /// # Ok::<(), imagevault_axum::ConfigError>(())
+    /// ```
+    pub fn trusted_proxies(mut self, networks: impl IntoIterator<Item = IpNet>) -> Self {
+        self.trusted_proxies = networks.into_iter().collect();
+        self
+    }
+
+    /// The networks of the trusted proxies.
+    pub fn trusted_proxy_networks(&self) -> &[IpNet] {
+        &self.trusted_proxies
+    }
+
+    /// The trusted proxies' networks, shared.
+    pub(crate) fn shared_trusted_proxies(&self) -> Arc<[IpNet]> {
+        Arc::clone(&self.trusted_proxies)
     }
 
     /// How many uploads are received and stored at once.
@@ -137,6 +179,7 @@ impl Default for RouterConfig {
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
             body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             max_concurrent_uploads: Self::DEFAULT_MAX_CONCURRENT_UPLOADS,
+            trusted_proxies: Arc::new([]),
         }
     }
 }

@@ -1,24 +1,32 @@
 //! The middleware around every route: request ids, tracing, a timeout, compression of
 //! JSON, and a last pass that gives every error a JSON body.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::Body;
+use axum::extract::MatchedPath;
 use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use axum::response::IntoResponse;
+use imagevault_core::User;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::field::{Empty, display};
+use tracing::{Level, Span};
 
+use crate::client_address::{self, ClientAddress};
 use crate::config::RouterConfig;
 use crate::error::ApiError;
 
 pub(crate) fn apply(router: Router, config: &RouterConfig) -> Router {
     let timeout = config.timeout();
-    // Layers run outermost last-added: request id, tracing, compression, JSON errors,
-    // timeout, then the route.
+    // Layers run outermost last-added: request id, client address, tracing, compression,
+    // JSON errors, timeout, then the route (whose template a route layer records, as only
+    // the router knows it).
     router
+        .route_layer(axum::middleware::map_request(record_route))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
@@ -30,24 +38,71 @@ pub(crate) fn apply(router: Router, config: &RouterConfig) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<Body>| {
-                    let request_id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|value| value.to_str().ok())
-                        .unwrap_or("");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %loggable_path(request.uri().path()),
-                        request_id,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                .make_span_with(request_span)
+                .on_response(log_response)
                 .on_failure(DefaultOnFailure::new().level(Level::WARN)),
         )
+        .layer(axum::middleware::map_request_with_state(
+            config.shared_trusted_proxies(),
+            client_address::insert,
+        ))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unusable_request_id))
+}
+
+/// The span of one request, which every log line of the request carries: its id, method,
+/// path (capability URLs redacted) and client address, and, recorded once known, its route
+/// template and the authenticated user's id.
+fn request_span(request: &Request<Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let client_address = request
+        .extensions()
+        .get::<ClientAddress>()
+        .map(|ClientAddress(address)| display(address));
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %loggable_path(request.uri().path()),
+        request_id,
+        client_address,
+        route = Empty,
+        user_id = Empty,
+    )
+}
+
+/// Records the route template (`/api/images/{id}/`, never the raw path with its ids) on
+/// the request's span.
+async fn record_route(request: Request<Body>) -> Request<Body> {
+    if let Some(route) = request.extensions().get::<MatchedPath>() {
+        Span::current().record("route", route.as_str());
+    }
+    request
+}
+
+/// Records the authenticated user's id on the request's span, wherever authentication
+/// succeeds.
+pub(crate) fn record_user(user: &User) {
+    Span::current().record("user_id", display(&user.id));
+}
+
+/// The request's completion line: status and latency in milliseconds, as numbers.
+fn log_response(response: &Response<Body>, latency: Duration, _span: &Span) {
+    tracing::info!(
+        status = response.status().as_u16(),
+        latency_ms = latency_ms(latency),
+        "finished processing request"
+    );
+}
+
+/// Milliseconds with microsecond precision: `1.234`.
+fn latency_ms(latency: Duration) -> f64 {
+    // Whole microseconds first, so the figure has no float noise (`1.2340000000000002`).
+    let micros = u32::try_from(latency.as_micros()).unwrap_or(u32::MAX);
+    f64::from(micros) / 1000.0
 }
 
 /// The longest client-supplied `X-Request-Id` that is kept.

@@ -3,6 +3,7 @@
 
 mod auth;
 mod body_timeout;
+mod client_address;
 mod config;
 #[cfg(feature = "console")]
 mod console;
@@ -22,8 +23,12 @@ use axum::routing::MethodRouter;
 use imagevault_core::Vault;
 
 pub use auth::Caller;
+pub use client_address::parse_trusted_proxy;
 pub use config::{ConfigError, RouterConfig};
 pub use error::{ApiError, ErrorBody, FieldErrors};
+/// An IP network in CIDR form, as [`RouterConfig::trusted_proxies`] takes (the `ipnet`
+/// crate's).
+pub use ipnet::IpNet;
 pub use openapi::openapi;
 
 /// What every handler sees: the service and the router's configuration.

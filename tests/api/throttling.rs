@@ -483,3 +483,101 @@ async fn an_honest_basic_client_pays_for_one_password_check_until_the_account_ch
     basic_me(&app, "premium", "a brand new password").await;
     assert_eq!(app.vault.password_checks(), after_change + 1);
 }
+
+/// Options whose router believes the forwarding headers of 127.0.0.2 only.
+fn behind_proxy_at_127_0_0_2() -> AppOptions {
+    AppOptions {
+        serve: |options| {
+            let router = std::mem::take(&mut options.router);
+            options.router = router
+                .trusted_proxies([imagevault::axum::parse_trusted_proxy("127.0.0.2").unwrap()]);
+        },
+        ..AppOptions::default()
+    }
+}
+
+/// A wrong-password token login from `client`, forwarded for `forwarded_for`.
+fn forwarded_wrong_login(client: &Client, app: &TestApp, forwarded_for: &str) -> RequestBuilder {
+    client
+        .post(app.endpoint("/api/auth/token/"))
+        .header("X-Forwarded-For", forwarded_for)
+        .json(&json!({"username": "premium", "password": "wrong password"}))
+}
+
+/// How many of `answers` were checked (400) and how many refused (429); anything else
+/// fails the test.
+fn checked_and_refused<'a>(
+    answers: impl IntoIterator<Item = &'a (StatusCode, Option<String>, Value)>,
+) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for (status, _, body) in answers {
+        match *status {
+            StatusCode::BAD_REQUEST => counts.0 += 1,
+            StatusCode::TOO_MANY_REQUESTS => counts.1 += 1,
+            other => panic!("{other}: {body}"),
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own() {
+    let app = spawn_app_with(behind_proxy_at_127_0_0_2()).await;
+    let proxy = client_from("127.0.0.2");
+    // Two clients behind the proxy guess at once, 8 times each; the first one also sends
+    // a forged address first, which the proxy's appended one overrides.
+    let attempts = (0..16)
+        .map(|i| {
+            let forwarded = if i % 2 == 0 {
+                "203.0.113.9, 198.51.100.1"
+            } else {
+                "198.51.100.2"
+            };
+            forwarded_wrong_login(&proxy, &app, forwarded)
+        })
+        .collect();
+    let answers = send_all(attempts).await;
+    assert_eq!(checked_and_refused(answers.iter().step_by(2)), (5, 3));
+    assert_eq!(
+        checked_and_refused(answers.iter().skip(1).step_by(2)),
+        (5, 3)
+    );
+
+    // A third client behind the same proxy is not held back, and Forwarded is read too.
+    let answers = send_all(vec![
+        proxy
+            .post(app.endpoint("/api/auth/token/"))
+            .header("X-Forwarded-For", "198.51.100.3")
+            .json(&json!({"username": "premium", "password": app.premium.password})),
+        forwarded_wrong_login(&proxy, &app, "198.51.100.1")
+            .header("Forwarded", "for=\"[2001:db8::1]:4711\""),
+    ])
+    .await;
+    assert_eq!(answers[0].0, StatusCode::OK, "{answers:?}");
+    assert_eq!(answers[1].0, StatusCode::BAD_REQUEST, "{answers:?}");
+}
+
+#[tokio::test]
+async fn from_an_untrusted_peer_forwarding_headers_are_ignored() {
+    let app = spawn_app_with(behind_proxy_at_127_0_0_2()).await;
+    let spoofer = client_from("127.0.0.3");
+    // Every attempt claims another address: all count against the peer.
+    let attempts = (0..8)
+        .map(|i| forwarded_wrong_login(&spoofer, &app, &format!("198.51.100.{}", 10 + i)))
+        .collect();
+    assert_eq!(checked_and_refused(&send_all(attempts).await), (5, 3));
+    let (status, retry_after, _) = send_all(vec![
+        forwarded_wrong_login(&spoofer, &app, "198.51.100.99")
+            .header("Forwarded", "for=198.51.100.98"),
+    ])
+    .await
+    .remove(0);
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    // The trusted proxy's clients are not the spoofer's.
+    let proxy = client_from("127.0.0.2");
+    let (status, _, _) = send_all(vec![forwarded_wrong_login(&proxy, &app, "198.51.100.10")])
+        .await
+        .remove(0);
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -279,6 +279,26 @@ pub(crate) struct Global {
     /// else `info`, or `warn` for migrate and admin)
     #[arg(long, global = true, env = "IMAGEVAULT_LOG")]
     pub(crate) log: Option<String>,
+
+    /// Log line format: `text` for people, `json` for one JSON object per line (event
+    /// fields at the top level, the request's fields under `span`)
+    #[arg(
+        long,
+        global = true,
+        env = "IMAGEVAULT_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub(crate) log_format: LogFormat,
+}
+
+/// The format of log lines (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One line of text per event, colored on a terminal.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// What to run.
@@ -385,6 +405,18 @@ pub(crate) struct ServeArgs {
     /// Password of that administrator (default: generated and printed once to stderr)
     #[arg(long, env = "IMAGEVAULT_ADMIN_PASSWORD", hide_env_values = true)]
     pub(crate) admin_password: Option<String>,
+
+    /// Proxies whose `Forwarded` or `X-Forwarded-For` headers are believed for the client
+    /// address in logs and login throttles: comma-separated networks in CIDR form
+    /// (`10.0.0.0/8,fd00::/8`) or single addresses (default: none; the peer is the client)
+    #[arg(
+        long,
+        env = "IMAGEVAULT_TRUSTED_PROXIES",
+        value_name = "CIDR,...",
+        value_delimiter = ',',
+        value_parser = imagevault::axum::parse_trusted_proxy
+    )]
+    pub(crate) trusted_proxies: Vec<imagevault::axum::IpNet>,
 
     #[command(flatten)]
     pub(crate) reconciler: ReconcilerArgs,

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, ServeArgs};
+use cli::{Cli, Command, LogFormat, ServeArgs};
 
 fn main() -> ExitCode {
     restrict_new_files();
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(ServeArgs::from_environment()));
-    if let Err(error) = init_logging(cli.global.log.as_deref(), &command) {
+    if let Err(error) = init_logging(cli.global.log.as_deref(), cli.global.log_format, &command) {
         eprintln!("error: {error:#}");
         return ExitCode::FAILURE;
     }
@@ -90,7 +90,14 @@ fn restrict_new_files() {
 /// Logs go to stderr, so that stdout carries only command output and the listening line.
 /// Without `--log` or `IMAGEVAULT_LOG`, `RUST_LOG` applies, else `info` for the
 /// long-running commands and `warn` for the one-shot ones (whose output is the result).
-fn init_logging(directive: Option<&str>, command: &Command) -> anyhow::Result<()> {
+/// JSON lines carry the event's fields at the top level and the current span's (a
+/// request's id, route, user, client address) under `span`, without the span list,
+/// which would repeat them.
+fn init_logging(
+    directive: Option<&str>,
+    format: LogFormat,
+    command: &Command,
+) -> anyhow::Result<()> {
     let from_rust_log = std::env::var("RUST_LOG").ok();
     let default = match command {
         // A sweep logs each object it deletes.
@@ -106,10 +113,19 @@ fn init_logging(directive: Option<&str>, command: &Command) -> anyhow::Result<()
             "invalid log filter {directive:?} (--log, IMAGEVAULT_LOG or RUST_LOG); use a level such as `info` or directives such as `imagevault=debug,warn`"
         )
     })?;
-    tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init()
-        .map_err(|error| anyhow::anyhow!("cannot set up logging: {error}"))
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => subscriber
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => subscriber
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    }
+    .map_err(|error| anyhow::anyhow!("cannot set up logging: {error}"))
 }

@@ -140,7 +140,8 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         .context("invalid --public-url (IMAGEVAULT_PUBLIC_URL)")?
         .request_timeout(args.request_timeout())
         .max_concurrent_uploads(usize::from(args.max_concurrent_uploads))
-        .body_read_timeout(args.connections.body_read_timeout());
+        .body_read_timeout(args.connections.body_read_timeout())
+        .trusted_proxies(args.trusted_proxies.iter().copied());
 
     create_first_admin(&vault, global, &args).await?;
 

@@ -1,7 +1,8 @@
 //! Secrets and capability URLs stay out of the server's log, with a real process of the
 //! example server on PostgreSQL: a database URL with a password, media requests of every
 //! kind, and request ids a client made up. Also the errors of a start that fails on a
-//! queue URL with a password, and a forged page cursor on PostgreSQL.
+//! queue URL with a password, and a forged page cursor on PostgreSQL. And `--log-format
+//! json` (SQLite, no service): each request's line is JSON with its fields.
 //!
 //! Needs PostgreSQL (`IMAGEVAULT_TEST_POSTGRES_URL`); without it the test is skipped with a
 //! printed reason, unless `IMAGEVAULT_REQUIRE_SERVICES=1`. Every wait is bounded.
@@ -18,8 +19,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use support::{
-    ADMIN_PASSWORD, BINARY, Process, Services, TestDatabase, USER, USER_PASSWORD, create_user,
-    fixture, services_or_skip, upload,
+    ADMIN_PASSWORD, BINARY, Local, Process, Services, TestDatabase, USER, USER_PASSWORD,
+    create_user, fixture, services_or_skip, upload,
 };
 
 /// A password with every character that ends a URL part early, percent-encoded as a URL
@@ -270,6 +271,177 @@ fn help_hides_the_values_of_secret_variables() {
         assert!(text.contains("IMAGEVAULT_QUEUE"), "{args:?}: {text}");
         for (name, value) in secrets {
             assert!(!text.contains(value), "{args:?} shows {name}: {text}");
+        }
+    }
+}
+
+/// The log lines that are JSON objects; a line that is not fails the test.
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|line| {
+            serde_json::from_str::<Value>(line)
+                .unwrap_or_else(|error| panic!("a log line is not JSON ({error}): {line}"))
+        })
+        .collect()
+}
+
+/// The completion line of the request with id `request_id`.
+fn completion_line<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|line| {
+            line["span"]["request_id"] == request_id
+                && line["message"] == "finished processing request"
+        })
+        .unwrap_or_else(|| panic!("no completion line for {request_id}: {lines:#?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_fields_and_no_capability() {
+    let local = Local::new();
+    let (process, api) = local.start_server(
+        "server",
+        &[
+            "--log",
+            "info",
+            "--log-format",
+            "json",
+            "--trusted-proxies",
+            "127.0.0.0/8, ::1",
+        ],
+    );
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    create_user(&http, &api).await;
+    let token: Value = http
+        .post(format!("{api}/api/auth/token/"))
+        .json(&serde_json::json!({"username": USER, "password": USER_PASSWORD}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let token = token["token"].as_str().expect("a token").to_owned();
+    let me: Value = http
+        .get(format!("{api}/api/me/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("me")
+        .json()
+        .await
+        .expect("json");
+    let image: Value = upload(&http, &api, "chelsea.png", &fixture("chelsea_451x300.png"))
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    let id = image["id"].as_str().expect("an id");
+    // Behind the trusted proxy (loopback), for a client that forged an address first.
+    let detail = http
+        .get(format!("{api}/api/images/{id}/"))
+        .bearer_auth(&token)
+        .header("X-Request-Id", "logs-json-detail")
+        .header("X-Forwarded-For", "203.0.113.9, 198.51.100.7")
+        .send()
+        .await
+        .expect("detail");
+    assert_eq!(detail.status(), StatusCode::OK);
+    let link: Value = http
+        .post(format!("{api}/api/expiring-links/"))
+        .bearer_auth(&token)
+        .header("X-Request-Id", "logs-json-link")
+        .json(&serde_json::json!({"base_image": id, "expiry_in_seconds": 300}))
+        .send()
+        .await
+        .expect("link")
+        .json()
+        .await
+        .expect("json");
+    let link_url = link["url"].as_str().expect("a link url").to_owned();
+    let media = http
+        .get(&link_url)
+        .header("X-Request-Id", "logs-json-media")
+        .send()
+        .await
+        .expect("media");
+    assert_eq!(media.status(), StatusCode::OK);
+    let unauthenticated = http
+        .get(format!("{api}/api/images/"))
+        .header("X-Request-Id", "logs-json-anonymous")
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    process.kill();
+
+    let text = std::fs::read_to_string(local.dir.path().join("server.log")).expect("the log");
+    let lines = json_lines(&text);
+    let line = completion_line(&lines, "logs-json-detail");
+    println!("{line}");
+    let span = &line["span"];
+    assert_eq!(line["level"], "INFO", "{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert!(line["latency_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(span["method"], "GET", "{line}");
+    assert_eq!(span["route"], "/api/images/{id}/", "{line}");
+    assert_eq!(span["path"], format!("/api/images/{id}/"), "{line}");
+    assert_eq!(span["user_id"], me["id"], "{line}");
+    assert_eq!(span["client_address"], "198.51.100.7", "{line}");
+
+    let line = completion_line(&lines, "logs-json-link");
+    assert_eq!(line["status"], 201, "{line}");
+    assert_eq!(line["span"]["route"], "/api/expiring-links/", "{line}");
+    assert_eq!(line["span"]["client_address"], "127.0.0.1", "{line}");
+
+    let line = completion_line(&lines, "logs-json-media");
+    println!("{line}");
+    assert_eq!(line["status"], 200, "{line}");
+    assert_eq!(line["span"]["route"], "/media/{*path}", "{line}");
+    assert_eq!(line["span"]["path"], "/media/exp/…", "{line}");
+    assert!(line["span"].get("user_id").is_none(), "anonymous: {line}");
+
+    let line = completion_line(&lines, "logs-json-anonymous");
+    assert_eq!(line["status"], 401, "{line}");
+    assert!(line["span"].get("user_id").is_none(), "{line}");
+
+    for segment in capability_segments(&link_url) {
+        assert!(
+            !text.contains(&segment),
+            "{link_url} is in the log:\n{text}"
+        );
+    }
+    for secret in [token.as_str(), USER_PASSWORD, ADMIN_PASSWORD] {
+        assert!(!text.contains(secret), "a secret is in the log:\n{text}");
+    }
+}
+
+#[test]
+fn an_unknown_log_format_or_proxy_network_is_refused_with_what_is_allowed() {
+    for (args, expected) in [
+        (
+            &["--log-format", "xml", "migrate"][..],
+            &["--log-format", "text", "json"][..],
+        ),
+        (
+            &["serve", "--trusted-proxies", "10.0.0.0/8,10.0.0.0/33"],
+            &["--trusted-proxies", "10.0.0.0/33", "CIDR"],
+        ),
+    ] {
+        let output = Command::new(BINARY)
+            .args(args)
+            .env_clear()
+            .stdin(Stdio::null())
+            .output()
+            .expect("the binary runs");
+        assert!(!output.status.success(), "{args:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        for word in expected {
+            assert!(error.contains(word), "{args:?}: {error}");
         }
     }
 }

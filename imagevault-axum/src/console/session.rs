@@ -65,7 +65,10 @@ impl FromRequestParts<AppState> for SignedIn {
                 .map_err(|error| PageError::new(error, prefix))?;
         }
         match state.vault.authenticate_session(&secret).await {
-            Ok(account) => Ok(Self { account, secret }),
+            Ok(account) => {
+                crate::layers::record_user(&account.user);
+                Ok(Self { account, secret })
+            }
             Err(VaultError::InvalidCredentials) => Err(sign_in()),
             Err(other) => Err(PageError::vault(other, prefix)),
         }
