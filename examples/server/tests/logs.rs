@@ -133,26 +133,20 @@ async fn the_log_of_a_run_holds_no_secret_and_no_media_capability() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        image = http
-            .get(format!("{api}/api/images/{id}/"))
-            .basic_auth(USER, Some(USER_PASSWORD))
-            .send()
-            .await
-            .expect("image")
-            .json()
-            .await
-            .expect("json");
+        image = json_of(
+            http.get(format!("{api}/api/images/{id}/"))
+                .basic_auth(USER, Some(USER_PASSWORD)),
+            "image",
+        )
+        .await;
     }
-    let link: Value = http
-        .post(format!("{api}/api/expiring-links/"))
-        .basic_auth(USER, Some(USER_PASSWORD))
-        .json(&serde_json::json!({"base_image": id, "expiry_in_seconds": 300}))
-        .send()
-        .await
-        .expect("link")
-        .json()
-        .await
-        .expect("json");
+    let link: Value = json_of(
+        http.post(format!("{api}/api/expiring-links/"))
+            .basic_auth(USER, Some(USER_PASSWORD))
+            .json(&serde_json::json!({"base_image": id, "expiry_in_seconds": 300})),
+        "link",
+    )
+    .await;
     let mut media = vec![image["original"].as_str().expect("an original").to_owned()];
     media.extend(
         image["thumbnails"]
@@ -275,6 +269,17 @@ fn help_hides_the_values_of_secret_variables() {
     }
 }
 
+/// The JSON body of `request`'s response; `what` names the request if it fails.
+async fn json_of(request: reqwest::RequestBuilder, what: &str) -> Value {
+    request
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("{what}: {error}"))
+        .json()
+        .await
+        .unwrap_or_else(|error| panic!("{what}: {error}"))
+}
+
 /// The log lines that are JSON objects; a line that is not fails the test.
 fn json_lines(text: &str) -> Vec<Value> {
     text.lines()
@@ -315,25 +320,14 @@ async fn json_logs_carry_the_request_fields_and_no_capability() {
         .build()
         .expect("client");
     create_user(&http, &api).await;
-    let token: Value = http
-        .post(format!("{api}/api/auth/token/"))
-        .json(&serde_json::json!({"username": USER, "password": USER_PASSWORD}))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
+    let token: Value = json_of(
+        http.post(format!("{api}/api/auth/token/"))
+            .json(&serde_json::json!({"username": USER, "password": USER_PASSWORD})),
+        "token",
+    )
+    .await;
     let token = token["token"].as_str().expect("a token").to_owned();
-    let me: Value = http
-        .get(format!("{api}/api/me/"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("me")
-        .json()
-        .await
-        .expect("json");
+    let me: Value = json_of(http.get(format!("{api}/api/me/")).bearer_auth(&token), "me").await;
     let image: Value = upload(&http, &api, "chelsea.png", &fixture("chelsea_451x300.png"))
         .await
         .expect("upload")
@@ -351,17 +345,14 @@ async fn json_logs_carry_the_request_fields_and_no_capability() {
         .await
         .expect("detail");
     assert_eq!(detail.status(), StatusCode::OK);
-    let link: Value = http
-        .post(format!("{api}/api/expiring-links/"))
-        .bearer_auth(&token)
-        .header("X-Request-Id", "logs-json-link")
-        .json(&serde_json::json!({"base_image": id, "expiry_in_seconds": 300}))
-        .send()
-        .await
-        .expect("link")
-        .json()
-        .await
-        .expect("json");
+    let link: Value = json_of(
+        http.post(format!("{api}/api/expiring-links/"))
+            .bearer_auth(&token)
+            .header("X-Request-Id", "logs-json-link")
+            .json(&serde_json::json!({"base_image": id, "expiry_in_seconds": 300})),
+        "link",
+    )
+    .await;
     let link_url = link["url"].as_str().expect("a link url").to_owned();
     let media = http
         .get(&link_url)
