@@ -7,11 +7,13 @@
 //!
 //! 1. A peer outside the trusted networks is the client; its headers are not read, so a
 //!    client cannot choose the address it is throttled by.
-//! 2. From a trusted peer, the forwarded chain is read from `Forwarded` (RFC 7239, its
-//!    `for=` parameters) when the request has that header, otherwise from
-//!    `X-Forwarded-For`. `Forwarded` wins because it is the standard one; a proxy that
-//!    writes only `X-Forwarded-For` must therefore remove a `Forwarded` header its clients
-//!    send (and the other way round), as it must for any header it does not write itself.
+//! 2. From a trusted peer, the forwarded chain is read from `X-Forwarded-For` when the
+//!    request has that header, otherwise from `Forwarded` (RFC 7239, its `for=`
+//!    parameters). `X-Forwarded-For` wins because it is the one that nginx, HAProxy,
+//!    Caddy, Traefik and the cloud load balancers append to by default, while most of them
+//!    pass a client's own `Forwarded` header through untouched: preferring `Forwarded`
+//!    would let any client behind them choose the address it is throttled by. A proxy that
+//!    writes only `Forwarded` must remove an `X-Forwarded-For` its clients send.
 //! 3. The chain is walked from the right (the address the last proxy saw first): trusted
 //!    addresses are skipped, and the first untrusted one is the client. When every address
 //!    is trusted, the left-most one is.
@@ -78,10 +80,10 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet
     if !is_trusted(peer, trusted) {
         return peer;
     }
-    let forwarded = if headers.contains_key(FORWARDED) {
-        walk_chain(headers, &FORWARDED, forwarded_for, trusted)
-    } else {
+    let forwarded = if headers.contains_key(&X_FORWARDED_FOR) {
         walk_chain(headers, &X_FORWARDED_FOR, parse_node, trusted)
+    } else {
+        walk_chain(headers, &FORWARDED, forwarded_for, trusted)
     };
     forwarded.unwrap_or(peer)
 }
@@ -228,15 +230,18 @@ mod tests {
     }
 
     #[test]
-    fn forwarded_is_read_and_preferred_over_x_forwarded_for() {
-        let pairs = [
-            ("x-forwarded-for", "192.0.2.99"),
-            (
-                "forwarded",
-                "for=192.0.2.43;proto=https, For=\"[2001:db8:cafe::17]:4711\";by=10.0.0.2",
-            ),
-        ];
-        assert_eq!(resolve("10.0.0.1", &pairs), ip("2001:db8:cafe::17"));
+    fn forwarded_is_read_when_x_forwarded_for_is_absent() {
+        let forwarded = (
+            "forwarded",
+            "for=192.0.2.43;proto=https, For=\"[2001:db8:cafe::17]:4711\";by=10.0.0.2",
+        );
+        assert_eq!(resolve("10.0.0.1", &[forwarded]), ip("2001:db8:cafe::17"));
+        // nginx appends the real client to X-Forwarded-For but passes a client's own
+        // Forwarded through: the latter must not choose the address.
+        assert_eq!(
+            resolve("10.0.0.1", &[forwarded, ("x-forwarded-for", "192.0.2.99")]),
+            ip("192.0.2.99")
+        );
         assert_eq!(
             resolve(
                 "10.0.0.1",
