@@ -215,15 +215,19 @@ mod tests {
 
     #[test]
     fn nothing_is_cached_without_a_feed_capacity_or_age() {
-        assert!(ReadCache::<u8, u8>::new(10, AGE).stamp(|| None).is_none());
+        assert!(
+            ReadCache::<u8, u8>::new("test", 10, AGE)
+                .stamp(|| None)
+                .is_none()
+        );
         let (_notifier, feed) = ChangeFeed::connected();
         assert!(
-            ReadCache::<u8, u8>::new(0, AGE)
+            ReadCache::<u8, u8>::new("test", 0, AGE)
                 .stamp(|| Some(feed.clone()))
                 .is_none()
         );
         assert!(
-            ReadCache::<u8, u8>::new(10, Duration::ZERO)
+            ReadCache::<u8, u8>::new("test", 10, Duration::ZERO)
                 .stamp(|| Some(feed))
                 .is_none()
         );
@@ -253,7 +257,7 @@ mod tests {
 
     #[test]
     fn the_feed_is_asked_for_once() {
-        let cache = ReadCache::<u8, u8>::new(10, AGE);
+        let cache = ReadCache::<u8, u8>::new("test", 10, AGE);
         let (_notifier, feed) = ChangeFeed::connected();
         assert!(cache.stamp(|| Some(feed)).is_some());
         assert!(cache.stamp(|| panic!("asked twice")).is_some());
