@@ -95,5 +95,6 @@ on_median="$(median "${on_figures[@]}")"
 echo "median: metrics off $off_median req/s, metrics on $on_median req/s"
 awk -v on="$on_median" -v off="$off_median" \
     'BEGIN { printf "ratio on/off: %.3f (cost %.1f%%)\n", on / off, (1 - on / off) * 100 }'
-echo "scrape of the server with metrics, list route only:"
-curl -sf "$metrics/metrics" | grep 'route="/api/images/"' | grep -v '_bucket' || true
+curl -sf "$metrics/metrics" >"$work/scrape.txt"
+echo "scrape of the server with metrics (whole scrape in $work/scrape.txt), list route only:"
+grep 'route="/api/images/"' "$work/scrape.txt" | grep -v '_bucket' || true
