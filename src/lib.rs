@@ -19,6 +19,7 @@
 //! | `redis` | `redis_queue::RedisJobQueue`: the job queue on Redis, shared by API processes and workers, from `imagevault-redis-queue` |
 //! | `s3` | `s3://<bucket>[/<prefix>]` storage URLs and `core::S3StorageBuilder`: storage on Amazon S3 or an S3-compatible server (MinIO, ...), configured by `AWS_*` variables |
 //! | `axum` | [`axum::router`](mod@axum): the whole REST API as an axum `Router`, from `imagevault-axum` |
+//! | `metrics` | [`metrics`](crate::metrics): Prometheus metrics, `/healthz` and `/readyz` on a listener of their own |
 //!
 //! [`backends`] opens all three backends from URLs (`sqlite://...`, `file://...`,
 //! `s3://...`, `redis://...`, `memory://`), as the example server does;
@@ -43,6 +44,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backends;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod server;

@@ -9,6 +9,7 @@ mod config;
 mod console;
 mod error;
 mod layers;
+mod metrics;
 mod openapi;
 mod pagination;
 mod payload;
@@ -22,6 +23,7 @@ use axum::Router;
 use axum::routing::MethodRouter;
 use imagevault_core::Vault;
 
+pub use self::metrics::probe_router;
 pub use auth::Caller;
 pub use client_address::parse_trusted_proxy;
 pub use config::{ConfigError, RouterConfig};
@@ -44,6 +46,16 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// The state of a router serving `vault` with `config`.
+    fn new(vault: Vault, config: RouterConfig) -> Self {
+        Self {
+            vault,
+            uploads: Arc::new(tokio::sync::Semaphore::new(config.concurrent_uploads())),
+            readiness: Arc::default(),
+            config: Arc::new(config),
+        }
+    }
+
     /// An absolute URL for `path` (which starts with `/`) under the public base URL.
     pub(crate) fn absolute(&self, path: impl std::fmt::Display) -> String {
         format!("{}{path}", self.config.public_url())
@@ -73,12 +85,7 @@ impl AppState {
 /// it as it is. Thumbnails are made by a worker, which this router does not start: run
 /// [`Vault::run_worker`] next to it (see the crate documentation).
 pub fn router(vault: Vault, config: RouterConfig) -> Router {
-    let state = AppState {
-        vault,
-        uploads: Arc::new(tokio::sync::Semaphore::new(config.concurrent_uploads())),
-        readiness: Arc::default(),
-        config: Arc::new(config),
-    };
+    let state = AppState::new(vault, config);
     let api = Router::new();
     #[cfg(feature = "console")]
     let api = api.merge(console::routes(&state));
@@ -95,10 +102,10 @@ pub fn router(vault: Vault, config: RouterConfig) -> Router {
             state.config.body_stall_limit(),
             body_timeout::end_stalled_bodies,
         ));
-    layers::apply(
+    metrics::track_requests(layers::apply(
         api.merge(openapi::docs_router(&state.config)),
         &state.config,
-    )
+    ))
 }
 
 /// Registers `path` (which ends with `/`) and the same path without the slash, so both

@@ -29,6 +29,9 @@ pub mod storage;
 // The in-memory adapters under one name.
 pub mod memory;
 
+// What the service records, for an exporter.
+pub mod metrics;
+
 // The service and its error on top.
 mod error;
 mod service;

@@ -506,4 +506,46 @@ pub trait SessionRepo: Send + Sync + Debug + 'static {
 pub trait Repo: PlanRepo + UserRepo + ImageRepo + LinkRepo + SessionRepo {
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// The connection pool's state, for the metrics; `None` (the default) for a backend
+    /// without a pool.
+    fn pool_stats(&self) -> Option<PoolStats> {
+        None
+    }
+}
+
+/// A connection pool's state at one moment: see [`Repo::pool_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolStats {
+    /// Connections lent out.
+    pub in_use: u32,
+    /// Connections open and free.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
+impl PoolStats {
+    /// A pool with `open` connections, of which `idle` are free, of at most `max`.
+    pub fn new(open: u32, idle: u32, max: u32) -> Self {
+        Self {
+            in_use: open.saturating_sub(idle),
+            idle,
+            max,
+        }
+    }
+}
+
+impl std::ops::Add for PoolStats {
+    type Output = Self;
+
+    /// Two pools as one (SQLite's reader and writer).
+    fn add(self, other: Self) -> Self {
+        Self {
+            in_use: self.in_use.saturating_add(other.in_use),
+            idle: self.idle.saturating_add(other.idle),
+            max: self.max.saturating_add(other.max),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
-use imagevault_core::repo::{ChangeFeed, RepoError, WorkScope};
+use imagevault_core::repo::{ChangeFeed, PoolStats, RepoError, WorkScope};
 use imagevault_core::{ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId};
 use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 
@@ -65,6 +65,15 @@ impl<DB: Database, T> Column<DB> for T where
 
 /// A backend: its database, how it stores times and heights, its pools, and the statements
 /// it spells its own way. Implemented by the public repository types.
+/// The state of one pool.
+pub(crate) fn stats_of<DB: Database>(pool: &Pool<DB>) -> PoolStats {
+    PoolStats::new(
+        pool.size(),
+        u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+        pool.options().get_max_connections(),
+    )
+}
+
 pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The sqlx database.
     type Db: Database<QueryResult: RowsAffected>;
@@ -92,6 +101,9 @@ pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
     /// The pool that runs single-statement writes. The same as the reader on PostgreSQL;
     /// SQLite writes through a pool of its one write connection.
     fn writer(&self) -> &Pool<Self::Db>;
+
+    /// The pools' state, for [`Repo::pool_stats`](imagevault_core::repo::Repo::pool_stats).
+    fn pool_stats(&self) -> PoolStats;
 
     /// Starts a write transaction.
     fn begin_write(

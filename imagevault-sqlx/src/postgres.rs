@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use imagevault_core::repo::{ChangeFeed, RepoError, WorkScope};
+use imagevault_core::repo::{ChangeFeed, PoolStats, RepoError, WorkScope};
 use imagevault_core::{
     Image, ImageId, ImageName, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId,
 };
@@ -396,6 +396,10 @@ impl Dialect for PostgresRepo {
 
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        crate::dialect::stats_of(&self.pool)
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, RepoError> {

@@ -932,6 +932,8 @@ macro_rules! impl_repo {
 
             $crate::repo::forward!(Repo for $repo {
                 ping() -> ();
+            } fn pool_stats(&self) -> Option<imagevault_core::repo::PoolStats> {
+                Some(<$repo as Dialect>::pool_stats(self))
             });
         };
     };

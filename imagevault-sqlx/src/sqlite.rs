@@ -11,7 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use imagevault_core::repo::{RepoError, WorkScope};
+use imagevault_core::repo::{PoolStats, RepoError, WorkScope};
 use imagevault_core::{ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -177,7 +177,11 @@ impl SqliteRepoBuilder {
                 .await
                 .map_err(connect_error)?
         };
-        let repo = SqliteRepo { reader, writer };
+        let repo = SqliteRepo {
+            reader,
+            writer,
+            one_pool: memory,
+        };
         if self.migrate {
             repo.migrate().await?;
         }
@@ -211,6 +215,8 @@ impl SqliteRepoBuilder {
 pub struct SqliteRepo {
     reader: SqlitePool,
     writer: SqlitePool,
+    /// Whether `reader` is `writer` (an in-memory database), so its connections count once.
+    one_pool: bool,
 }
 
 impl SqliteRepo {
@@ -335,6 +341,15 @@ impl Dialect for SqliteRepo {
 
     fn writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    fn pool_stats(&self) -> PoolStats {
+        let writer = crate::dialect::stats_of(&self.writer);
+        if self.one_pool {
+            writer
+        } else {
+            writer + crate::dialect::stats_of(&self.reader)
+        }
     }
 
     async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, RepoError> {

@@ -426,6 +426,9 @@ pub(crate) struct ServeArgs {
 
     #[command(flatten)]
     pub(crate) connections: ConnectionArgs,
+
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
 }
 
 impl ServeArgs {
@@ -465,6 +468,18 @@ pub(crate) struct WorkerArgs {
 
     #[command(flatten)]
     pub(crate) sweeper: SweeperArgs,
+
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
+}
+
+/// The metrics listener of `serve` and `worker`.
+#[derive(Debug, Args)]
+pub(crate) struct MetricsArgs {
+    /// Address of a listener of its own for Prometheus metrics (`GET /metrics`), `/healthz`
+    /// and `/readyz`, such as 127.0.0.1:9100; port 0 picks a free port. Off by default
+    #[arg(long, env = "IMAGEVAULT_METRICS_BIND", value_name = "ADDR")]
+    pub(crate) metrics_bind: Option<String>,
 }
 
 /// The periodic reconciler of `serve` (with its worker) and `worker`.

@@ -9,6 +9,7 @@
 mod admin;
 mod cli;
 mod healthcheck;
+mod metrics;
 mod run;
 mod shutdown;
 mod sweep;

@@ -19,6 +19,7 @@ use imagevault::{
 use tokio::net::TcpListener;
 
 use crate::cli::{Global, ServeArgs, WorkerArgs};
+use crate::metrics::MetricsListener;
 use crate::shutdown;
 
 /// Opens the three backends (applying migrations) and builds the vault with the upload
@@ -122,10 +123,14 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         );
     }
     let shutdown = shutdown::signal()?;
+    let metrics = MetricsListener::bind(&args.metrics).await?;
     let vault = open_vault_with(global, |config| {
         config.max_uploads_per_user = args.connections.max_uploads_per_user;
     })
     .await?;
+    if let Some(metrics) = metrics {
+        metrics.spawn(&vault);
+    }
     let listener = TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("cannot listen on {:?} (--bind)", args.bind))?;
@@ -226,7 +231,11 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
         );
     }
     let shutdown = shutdown::signal()?;
+    let metrics = MetricsListener::bind(&args.metrics).await?;
     let vault = open_vault(global).await?;
+    if let Some(metrics) = metrics {
+        metrics.spawn(&vault);
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {
         let mut stop = stop_rx.clone();

@@ -1,3 +1,5 @@
+use std::time::Instant;
+
 use super::decode::decode;
 use super::encode::encode;
 use super::info::swaps_dimensions;
@@ -61,7 +63,9 @@ pub fn render_thumbnails(
         .iter()
         .fold((1, 1), |(a, b), &(w, h)| (a.max(w), b.max(h)));
 
+    let decoding = Instant::now();
     let pixels = decode(data, &info, min_size, limits)?;
+    crate::metrics::record_decode(decoding.elapsed());
 
     let mut resizer =
         Resizer::new(pixels, &stored_sizes).map_err(|e| ImageError::render(format, e))?;
@@ -80,11 +84,13 @@ pub fn render_thumbnails(
             thumbnails.push(copy);
             continue;
         }
+        let rendering = Instant::now();
         let resized = resizer
             .resize(stored_width, stored_height)
             .map_err(|e| ImageError::render(format, e))?;
         let upright = apply_orientation(resized, info.orientation);
         let encoded = encode(&upright, format).map_err(|e| ImageError::render(format, e))?;
+        crate::metrics::record_render(max_height, rendering.elapsed());
         thumbnails.push(RenderedThumbnail {
             max_height,
             width: upright.width(),

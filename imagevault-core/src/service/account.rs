@@ -288,6 +288,7 @@ impl Vault {
                 Err(Refusal::Pending) => {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     if left.is_zero() {
+                        crate::metrics::record_login_throttled(crate::metrics::CREDENTIAL_PASSWORD);
                         return Err(VaultError::Throttled {
                             retry_after: BUSY_RETRY_AFTER,
                         });

@@ -286,6 +286,7 @@ impl Vault {
             }
             return Err(error.into());
         }
+        crate::metrics::record_upload();
         self.enqueue_or_defer(Job::GenerateThumbnails { image_id: image.id })
             .await;
         Ok(())

@@ -476,6 +476,7 @@ impl VaultBuilder {
             throttle.client_failures_before_delay,
         );
         let verified = ReadCache::new(
+            crate::metrics::CACHE_VERIFIED_LOGINS,
             if config.verified_login_ttl.is_zero() {
                 0
             } else {
@@ -488,9 +489,21 @@ impl VaultBuilder {
             .map_err(|_| BuildError::InvalidConfig("no randomness for the login cache key"))?;
         let decode_memory = DecodeMemory::new(config.decode_memory_bytes);
         let token_throttle = LoginThrottle::new(config.login_throttle.clone());
-        let links = ReadCache::new(config.link_cache_capacity, config.cache_max_age);
-        let accounts = ReadCache::new(config.account_cache_capacity, config.cache_max_age);
-        let media = ReadCache::new(config.media_cache_bytes, config.cache_max_age);
+        let links = ReadCache::new(
+            crate::metrics::CACHE_LINKS,
+            config.link_cache_capacity,
+            config.cache_max_age,
+        );
+        let accounts = ReadCache::new(
+            crate::metrics::CACHE_ACCOUNTS,
+            config.account_cache_capacity,
+            config.cache_max_age,
+        );
+        let media = ReadCache::new(
+            crate::metrics::CACHE_MEDIA,
+            config.media_cache_bytes,
+            config.cache_max_age,
+        );
         Ok(Vault {
             inner: Arc::new(Inner {
                 repo: self.repo.ok_or(BuildError::MissingRepo)?,

@@ -48,6 +48,8 @@ impl Stamp {
 
 #[derive(Debug)]
 pub(super) struct ReadCache<K, V> {
+    /// Which cache this is in the metrics: one of the `metrics::CACHE_*` names.
+    name: &'static str,
     /// The most weight the entries may have together: one per entry, or bytes, as the
     /// caller weighs them.
     capacity: usize,
@@ -72,8 +74,9 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     /// A cache of at most `capacity` entries (or weight, see
     /// [`insert_weighed`](Self::insert_weighed)), each used for at most `max_age` after it
     /// was read; a capacity or maximum age of 0 turns caching off.
-    pub(super) fn new(capacity: usize, max_age: Duration) -> Self {
+    pub(super) fn new(name: &'static str, capacity: usize, max_age: Duration) -> Self {
         Self {
+            name,
             capacity,
             max_age,
             feed: OnceLock::new(),
@@ -126,11 +129,16 @@ impl<K: Hash + Eq, V: Clone> ReadCache<K, V> {
     /// The entry for `key`, if there is one read under the state of `stamp` and not
     /// longer than the maximum age before it.
     pub(super) fn get(&self, key: &K, stamp: Stamp) -> Option<V> {
-        let entries = self.entries();
-        let (stored, value, _) = entries.map.get(key)?;
-        stored
-            .still_valid(&stamp, self.max_age)
-            .then(|| value.clone())
+        let found = {
+            let entries = self.entries();
+            entries
+                .map
+                .get(key)
+                .filter(|(stored, _, _)| stored.still_valid(&stamp, self.max_age))
+                .map(|(_, value, _)| value.clone())
+        };
+        crate::metrics::record_cache_lookup(self.name, found.is_some());
+        found
     }
 
     /// Keeps `value`, read under `stamp`, as an entry of weight 1.
@@ -182,7 +190,7 @@ mod tests {
     fn entries_live_only_under_the_stamp_they_were_read_in() {
         let (notifier, feed) = ChangeFeed::connected();
         let feed = || Some(feed.clone());
-        let cache = ReadCache::new(10, AGE);
+        let cache = ReadCache::new("test", 10, AGE);
         let stamp = cache.stamp(feed).unwrap();
         cache.insert("key", stamp, 1);
         assert_eq!(cache.get(&"key", stamp), Some(1));
@@ -207,15 +215,19 @@ mod tests {
 
     #[test]
     fn nothing_is_cached_without_a_feed_capacity_or_age() {
-        assert!(ReadCache::<u8, u8>::new(10, AGE).stamp(|| None).is_none());
+        assert!(
+            ReadCache::<u8, u8>::new("test", 10, AGE)
+                .stamp(|| None)
+                .is_none()
+        );
         let (_notifier, feed) = ChangeFeed::connected();
         assert!(
-            ReadCache::<u8, u8>::new(0, AGE)
+            ReadCache::<u8, u8>::new("test", 0, AGE)
                 .stamp(|| Some(feed.clone()))
                 .is_none()
         );
         assert!(
-            ReadCache::<u8, u8>::new(10, Duration::ZERO)
+            ReadCache::<u8, u8>::new("test", 10, Duration::ZERO)
                 .stamp(|| Some(feed))
                 .is_none()
         );
@@ -224,7 +236,7 @@ mod tests {
     #[test]
     fn entries_older_than_the_maximum_age_are_not_used() {
         let (_notifier, feed) = ChangeFeed::connected();
-        let cache = ReadCache::new(10, AGE);
+        let cache = ReadCache::new("test", 10, AGE);
         let read = cache.stamp(|| Some(feed)).unwrap();
         cache.insert("key", read, 1);
         let almost = Stamp {
@@ -245,7 +257,7 @@ mod tests {
 
     #[test]
     fn the_feed_is_asked_for_once() {
-        let cache = ReadCache::<u8, u8>::new(10, AGE);
+        let cache = ReadCache::<u8, u8>::new("test", 10, AGE);
         let (_notifier, feed) = ChangeFeed::connected();
         assert!(cache.stamp(|| Some(feed)).is_some());
         assert!(cache.stamp(|| panic!("asked twice")).is_some());
@@ -254,7 +266,7 @@ mod tests {
     #[test]
     fn a_full_cache_starts_over() {
         let (_notifier, feed) = ChangeFeed::connected();
-        let cache = ReadCache::new(2, AGE);
+        let cache = ReadCache::new("test", 2, AGE);
         let stamp = cache.stamp(|| Some(feed)).unwrap();
         for key in 0..3 {
             cache.insert(key, stamp, key * 10);
@@ -267,7 +279,7 @@ mod tests {
     #[test]
     fn weights_bound_the_cache() {
         let (_notifier, feed) = ChangeFeed::connected();
-        let cache = ReadCache::new(100, AGE);
+        let cache = ReadCache::new("test", 100, AGE);
         let stamp = cache.stamp(|| Some(feed)).unwrap();
         cache.insert_weighed("too heavy", stamp, 0, 101);
         assert_eq!(cache.get(&"too heavy", stamp), None);

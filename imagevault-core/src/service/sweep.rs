@@ -241,6 +241,7 @@ impl Vault {
                     tokio::select! {
                         () = &mut shutdown => return,
                         swept = self.sweep(&options) => {
+                            crate::metrics::record_sweep(swept.as_ref().ok());
                             if let Err(error) = swept {
                                 warn!(%error, "sweep failed; trying again next interval");
                             }

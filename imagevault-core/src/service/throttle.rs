@@ -340,7 +340,10 @@ impl LoginThrottle {
     pub(crate) fn check(&self, key: &str, now: DateTime<Utc>) -> Result<(), Duration> {
         match self.wait(&self.records(), key, now) {
             Ok(()) | Err(Refusal::Pending) => Ok(()),
-            Err(Refusal::Throttled(wait)) => Err(wait),
+            Err(Refusal::Throttled(wait)) => {
+                crate::metrics::record_login_throttled(crate::metrics::CREDENTIAL_TOKEN);
+                Err(wait)
+            }
         }
     }
 
@@ -375,6 +378,7 @@ impl LoginThrottle {
             }
         }
         if let Some(wait) = longest {
+            crate::metrics::record_login_throttled(crate::metrics::CREDENTIAL_PASSWORD);
             return Err(Refusal::Throttled(wait));
         }
         if pending {

@@ -10,6 +10,7 @@ use tracing::{debug, error, info, warn};
 use crate::error::VaultError;
 use crate::image::{ImageId, ImageRecord};
 use crate::imaging::{self, RenderedThumbnail};
+use crate::metrics;
 use crate::plan::ThumbnailHeight;
 use crate::queue::{Delivery, Job};
 use crate::repo::WorkScope;
@@ -185,6 +186,9 @@ impl Vault {
             repo.fail_thumbnails(image_id, &exhausted, &reason, self.now())
                 .await
                 .map_err(VaultError::from)?;
+            for height in &exhausted {
+                metrics::record_thumbnails(*height, true, 1);
+            }
             todo.retain(|height| !exhausted.contains(height));
             if todo.is_empty() {
                 return Ok(());
@@ -234,6 +238,13 @@ impl Vault {
             .map_err(|_| JobError::Permanent("the image decoder panicked".into()))?
             .map_err(|error| JobError::Permanent(error.to_string()))?;
 
+        // Only an image's first rendering, complete, tells how long an upload waited to be
+        // ready; a regeneration or a duplicate delivery would count an old upload again.
+        let mut first_ready = exhausted.is_empty()
+            && record
+                .thumbnails
+                .iter()
+                .all(|row| row.status != ThumbnailStatus::Ready);
         for (height, thumbnail) in todo.iter().zip(rendered) {
             let key = StorageKey::new_thumbnail(image.format);
             self.inner
@@ -247,6 +258,7 @@ impl Vault {
                 .map_err(VaultError::from);
             match completed {
                 Ok(true) => {
+                    metrics::record_thumbnails(*height, false, 1);
                     // A thumbnail made again (see `Vault::regenerate_thumbnails`) kept its
                     // old object until now; it is no longer referenced.
                     let previous = record
@@ -262,6 +274,7 @@ impl Vault {
                 Ok(false) => {
                     // Another delivery finished first, or the image was deleted meanwhile.
                     debug!(image = %image_id, %height, "thumbnail already settled; discarding duplicate");
+                    first_ready = false;
                     self.delete_stray(&key).await;
                 }
                 Err(error) => {
@@ -271,6 +284,9 @@ impl Vault {
             }
         }
         info!(image = %image_id, heights = ?todo, "thumbnails ready");
+        if first_ready && let Ok(waited) = (self.now() - image.created_at).to_std() {
+            metrics::record_upload_to_ready(waited);
+        }
         Ok(())
     }
 
@@ -295,6 +311,9 @@ impl Vault {
                 .repo
                 .fail_thumbnails(*image_id, &pending, &failure_reason(reason), self.now())
                 .await?;
+            for height in &pending {
+                metrics::record_thumbnails(*height, true, 1);
+            }
         }
         Ok(())
     }
@@ -316,6 +335,7 @@ impl Vault {
         let reason = match self.process(&delivery.job).await {
             Ok(()) => {
                 queue.ack(delivery).await?;
+                metrics::record_job(metrics::OUTCOME_COMPLETED);
                 return Ok(JobOutcome::Completed);
             }
             Err(JobError::Transient(error))
@@ -324,6 +344,7 @@ impl Vault {
                 let delay = self.backoff(delivery.attempt);
                 warn!(job = ?delivery.job, attempt = delivery.attempt, ?delay, %error, "job failed; retrying");
                 queue.retry(delivery, delay).await?;
+                metrics::record_job(metrics::OUTCOME_RETRIED);
                 return Ok(JobOutcome::Retrying { delay });
             }
             Err(JobError::Transient(error)) => {
@@ -334,6 +355,7 @@ impl Vault {
         error!(job = ?delivery.job, attempt = delivery.attempt, %reason, "job failed for good");
         self.give_up(&delivery.job, &reason).await?;
         queue.dead_letter(delivery, &reason).await?;
+        metrics::record_job(metrics::OUTCOME_DEAD_LETTERED);
         Ok(JobOutcome::DeadLettered { reason })
     }
 
@@ -463,6 +485,7 @@ impl Vault {
                     } else {
                         self.reconcile_lapsed().await
                     };
+                    metrics::record_reconciler_pass(full, pass.as_ref().ok().copied());
                     if let Err(error) = self.finish_user_deletions().await {
                         warn!(%error, "finishing user deletions failed; trying again next interval");
                     }

@@ -291,6 +291,10 @@ impl Repo for DeafRepo {
     async fn ping(&self) -> Result<(), RepoError> {
         self.inner.ping().await
     }
+
+    fn pool_stats(&self) -> Option<imagevault_core::repo::PoolStats> {
+        self.inner.pool_stats()
+    }
 }
 
 fn seconds(n: i64) -> ExpirySeconds {

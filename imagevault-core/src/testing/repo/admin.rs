@@ -22,6 +22,26 @@ pub async fn ping_succeeds(repo: &dyn Repo) {
         .expect("ping must succeed on a working backend");
 }
 
+/// `pool_stats`, where a backend has a pool, counts no more connections than the pool
+/// may open (after `ping` opened at least one). Other checks may run on the repository
+/// meanwhile, so how many are in use is not known.
+pub async fn pool_stats_are_consistent(repo: &dyn Repo) {
+    repo.ping()
+        .await
+        .expect("ping must succeed on a working backend");
+    let Some(stats) = repo.pool_stats() else {
+        return;
+    };
+    assert!(
+        stats.max >= 1,
+        "a pool opens at least one connection: {stats:?}"
+    );
+    assert!(
+        stats.in_use + stats.idle <= stats.max,
+        "a pool has no more connections than its maximum: {stats:?}"
+    );
+}
+
 /// The totals of `repo`, which must answer.
 async fn totals_of(repo: &dyn Repo) -> Totals {
     repo.totals().await.expect("totals failed")

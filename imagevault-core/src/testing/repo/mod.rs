@@ -114,6 +114,7 @@ macro_rules! repo_conformance_tests {
         $crate::repo_conformance_tests!(@$action $which $args
             shared [
                 admin::ping_succeeds,
+                admin::pool_stats_are_consistent,
                 plans::builtin_plans_exist,
                 plans::plan_create_get_update_delete,
                 plans::plan_names_are_unique,
