@@ -1110,29 +1110,28 @@ fn import_reports_every_file_and_a_second_run_skips_what_it_imported() {
         .failure_saying(2, &["<PATH>"]);
 }
 
-#[test]
-fn set_plan_makes_the_new_plans_thumbnails_before_it_returns() {
+/// `alice` on Basic with two imported images, their thumbnails made.
+fn alice_with_two_images() -> Workspace {
     let workspace = workspace_with_alice("Basic");
-    std::fs::write(
-        workspace.path().join("camera.png"),
-        fixture("camera_512x512.png"),
-    )
-    .expect("write");
-    std::fs::write(
-        workspace.path().join("chelsea.png"),
-        fixture("chelsea_451x300.png"),
-    )
-    .expect("write");
+    for name in ["camera_512x512.png", "chelsea_451x300.png"] {
+        std::fs::write(workspace.path().join(name), fixture(name)).expect("write");
+    }
     workspace
         .run(&[
             "admin",
             "import",
             "--user",
             "alice",
-            "camera.png",
-            "chelsea.png",
+            "camera_512x512.png",
+            "chelsea_451x300.png",
         ])
         .success();
+    workspace
+}
+
+#[test]
+fn set_plan_makes_the_new_plans_thumbnails_before_it_returns() {
+    let workspace = alice_with_two_images();
     assert_eq!(thumbnail_counts(&workspace), (0, 2, 0));
     let media = workspace.path().join("imagevault-data/media");
     assert_eq!(
@@ -1156,27 +1155,7 @@ fn set_plan_makes_the_new_plans_thumbnails_before_it_returns() {
 
 #[test]
 fn thumbnails_status_retry_failed_and_regenerate() {
-    let workspace = workspace_with_alice("Basic");
-    std::fs::write(
-        workspace.path().join("camera.png"),
-        fixture("camera_512x512.png"),
-    )
-    .expect("write");
-    std::fs::write(
-        workspace.path().join("chelsea.png"),
-        fixture("chelsea_451x300.png"),
-    )
-    .expect("write");
-    workspace
-        .run(&[
-            "admin",
-            "import",
-            "--user",
-            "alice",
-            "camera.png",
-            "chelsea.png",
-        ])
-        .success();
+    let workspace = alice_with_two_images();
     let status = workspace.run(&["admin", "thumbnails", "status"]).success();
     assert_eq!(
         row(&status.stdout, "Basic")[1..],

@@ -817,7 +817,7 @@ impl ImageRepo for MemoryRepo {
             })
             .collect();
         // Stable: equal counts keep the reasons' order.
-        failures.sort_by(|a, b| b.count.cmp(&a.count));
+        failures.sort_by_key(|group| std::cmp::Reverse(group.count));
         failures.truncate(max_reasons);
         Ok(ThumbnailOverview {
             by_plan: by_plan.into_values().collect(),
