@@ -1,6 +1,7 @@
 //! Uploaded images and their names.
 
 use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
 
 use crate::format::ImageFormat;
 use crate::id::UserId;
@@ -107,6 +108,51 @@ pub struct Image {
     pub storage_key: StorageKey,
     /// When it was uploaded.
     pub created_at: DateTime<Utc>,
+    /// The SHA-256 of the original's bytes, so that a bulk import can skip what the owner
+    /// already has. `None` for images stored before digests were recorded.
+    pub digest: Option<ContentDigest>,
+}
+
+/// The SHA-256 of an original's bytes: what makes two uploads the same content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentDigest([u8; 32]);
+
+impl ContentDigest {
+    /// The digest of `data`.
+    ///
+    /// ```
+    /// use imagevault_core::ContentDigest;
+    /// let digest = ContentDigest::of(b"abc");
+    /// assert!(digest.to_hex().starts_with("ba7816bf"));
+    /// ```
+    pub fn of(data: &[u8]) -> Self {
+        Self(Sha256::digest(data).into())
+    }
+
+    /// The digest as 64 lowercase hexadecimal digits, as backends store it.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+
+    /// A digest from 64 hexadecimal digits (either case); `None` for anything else.
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut digest = [0u8; 32];
+        for (byte, pair) in digest.iter_mut().zip(bytes.chunks_exact(2)) {
+            let pair = std::str::from_utf8(pair).ok()?;
+            *byte = u8::from_str_radix(pair, 16).ok()?;
+        }
+        Some(Self(digest))
+    }
+}
+
+impl std::fmt::Display for ContentDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
 }
 
 /// An image with all its thumbnail rows, as repositories return it.
@@ -139,6 +185,19 @@ pub struct Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_round_trip_through_hex_and_reject_anything_else() {
+        let digest = ContentDigest::of(b"imagevault");
+        assert_eq!(ContentDigest::from_hex(&digest.to_hex()), Some(digest));
+        assert_eq!(
+            ContentDigest::from_hex(&digest.to_hex().to_uppercase()),
+            Some(digest)
+        );
+        assert_eq!(ContentDigest::from_hex("abc"), None);
+        assert_eq!(ContentDigest::from_hex(&"zz".repeat(32)), None);
+        assert_eq!(ContentDigest::from_hex(&"é".repeat(32)), None);
+    }
 
     #[test]
     fn explicit_names_are_validated() {

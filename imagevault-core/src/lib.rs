@@ -43,7 +43,7 @@ pub mod testing;
 pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, VaultError};
-pub use image::{Image, ImageId, ImageName, ImageRecord, Usage};
+pub use image::{ContentDigest, Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};

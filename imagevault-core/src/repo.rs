@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::TokenHash;
 use crate::box_error::BoxError;
 pub use crate::changes::{ChangeFeed, ChangeNotifier};
-use crate::image::{Image, ImageId, ImageRecord, Usage};
+use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
@@ -406,6 +406,69 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// - Counts only `owner`'s images; an unknown user's usage is zero.
     /// - `bytes` is the sum of the images' `size`, exact beyond 32 bits.
     async fn usage(&self, owner: UserId) -> Result<Usage, RepoError>;
+
+    // Command-line bulk tools (`admin thumbnails status`, `admin import`).
+
+    /// Every thumbnail row counted by status and by its owner's current plan, with the
+    /// failed rows grouped by reason, for `admin thumbnails status`.
+    ///
+    /// # Contract
+    /// - `by_plan` has one entry per plan (`None`: owners without a plan) that has
+    ///   thumbnail rows, in no particular order; together they count every row once.
+    /// - `failures` has at most `max_reasons` groups of failed rows by reason, most rows
+    ///   first (ties by reason); an empty or missing reason is `None`. Each group has up to
+    ///   `examples_per_reason` distinct ids of images with such a row.
+    /// - A bounded number of queries: `2 + max_reasons` at most.
+    async fn thumbnail_overview(
+        &self,
+        max_reasons: usize,
+        examples_per_reason: usize,
+    ) -> Result<ThumbnailOverview, RepoError>;
+
+    /// One of `owner`'s images whose original has `digest` (see [`Image::digest`]), for an
+    /// import that skips what the owner already has.
+    ///
+    /// # Contract
+    /// - Only `owner`'s images; images without a digest never match.
+    /// - Answered from an index on `(owner, digest)`.
+    async fn find_image_by_digest(
+        &self,
+        owner: UserId,
+        digest: &ContentDigest,
+    ) -> Result<Option<ImageId>, RepoError>;
+}
+
+/// Thumbnail counts by status for one plan ([`ImageRepo::thumbnail_overview`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanThumbnailCounts {
+    /// The owners' plan; `None` for owners without one.
+    pub plan: Option<PlanId>,
+    /// Rows waiting to be made.
+    pub pending: u64,
+    /// Rows made.
+    pub ready: u64,
+    /// Rows that could not be made.
+    pub failed: u64,
+}
+
+/// Failed thumbnails that share a reason ([`ImageRepo::thumbnail_overview`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureGroup {
+    /// Why they failed; `None` when no reason was recorded.
+    pub reason: Option<String>,
+    /// How many failed rows have this reason.
+    pub count: u64,
+    /// A few images with such a row.
+    pub examples: Vec<ImageId>,
+}
+
+/// What [`ImageRepo::thumbnail_overview`] answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThumbnailOverview {
+    /// Counts per owners' plan.
+    pub by_plan: Vec<PlanThumbnailCounts>,
+    /// Failed rows by reason, most first.
+    pub failures: Vec<FailureGroup>,
 }
 
 /// Expiring links.

@@ -299,6 +299,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<&str>(first, 13)?;
             expect_type::<DateTime<Utc>>(first, 15)?;
             expect_type::<&str>(first, 16)?;
+            expect_type::<&str>(first, 17)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -333,6 +334,10 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
             size: u64::try_from(size).map_err(|_| InvalidRow(format!("size {size}")))?,
             storage_key: rows::storage_key(self.get(7)?)?,
             created_at: self.get(8)?,
+            digest: self
+                .get::<Option<&str>>(17)?
+                .map(rows::digest)
+                .transpose()?,
         })
     }
 

@@ -14,11 +14,12 @@ use chrono::{DateTime, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
     Conflict, ImageFilter, LinkTarget, OriginalTarget, RepoError, ResetScope, SessionOwner,
-    TokenOwner, Totals, WorkScope,
+    ThumbnailOverview, TokenOwner, Totals, WorkScope,
 };
 use imagevault_core::{
-    ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId, SessionRecord,
-    StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord, Usage, User, UserId, Username,
+    ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId,
+    SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord, Usage, User,
+    UserId, Username,
 };
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -62,6 +63,9 @@ where
     for<'r> (i64, i64, i64, i64, i64): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (Uuid, i64): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (Uuid,): FromRow<'r, <D::Db as Database>::Row>,
+    for<'q> Option<String>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'r> (String, i64): FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> (Option<Uuid>, String, i64): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> PlanRow<D::Stamp, D::Heights>: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> UserRow<D::Stamp>: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> TokenRow<D::Stamp>: FromRow<'r, <D::Db as Database>::Row>,
@@ -404,8 +408,9 @@ where
         let size = signed(image.size, "image size").map_err(|error| backend(D::BACKEND, error))?;
         let mut tx = repo.begin_write().await?;
         sqlx::query(
-            "INSERT INTO images (id, owner, name, format, width, height, size, storage_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO images \
+             (id, owner, name, format, width, height, size, storage_key, created_at, digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(image.id.as_uuid())
         .bind(image.owner.as_uuid())
@@ -416,6 +421,7 @@ where
         .bind(size)
         .bind(image.storage_key.as_str())
         .bind(D::Stamp::from_utc(image.created_at))
+        .bind(image.digest.as_ref().map(ContentDigest::to_hex))
         .execute(&mut *tx)
         .await
         .map_err(|error| Violations::MISSING_REFERENCE.map(D::BACKEND, error))?;
@@ -642,6 +648,54 @@ where
         checked::<D, _>(rows::usage(images, bytes))
     }
 
+    // Command-line bulk tools.
+
+    pub(crate) async fn thumbnail_overview(
+        repo: &D,
+        max_reasons: usize,
+        examples_per_reason: usize,
+    ) -> Result<ThumbnailOverview, RepoError> {
+        let counts: Vec<(Option<Uuid>, String, i64)> =
+            sqlx::query_as(rows::bulk_sql::THUMBNAILS_BY_PLAN)
+                .fetch_all(repo.reader())
+                .await
+                .map_err(fail::<D>)?;
+        let by_plan = checked::<D, _>(rows::bulk_sql::plan_counts(counts))?;
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let reasons: Vec<(String, i64)> = sqlx::query_as(rows::bulk_sql::FAILURE_REASONS)
+            .bind(limit(max_reasons))
+            .fetch_all(repo.reader())
+            .await
+            .map_err(fail::<D>)?;
+        let mut failures = Vec::with_capacity(reasons.len());
+        for (reason, count) in reasons {
+            let examples: Vec<(Uuid,)> = sqlx::query_as(rows::bulk_sql::FAILURE_EXAMPLES)
+                .bind(reason.clone())
+                .bind(limit(examples_per_reason))
+                .fetch_all(repo.reader())
+                .await
+                .map_err(fail::<D>)?;
+            failures.push(checked::<D, _>(rows::bulk_sql::failure_group(
+                reason, count, examples,
+            ))?);
+        }
+        Ok(ThumbnailOverview { by_plan, failures })
+    }
+
+    pub(crate) async fn find_image_by_digest(
+        repo: &D,
+        owner: UserId,
+        digest: &ContentDigest,
+    ) -> Result<Option<ImageId>, RepoError> {
+        let found: Option<(Uuid,)> = sqlx::query_as(rows::bulk_sql::FIND_BY_DIGEST)
+            .bind(owner.as_uuid())
+            .bind(digest.to_hex())
+            .fetch_optional(repo.reader())
+            .await
+            .map_err(fail::<D>)?;
+        Ok(found.map(|(id,)| ImageId::from_uuid(id)))
+    }
+
     // Expiring links.
 
     pub(crate) async fn insert_link(repo: &D, link: &ExpiringLink) -> Result<(), RepoError> {
@@ -840,13 +894,13 @@ macro_rules! impl_repo {
             use imagevault_core::page::KeysetQuery;
             use imagevault_core::repo::{
                 ChangeFeed, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-                Repo, ResetScope, SessionOwner, SessionRepo, TokenOwner, Totals, UserRepo,
-                WorkScope,
+                Repo, ResetScope, SessionOwner, SessionRepo, ThumbnailOverview, TokenOwner, Totals,
+                UserRepo, WorkScope,
             };
             use imagevault_core::{
-                ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId, SessionRecord,
-                StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord, Usage, User,
-                UserId, Username,
+                ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId,
+                SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord,
+                Usage, User, UserId, Username,
             };
 
             use $crate::dialect::Dialect;
@@ -906,6 +960,9 @@ macro_rules! impl_repo {
                 list_all_images(filter: &ImageFilter, query: &KeysetQuery) -> Vec<ImageRecord>;
                 reset_thumbnails(scope: ResetScope, now: DateTime<Utc>) -> u64;
                 usage(owner: UserId) -> Usage;
+                thumbnail_overview(max_reasons: usize, examples_per_reason: usize)
+                    -> ThumbnailOverview;
+                find_image_by_digest(owner: UserId, digest: &ContentDigest) -> Option<ImageId>;
             });
 
             $crate::repo::forward!(LinkRepo for $repo {

@@ -16,9 +16,9 @@ use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::{Direction, KeysetQuery};
 use imagevault_core::repo::WorkScope;
 use imagevault_core::{
-    ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, LinkId, LinkKey, Plan,
-    PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus,
-    User, UserId, Username,
+    ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, LinkId,
+    LinkKey, Plan, PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights,
+    ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
     PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,
@@ -135,6 +135,11 @@ pub(crate) fn format(text: &str) -> Result<ImageFormat, InvalidRow> {
 
 pub(crate) fn storage_key(text: &str) -> Result<StorageKey, InvalidRow> {
     StorageKey::parse(text).ok_or_else(|| InvalidRow(format!("storage key {text:?}")))
+}
+
+/// A stored content digest (see [`ContentDigest::to_hex`]).
+pub(crate) fn digest(text: &str) -> Result<ContentDigest, InvalidRow> {
+    ContentDigest::from_hex(text).ok_or_else(|| InvalidRow(format!("content digest {text:?}")))
 }
 
 pub(crate) fn height(value: i64) -> Result<ThumbnailHeight, InvalidRow> {
@@ -419,7 +424,8 @@ pub(crate) mod session_sql {
 /// The columns of [`ImageRow`], from table alias `i`.
 macro_rules! image_columns {
     () => {
-        "i.id, i.owner, i.name, i.format, i.width, i.height, i.size, i.storage_key, i.created_at"
+        "i.id, i.owner, i.name, i.format, i.width, i.height, i.size, i.storage_key, i.created_at, \
+     i.digest"
     };
 }
 pub(crate) use image_columns;
@@ -436,6 +442,7 @@ pub(crate) struct ImageRow<T> {
     size: i64,
     storage_key: String,
     created_at: T,
+    digest: Option<String>,
 }
 
 impl<T: Stamp> ImageRow<T> {
@@ -455,6 +462,7 @@ impl<T: Stamp> ImageRow<T> {
                 .map_err(|_| InvalidRow(format!("size {}", self.size)))?,
             storage_key: storage_key(&self.storage_key)?,
             created_at: self.created_at.clone().into_utc()?,
+            digest: self.digest.as_deref().map(digest).transpose()?,
         })
     }
 }
@@ -510,7 +518,7 @@ macro_rules! image_thumbnail_columns {
      i.height, i.size, i.storage_key, i.created_at, t.max_height AS thumbnail_max_height, \
      t.width AS thumbnail_width, t.height AS thumbnail_height, t.status AS thumbnail_status, \
      t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
-     t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure"
+     t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure, i.digest"
     };
 }
 pub(crate) use image_thumbnail_columns;
@@ -926,6 +934,82 @@ pub(crate) mod account_page_sql {
         }
         pattern.push('%');
         pattern
+    }
+}
+
+/// Statements of the command-line bulk tools (`admin thumbnails status`, `admin import`),
+/// the same in both dialects.
+pub(crate) mod bulk_sql {
+    use imagevault_core::repo::{FailureGroup, PlanThumbnailCounts};
+    use imagevault_core::{ImageId, PlanId, ThumbnailStatus};
+    use uuid::Uuid;
+
+    use crate::error::InvalidRow;
+
+    /// Thumbnail rows counted by the owner's plan and status.
+    pub(crate) const THUMBNAILS_BY_PLAN: &str = "SELECT u.plan_id, t.status, COUNT(*) \
+         FROM thumbnails t JOIN images i ON i.id = t.image_id JOIN users u ON u.id = i.owner \
+         GROUP BY u.plan_id, t.status";
+
+    /// Failed rows by reason (an empty string for none), most first; binds the limit.
+    /// Answered from the partial index of failed rows.
+    pub(crate) const FAILURE_REASONS: &str = "SELECT COALESCE(failure, '') AS reason, \
+         COUNT(*) AS n FROM thumbnails WHERE status = 'failed' \
+         GROUP BY COALESCE(failure, '') ORDER BY n DESC, reason LIMIT $1";
+
+    /// Images with a failed row of one reason (as [`FAILURE_REASONS`] gives it); binds the
+    /// reason and the limit.
+    pub(crate) const FAILURE_EXAMPLES: &str = "SELECT DISTINCT image_id FROM thumbnails \
+         WHERE status = 'failed' AND COALESCE(failure, '') = $1 ORDER BY image_id LIMIT $2";
+
+    /// An owner's oldest image with a digest; binds the owner and the digest's hex.
+    pub(crate) const FIND_BY_DIGEST: &str = "SELECT id FROM images \
+         WHERE owner = $1 AND digest = $2 ORDER BY created_at, id LIMIT 1";
+
+    /// The rows of [`THUMBNAILS_BY_PLAN`] as one entry per plan.
+    pub(crate) fn plan_counts(
+        rows: Vec<(Option<Uuid>, String, i64)>,
+    ) -> Result<Vec<PlanThumbnailCounts>, InvalidRow> {
+        let mut plans: Vec<PlanThumbnailCounts> = Vec::new();
+        for (plan, status, count) in rows {
+            let plan = plan.map(PlanId::from_uuid);
+            let count =
+                u64::try_from(count).map_err(|_| InvalidRow(format!("thumbnail count {count}")))?;
+            let index = match plans.iter().position(|entry| entry.plan == plan) {
+                Some(index) => index,
+                None => {
+                    plans.push(PlanThumbnailCounts {
+                        plan,
+                        ..PlanThumbnailCounts::default()
+                    });
+                    plans.len() - 1
+                }
+            };
+            let entry = &mut plans[index];
+            match super::thumbnail_status(&status)? {
+                ThumbnailStatus::Pending => entry.pending += count,
+                ThumbnailStatus::Ready => entry.ready += count,
+                ThumbnailStatus::Failed => entry.failed += count,
+            }
+        }
+        Ok(plans)
+    }
+
+    /// One row of [`FAILURE_REASONS`] with its examples.
+    pub(crate) fn failure_group(
+        reason: String,
+        count: i64,
+        examples: Vec<(Uuid,)>,
+    ) -> Result<FailureGroup, InvalidRow> {
+        Ok(FailureGroup {
+            reason: (!reason.is_empty()).then_some(reason),
+            count: u64::try_from(count)
+                .map_err(|_| InvalidRow(format!("failure count {count}")))?,
+            examples: examples
+                .into_iter()
+                .map(|(id,)| ImageId::from_uuid(id))
+                .collect(),
+        })
     }
 }
 

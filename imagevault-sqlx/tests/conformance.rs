@@ -347,6 +347,7 @@ fn upload(owner: UserId) -> ImageRecord {
         size: 123_456,
         storage_key: StorageKey::new_original(ImageFormat::Jpeg),
         created_at: now(),
+        digest: None,
     };
     let thumbnails = [200, 400]
         .into_iter()

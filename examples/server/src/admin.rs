@@ -14,14 +14,18 @@ use imagevault::{
     NewUser, Password, Plan, PlanId, PlanSpec, User, UserChanges, Username, Vault, VaultError,
 };
 
-use crate::cli::{AdminCommand, PasswordArgs};
+use crate::cli::{AdminCommand, Global, PasswordArgs};
 use crate::table;
 
 /// Items fetched per query when listing everything.
 const BATCH: usize = 100;
 
 /// Runs one admin command, printing its result to stdout.
-pub(crate) async fn run(vault: &Vault, command: AdminCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(
+    vault: &Vault,
+    global: &Global,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
     let repo = vault.repo().as_ref();
     match command {
         AdminCommand::CreateUser {
@@ -108,6 +112,8 @@ pub(crate) async fn run(vault: &Vault, command: AdminCommand) -> anyhow::Result<
                     user.username.as_str()
                 ),
             }
+            // The new plan's thumbnails (a backfill job) must not die with this command.
+            crate::thumbnails::finish_queued_work(vault, global).await?;
         }
         AdminCommand::SetAdmin { username, is_admin } => {
             let user = find_user(repo, &username).await?;
@@ -157,6 +163,8 @@ pub(crate) async fn run(vault: &Vault, command: AdminCommand) -> anyhow::Result<
                 .collect();
             print!("{}", users_table(&all_users(repo).await?, &plans));
         }
+        AdminCommand::Thumbnails(command) => crate::thumbnails::run(vault, global, command).await?,
+        AdminCommand::Import(args) => crate::import::run(vault, global, args).await?,
     }
     Ok(())
 }
@@ -186,7 +194,7 @@ fn read_password(args: &PasswordArgs) -> anyhow::Result<Password> {
 }
 
 /// A user by exact username.
-async fn find_user(repo: &dyn Repo, username: &str) -> anyhow::Result<User> {
+pub(crate) async fn find_user(repo: &dyn Repo, username: &str) -> anyhow::Result<User> {
     let parsed = Username::parse(username)?;
     repo.find_user_by_username(&parsed)
         .await
@@ -197,7 +205,7 @@ async fn find_user(repo: &dyn Repo, username: &str) -> anyhow::Result<User> {
 }
 
 /// A plan by id, exact name, or name ignoring case when that picks one plan.
-async fn resolve_plan(repo: &dyn Repo, text: &str) -> anyhow::Result<Plan> {
+pub(crate) async fn resolve_plan(repo: &dyn Repo, text: &str) -> anyhow::Result<Plan> {
     let text = text.trim();
     if let Some(id) = PlanId::parse(text)
         && let Some(plan) = repo.get_plan(id).await.map_err(VaultError::from)?
@@ -253,7 +261,7 @@ where
     Ok(all)
 }
 
-async fn all_plans(repo: &dyn Repo) -> anyhow::Result<Vec<Plan>> {
+pub(crate) async fn all_plans(repo: &dyn Repo) -> anyhow::Result<Vec<Plan>> {
     collect_all(async |query| repo.list_plans(&query).await).await
 }
 

@@ -625,6 +625,64 @@ pub(crate) enum AdminCommand {
     ListPlans,
     /// List every user
     ListUsers,
+
+    // ---- Bulk tools: thumbnails and imports ----
+    /// Thumbnails of every user: how far they are, retrying failures, making them again
+    #[command(subcommand)]
+    Thumbnails(ThumbnailsCommand),
+    /// Import PNG and JPEG files, and directory trees of them, as one user, through the
+    /// same checks and limits as an upload. Other files are skipped with a reason, bad ones
+    /// reported, and files the user already has (same content) skipped, so an interrupted
+    /// import can simply be run again. Exits 1 if any file failed
+    Import(ImportArgs),
+}
+
+/// `admin thumbnails` subcommands.
+///
+/// With the in-process queue (`memory://`) the commands that make thumbnails make them
+/// before they exit, showing progress; with a shared queue they queue the work for the
+/// worker processes and exit.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ThumbnailsCommand {
+    /// Count thumbnails pending, ready and failed by plan, and the failures by reason with
+    /// a few of their images
+    Status,
+    /// Make every failed thumbnail again
+    RetryFailed,
+    /// Make again every thumbnail of the users of a plan, or of one user (after a change
+    /// to how thumbnails are made); ready ones stay served until replaced
+    #[command(group = clap::ArgGroup::new("whose").required(true).multiple(false))]
+    Regenerate {
+        /// The plan (name or id) whose users' thumbnails to make again
+        #[arg(long, group = "whose")]
+        plan: Option<String>,
+        /// The user whose thumbnails to make again
+        #[arg(long, group = "whose")]
+        user: Option<String>,
+    },
+}
+
+/// Files `admin import` reads and stores at once, by default.
+const DEFAULT_IMPORT_CONCURRENCY: u16 = 4;
+
+/// Options of `admin import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The user who will own the images (their plan's limits and quotas apply)
+    #[arg(long, value_name = "USERNAME")]
+    pub(crate) user: String,
+
+    /// Files and directories to import; directories are read recursively
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<std::path::PathBuf>,
+
+    /// Files read and stored at once
+    #[arg(
+        long,
+        default_value_t = DEFAULT_IMPORT_CONCURRENCY,
+        value_parser = clap::value_parser!(u16).range(1..=64)
+    )]
+    pub(crate) concurrency: u16,
 }
 
 /// Where a new password comes from.
@@ -819,6 +877,58 @@ mod tests {
         assert!(
             Cli::try_parse_from(["imagevault-server", "serve", "--reconcile-every-secs", "0"])
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn regenerate_takes_exactly_one_of_plan_and_user() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(
+                ["imagevault-server", "admin", "thumbnails", "regenerate"]
+                    .iter()
+                    .chain(args),
+            )
+        };
+        assert!(parse(&["--plan", "Basic"]).is_ok());
+        assert!(parse(&["--user", "alice"]).is_ok());
+        assert!(parse(&[]).is_err(), "one of them is required");
+        assert!(parse(&["--plan", "Basic", "--user", "alice"]).is_err());
+    }
+
+    #[test]
+    fn import_needs_a_user_and_a_path() {
+        let cli = Cli::try_parse_from([
+            "imagevault-server",
+            "admin",
+            "import",
+            "--user",
+            "a",
+            "x",
+            "y",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Admin(AdminCommand::Import(args))) => {
+                assert_eq!(args.paths.len(), 2);
+                assert_eq!(args.concurrency, DEFAULT_IMPORT_CONCURRENCY);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["imagevault-server", "admin", "import", "--user", "a"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "imagevault-server",
+                "admin",
+                "import",
+                "--user",
+                "a",
+                "--concurrency",
+                "0",
+                "x"
+            ])
+            .is_err()
         );
     }
 

@@ -9,11 +9,16 @@
 mod admin;
 mod cli;
 mod healthcheck;
+mod import;
 mod metrics;
+mod progress;
+#[cfg(test)]
+mod reference;
 mod run;
 mod shutdown;
 mod sweep;
 mod table;
+mod thumbnails;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -51,8 +56,13 @@ fn main() -> ExitCode {
                 sweep::run(&vault, args).await
             }
             Command::Admin(command) => {
-                let vault = run::open_vault(&cli.global).await?;
-                admin::run(&vault, command).await
+                let vault = run::open_vault_with(&cli.global, |config| {
+                    if let cli::AdminCommand::Import(args) = &command {
+                        import::configure(args, config);
+                    }
+                })
+                .await?;
+                admin::run(&vault, &cli.global, command).await
             }
             Command::Healthcheck(args) => healthcheck::run(args).await,
             Command::Completions { shell } => {

@@ -29,7 +29,7 @@ pub(crate) async fn open_vault(global: &Global) -> anyhow::Result<Vault> {
 }
 
 /// [`open_vault`] with `tune` applied to the configuration last.
-async fn open_vault_with(
+pub(crate) async fn open_vault_with(
     global: &Global,
     tune: impl FnOnce(&mut VaultConfig),
 ) -> anyhow::Result<Vault> {
@@ -107,7 +107,7 @@ pub(crate) async fn migrate(global: &Global) -> anyhow::Result<()> {
 }
 
 /// Whether `url` names the in-process queue, which only a worker in the same process sees.
-fn is_in_process_queue(url: &str) -> bool {
+pub(crate) fn is_in_process_queue(url: &str) -> bool {
     url.starts_with("memory:")
 }
 

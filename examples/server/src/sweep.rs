@@ -7,16 +7,20 @@ use anyhow::Context as _;
 use imagevault::{SweepOptions, SweepReport, Vault};
 
 use crate::cli::SweepArgs;
+use crate::progress::Progress;
 use crate::table;
 
 /// Runs one sweeper pass and prints what it found and did.
 pub(crate) async fn run(vault: &Vault, args: SweepArgs) -> anyhow::Result<()> {
     let mut options = SweepOptions::with_grace(Duration::from_secs(args.grace_secs));
     options.dry_run = args.dry_run;
+    // The total is known only when the listing ends: a count of objects scanned so far.
+    let progress = Progress::new("sweep", "objects scanned", None);
     let report = vault
-        .sweep(&options)
+        .sweep_with_progress(&options, |so_far| progress.set(so_far.scanned, None))
         .await
         .context("the sweep stopped; run it again to go on")?;
+    progress.finish();
     print!("{}", render(&report, args.grace_secs));
     Ok(())
 }

@@ -952,3 +952,291 @@ fn completions_are_printed_for_bash_zsh_and_fish() {
         unknown.stderr
     );
 }
+
+// ---- Bulk tools: admin import, admin thumbnails, durable command-line jobs ----
+
+/// A fixture image of `tests/fixtures`.
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures")
+            .join(name),
+    )
+    .expect("the fixture")
+}
+
+/// The counts of the first line of `admin thumbnails status`: pending, ready, failed.
+fn thumbnail_counts(workspace: &Workspace) -> (u64, u64, u64) {
+    let status = workspace.run(&["admin", "thumbnails", "status"]).success();
+    let first = status.stdout.lines().next().unwrap_or_default().to_owned();
+    let numbers: Vec<u64> = first
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse().expect("a count"))
+        .collect();
+    assert_eq!(numbers.len(), 3, "{status:?}");
+    (numbers[0], numbers[1], numbers[2])
+}
+
+/// A workspace with the user `alice` on `plan`.
+fn workspace_with_alice(plan: &str) -> Workspace {
+    let workspace = Workspace::new();
+    workspace
+        .run_with(
+            &[
+                "admin",
+                "create-user",
+                "alice",
+                "--password-stdin",
+                "--plan",
+                plan,
+            ],
+            &[],
+            "alice's password\n",
+        )
+        .success();
+    workspace
+}
+
+#[test]
+fn import_reports_every_file_and_a_second_run_skips_what_it_imported() {
+    let workspace = workspace_with_alice("Basic");
+    let tree = workspace.path().join("photos");
+    std::fs::create_dir_all(tree.join("2024/summer")).expect("mkdir");
+    std::fs::write(tree.join("camera.png"), fixture("camera_512x512.png")).expect("write");
+    std::fs::write(
+        tree.join("2024/chelsea.png"),
+        fixture("chelsea_451x300.png"),
+    )
+    .expect("write");
+    // The same content under another name is imported once.
+    std::fs::write(
+        tree.join("2024/summer/copy.png"),
+        fixture("camera_512x512.png"),
+    )
+    .expect("write");
+    std::fs::write(tree.join("notes.txt"), b"not an image at all\n").expect("write");
+    let mut broken = fixture("chelsea_451x300.png");
+    broken.truncate(broken.len() / 2);
+    std::fs::write(tree.join("2024/broken.png"), &broken).expect("write");
+
+    let first = workspace.run(&["admin", "import", "--user", "alice", "photos"]);
+    let first = first.failure_saying(1, &["1 of 5 file(s) could not be imported"]);
+    let line = |output: &Finished, file: &str| -> String {
+        let path = format!("photos/{file}: ");
+        output
+            .stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(&path))
+            .unwrap_or_else(|| panic!("no line for {file}: {output:#?}"))
+            .to_owned()
+    };
+    assert!(
+        line(&first, "2024/chelsea.png").starts_with("imported as "),
+        "{first:#?}"
+    );
+    // Two files of one content read at once: whichever is hashed first is imported.
+    let copies = [
+        line(&first, "camera.png"),
+        line(&first, "2024/summer/copy.png"),
+    ];
+    let imported = copies
+        .iter()
+        .filter(|outcome| outcome.starts_with("imported as "))
+        .count();
+    assert_eq!(imported, 1, "{copies:?}");
+    assert!(
+        copies
+            .iter()
+            .any(|outcome| outcome.starts_with("skipped: same content as photos/")),
+        "{copies:?}"
+    );
+    assert!(line(&first, "notes.txt").starts_with("skipped: not a png or jpeg file"));
+    assert!(
+        line(&first, "2024/broken.png").starts_with("failed: "),
+        "{first:#?}"
+    );
+    assert!(
+        first.stdout.contains(
+            "2 imported, 1 skipped as already imported, 1 skipped as not images, 1 failed"
+        ),
+        "{first:#?}"
+    );
+    // Not a terminal: plain progress lines on stderr, the last one complete.
+    assert!(
+        first.stderr.contains("import: 5/5 files (100%), "),
+        "{first:#?}"
+    );
+    assert!(
+        first.stderr.contains("thumbnails: 2/2 jobs (100%)"),
+        "{first:#?}"
+    );
+    // The in-process queue's work was done before the command returned.
+    assert_eq!(thumbnail_counts(&workspace), (0, 2, 0));
+
+    let second = workspace.run(&["admin", "import", "--user", "alice", "photos"]);
+    let second = second.failure_saying(1, &["1 of 5 file(s) could not be imported"]);
+    assert!(
+        line(&second, "2024/chelsea.png").starts_with("skipped: already imported as "),
+        "{second:#?}"
+    );
+    assert!(
+        second.stdout.contains(
+            "0 imported, 3 skipped as already imported, 1 skipped as not images, 1 failed"
+        ),
+        "{second:#?}"
+    );
+    assert_eq!(thumbnail_counts(&workspace), (0, 2, 0));
+
+    // Only good files: success.
+    std::fs::remove_file(tree.join("2024/broken.png")).expect("rm");
+    let third = workspace
+        .run(&[
+            "admin",
+            "import",
+            "--user",
+            "alice",
+            "photos/2024",
+            "photos/camera.png",
+        ])
+        .success();
+    assert!(third.stdout.contains("0 imported, 3 skipped"), "{third:#?}");
+
+    workspace
+        .run(&["admin", "import", "--user", "nobody", "photos"])
+        .failure_saying(1, &["no user is named \"nobody\""]);
+    workspace
+        .run(&["admin", "import", "--user", "alice"])
+        .failure_saying(2, &["<PATH>"]);
+}
+
+/// `alice` on Basic with two imported images, their thumbnails made.
+fn alice_with_two_images() -> Workspace {
+    let workspace = workspace_with_alice("Basic");
+    for name in ["camera_512x512.png", "chelsea_451x300.png"] {
+        std::fs::write(workspace.path().join(name), fixture(name)).expect("write");
+    }
+    workspace
+        .run(&[
+            "admin",
+            "import",
+            "--user",
+            "alice",
+            "camera_512x512.png",
+            "chelsea_451x300.png",
+        ])
+        .success();
+    workspace
+}
+
+#[test]
+fn set_plan_makes_the_new_plans_thumbnails_before_it_returns() {
+    let workspace = alice_with_two_images();
+    assert_eq!(thumbnail_counts(&workspace), (0, 2, 0));
+    let media = workspace.path().join("imagevault-data/media");
+    assert_eq!(
+        files_under(&media).len(),
+        4,
+        "two originals, two thumbnails"
+    );
+
+    // Premium adds 400-pixel thumbnails: the backfill job of the in-process queue is done
+    // by the command itself, not lost when it exits, with no server running.
+    let moved = workspace
+        .run(&["admin", "set-plan", "alice", "Premium"])
+        .success();
+    assert!(
+        moved.stdout.contains("is now on the plan Premium"),
+        "{moved:#?}"
+    );
+    assert_eq!(thumbnail_counts(&workspace), (0, 4, 0));
+    assert_eq!(files_under(&media).len(), 6);
+}
+
+#[test]
+fn thumbnails_status_retry_failed_and_regenerate() {
+    let workspace = alice_with_two_images();
+    let status = workspace.run(&["admin", "thumbnails", "status"]).success();
+    assert_eq!(
+        row(&status.stdout, "Basic")[1..],
+        ["0", "2", "0"],
+        "{status:#?}"
+    );
+
+    // Thumbnails made again without their originals fail, and say why.
+    let media = workspace.path().join("imagevault-data/media");
+    let originals = media.join("imageupload");
+    let aside = workspace.path().join("originals-aside");
+    std::fs::rename(&originals, &aside).expect("move the originals away");
+    let regenerated = workspace
+        .run(&["admin", "thumbnails", "regenerate", "--user", "alice"])
+        .success();
+    assert!(
+        regenerated
+            .stdout
+            .contains("2 thumbnail(s) of \"alice\" set back to pending"),
+        "{regenerated:#?}"
+    );
+    assert!(
+        regenerated.stdout.contains("2 given up"),
+        "{regenerated:#?}"
+    );
+    let status = workspace.run(&["admin", "thumbnails", "status"]).success();
+    assert!(
+        status
+            .stdout
+            .starts_with("thumbnails: 0 pending, 0 ready, 2 failed\n"),
+        "{status:#?}"
+    );
+    let reason = row(&status.stdout, "2");
+    assert_eq!(
+        reason[1], "the original is missing from storage",
+        "{status:#?}"
+    );
+    assert_eq!(
+        reason[2].split(' ').count(),
+        2,
+        "two example images: {status:#?}"
+    );
+
+    std::fs::rename(&aside, &originals).expect("put the originals back");
+    let retried = workspace
+        .run(&["admin", "thumbnails", "retry-failed"])
+        .success();
+    assert!(
+        retried
+            .stdout
+            .contains("2 failed thumbnail(s) set back to pending"),
+        "{retried:#?}"
+    );
+    assert_eq!(thumbnail_counts(&workspace), (0, 2, 0));
+
+    let by_plan = workspace
+        .run(&["admin", "thumbnails", "regenerate", "--plan", "basic"])
+        .success();
+    assert!(
+        by_plan
+            .stdout
+            .contains("2 thumbnail(s) of the users of the plan Basic set back to pending"),
+        "{by_plan:#?}"
+    );
+    assert_eq!(thumbnail_counts(&workspace), (0, 2, 0));
+
+    workspace
+        .run(&["admin", "thumbnails", "regenerate"])
+        .failure_saying(2, &["--plan", "--user"]);
+    workspace
+        .run(&[
+            "admin",
+            "thumbnails",
+            "regenerate",
+            "--plan",
+            "Basic",
+            "--user",
+            "alice",
+        ])
+        .failure_saying(2, &["cannot be used with"]);
+    workspace
+        .run(&["admin", "thumbnails", "regenerate", "--plan", "Gold"])
+        .failure_saying(1, &["unknown plan \"Gold\""]);
+}

@@ -47,3 +47,23 @@ pub use crate::thumbnail::thumbnail_size;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
 pub use render::{RenderedThumbnail, render_thumbnails};
+
+/// How many leading bytes [`detect_format`] looks at; fewer are fine for a shorter file.
+pub const DETECT_FORMAT_BYTES: usize = sniff::TEXT_WINDOW;
+
+/// The format the first bytes of a file show, detected as uploads detect it (never from a
+/// name): PNG or JPEG, which may still turn out truncated or corrupt, or else `Err` with
+/// what the bytes look like (`"gif"`, `"text"`, `"unknown"`, ...). A bulk import uses it
+/// to skip other files before reading them whole.
+///
+/// ```
+/// use imagevault_core::imaging::{ImageFormat, detect_format};
+/// assert_eq!(detect_format(b"\x89PNG\r\n\x1a\n"), Ok(ImageFormat::Png));
+/// assert_eq!(detect_format(b"GIF89a"), Err("gif"));
+/// ```
+pub fn detect_format(head: &[u8]) -> Result<ImageFormat, &'static str> {
+    match sniff::sniff(head) {
+        sniff::Sniffed::Supported(format) => Ok(format),
+        sniff::Sniffed::Unsupported(looks_like) => Err(looks_like),
+    }
+}

@@ -17,7 +17,7 @@ pub(crate) enum Sniffed {
 pub(crate) const PNG_SIGNATURE: [u8; 8] = *b"\x89PNG\r\n\x1a\n";
 
 /// How much of the start of the file the text heuristics look at.
-const TEXT_WINDOW: usize = 1024;
+pub(crate) const TEXT_WINDOW: usize = 1024;
 
 pub(crate) fn sniff(data: &[u8]) -> Sniffed {
     // Four bytes of the PNG signature are already unambiguous; a shorter file than the

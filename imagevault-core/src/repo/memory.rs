@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
-use crate::image::{Image, ImageId, ImageRecord, Usage};
+use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
@@ -17,6 +17,7 @@ use crate::repo::{
     OriginalTarget, PlanRepo, Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner,
     Totals, UserRepo, WorkScope,
 };
+use crate::repo::{FailureGroup, PlanThumbnailCounts, ThumbnailOverview};
 use crate::session::SessionRecord;
 use crate::storage_key::StorageKey;
 use crate::thumbnail::{Thumbnail, ThumbnailStatus};
@@ -768,6 +769,74 @@ impl ImageRepo for MemoryRepo {
                 images: usage.images + 1,
                 bytes: usage.bytes.saturating_add(image.size),
             }))
+    }
+
+    async fn thumbnail_overview(
+        &self,
+        max_reasons: usize,
+        examples_per_reason: usize,
+    ) -> Result<ThumbnailOverview, RepoError> {
+        let state = self.state();
+        let mut by_plan: HashMap<Option<PlanId>, PlanThumbnailCounts> = HashMap::new();
+        // Reason -> (count, image ids in order); BTree so that ties sort by reason.
+        let mut failures: BTreeMap<Option<String>, (u64, Vec<ImageId>)> = BTreeMap::new();
+        for row in state.thumbnails.values() {
+            let plan = state
+                .images
+                .get(&row.image_id)
+                .and_then(|image| state.users.get(&image.owner))
+                .and_then(|user| user.plan_id);
+            let counts = by_plan.entry(plan).or_insert(PlanThumbnailCounts {
+                plan,
+                ..PlanThumbnailCounts::default()
+            });
+            match row.status {
+                ThumbnailStatus::Pending => counts.pending += 1,
+                ThumbnailStatus::Ready => counts.ready += 1,
+                ThumbnailStatus::Failed => {
+                    counts.failed += 1;
+                    let reason = row.failure.clone().filter(|reason| !reason.is_empty());
+                    let (count, images) = failures.entry(reason).or_default();
+                    *count += 1;
+                    if !images.contains(&row.image_id) {
+                        images.push(row.image_id);
+                    }
+                }
+            }
+        }
+        let mut failures: Vec<FailureGroup> = failures
+            .into_iter()
+            .map(|(reason, (count, mut examples))| {
+                examples.sort();
+                examples.truncate(examples_per_reason);
+                FailureGroup {
+                    reason,
+                    count,
+                    examples,
+                }
+            })
+            .collect();
+        // Stable: equal counts keep the reasons' order.
+        failures.sort_by_key(|group| std::cmp::Reverse(group.count));
+        failures.truncate(max_reasons);
+        Ok(ThumbnailOverview {
+            by_plan: by_plan.into_values().collect(),
+            failures,
+        })
+    }
+
+    async fn find_image_by_digest(
+        &self,
+        owner: UserId,
+        digest: &ContentDigest,
+    ) -> Result<Option<ImageId>, RepoError> {
+        Ok(self
+            .state()
+            .images
+            .values()
+            .filter(|image| image.owner == owner && image.digest.as_ref() == Some(digest))
+            .min_by_key(|image| image.position())
+            .map(|image| image.id))
     }
 }
 

@@ -113,11 +113,17 @@ impl Vault {
     /// once. Returns how many thumbnails were set back to pending.
     pub async fn retry_failed_thumbnails(&self, admin: &Account) -> Result<u64, VaultError> {
         admin.require_admin()?;
+        self.bootstrap_retry_failed_thumbnails().await
+    }
+
+    /// [`retry_failed_thumbnails`](Self::retry_failed_thumbnails) without an
+    /// administrator's account, for command lines that already have full access.
+    pub async fn bootstrap_retry_failed_thumbnails(&self) -> Result<u64, VaultError> {
         let reset = self.reset_thumbnails(ResetScope::Failed).await?;
         // The reset rows' leases have lapsed, so the lapsed-lease claim finds them (with
         // any other lapsed work, which is due anyway).
         let queued = self.backfill(WorkScope::LapsedLeases).await?;
-        info!(reset, queued, admin = %admin.user.id, "failed thumbnails retried");
+        info!(reset, queued, "failed thumbnails retried");
         Ok(reset)
     }
 
@@ -132,6 +138,15 @@ impl Vault {
         target: Regenerate,
     ) -> Result<u64, VaultError> {
         admin.require_admin()?;
+        self.bootstrap_regenerate_thumbnails(target).await
+    }
+
+    /// [`regenerate_thumbnails`](Self::regenerate_thumbnails) without an administrator's
+    /// account, for command lines that already have full access.
+    pub async fn bootstrap_regenerate_thumbnails(
+        &self,
+        target: Regenerate,
+    ) -> Result<u64, VaultError> {
         let (reset, work) = match target {
             Regenerate::User(user) => {
                 self.inner
@@ -153,7 +168,7 @@ impl Vault {
         };
         let reset = self.reset_thumbnails(reset).await?;
         let queued = self.backfill(work).await?;
-        info!(?target, reset, queued, admin = %admin.user.id, "thumbnails regenerated");
+        info!(?target, reset, queued, "thumbnails regenerated");
         Ok(reset)
     }
 

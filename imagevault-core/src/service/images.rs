@@ -4,7 +4,7 @@ use bytes::Bytes;
 use tracing::{info, warn};
 
 use crate::error::VaultError;
-use crate::image::{Image, ImageId, ImageName, ImageRecord};
+use crate::image::{ContentDigest, Image, ImageId, ImageName, ImageRecord};
 use crate::imaging::{self, ImageInfo};
 use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::Plan;
@@ -15,8 +15,9 @@ use crate::user::UserId;
 
 use super::{Account, UploadSlot, Vault};
 
-/// Inputs smaller than this are inspected inline; larger ones on the blocking pool, since
-/// walking a big file's structure and CRCs takes milliseconds.
+/// Inputs smaller than this are inspected (and their digest taken) inline; larger ones on
+/// the blocking pool, since walking a big file's structure and CRCs, and hashing it, takes
+/// milliseconds.
 const INLINE_INSPECT_BYTES: usize = 256 * 1024;
 
 /// The longest an upload waits for the queue to take its job. A healthy queue answers in
@@ -224,7 +225,7 @@ impl Vault {
             });
         }
         let explicit_name = upload.name.as_deref().map(ImageName::parse).transpose()?;
-        let info = self.inspect(upload.data.clone()).await?;
+        let (info, digest) = self.inspect(upload.data.clone()).await?;
         let name = explicit_name
             .or_else(|| {
                 upload
@@ -245,6 +246,7 @@ impl Vault {
             size: upload.data.len() as u64,
             storage_key: StorageKey::new_original(info.format),
             created_at: now,
+            digest: Some(digest),
         };
         let record = ImageRecord {
             thumbnails: plan
@@ -292,14 +294,18 @@ impl Vault {
         Ok(())
     }
 
-    async fn inspect(&self, data: Bytes) -> Result<ImageInfo, VaultError> {
+    /// What the upload is (or why it is refused), and the digest of its bytes.
+    async fn inspect(&self, data: Bytes) -> Result<(ImageInfo, ContentDigest), VaultError> {
         let limits = self.inner.config.limits;
-        if data.len() <= INLINE_INSPECT_BYTES {
-            return Ok(imaging::inspect(&data, &limits)?);
+        let inline = data.len() <= INLINE_INSPECT_BYTES;
+        let inspect =
+            move || imaging::inspect(&data, &limits).map(|info| (info, ContentDigest::of(&data)));
+        if inline {
+            return Ok(inspect()?);
         }
         self.inner
             .pool
-            .run(move || imaging::inspect(&data, &limits))
+            .run(inspect)
             .await
             .map_err(|_| VaultError::Internal("image inspection panicked".into()))?
             .map_err(VaultError::from)

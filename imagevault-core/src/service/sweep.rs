@@ -101,6 +101,17 @@ impl Vault {
     /// list or to query the repository ends the pass with the error, having deleted
     /// nothing that was referenced. Stopping a pass half-way is harmless.
     pub async fn sweep(&self, options: &SweepOptions) -> Result<SweepReport, VaultError> {
+        self.sweep_with_progress(options, |_| {}).await
+    }
+
+    /// [`sweep`](Self::sweep), calling `progress` with the counts so far after each batch,
+    /// so that a command line can show a long pass moving (the total is not known until
+    /// the listing ends).
+    pub async fn sweep_with_progress(
+        &self,
+        options: &SweepOptions,
+        mut progress: impl FnMut(&SweepReport) + Send,
+    ) -> Result<SweepReport, VaultError> {
         if options.grace < self.inner.config.job_lease {
             warn!(
                 grace_secs = options.grace.as_secs(),
@@ -126,11 +137,13 @@ impl Vault {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
                     self.sweep_batch(full, now, cutoff, options.dry_run, &mut report)
                         .await?;
+                    progress(&report);
                 }
             }
             if !batch.is_empty() {
                 self.sweep_batch(batch, now, cutoff, options.dry_run, &mut report)
                     .await?;
+                progress(&report);
             }
         }
         if report.deleted > 0 || report.failed > 0 {

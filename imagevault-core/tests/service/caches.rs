@@ -224,6 +224,22 @@ impl ImageRepo for DeafRepo {
     async fn usage(&self, owner: UserId) -> Result<imagevault_core::Usage, RepoError> {
         self.inner.usage(owner).await
     }
+    async fn thumbnail_overview(
+        &self,
+        max_reasons: usize,
+        examples_per_reason: usize,
+    ) -> Result<imagevault_core::repo::ThumbnailOverview, RepoError> {
+        self.inner
+            .thumbnail_overview(max_reasons, examples_per_reason)
+            .await
+    }
+    async fn find_image_by_digest(
+        &self,
+        owner: UserId,
+        digest: &imagevault_core::ContentDigest,
+    ) -> Result<Option<ImageId>, RepoError> {
+        self.inner.find_image_by_digest(owner, digest).await
+    }
 }
 
 #[async_trait]

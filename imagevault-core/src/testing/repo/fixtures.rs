@@ -121,6 +121,7 @@ pub(super) fn bare_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecor
             size: 245_760,
             storage_key: StorageKey::new_original(ImageFormat::Jpeg),
             created_at,
+            digest: None,
         },
         thumbnails: Vec::new(),
     }

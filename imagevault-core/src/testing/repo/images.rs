@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use crate::page::{Direction, KeysetQuery, Positioned};
 use crate::repo::Conflict;
 use crate::{
-    Image, ImageFormat, ImageId, ImageName, ImageRecord, Plan, PlanId, Repo, StorageKey, Thumbnail,
-    ThumbnailStatus, Usage, UserId,
+    ContentDigest, Image, ImageFormat, ImageId, ImageName, ImageRecord, Plan, PlanId, Repo,
+    StorageKey, Thumbnail, ThumbnailStatus, Usage, UserId,
 };
 
 use super::fixtures::{
@@ -33,6 +33,7 @@ pub async fn image_round_trips(repo: &dyn Repo) {
         size: 3_000_000_123,
         storage_key: StorageKey::new_original(ImageFormat::Png),
         created_at,
+        digest: Some(ContentDigest::of(b"Zoe's holiday")),
     };
     let thumbnails = vec![
         row(

@@ -25,6 +25,7 @@ use std::pin::Pin;
 use crate::Repo;
 
 pub mod admin;
+pub mod bulk;
 pub mod changes;
 pub mod concurrency;
 mod fixtures;
@@ -166,6 +167,8 @@ macro_rules! repo_conformance_tests {
                 admin::totals_count_the_checks_rows,
                 admin::all_images_list_by_keyset_and_filter,
                 admin::reset_thumbnails_of_an_image_owner_or_plan,
+                bulk::thumbnail_overview_counts_by_plan_and_reason,
+                bulk::find_image_by_digest_is_owner_scoped,
             ]
             alone [
                 admin::totals_are_exact,
