@@ -240,18 +240,19 @@ async fn pump(
     let _ = to.shutdown().await;
 }
 
-/// A fresh database on the test server, dropped again by [`TestDatabase::drop`].
-struct TestDatabase {
+/// A fresh database on the test server, dropped again by [`TestDatabase::drop`]; the
+/// quota tests use it too.
+pub(crate) struct TestDatabase {
     admin_url: String,
     name: String,
     /// Straight to the server.
-    url: String,
+    pub(crate) url: String,
     /// `host:port` of the server.
     server_address: String,
 }
 
 impl TestDatabase {
-    async fn create() -> Option<Self> {
+    pub(crate) async fn create() -> Option<Self> {
         let admin_url = std::env::var("IMAGEVAULT_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
@@ -293,7 +294,7 @@ impl TestDatabase {
         self.url.replacen(&self.server_address, proxy, 1)
     }
 
-    async fn drop(self) {
+    pub(crate) async fn drop(self) {
         if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
             let _ = sqlx::query(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
