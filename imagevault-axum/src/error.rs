@@ -246,6 +246,11 @@ impl From<VaultError> for ApiError {
                 HeaderValue::from(UPLOAD_RETRY_AFTER_SECS),
             ),
             VaultError::Busy { retry_after } => Self::busy(*retry_after),
+            // Django REST framework's PermissionDenied: the message names the limit and
+            // the usage, so the client can tell the user what to delete.
+            VaultError::QuotaExceeded(refusal) => {
+                Self::detail(StatusCode::FORBIDDEN, refusal.to_string())
+            }
             VaultError::NoPlan => Self::detail(
                 StatusCode::FORBIDDEN,
                 "You have no plan; ask an administrator to assign one.",

@@ -64,6 +64,7 @@ use crate::schema;
         schema::PlanBody,
         schema::UserBody,
         schema::MeBody,
+        schema::QuotaBody,
         schema::TokenBody,
         schema::DetailBody,
         schema::FieldErrorsBody,

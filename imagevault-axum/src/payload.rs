@@ -237,6 +237,16 @@ impl Fields {
         }
     }
 
+    /// A field that may be null: `None` when absent, `Some(None)` for null or blank text
+    /// (a form's empty input), else `Some(Some(value))` for the caller to read.
+    pub(crate) fn nullable_value(&mut self, field: &str) -> Option<Option<Value>> {
+        match self.map.remove(field)? {
+            Value::Null => Some(None),
+            Value::String(text) if text.trim().is_empty() => Some(None),
+            value => Some(Some(value)),
+        }
+    }
+
     /// An integer field (a JSON integer or a string of digits); other values get `invalid`
     /// as their message.
     pub(crate) fn integer_or(&mut self, field: &str, required: bool, invalid: &str) -> Option<i64> {
@@ -327,7 +337,9 @@ fn python_type(value: &Value) -> &'static str {
     }
 }
 
-fn parse_integer(value: &Value) -> Option<i64> {
+/// The integer a field's value holds: a JSON integer (or a float without fraction) or a
+/// string of digits, as integer fields read it.
+pub(crate) fn parse_integer(value: &Value) -> Option<i64> {
     match value {
         Value::Number(number) => number.as_i64().or_else(|| {
             number

@@ -6,7 +6,10 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
-use imagevault_core::{ExpirySeconds, ImageView, LinkView, PageLimit, Plan, User};
+use imagevault_core::{
+    ExpirySeconds, ImageView, LinkView, PageLimit, Plan, QuotaLimits, QuotaOverride, QuotaStatus,
+    User,
+};
 use serde::Serialize;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
@@ -186,6 +189,12 @@ pub(crate) struct PlanBody {
     thumbnail_heights: Vec<u32>,
     original_link: bool,
     expiring_links: bool,
+    /// The most images each user may keep; null for no limit.
+    #[schema(value_type = Option<ImageLimit>)]
+    max_images: Option<u64>,
+    /// The most bytes of originals each user may keep; null for no limit.
+    #[schema(value_type = Option<ByteLimit>)]
+    max_bytes: Option<u64>,
 }
 
 impl From<Plan> for PlanBody {
@@ -196,6 +205,116 @@ impl From<Plan> for PlanBody {
             thumbnail_heights: plan.thumbnail_heights.pixels().collect(),
             original_link: plan.original_link,
             expiring_links: plan.expiring_links,
+            max_images: plan.quota.max_images,
+            max_bytes: plan.quota.max_bytes,
+        }
+    }
+}
+
+/// `max_images`: from 0 to [`QuotaLimits::MAX_IMAGES`].
+#[derive(Debug)]
+pub(crate) struct ImageLimit;
+
+impl PartialSchema for ImageLimit {
+    fn schema() -> RefOr<Schema> {
+        bounded_int64(QuotaLimits::MAX_IMAGES).into()
+    }
+}
+
+impl ToSchema for ImageLimit {}
+
+/// `max_bytes`: from 0 to [`QuotaLimits::MAX_BYTES`].
+#[derive(Debug)]
+pub(crate) struct ByteLimit;
+
+impl PartialSchema for ByteLimit {
+    fn schema() -> RefOr<Schema> {
+        bounded_int64(QuotaLimits::MAX_BYTES).into()
+    }
+}
+
+impl ToSchema for ByteLimit {}
+
+/// An `int64` schema from 0 to `maximum`.
+fn bounded_int64(maximum: u64) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::Integer)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+        .minimum(Some(0))
+        .maximum(Some(maximum as f64))
+}
+
+/// A user's override of `max_images`: null takes the plan's, `"unlimited"` lifts it, a
+/// number replaces it.
+#[derive(Debug)]
+pub(crate) struct ImageLimitOverride;
+
+impl PartialSchema for ImageLimitOverride {
+    fn schema() -> RefOr<Schema> {
+        override_schema(QuotaLimits::MAX_IMAGES)
+    }
+}
+
+impl ToSchema for ImageLimitOverride {}
+
+/// A user's override of `max_bytes`, as [`ImageLimitOverride`].
+#[derive(Debug)]
+pub(crate) struct ByteLimitOverride;
+
+impl PartialSchema for ByteLimitOverride {
+    fn schema() -> RefOr<Schema> {
+        override_schema(QuotaLimits::MAX_BYTES)
+    }
+}
+
+impl ToSchema for ByteLimitOverride {}
+
+/// null, `"unlimited"` or a number from 0 to `maximum`.
+fn override_schema(maximum: u64) -> RefOr<Schema> {
+    utoipa::openapi::schema::OneOfBuilder::new()
+        .item(bounded_int64(maximum))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some([QuotaOverride::UNLIMITED_WORD])),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .into()
+}
+
+/// An override as JSON: null, `"unlimited"` or the number.
+fn override_json(value: QuotaOverride) -> serde_json::Value {
+    match value {
+        QuotaOverride::Plan => serde_json::Value::Null,
+        QuotaOverride::Unlimited => QuotaOverride::UNLIMITED_WORD.into(),
+        QuotaOverride::Limit(limit) => limit.into(),
+    }
+}
+
+/// A user's effective limits (null for none) and what their images take up.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct QuotaBody {
+    /// The most images the user may keep: their override, else their plan's.
+    max_images: Option<u64>,
+    /// The most bytes of originals the user may keep: their override, else their plan's.
+    max_bytes: Option<u64>,
+    /// How many images the user has.
+    images: u64,
+    /// The bytes of the user's originals together.
+    bytes: u64,
+    /// Whether usage is above a limit (a limit may be lowered below it); no upload is
+    /// accepted until enough is deleted.
+    over_limit: bool,
+}
+
+impl From<QuotaStatus> for QuotaBody {
+    fn from(status: QuotaStatus) -> Self {
+        Self {
+            max_images: status.limits.max_images,
+            max_bytes: status.limits.max_bytes,
+            images: status.usage.images,
+            bytes: status.usage.bytes,
+            over_limit: status.is_over_limit(),
         }
     }
 }
@@ -208,15 +327,26 @@ pub(crate) struct UserBody {
     /// The plan's id, or null.
     plan: Option<Uuid>,
     is_admin: bool,
+    /// Overrides the plan's `max_images`: null takes the plan's, `"unlimited"` lifts it.
+    #[schema(value_type = ImageLimitOverride)]
+    max_images: serde_json::Value,
+    /// Overrides the plan's `max_bytes`: null takes the plan's, `"unlimited"` lifts it.
+    #[schema(value_type = ByteLimitOverride)]
+    max_bytes: serde_json::Value,
+    /// The limits that apply and the usage.
+    quota: QuotaBody,
 }
 
-impl From<User> for UserBody {
-    fn from(user: User) -> Self {
+impl UserBody {
+    pub(crate) fn new(user: User, quota: QuotaStatus) -> Self {
         Self {
             id: user.id.as_uuid(),
             username: user.username.as_str().to_owned(),
             plan: user.plan_id.map(|plan| plan.as_uuid()),
             is_admin: user.is_admin,
+            max_images: override_json(user.quota.max_images),
+            max_bytes: override_json(user.quota.max_bytes),
+            quota: quota.into(),
         }
     }
 }
@@ -228,6 +358,8 @@ pub(crate) struct MeBody {
     pub(crate) username: String,
     pub(crate) is_admin: bool,
     pub(crate) plan: Option<PlanBody>,
+    /// The caller's limits and usage.
+    pub(crate) quota: QuotaBody,
 }
 
 /// A new API token, shown once.
@@ -345,6 +477,12 @@ pub(crate) struct PlanWrite {
     original_link: Option<bool>,
     #[schema(default = false)]
     expiring_links: Option<bool>,
+    /// The most images each user may keep; null (the default) for no limit.
+    #[schema(value_type = Option<ImageLimit>)]
+    max_images: Option<u64>,
+    /// The most bytes of originals each user may keep; null (the default) for no limit.
+    #[schema(value_type = Option<ByteLimit>)]
+    max_bytes: Option<u64>,
 }
 
 /// A user to create or replace. On `PUT` without `password`, the password is kept.
@@ -359,6 +497,13 @@ pub(crate) struct UserWrite {
     plan: Option<Uuid>,
     #[schema(default = false)]
     is_admin: Option<bool>,
+    /// Overrides the plan's `max_images`: left out keeps the override, null takes the
+    /// plan's, `"unlimited"` lifts it, a number replaces it.
+    #[schema(value_type = ImageLimitOverride)]
+    max_images: Option<serde_json::Value>,
+    /// Overrides the plan's `max_bytes`, as `max_images`.
+    #[schema(value_type = ByteLimitOverride)]
+    max_bytes: Option<serde_json::Value>,
 }
 
 #[cfg(test)]
@@ -378,6 +523,9 @@ mod tests {
                     username: format!("user \"{number}\"\n"),
                     plan: None,
                     is_admin: number == 0,
+                    max_images: serde_json::Value::Null,
+                    max_bytes: serde_json::Value::Null,
+                    quota: QuotaStatus::default().into(),
                 })
                 .collect(),
         };

@@ -5,6 +5,7 @@
 
 use crate::imaging::ImageError;
 use crate::queue::QueueError;
+use crate::quota::QuotaExceeded;
 use crate::repo::{Conflict, RepoError};
 use crate::storage::StorageError;
 pub(crate) use crate::validation::ValidationError;
@@ -72,6 +73,9 @@ pub enum VaultError {
         /// When to try again.
         retry_after: std::time::Duration,
     },
+    /// The upload would pass the user's quota; the message names the limit and the usage.
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
     /// The user has no plan, and every image and link operation needs one.
     #[error("you have no plan; ask an administrator to assign one")]
     NoPlan,
@@ -115,6 +119,7 @@ impl VaultError {
             Self::Throttled { .. } => "throttled",
             Self::TooManyUploads { .. } => "too-many-uploads",
             Self::Busy { .. } => "busy",
+            Self::QuotaExceeded(_) => "quota-exceeded",
             Self::NoPlan => "no-plan",
             Self::PlanForbids(_) => "plan-forbids",
             Self::AdminOnly => "admin-only",
@@ -158,6 +163,7 @@ impl VaultError {
                 "This plan is still assigned to users; move them to another plan first.".into(),
             ),
             Conflict::MissingReference => Self::NotFound,
+            Conflict::QuotaExceeded(refusal) => Self::QuotaExceeded(refusal),
         }
     }
 }

@@ -16,6 +16,7 @@ mod validation;
 mod image;
 mod link;
 mod plan;
+mod quota;
 mod session;
 mod thumbnail;
 mod user;
@@ -50,6 +51,10 @@ pub use memory::{MemoryJobQueue, MemoryRepo};
 pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
+pub use quota::{
+    QuotaExceeded, QuotaLimits, QuotaOverride, QuotaOverrides, QuotaResource, QuotaStatus,
+    human_size, limit_text, size_text,
+};
 pub use repo::{
     ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
     TokenOwner, Totals, UserRepo,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::page::positioned;
+use crate::quota::QuotaLimits;
 use crate::validation::ValidationError;
 
 pub use crate::id::PlanId;
@@ -263,6 +264,8 @@ pub struct PlanSpec {
     pub original_link: bool,
     /// Whether the user may create expiring links.
     pub expiring_links: bool,
+    /// How many images, and bytes of originals, each user may keep.
+    pub quota: QuotaLimits,
 }
 
 /// A stored plan.
@@ -278,6 +281,8 @@ pub struct Plan {
     pub original_link: bool,
     /// Whether the user may create expiring links.
     pub expiring_links: bool,
+    /// How many images, and bytes of originals, each user may keep.
+    pub quota: QuotaLimits,
     /// When the plan was created.
     pub created_at: DateTime<Utc>,
 }
@@ -291,6 +296,7 @@ impl Plan {
             thumbnail_heights: spec.thumbnail_heights,
             original_link: spec.original_link,
             expiring_links: spec.expiring_links,
+            quota: spec.quota,
             created_at,
         }
     }
@@ -303,6 +309,7 @@ impl Plan {
             thumbnail_heights: spec.thumbnail_heights,
             original_link: spec.original_link,
             expiring_links: spec.expiring_links,
+            quota: spec.quota,
             created_at: self.created_at,
         }
     }
@@ -320,6 +327,7 @@ impl Plan {
             ),
             original_link,
             expiring_links,
+            quota: QuotaLimits::UNLIMITED,
             created_at,
         };
         [

@@ -17,6 +17,7 @@ use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
+use crate::quota::QuotaExceeded;
 use crate::session::SessionRecord;
 use crate::storage_key::StorageKey;
 use crate::thumbnail::Thumbnail;
@@ -41,6 +42,9 @@ pub enum Conflict {
     /// or a link's image (which must also belong to the link's owner).
     #[error("a referenced row does not exist")]
     MissingReference,
+    /// The image would pass its owner's quota ([`ImageRepo::insert_image`]).
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
 }
 
 /// A failure of a [`Repo`] backend.
@@ -277,6 +281,16 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
 pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// Inserts an image and its thumbnail rows atomically: all or nothing.
     /// [`Conflict::MissingReference`] if the owner does not exist.
+    ///
+    /// # Contract (quotas)
+    /// - In the same transaction, the image is counted against its owner's effective quota
+    ///   ([`QuotaOverrides::effective`](crate::QuotaOverrides::effective) of the user's
+    ///   overrides and plan): if one more image, or `size` more bytes, would pass a limit,
+    ///   nothing is written and the answer is [`Conflict::QuotaExceeded`], as
+    ///   [`QuotaOverrides::admit`](crate::QuotaOverrides::admit) words it.
+    /// - Concurrent inserts for one owner are serialised on that check, so they never pass
+    ///   a limit together; [`delete_image`](Self::delete_image) frees the usage in its own
+    ///   transaction.
     async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError>;
     /// One of `owner`'s images with all its thumbnail rows; `None` for another user's image.
     async fn get_image(&self, owner: UserId, id: ImageId)
@@ -400,10 +414,13 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError>;
 
-    /// How many images `owner` has and the bytes of their originals together.
+    /// How many images `owner` has and the bytes of their originals together: what the
+    /// quota counts.
     ///
     /// # Contract
     /// - Counts only `owner`'s images; an unknown user's usage is zero.
+    /// - Follows every insert and delete at once (a backend may keep counters beside the
+    ///   user, as the SQL ones do).
     /// - `bytes` is the sum of the images' `size`, exact beyond 32 bits.
     async fn usage(&self, owner: UserId) -> Result<Usage, RepoError>;
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::TokenHash;
 use crate::id::PlanId;
 use crate::page::positioned;
+use crate::quota::QuotaOverrides;
 use crate::validation::ValidationError;
 
 pub use crate::id::UserId;
@@ -204,6 +205,8 @@ pub struct User {
     pub is_admin: bool,
     /// The user's plan; image and link operations need one.
     pub plan_id: Option<PlanId>,
+    /// The administrator's overrides of the plan's quota; the default overrides nothing.
+    pub quota: QuotaOverrides,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
 }

@@ -39,6 +39,7 @@ fn owner(size: u64) -> User {
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         is_admin: false,
         plan_id: Some(PlanId::PREMIUM),
+        quota: Default::default(),
         created_at: Utc::now().trunc_subsecs(6),
     }
 }

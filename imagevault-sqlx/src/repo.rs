@@ -25,7 +25,7 @@ use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
 
 use crate::dialect::{Connection, Dialect, RowsAffected as _, Statement, StatementAs};
-use crate::error::{InvalidRow, Violations, backend};
+use crate::error::{InvalidRow, Unstorable, Violations, backend};
 use crate::rows::{
     self, ImagePlanRow, LinkRow, LinkTargetRow, PlanRow, SessionOwnerRow, Stamp as _,
     StoredHeights as _, TokenOwnerRow, TokenRow, UserRow, convert, image_columns,
@@ -59,6 +59,8 @@ where
     for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<i64>: Encode<'q, D::Db> + Type<D::Db>,
+    for<'r> rows::quota::StateRow: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (i64, i64): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (i64, i64, i64, i64, i64): FromRow<'r, <D::Db as Database>::Row>,
     for<'r> (Uuid, i64): FromRow<'r, <D::Db as Database>::Row>,
@@ -96,6 +98,11 @@ where
             return Err(Conflict::MissingReference.into());
         }
         Ok(())
+    }
+
+    /// A value converted for storage, or a backend error naming `D`.
+    fn stored<T>(result: Result<T, Unstorable>) -> Result<T, RepoError> {
+        result.map_err(|error| backend(D::BACKEND, error))
     }
 
     /// Runs `select` on the read pool and converts its row, if any, with `convert`.
@@ -153,15 +160,17 @@ where
 
     pub(crate) async fn create_plan(repo: &D, plan: &Plan) -> Result<(), RepoError> {
         let insert = sqlx::query(
-            "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at, \
+             max_images, max_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(plan.id.as_uuid())
         .bind(plan.name.as_str())
         .bind(D::Heights::from_heights(plan.thumbnail_heights.as_slice()))
         .bind(plan.original_link)
         .bind(plan.expiring_links)
-        .bind(D::Stamp::from_utc(plan.created_at));
+        .bind(D::Stamp::from_utc(plan.created_at))
+        .bind(Self::stored(rows::quota::limit_column(plan.quota.max_images))?)
+        .bind(Self::stored(rows::quota::limit_column(plan.quota.max_bytes))?);
         Self::change(repo, insert, Violations::PLAN_NAME).await?;
         Ok(())
     }
@@ -205,13 +214,19 @@ where
     pub(crate) async fn update_plan(repo: &D, plan: &Plan) -> Result<bool, RepoError> {
         let update = sqlx::query(
             "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
-             expiring_links = $5 WHERE id = $1",
+             expiring_links = $5, max_images = $6, max_bytes = $7 WHERE id = $1",
         )
         .bind(plan.id.as_uuid())
         .bind(plan.name.as_str())
         .bind(D::Heights::from_heights(plan.thumbnail_heights.as_slice()))
         .bind(plan.original_link)
-        .bind(plan.expiring_links);
+        .bind(plan.expiring_links)
+        .bind(Self::stored(rows::quota::limit_column(
+            plan.quota.max_images,
+        ))?)
+        .bind(Self::stored(rows::quota::limit_column(
+            plan.quota.max_bytes,
+        ))?);
         Ok(Self::change(repo, update, Violations::PLAN_NAME).await? > 0)
     }
 
@@ -232,15 +247,21 @@ where
 
     pub(crate) async fn create_user(repo: &D, user: &User) -> Result<(), RepoError> {
         let insert = sqlx::query(
-            "INSERT INTO users (id, username, password_hash, is_admin, plan_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (id, username, password_hash, is_admin, plan_id, created_at, \
+             max_images, max_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(user.id.as_uuid())
         .bind(user.username.as_str())
         .bind(user.password_hash.as_str())
         .bind(user.is_admin)
         .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .bind(D::Stamp::from_utc(user.created_at));
+        .bind(D::Stamp::from_utc(user.created_at))
+        .bind(Self::stored(rows::quota::override_column(
+            user.quota.max_images,
+        ))?)
+        .bind(Self::stored(rows::quota::override_column(
+            user.quota.max_bytes,
+        ))?);
         Self::change(repo, insert, Violations::USER).await?;
         Ok(())
     }
@@ -295,14 +316,20 @@ where
 
     pub(crate) async fn update_user(repo: &D, user: &User) -> Result<bool, RepoError> {
         let update = sqlx::query(
-            "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5 \
-             WHERE id = $1 AND deletion_requested_at IS NULL",
+            "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5, \
+             max_images = $6, max_bytes = $7 WHERE id = $1 AND deletion_requested_at IS NULL",
         )
         .bind(user.id.as_uuid())
         .bind(user.username.as_str())
         .bind(user.password_hash.as_str())
         .bind(user.is_admin)
-        .bind(user.plan_id.map(|plan| plan.as_uuid()));
+        .bind(user.plan_id.map(|plan| plan.as_uuid()))
+        .bind(Self::stored(rows::quota::override_column(
+            user.quota.max_images,
+        ))?)
+        .bind(Self::stored(rows::quota::override_column(
+            user.quota.max_bytes,
+        ))?);
         Ok(Self::change(repo, update, Violations::USER).await? > 0)
     }
 
@@ -405,8 +432,35 @@ where
 
     pub(crate) async fn insert_image(repo: &D, record: &ImageRecord) -> Result<(), RepoError> {
         let image = &record.image;
-        let size = signed(image.size, "image size").map_err(|error| backend(D::BACKEND, error))?;
+        let size = Self::stored(signed(image.size, "image size"))?;
         let mut tx = repo.begin_write().await?;
+        // The owner's quota first: its conditional UPDATE takes the owner's row, so that
+        // concurrent inserts for one owner count one after the other.
+        let reserved = sqlx::query(rows::quota::RESERVE)
+            .bind(image.owner.as_uuid())
+            .bind(size)
+            .execute(&mut *tx)
+            .await
+            .map_err(fail::<D>)?;
+        if reserved.rows_affected() == 0 {
+            let state: Option<rows::quota::StateRow> = sqlx::query_as(rows::quota::STATE)
+                .bind(image.owner.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(fail::<D>)?;
+            let Some(state) = state else {
+                return Err(Conflict::MissingReference.into());
+            };
+            return Err(match checked::<D, _>(state.refusal(image.size))? {
+                Some(refusal) => Conflict::QuotaExceeded(refusal).into(),
+                // Under the same lock the limits cannot have changed; a row that refuses
+                // yet admits is data changed behind imagevault's back.
+                None => backend(
+                    D::BACKEND,
+                    InvalidRow("the quota refused an image its limits admit".into()),
+                ),
+            });
+        }
         sqlx::query(
             "INSERT INTO images \
              (id, owner, name, format, width, height, size, storage_key, created_at, digest) \

@@ -17,8 +17,8 @@ use imagevault_core::page::{Direction, KeysetQuery};
 use imagevault_core::repo::WorkScope;
 use imagevault_core::{
     ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, LinkId,
-    LinkKey, Plan, PlanId, PlanName, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights,
-    ThumbnailStatus, User, UserId, Username,
+    LinkKey, Plan, PlanId, PlanName, QuotaLimits, QuotaOverrides, StorageKey, Thumbnail,
+    ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
     PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,
@@ -158,7 +158,8 @@ pub(crate) fn convert<T>(
 /// The columns of [`PlanRow`], from table alias `p`.
 macro_rules! plan_columns {
     () => {
-        "p.id, p.name, p.thumbnail_heights, p.original_link, p.expiring_links, p.created_at"
+        "p.id, p.name, p.thumbnail_heights, p.original_link, p.expiring_links, p.created_at, \
+         p.max_images, p.max_bytes"
     };
 }
 pub(crate) use plan_columns;
@@ -172,6 +173,8 @@ pub(crate) struct PlanRow<T, H> {
     original_link: bool,
     expiring_links: bool,
     created_at: T,
+    max_images: Option<i64>,
+    max_bytes: Option<i64>,
 }
 
 impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
@@ -182,6 +185,10 @@ impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
             thumbnail_heights: self.thumbnail_heights.into_heights()?,
             original_link: self.original_link,
             expiring_links: self.expiring_links,
+            quota: QuotaLimits {
+                max_images: quota::limit(self.max_images)?,
+                max_bytes: quota::limit(self.max_bytes)?,
+            },
             created_at: self.created_at.into_utc()?,
         })
     }
@@ -193,7 +200,8 @@ macro_rules! owner_plan_columns {
     () => {
         "p.id AS plan_id, p.name AS plan_name, \
      p.thumbnail_heights AS plan_thumbnail_heights, p.original_link AS plan_original_link, \
-     p.expiring_links AS plan_expiring_links, p.created_at AS plan_created_at"
+     p.expiring_links AS plan_expiring_links, p.created_at AS plan_created_at, \
+     p.max_images AS plan_max_images, p.max_bytes AS plan_max_bytes"
     };
 }
 pub(crate) use owner_plan_columns;
@@ -207,6 +215,8 @@ pub(crate) struct OwnerPlanRow<T, H> {
     plan_original_link: Option<bool>,
     plan_expiring_links: Option<bool>,
     plan_created_at: Option<T>,
+    plan_max_images: Option<i64>,
+    plan_max_bytes: Option<i64>,
 }
 
 impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
@@ -234,6 +244,8 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
                 original_link,
                 expiring_links,
                 created_at,
+                max_images: self.plan_max_images,
+                max_bytes: self.plan_max_bytes,
             }
             .into_plan()
             .map(Some),
@@ -247,7 +259,8 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
 /// is read with their plan ([`UserPlanRow`]).
 macro_rules! user_columns {
     () => {
-        "u.id, u.username, u.password_hash, u.is_admin, u.plan_id AS user_plan_id, u.created_at"
+        "u.id, u.username, u.password_hash, u.is_admin, u.plan_id AS user_plan_id, u.created_at, \
+         u.max_images AS user_max_images, u.max_bytes AS user_max_bytes"
     };
 }
 pub(crate) use user_columns;
@@ -261,6 +274,8 @@ pub(crate) struct UserRow<T> {
     is_admin: bool,
     user_plan_id: Option<Uuid>,
     created_at: T,
+    user_max_images: Option<i64>,
+    user_max_bytes: Option<i64>,
 }
 
 impl<T: Stamp> UserRow<T> {
@@ -271,6 +286,10 @@ impl<T: Stamp> UserRow<T> {
             password_hash: PasswordHash::from_phc(self.password_hash),
             is_admin: self.is_admin,
             plan_id: self.user_plan_id.map(PlanId::from_uuid),
+            quota: QuotaOverrides {
+                max_images: quota::override_from(self.user_max_images)?,
+                max_bytes: quota::override_from(self.user_max_bytes)?,
+            },
             created_at: self.created_at.into_utc()?,
         })
     }
@@ -911,9 +930,10 @@ pub(crate) mod admin_sql {
 /// Statements for the account page and the administrators' lists, the same in both
 /// dialects.
 pub(crate) mod account_page_sql {
-    /// Binds the owner. `SUM` of a PostgreSQL `bigint` is `numeric`, hence the cast.
-    pub(crate) const USAGE: &str = "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS BIGINT) \
-         FROM images WHERE owner = $1";
+    /// Binds the owner: the counters that [`super::quota::RESERVE`] and the
+    /// `images_release_quota` trigger keep, as one row (zeros for an unknown user).
+    pub(crate) const USAGE: &str = "SELECT COALESCE(MAX(image_count), 0), \
+         COALESCE(MAX(image_bytes), 0) FROM users WHERE id = $1";
     /// Every plan with its number of users.
     pub(crate) const PLAN_USER_COUNTS: &str = "SELECT p.id, COUNT(u.id) FROM plans p \
          LEFT JOIN users u ON u.plan_id = p.id GROUP BY p.id";
@@ -1010,6 +1030,152 @@ pub(crate) mod bulk_sql {
                 .map(|(id,)| ImageId::from_uuid(id))
                 .collect(),
         })
+    }
+}
+
+/// Quotas: how limits and overrides are stored, and the statements that enforce them, the
+/// same in both dialects (the schema is in the `quotas` migrations).
+pub(crate) mod quota {
+    use imagevault_core::{QuotaOverride, QuotaOverrides};
+
+    use crate::error::{InvalidRow, Unstorable};
+
+    /// A user's `max_images` or `max_bytes` column holding this is "unlimited, whatever the
+    /// plan says"; `NULL` is "the plan's limit".
+    const UNLIMITED: i64 = -1;
+
+    /// The effective limit of `column` (`max_images` or `max_bytes`) for the `users` row
+    /// being updated: its override, else its plan's; `NULL` is unlimited.
+    macro_rules! effective_limit {
+        ($column:literal) => {
+            concat!(
+                "(CASE WHEN users.",
+                $column,
+                " IS NULL THEN (SELECT p.",
+                $column,
+                " FROM plans p WHERE p.id = users.plan_id) WHEN users.",
+                $column,
+                " < 0 THEN NULL ELSE users.",
+                $column,
+                " END)"
+            )
+        };
+    }
+
+    /// Binds the owner and the image's size: counts the image against the owner's quota,
+    /// changing no row (so affecting none) when that would pass a limit or the owner does
+    /// not exist. Run in the transaction that inserts the image: PostgreSQL's row lock, and
+    /// SQLite's single writer, make concurrent uploads of one owner take turns here.
+    pub(crate) const RESERVE: &str = concat!(
+        "UPDATE users SET image_count = image_count + 1, image_bytes = image_bytes + $2 ",
+        "WHERE id = $1 AND (",
+        effective_limit!("max_images"),
+        " IS NULL OR image_count + 1 <= ",
+        effective_limit!("max_images"),
+        ") AND (",
+        effective_limit!("max_bytes"),
+        " IS NULL OR image_bytes + $2 <= ",
+        effective_limit!("max_bytes"),
+        ")"
+    );
+
+    /// Binds the owner: what a refused [`RESERVE`] is explained with.
+    pub(crate) const STATE: &str = "SELECT u.image_count, u.image_bytes, \
+         u.max_images AS user_max_images, u.max_bytes AS user_max_bytes, \
+         p.max_images AS plan_max_images, p.max_bytes AS plan_max_bytes \
+         FROM users u LEFT JOIN plans p ON p.id = u.plan_id WHERE u.id = $1";
+
+    /// A row of [`STATE`].
+    #[derive(Debug, sqlx::FromRow)]
+    pub(crate) struct StateRow {
+        image_count: i64,
+        image_bytes: i64,
+        user_max_images: Option<i64>,
+        user_max_bytes: Option<i64>,
+        plan_max_images: Option<i64>,
+        plan_max_bytes: Option<i64>,
+    }
+
+    impl StateRow {
+        /// The refusal of an image of `size` bytes, as the core words it; `None` if it
+        /// fits after all (a limit raised since the refusal), which the caller treats as a
+        /// race and retries.
+        pub(crate) fn refusal(
+            self,
+            size: u64,
+        ) -> Result<Option<imagevault_core::QuotaExceeded>, InvalidRow> {
+            let overrides = QuotaOverrides {
+                max_images: override_from(self.user_max_images)?,
+                max_bytes: override_from(self.user_max_bytes)?,
+            };
+            let plan = imagevault_core::QuotaLimits {
+                max_images: limit(self.plan_max_images)?,
+                max_bytes: limit(self.plan_max_bytes)?,
+            };
+            let usage = super::usage(self.image_count, self.image_bytes)?;
+            Ok(overrides.admit(Some(&plan), usage, size).err())
+        }
+    }
+
+    /// A plan's stored limit.
+    pub(crate) fn limit(column: Option<i64>) -> Result<Option<u64>, InvalidRow> {
+        column
+            .map(|value| {
+                u64::try_from(value).map_err(|_| InvalidRow(format!("quota limit {value}")))
+            })
+            .transpose()
+    }
+
+    /// A plan's limit as stored.
+    pub(crate) fn limit_column(limit: Option<u64>) -> Result<Option<i64>, Unstorable> {
+        limit
+            .map(|value| super::signed(value, "quota limit"))
+            .transpose()
+    }
+
+    /// A user's stored override.
+    pub(crate) fn override_from(column: Option<i64>) -> Result<QuotaOverride, InvalidRow> {
+        Ok(match column {
+            None => QuotaOverride::Plan,
+            Some(UNLIMITED) => QuotaOverride::Unlimited,
+            Some(value) => QuotaOverride::Limit(
+                u64::try_from(value).map_err(|_| InvalidRow(format!("quota override {value}")))?,
+            ),
+        })
+    }
+
+    /// A user's override as stored.
+    pub(crate) fn override_column(value: QuotaOverride) -> Result<Option<i64>, Unstorable> {
+        Ok(match value {
+            QuotaOverride::Plan => None,
+            QuotaOverride::Unlimited => Some(UNLIMITED),
+            QuotaOverride::Limit(limit) => Some(super::signed(limit, "quota override")?),
+        })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn overrides_round_trip_through_their_columns() {
+            for value in [
+                QuotaOverride::Plan,
+                QuotaOverride::Unlimited,
+                QuotaOverride::Limit(0),
+            ] {
+                let column = override_column(value).unwrap();
+                assert_eq!(override_from(column).unwrap(), value);
+            }
+            assert!(override_from(Some(-2)).is_err());
+            assert!(limit(Some(-1)).is_err());
+        }
+
+        #[test]
+        fn the_reservation_reads_each_limit_twice_and_nothing_else() {
+            assert_eq!(RESERVE.matches("users.max_images IS NULL").count(), 2);
+            assert_eq!(RESERVE.matches("users.max_bytes IS NULL").count(), 2);
+        }
     }
 }
 

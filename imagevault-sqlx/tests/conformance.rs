@@ -332,6 +332,7 @@ fn user(plan: Option<PlanId>) -> User {
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
         is_admin: false,
         plan_id: plan,
+        quota: Default::default(),
         created_at: now(),
     }
 }
@@ -508,6 +509,7 @@ async fn constraints_become_errors(repo: Arc<dyn Repo>) {
         thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
         original_link: true,
         expiring_links: true,
+        quota: Default::default(),
         created_at: now(),
     };
     repo.create_plan(&plan).await.expect("create_plan failed");
@@ -976,6 +978,7 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
                 thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
                 original_link: true,
                 expiring_links: true,
+                quota: Default::default(),
                 created_at: now(),
             };
             repo.create_plan(&plan).await.expect("create_plan failed");

@@ -7,7 +7,15 @@ use serde_json::{Value, json};
 
 use crate::helpers::{field_errors, header, json_response, keys, spawn_app, text};
 
-const USER_KEYS: [&str; 4] = ["id", "is_admin", "plan", "username"];
+const USER_KEYS: [&str; 7] = [
+    "id",
+    "is_admin",
+    "max_bytes",
+    "max_images",
+    "plan",
+    "quota",
+    "username",
+];
 
 #[tokio::test]
 async fn non_admins_get_403_and_anonymous_callers_401_on_every_admin_endpoint() {

@@ -35,7 +35,7 @@ async fn me_describes_the_caller_and_its_current_plan() {
     let app = spawn_app().await;
     let (status, me) = app.get_json("/api/me/", &app.enterprise).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(keys(&me), ["id", "is_admin", "plan", "username"]);
+    assert_eq!(keys(&me), ["id", "is_admin", "plan", "quota", "username"]);
     assert_eq!(me["id"], app.enterprise.id.as_str());
     assert_eq!(me["is_admin"], false);
     assert_eq!(
@@ -46,7 +46,13 @@ async fn me_describes_the_caller_and_its_current_plan() {
             "thumbnail_heights": [200, 400],
             "original_link": true,
             "expiring_links": true,
+            "max_images": null,
+            "max_bytes": null,
         })
+    );
+    assert_eq!(
+        me["quota"],
+        json!({"max_images": null, "max_bytes": null, "images": 0, "bytes": 0, "over_limit": false})
     );
 
     let (_, me) = app.get_json("/api/me/", &app.basic).await;

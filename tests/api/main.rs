@@ -28,6 +28,7 @@ mod limits;
 mod links;
 mod media;
 mod plans;
+mod quotas;
 mod schema;
 mod throttling;
 mod uploads;

@@ -10,9 +10,11 @@ use crate::helpers::{
     text,
 };
 
-const PLAN_KEYS: [&str; 5] = [
+const PLAN_KEYS: [&str; 7] = [
     "expiring_links",
     "id",
+    "max_bytes",
+    "max_images",
     "name",
     "original_link",
     "thumbnail_heights",
@@ -66,6 +68,8 @@ async fn admins_list_create_read_update_and_delete_plans() {
             "thumbnail_heights": heights,
             "original_link": original,
             "expiring_links": expiring,
+            "max_images": null,
+            "max_bytes": null,
         })
     };
     let results = page["results"].as_array().unwrap();

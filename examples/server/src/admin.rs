@@ -10,6 +10,7 @@ use imagevault::backend::Repo;
 use imagevault::backend::page::{Direction, KeysetQuery, Positioned};
 use imagevault::backend::repo::RepoError;
 use imagevault::core::{PlanName, ThumbnailHeights};
+use imagevault::core::{QuotaLimits, QuotaStatus, limit_text, size_text};
 use imagevault::{
     NewUser, Password, Plan, PlanId, PlanSpec, User, UserChanges, Username, Vault, VaultError,
 };
@@ -138,12 +139,18 @@ pub(crate) async fn run(
             heights,
             original_link,
             expiring_links,
+            max_images,
+            max_bytes,
         } => {
             let spec = PlanSpec {
                 name: PlanName::parse(&name)?,
                 thumbnail_heights: ThumbnailHeights::new(heights)?,
                 original_link,
                 expiring_links,
+                quota: QuotaLimits {
+                    max_images,
+                    max_bytes,
+                },
             };
             let plan = vault
                 .bootstrap_plan(spec)
@@ -156,17 +163,75 @@ pub(crate) async fn run(
             print!("{}", plans_table(&all_plans(repo).await?));
         }
         AdminCommand::ListUsers => {
-            let plans: HashMap<PlanId, String> = all_plans(repo)
+            let plans: HashMap<PlanId, Plan> = all_plans(repo)
                 .await?
                 .into_iter()
-                .map(|plan| (plan.id, plan.name.to_string()))
+                .map(|plan| (plan.id, plan))
                 .collect();
-            print!("{}", users_table(&all_users(repo).await?, &plans));
+            let users = all_users(repo).await?;
+            let mut quotas = Vec::with_capacity(users.len());
+            for user in &users {
+                quotas.push(quota_of(repo, user, &plans).await?);
+            }
+            print!("{}", users_table(&users, &quotas, &plans));
+        }
+        AdminCommand::SetQuota {
+            username,
+            max_images,
+            max_bytes,
+        } => {
+            let user = find_user(repo, &username).await?;
+            let user = update(
+                vault,
+                &user,
+                UserChanges {
+                    max_images,
+                    max_bytes,
+                    ..UserChanges::default()
+                },
+            )
+            .await?;
+            let plans: HashMap<PlanId, Plan> = all_plans(repo)
+                .await?
+                .into_iter()
+                .map(|plan| (plan.id, plan))
+                .collect();
+            let quota = quota_of(repo, &user, &plans).await?;
+            println!(
+                "{:?} may keep {} (override: {}) and {} (override: {}); they have {} images, {}",
+                user.username.as_str(),
+                limit_text(quota.limits.max_images, |limit| format!("{limit} images")),
+                user.quota.max_images,
+                limit_text(quota.limits.max_bytes, size_text),
+                user.quota.max_bytes,
+                quota.usage.images,
+                size_text(quota.usage.bytes)
+            );
+            if quota.is_over_limit() {
+                println!(
+                    "usage is over the limit: no upload is accepted until enough images are deleted"
+                );
+            }
         }
         AdminCommand::Thumbnails(command) => crate::thumbnails::run(vault, global, command).await?,
         AdminCommand::Import(args) => crate::import::run(vault, global, args).await?,
     }
     Ok(())
+}
+
+/// `user`'s effective limits beside their usage.
+async fn quota_of(
+    repo: &dyn Repo,
+    user: &User,
+    plans: &HashMap<PlanId, Plan>,
+) -> anyhow::Result<QuotaStatus> {
+    let plan = user.plan_id.and_then(|id| plans.get(&id));
+    let usage = repo.usage(user.id).await.map_err(VaultError::from)?;
+    Ok(QuotaStatus::new(
+        &user.quota,
+        plan.map(|plan| &plan.quota),
+        usage,
+    ))
 }
 
 async fn update(vault: &Vault, user: &User, changes: UserChanges) -> anyhow::Result<User> {
@@ -282,33 +347,62 @@ fn plans_table(plans: &[Plan]) -> String {
                     .join(","),
                 yes_no(plan.original_link).to_owned(),
                 yes_no(plan.expiring_links).to_owned(),
+                limit_text(plan.quota.max_images, |limit| limit.to_string()),
+                limit_text(plan.quota.max_bytes, |limit| limit.to_string()),
                 plan.id.to_string(),
             ]
         })
         .collect();
     table::render(
-        &["NAME", "HEIGHTS", "ORIGINAL LINK", "EXPIRING LINKS", "ID"],
+        &[
+            "NAME",
+            "HEIGHTS",
+            "ORIGINAL LINK",
+            "EXPIRING LINKS",
+            "MAX IMAGES",
+            "MAX BYTES",
+            "ID",
+        ],
         &rows,
     )
 }
 
-fn users_table(users: &[User], plans: &HashMap<PlanId, String>) -> String {
+fn users_table(users: &[User], quotas: &[QuotaStatus], plans: &HashMap<PlanId, Plan>) -> String {
     let rows: Vec<Vec<String>> = users
         .iter()
-        .map(|user| {
+        .zip(quotas)
+        .map(|(user, quota)| {
             vec![
                 user.username.to_string(),
                 yes_no(user.is_admin).to_owned(),
                 match user.plan_id {
-                    Some(id) => plans.get(&id).cloned().unwrap_or_else(|| id.to_string()),
+                    Some(id) => plans
+                        .get(&id)
+                        .map_or_else(|| id.to_string(), |plan| plan.name.to_string()),
                     None => "-".to_owned(),
                 },
+                format!(
+                    "{}/{}",
+                    quota.usage.images,
+                    limit_text(quota.limits.max_images, |limit| limit.to_string())
+                ),
+                format!(
+                    "{}/{}",
+                    quota.usage.bytes,
+                    limit_text(quota.limits.max_bytes, |limit| limit.to_string())
+                ),
+                if quota.is_over_limit() { "OVER" } else { "" }.to_owned(),
                 user.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 user.id.to_string(),
             ]
         })
         .collect();
-    table::render(&["USERNAME", "ADMIN", "PLAN", "CREATED", "ID"], &rows)
+    table::render(
+        &[
+            "USERNAME", "ADMIN", "PLAN", "IMAGES", "BYTES", "QUOTA", "CREATED", "ID",
+        ],
+        &rows,
+    )
 }
 
 fn yes_no(value: bool) -> &'static str {
@@ -341,6 +435,7 @@ mod tests {
                     thumbnail_heights: ThumbnailHeights::new([200]).unwrap(),
                     original_link: false,
                     expiring_links: false,
+                    quota: QuotaLimits::UNLIMITED,
                 },
                 created_at,
             );
@@ -351,6 +446,7 @@ mod tests {
                 password_hash: PasswordHash::from_phc("$argon2id$unused"),
                 is_admin: false,
                 plan_id: None,
+                quota: Default::default(),
                 created_at,
             };
             repo.create_user(&user).await.unwrap();
@@ -387,6 +483,7 @@ mod tests {
                 thumbnail_heights: ThumbnailHeights::new([100, 300]).unwrap(),
                 original_link: true,
                 expiring_links: false,
+                quota: QuotaLimits::UNLIMITED,
             },
             SystemClock.now(),
         );

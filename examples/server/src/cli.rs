@@ -12,6 +12,7 @@ use imagevault::core::{
     DEFAULT_DECODE_MEMORY_BYTES, DEFAULT_MAX_UPLOADS_PER_USER, DEFAULT_SESSION_IDLE_TIMEOUT,
     DEFAULT_SESSION_LIFETIME, ThumbnailHeight,
 };
+use imagevault::core::{QuotaLimits, QuotaOverride, QuotaResource};
 use imagevault::server::ServeOptions;
 use imagevault::{ImageLimits, Password, SweepOptions, ThrottleConfig, VaultConfig, WorkerOptions};
 
@@ -620,11 +621,37 @@ pub(crate) enum AdminCommand {
         /// Allow expiring links
         #[arg(long)]
         expiring_links: bool,
+        // Quotas (issue 20).
+        #[arg(long, value_parser = images_limit, help = format!(
+            "The most images each user may keep (0 to {}); no limit by default",
+            QuotaLimits::MAX_IMAGES
+        ))]
+        max_images: Option<u64>,
+        #[arg(long, value_parser = bytes_limit, help = format!(
+            "The most bytes of originals each user may keep (0 to {}); no limit by default",
+            QuotaLimits::MAX_BYTES
+        ))]
+        max_bytes: Option<u64>,
     },
     /// List every plan
     ListPlans,
-    /// List every user
+    /// List every user, with their usage against their limits
     ListUsers,
+    // ---- Quotas ----
+    /// Override a user's plan limits: a number, `unlimited` (whatever the plan says) or
+    /// `plan` (take the plan's limit again); a limit may be set below the usage, which
+    /// then blocks uploads until enough is deleted
+    #[command(group(clap::ArgGroup::new("limits").required(true).multiple(true)))]
+    SetQuota {
+        /// The user
+        username: String,
+        /// N, `unlimited` or `plan`: the most images the user may keep
+        #[arg(long, group = "limits", value_parser = images_override)]
+        max_images: Option<QuotaOverride>,
+        /// N, `unlimited` or `plan`: the most bytes of originals the user may keep
+        #[arg(long, group = "limits", value_parser = bytes_override)]
+        max_bytes: Option<QuotaOverride>,
+    },
 
     // ---- Bulk tools: thumbnails and imports ----
     /// Thumbnails of every user: how far they are, retrying failures, making them again
@@ -683,6 +710,34 @@ pub(crate) struct ImportArgs {
         value_parser = clap::value_parser!(u16).range(1..=64)
     )]
     pub(crate) concurrency: u16,
+}
+
+/// `--max-images` of a plan, with the core's bounds and words.
+fn images_limit(text: &str) -> Result<u64, String> {
+    plan_limit(QuotaResource::Images, text)
+}
+
+/// `--max-bytes` of a plan.
+fn bytes_limit(text: &str) -> Result<u64, String> {
+    plan_limit(QuotaResource::Bytes, text)
+}
+
+fn plan_limit(resource: QuotaResource, text: &str) -> Result<u64, String> {
+    match QuotaLimits::parse(resource, "limit", text) {
+        Ok(Some(limit)) => Ok(limit),
+        Ok(None) => Err("empty; leave the option out for no limit".to_owned()),
+        Err(error) => Err(error.message),
+    }
+}
+
+/// `--max-images` of `set-quota`.
+fn images_override(text: &str) -> Result<QuotaOverride, String> {
+    QuotaOverride::parse(QuotaResource::Images, "max_images", text).map_err(|error| error.message)
+}
+
+/// `--max-bytes` of `set-quota`.
+fn bytes_override(text: &str) -> Result<QuotaOverride, String> {
+    QuotaOverride::parse(QuotaResource::Bytes, "max_bytes", text).map_err(|error| error.message)
 }
 
 /// Where a new password comes from.

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
-use imagevault_core::{Account, TokenId, TokenInfo, Usage, VaultError};
+use imagevault_core::{Account, QuotaStatus, TokenId, TokenInfo, VaultError};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -180,7 +180,7 @@ fn tokens_table(viewer: &Viewer<'_>, tokens: &[TokenInfo]) -> Markup {
 fn account_page(
     viewer: &Viewer<'_>,
     account: &Account,
-    usage: Usage,
+    quota: QuotaStatus,
     tokens: &[TokenInfo],
     done: Option<Done>,
     errors: &PasswordErrors,
@@ -197,9 +197,20 @@ fn account_page(
         section aria-labelledby="usage-heading" {
             h2 #usage-heading { "Usage" }
             dl.facts #usage {
-                dt { "Images" } dd.usage-images { (usage.images) }
+                dt { "Images" } dd.usage-images {
+                    (quota.usage.images)
+                    @if let Some(limit) = quota.limits.max_images { " of " (limit) " allowed" }
+                }
                 dt { "Storage used" } dd.usage-bytes {
-                    (format::size(usage.bytes)) " (" (usage.bytes) " bytes, originals)"
+                    (format::size(quota.usage.bytes)) " (" (quota.usage.bytes) " bytes, originals)"
+                    @if let Some(limit) = quota.limits.max_bytes {
+                        " of " (format::size(limit)) " (" (limit) " bytes) allowed"
+                    }
+                }
+            }
+            @if quota.is_full() {
+                p.notice #quota-full role="status" {
+                    "You have reached your quota: delete images to upload new ones."
                 }
             }
         }
@@ -248,9 +259,9 @@ async fn render(
 ) -> PageResult {
     let prefix = state.config.path_prefix();
     let account = &signed_in.account;
-    let usage = state
+    let quota = state
         .vault
-        .usage(account)
+        .quota(account)
         .await
         .map_err(|error| PageError::vault(error, prefix))?;
     let tokens = state
@@ -264,7 +275,7 @@ async fn render(
     };
     Ok((
         status,
-        account_page(&viewer, account, usage, &tokens, done, errors),
+        account_page(&viewer, account, quota, &tokens, done, errors),
     )
         .into_response())
 }

@@ -24,18 +24,7 @@ pub(crate) fn time(at: DateTime<Utc>) -> Markup {
 /// A byte count for people, in binary units with one decimal: `512 B`, `1.5 KiB`,
 /// `23.4 MiB`.
 pub(crate) fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    // Float precision is plenty for one decimal of a display value.
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    imagevault_core::human_size(bytes)
 }
 
 /// The time until `until`, seen at `now`, rounded down to what matters: `4 h 05 min`,
@@ -81,7 +70,7 @@ mod tests {
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(size(5 * 1024 * 1024), "5.0 MiB");
         assert_eq!(size(3 * 1024 * 1024 * 1024), "3.0 GiB");
-        assert_eq!(size(u64::MAX), "16777216.0 TiB");
+        assert_eq!(size(u64::MAX), "16384.0 PiB");
     }
 
     #[test]

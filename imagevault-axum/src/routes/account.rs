@@ -113,12 +113,17 @@ pub(crate) async fn revoke_token(
         (status = 429, description = "Too many failed logins for this username (Basic) or from this address (bad tokens)", body = DetailBody,
             headers(("Retry-After" = u64, description = "Seconds until the next attempt is allowed"))),
     ))]
-pub(crate) async fn me(caller: Caller) -> Json<MeBody> {
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<MeBody>, ApiError> {
     let Caller { account, .. } = caller;
-    Json(MeBody {
+    let quota = state.vault.quota(&account).await?;
+    Ok(Json(MeBody {
         id: account.user.id.as_uuid(),
         username: account.user.username.as_str().to_owned(),
         is_admin: account.user.is_admin,
         plan: account.plan.map(PlanBody::from),
-    })
+        quota: quota.into(),
+    }))
 }

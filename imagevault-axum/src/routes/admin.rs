@@ -7,14 +7,16 @@ use axum::routing::{delete, get};
 use axum::{Json, Router};
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    NewUser, Password, Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights, User,
-    UserChanges, UserId, Username,
+    Account, NewUser, Password, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaOverride,
+    QuotaResource, ThumbnailHeight, ThumbnailHeights, User, UserChanges, UserId, Username,
+    VaultError,
 };
+use serde_json::Value;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::pagination::{ListQuery, PageParams};
-use crate::payload::Fields;
+use crate::payload::{Fields, parse_integer};
 use crate::routes::{authenticated_405, created, path_id, payload};
 use crate::schema::{
     DetailBody, FieldErrorsBody, PageBody, PlanBody, PlanWrite, UserBody, UserWrite,
@@ -84,9 +86,13 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
         });
     let original_link = fields.boolean("original_link", false);
     let expiring_links = fields.boolean("expiring_links", false);
+    let max_images = quota_limit(fields, "max_images", QuotaResource::Images);
+    let max_bytes = quota_limit(fields, "max_bytes", QuotaResource::Bytes);
     if !fields.is_clean() {
         return None;
     }
+    // Limits left out keep their values on update, and are unlimited on create.
+    let current_quota = current.map(|plan| plan.quota).unwrap_or_default();
     Some(PlanSpec {
         name: name.or_else(|| current.map(|plan| plan.name.clone()))?,
         thumbnail_heights: heights
@@ -97,7 +103,83 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
         expiring_links: expiring_links
             .or_else(|| current.map(|plan| plan.expiring_links))
             .unwrap_or(false),
+        quota: QuotaLimits {
+            max_images: max_images.unwrap_or(current_quota.max_images),
+            max_bytes: max_bytes.unwrap_or(current_quota.max_bytes),
+        },
     })
+}
+
+/// A plan's limit: `None` when left out (or wrong, with the error recorded), `Some(None)`
+/// for null (no limit), else the number within the core's bounds.
+fn quota_limit(
+    fields: &mut Fields,
+    field: &'static str,
+    resource: QuotaResource,
+) -> Option<Option<u64>> {
+    match fields.nullable_value(field)? {
+        None => Some(None),
+        Some(value) => quota_number(fields, field, resource, &value, "null for no limit").map(Some),
+    }
+}
+
+/// A user's override of a plan limit, tri-state: `None` when left out (keep it, or wrong,
+/// with the error recorded); null is [`QuotaOverride::Plan`], `"unlimited"`
+/// [`QuotaOverride::Unlimited`], a number [`QuotaOverride::Limit`].
+fn quota_override(
+    fields: &mut Fields,
+    field: &'static str,
+    resource: QuotaResource,
+) -> Option<QuotaOverride> {
+    match fields.nullable_value(field)? {
+        None => Some(QuotaOverride::Plan),
+        Some(Value::String(text)) if text.trim() == QuotaOverride::UNLIMITED_WORD => {
+            Some(QuotaOverride::Unlimited)
+        }
+        Some(value) => {
+            let alternatives = format!(
+                "\"{}\" for no limit, or null for the plan's",
+                QuotaOverride::UNLIMITED_WORD
+            );
+            quota_number(fields, field, resource, &value, &alternatives).map(QuotaOverride::Limit)
+        }
+    }
+}
+
+/// The limit `value` holds, checked against the core's bounds for `resource`.
+fn quota_number(
+    fields: &mut Fields,
+    field: &'static str,
+    resource: QuotaResource,
+    value: &Value,
+    alternatives: &str,
+) -> Option<u64> {
+    let Some(number) = parse_integer(value) else {
+        fields.error(
+            field,
+            format!(
+                "A valid integer is required: a number from 0 to {}, or {alternatives}.",
+                resource.max()
+            ),
+        );
+        return None;
+    };
+    resource
+        .check(field, i128::from(number))
+        .map_err(|error| fields.error(error.field, error.message))
+        .ok()
+}
+
+/// `user` with their limits and usage, for an answer.
+async fn user_body(state: &AppState, admin: &Account, user: User) -> Result<UserBody, VaultError> {
+    let quotas = state
+        .vault
+        .user_quotas(admin, std::slice::from_ref(&user))
+        .await?;
+    Ok(UserBody::new(
+        user,
+        quotas.into_iter().next().unwrap_or_default(),
+    ))
 }
 
 /// All plans, newest first.
@@ -290,7 +372,14 @@ pub(crate) async fn list_users(
     let query = ListQuery::parse(query.as_deref());
     let request = query.page_request(ListKind::Users)?;
     let page = state.vault.list_users(&caller.account, request).await?;
-    Ok(query.body(&state, "/api/admin/users/", page, UserBody::from))
+    let mut quotas = state
+        .vault
+        .user_quotas(&caller.account, &page.items)
+        .await?
+        .into_iter();
+    Ok(query.body(&state, "/api/admin/users/", page, |user| {
+        UserBody::new(user, quotas.next().unwrap_or_default())
+    }))
 }
 
 /// Create a user.
@@ -332,7 +421,7 @@ pub(crate) async fn create_user(
         )
         .await?;
     let location = state.absolute(format_args!("/api/admin/users/{}/", user.id));
-    created(&location, UserBody::from(user))
+    created(&location, user_body(&state, &caller.account, user).await?)
 }
 
 /// One user.
@@ -352,9 +441,8 @@ pub(crate) async fn get_user(
 ) -> Result<Json<UserBody>, ApiError> {
     caller.account.require_admin()?;
     let id = path_id(&id, UserId::parse)?;
-    Ok(Json(
-        state.vault.get_user(&caller.account, id).await?.into(),
-    ))
+    let user = state.vault.get_user(&caller.account, id).await?;
+    Ok(Json(user_body(&state, &caller.account, user).await?))
 }
 
 /// Replace (`PUT`) or change (`PATCH`) a user. Fields left out (`password`, `plan`,
@@ -394,6 +482,8 @@ pub(crate) async fn update_user(
     let password = password(&mut fields, false);
     let plan = plan_ref(&mut fields);
     let is_admin = fields.boolean("is_admin", false);
+    let max_images = quota_override(&mut fields, "max_images", QuotaResource::Images);
+    let max_bytes = quota_override(&mut fields, "max_bytes", QuotaResource::Bytes);
     fields.finish()?;
     // Fields left out keep their values (on `PUT` too, as in a DRF ModelSerializer, where
     // they are not required); only `username` is required on `PUT`.
@@ -402,12 +492,14 @@ pub(crate) async fn update_user(
         password,
         plan,
         is_admin,
+        max_images,
+        max_bytes,
     };
     let user: User = state
         .vault
         .update_user(&caller.account, id, changes)
         .await?;
-    Ok(Json(user.into()))
+    Ok(Json(user_body(&state, &caller.account, user).await?))
 }
 
 /// Delete a user with their images, files and links. The account is locked (password

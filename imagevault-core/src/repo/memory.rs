@@ -112,6 +112,17 @@ impl State {
         self.plans.get(&plan_id).cloned()
     }
 
+    /// What `owner`'s images take up: counted on each call, as lists are sorted on each.
+    fn usage(&self, owner: UserId) -> Usage {
+        self.images
+            .values()
+            .filter(|image| image.owner == owner)
+            .fold(Usage::default(), |usage, image| Usage {
+                images: usage.images + 1,
+                bytes: usage.bytes.saturating_add(image.size),
+            })
+    }
+
     fn remove_image(&mut self, id: ImageId) -> Option<ImageRecord> {
         let image = self.images.remove(&id)?;
         let record = self.record(&image);
@@ -434,9 +445,15 @@ impl UserRepo for MemoryRepo {
 impl ImageRepo for MemoryRepo {
     async fn insert_image(&self, record: &ImageRecord) -> Result<(), RepoError> {
         let mut state = self.state();
-        if !state.users.contains_key(&record.image.owner) {
+        let owner = record.image.owner;
+        let Some(user) = state.users.get(&owner) else {
             return Err(Conflict::MissingReference.into());
-        }
+        };
+        // Checked and inserted under one lock: concurrent inserts cannot pass the quota.
+        let plan_quota = state.owner_plan(owner).map(|plan| plan.quota);
+        user.quota
+            .admit(plan_quota.as_ref(), state.usage(owner), record.image.size)
+            .map_err(Conflict::from)?;
         state.images.insert(record.image.id, record.image.clone());
         for thumbnail in &record.thumbnails {
             state.thumbnails.insert(
@@ -760,15 +777,7 @@ impl ImageRepo for MemoryRepo {
     }
 
     async fn usage(&self, owner: UserId) -> Result<Usage, RepoError> {
-        let state = self.state();
-        Ok(state
-            .images
-            .values()
-            .filter(|image| image.owner == owner)
-            .fold(Usage::default(), |usage, image| Usage {
-                images: usage.images + 1,
-                bytes: usage.bytes.saturating_add(image.size),
-            }))
+        Ok(self.state().usage(owner))
     }
 
     async fn thumbnail_overview(

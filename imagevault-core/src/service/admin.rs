@@ -10,6 +10,7 @@ use crate::error::VaultError;
 use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::{Plan, PlanId, PlanSpec};
 use crate::queue::Job;
+use crate::quota::{QuotaOverride, QuotaOverrides};
 use crate::repo::{Repo, RepoError, WorkScope};
 use crate::user::{Password, User, UserId, Username};
 use crate::validation::ValidationError;
@@ -69,6 +70,10 @@ pub struct UserChanges {
     pub plan: Option<Option<PlanId>>,
     /// A new admin flag.
     pub is_admin: Option<bool>,
+    /// A new override of the plan's image limit.
+    pub max_images: Option<QuotaOverride>,
+    /// A new override of the plan's byte limit.
+    pub max_bytes: Option<QuotaOverride>,
 }
 
 impl Vault {
@@ -201,6 +206,7 @@ impl Vault {
             password_hash: self.hash_password(new_user.password).await?,
             is_admin: new_user.is_admin,
             plan_id: new_user.plan,
+            quota: QuotaOverrides::default(),
             created_at: self.now(),
         };
         self.inner.repo.create_user(&user).await?;
@@ -247,6 +253,10 @@ impl Vault {
             password_hash,
             is_admin: changes.is_admin.unwrap_or(current.is_admin),
             plan_id: changes.plan.unwrap_or(current.plan_id),
+            quota: QuotaOverrides {
+                max_images: changes.max_images.unwrap_or(current.quota.max_images),
+                max_bytes: changes.max_bytes.unwrap_or(current.quota.max_bytes),
+            },
             ..current.clone()
         };
         let backfill = (updated.plan_id != current.plan_id && updated.plan_id.is_some())

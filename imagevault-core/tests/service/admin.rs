@@ -15,6 +15,7 @@ fn spec(name: &str, heights: &[u32]) -> PlanSpec {
         thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).unwrap(),
         original_link: true,
         expiring_links: false,
+        quota: Default::default(),
     }
 }
 

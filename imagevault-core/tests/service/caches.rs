@@ -362,6 +362,7 @@ async fn every_change_through_the_vault_drops_cached_links_at_once() {
         thumbnail_heights: ThumbnailHeights::new([200]).unwrap(),
         original_link: false,
         expiring_links: true,
+        quota: Default::default(),
     };
     let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
 
@@ -473,6 +474,7 @@ async fn every_change_through_the_vault_drops_cached_accounts_at_once() {
         thumbnail_heights: ThumbnailHeights::new([300]).unwrap(),
         original_link: false,
         expiring_links: false,
+        quota: Default::default(),
     };
     let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
 

@@ -202,6 +202,7 @@ async fn a_plan_change_backfills_missing_thumbnails() {
         thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).unwrap(),
         original_link: false,
         expiring_links: false,
+        quota: Default::default(),
     };
     let custom = t.vault.create_plan(&admin, spec(&[100])).await.unwrap();
     let member = t.user(Some(custom.id)).await;

@@ -5,7 +5,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
-use imagevault_core::{Page, Plan, PlanId, PlanName, PlanSpec, Regenerate, ThumbnailHeights};
+use imagevault_core::{
+    Page, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaResource, Regenerate,
+    ThumbnailHeights, limit_text, size_text,
+};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -42,6 +45,10 @@ pub(crate) struct PlanForm {
     thumbnail_heights: String,
     original_link: Option<String>,
     expiring_links: Option<String>,
+    #[serde(default)]
+    max_images: String,
+    #[serde(default)]
+    max_bytes: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -57,15 +64,20 @@ struct Shown {
     thumbnail_heights: String,
     original_link: bool,
     expiring_links: bool,
+    max_images: String,
+    max_bytes: String,
 }
 
 impl Shown {
     fn of(plan: &Plan) -> Self {
+        let limit = |limit: Option<u64>| limit.map(|limit| limit.to_string()).unwrap_or_default();
         Self {
             name: plan.name.as_str().to_owned(),
             thumbnail_heights: plan.thumbnail_heights.to_string(),
             original_link: plan.original_link,
             expiring_links: plan.expiring_links,
+            max_images: limit(plan.quota.max_images),
+            max_bytes: limit(plan.quota.max_bytes),
         }
     }
 
@@ -75,6 +87,8 @@ impl Shown {
             thumbnail_heights: form.thumbnail_heights.clone(),
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
+            max_images: form.max_images.clone(),
+            max_bytes: form.max_bytes.clone(),
         }
     }
 }
@@ -86,12 +100,22 @@ fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
     let heights = ThumbnailHeights::parse(&form.thumbnail_heights)
         .map_err(|e| invalid.add(e))
         .ok();
-    match (name, heights) {
-        (Some(name), Some(thumbnail_heights)) => Ok(PlanSpec {
+    let max_images = QuotaLimits::parse(QuotaResource::Images, "max_images", &form.max_images)
+        .map_err(|e| invalid.add(e))
+        .ok();
+    let max_bytes = QuotaLimits::parse(QuotaResource::Bytes, "max_bytes", &form.max_bytes)
+        .map_err(|e| invalid.add(e))
+        .ok();
+    match (name, heights, max_images, max_bytes) {
+        (Some(name), Some(thumbnail_heights), Some(max_images), Some(max_bytes)) => Ok(PlanSpec {
             name,
             thumbnail_heights,
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
+            quota: QuotaLimits {
+                max_images,
+                max_bytes,
+            },
         }),
         _ => Err(invalid),
     }
@@ -113,11 +137,13 @@ async fn get_plan(state: &AppState, admin: &SignedInAdmin, id: PlanId) -> Result
         .map_err(|error| PageError::vault(error, state.config.path_prefix()))
 }
 
-const FIELDS: [&str; 4] = [
+const FIELDS: [&str; 6] = [
     "name",
     "thumbnail_heights",
     "original_link",
     "expiring_links",
+    "max_images",
+    "max_bytes",
 ];
 
 /// The plan form's fields, posted to `action`.
@@ -155,8 +181,30 @@ fn plan_form(
                 " "
                 label for="id_expiring_links" { "Expiring links to the original" }
             }
+            (labelled("max_images", "Most images per user", invalid, html! {
+                input #id_max_images type="text" name="max_images" value=(shown.max_images)
+                    inputmode="numeric" aria-describedby=(with_help("max_images", invalid));
+            }))
+            p.help #max_images-help {
+                "Empty for no limit; at most " (QuotaLimits::MAX_IMAGES) "."
+            }
+            (labelled("max_bytes", "Most bytes of originals per user", invalid, html! {
+                input #id_max_bytes type="text" name="max_bytes" value=(shown.max_bytes)
+                    inputmode="numeric" aria-describedby=(with_help("max_bytes", invalid));
+            }))
+            p.help #max_bytes-help {
+                "Empty for no limit; at most " (QuotaLimits::MAX_BYTES) " (1 PiB)."
+            }
             p { button type="submit" { (submit) } }
         }
+    }
+}
+
+/// `aria-describedby` of a field with a help text `<field>-help`, and its errors if any.
+fn with_help(field: &str, invalid: &Invalid) -> String {
+    match described_by(field, invalid) {
+        Some(errors) => format!("{field}-help {errors}"),
+        None => format!("{field}-help"),
     }
 }
 
@@ -182,6 +230,8 @@ fn list_page(
                 th scope="col" { "Thumbnail heights" }
                 th scope="col" { "Original link" }
                 th scope="col" { "Expiring links" }
+                th scope="col" { "Most images" }
+                th scope="col" { "Most bytes" }
                 th scope="col" { "Users" }
                 th scope="col" { "Created" }
             } }
@@ -192,6 +242,8 @@ fn list_page(
                         td { (plan.thumbnail_heights) }
                         td { (yes_no(plan.original_link)) }
                         td { (yes_no(plan.expiring_links)) }
+                        td.max-images { (limit_text(plan.quota.max_images, |n| n.to_string())) }
+                        td.max-bytes { (limit_text(plan.quota.max_bytes, size_text)) }
                         td.user-count { (users(plan.id)) }
                         td { (time(&plan.created_at)) }
                     }
@@ -289,6 +341,8 @@ fn plan_page(
             dt { "Thumbnail heights" } dd { (plan.thumbnail_heights) }
             dt { "Original link" } dd { (yes_no(plan.original_link)) }
             dt { "Expiring links" } dd { (yes_no(plan.expiring_links)) }
+            dt { "Most images per user" } dd.max-images { (limit_text(plan.quota.max_images, |n| n.to_string())) }
+            dt { "Most bytes per user" } dd.max-bytes { (limit_text(plan.quota.max_bytes, size_text)) }
             dt { "Created" } dd { (time(&plan.created_at)) }
             dt { "Id" } dd { code { (plan.id) } }
         }

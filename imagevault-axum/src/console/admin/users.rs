@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    NewUser, Page, Password, Plan, PlanId, Regenerate, User, UserChanges, UserId, Username,
-    ValidationError,
+    NewUser, Page, Password, Plan, PlanId, QuotaOverride, QuotaResource, QuotaStatus, Regenerate,
+    User, UserChanges, UserId, Username, ValidationError, human_size, limit_text,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -47,6 +47,9 @@ pub(crate) struct UserForm {
     #[serde(default)]
     plan: String,
     is_admin: Option<String>,
+    /// The quota overrides, on the edit form only: absent keeps them.
+    max_images: Option<String>,
+    max_bytes: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +72,8 @@ struct Shown {
     username: String,
     plan: String,
     is_admin: bool,
+    max_images: String,
+    max_bytes: String,
 }
 
 impl Shown {
@@ -77,6 +82,8 @@ impl Shown {
             username: user.username.as_str().to_owned(),
             plan: user.plan_id.map(|id| id.to_string()).unwrap_or_default(),
             is_admin: user.is_admin,
+            max_images: user.quota.max_images.to_string(),
+            max_bytes: user.quota.max_bytes.to_string(),
         }
     }
 
@@ -85,8 +92,69 @@ impl Shown {
             username: form.username.clone(),
             plan: form.plan.clone(),
             is_admin: checked(form.is_admin.as_ref()),
+            max_images: form.max_images.clone().unwrap_or_default(),
+            max_bytes: form.max_bytes.clone().unwrap_or_default(),
         }
     }
+}
+
+/// An override field of the edit form, by the core's parser: `None` when absent (keep).
+fn parse_override(
+    text: Option<&String>,
+    resource: QuotaResource,
+    field: &'static str,
+) -> Result<Option<QuotaOverride>, ValidationError> {
+    text.map(|text| QuotaOverride::parse(resource, field, text))
+        .transpose()
+}
+
+/// An override's input, with its help text.
+fn override_input(field: &str, label: &str, value: &str, invalid: &Invalid) -> Markup {
+    let help = format!("{field}-help");
+    let described = match described_by(field, invalid) {
+        Some(errors) => format!("{help} {errors}"),
+        None => help.clone(),
+    };
+    html! {
+        (labelled(field, label, invalid, html! {
+            input id=(format!("id_{field}")) type="text" name=(field) value=(value)
+                autocapitalize="none" aria-describedby=(described);
+        }))
+        p.help id=(help) {
+            "“" (QuotaOverride::PLAN_WORD) "” for the plan's limit, “"
+            (QuotaOverride::UNLIMITED_WORD) "” for none, or a number."
+        }
+    }
+}
+
+/// A user's usage against their limits, in words: `3 of 5 images`, `1.2 MiB of unlimited`.
+fn usage_text(quota: &QuotaStatus) -> (String, String) {
+    (
+        format!(
+            "{} of {}",
+            quota.usage.images,
+            limit_text(quota.limits.max_images, |limit| limit.to_string())
+        ),
+        format!(
+            "{} of {}",
+            human_size(quota.usage.bytes),
+            limit_text(quota.limits.max_bytes, human_size)
+        ),
+    )
+}
+
+/// The user's quota and usage, for their page.
+async fn quota_of(
+    state: &AppState,
+    admin: &SignedInAdmin,
+    user: &User,
+) -> Result<QuotaStatus, PageError> {
+    state
+        .vault
+        .user_quotas(&admin.0.account, std::slice::from_ref(user))
+        .await
+        .map(|quotas| quotas.into_iter().next().unwrap_or_default())
+        .map_err(|error| PageError::vault(error, state.config.path_prefix()))
 }
 
 /// The plan select's value: empty for no plan, else a plan id.
@@ -167,7 +235,13 @@ fn password_input(invalid: &Invalid, label: &str) -> Markup {
     )
 }
 
-fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &ListQuery) -> Markup {
+fn list_page(
+    viewer: &Viewer<'_>,
+    users: &Page<User>,
+    quotas: &[QuotaStatus],
+    plans: &[Plan],
+    query: &ListQuery,
+) -> Markup {
     let body = html! {
         h1 { "Users" }
         (notice(query.done.as_deref()))
@@ -188,14 +262,22 @@ fn list_page(viewer: &Viewer<'_>, users: &Page<User>, plans: &[Plan], query: &Li
                     th scope="col" { "Username" }
                     th scope="col" { "Plan" }
                     th scope="col" { "Administrator" }
+                    th scope="col" { "Images" }
+                    th scope="col" { "Storage" }
                     th scope="col" { "Created" }
                 } }
                 tbody {
-                    @for user in &users.items {
+                    @for (user, quota) in users.items.iter().zip(quotas) {
+                        @let (images, bytes) = usage_text(quota);
                         tr data-user-id=(user.id) {
                             td { a href=(viewer.href(&user_path(user.id))) { (user.username.as_str()) } }
                             td { (plan_name(plans, user.plan_id)) }
                             td { (yes_no(user.is_admin)) }
+                            td.images { (images) }
+                            td.storage {
+                                (bytes)
+                                @if quota.is_over_limit() { " " strong.over-limit { "(over the limit)" } }
+                            }
                             td { (time(&user.created_at)) }
                         }
                     }
@@ -226,8 +308,13 @@ pub(crate) async fn list(
             .await
     }
     .map_err(|error| PageError::vault(error, prefix))?;
+    let quotas = state
+        .vault
+        .user_quotas(&admin.0.account, &users.items)
+        .await
+        .map_err(|error| PageError::vault(error, prefix))?;
     let plans = all_plans(&state, &admin).await?;
-    Ok(list_page(&viewer(&state, &admin), &users, &plans, &query).into_response())
+    Ok(list_page(&viewer(&state, &admin), &users, &quotas, &plans, &query).into_response())
 }
 
 fn new_page(viewer: &Viewer<'_>, plans: &[Plan], shown: &Shown, invalid: &Invalid) -> Markup {
@@ -318,7 +405,13 @@ struct UserPageState<'a> {
     done: Option<&'a str>,
 }
 
-fn user_page(viewer: &Viewer<'_>, user: &User, plans: &[Plan], state: UserPageState<'_>) -> Markup {
+fn user_page(
+    viewer: &Viewer<'_>,
+    user: &User,
+    quota: &QuotaStatus,
+    plans: &[Plan],
+    state: UserPageState<'_>,
+) -> Markup {
     let path = user_path(user.id);
     let shown = state.shown.unwrap_or_else(|| Shown::of(user));
     let name = user.username.as_str();
@@ -329,18 +422,28 @@ fn user_page(viewer: &Viewer<'_>, user: &User, plans: &[Plan], state: UserPageSt
         dl.facts {
             dt { "Plan" } dd { (plan_name(plans, user.plan_id)) }
             dt { "Administrator" } dd { (yes_no(user.is_admin)) }
+            @let (images, bytes) = usage_text(quota);
+            dt { "Images" } dd #quota-images { (images) }
+            dt { "Storage" } dd #quota-bytes { (bytes) }
             dt { "Created" } dd { (time(&user.created_at)) }
             dt { "Id" } dd { code { (user.id) } }
         }
+        @if quota.is_over_limit() {
+            p.notice #over-limit role="status" {
+                "Usage is over the limit: no upload is accepted until enough images are deleted or the limit is raised."
+            }
+        }
         p { a href=(viewer.href(&format!("/admin/images/?owner={}", super::encoded(name)))) { "Images of " (name) } }
         section.card aria-labelledby="edit-heading" {
-            h2 #edit-heading { "Username, plan and role" }
-            (form_errors(&state.edit.others(&["username", "plan", "is_admin", "password"])))
+            h2 #edit-heading { "Username, plan, role and quota" }
+            (form_errors(&state.edit.others(&["username", "plan", "is_admin", "password", "max_images", "max_bytes"])))
             form #edit-user method="post" action=(viewer.href(&path)) {
                 (viewer.csrf_field())
                 (username_input(&shown, &state.edit))
                 (labelled("plan", "Plan", &state.edit, plan_select(plans, &shown.plan, &state.edit)))
                 (is_admin_box(shown.is_admin))
+                (override_input("max_images", "Most images", &shown.max_images, &state.edit))
+                (override_input("max_bytes", "Most bytes of originals", &shown.max_bytes, &state.edit))
                 p { button type="submit" { "Save" } }
             }
         }
@@ -390,12 +493,13 @@ pub(crate) async fn show(
 ) -> PageResult {
     let id = parse_id(&id, state.config.path_prefix())?;
     let user = get_user(&state, &admin, id).await?;
+    let quota = quota_of(&state, &admin, &user).await?;
     let plans = all_plans(&state, &admin).await?;
     let page_state = UserPageState {
         done: query.done.as_deref(),
         ..UserPageState::default()
     };
-    Ok(user_page(&viewer(&state, &admin), &user, &plans, page_state).into_response())
+    Ok(user_page(&viewer(&state, &admin), &user, &quota, &plans, page_state).into_response())
 }
 
 /// `POST /admin/users/<id>/`: a new username, plan or admin flag.
@@ -414,12 +518,26 @@ pub(crate) async fn update(
         .map_err(|e| invalid.add(e))
         .ok();
     let plan = parse_plan(&form.plan).map_err(|e| invalid.add(e)).ok();
+    let max_images = parse_override(
+        form.max_images.as_ref(),
+        QuotaResource::Images,
+        "max_images",
+    )
+    .map_err(|e| invalid.add(e))
+    .ok()
+    .flatten();
+    let max_bytes = parse_override(form.max_bytes.as_ref(), QuotaResource::Bytes, "max_bytes")
+        .map_err(|e| invalid.add(e))
+        .ok()
+        .flatten();
     if invalid.is_empty() {
         let changes = UserChanges {
             username,
             password: None,
             plan,
             is_admin: Some(checked(form.is_admin.as_ref())),
+            max_images,
+            max_bytes,
         };
         match state.vault.update_user(&admin.0.account, id, changes).await {
             Ok(_) => return Ok(see_other(&format!("{prefix}{}?done=saved", user_path(id)))),
@@ -432,7 +550,8 @@ pub(crate) async fn update(
         edit: invalid,
         ..UserPageState::default()
     };
-    let page = user_page(&viewer(&state, &admin), &user, &plans, page_state);
+    let quota = quota_of(&state, &admin, &user).await?;
+    let page = user_page(&viewer(&state, &admin), &user, &quota, &plans, page_state);
     Ok((StatusCode::BAD_REQUEST, page).into_response())
 }
 
@@ -472,7 +591,8 @@ pub(crate) async fn reset_password(
         password: invalid,
         ..UserPageState::default()
     };
-    let page = user_page(&viewer(&state, &admin), &user, &plans, page_state);
+    let quota = quota_of(&state, &admin, &user).await?;
+    let page = user_page(&viewer(&state, &admin), &user, &quota, &plans, page_state);
     Ok((StatusCode::BAD_REQUEST, page).into_response())
 }
 

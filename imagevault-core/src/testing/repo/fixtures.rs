@@ -59,6 +59,7 @@ pub(super) fn plan_value(heights: &[u32], created_at: DateTime<Utc>) -> Plan {
         thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).expect("valid heights"),
         original_link: true,
         expiring_links: true,
+        quota: Default::default(),
         created_at,
     }
 }
@@ -80,6 +81,7 @@ pub(super) fn user_value(plan: Option<PlanId>, created_at: DateTime<Utc>) -> Use
         password_hash: PasswordHash::from_phc(PHC),
         is_admin: false,
         plan_id: plan,
+        quota: Default::default(),
         created_at,
     }
 }

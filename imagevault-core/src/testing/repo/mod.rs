@@ -33,6 +33,7 @@ pub mod images;
 mod keyset;
 pub mod links;
 pub mod plans;
+pub mod quotas;
 pub mod sessions;
 pub mod thumbnails;
 pub mod tokens;
@@ -164,6 +165,9 @@ macro_rules! repo_conformance_tests {
                 sessions::user_deletion_ends_sessions,
                 concurrency::concurrent_image_inserts,
                 concurrency::concurrent_creates_of_one_name,
+                quotas::quota_refuses_at_the_boundary_and_delete_frees,
+                quotas::quota_overrides_win,
+                quotas::concurrent_inserts_stop_at_the_limit,
                 admin::totals_count_the_checks_rows,
                 admin::all_images_list_by_keyset_and_filter,
                 admin::reset_thumbnails_of_an_image_owner_or_plan,
