@@ -543,10 +543,9 @@ fn admin_commands_set_quotas() {
             "Huge",
             "--heights",
             "200",
-            "--max-bytes",
-            "-5",
+            "--max-bytes=-5",
         ])
-        .failure_saying(2, &["--max-bytes"]);
+        .failure_saying(2, &["--max-bytes", "“-5” is not a whole number"]);
 }
 
 #[test]
