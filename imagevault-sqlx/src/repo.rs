@@ -159,6 +159,7 @@ where
     // Plans.
 
     pub(crate) async fn create_plan(repo: &D, plan: &Plan) -> Result<(), RepoError> {
+        let (max_images, max_bytes) = Self::stored(rows::quota::limit_columns(&plan.quota))?;
         let insert = sqlx::query(
             "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at, \
              max_images, max_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -169,8 +170,8 @@ where
         .bind(plan.original_link)
         .bind(plan.expiring_links)
         .bind(D::Stamp::from_utc(plan.created_at))
-        .bind(Self::stored(rows::quota::limit_column(plan.quota.max_images))?)
-        .bind(Self::stored(rows::quota::limit_column(plan.quota.max_bytes))?);
+        .bind(max_images)
+        .bind(max_bytes);
         Self::change(repo, insert, Violations::PLAN_NAME).await?;
         Ok(())
     }
@@ -212,6 +213,7 @@ where
     }
 
     pub(crate) async fn update_plan(repo: &D, plan: &Plan) -> Result<bool, RepoError> {
+        let (max_images, max_bytes) = Self::stored(rows::quota::limit_columns(&plan.quota))?;
         let update = sqlx::query(
             "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
              expiring_links = $5, max_images = $6, max_bytes = $7 WHERE id = $1",
@@ -221,12 +223,8 @@ where
         .bind(D::Heights::from_heights(plan.thumbnail_heights.as_slice()))
         .bind(plan.original_link)
         .bind(plan.expiring_links)
-        .bind(Self::stored(rows::quota::limit_column(
-            plan.quota.max_images,
-        ))?)
-        .bind(Self::stored(rows::quota::limit_column(
-            plan.quota.max_bytes,
-        ))?);
+        .bind(max_images)
+        .bind(max_bytes);
         Ok(Self::change(repo, update, Violations::PLAN_NAME).await? > 0)
     }
 
@@ -246,6 +244,7 @@ where
     // Users and their API tokens.
 
     pub(crate) async fn create_user(repo: &D, user: &User) -> Result<(), RepoError> {
+        let (max_images, max_bytes) = Self::stored(rows::quota::override_columns(&user.quota))?;
         let insert = sqlx::query(
             "INSERT INTO users (id, username, password_hash, is_admin, plan_id, created_at, \
              max_images, max_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -256,12 +255,8 @@ where
         .bind(user.is_admin)
         .bind(user.plan_id.map(|plan| plan.as_uuid()))
         .bind(D::Stamp::from_utc(user.created_at))
-        .bind(Self::stored(rows::quota::override_column(
-            user.quota.max_images,
-        ))?)
-        .bind(Self::stored(rows::quota::override_column(
-            user.quota.max_bytes,
-        ))?);
+        .bind(max_images)
+        .bind(max_bytes);
         Self::change(repo, insert, Violations::USER).await?;
         Ok(())
     }
@@ -315,6 +310,7 @@ where
     }
 
     pub(crate) async fn update_user(repo: &D, user: &User) -> Result<bool, RepoError> {
+        let (max_images, max_bytes) = Self::stored(rows::quota::override_columns(&user.quota))?;
         let update = sqlx::query(
             "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5, \
              max_images = $6, max_bytes = $7 WHERE id = $1 AND deletion_requested_at IS NULL",
@@ -324,12 +320,8 @@ where
         .bind(user.password_hash.as_str())
         .bind(user.is_admin)
         .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .bind(Self::stored(rows::quota::override_column(
-            user.quota.max_images,
-        ))?)
-        .bind(Self::stored(rows::quota::override_column(
-            user.quota.max_bytes,
-        ))?);
+        .bind(max_images)
+        .bind(max_bytes);
         Ok(Self::change(repo, update, Violations::USER).await? > 0)
     }
 

@@ -1036,7 +1036,7 @@ pub(crate) mod bulk_sql {
 /// Quotas: how limits and overrides are stored, and the statements that enforce them, the
 /// same in both dialects (the schema is in the `quotas` migrations).
 pub(crate) mod quota {
-    use imagevault_core::{QuotaOverride, QuotaOverrides};
+    use imagevault_core::{QuotaLimits, QuotaOverride, QuotaOverrides};
 
     use crate::error::{InvalidRow, Unstorable};
 
@@ -1108,7 +1108,7 @@ pub(crate) mod quota {
                 max_images: override_from(self.user_max_images)?,
                 max_bytes: override_from(self.user_max_bytes)?,
             };
-            let plan = imagevault_core::QuotaLimits {
+            let plan = QuotaLimits {
                 max_images: limit(self.plan_max_images)?,
                 max_bytes: limit(self.plan_max_bytes)?,
             };
@@ -1126,11 +1126,25 @@ pub(crate) mod quota {
             .transpose()
     }
 
-    /// A plan's limit as stored.
-    pub(crate) fn limit_column(limit: Option<u64>) -> Result<Option<i64>, Unstorable> {
-        limit
-            .map(|value| super::signed(value, "quota limit"))
-            .transpose()
+    /// A plan's limits as stored: `max_images`, `max_bytes`.
+    pub(crate) fn limit_columns(
+        limits: &QuotaLimits,
+    ) -> Result<(Option<i64>, Option<i64>), Unstorable> {
+        let column = |limit: Option<u64>| limit.map(|value| super::signed(value, "quota limit"));
+        Ok((
+            column(limits.max_images).transpose()?,
+            column(limits.max_bytes).transpose()?,
+        ))
+    }
+
+    /// A user's overrides as stored: `max_images`, `max_bytes`.
+    pub(crate) fn override_columns(
+        overrides: &QuotaOverrides,
+    ) -> Result<(Option<i64>, Option<i64>), Unstorable> {
+        Ok((
+            override_column(overrides.max_images)?,
+            override_column(overrides.max_bytes)?,
+        ))
     }
 
     /// A user's stored override.
@@ -1145,7 +1159,7 @@ pub(crate) mod quota {
     }
 
     /// A user's override as stored.
-    pub(crate) fn override_column(value: QuotaOverride) -> Result<Option<i64>, Unstorable> {
+    fn override_column(value: QuotaOverride) -> Result<Option<i64>, Unstorable> {
         Ok(match value {
             QuotaOverride::Plan => None,
             QuotaOverride::Unlimited => Some(UNLIMITED),

@@ -391,7 +391,7 @@ fn users_table(users: &[User], quotas: &[QuotaStatus], plans: &HashMap<PlanId, P
                     quota.usage.bytes,
                     limit_text(quota.limits.max_bytes, |limit| limit.to_string())
                 ),
-                if quota.is_over_limit() { "OVER" } else { "" }.to_owned(),
+                if quota.is_over_limit() { "OVER" } else { "-" }.to_owned(),
                 user.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 user.id.to_string(),
             ]

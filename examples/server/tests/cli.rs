@@ -415,8 +415,11 @@ fn admin_commands_manage_plans_and_users() {
     assert!(created.stdout.contains("Pro"), "{created:?}");
     let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
     let pro = row(&plans, "Pro");
-    assert_eq!(pro[1..4], ["100,400", "yes", "no"]);
-    let pro_id = pro[4].clone();
+    assert_eq!(
+        pro[1..6],
+        ["100,400", "yes", "no", "unlimited", "unlimited"]
+    );
+    let pro_id = pro[6].clone();
 
     // A plan by name ignoring case, by id, or from stdin and the environment.
     workspace
@@ -469,6 +472,80 @@ fn admin_commands_manage_plans_and_users() {
     assert_eq!(row(&users, "alice")[1..3], ["yes", "Enterprise"]);
     assert_eq!(row(&users, "bob")[1..3], ["no", "Basic"]);
     assert_eq!(row(&users, "carol")[1..3], ["no", "-"]);
+}
+
+#[test]
+fn admin_commands_set_quotas() {
+    let workspace = Workspace::new();
+    workspace
+        .run(&[
+            "admin",
+            "create-plan",
+            "Small",
+            "--heights",
+            "200",
+            "--max-images",
+            "2",
+            "--max-bytes",
+            "1000000",
+        ])
+        .success();
+    let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
+    assert_eq!(row(&plans, "Small")[4..6], ["2", "1000000"]);
+    workspace
+        .run(&[
+            "admin",
+            "create-user",
+            "dora",
+            "--password",
+            "dora's password",
+            "--plan",
+            "Small",
+        ])
+        .success();
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(row(&users, "dora")[3..6], ["0/2", "0/1000000", "-"]);
+
+    let set = workspace
+        .run(&[
+            "admin",
+            "set-quota",
+            "dora",
+            "--max-images",
+            "unlimited",
+            "--max-bytes",
+            "0",
+        ])
+        .success();
+    assert!(
+        set.stdout
+            .contains("may keep unlimited (override: unlimited) and 0 bytes (override: 0)"),
+        "{set:?}"
+    );
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(row(&users, "dora")[3..5], ["0/unlimited", "0/0"]);
+    workspace
+        .run(&["admin", "set-quota", "dora", "--max-bytes", "plan"])
+        .success();
+    let users = workspace.run(&["admin", "list-users"]).success().stdout;
+    assert_eq!(row(&users, "dora")[3..5], ["0/unlimited", "0/1000000"]);
+
+    workspace
+        .run(&["admin", "set-quota", "dora"])
+        .failure_saying(2, &["--max-images", "--max-bytes"]);
+    workspace
+        .run(&["admin", "set-quota", "dora", "--max-images", "lots"])
+        .failure_saying(2, &["“lots” is not a limit", "unlimited"]);
+    workspace
+        .run(&[
+            "admin",
+            "create-plan",
+            "Huge",
+            "--heights",
+            "200",
+            "--max-bytes=-5",
+        ])
+        .failure_saying(2, &["--max-bytes", "“-5” is not a whole number"]);
 }
 
 #[test]

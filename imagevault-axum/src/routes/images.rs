@@ -64,7 +64,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             headers(("Location" = String, description = "The image's URL"))),
         (status = 400, description = "No file, not PNG or JPEG, damaged, too many pixels, or a bad `name`", body = FieldErrorsBody),
         (status = 401, description = "No or bad credentials", body = DetailBody),
-        (status = 403, description = "The user has no plan", body = DetailBody),
+        (status = 403, description = "The user has no plan, or the upload would pass a quota limit (the detail names the limit and the usage; nothing is stored)", body = DetailBody),
         (status = 408, description = "The body stopped arriving before its end", body = DetailBody),
         (status = 413, description = "The body is over the byte limit", body = DetailBody),
         (status = 415, description = "Neither a multipart form nor an image body", body = DetailBody),

@@ -198,6 +198,10 @@ impl Vault {
     /// the database insert fails. A failure to enqueue is not an error: the reconciler
     /// finds the pending thumbnails in the database and queues them.
     ///
+    /// The insert counts the image against the user's quota in its own transaction: one
+    /// that would pass a limit is [`VaultError::QuotaExceeded`], and its stored original is
+    /// deleted as for any failed insert.
+    ///
     /// It counts as one of the user's uploads in progress: with
     /// [`max_uploads_per_user`](super::VaultConfig::max_uploads_per_user) in progress
     /// already, it is [`VaultError::TooManyUploads`]. A caller that holds the body before
