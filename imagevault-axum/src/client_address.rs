@@ -290,10 +290,10 @@ mod tests {
             &[("forwarded", "for=\"198.51.100.7")],
             &[("forwarded", "for")],
             &[("forwarded", "for=[2001:db8::1]:_port")],
-            // A bad Forwarded is not rescued by X-Forwarded-For: Forwarded was chosen.
+            // A bad X-Forwarded-For is not rescued by Forwarded: X-Forwarded-For was chosen.
             &[
-                ("forwarded", "for=unknown"),
-                ("x-forwarded-for", "198.51.100.7"),
+                ("x-forwarded-for", "unknown"),
+                ("forwarded", "for=198.51.100.7"),
             ],
         ] {
             assert_eq!(resolve("10.0.0.1", pairs), ip("10.0.0.1"), "{pairs:?}");

@@ -543,18 +543,25 @@ async fn behind_a_trusted_proxy_each_forwarded_client_is_throttled_on_its_own() 
         (5, 3)
     );
 
-    // A third client behind the same proxy is not held back, and Forwarded is read too.
+    // A third client behind the same proxy is not held back; Forwarded is read when
+    // X-Forwarded-For is absent; and a client's own Forwarded, which nginx passes through
+    // beside the X-Forwarded-For it appends to, does not free a throttled client.
     let answers = send_all(vec![
         proxy
             .post(app.endpoint("/api/auth/token/"))
             .header("X-Forwarded-For", "198.51.100.3")
             .json(&json!({"username": "premium", "password": app.premium.password})),
+        proxy
+            .post(app.endpoint("/api/auth/token/"))
+            .header("Forwarded", "for=\"[2001:db8::1]:4711\"")
+            .json(&json!({"username": "premium", "password": "wrong password"})),
         forwarded_wrong_login(&proxy, &app, "198.51.100.1")
-            .header("Forwarded", "for=\"[2001:db8::1]:4711\""),
+            .header("Forwarded", "for=\"[2001:db8::2]:4711\""),
     ])
     .await;
     assert_eq!(answers[0].0, StatusCode::OK, "{answers:?}");
     assert_eq!(answers[1].0, StatusCode::BAD_REQUEST, "{answers:?}");
+    assert_eq!(answers[2].0, StatusCode::TOO_MANY_REQUESTS, "{answers:?}");
 }
 
 #[tokio::test]

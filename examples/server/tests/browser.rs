@@ -215,6 +215,8 @@ async fn a_user_and_an_administrator_work_through_the_console_in_chromium() {
     browser
         .tick("main form input[type=checkbox][name=expiring_links]")
         .await;
+    // A quota of one image per user, which the new user below fills.
+    browser.fill("main form input[name=max_images]", "1").await;
     browser.check_accessibility("plan form").await;
     browser.submit_form_of("thumbnail_heights").await;
     browser.wait_to_leave("/admin/plans/new/").await;
@@ -252,14 +254,51 @@ async fn a_user_and_an_administrator_work_through_the_console_in_chromium() {
     browser.check_accessibility("images").await;
     sign_out(&browser).await;
 
-    // The new user signs in and is on the new plan.
+    // The new user signs in, is on the new plan, and fills its one-image quota: a second
+    // upload is refused with the limit and the usage, and the account page says so.
     sign_in(&browser, &username, NEW_USER_PASSWORD, "/").await;
+    for attempt in ["ok", "error"] {
+        browser.visit("/").await;
+        browser
+            .find("#upload-image")
+            .await
+            .send_keys(&png.display().to_string())
+            .await
+            .expect("choose the png");
+        browser.submit("form#upload").await;
+        let result = browser
+            .find(&format!(
+                "#upload-results li.upload-{attempt}[data-file-name={PNG:?}]"
+            ))
+            .await
+            .text()
+            .await
+            .expect("upload result");
+        println!("quota upload {attempt}: {result:?}");
+        if attempt == "error" {
+            assert!(
+                result.contains("allows 1 image") && result.contains("you have 1"),
+                "the refusal names the limit and the usage: {result:?}"
+            );
+        }
+    }
     browser.visit("/account/").await;
     let account = browser.text("main").await;
     assert!(
         account.contains(&plan),
         "the account shows {plan}: {account}"
     );
+    let usage = browser.text("#usage dd.usage-images").await;
+    assert_eq!(
+        usage.trim(),
+        "1 of 1 allowed",
+        "the account shows the usage"
+    );
+    browser.find("#quota-full").await;
+    browser
+        .check_accessibility("account with a full quota")
+        .await;
+    browser.screenshot("account-quota").await;
     sign_out(&browser).await;
     // Signed out for real: the gallery is the login page again.
     browser.visit("/").await;
