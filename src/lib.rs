@@ -19,7 +19,7 @@
 //! | `redis` | `redis_queue::RedisJobQueue`: the job queue on Redis, shared by API processes and workers, from `imagevault-redis-queue` |
 //! | `s3` | `s3://<bucket>[/<prefix>]` storage URLs and `core::S3StorageBuilder`: storage on Amazon S3 or an S3-compatible server (MinIO, ...), configured by `AWS_*` variables |
 //! | `axum` | [`axum::router`](mod@axum): the whole REST API as an axum `Router`, from `imagevault-axum` |
-//! | `metrics` | [`metrics`](crate::metrics): Prometheus metrics, `/healthz` and `/readyz` on a listener of their own |
+//! | `metrics` | [`metrics`]: Prometheus metrics, `/healthz` and `/readyz` on a listener of their own |
 //!
 //! [`backends`] opens all three backends from URLs (`sqlite://...`, `file://...`,
 //! `s3://...`, `redis://...`, `memory://`), as the example server does;
