@@ -30,8 +30,9 @@ binary="$repo/target/release/imagevault-server"
 
 rm -rf "$work"
 mkdir -p "$work"
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
+# Each server's pid is in a file: `start` runs in a command substitution's subshell, so a
+# variable it set would not reach this shell.
+trap 'for file in "$work"/*.pid; do kill "$(cat "$file")" 2>/dev/null || true; done' EXIT
 
 # Starts `serve` with the extra arguments; prints its API URL once it listens.
 start() {
@@ -40,7 +41,7 @@ start() {
     (cd "$work" && IMAGEVAULT_ADMIN_PASSWORD="$password" IMAGEVAULT_LOG=warn \
         exec "$binary" serve --bind 127.0.0.1:0 --sweep-every-secs 0 "$@" \
         >"$work/$name.out" 2>"$work/$name.log") &
-    pids+=("$!")
+    echo "$!" >"$work/$name.pid"
     for _ in $(seq 600); do
         if url="$(grep -o 'http://[^ ]*' <(grep '^imagevault listening on' "$work/$name.out"))"; then
             echo "$url"
@@ -53,22 +54,29 @@ start() {
     exit 1
 }
 
-off="$(start off)"
+seeder="$(start seeder)"
 echo "seeding $images images" >&2
-token="$(curl -sf -X POST "$off/api/auth/token/" -H 'Content-Type: application/json' \
+token="$(curl -sf -X POST "$seeder/api/auth/token/" -H 'Content-Type: application/json' \
     -d "{\"username\": \"admin\", \"password\": \"$password\"}" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["token"])')"
 for _ in $(seq "$images"); do
     curl -sf -o /dev/null -H "Authorization: Token $token" \
-        -F "image=@tests/fixtures/chelsea_451x300.png" "$off/api/images/"
+        -F "image=@tests/fixtures/chelsea_451x300.png" "$seeder/api/images/"
 done
 # The thumbnails are made before any load starts, so that no worker competes with it.
 for _ in $(seq 1200); do
-    pending="$(curl -sf -H "Authorization: Token $token" "$off/api/images/?limit=100" |
+    pending="$(curl -sf -H "Authorization: Token $token" "$seeder/api/images/?limit=100" |
         grep -c '"pending"' || true)"
     [[ "$pending" == 0 ]] && break
     sleep 0.25
 done
+# The seeding server is stopped, so that the two measured servers both start on the seeded
+# database, with nothing else behind them.
+seeder_pid="$(cat "$work/seeder.pid")"
+kill "$seeder_pid"
+while kill -0 "$seeder_pid" 2>/dev/null; do sleep 0.1; done
+rm "$work/seeder.pid"
+off="$(start off)"
 on="$(start on --metrics-bind 127.0.0.1:0)"
 metrics="$(grep -o 'http://[^ ]*' <(grep '^imagevault metrics on' "$work/on.out"))"
 
@@ -83,9 +91,15 @@ load() {
 load "$off" >/dev/null
 load "$on" >/dev/null
 declare -a on_figures off_figures
+# The order alternates, so that neither server is always the one loaded second.
 for round in $(seq "$rounds"); do
-    off_figures+=("$(load "$off")")
-    on_figures+=("$(load "$on")")
+    if ((round % 2)); then
+        off_figures+=("$(load "$off")")
+        on_figures+=("$(load "$on")")
+    else
+        on_figures+=("$(load "$on")")
+        off_figures+=("$(load "$off")")
+    fi
     echo "round $round: metrics off ${off_figures[-1]} req/s, metrics on ${on_figures[-1]} req/s"
 done
 

@@ -621,7 +621,6 @@ pub(crate) enum AdminCommand {
         /// Allow expiring links
         #[arg(long)]
         expiring_links: bool,
-        // Quotas (issue 20).
         #[arg(long, value_parser = images_limit, help = format!(
             "The most images each user may keep (0 to {}); no limit by default",
             QuotaLimits::MAX_IMAGES

@@ -1,4 +1,4 @@
--- Quotas (issue 20). A plan may limit how many images each user keeps and the bytes of
+-- Quotas. A plan may limit how many images each user keeps and the bytes of
 -- their originals (the sum of `size`); NULL is unlimited. An administrator may override
 -- either per user: NULL takes the plan's limit, -1 is unlimited whatever the plan says, a
 -- number is the limit. The effective limit is the override, else the plan's.
