@@ -67,11 +67,14 @@ impl<DB: Database, T> Column<DB> for T where
 /// it spells its own way. Implemented by the public repository types.
 /// The state of one pool.
 pub(crate) fn stats_of<DB: Database>(pool: &Pool<DB>) -> PoolStats {
-    PoolStats::new(
-        pool.size(),
-        u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
-        pool.options().get_max_connections(),
-    )
+    let open = pool.size();
+    // sqlx's idle count is a counter that can read briefly below zero, wrapped to a huge
+    // number, while a connection changes hands; such a reading counts as none idle.
+    let idle = u32::try_from(pool.num_idle())
+        .ok()
+        .filter(|idle| *idle <= open)
+        .unwrap_or(0);
+    PoolStats::new(open, idle, pool.options().get_max_connections())
 }
 
 pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
