@@ -7,8 +7,8 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use imagevault_core::{
-    ExpirySeconds, ImageView, LinkView, PageLimit, Plan, QuotaLimits, QuotaOverride, QuotaStatus,
-    User,
+    ExpirySeconds, ImageView, LinkView, PageLimit, Placeholder, Plan, QuotaLimits, QuotaOverride,
+    QuotaStatus, User,
 };
 use serde::Serialize;
 use utoipa::openapi::RefOr;
@@ -92,6 +92,16 @@ pub(crate) struct ImageBody {
     original: Option<String>,
     /// One entry per height of the owner's current plan, ascending.
     thumbnails: Vec<ThumbnailBody>,
+    /// A [ThumbHash](https://evanw.github.io/thumbhash/) of the image (5 to 25 bytes, in
+    /// standard base64 with padding), to draw a blurred placeholder while the thumbnails
+    /// load; `null` until the worker has made them.
+    #[schema(example = "1QcSHQRnh493V4dIh4eXh1h4kJUI")]
+    placeholder: Option<String>,
+    /// The average colour of the image's visible pixels as `#rrggbb` (each pixel weighted
+    /// by its alpha), a background while the thumbnails load; `null` until the worker has
+    /// made them.
+    #[schema(example = "#6b7f8a", pattern = "^#[0-9a-f]{6}$")]
+    average_color: Option<String>,
 }
 
 /// One thumbnail of an image.
@@ -117,7 +127,10 @@ impl ImageBody {
         let image = view.image;
         let mut id_buffer = Uuid::encode_buffer();
         let id: &str = image.id.as_uuid().hyphenated().encode_lower(&mut id_buffer);
+        let placeholder = image.placeholder.as_ref();
         Self {
+            placeholder: placeholder.map(Placeholder::thumbhash_base64),
+            average_color: placeholder.map(|placeholder| placeholder.average_color().to_hex()),
             url: state.absolute_from(&["/api/images/", id, "/"]),
             id: image.id.as_uuid(),
             name: image.name.as_str().to_owned(),

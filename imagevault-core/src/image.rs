@@ -6,6 +6,7 @@ use sha2::{Digest as _, Sha256};
 use crate::format::ImageFormat;
 use crate::id::UserId;
 use crate::page::{Keyset, Positioned, positioned};
+use crate::placeholder::Placeholder;
 use crate::storage_key::StorageKey;
 use crate::thumbnail::Thumbnail;
 use crate::validation::ValidationError;
@@ -111,6 +112,11 @@ pub struct Image {
     /// The SHA-256 of the original's bytes, so that a bulk import can skip what the owner
     /// already has. `None` for images stored before digests were recorded.
     pub digest: Option<ContentDigest>,
+    /// What pages show while the thumbnails load, made by the worker with the thumbnails
+    /// ([`ImageRepo::set_placeholder`](crate::ImageRepo::set_placeholder)). `None` until
+    /// then, and for images whose thumbnails were made before placeholders were (until
+    /// they are made again).
+    pub placeholder: Option<Placeholder>,
 }
 
 /// The SHA-256 of an original's bytes: what makes two uploads the same content.

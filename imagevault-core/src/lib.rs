@@ -15,6 +15,7 @@ mod validation;
 // Domain values, importing leaves and each other downward.
 mod image;
 mod link;
+mod placeholder;
 mod plan;
 mod quota;
 mod session;
@@ -49,6 +50,7 @@ pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
 pub use page::{Page, PageLimit, PageRequest};
+pub use placeholder::{Color, Placeholder};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
 pub use quota::{

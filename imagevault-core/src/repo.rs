@@ -16,6 +16,7 @@ pub use crate::changes::{ChangeFeed, ChangeNotifier};
 use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
+use crate::placeholder::Placeholder;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::quota::QuotaExceeded;
 use crate::session::SessionRecord;
@@ -338,6 +339,18 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         height: ThumbnailHeight,
         key: &StorageKey,
         now: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// Stores `placeholder` as the image's [`Image::placeholder`], replacing the one it
+    /// had: the worker's, made with the image's thumbnails.
+    ///
+    /// # Contract
+    /// - Returns `false`, changing nothing, when the image is gone (deleted while its
+    ///   thumbnails were made); `true` otherwise, also when it had this placeholder already.
+    /// - Changes nothing else about the image or its thumbnails.
+    async fn set_placeholder(
+        &self,
+        image: ImageId,
+        placeholder: &Placeholder,
     ) -> Result<bool, RepoError>;
     /// Marks the image's pending thumbnails of `heights` failed, for `reason`.
     ///

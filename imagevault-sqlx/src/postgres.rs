@@ -300,6 +300,8 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<DateTime<Utc>>(first, 15)?;
             expect_type::<&str>(first, 16)?;
             expect_type::<&str>(first, 17)?;
+            expect_type::<&[u8]>(first, 18)?;
+            expect_type::<&str>(first, 19)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -338,6 +340,7 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
                 .get::<Option<&str>>(17)?
                 .map(rows::digest)
                 .transpose()?,
+            placeholder: rows::placeholder(self.get(18)?, self.get(19)?)?,
         })
     }
 

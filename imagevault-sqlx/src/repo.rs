@@ -17,9 +17,9 @@ use imagevault_core::repo::{
     ThumbnailOverview, TokenOwner, Totals, WorkScope,
 };
 use imagevault_core::{
-    ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Plan, PlanId,
-    SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord, Usage, User,
-    UserId, Username,
+    ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Placeholder,
+    Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord,
+    Usage, User, UserId, Username,
 };
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -56,6 +56,7 @@ where
     for<'q> Option<D::Stamp>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q str: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> &'q [u8]: Encode<'q, D::Db> + Type<D::Db>,
+    for<'q> Option<Vec<u8>>: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> String: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> bool: Encode<'q, D::Db> + Type<D::Db>,
     for<'q> i64: Encode<'q, D::Db> + Type<D::Db>,
@@ -455,8 +456,9 @@ where
         }
         sqlx::query(
             "INSERT INTO images \
-             (id, owner, name, format, width, height, size, storage_key, created_at, digest) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             (id, owner, name, format, width, height, size, storage_key, created_at, digest, \
+             placeholder, average_color) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(image.id.as_uuid())
         .bind(image.owner.as_uuid())
@@ -468,6 +470,18 @@ where
         .bind(image.storage_key.as_str())
         .bind(D::Stamp::from_utc(image.created_at))
         .bind(image.digest.as_ref().map(ContentDigest::to_hex))
+        .bind(
+            image
+                .placeholder
+                .as_ref()
+                .map(|placeholder| placeholder.thumbhash().to_vec()),
+        )
+        .bind(
+            image
+                .placeholder
+                .as_ref()
+                .map(|placeholder| placeholder.average_color().to_hex()),
+        )
         .execute(&mut *tx)
         .await
         .map_err(|error| Violations::MISSING_REFERENCE.map(D::BACKEND, error))?;
@@ -612,6 +626,19 @@ where
         .bind(i64::from(height.get()))
         .bind(key.as_str())
         .bind(D::Stamp::from_utc(now));
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
+    }
+
+    pub(crate) async fn set_placeholder(
+        repo: &D,
+        image: ImageId,
+        placeholder: &Placeholder,
+    ) -> Result<bool, RepoError> {
+        let update =
+            sqlx::query("UPDATE images SET placeholder = $2, average_color = $3 WHERE id = $1")
+                .bind(image.as_uuid())
+                .bind(placeholder.thumbhash())
+                .bind(placeholder.average_color().to_hex());
         Ok(Self::change(repo, update, Violations::NONE).await? > 0)
     }
 
@@ -996,6 +1023,7 @@ macro_rules! impl_repo {
                 complete_thumbnail(
                     image: ImageId, height: ThumbnailHeight, key: &StorageKey, now: DateTime<Utc>
                 ) -> bool;
+                set_placeholder(image: ImageId, placeholder: &Placeholder) -> bool;
                 fail_thumbnails(
                     image: ImageId, heights: &[ThumbnailHeight], reason: &str, now: DateTime<Utc>
                 ) -> ();

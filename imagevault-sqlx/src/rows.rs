@@ -16,9 +16,9 @@ use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::{Direction, KeysetQuery};
 use imagevault_core::repo::WorkScope;
 use imagevault_core::{
-    ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, LinkId,
-    LinkKey, Plan, PlanId, PlanName, QuotaLimits, QuotaOverrides, StorageKey, Thumbnail,
-    ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
+    Color, ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord,
+    LinkId, LinkKey, Placeholder, Plan, PlanId, PlanName, QuotaLimits, QuotaOverrides, StorageKey,
+    Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
     PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,
@@ -138,6 +138,26 @@ pub(crate) fn storage_key(text: &str) -> Result<StorageKey, InvalidRow> {
 }
 
 /// A stored content digest (see [`ContentDigest::to_hex`]).
+/// An image's placeholder from its two columns, both `NULL` or neither.
+pub(crate) fn placeholder(
+    thumbhash: Option<&[u8]>,
+    average_color: Option<&str>,
+) -> Result<Option<Placeholder>, InvalidRow> {
+    match (thumbhash, average_color) {
+        (None, None) => Ok(None),
+        (Some(thumbhash), Some(text)) => {
+            let color = Color::parse_hex(text)
+                .ok_or_else(|| InvalidRow(format!("average colour {text:?}")))?;
+            Placeholder::new(thumbhash.to_vec(), color)
+                .map(Some)
+                .ok_or_else(|| InvalidRow(format!("a ThumbHash of {} bytes", thumbhash.len())))
+        }
+        _ => Err(InvalidRow(
+            "a placeholder with one of its two columns NULL".into(),
+        )),
+    }
+}
+
 pub(crate) fn digest(text: &str) -> Result<ContentDigest, InvalidRow> {
     ContentDigest::from_hex(text).ok_or_else(|| InvalidRow(format!("content digest {text:?}")))
 }
@@ -444,7 +464,7 @@ pub(crate) mod session_sql {
 macro_rules! image_columns {
     () => {
         "i.id, i.owner, i.name, i.format, i.width, i.height, i.size, i.storage_key, i.created_at, \
-     i.digest"
+     i.digest, i.placeholder, i.average_color"
     };
 }
 pub(crate) use image_columns;
@@ -462,6 +482,8 @@ pub(crate) struct ImageRow<T> {
     storage_key: String,
     created_at: T,
     digest: Option<String>,
+    placeholder: Option<Vec<u8>>,
+    average_color: Option<String>,
 }
 
 impl<T: Stamp> ImageRow<T> {
@@ -482,6 +504,7 @@ impl<T: Stamp> ImageRow<T> {
             storage_key: storage_key(&self.storage_key)?,
             created_at: self.created_at.clone().into_utc()?,
             digest: self.digest.as_deref().map(digest).transpose()?,
+            placeholder: placeholder(self.placeholder.as_deref(), self.average_color.as_deref())?,
         })
     }
 }
@@ -537,7 +560,8 @@ macro_rules! image_thumbnail_columns {
      i.height, i.size, i.storage_key, i.created_at, t.max_height AS thumbnail_max_height, \
      t.width AS thumbnail_width, t.height AS thumbnail_height, t.status AS thumbnail_status, \
      t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
-     t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure, i.digest"
+     t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure, i.digest, \
+     i.placeholder, i.average_color"
     };
 }
 pub(crate) use image_thumbnail_columns;

@@ -349,6 +349,7 @@ fn upload(owner: UserId) -> ImageRecord {
         storage_key: StorageKey::new_original(ImageFormat::Jpeg),
         created_at: now(),
         digest: None,
+        placeholder: None,
     };
     let thumbnails = [200, 400]
         .into_iter()

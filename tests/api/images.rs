@@ -9,13 +9,15 @@ use crate::helpers::{
     jpeg_has_app1, json_response, keys, png, spawn_app, text, timestamp,
 };
 
-const IMAGE_KEYS: [&str; 10] = [
+const IMAGE_KEYS: [&str; 12] = [
+    "average_color",
     "created_at",
     "format",
     "height",
     "id",
     "name",
     "original",
+    "placeholder",
     "size",
     "thumbnails",
     "url",

@@ -27,6 +27,7 @@ mod isolation;
 mod limits;
 mod links;
 mod media;
+mod placeholders;
 mod plans;
 mod quotas;
 mod schema;

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use bytes::Bytes;
 use imagevault_core::page::{Cursor, ListKind};
 use imagevault_core::{
-    ImageError, ImageFormat, ImageView, Page, PageLimit, PageRequest, ReadLimitedError,
+    Image, ImageError, ImageFormat, ImageView, Page, PageLimit, PageRequest, ReadLimitedError,
     ThumbnailStatus, ThumbnailView, Upload, VaultError, read_limited,
 };
 use maud::{Markup, html};
@@ -46,13 +46,37 @@ pub(crate) fn smallest(view: &ImageView) -> Option<&ThumbnailView> {
         .min_by_key(|thumbnail| thumbnail.max_height)
 }
 
+/// The `style` attribute that paints a thumbnail's box in the image's average colour while
+/// the picture loads (or is still being made); `None` until the image has a placeholder.
+///
+/// An attribute rather than a class: the colour is the image's own. The pages' policy
+/// allows it (`style-src 'unsafe-inline'`, which covers `style` attributes), and a page
+/// under a stricter policy only loses the colour.
+pub(crate) fn placeholder_style(image: &Image) -> Option<String> {
+    image
+        .placeholder
+        .as_ref()
+        .map(|placeholder| format!("background-color:{}", placeholder.average_color()))
+}
+
+/// A pending thumbnail's box: its status, on the image's average colour once known (the
+/// words on a chip of their own, so that they stay readable on any colour).
+pub(crate) fn pending_box(style: Option<&str>) -> Markup {
+    html! {
+        span.thumb-status.pending.has-placeholder[style.is_some()] style=[style] {
+            span.thumb-status-text { "Thumbnail pending" }
+        }
+    }
+}
+
 /// An image's card: its smallest thumbnail when ready, else its status, which the script
-/// keeps up to date.
+/// keeps up to date. The image's average colour fills the box until the picture shows.
 pub(crate) fn image_card(viewer: &Viewer<'_>, view: &ImageView) -> Markup {
     let id = view.image.id.to_string();
     let name = view.image.name.as_str();
     let thumbnail = smallest(view);
     let pending = thumbnail.is_some_and(|t| t.status == ThumbnailStatus::Pending);
+    let style = placeholder_style(&view.image);
     html! {
         li.image-card data-image-id=(id) data-pending=[pending.then_some("1")] {
             a href=(viewer.href(&format!("/images/{id}/"))) {
@@ -61,12 +85,12 @@ pub(crate) fn image_card(viewer: &Viewer<'_>, view: &ImageView) -> Markup {
                         // The link's text names the image already; the same words again as
                         // the picture's text would be read twice (axe: image-redundant-alt).
                         img src=(viewer.href(&format!("/media/{}", key.as_str())))
-                            width=(width) height=(height) alt="" loading="lazy";
+                            width=(width) height=(height) alt="" loading="lazy" style=[style];
                     }
                     Some(ThumbnailView { status: ThumbnailStatus::Failed, .. }) => {
                         span.thumb-status.failed { "Thumbnail failed" }
                     }
-                    Some(_) => span.thumb-status.pending { "Thumbnail pending" },
+                    Some(_) => (pending_box(style.as_deref())),
                     None => span.thumb-status { "No thumbnail in your plan" },
                 }
                 span.name { (name) }

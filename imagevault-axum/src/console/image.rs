@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::AppState;
 
 use super::format;
+use super::gallery::{pending_box, placeholder_style};
 use super::html::{PageError, PageResult, Viewer, page, see_other};
 use super::links::{self, LinkForms};
 use super::login::CsrfForm;
@@ -29,8 +30,14 @@ pub(super) fn image_id(text: &str, prefix: &str) -> Result<ImageId, PageError> {
     ImageId::parse(text).ok_or_else(|| PageError::not_found(prefix))
 }
 
-/// One thumbnail as the image page shows it: the picture once made, else its status.
-fn thumbnail_figure(viewer: &Viewer<'_>, name: &str, thumbnail: &ThumbnailView) -> Markup {
+/// One thumbnail as the image page shows it: the picture once made, else its status; the
+/// image's average colour (`style`) fills its box until the picture shows.
+fn thumbnail_figure(
+    viewer: &Viewer<'_>,
+    name: &str,
+    thumbnail: &ThumbnailView,
+    style: Option<&str>,
+) -> Markup {
     html! {
         figure.thumbnail data-max-height=(thumbnail.max_height) {
             @match (&thumbnail.status, &thumbnail.storage_key) {
@@ -38,11 +45,12 @@ fn thumbnail_figure(viewer: &Viewer<'_>, name: &str, thumbnail: &ThumbnailView) 
                     a href=(viewer.href(&format!("/media/{}", key.as_str()))) {
                         img src=(viewer.href(&format!("/media/{}", key.as_str())))
                             width=(thumbnail.width) height=(thumbnail.height)
-                            alt=(format!("{name}, {} pixels high", thumbnail.height));
+                            alt=(format!("{name}, {} pixels high", thumbnail.height))
+                            style=[style];
                     }
                 }
                 (ThumbnailStatus::Failed, _) => span.thumb-status.failed { "Thumbnail failed" },
-                _ => span.thumb-status.pending { "Thumbnail pending" },
+                _ => (pending_box(style)),
             }
             figcaption {
                 (thumbnail.max_height) " px thumbnail"
@@ -58,6 +66,7 @@ fn image_body(viewer: &Viewer<'_>, view: &ImageView, links_section: Markup) -> M
     let image = &view.image;
     let id = image.id.to_string();
     let name = image.name.as_str();
+    let style = placeholder_style(image);
     html! {
         h1 { (name) }
         section aria-labelledby="details-heading" {
@@ -78,7 +87,9 @@ fn image_body(viewer: &Viewer<'_>, view: &ImageView, links_section: Markup) -> M
                 p { "Your plan gives no thumbnails." }
             } @else {
                 div.thumbs #thumbnails data-image-id=(id) {
-                    @for thumbnail in &view.thumbnails { (thumbnail_figure(viewer, name, thumbnail)) }
+                    @for thumbnail in &view.thumbnails {
+                        (thumbnail_figure(viewer, name, thumbnail, style.as_deref()))
+                    }
                 }
             }
         }

@@ -8,6 +8,8 @@
 //! - [`render_thumbnails`] inspects, decodes once (JPEG at a reduced DCT scale when the
 //!   thumbnails are small enough), resizes to every requested height, applies the EXIF
 //!   orientation and re-encodes in the input's format without any metadata.
+//!   [`render_with_placeholder`] also gives the image's [`Placeholder`](crate::Placeholder)
+//!   from the smallest thumbnail.
 //!
 //! Both are CPU-bound and synchronous; async callers should run them on a blocking pool.
 //!
@@ -32,6 +34,7 @@ mod jpeg_structure;
 mod memory;
 mod orient;
 mod pixels;
+mod placeholder;
 mod png_structure;
 mod render;
 mod resize;
@@ -46,7 +49,7 @@ pub use crate::format::ImageFormat;
 pub use crate::thumbnail::thumbnail_size;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
-pub use render::{RenderedThumbnail, render_thumbnails};
+pub use render::{Rendered, RenderedThumbnail, render_thumbnails, render_with_placeholder};
 
 /// How many leading bytes [`detect_format`] looks at; fewer are fine for a shorter file.
 pub const DETECT_FORMAT_BYTES: usize = sniff::TEXT_WINDOW;

@@ -11,6 +11,7 @@ use crate::auth::TokenHash;
 use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
+use crate::placeholder::Placeholder;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
     ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
@@ -596,6 +597,21 @@ impl ImageRepo for MemoryRepo {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn set_placeholder(
+        &self,
+        image: ImageId,
+        placeholder: &Placeholder,
+    ) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        Ok(match state.images.get_mut(&image) {
+            Some(image) => {
+                image.placeholder = Some(placeholder.clone());
+                true
+            }
+            None => false,
+        })
     }
 
     async fn fail_thumbnails(

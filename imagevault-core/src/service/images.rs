@@ -251,6 +251,7 @@ impl Vault {
             storage_key: StorageKey::new_original(info.format),
             created_at: now,
             digest: Some(digest),
+            placeholder: None,
         };
         let record = ImageRecord {
             thumbnails: plan

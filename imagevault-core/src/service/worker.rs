@@ -9,7 +9,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::error::VaultError;
 use crate::image::{ImageId, ImageRecord};
-use crate::imaging::{self, RenderedThumbnail};
+use crate::imaging::{self, Rendered};
 use crate::metrics;
 use crate::plan::ThumbnailHeight;
 use crate::queue::{Delivery, Job};
@@ -230,13 +230,31 @@ impl Vault {
             .decode_memory
             .reserve(info.render_bytes(&heights))
             .await;
-        let rendered: Vec<RenderedThumbnail> = self
+        let Rendered {
+            thumbnails: rendered,
+            placeholder,
+        } = self
             .inner
             .pool
-            .run(move || imaging::render_thumbnails(&data, &heights, &limits))
+            .run(move || imaging::render_with_placeholder(&data, &heights, &limits))
             .await
             .map_err(|_| JobError::Permanent("the image decoder panicked".into()))?
             .map_err(|error| JobError::Permanent(error.to_string()))?;
+
+        // Stored before the thumbnails are, so that a failure here is retried while they
+        // are still pending, and pages have it while the thumbnails are still being stored.
+        // Made from the smallest thumbnail rendered now, it replaces the image's earlier one:
+        // a regeneration renders every height, so the placeholder follows the pipeline (a
+        // backfilled larger height gives a placeholder of the same picture).
+        if let Some(placeholder) = placeholder {
+            let stored = repo
+                .set_placeholder(image_id, &placeholder)
+                .await
+                .map_err(VaultError::from)?;
+            if !stored {
+                debug!(image = %image_id, "image deleted while its placeholder was made");
+            }
+        }
 
         // Only an image's first rendering, complete, tells how long an upload waited to be
         // ready; a regeneration or a duplicate delivery would count an old upload again.

@@ -15,10 +15,10 @@ use imagevault_core::repo::{
 };
 use imagevault_core::testing::images::png;
 use imagevault_core::{
-    Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo, Plan,
-    PlanId, PlanName, PlanSpec, Repo, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight,
-    ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, User, UserChanges, UserId, Username,
-    VaultError,
+    Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo,
+    Placeholder, Plan, PlanId, PlanName, PlanSpec, Repo, SessionRecord, StorageKey, Thumbnail,
+    ThumbnailHeight, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, User, UserChanges,
+    UserId, Username, VaultError,
 };
 
 use crate::harness::TestVault;
@@ -180,6 +180,13 @@ impl ImageRepo for DeafRepo {
         now: DateTime<Utc>,
     ) -> Result<bool, RepoError> {
         self.inner.complete_thumbnail(image, height, key, now).await
+    }
+    async fn set_placeholder(
+        &self,
+        image: ImageId,
+        placeholder: &Placeholder,
+    ) -> Result<bool, RepoError> {
+        self.inner.set_placeholder(image, placeholder).await
     }
     async fn fail_thumbnails(
         &self,

@@ -46,21 +46,35 @@
     return item;
   }
 
+  // A thumbnail's picture, on the image's average colour until it has loaded (set through
+  // the style object, which the page's Content-Security-Policy never blocks).
+  function thumbnailImage(image, thumbnail, alt) {
+    const img = document.createElement("img");
+    img.src = thumbnail.url;
+    img.width = thumbnail.width;
+    img.height = thumbnail.height;
+    img.alt = alt;
+    if (image.average_color) img.style.backgroundColor = image.average_color;
+    return img;
+  }
+
+  // A failed thumbnail's box: the words alone, on the failure colour.
+  function showFailed(status) {
+    status.className = "thumb-status failed";
+    status.removeAttribute("style");
+    status.textContent = "Thumbnail failed";
+  }
+
   // Swaps a card's status for its thumbnail once the API says it is ready.
   function showThumbnail(card, image) {
     const thumbnail = smallestThumbnail(image);
     if (!thumbnail || thumbnail.status === "pending") return false;
     const status = card.querySelector(".thumb-status");
     if (thumbnail.status === "ready" && thumbnail.url) {
-      const img = document.createElement("img");
-      img.src = thumbnail.url;
-      img.width = thumbnail.width;
-      img.height = thumbnail.height;
-      img.alt = ""; // the card's link names the image already
-      if (status) status.replaceWith(img);
+      // The card's link names the image already.
+      if (status) status.replaceWith(thumbnailImage(image, thumbnail, ""));
     } else if (status) {
-      status.className = "thumb-status failed";
-      status.textContent = "Thumbnail failed";
+      showFailed(status);
     }
     delete card.dataset.pending;
     return true;
@@ -210,15 +224,10 @@
             if (thumbnail.status === "pending") {
               pending += 1;
             } else if (thumbnail.status === "ready" && thumbnail.url) {
-              const img = document.createElement("img");
-              img.src = thumbnail.url;
-              img.width = thumbnail.width;
-              img.height = thumbnail.height;
-              img.alt = `${image.name}, ${thumbnail.height} pixels high`;
-              status.replaceWith(img);
+              const alt = `${image.name}, ${thumbnail.height} pixels high`;
+              status.replaceWith(thumbnailImage(image, thumbnail, alt));
             } else {
-              status.className = "thumb-status failed";
-              status.textContent = "Thumbnail failed";
+              showFailed(status);
             }
           }
           if (!pending) return;

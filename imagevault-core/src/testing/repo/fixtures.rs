@@ -124,6 +124,7 @@ pub(super) fn bare_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecor
             storage_key: StorageKey::new_original(ImageFormat::Jpeg),
             created_at,
             digest: None,
+            placeholder: None,
         },
         thumbnails: Vec::new(),
     }

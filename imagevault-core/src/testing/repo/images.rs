@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use crate::page::{Direction, KeysetQuery, Positioned};
 use crate::repo::Conflict;
 use crate::{
-    ContentDigest, Image, ImageFormat, ImageId, ImageName, ImageRecord, Plan, PlanId, Repo,
-    StorageKey, Thumbnail, ThumbnailStatus, Usage, UserId,
+    Color, ContentDigest, Image, ImageFormat, ImageId, ImageName, ImageRecord, Placeholder, Plan,
+    PlanId, Repo, StorageKey, Thumbnail, ThumbnailStatus, Usage, UserId,
 };
 
 use super::fixtures::{
@@ -34,6 +34,10 @@ pub async fn image_round_trips(repo: &dyn Repo) {
         storage_key: StorageKey::new_original(ImageFormat::Png),
         created_at,
         digest: Some(ContentDigest::of(b"Zoe's holiday")),
+        placeholder: Placeholder::new(
+            vec![0xa7; Placeholder::MAX_THUMBHASH_BYTES],
+            Color([1, 128, 255]),
+        ),
     };
     let thumbnails = vec![
         row(

@@ -148,6 +148,7 @@ macro_rules! repo_conformance_tests {
                 thumbnails::ensure_thumbnails_inserts_missing_rows,
                 thumbnails::start_thumbnail_attempt_renews_pending_rows,
                 thumbnails::complete_thumbnail_succeeds_once,
+                thumbnails::set_placeholder_stores_and_replaces,
                 thumbnails::fail_thumbnails_only_fails_pending_rows,
                 thumbnails::claim_work_for_owner,
                 thumbnails::claim_work_for_lapsed_leases,

@@ -5,12 +5,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashSet;
 use uuid::Uuid;
 
+use crate::page::KeysetQuery;
 use crate::repo::WorkScope;
-use crate::{Image, ImageFormat, ImageId, PlanId, Repo, StorageKey, Thumbnail, ThumbnailStatus};
+use crate::{
+    Color, Image, ImageFormat, ImageId, Placeholder, PlanId, Repo, StorageKey, Thumbnail,
+    ThumbnailStatus,
+};
 
 use super::fixtures::{
-    Answer, Collection, Lookup, bare_image, clean_up, height, image_with_rows, insert, micros,
-    move_to_plan, new_plan, new_user, now, row, rows_of,
+    Answer, Collection, Lookup, bare_image, clean_up, height, image_with_rows, image_with_rows_at,
+    insert, micros, move_to_plan, new_plan, new_user, now, row, rows_of,
 };
 
 /// `ensure_thumbnails` inserts the rows that are missing, leaves existing rows as they
@@ -530,4 +534,94 @@ pub async fn claim_work_for_plan(repo: &dyn Repo) {
         &[plan.id, elsewhere.id],
     )
     .await;
+}
+
+/// `set_placeholder` stores an image's placeholder, replaces it when set again (the same
+/// value again is still `true`), changes nothing else, leaves other images alone, and is
+/// `false` for a missing (deleted) image; `get_image`, `get_image_by_id` and
+/// `list_images` all show it.
+pub async fn set_placeholder_stores_and_replaces(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let rows = [
+        (200, ThumbnailStatus::Ready),
+        (400, ThumbnailStatus::Pending),
+    ];
+    let record = insert(repo, image_with_rows_at(user.id, now(), &rows)).await;
+    let other = insert(repo, image_with_rows_at(user.id, now(), &rows[..1])).await;
+    let image = record.image.id;
+    let stored = |id| async move {
+        repo.get_image_by_id(id)
+            .await
+            .must_find("the image must still be there")
+    };
+    let before = stored(image).await;
+    assert_eq!(
+        before.image.placeholder, None,
+        "a new image has no placeholder"
+    );
+
+    // The shortest and longest hashes a ThumbHash encoder makes, every byte value.
+    let first = Placeholder::new((0..=4).collect(), Color([0, 127, 255])).expect("valid");
+    let second = Placeholder::new(
+        (0..Placeholder::MAX_THUMBHASH_BYTES)
+            .map(|i| u8::try_from(i * 10 + 5).expect("small"))
+            .collect(),
+        Color([255, 0, 9]),
+    )
+    .expect("valid");
+    for (placeholder, what) in [
+        (&first, "a first placeholder"),
+        (&first, "the same placeholder again"),
+        (&second, "a replacement"),
+    ] {
+        repo.set_placeholder(image, placeholder)
+            .await
+            .must_be(true, &format!("set_placeholder of {what} must be true"));
+        let got = stored(image).await;
+        assert_eq!(
+            got.image,
+            Image {
+                placeholder: Some(placeholder.clone()),
+                ..record.image.clone()
+            },
+            "set_placeholder of {what} must store it and change nothing else"
+        );
+        assert_eq!(
+            got.thumbnails, before.thumbnails,
+            "set_placeholder must leave the thumbnails alone"
+        );
+    }
+    let owned = repo
+        .get_image(user.id, image)
+        .await
+        .must_find("the owner's image");
+    assert_eq!(
+        owned.image.placeholder,
+        Some(second.clone()),
+        "get_image shows it"
+    );
+    let listed = repo
+        .list_images(user.id, &KeysetQuery::first(10))
+        .await
+        .got("list_images");
+    let placeholders: Vec<_> = listed
+        .iter()
+        .map(|r| (r.image.id, r.image.placeholder.clone()))
+        .collect();
+    assert!(
+        placeholders.contains(&(image, Some(second.clone())))
+            && placeholders.contains(&(other.image.id, None)),
+        "list_images shows each image's own placeholder: {placeholders:?}"
+    );
+
+    repo.set_placeholder(ImageId::new(), &first)
+        .await
+        .must_be(false, "set_placeholder of a missing image must be false");
+    repo.delete_image(user.id, image)
+        .await
+        .must_find("the image to delete");
+    repo.set_placeholder(image, &first)
+        .await
+        .must_be(false, "set_placeholder of a deleted image must be false");
+    clean_up(repo, &[user.id], &[]).await;
 }
