@@ -971,9 +971,9 @@ macro_rules! impl_repo {
                 UserRepo, WorkScope,
             };
             use imagevault_core::{
-                ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Plan, PlanId,
-                SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord,
-                Usage, User, UserId, Username,
+                ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Placeholder,
+                Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash,
+                TokenRecord, Usage, User, UserId, Username,
             };
 
             use $crate::dialect::Dialect;
