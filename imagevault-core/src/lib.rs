@@ -15,6 +15,7 @@ mod validation;
 // Domain values, importing leaves and each other downward.
 mod image;
 mod link;
+mod metadata;
 mod plan;
 mod quota;
 mod session;
@@ -48,6 +49,7 @@ pub use image::{ContentDigest, Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
+pub use metadata::{MetadataKind, MetadataRemoved};
 pub use page::{Page, PageLimit, PageRequest};
 pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
 pub use queue::{Job, JobQueue};
