@@ -60,6 +60,7 @@ pub(super) fn plan_value(heights: &[u32], created_at: DateTime<Utc>) -> Plan {
         original_link: true,
         expiring_links: true,
         quota: Default::default(),
+        strip_metadata: false,
         created_at,
     }
 }
@@ -124,6 +125,7 @@ pub(super) fn bare_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecor
             storage_key: StorageKey::new_original(ImageFormat::Jpeg),
             created_at,
             digest: None,
+            metadata_removed: None,
         },
         thumbnails: Vec::new(),
     }
