@@ -300,6 +300,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<DateTime<Utc>>(first, 15)?;
             expect_type::<&str>(first, 16)?;
             expect_type::<&str>(first, 17)?;
+            expect_type::<&str>(first, 18)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -337,6 +338,10 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
             digest: self
                 .get::<Option<&str>>(17)?
                 .map(rows::digest)
+                .transpose()?,
+            metadata_removed: self
+                .get::<Option<&str>>(18)?
+                .map(rows::metadata_removed)
                 .transpose()?,
         })
     }

@@ -349,6 +349,7 @@ fn upload(owner: UserId) -> ImageRecord {
         storage_key: StorageKey::new_original(ImageFormat::Jpeg),
         created_at: now(),
         digest: None,
+        metadata_removed: None,
     };
     let thumbnails = [200, 400]
         .into_iter()
@@ -510,6 +511,7 @@ async fn constraints_become_errors(repo: Arc<dyn Repo>) {
         original_link: true,
         expiring_links: true,
         quota: Default::default(),
+        strip_metadata: false,
         created_at: now(),
     };
     repo.create_plan(&plan).await.expect("create_plan failed");
@@ -979,6 +981,7 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
                 original_link: true,
                 expiring_links: true,
                 quota: Default::default(),
+                strip_metadata: false,
                 created_at: now(),
             };
             repo.create_plan(&plan).await.expect("create_plan failed");
