@@ -30,5 +30,6 @@ mod media;
 mod plans;
 mod quotas;
 mod schema;
+mod strip_metadata;
 mod throttling;
 mod uploads;
