@@ -62,8 +62,8 @@ pub use imagevault_core::{
 };
 // What the service gives back.
 pub use imagevault_core::{
-    ImageView, IssuedToken, LinkView, MediaObject, Page, PageRequest, Plan, ThumbnailStatus,
-    ThumbnailView, User,
+    ImageView, IssuedToken, LinkView, MediaObject, MetadataKind, MetadataRemoved, Page,
+    PageRequest, Plan, ThumbnailStatus, ThumbnailView, User,
 };
 // Ids.
 pub use imagevault_core::{ImageId, LinkId, PlanId, UserId};

@@ -7,12 +7,14 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use imagevault_core::{
-    ExpirySeconds, ImageView, LinkView, PageLimit, Placeholder, Plan, QuotaLimits, QuotaOverride,
-    QuotaStatus, User,
+    ExpirySeconds, ImageView, LinkView, MetadataKind, MetadataRemoved, PageLimit, Placeholder,
+    Plan, QuotaLimits, QuotaOverride, QuotaStatus, User,
 };
 use serde::Serialize;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
@@ -82,10 +84,15 @@ pub(crate) struct ImageBody {
     width: u32,
     /// Height as displayed (EXIF orientation applied).
     height: u32,
-    /// The original's size in bytes.
+    /// The stored original's size in bytes: after metadata removal, when there was any.
     size: u64,
     #[schema(format = DateTime)]
     created_at: String,
+    /// What was removed from the upload before the original was stored, when the owner's
+    /// plan had `strip_metadata` at upload: an empty list when there was nothing to remove.
+    /// Null when the upload was stored as it came.
+    #[schema(value_type = Option<MetadataRemovedList>)]
+    metadata_removed: Option<MetadataRemoved>,
     /// The original's media URL; present only when the owner's plan has `original_link`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
@@ -103,6 +110,25 @@ pub(crate) struct ImageBody {
     #[schema(example = "#6b7f8a", pattern = "^#[0-9a-f]{6}$")]
     average_color: Option<String>,
 }
+
+/// `metadata_removed`: unique names from [`MetadataKind::ALL`], in that order.
+#[derive(Debug)]
+pub(crate) struct MetadataRemovedList;
+
+impl PartialSchema for MetadataRemovedList {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(MetadataKind::ALL.map(MetadataKind::name))),
+            )
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl ToSchema for MetadataRemovedList {}
 
 /// One thumbnail of an image.
 #[derive(Debug, Serialize, ToSchema)]
@@ -139,6 +165,7 @@ impl ImageBody {
             height: image.height,
             size: image.size,
             created_at: timestamp(image.created_at),
+            metadata_removed: image.metadata_removed,
             original: view
                 .original
                 .map(|key| state.absolute_from(&["/media/", key.as_str()])),
@@ -208,6 +235,9 @@ pub(crate) struct PlanBody {
     /// The most bytes of originals each user may keep; null for no limit.
     #[schema(value_type = Option<ByteLimit>)]
     max_bytes: Option<u64>,
+    /// Whether uploads lose their private metadata (EXIF but the orientation, XMP, IPTC,
+    /// comments, text chunks) before the original is stored.
+    strip_metadata: bool,
 }
 
 impl From<Plan> for PlanBody {
@@ -220,6 +250,7 @@ impl From<Plan> for PlanBody {
             expiring_links: plan.expiring_links,
             max_images: plan.quota.max_images,
             max_bytes: plan.quota.max_bytes,
+            strip_metadata: plan.strip_metadata,
         }
     }
 }
@@ -496,6 +527,10 @@ pub(crate) struct PlanWrite {
     /// The most bytes of originals each user may keep; null (the default) for no limit.
     #[schema(value_type = Option<ByteLimit>)]
     max_bytes: Option<u64>,
+    /// Whether uploads lose their private metadata before the original is stored; on
+    /// `PUT`, absent keeps the plan's current value. Images already stored keep theirs.
+    #[schema(default = false)]
+    strip_metadata: Option<bool>,
 }
 
 /// A user to create or replace. On `PUT` without `password`, the password is kept.

@@ -5,6 +5,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::format::ImageFormat;
 use crate::id::UserId;
+use crate::metadata::MetadataRemoved;
 use crate::page::{Keyset, Positioned, positioned};
 use crate::placeholder::Placeholder;
 use crate::storage_key::StorageKey;
@@ -109,14 +110,20 @@ pub struct Image {
     pub storage_key: StorageKey,
     /// When it was uploaded.
     pub created_at: DateTime<Utc>,
-    /// The SHA-256 of the original's bytes, so that a bulk import can skip what the owner
-    /// already has. `None` for images stored before digests were recorded.
+    /// The SHA-256 of the bytes as uploaded, so that a bulk import can skip what the owner
+    /// already has. When the plan removed metadata, the stored original differs from the
+    /// upload; the digest is still that of the upload, so that importing the same file
+    /// again is recognised. `None` for images stored before digests were recorded.
     pub digest: Option<ContentDigest>,
     /// What pages show while the thumbnails load, made by the worker with the thumbnails
     /// ([`ImageRepo::set_placeholder`](crate::ImageRepo::set_placeholder)). `None` until
     /// then, and for images whose thumbnails were made before placeholders were (until
     /// they are made again).
     pub placeholder: Option<Placeholder>,
+    /// What was removed from the upload before it was stored (see
+    /// [`strip_metadata`](crate::imaging::strip_metadata)): `None` when the owner's plan
+    /// did not remove metadata at upload, an empty set when there was nothing to remove.
+    pub metadata_removed: Option<MetadataRemoved>,
 }
 
 /// The SHA-256 of an original's bytes: what makes two uploads the same content.

@@ -266,6 +266,10 @@ pub struct PlanSpec {
     pub expiring_links: bool,
     /// How many images, and bytes of originals, each user may keep.
     pub quota: QuotaLimits,
+    /// Whether uploads lose their private metadata (EXIF but the orientation, XMP, IPTC,
+    /// comments, text chunks) before the original is stored; see
+    /// [`strip_metadata`](crate::imaging::strip_metadata).
+    pub strip_metadata: bool,
 }
 
 /// A stored plan.
@@ -283,6 +287,9 @@ pub struct Plan {
     pub expiring_links: bool,
     /// How many images, and bytes of originals, each user may keep.
     pub quota: QuotaLimits,
+    /// Whether uploads lose their private metadata before the original is stored (see
+    /// [`PlanSpec::strip_metadata`]). Images stored before it was turned on keep theirs.
+    pub strip_metadata: bool,
     /// When the plan was created.
     pub created_at: DateTime<Utc>,
 }
@@ -297,6 +304,7 @@ impl Plan {
             original_link: spec.original_link,
             expiring_links: spec.expiring_links,
             quota: spec.quota,
+            strip_metadata: spec.strip_metadata,
             created_at,
         }
     }
@@ -310,6 +318,7 @@ impl Plan {
             original_link: spec.original_link,
             expiring_links: spec.expiring_links,
             quota: spec.quota,
+            strip_metadata: spec.strip_metadata,
             created_at: self.created_at,
         }
     }
@@ -328,6 +337,7 @@ impl Plan {
             original_link,
             expiring_links,
             quota: QuotaLimits::UNLIMITED,
+            strip_metadata: false,
             created_at,
         };
         [
@@ -447,5 +457,6 @@ mod tests {
         assert!(premium.original_link && !premium.expiring_links);
         assert!(enterprise.original_link && enterprise.expiring_links);
         assert_eq!(enterprise.id, PlanId::ENTERPRISE);
+        assert!(!basic.strip_metadata && !premium.strip_metadata && !enterprise.strip_metadata);
     }
 }

@@ -302,6 +302,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<&str>(first, 17)?;
             expect_type::<&[u8]>(first, 18)?;
             expect_type::<&str>(first, 19)?;
+            expect_type::<&str>(first, 20)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -341,6 +342,10 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
                 .map(rows::digest)
                 .transpose()?,
             placeholder: rows::placeholder(self.get(18)?, self.get(19)?)?,
+            metadata_removed: self
+                .get::<Option<&str>>(20)?
+                .map(rows::metadata_removed)
+                .transpose()?,
         })
     }
 

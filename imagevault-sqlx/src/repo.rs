@@ -163,7 +163,7 @@ where
         let (max_images, max_bytes) = Self::stored(rows::quota::limit_columns(&plan.quota))?;
         let insert = sqlx::query(
             "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at, \
-             max_images, max_bytes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             max_images, max_bytes, strip_metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(plan.id.as_uuid())
         .bind(plan.name.as_str())
@@ -172,7 +172,8 @@ where
         .bind(plan.expiring_links)
         .bind(D::Stamp::from_utc(plan.created_at))
         .bind(max_images)
-        .bind(max_bytes);
+        .bind(max_bytes)
+        .bind(plan.strip_metadata);
         Self::change(repo, insert, Violations::PLAN_NAME).await?;
         Ok(())
     }
@@ -217,7 +218,8 @@ where
         let (max_images, max_bytes) = Self::stored(rows::quota::limit_columns(&plan.quota))?;
         let update = sqlx::query(
             "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
-             expiring_links = $5, max_images = $6, max_bytes = $7 WHERE id = $1",
+             expiring_links = $5, max_images = $6, max_bytes = $7, strip_metadata = $8 \
+             WHERE id = $1",
         )
         .bind(plan.id.as_uuid())
         .bind(plan.name.as_str())
@@ -225,7 +227,8 @@ where
         .bind(plan.original_link)
         .bind(plan.expiring_links)
         .bind(max_images)
-        .bind(max_bytes);
+        .bind(max_bytes)
+        .bind(plan.strip_metadata);
         Ok(Self::change(repo, update, Violations::PLAN_NAME).await? > 0)
     }
 
@@ -457,8 +460,8 @@ where
         sqlx::query(
             "INSERT INTO images \
              (id, owner, name, format, width, height, size, storage_key, created_at, digest, \
-             placeholder, average_color) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             placeholder, average_color, metadata_removed) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(image.id.as_uuid())
         .bind(image.owner.as_uuid())
@@ -482,6 +485,7 @@ where
                 .as_ref()
                 .map(|placeholder| placeholder.average_color().to_hex()),
         )
+        .bind(image.metadata_removed.as_ref().map(ToString::to_string))
         .execute(&mut *tx)
         .await
         .map_err(|error| Violations::MISSING_REFERENCE.map(D::BACKEND, error))?;

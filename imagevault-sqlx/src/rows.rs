@@ -17,7 +17,8 @@ use imagevault_core::page::{Direction, KeysetQuery};
 use imagevault_core::repo::WorkScope;
 use imagevault_core::{
     Color, ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord,
-    LinkId, LinkKey, Placeholder, Plan, PlanId, PlanName, QuotaLimits, QuotaOverrides, StorageKey,
+    LinkId, LinkKey, MetadataRemoved, Placeholder, Plan, PlanId, PlanName, QuotaLimits,
+    QuotaOverrides, StorageKey,
     Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
@@ -137,7 +138,11 @@ pub(crate) fn storage_key(text: &str) -> Result<StorageKey, InvalidRow> {
     StorageKey::parse(text).ok_or_else(|| InvalidRow(format!("storage key {text:?}")))
 }
 
-/// A stored content digest (see [`ContentDigest::to_hex`]).
+/// What was removed from an upload, as stored (see [`MetadataRemoved::parse`]).
+pub(crate) fn metadata_removed(text: &str) -> Result<MetadataRemoved, InvalidRow> {
+    MetadataRemoved::parse(text).ok_or_else(|| InvalidRow(format!("metadata removed {text:?}")))
+}
+
 /// An image's placeholder from its two columns, both `NULL` or neither.
 pub(crate) fn placeholder(
     thumbhash: Option<&[u8]>,
@@ -158,6 +163,7 @@ pub(crate) fn placeholder(
     }
 }
 
+/// A stored content digest (see [`ContentDigest::to_hex`]).
 pub(crate) fn digest(text: &str) -> Result<ContentDigest, InvalidRow> {
     ContentDigest::from_hex(text).ok_or_else(|| InvalidRow(format!("content digest {text:?}")))
 }
@@ -179,7 +185,7 @@ pub(crate) fn convert<T>(
 macro_rules! plan_columns {
     () => {
         "p.id, p.name, p.thumbnail_heights, p.original_link, p.expiring_links, p.created_at, \
-         p.max_images, p.max_bytes"
+         p.max_images, p.max_bytes, p.strip_metadata"
     };
 }
 pub(crate) use plan_columns;
@@ -195,6 +201,7 @@ pub(crate) struct PlanRow<T, H> {
     created_at: T,
     max_images: Option<i64>,
     max_bytes: Option<i64>,
+    strip_metadata: bool,
 }
 
 impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
@@ -209,6 +216,7 @@ impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
                 max_images: quota::limit(self.max_images)?,
                 max_bytes: quota::limit(self.max_bytes)?,
             },
+            strip_metadata: self.strip_metadata,
             created_at: self.created_at.into_utc()?,
         })
     }
@@ -221,7 +229,8 @@ macro_rules! owner_plan_columns {
         "p.id AS plan_id, p.name AS plan_name, \
      p.thumbnail_heights AS plan_thumbnail_heights, p.original_link AS plan_original_link, \
      p.expiring_links AS plan_expiring_links, p.created_at AS plan_created_at, \
-     p.max_images AS plan_max_images, p.max_bytes AS plan_max_bytes"
+     p.max_images AS plan_max_images, p.max_bytes AS plan_max_bytes, \
+     p.strip_metadata AS plan_strip_metadata"
     };
 }
 pub(crate) use owner_plan_columns;
@@ -237,6 +246,7 @@ pub(crate) struct OwnerPlanRow<T, H> {
     plan_created_at: Option<T>,
     plan_max_images: Option<i64>,
     plan_max_bytes: Option<i64>,
+    plan_strip_metadata: Option<bool>,
 }
 
 impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
@@ -248,6 +258,7 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
             self.plan_original_link,
             self.plan_expiring_links,
             self.plan_created_at,
+            self.plan_strip_metadata,
         ) {
             (None, ..) => Ok(None),
             (
@@ -257,6 +268,7 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
                 Some(original_link),
                 Some(expiring_links),
                 Some(created_at),
+                Some(strip_metadata),
             ) => PlanRow {
                 id,
                 name,
@@ -266,6 +278,7 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
                 created_at,
                 max_images: self.plan_max_images,
                 max_bytes: self.plan_max_bytes,
+                strip_metadata,
             }
             .into_plan()
             .map(Some),
@@ -464,7 +477,7 @@ pub(crate) mod session_sql {
 macro_rules! image_columns {
     () => {
         "i.id, i.owner, i.name, i.format, i.width, i.height, i.size, i.storage_key, i.created_at, \
-     i.digest, i.placeholder, i.average_color"
+     i.digest, i.placeholder, i.average_color, i.metadata_removed"
     };
 }
 pub(crate) use image_columns;
@@ -484,6 +497,7 @@ pub(crate) struct ImageRow<T> {
     digest: Option<String>,
     placeholder: Option<Vec<u8>>,
     average_color: Option<String>,
+    metadata_removed: Option<String>,
 }
 
 impl<T: Stamp> ImageRow<T> {
@@ -505,6 +519,11 @@ impl<T: Stamp> ImageRow<T> {
             created_at: self.created_at.clone().into_utc()?,
             digest: self.digest.as_deref().map(digest).transpose()?,
             placeholder: placeholder(self.placeholder.as_deref(), self.average_color.as_deref())?,
+            metadata_removed: self
+                .metadata_removed
+                .as_deref()
+                .map(metadata_removed)
+                .transpose()?,
         })
     }
 }
@@ -561,7 +580,7 @@ macro_rules! image_thumbnail_columns {
      t.width AS thumbnail_width, t.height AS thumbnail_height, t.status AS thumbnail_status, \
      t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
      t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure, i.digest, \
-     i.placeholder, i.average_color"
+     i.placeholder, i.average_color, i.metadata_removed"
     };
 }
 pub(crate) use image_thumbnail_columns;

@@ -350,6 +350,7 @@ fn upload(owner: UserId) -> ImageRecord {
         created_at: now(),
         digest: None,
         placeholder: None,
+        metadata_removed: None,
     };
     let thumbnails = [200, 400]
         .into_iter()
@@ -511,6 +512,7 @@ async fn constraints_become_errors(repo: Arc<dyn Repo>) {
         original_link: true,
         expiring_links: true,
         quota: Default::default(),
+        strip_metadata: false,
         created_at: now(),
     };
     repo.create_plan(&plan).await.expect("create_plan failed");
@@ -980,6 +982,7 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
                 original_link: true,
                 expiring_links: true,
                 quota: Default::default(),
+                strip_metadata: false,
                 created_at: now(),
             };
             repo.create_plan(&plan).await.expect("create_plan failed");

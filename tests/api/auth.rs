@@ -48,6 +48,7 @@ async fn me_describes_the_caller_and_its_current_plan() {
             "expiring_links": true,
             "max_images": null,
             "max_bytes": null,
+            "strip_metadata": false,
         })
     );
     assert_eq!(

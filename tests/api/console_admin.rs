@@ -642,6 +642,7 @@ async fn an_administrator_creates_and_changes_plans() {
                 ("name", "Gold"),
                 ("thumbnail_heights", "400 200"),
                 ("original_link", "on"),
+                ("strip_metadata", "on"),
             ],
         )
         .await;
@@ -662,7 +663,13 @@ async fn an_administrator_creates_and_changes_plans() {
     assert_eq!(gold["thumbnail_heights"], serde_json::json!([200, 400]));
     assert_eq!(gold["original_link"], true);
     assert_eq!(gold["expiring_links"], false);
+    assert_eq!(gold["strip_metadata"], true);
     let page = admin.get(&location).await;
+    assert!(
+        page.body.contains(r#"name="strip_metadata" checked"#),
+        "the box shows the plan's flag: {}",
+        page.body
+    );
     assert!(
         page.body.contains(r#"value="200 400""#),
         "the heights as text: {}",
@@ -707,6 +714,10 @@ async fn an_administrator_creates_and_changes_plans() {
         "an unchecked box clears the flag"
     );
     assert_eq!(gold["expiring_links"], true);
+    assert_eq!(
+        gold["strip_metadata"], false,
+        "an unchecked box clears it too"
+    );
 }
 
 #[tokio::test]

@@ -9,12 +9,13 @@ use crate::helpers::{
     jpeg_has_app1, json_response, keys, png, spawn_app, text, timestamp,
 };
 
-const IMAGE_KEYS: [&str; 12] = [
+const IMAGE_KEYS: [&str; 13] = [
     "average_color",
     "created_at",
     "format",
     "height",
     "id",
+    "metadata_removed",
     "name",
     "original",
     "placeholder",
@@ -92,6 +93,10 @@ async fn an_upload_answers_201_with_location_and_the_image_object() {
         "display size, with EXIF orientation 6 applied"
     );
     assert_eq!(image["size"], data.len());
+    assert!(
+        image["metadata_removed"].is_null(),
+        "the plan stores uploads as they come"
+    );
     let created_at = text(&image, "created_at");
     assert_eq!(timestamp(created_at), app.now());
     assert!(

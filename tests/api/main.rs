@@ -31,5 +31,6 @@ mod placeholders;
 mod plans;
 mod quotas;
 mod schema;
+mod strip_metadata;
 mod throttling;
 mod uploads;

@@ -10,13 +10,14 @@ use crate::helpers::{
     text,
 };
 
-const PLAN_KEYS: [&str; 7] = [
+const PLAN_KEYS: [&str; 8] = [
     "expiring_links",
     "id",
     "max_bytes",
     "max_images",
     "name",
     "original_link",
+    "strip_metadata",
     "thumbnail_heights",
 ];
 
@@ -70,6 +71,7 @@ async fn admins_list_create_read_update_and_delete_plans() {
             "expiring_links": expiring,
             "max_images": null,
             "max_bytes": null,
+            "strip_metadata": false,
         })
     };
     let results = page["results"].as_array().unwrap();

@@ -141,6 +141,7 @@ pub(crate) async fn run(
             expiring_links,
             max_images,
             max_bytes,
+            strip_metadata,
         } => {
             let spec = PlanSpec {
                 name: PlanName::parse(&name)?,
@@ -151,6 +152,7 @@ pub(crate) async fn run(
                     max_images,
                     max_bytes,
                 },
+                strip_metadata,
             };
             let plan = vault
                 .bootstrap_plan(spec)
@@ -349,6 +351,7 @@ fn plans_table(plans: &[Plan]) -> String {
                 yes_no(plan.expiring_links).to_owned(),
                 limit_text(plan.quota.max_images, |limit| limit.to_string()),
                 limit_text(plan.quota.max_bytes, |limit| limit.to_string()),
+                yes_no(plan.strip_metadata).to_owned(),
                 plan.id.to_string(),
             ]
         })
@@ -361,6 +364,7 @@ fn plans_table(plans: &[Plan]) -> String {
             "EXPIRING LINKS",
             "MAX IMAGES",
             "MAX BYTES",
+            "STRIP METADATA",
             "ID",
         ],
         &rows,
@@ -436,6 +440,7 @@ mod tests {
                     original_link: false,
                     expiring_links: false,
                     quota: QuotaLimits::UNLIMITED,
+                    strip_metadata: false,
                 },
                 created_at,
             );
@@ -484,6 +489,7 @@ mod tests {
                 original_link: true,
                 expiring_links: false,
                 quota: QuotaLimits::UNLIMITED,
+                strip_metadata: false,
             },
             SystemClock.now(),
         );

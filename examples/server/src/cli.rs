@@ -631,6 +631,10 @@ pub(crate) enum AdminCommand {
             QuotaLimits::MAX_BYTES
         ))]
         max_bytes: Option<u64>,
+        /// Remove private metadata (EXIF but the orientation, XMP, IPTC, comments, text
+        /// chunks) from uploads before their originals are stored
+        #[arg(long)]
+        strip_metadata: bool,
     },
     /// List every plan
     ListPlans,

@@ -416,10 +416,10 @@ fn admin_commands_manage_plans_and_users() {
     let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
     let pro = row(&plans, "Pro");
     assert_eq!(
-        pro[1..6],
-        ["100,400", "yes", "no", "unlimited", "unlimited"]
+        pro[1..7],
+        ["100,400", "yes", "no", "unlimited", "unlimited", "no"]
     );
-    let pro_id = pro[6].clone();
+    let pro_id = pro[7].clone();
 
     // A plan by name ignoring case, by id, or from stdin and the environment.
     workspace
@@ -488,10 +488,11 @@ fn admin_commands_set_quotas() {
             "2",
             "--max-bytes",
             "1000000",
+            "--strip-metadata",
         ])
         .success();
     let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
-    assert_eq!(row(&plans, "Small")[4..6], ["2", "1000000"]);
+    assert_eq!(row(&plans, "Small")[4..7], ["2", "1000000", "yes"]);
     workspace
         .run(&[
             "admin",

@@ -79,6 +79,15 @@ fn image_body(viewer: &Viewer<'_>, view: &ImageView, links_section: Markup) -> M
                 dt { "Uploaded" } dd.image-created {
                     (format::time(image.created_at))
                 }
+                @if let Some(removed) = &image.metadata_removed {
+                    dt { "Private metadata" } dd.image-metadata-removed {
+                        @if removed.is_empty() {
+                            "None found"
+                        } @else {
+                            "Removed at upload: " (removed.kinds().iter().map(|kind| kind.name()).collect::<Vec<_>>().join(", "))
+                        }
+                    }
+                }
             }
         }
         section aria-labelledby="thumbnails-heading" {

@@ -86,6 +86,7 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
         });
     let original_link = fields.boolean("original_link", false);
     let expiring_links = fields.boolean("expiring_links", false);
+    let strip_metadata = fields.boolean("strip_metadata", false);
     let max_images = quota_limit(fields, "max_images", QuotaResource::Images);
     let max_bytes = quota_limit(fields, "max_bytes", QuotaResource::Bytes);
     if !fields.is_clean() {
@@ -107,6 +108,9 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
             max_images: max_images.unwrap_or(current_quota.max_images),
             max_bytes: max_bytes.unwrap_or(current_quota.max_bytes),
         },
+        strip_metadata: strip_metadata
+            .or_else(|| current.map(|plan| plan.strip_metadata))
+            .unwrap_or(false),
     })
 }
 

@@ -12,10 +12,10 @@ const FORMAT: ImageFormat = ImageFormat::Jpeg;
 /// scans for baseline and about 10 (libjpeg) to 20 (tuned mozjpeg) for progressive.
 const MAX_SCANS: usize = 100;
 
-const SOI: u8 = 0xD8;
-const EOI: u8 = 0xD9;
+pub(crate) const SOI: u8 = 0xD8;
+pub(crate) const EOI: u8 = 0xD9;
 const SOS: u8 = 0xDA;
-const APP1: u8 = 0xE1;
+pub(crate) const APP1: u8 = 0xE1;
 const DAC: u8 = 0xCC;
 const DHP: u8 = 0xDE;
 const EXP: u8 = 0xDF;
@@ -305,6 +305,89 @@ pub(crate) fn without_ac_scans(data: &[u8]) -> Option<Vec<&[u8]>> {
     // Up to and with EOI: what follows it is not part of the image.
     pieces.push(data.get(kept_from..pos)?);
     Some(pieces)
+}
+
+/// One marker segment of a JPEG that [`walk`] accepted, as byte ranges of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Segment {
+    /// The marker code (the byte after 0xFF).
+    pub(crate) marker: u8,
+    /// Where the segment starts: its first 0xFF, fill bytes included.
+    pub(crate) start: usize,
+    /// Where it ends: after its payload, and for a scan after its entropy-coded data.
+    pub(crate) end: usize,
+    /// Where its payload (after the length field) starts; `start..payload_start` for a
+    /// marker without a length (SOI, EOI, RST, TEM) is the marker alone.
+    pub(crate) payload_start: usize,
+    /// Where its payload ends (for a scan, the end of the scan header).
+    pub(crate) payload_end: usize,
+}
+
+/// Hands every segment from SOI to EOI to `visit`, in order, as [`walk`] sees them (stray
+/// bytes between segments are part of none); `None` as soon as the file is not one
+/// [`walk`] accepts, after the segments before the fault were visited. What follows EOI
+/// starts at the `end` of the last segment visited. Nothing is collected, so a file of
+/// many small segments costs no memory.
+pub(crate) fn visit_segments(data: &[u8], mut visit: impl FnMut(Segment)) -> Option<()> {
+    if data.get(..2) != Some(&[0xFF, SOI]) {
+        return None;
+    }
+    visit(Segment {
+        marker: SOI,
+        start: 0,
+        end: 2,
+        payload_start: 2,
+        payload_end: 2,
+    });
+    let mut pos = 2;
+    loop {
+        // As in `walk`: stray bytes, then fill bytes, then the marker code.
+        let start = pos + data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+        pos = start
+            + data
+                .get(start..)?
+                .iter()
+                .take_while(|&&b| b == 0xFF)
+                .count();
+        let marker = *data.get(pos)?;
+        pos += 1;
+        match marker {
+            0x00 => continue,
+            EOI | 0xD0..=0xD7 | 0x01 => {
+                visit(Segment {
+                    marker,
+                    start,
+                    end: pos,
+                    payload_start: pos,
+                    payload_end: pos,
+                });
+                if marker == EOI {
+                    return Some(());
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let length = usize::from(be_u16(data, pos)?);
+        let payload_start = pos.checked_add(2)?;
+        let payload_end = pos.checked_add(length)?;
+        if length < 2 || payload_end > data.len() {
+            return None;
+        }
+        let end = if marker == SOS {
+            skip_entropy_coded_data(data, payload_end).ok()?
+        } else {
+            payload_end
+        };
+        visit(Segment {
+            marker,
+            start,
+            end,
+            payload_start,
+            payload_end,
+        });
+        pos = end;
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ mod png_structure;
 mod render;
 mod resize;
 mod sniff;
+mod strip;
 
 #[cfg(test)]
 mod robustness_tests;
@@ -50,6 +51,7 @@ pub use crate::thumbnail::thumbnail_size;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
 pub use render::{Rendered, RenderedThumbnail, render_thumbnails, render_with_placeholder};
+pub use strip::{Stripped, strip_metadata};
 
 /// How many leading bytes [`detect_format`] looks at; fewer are fine for a shorter file.
 pub const DETECT_FORMAT_BYTES: usize = sniff::TEXT_WINDOW;

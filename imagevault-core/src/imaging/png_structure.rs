@@ -269,6 +269,54 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
     })
 }
 
+/// One chunk of a PNG that [`walk`] accepted, as byte ranges of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// The chunk type.
+    pub(crate) kind: [u8; 4],
+    /// Where the chunk starts: its length field.
+    pub(crate) start: usize,
+    /// Where its payload starts.
+    pub(crate) payload_start: usize,
+    /// Where its payload ends and its CRC starts.
+    pub(crate) payload_end: usize,
+    /// Where it ends, after the CRC.
+    pub(crate) end: usize,
+}
+
+/// Hands every chunk from IHDR to IEND to `visit`, in order; `None` as soon as a chunk's
+/// length runs past the end of the file or the file ends before IEND. Only the framing is
+/// read (no CRC or order checks: call it on files [`walk`] accepted). What follows IEND
+/// starts at the `end` of the last chunk visited. Nothing is collected, so a file of many
+/// small chunks costs no memory.
+pub(crate) fn visit_chunks(data: &[u8], mut visit: impl FnMut(Chunk)) -> Option<()> {
+    if data.get(..PNG_SIGNATURE.len())? != PNG_SIGNATURE {
+        return None;
+    }
+    let mut pos = PNG_SIGNATURE.len();
+    loop {
+        let length = usize::try_from(be_u32(data, pos)?).ok()?;
+        let kind: [u8; 4] = data.get(pos + 4..pos + 8)?.try_into().ok()?;
+        let payload_start = pos.checked_add(8)?;
+        let payload_end = payload_start.checked_add(length)?;
+        let end = payload_end.checked_add(4)?;
+        if end > data.len() {
+            return None;
+        }
+        visit(Chunk {
+            kind,
+            start: pos,
+            payload_start,
+            payload_end,
+            end,
+        });
+        if ChunkType(kind) == ChunkType::IEND {
+            return Some(());
+        }
+        pos = end;
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum IdatState {
     NotYet,

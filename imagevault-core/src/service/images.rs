@@ -5,7 +5,7 @@ use tracing::{info, warn};
 
 use crate::error::VaultError;
 use crate::image::{ContentDigest, Image, ImageId, ImageName, ImageRecord};
-use crate::imaging::{self, ImageInfo};
+use crate::imaging::{self, ImageInfo, Stripped};
 use crate::page::{self, ListKind, Page, PageRequest};
 use crate::plan::Plan;
 use crate::queue::Job;
@@ -25,6 +25,15 @@ const INLINE_INSPECT_BYTES: usize = 256 * 1024;
 /// its connection first), and the upload is stored already, so it answers 201 after this
 /// and leaves the job to the reconciler.
 const ENQUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What [`Vault::inspect`] learns of an upload.
+struct Inspected {
+    info: ImageInfo,
+    /// The digest of the bytes as uploaded (see [`Image::digest`]).
+    digest: ContentDigest,
+    /// The file to store instead of the upload, when the plan removes metadata.
+    stored: Option<Stripped>,
+}
 
 /// An upload: the file's bytes and how to name it.
 #[derive(Debug, Clone, Default)]
@@ -194,6 +203,9 @@ impl Vault {
     ///
     /// The file is checked before anything is stored: format from its magic bytes, size,
     /// pixel count from the header, and its structure (PNG chunks and CRCs, JPEG markers).
+    /// When the owner's plan has [`strip_metadata`](crate::Plan::strip_metadata), the
+    /// original stored, and its `size` (which the quota counts), are the file without its
+    /// private metadata (see [`imaging::strip_metadata`]); the digest is the upload's.
     /// If any later step fails, nothing is left behind: the stored original is deleted when
     /// the database insert fails. A failure to enqueue is not an error: the reconciler
     /// finds the pending thumbnails in the database and queues them.
@@ -229,7 +241,19 @@ impl Vault {
             });
         }
         let explicit_name = upload.name.as_deref().map(ImageName::parse).transpose()?;
-        let (info, digest) = self.inspect(upload.data.clone()).await?;
+        let Inspected {
+            info,
+            digest,
+            stored,
+        } = self
+            .inspect(upload.data.clone(), plan.strip_metadata)
+            .await?;
+        let (data, metadata_removed) = match stored {
+            // Nothing removed: the same bytes, so the upload's buffer is stored.
+            Some(Stripped { removed, .. }) if removed.is_empty() => (upload.data, Some(removed)),
+            Some(Stripped { data, removed }) => (Bytes::from(data), Some(removed)),
+            None => (upload.data, None),
+        };
         let name = explicit_name
             .or_else(|| {
                 upload
@@ -247,11 +271,12 @@ impl Vault {
             format: info.format,
             width: info.width,
             height: info.height,
-            size: upload.data.len() as u64,
+            size: data.len() as u64,
             storage_key: StorageKey::new_original(info.format),
             created_at: now,
             digest: Some(digest),
             placeholder: None,
+            metadata_removed,
         };
         let record = ImageRecord {
             thumbnails: plan
@@ -270,11 +295,18 @@ impl Vault {
         let record = Self::run_to_completion(async move {
             // The upload's bytes live until this task ends, so its place does too.
             let _slot = slot;
-            vault.store_new_image(&record, upload.data).await?;
+            vault.store_new_image(&record, data).await?;
             Ok(record)
         })
         .await?;
-        info!(image = %record.image.id, owner = %account.user.id, format = %info.format, bytes = record.image.size, "image uploaded");
+        info!(
+            image = %record.image.id,
+            owner = %account.user.id,
+            format = %info.format,
+            bytes = record.image.size,
+            metadata_removed = record.image.metadata_removed.as_ref().map(tracing::field::display),
+            "image uploaded"
+        );
         Ok(ImageView::new(record, plan))
     }
 
@@ -299,12 +331,22 @@ impl Vault {
         Ok(())
     }
 
-    /// What the upload is (or why it is refused), and the digest of its bytes.
-    async fn inspect(&self, data: Bytes) -> Result<(ImageInfo, ContentDigest), VaultError> {
+    /// What the upload is (or why it is refused), the digest of its bytes, and with
+    /// `strip` the file without its private metadata.
+    async fn inspect(&self, data: Bytes, strip: bool) -> Result<Inspected, VaultError> {
         let limits = self.inner.config.limits;
         let inline = data.len() <= INLINE_INSPECT_BYTES;
-        let inspect =
-            move || imaging::inspect(&data, &limits).map(|info| (info, ContentDigest::of(&data)));
+        let inspect = move || -> Result<Inspected, imaging::ImageError> {
+            let info = imaging::inspect(&data, &limits)?;
+            let stored = strip
+                .then(|| imaging::strip_metadata(&data, &info))
+                .transpose()?;
+            Ok(Inspected {
+                info,
+                digest: ContentDigest::of(&data),
+                stored,
+            })
+        };
         if inline {
             return Ok(inspect()?);
         }

@@ -16,6 +16,7 @@ fn spec(name: &str, heights: &[u32]) -> PlanSpec {
         original_link: true,
         expiring_links: false,
         quota: Default::default(),
+        strip_metadata: false,
     }
 }
 

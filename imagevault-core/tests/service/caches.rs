@@ -370,6 +370,7 @@ async fn every_change_through_the_vault_drops_cached_links_at_once() {
         original_link: false,
         expiring_links: true,
         quota: Default::default(),
+        strip_metadata: false,
     };
     let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
 
@@ -482,6 +483,7 @@ async fn every_change_through_the_vault_drops_cached_accounts_at_once() {
         original_link: false,
         expiring_links: false,
         quota: Default::default(),
+        strip_metadata: false,
     };
     let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
 

@@ -203,6 +203,7 @@ async fn a_plan_change_backfills_missing_thumbnails() {
         original_link: false,
         expiring_links: false,
         quota: Default::default(),
+        strip_metadata: false,
     };
     let custom = t.vault.create_plan(&admin, spec(&[100])).await.unwrap();
     let member = t.user(Some(custom.id)).await;

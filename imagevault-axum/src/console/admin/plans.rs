@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
-    Page, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaResource, Regenerate,
+    MetadataKind, Page, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaResource, Regenerate,
     ThumbnailHeights, limit_text, size_text,
 };
 use maud::{Markup, html};
@@ -45,6 +45,7 @@ pub(crate) struct PlanForm {
     thumbnail_heights: String,
     original_link: Option<String>,
     expiring_links: Option<String>,
+    strip_metadata: Option<String>,
     #[serde(default)]
     max_images: String,
     #[serde(default)]
@@ -64,6 +65,7 @@ struct Shown {
     thumbnail_heights: String,
     original_link: bool,
     expiring_links: bool,
+    strip_metadata: bool,
     max_images: String,
     max_bytes: String,
 }
@@ -76,6 +78,7 @@ impl Shown {
             thumbnail_heights: plan.thumbnail_heights.to_string(),
             original_link: plan.original_link,
             expiring_links: plan.expiring_links,
+            strip_metadata: plan.strip_metadata,
             max_images: limit(plan.quota.max_images),
             max_bytes: limit(plan.quota.max_bytes),
         }
@@ -87,6 +90,7 @@ impl Shown {
             thumbnail_heights: form.thumbnail_heights.clone(),
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
+            strip_metadata: checked(form.strip_metadata.as_ref()),
             max_images: form.max_images.clone(),
             max_bytes: form.max_bytes.clone(),
         }
@@ -116,6 +120,7 @@ fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
                 max_images,
                 max_bytes,
             },
+            strip_metadata: checked(form.strip_metadata.as_ref()),
         }),
         _ => Err(invalid),
     }
@@ -137,11 +142,12 @@ async fn get_plan(state: &AppState, admin: &SignedInAdmin, id: PlanId) -> Result
         .map_err(|error| PageError::vault(error, state.config.path_prefix()))
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 7] = [
     "name",
     "thumbnail_heights",
     "original_link",
     "expiring_links",
+    "strip_metadata",
     "max_images",
     "max_bytes",
 ];
@@ -181,6 +187,17 @@ fn plan_form(
                 " "
                 label for="id_expiring_links" { "Expiring links to the original" }
             }
+            p {
+                input #id_strip_metadata type="checkbox" name="strip_metadata"
+                    checked[shown.strip_metadata] aria-describedby="strip_metadata-help";
+                " "
+                label for="id_strip_metadata" { "Remove private metadata from uploads" }
+            }
+            p.help #strip_metadata-help {
+                "Before the original is stored: "
+                (metadata_names())
+                ". The orientation and colour profile are kept, the pixels are not touched; images already stored keep theirs."
+            }
             (labelled("max_images", "Most images per user", invalid, html! {
                 input #id_max_images type="text" name="max_images" value=(shown.max_images)
                     inputmode="numeric" aria-describedby=(with_help("max_images", invalid));
@@ -198,6 +215,15 @@ fn plan_form(
             p { button type="submit" { (submit) } }
         }
     }
+}
+
+/// The kinds of metadata a plan with `strip_metadata` removes, by their API names.
+fn metadata_names() -> String {
+    MetadataKind::ALL
+        .iter()
+        .map(|kind| kind.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `aria-describedby` of a field with a help text `<field>-help`, and its errors if any.
@@ -230,6 +256,7 @@ fn list_page(
                 th scope="col" { "Thumbnail heights" }
                 th scope="col" { "Original link" }
                 th scope="col" { "Expiring links" }
+                th scope="col" { "Strips metadata" }
                 th scope="col" { "Most images" }
                 th scope="col" { "Most bytes" }
                 th scope="col" { "Users" }
@@ -242,6 +269,7 @@ fn list_page(
                         td { (plan.thumbnail_heights) }
                         td { (yes_no(plan.original_link)) }
                         td { (yes_no(plan.expiring_links)) }
+                        td.strip-metadata { (yes_no(plan.strip_metadata)) }
                         td.max-images { (limit_text(plan.quota.max_images, |n| n.to_string())) }
                         td.max-bytes { (limit_text(plan.quota.max_bytes, size_text)) }
                         td.user-count { (users(plan.id)) }
@@ -341,6 +369,7 @@ fn plan_page(
             dt { "Thumbnail heights" } dd { (plan.thumbnail_heights) }
             dt { "Original link" } dd { (yes_no(plan.original_link)) }
             dt { "Expiring links" } dd { (yes_no(plan.expiring_links)) }
+            dt { "Removes private metadata" } dd.strip-metadata { (yes_no(plan.strip_metadata)) }
             dt { "Most images per user" } dd.max-images { (limit_text(plan.quota.max_images, |n| n.to_string())) }
             dt { "Most bytes per user" } dd.max-bytes { (limit_text(plan.quota.max_bytes, size_text)) }
             dt { "Created" } dd { (time(&plan.created_at)) }

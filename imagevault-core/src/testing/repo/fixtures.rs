@@ -60,6 +60,7 @@ pub(super) fn plan_value(heights: &[u32], created_at: DateTime<Utc>) -> Plan {
         original_link: true,
         expiring_links: true,
         quota: Default::default(),
+        strip_metadata: false,
         created_at,
     }
 }
@@ -125,6 +126,7 @@ pub(super) fn bare_image(owner: UserId, created_at: DateTime<Utc>) -> ImageRecor
             created_at,
             digest: None,
             placeholder: None,
+            metadata_removed: None,
         },
         thumbnails: Vec::new(),
     }

@@ -7,8 +7,9 @@ use std::collections::HashSet;
 use crate::page::{Direction, KeysetQuery, Positioned};
 use crate::repo::Conflict;
 use crate::{
-    Color, ContentDigest, Image, ImageFormat, ImageId, ImageName, ImageRecord, Placeholder, Plan,
-    PlanId, Repo, StorageKey, Thumbnail, ThumbnailStatus, Usage, UserId,
+    Color, ContentDigest, Image, ImageFormat, ImageId, ImageName, ImageRecord, MetadataKind,
+    MetadataRemoved, Placeholder, Plan, PlanId, Repo, StorageKey, Thumbnail, ThumbnailStatus,
+    Usage, UserId,
 };
 
 use super::fixtures::{
@@ -16,6 +17,43 @@ use super::fixtures::{
     move_to_plan, new_image, new_link, new_plan, new_user, now, row, sorted,
 };
 use super::keyset::{Scope, check_keyset_list};
+
+/// What was removed from an upload round-trips: not stripped (`None`), stripped with
+/// nothing to remove (an empty set, which must not come back as `None`), and a few kinds.
+pub async fn image_metadata_removed_round_trips(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::PREMIUM)).await;
+    let cases = [
+        None,
+        Some(MetadataRemoved::default()),
+        Some(
+            [MetadataKind::Exif, MetadataKind::Comment]
+                .into_iter()
+                .collect(),
+        ),
+        Some(MetadataKind::ALL.into_iter().collect()),
+    ];
+    for metadata_removed in cases {
+        let mut record = bare_image(user.id, now());
+        record.image.metadata_removed = metadata_removed.clone();
+        let stored = insert(repo, record).await;
+        let read = repo
+            .get_image(user.id, stored.image.id)
+            .await
+            .expect("get_image failed")
+            .expect("the image was stored");
+        assert_eq!(
+            read.image.metadata_removed, metadata_removed,
+            "an image's metadata_removed must round-trip, None and empty apart"
+        );
+        let listed = repo
+            .get_image_by_id(stored.image.id)
+            .await
+            .expect("get_image_by_id failed")
+            .expect("the image was stored");
+        assert_eq!(listed.image.metadata_removed, metadata_removed);
+    }
+    clean_up(repo, &[user.id], &[]).await;
+}
 
 /// An image and its thumbnail rows round-trip field for field (format, display size,
 /// byte size beyond 32 bits, storage key, timestamps, every row's status, size, key,
@@ -38,6 +76,7 @@ pub async fn image_round_trips(repo: &dyn Repo) {
             vec![0xa7; Placeholder::MAX_THUMBHASH_BYTES],
             Color([1, 128, 255]),
         ),
+        metadata_removed: Some(MetadataKind::ALL.into_iter().collect()),
     };
     let thumbnails = vec![
         row(

@@ -137,6 +137,7 @@ macro_rules! repo_conformance_tests {
                 tokens::user_tokens_list_newest_first,
                 tokens::touch_token_records_use,
                 images::image_round_trips,
+                images::image_metadata_removed_round_trips,
                 images::image_insert_needs_owner,
                 images::images_are_owner_scoped,
                 images::images_list_by_keyset,

@@ -46,6 +46,10 @@ pub async fn builtin_plans_exist(repo: &dyn Repo) {
             (original_link, expiring_links),
             "the built-in plan {name} grants the wrong features (original_link, expiring_links)"
         );
+        assert!(
+            !plan.strip_metadata,
+            "the built-in plan {name} must store uploads as they are (strip_metadata false)"
+        );
         let by_name = repo
             .find_plan_by_name(name)
             .await
@@ -105,6 +109,7 @@ pub async fn plan_create_get_update_delete(repo: &dyn Repo) {
         thumbnail_heights: ThumbnailHeights::new([900, 50]).expect("valid heights"),
         original_link: false,
         expiring_links: true,
+        strip_metadata: !plan.strip_metadata,
         created_at: plan.created_at + TimeDelta::days(1),
         ..plan.clone()
     };
