@@ -63,7 +63,7 @@ pub fn render_thumbnails(
 ///
 /// The smallest thumbnail's upright pixels, once encoded, also give the image's
 /// [`Placeholder`]: its exact alpha-weighted average colour, and a ThumbHash of a copy
-/// resized to fit 100 x 100 (under a millisecond; no more memory than the thumbnail had).
+/// resized to fit 100 x 100 (beyond the thumbnail's own pixels, at most that small copy).
 ///
 /// This is CPU-bound and blocks, the longer the larger the image (a large progressive JPEG
 /// takes longest). Async callers should run it on a blocking pool.
