@@ -6,8 +6,9 @@
 //!   (chunk CRCs for PNG, marker segments and scans for JPEG), reads the dimensions and the
 //!   EXIF orientation, and enforces [`ImageLimits`], all without decoding a single pixel.
 //! - [`render_thumbnails`] inspects, decodes once (JPEG at a reduced DCT scale when the
-//!   thumbnails are small enough), resizes to every requested height, applies the EXIF
-//!   orientation and re-encodes in the input's format without any metadata.
+//!   thumbnails are small enough), resizes to every requested height, converts to sRGB from
+//!   the image's colour profile, applies the EXIF orientation and re-encodes in the input's
+//!   format without any metadata.
 //!
 //! Both are CPU-bound and synchronous; async callers should run them on a blocking pool.
 //!
@@ -23,6 +24,7 @@
 //! assert_eq!(ImageFormat::Jpeg.extension(), "jpg");
 //! ```
 
+mod colour;
 mod decode;
 mod encode;
 mod error;
@@ -37,6 +39,8 @@ mod render;
 mod resize;
 mod sniff;
 
+#[cfg(test)]
+mod colour_tests;
 #[cfg(test)]
 mod robustness_tests;
 #[cfg(test)]
