@@ -29,12 +29,13 @@ use super::jpeg_structure::icc_chunks;
 use super::memory::Shape;
 use super::pixels::{Layout, Pixels};
 
-/// The largest ICC profile read, decompressed: larger ones are ignored (the image is
-/// treated as sRGB). Firefox's qcms stops at the same 4 MiB; moxcms allows 10 MB, lcms2
-/// has no limit, and a JPEG can carry up to 255 APP2 chunks of 65,519 bytes (16.7 MB).
+/// The largest embedded ICC profile that thumbnails are converted from, in bytes,
+/// decompressed: larger ones are ignored (the image is treated as sRGB). Firefox's qcms
+/// stops at the same 4 MiB; moxcms allows 10 MB, lcms2 has no limit, and a JPEG can carry
+/// up to 255 APP2 chunks of 65,519 bytes (16.7 MB).
 /// Real profiles are far smaller: sRGB and Display P3 profiles take 0.5 to 4 KB, and large
 /// CMYK press profiles (FOGRA39, GRACoL) 0.5 to 2 MB.
-pub(crate) const MAX_ICC_PROFILE_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_ICC_PROFILE_BYTES: usize = 4 * 1024 * 1024;
 
 /// What the structure walk found about an image's colours, as positions in the file so
 /// that [`ImageInfo`] stays small and `Copy`: nothing is read or decompressed until a
@@ -99,10 +100,20 @@ impl Channels {
 }
 
 /// The colour space an image's pixels are in, when it is not sRGB and can be converted.
-#[derive(Debug)]
 pub(crate) struct SourceProfile {
     profile: ColorProfile,
     channels: Channels,
+    /// The transform built to check the profile, for the layout the decode most likely
+    /// gives (no alpha), kept for [`to_srgb`](Self::to_srgb).
+    checked: (Layout, Arc<Transform8BitExecutor>),
+}
+
+impl std::fmt::Debug for SourceProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceProfile")
+            .field("channels", &self.channels)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Logs why an image's colour information is ignored (the image is then treated as sRGB).
@@ -140,14 +151,19 @@ impl SourceProfile {
         if is_srgb(&profile) {
             return None;
         }
-        let source = Self { profile, channels };
-        // Built once here so that a profile moxcms cannot use is found out before decoding
-        // (and its warning logged once), not once per thumbnail.
+        // Built here so that a profile moxcms cannot use is found out before decoding (and
+        // its warning logged once), not once per thumbnail.
         let layout = match channels {
             Channels::Grey => Layout::L,
-            Channels::Rgb | Channels::Cmyk => Layout::Rgb,
+            Channels::Rgb => Layout::Rgb,
+            Channels::Cmyk => Layout::Rgba,
         };
-        source.transform(layout).map(|_| source)
+        let transform = transform(&profile, channels, layout)?;
+        Some(Self {
+            profile,
+            channels,
+            checked: (layout, transform),
+        })
     }
 
     /// The converter of pixels in `layout` to sRGB, or `None` (logged) if the profile does
@@ -157,8 +173,12 @@ impl SourceProfile {
             // Converted in the decoder, which is the only place that sees the inks.
             return None;
         }
-        self.transform(layout)
-            .map(|transform| ToSrgb { transform, layout })
+        let transform = if self.checked.0 == layout {
+            Arc::clone(&self.checked.1)
+        } else {
+            transform(&self.profile, self.channels, layout)?
+        };
+        Some(ToSrgb { transform, layout })
     }
 
     /// CMYK ink amounts (0 = no ink, as jpeg-decoder returns them, Adobe's inversion
@@ -168,62 +188,66 @@ impl SourceProfile {
         if self.channels != Channels::Cmyk {
             return None;
         }
-        let transform = self.transform(Layout::Rgba)?;
         let mut rgb = vec![0; cmyk.len() / 4 * 3];
-        run(transform.as_ref(), cmyk, &mut rgb).then_some(rgb)
+        run(self.checked.1.as_ref(), cmyk, &mut rgb).then_some(rgb)
     }
+}
 
-    fn transform(&self, layout: Layout) -> Option<Arc<Transform8BitExecutor>> {
-        let (src_layout, dst_layout, destination) = match (self.channels, layout) {
-            (Channels::Grey, Layout::L) => (moxcms::Layout::Gray, moxcms::Layout::Gray, grey()),
-            (Channels::Grey, Layout::La) => {
-                (moxcms::Layout::GrayAlpha, moxcms::Layout::GrayAlpha, grey())
-            }
-            (Channels::Rgb, Layout::Rgb) => (
-                moxcms::Layout::Rgb,
-                moxcms::Layout::Rgb,
-                ColorProfile::new_srgb(),
-            ),
-            (Channels::Rgb, Layout::Rgba) => (
-                moxcms::Layout::Rgba,
-                moxcms::Layout::Rgba,
-                ColorProfile::new_srgb(),
-            ),
-            // CMYK comes from the decoder four bytes a pixel, as moxcms' Rgba layout.
-            (Channels::Cmyk, _) => (
-                moxcms::Layout::Rgba,
-                moxcms::Layout::Rgb,
-                ColorProfile::new_srgb(),
-            ),
-            _ => {
-                ignored("the profile does not match the decoded channels");
-                return None;
-            }
+/// The transform of pixels in `layout` described by `profile` to sRGB, or `None` (logged)
+/// if the profile does not describe them or moxcms cannot build it. CMYK pixels come four
+/// bytes each whatever `layout` says, and go out as RGB.
+fn transform(
+    profile: &ColorProfile,
+    channels: Channels,
+    layout: Layout,
+) -> Option<Arc<Transform8BitExecutor>> {
+    let (src_layout, dst_layout, destination) = match (channels, layout) {
+        (Channels::Grey, Layout::L) => (moxcms::Layout::Gray, moxcms::Layout::Gray, grey()),
+        (Channels::Grey, Layout::La) => {
+            (moxcms::Layout::GrayAlpha, moxcms::Layout::GrayAlpha, grey())
+        }
+        (Channels::Rgb, Layout::Rgb) => (
+            moxcms::Layout::Rgb,
+            moxcms::Layout::Rgb,
+            ColorProfile::new_srgb(),
+        ),
+        (Channels::Rgb, Layout::Rgba) => (
+            moxcms::Layout::Rgba,
+            moxcms::Layout::Rgba,
+            ColorProfile::new_srgb(),
+        ),
+        // CMYK comes from the decoder four bytes a pixel, as moxcms' Rgba layout.
+        (Channels::Cmyk, _) => (
+            moxcms::Layout::Rgba,
+            moxcms::Layout::Rgb,
+            ColorProfile::new_srgb(),
+        ),
+        _ => {
+            ignored("the profile does not match the decoded channels");
+            return None;
+        }
+    };
+    let build = |intent| {
+        let options = TransformOptions {
+            rendering_intent: intent,
+            ..TransformOptions::default()
         };
-        let build = |intent| {
-            let options = TransformOptions {
-                rendering_intent: intent,
-                ..TransformOptions::default()
-            };
-            self.profile
-                .create_transform_8bit(src_layout, &destination, dst_layout, options)
-        };
-        // Relative colorimetric, as libvips' thumbnail; a LUT profile that has no table
-        // for it is used through its perceptual one (A2B0), as the ICC specification says.
-        let built = catch_unwind(AssertUnwindSafe(|| {
-            build(RenderingIntent::RelativeColorimetric)
-                .or_else(|_| build(RenderingIntent::Perceptual))
-        }));
-        match built {
-            Ok(Ok(transform)) => Some(transform),
-            Ok(Err(error)) => {
-                ignored(&format!("no transform to sRGB: {error}"));
-                None
-            }
-            Err(_) => {
-                ignored("building the transform to sRGB panicked");
-                None
-            }
+        profile.create_transform_8bit(src_layout, &destination, dst_layout, options)
+    };
+    // Relative colorimetric, as libvips' thumbnail; a LUT profile that has no table
+    // for it is used through its perceptual one (A2B0), as the ICC specification says.
+    let built = catch_unwind(AssertUnwindSafe(|| {
+        build(RenderingIntent::RelativeColorimetric).or_else(|_| build(RenderingIntent::Perceptual))
+    }));
+    match built {
+        Ok(Ok(transform)) => Some(transform),
+        Ok(Err(error)) => {
+            ignored(&format!("no transform to sRGB: {error}"));
+            None
+        }
+        Err(_) => {
+            ignored("building the transform to sRGB panicked");
+            None
         }
     }
 }

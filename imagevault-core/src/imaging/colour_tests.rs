@@ -246,7 +246,7 @@ fn hostile_profiles() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     miscounted[0][13] = 200;
     let mut sequence_zero = chunks.clone();
     sequence_zero[0][12] = 0;
-    // Over the bound: the 4 MiB limit plus one chunk's worth.
+    // Over the bound by a P3 profile's worth.
     let huge = [p3.clone(), vec![0; MAX_ICC_PROFILE_BYTES]].concat();
     vec![
         ("truncated", vec![p3[..p3.len() / 2].to_vec()]),
@@ -272,7 +272,7 @@ fn hostile_profiles() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("chunk repeated", repeated),
         ("counts disagree", miscounted),
         ("sequence zero", sequence_zero),
-        ("over 4 MiB", app2_chunks(&huge, 65_519)),
+        ("too large", app2_chunks(&huge, 65_519)),
     ])
     .collect()
 }

@@ -48,6 +48,7 @@ mod test_support;
 
 pub use crate::format::ImageFormat;
 pub use crate::thumbnail::thumbnail_size;
+pub use colour::MAX_ICC_PROFILE_BYTES;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
 pub use render::{RenderedThumbnail, render_thumbnails};

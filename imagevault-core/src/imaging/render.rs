@@ -40,8 +40,9 @@ pub struct RenderedThumbnail {
 /// sRGB with moxcms (CMYK through its profile while decoding, everything else once resized,
 /// alpha kept). Thumbnails are sRGB and carry no profile. An image without colour
 /// information, with an sRGB profile or a PNG `sRGB` chunk is taken as sRGB and costs
-/// nothing extra; a profile that cannot be used (damaged, over 4 MiB, of the wrong class
-/// or colour space) is ignored with a warning, and the image is taken as sRGB.
+/// nothing extra; a profile that cannot be used (damaged, larger than
+/// [`MAX_ICC_PROFILE_BYTES`](super::MAX_ICC_PROFILE_BYTES), of the wrong class or colour
+/// space) is ignored with a warning, and the image is taken as sRGB.
 ///
 /// Heights that give the same size (e.g. any height at or above the image's own) are
 /// rendered once and copied. An empty `max_heights` still validates the file.
