@@ -82,7 +82,9 @@ enum Channels {
 impl Channels {
     fn of(info: &ImageInfo) -> Self {
         match info.shape {
-            Shape::Png { color_type, .. } if matches!(color_type, 0 | 4) => Self::Grey,
+            Shape::Png {
+                color_type: 0 | 4, ..
+            } => Self::Grey,
             Shape::Png { .. } => Self::Rgb,
             Shape::Jpeg { components: 1, .. } => Self::Grey,
             Shape::Jpeg { components: 4, .. } => Self::Cmyk,
