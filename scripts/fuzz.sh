@@ -3,15 +3,17 @@
 #   inspect  format sniffing and header parsing (imaging::inspect)
 #   render   the whole decode-to-thumbnail path with the default limits
 #   cursor   page cursors sent back by clients
+#   icc      any bytes as the colour profile of a valid JPEG and PNG (never a failed render)
 #
-# Usage: scripts/fuzz.sh [TARGET...]     (default: all three, one after the other)
+# Usage: scripts/fuzz.sh [TARGET...]     (default: all four, one after the other)
 #   FUZZ_SECONDS=600 per target (at most 86400); FUZZ_JOBS=1 parallel jobs per target.
 #
 # Installs cargo-fuzz when missing. The toolchain here is stable, and libFuzzer needs
 # nightly-only flags (-Zsanitizer), so the build runs with RUSTC_BOOTSTRAP=1. Corpora start
 # from the test fixtures of 256 KiB or less and the generated hostile files of
 # tests/api/hostile.rs of 64 KiB or less (written by its hostile_seeds test), and live in
-# fuzz/corpus/<target> (not committed); a crash or timeout is saved under
+# fuzz/corpus/<target> (not committed); the icc corpus starts from the system's ICC profiles
+# under /usr/share/color/icc, if any (Debian's colord-data and icc-profiles-free); a crash or timeout is saved under
 # fuzz/artifacts/<target>/ and must become a regression test in imagevault-core. Prints each target's final libFuzzer statistics.
 set -euo pipefail
 
@@ -24,7 +26,7 @@ if ! [[ "$seconds" =~ ^[0-9]+$ ]] || ((seconds < 1 || seconds > 86400)); then
     exit 2
 fi
 targets=("$@")
-((${#targets[@]})) || targets=(inspect render cursor)
+((${#targets[@]})) || targets=(inspect render cursor icc)
 
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
@@ -38,7 +40,11 @@ export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
     corpus="corpus/$target"
     mkdir -p "$corpus"
-    if [[ "$target" != cursor ]]; then
+    if [[ "$target" == icc ]]; then
+        if [[ -d /usr/share/color/icc ]]; then
+            find /usr/share/color/icc -type f -size -257k -exec cp -n {} "$corpus/" \;
+        fi
+    elif [[ "$target" != cursor ]]; then
         find "$repo/tests/fixtures" -maxdepth 1 -type f \( -name '*.png' -o -name '*.jpg' \) \
             -size -257k -exec cp -n {} "$corpus/" \;
         cp -n "$seeds"/* "$corpus/"

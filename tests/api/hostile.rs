@@ -34,6 +34,8 @@
 //! | extreme | PNG and JPEG of 1x20000 and 20000x1 | 201, `ready`: 1x200 and 1x400; 20000x1 kept (never upscaled); no side of 0 |
 //! | polyglot | JPEG + ZIP, JPEG + HTML, HTML in a JPEG comment, PNG + ZIP, HTML in a PNG tEXt | 201, `ready`; the original keeps the extra bytes, the thumbnails do not |
 //! | polyglot | PNG signature + JPEG; GIF + ZIP (GIFAR); HTML + JPEG; ZIP + JPEG; SOI + PNG | 400: the first bytes decide (corrupt png, gif, html, unknown, unknown) |
+//! | colour | Display P3 JPEG, Adobe RGB JPEG, P3 PNG (`iCCP`), CMYK JPEG with its profile | 201, `ready`, the colours converted to sRGB (CMYK cyan ink as the profile prints it) |
+//! | colour | profiles truncated, over `MAX_ICC_PROFILE_BYTES` (4 MiB), of class abstract / device link, CMYK or grey on RGB, garbage tags, chunks missing or miscounted; an `iCCP` bomb and broken zlib; nonsense `gAMA`/`cHRM` | 201, `ready`, the profile ignored: the pixels shown as sRGB |
 //! | metadata | JPEG with EXIF + GPS, XMP, ICC, comment (orientation 1 and 6); PNG with `eXIf` + GPS, tEXt, iTXt, zTXt | 201, `ready`, thumbnails bare; originals keep it all (API.md promises bare thumbnails, originals are served as uploaded) |
 //!
 //! Already in `uploads.rs`: the empty file (form and raw), GIF/HTML/text named `.png`, a PNG
@@ -904,6 +906,154 @@ fn metadata_cases() -> Vec<Case> {
     ]
 }
 
+/// Embedded colour profiles: usable ones are applied (thumbnails in sRGB), broken and hostile
+/// ones ignored with a warning, never failing an upload or a thumbnail.
+fn colour_cases() -> Vec<Case> {
+    let pixels = quadrants(W, H);
+    let in_space = |space: Profile| from_srgb(&pixels, space);
+    let tagged_jpeg = |rgb: &[u8], profile: &[u8]| {
+        let plain = jpeg_with((W, H), JpegColor::Rgb, rgb, |_| {});
+        with_app2(&plain, &app2_chunks(profile, 65_519))
+    };
+    let tagged_png = |rgb: &[u8], payload: &[u8]| {
+        png_with(
+            (W, H),
+            (ColorType::Rgb, BitDepth::Eight),
+            rgb,
+            |_| {},
+            &[(b"iCCP", payload)],
+        )
+    };
+    let p3 = icc(Profile::DisplayP3);
+    let mut cases = vec![
+        case(
+            "colour-display-p3-jpeg",
+            tagged_jpeg(&in_space(Profile::DisplayP3), &p3),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-adobe-rgb-jpeg",
+            tagged_jpeg(&in_space(Profile::AdobeRgb), &icc(Profile::AdobeRgb)),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-display-p3-png",
+            tagged_png(&in_space(Profile::DisplayP3), &iccp(&p3)),
+            AS_PNG,
+            ready("png", (W, H), Look::Quadrants(1)),
+        ),
+    ];
+    // Full cyan ink through the CMYK profile: the profile's cyan, not (0, 255, 255).
+    let cyan = cmyk_ink()[0].map(|linear: f64| {
+        let encoded = if linear <= 0.003_130_8 {
+            12.92 * linear
+        } else {
+            1.055 * linear.powf(1.0 / 2.4) - 0.055
+        };
+        (encoded * 255.0).round() as u8
+    });
+    let cmyk = jpeg_with(
+        (W, H),
+        JpegColor::Cmyk,
+        &solid(W * H, &[255, 0, 0, 0]),
+        |encoder| encoder.add_icc_profile(&icc(Profile::Cmyk)).unwrap(),
+    );
+    cases.push(case(
+        "colour-cmyk-jpeg-with-profile",
+        cmyk,
+        AS_JPEG,
+        ready("jpeg", (W, H), opaque(cyan)),
+    ));
+
+    // Hostile profiles on sRGB pixels: ignored, so the quadrants show as they are.
+    let mut abstract_class = p3.clone();
+    abstract_class[12..16].copy_from_slice(b"abst");
+    let mut link = p3.clone();
+    link[12..16].copy_from_slice(b"link");
+    let mut garbage_tags = p3.clone();
+    for byte in garbage_tags.iter_mut().skip(132) {
+        *byte = byte.wrapping_mul(31).wrapping_add(7);
+    }
+    let huge = [p3.clone(), vec![0; MAX_ICC_PROFILE_BYTES]].concat();
+    let profiles: [(&str, Vec<u8>); 7] = [
+        ("truncated", p3[..p3.len() / 2].to_vec()),
+        ("abstract", abstract_class),
+        ("device-link", link),
+        ("cmyk-on-rgb", icc(Profile::Cmyk)),
+        ("grey-on-rgb", icc(Profile::Grey18)),
+        ("garbage-tags", garbage_tags),
+        ("not-a-profile", SECRET.to_vec()),
+    ];
+    for (name, profile) in &profiles {
+        cases.push(case(
+            format!("colour-jpeg-profile-{name}"),
+            tagged_jpeg(&pixels, profile),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ));
+        cases.push(case(
+            format!("colour-png-profile-{name}"),
+            tagged_png(&pixels, &iccp(profile)),
+            AS_PNG,
+            ready("png", (W, H), Look::Quadrants(1)),
+        ));
+    }
+    let chunks = app2_chunks(&p3, 100);
+    let plain = jpeg_with((W, H), JpegColor::Rgb, &pixels, |_| {});
+    let mut miscounted = chunks.clone();
+    miscounted[0][13] = 200;
+    let mut broken_zlib = iccp(&p3);
+    let last = broken_zlib.len() - 1;
+    broken_zlib[last] ^= 0xFF;
+    cases.extend([
+        case(
+            "colour-jpeg-profile-too-large",
+            with_app2(&plain, &app2_chunks(&huge, 65_519)),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-jpeg-profile-chunk-missing",
+            with_app2(&plain, &chunks[1..]),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-jpeg-profile-miscounted",
+            with_app2(&plain, &miscounted),
+            AS_JPEG,
+            ready("jpeg", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-png-iccp-bomb",
+            tagged_png(&pixels, &iccp(&vec![0; MAX_ICC_PROFILE_BYTES + 1])),
+            AS_PNG,
+            ready("png", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-png-iccp-broken-zlib",
+            tagged_png(&pixels, &broken_zlib),
+            AS_PNG,
+            ready("png", (W, H), Look::Quadrants(1)),
+        ),
+        case(
+            "colour-png-nonsense-gama-chrm",
+            png_with(
+                (W, H),
+                (ColorType::Rgb, BitDepth::Eight),
+                &pixels,
+                |_| {},
+                &[(b"gAMA", &[0; 4]), (b"cHRM", &[0xFF; 32])],
+            ),
+            AS_PNG,
+            ready("png", (W, H), Look::Quadrants(1)),
+        ),
+    ]);
+    cases
+}
+
 /// Every case, in table order.
 fn all_cases() -> Vec<Case> {
     [
@@ -917,6 +1067,7 @@ fn all_cases() -> Vec<Case> {
         orientation_cases(),
         extreme_cases(),
         polyglot_cases(),
+        colour_cases(),
         metadata_cases(),
     ]
     .into_iter()
@@ -1189,6 +1340,11 @@ async fn hostile_extreme_aspect_ratios_get_thumbnails() {
 #[tokio::test]
 async fn hostile_polyglots_are_judged_by_their_first_bytes() {
     run(polyglot_cases()).await;
+}
+
+#[tokio::test]
+async fn hostile_colour_profiles_are_applied_or_ignored() {
+    run(colour_cases()).await;
 }
 
 #[tokio::test]

@@ -5,10 +5,14 @@
 //! thumbnails are checked against, JPEG headers patched to lie, EXIF with a location, and
 //! the foreign formats and polyglot payloads.
 
+pub(crate) use imagevault_core::imaging::MAX_ICC_PROFILE_BYTES;
 use imagevault_core::testing::images;
 pub(crate) use imagevault_core::testing::images::{
     PngChunks, apng, interlaced_rgb_png, jpeg_with, png_with, rgb_jpeg, rgb_png, segment,
     solid_rgba_png, with_bad_crc, with_chunk_patch, with_segment, with_short_idat, zero_png,
+};
+pub(crate) use imagevault_core::testing::profiles::{
+    Profile, app2_chunks, cmyk_ink, from_srgb, icc, iccp, with_app2,
 };
 
 /// An ASCII marker put into EXIF, GPS, text chunks and appended data: a thumbnail that

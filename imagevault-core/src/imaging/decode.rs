@@ -1,8 +1,10 @@
-//! Decoding to 8-bit pixels: JPEG with DCT-domain downscaling, PNG in full.
+//! Decoding to 8-bit pixels: JPEG with DCT-domain downscaling, PNG in full (16-bit samples
+//! rounded to 8 bits), CMYK converted to RGB through the image's profile.
 
 use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::colour::SourceProfile;
 use super::jpeg_structure::without_ac_scans;
 use super::pixels::{Layout, Pixels};
 use super::{ImageError, ImageFormat, ImageInfo, ImageLimits};
@@ -13,17 +15,22 @@ use super::{ImageError, ImageFormat, ImageInfo, ImageLimits};
 /// have in both dimensions: JPEGs are decoded at the smallest DCT scale (1/8, 1/4, 1/2 or 1)
 /// that still reaches it (at 1/8, a progressive JPEG's AC scans are not decoded at all).
 /// PNGs are always decoded at full size.
+///
+/// The pixels stay in the image's own colour space, to be converted once resized, except
+/// CMYK, which becomes RGB here: through `profile` (the image's CMYK profile) when there is
+/// one that works, else naively.
 pub(crate) fn decode(
     data: &[u8],
     info: &ImageInfo,
     min_size: (u32, u32),
     limits: &ImageLimits,
+    profile: Option<&SourceProfile>,
 ) -> Result<Pixels, ImageError> {
     let format = info.format;
     // The decoders are well fuzzed, but a panic in one must not take down the caller's
     // worker thread: it is reported like any other decode failure.
     let result = catch_unwind(AssertUnwindSafe(|| match format {
-        ImageFormat::Jpeg => decode_jpeg(data, info, min_size, limits),
+        ImageFormat::Jpeg => decode_jpeg(data, info, min_size, limits, profile),
         ImageFormat::Png => decode_png(data, info, limits),
     }));
     result.unwrap_or_else(|_| Err(ImageError::decode(format, "the decoder panicked")))
@@ -50,6 +57,7 @@ fn decode_jpeg(
     info: &ImageInfo,
     min_size: (u32, u32),
     limits: &ImageLimits,
+    profile: Option<&SourceProfile>,
 ) -> Result<Pixels, ImageError> {
     let numerator = dct_scale(info.stored_width, info.stored_height, min_size);
     // At 1/8 scale only the DC coefficients count: a progressive file's AC scans, most of
@@ -58,12 +66,13 @@ fn decode_jpeg(
         && let Some(pieces) = without_ac_scans(data)
     {
         let decoder = jpeg_decoder::Decoder::new(Pieces::new(pieces));
-        if let Some(pixels) = decode_jpeg_with(decoder, info, min_size, limits, numerator, true)? {
+        let scale = (numerator, true);
+        if let Some(pixels) = decode_jpeg_with(decoder, info, min_size, limits, scale, profile)? {
             return Ok(pixels);
         }
     }
     let decoder = jpeg_decoder::Decoder::new(data);
-    decode_jpeg_with(decoder, info, min_size, limits, numerator, false)?
+    decode_jpeg_with(decoder, info, min_size, limits, (numerator, false), profile)?
         .ok_or_else(|| ImageError::decode(ImageFormat::Jpeg, "the decoder refused every scale"))
 }
 
@@ -75,8 +84,8 @@ fn decode_jpeg_with<R: Read>(
     info: &ImageInfo,
     min_size: (u32, u32),
     limits: &ImageLimits,
-    numerator: u32,
-    dc_only: bool,
+    (numerator, dc_only): (u32, bool),
+    profile: Option<&SourceProfile>,
 ) -> Result<Option<Pixels>, ImageError> {
     let err = |e: jpeg_decoder::Error| ImageError::decode(ImageFormat::Jpeg, e);
     // The walk already bounded width * height; components are at most 4 bytes per pixel.
@@ -110,7 +119,9 @@ fn decode_jpeg_with<R: Read>(
         jpeg_decoder::PixelFormat::L8 => Layout::L,
         jpeg_decoder::PixelFormat::RGB24 => Layout::Rgb,
         jpeg_decoder::PixelFormat::CMYK32 => {
-            pixels = cmyk_to_rgb(&pixels);
+            pixels = profile
+                .and_then(|profile| profile.cmyk_to_srgb(&pixels))
+                .unwrap_or_else(|| cmyk_to_rgb(&pixels));
             Layout::Rgb
         }
         jpeg_decoder::PixelFormat::L16 => {
@@ -157,8 +168,8 @@ impl Read for Pieces<'_> {
 }
 
 /// jpeg-decoder returns CMYK as ink amounts (0 = no ink), Adobe's inversion already undone.
-/// This is the naive conversion without a colour profile: CMYK uploads are rare (print
-/// files), and an ICC-accurate one would need a colour management engine.
+/// This is the naive conversion, for CMYK without a usable profile: no freely licensed
+/// standard CMYK profile (FOGRA39, SWOP) could be shipped with the crate.
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let (pixels, _) = cmyk.as_chunks::<4>();
     let mut rgb = Vec::with_capacity(pixels.len() * 3);
@@ -188,9 +199,10 @@ fn decode_png(data: &[u8], info: &ImageInfo, limits: &ImageLimits) -> Result<Pix
             bytes: usize::try_from(budget).unwrap_or(usize::MAX),
         },
     );
-    // Palettes and low bit depths expand to 8 bits, tRNS to an alpha channel, and 16-bit
-    // samples drop to 8 bits: every PNG arrives as L, LA, RGB or RGBA.
-    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    // Palettes and low bit depths expand to 8 bits and tRNS to an alpha channel; 16-bit
+    // samples are rounded to 8 bits below (the decoder's own reduction truncates): every PNG
+    // arrives as L, LA, RGB or RGBA of 8 bits.
+    decoder.set_transformations(png::Transformations::EXPAND);
     decoder.set_ignore_text_chunk(true);
     decoder.set_ignore_iccp_chunk(true);
     let mut reader = decoder.read_info().map_err(err)?;
@@ -200,11 +212,15 @@ fn decode_png(data: &[u8], info: &ImageInfo, limits: &ImageLimits) -> Result<Pix
     let mut buf = vec![0; size];
     let frame = reader.next_frame(&mut buf).map_err(err)?;
     buf.truncate(frame.buffer_size());
-    if frame.bit_depth != png::BitDepth::Eight {
-        return Err(ImageError::decode(
-            ImageFormat::Png,
-            "the decoder did not reduce the samples to 8 bits",
-        ));
+    match frame.bit_depth {
+        png::BitDepth::Eight => {}
+        png::BitDepth::Sixteen => round_to_8_bits(&mut buf),
+        _ => {
+            return Err(ImageError::decode(
+                ImageFormat::Png,
+                "the decoder did not expand the samples to 8 or 16 bits",
+            ));
+        }
     }
     let layout = match frame.color_type {
         png::ColorType::Grayscale => Layout::L,
@@ -232,6 +248,21 @@ fn decode_png(data: &[u8], info: &ImageInfo, limits: &ImageLimits) -> Result<Pix
     })
 }
 
+/// Big-endian 16-bit samples rounded to 8 bits, in place (the buffer halves): the nearest
+/// of the 256 levels, `(v * 255 + 32767) / 65535`. Dropping the low byte, as the decoder's
+/// own reduction does, makes values up to a whole level darker: 0x01FE is 1.98 levels and
+/// would become 1 instead of 2.
+fn round_to_8_bits(buf: &mut Vec<u8>) {
+    let samples = buf.len() / 2;
+    for i in 0..samples {
+        let v = u32::from(u16::from_be_bytes([buf[2 * i], buf[2 * i + 1]]));
+        buf[i] = u8::try_from((v * 255 + 32_767) / 65_535).unwrap_or(u8::MAX);
+    }
+    buf.truncate(samples);
+    // The resize keeps these pixels: give the 16-bit half back now.
+    buf.shrink_to_fit();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +272,7 @@ mod tests {
     fn decode_all(data: &[u8], min_size: (u32, u32)) -> Result<Pixels, ImageError> {
         let limits = ImageLimits::default();
         let info = inspect(data, &limits)?;
-        decode(data, &info, min_size, &limits)
+        decode(data, &info, min_size, &limits, None)
     }
 
     #[test]

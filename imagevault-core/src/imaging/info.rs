@@ -1,3 +1,4 @@
+use super::colour::ColourSource;
 use super::memory::{Shape, render_bytes};
 use super::render::stored_sizes;
 use super::sniff::{Sniffed, sniff};
@@ -51,6 +52,8 @@ pub struct ImageInfo {
     pub height: u32,
     /// What decoding costs in memory besides the size.
     pub(crate) shape: Shape,
+    /// Where the colour profile is, if the file has one.
+    pub(crate) colour: ColourSource,
 }
 
 impl ImageInfo {
@@ -58,7 +61,7 @@ impl ImageInfo {
     /// `max_heights` allocates, beyond the file itself: the larger of the decode (at the DCT
     /// scale the heights need; a progressive JPEG's coefficients at full resolution, 2 bytes
     /// per sample of every component padded to whole MCUs, whatever the scale; a 16-bit
-    /// PNG's rows at 16 bits; the CMYK to RGB copy) and the resize (the decoded pixels, an
+    /// PNG's output and rows at 16 bits; the CMYK to RGB copy) and the resize (the decoded pixels, an
     /// unpremultiplied copy, the largest thumbnail, its upright copy and its encoding).
     /// Callers that run several renders at once weigh them by this.
     ///
@@ -87,6 +90,7 @@ pub(crate) struct Header {
     pub(crate) height: u32,
     pub(crate) orientation: u8,
     pub(crate) shape: Shape,
+    pub(crate) colour: ColourSource,
 }
 
 /// Rejects images whose declared size exceeds the pixel limit; the walkers call this as
@@ -167,6 +171,7 @@ pub fn inspect(data: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageErro
         width,
         height,
         shape: header.shape,
+        colour: header.colour,
     })
 }
 

@@ -1,5 +1,6 @@
 //! A walk over every JPEG marker segment and scan from SOI to EOI, without Huffman decoding.
 
+use super::colour::ColourSource;
 use super::exif::orientation_from_app1;
 use super::info::{Header, check_pixels};
 use super::memory::{Sampling, Shape};
@@ -16,6 +17,9 @@ pub(crate) const SOI: u8 = 0xD8;
 pub(crate) const EOI: u8 = 0xD9;
 const SOS: u8 = 0xDA;
 pub(crate) const APP1: u8 = 0xE1;
+const APP2: u8 = 0xE2;
+/// What an APP2 segment carrying a chunk of an ICC profile starts with (ICC.1, annex B.4).
+const ICC_SIGNATURE: &[u8] = b"ICC_PROFILE\0";
 const DAC: u8 = 0xCC;
 const DHP: u8 = 0xDE;
 const EXP: u8 = 0xDF;
@@ -144,6 +148,9 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
     let mut frame: Option<(Frame, bool)> = None;
     let mut scans = 0usize;
     let mut orientation = None;
+    // From the marker of the first ICC chunk to the end of the last, before the first scan
+    // (where libjpeg's readers stop looking).
+    let mut icc: Option<(usize, usize)> = None;
 
     loop {
         // Find the next marker. Stray bytes between segments are not allowed by the
@@ -227,6 +234,11 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
                 continue;
             }
             APP1 if orientation.is_none() => orientation = orientation_from_app1(payload),
+            APP2 if scans == 0 && payload.starts_with(ICC_SIGNATURE) => {
+                // `pos` is just past the marker code: the segment starts 2 bytes before.
+                let from = icc.map_or(pos - 2, |(from, _)| from);
+                icc = Some((from, end));
+            }
             _ => {}
         }
         pos = end;
@@ -240,6 +252,44 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
         height,
         orientation: orientation.unwrap_or(1),
         shape: Shape::jpeg(&frame.sampling, progressive),
+        colour: icc.map_or(ColourSource::Unspecified, |(from, to)| {
+            ColourSource::JpegIcc { from, to }
+        }),
+    })
+}
+
+/// The ICC chunks of APP2 segments from `from` (a marker that [`walk`] found) to the end of
+/// `data` (cut where the walk's last chunk ends), as (sequence number, count, body). Stray
+/// and fill bytes between segments are skipped as the walk skips them; a segment that runs
+/// past the end stops the iteration.
+pub(crate) fn icc_chunks(data: &[u8], from: usize) -> impl Iterator<Item = (u8, u8, &[u8])> {
+    let mut pos = from;
+    std::iter::from_fn(move || {
+        loop {
+            let start = pos + data.get(pos..)?.iter().position(|&b| b == 0xFF)?;
+            let code = start
+                + data
+                    .get(start..)?
+                    .iter()
+                    .take_while(|&&b| b == 0xFF)
+                    .count();
+            let marker = *data.get(code)?;
+            pos = code + 1;
+            if matches!(marker, 0x00 | 0xD0..=0xD7 | 0x01) {
+                continue;
+            }
+            let end = pos.checked_add(usize::from(be_u16(data, pos)?))?;
+            let payload = data.get(pos.checked_add(2)?..end)?;
+            pos = end;
+            if marker != APP2 {
+                continue;
+            }
+            if let Some(rest) = payload.strip_prefix(ICC_SIGNATURE)
+                && let [sequence, count, body @ ..] = rest
+            {
+                return Some((*sequence, *count, body));
+            }
+        }
     })
 }
 

@@ -105,8 +105,9 @@ pub(crate) fn render_bytes(info: &ImageInfo, stored_sizes: &[(u32, u32)]) -> u64
     decode.max(resize)
 }
 
-/// Bytes of a PNG decode (the 8-bit output and the decoder's window of raw rows at the
-/// file's bit depth), and the channels of the output.
+/// Bytes of a PNG decode (the output, at 16 bits a sample for a 16-bit file until it is
+/// rounded to 8, and the decoder's window of raw rows at the file's bit depth), and the
+/// channels of the output.
 fn png_decode(width: u32, height: u32, color_type: u8, bit_depth: u8) -> (u64, u64) {
     let (width, height) = (u64::from(width), u64::from(height));
     let (channels, output_channels): (u64, u64) = match color_type {
@@ -117,7 +118,7 @@ fn png_decode(width: u32, height: u32, color_type: u8, bit_depth: u8) -> (u64, u
         4 => (2, 2),
         _ => (4, 4),
     };
-    let output = width * height * output_channels;
+    let output = width * height * output_channels * if bit_depth == 16 { 2 } else { 1 };
     let raw_row = (width * channels * u64::from(bit_depth)).div_ceil(8) + 1;
     let rows = PNG_ROWS_HELD * raw_row + width * output_channels + PNG_FIXED_BYTES;
     (output + rows, output_channels)
@@ -166,9 +167,13 @@ mod tests {
         let (eight, _) = png_decode(width, 10, 6, 8);
         let (sixteen, channels) = png_decode(width, 10, 6, 16);
         assert_eq!(channels, 4);
-        // RGBA16 rows are 8 bytes a pixel against 4.
-        assert_eq!(sixteen - eight, PNG_ROWS_HELD * u64::from(width) * 4);
-        assert!(sixteen >= u64::from(width) * 10 * 4 + PNG_ROWS_HELD * u64::from(width) * 8);
+        // RGBA16 rows are 8 bytes a pixel against 4, and so is the output until it is
+        // rounded to 8 bits.
+        assert_eq!(
+            sixteen - eight,
+            PNG_ROWS_HELD * u64::from(width) * 4 + u64::from(width) * 10 * 4
+        );
+        assert!(sixteen >= u64::from(width) * 10 * 8 + PNG_ROWS_HELD * u64::from(width) * 8);
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //!   (chunk CRCs for PNG, marker segments and scans for JPEG), reads the dimensions and the
 //!   EXIF orientation, and enforces [`ImageLimits`], all without decoding a single pixel.
 //! - [`render_thumbnails`] inspects, decodes once (JPEG at a reduced DCT scale when the
-//!   thumbnails are small enough), resizes to every requested height, applies the EXIF
-//!   orientation and re-encodes in the input's format without any metadata.
+//!   thumbnails are small enough), resizes to every requested height, converts to sRGB from
+//!   the image's colour profile, applies the EXIF orientation and re-encodes in the input's
+//!   format without any metadata.
 //!   [`render_with_placeholder`] also gives the image's [`Placeholder`](crate::Placeholder)
 //!   from the smallest thumbnail.
 //!
@@ -25,6 +26,7 @@
 //! assert_eq!(ImageFormat::Jpeg.extension(), "jpg");
 //! ```
 
+mod colour;
 mod decode;
 mod encode;
 mod error;
@@ -42,12 +44,15 @@ mod sniff;
 mod strip;
 
 #[cfg(test)]
+mod colour_tests;
+#[cfg(test)]
 mod robustness_tests;
 #[cfg(test)]
 mod test_support;
 
 pub use crate::format::ImageFormat;
 pub use crate::thumbnail::thumbnail_size;
+pub use colour::MAX_ICC_PROFILE_BYTES;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
 pub use render::{Rendered, RenderedThumbnail, render_thumbnails, render_with_placeholder};

@@ -1,6 +1,7 @@
 //! A walk over every PNG chunk, checking lengths, CRCs and chunk order, without inflating
 //! any image data.
 
+use super::colour::ColourSource;
 use super::exif::orientation_from_exif_chunk;
 use super::info::{Header, check_pixels};
 use super::memory::Shape;
@@ -21,6 +22,10 @@ impl ChunkType {
     const IDAT: Self = Self(*b"IDAT");
     const IEND: Self = Self(*b"IEND");
     const EXIF: Self = Self(*b"eXIf");
+    const ICCP: Self = Self(*b"iCCP");
+    const SRGB: Self = Self(*b"sRGB");
+    const GAMA: Self = Self(*b"gAMA");
+    const CHRM: Self = Self(*b"cHRM");
 
     fn is_critical(self) -> bool {
         self.0[0].is_ascii_uppercase()
@@ -137,6 +142,7 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
     let mut seen_plte = false;
     let mut idat_state = IdatState::NotYet;
     let mut orientation = None;
+    let mut colour = Colour::default();
 
     loop {
         if pos == data.len() {
@@ -246,6 +252,18 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
             ChunkType::EXIF if orientation.is_none() => {
                 orientation = orientation_from_exif_chunk(payload);
             }
+            // Colour chunks count before the image data only, as PNG requires and libpng
+            // reads them; the first of each kind counts.
+            ChunkType::ICCP if idat_state == IdatState::NotYet => {
+                colour.iccp.get_or_insert((payload_start, payload_end));
+            }
+            ChunkType::SRGB if idat_state == IdatState::NotYet => colour.srgb = true,
+            ChunkType::GAMA if idat_state == IdatState::NotYet && colour.gamma.is_none() => {
+                colour.gamma = be_u32(payload, 0).filter(|_| payload.len() == 4);
+            }
+            ChunkType::CHRM if idat_state == IdatState::NotYet && colour.chrm.is_none() => {
+                colour.chrm = chromaticities(payload);
+            }
             other if other.is_critical() => {
                 return Err(corrupt(format!(
                     "unknown critical chunk {other}; it cannot be safely ignored"
@@ -266,6 +284,7 @@ pub(crate) fn walk(data: &[u8], limits: &ImageLimits) -> Result<Header, ImageErr
             color_type: ihdr.color_type,
             bit_depth: ihdr.bit_depth,
         },
+        colour: colour.source(),
     })
 }
 
@@ -315,6 +334,43 @@ pub(crate) fn visit_chunks(data: &[u8], mut visit: impl FnMut(Chunk)) -> Option<
         }
         pos = end;
     }
+}
+
+/// The colour chunks a walk has seen.
+#[derive(Default)]
+struct Colour {
+    iccp: Option<(usize, usize)>,
+    srgb: bool,
+    gamma: Option<u32>,
+    chrm: Option<[u32; 8]>,
+}
+
+impl Colour {
+    /// What describes the colours, in PNG's order of precedence: `iCCP`, then `sRGB`, then
+    /// `gAMA` with `cHRM` (a `cHRM` alone says nothing about the curve and is ignored).
+    fn source(&self) -> ColourSource {
+        match (self.iccp, self.srgb, self.gamma) {
+            (Some((start, end)), _, _) => ColourSource::PngIccp { start, end },
+            (None, true, _) => ColourSource::Srgb,
+            (None, false, Some(gamma)) => ColourSource::PngGamma {
+                gamma,
+                chromaticities: self.chrm,
+            },
+            (None, false, None) => ColourSource::Unspecified,
+        }
+    }
+}
+
+/// The eight values of a `cHRM` payload, or `None` if it is not 32 bytes.
+fn chromaticities(payload: &[u8]) -> Option<[u32; 8]> {
+    if payload.len() != 32 {
+        return None;
+    }
+    let mut values = [0; 8];
+    for (i, value) in values.iter_mut().enumerate() {
+        *value = be_u32(payload, 4 * i)?;
+    }
+    Some(values)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 use std::time::Instant;
 
+use super::colour::SourceProfile;
 use super::decode::decode;
 use super::encode::encode;
 use super::info::swaps_dimensions;
@@ -9,7 +10,7 @@ use super::resize::Resizer;
 use super::{ImageError, ImageInfo, ImageLimits, inspect, thumbnail_size};
 use crate::placeholder::Placeholder;
 
-/// One rendered thumbnail, encoded in the same format as its source, with the EXIF
+/// One rendered thumbnail, encoded in the same format as its source, in sRGB, with the EXIF
 /// orientation applied to the pixels and no metadata at all (no EXIF, GPS, ICC or text).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RenderedThumbnail {
@@ -53,10 +54,20 @@ pub fn render_thumbnails(
 /// decoded directly at the smallest DCT scale (1/8, 1/4, 1/2 or 1) that still covers the
 /// largest thumbnail (at 1/8, which needs only the DC coefficients, a progressive JPEG's AC
 /// scans are skipped, so damage inside them goes unnoticed); every thumbnail is then resized
-/// from that one decoded image with a Lanczos3 filter (alpha premultiplied), turned upright
-/// per the EXIF orientation, and encoded like the source: baseline JPEG at quality 85 with
-/// 4:2:0 chroma (greyscale stays greyscale, CMYK becomes RGB), or PNG keeping the
-/// L/LA/RGB/RGBA layout (palettes expand to RGB or RGBA, 16-bit samples drop to 8 bits).
+/// from that one decoded image with a Lanczos3 filter (alpha premultiplied), converted to
+/// sRGB, turned upright per the EXIF orientation, and encoded like the source: baseline JPEG
+/// at quality 85 with 4:2:0 chroma (greyscale stays greyscale, CMYK becomes RGB), or PNG
+/// keeping the L/LA/RGB/RGBA layout (palettes expand to RGB or RGBA, 16-bit samples are
+/// rounded to 8 bits).
+///
+/// Colours: the image's ICC profile (JPEG APP2 `ICC_PROFILE`, PNG `iCCP`) or PNG `gAMA` and
+/// `cHRM` chunks say what its pixels mean, and the thumbnails are converted from that to
+/// sRGB with moxcms (CMYK through its profile while decoding, everything else once resized,
+/// alpha kept). Thumbnails are sRGB and carry no profile. An image without colour
+/// information, with an sRGB profile or a PNG `sRGB` chunk is taken as sRGB and costs
+/// nothing extra; a profile that cannot be used (damaged, larger than
+/// [`MAX_ICC_PROFILE_BYTES`](super::MAX_ICC_PROFILE_BYTES), of the wrong class or colour
+/// space) is ignored with a warning, and the image is taken as sRGB.
 ///
 /// Heights that give the same size (e.g. any height at or above the image's own) are
 /// rendered once and copied. An empty `max_heights` still validates the file.
@@ -96,8 +107,11 @@ pub fn render_with_placeholder(
         .fold((1, 1), |(a, b), &(w, h)| (a.max(w), b.max(h)));
 
     let decoding = Instant::now();
-    let pixels = decode(data, &info, min_size, limits)?;
+    // None for sRGB, for an image without a profile and for one that cannot be used.
+    let profile = SourceProfile::of(data, &info);
+    let pixels = decode(data, &info, min_size, limits, profile.as_ref())?;
     crate::metrics::record_decode(decoding.elapsed());
+    let to_srgb = profile.and_then(|profile| profile.to_srgb(pixels.layout()));
 
     let mut resizer =
         Resizer::new(pixels, &stored_sizes).map_err(|e| ImageError::render(format, e))?;
@@ -123,9 +137,13 @@ pub fn render_with_placeholder(
             continue;
         }
         let rendering = Instant::now();
-        let resized = resizer
+        let mut resized = resizer
             .resize(stored_width, stored_height)
             .map_err(|e| ImageError::render(format, e))?;
+        // Converted once small, as libvips' thumbnail does.
+        if let Some(to_srgb) = &to_srgb {
+            resized = to_srgb.apply(resized);
+        }
         let upright = apply_orientation(resized, info.orientation);
         let encoded = encode(&upright, format).map_err(|e| ImageError::render(format, e))?;
         crate::metrics::record_render(max_height, rendering.elapsed());
@@ -686,12 +704,13 @@ mod tests {
                 } else {
                     (w, h)
                 };
-                let scaled = decode(&data, &info, (w, h), &limits()).expect("scaled");
+                let scaled = decode(&data, &info, (w, h), &limits(), None).expect("scaled");
                 let full = decode(
                     &data,
                     &info,
                     (info.stored_width, info.stored_height),
                     &limits(),
+                    None,
                 )
                 .expect("full");
                 assert!(

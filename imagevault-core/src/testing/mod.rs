@@ -33,9 +33,11 @@
 //! delete what they wrote: run them against test backends only. This module is not part
 //! of the semver-stable API: checks are added as the contracts are refined.
 //!
-//! [`images`] builds the PNGs and JPEGs, valid and damaged, that tests of image handling upload.
+//! [`images`] builds the PNGs and JPEGs, valid and damaged, that tests of image handling upload;
+//! [`profiles`] the ICC colour profiles to embed in them, and the colour-difference measure.
 
 pub mod images;
+pub mod profiles;
 pub mod queue;
 pub mod repo;
 pub mod storage;
