@@ -44,12 +44,16 @@ pub mod testing;
 pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, VaultError};
+pub use format::MediaFormat;
 pub use image::{ContentDigest, Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
 pub use memory::{MemoryJobQueue, MemoryRepo};
 pub use page::{Page, PageLimit, PageRequest};
-pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
+pub use plan::{
+    Plan, PlanId, PlanName, PlanSpec, ThumbnailFormat, ThumbnailFormats, ThumbnailHeight,
+    ThumbnailHeights,
+};
 pub use queue::{Job, JobQueue};
 pub use quota::{
     QuotaExceeded, QuotaLimits, QuotaOverride, QuotaOverrides, QuotaResource, QuotaStatus,

@@ -44,9 +44,10 @@ mod test_support;
 
 pub use crate::format::ImageFormat;
 pub use crate::thumbnail::thumbnail_size;
+pub use encode::WEBP_QUALITY;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
-pub use render::{RenderedThumbnail, render_thumbnails};
+pub use render::{RenderOptions, RenderedThumbnail, render_thumbnails, render_thumbnails_with};
 
 /// How many leading bytes [`detect_format`] looks at; fewer are fine for a shorter file.
 pub const DETECT_FORMAT_BYTES: usize = sniff::TEXT_WINDOW;

@@ -1,7 +1,7 @@
 use std::time::Instant;
 
 use super::decode::decode;
-use super::encode::encode;
+use super::encode::{encode, encode_webp};
 use super::info::swaps_dimensions;
 use super::orient::apply_orientation;
 use super::resize::Resizer;
@@ -19,6 +19,23 @@ pub struct RenderedThumbnail {
     pub height: u32,
     /// The encoded image (PNG or JPEG, like the source).
     pub data: Vec<u8>,
+    /// The same pixels as lossy WebP, when [`RenderOptions::webp`] asked for it.
+    pub webp: Option<Vec<u8>>,
+}
+
+/// What [`render_thumbnails_with`] makes besides each thumbnail in the source's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// Also encode each thumbnail as lossy WebP (from the same resized pixels).
+    pub webp: bool,
+}
+
+impl RenderOptions {
+    /// Options with WebP variants on or off.
+    pub const fn with_webp(webp: bool) -> Self {
+        Self { webp }
+    }
 }
 
 /// Renders one thumbnail per entry of `max_heights`, in the same order, from a single decode.
@@ -48,6 +65,21 @@ pub fn render_thumbnails(
     data: &[u8],
     max_heights: &[u32],
     limits: &ImageLimits,
+) -> Result<Vec<RenderedThumbnail>, ImageError> {
+    render_thumbnails_with(data, max_heights, limits, RenderOptions::default())
+}
+
+/// [`render_thumbnails`], with the variants `options` asks for encoded from the same
+/// resized, upright pixels as each thumbnail (one decode, one resize per size).
+///
+/// # Errors
+///
+/// As [`render_thumbnails`]; a variant that fails to encode is [`ImageError::Render`].
+pub fn render_thumbnails_with(
+    data: &[u8],
+    max_heights: &[u32],
+    limits: &ImageLimits,
+    options: RenderOptions,
 ) -> Result<Vec<RenderedThumbnail>, ImageError> {
     if max_heights.contains(&0) {
         return Err(ImageError::ZeroMaxHeight);
@@ -90,12 +122,18 @@ pub fn render_thumbnails(
             .map_err(|e| ImageError::render(format, e))?;
         let upright = apply_orientation(resized, info.orientation);
         let encoded = encode(&upright, format).map_err(|e| ImageError::render(format, e))?;
+        let webp = options
+            .webp
+            .then(|| encode_webp(&upright))
+            .transpose()
+            .map_err(|e| ImageError::render(format, e))?;
         crate::metrics::record_render(max_height, rendering.elapsed());
         thumbnails.push(RenderedThumbnail {
             max_height,
             width: upright.width(),
             height: upright.height(),
             data: encoded,
+            webp,
         });
     }
     Ok(thumbnails)
@@ -719,6 +757,38 @@ mod tests {
                 let decoded = decode_output(ImageFormat::Jpeg, &t.data);
                 assert_eq!((decoded.width, decoded.height), (t.width, t.height));
             }
+        }
+    }
+
+    #[test]
+    fn webp_variants_come_from_the_same_upright_pixels() {
+        // An EXIF-rotated JPEG: the WebP must be upright and the thumbnail's size.
+        let jpeg = with_jpeg_exif(&make_jpeg(120, 80, 3, 90), 6, false);
+        let png = make_png(90, 60, png::ColorType::Rgba, png::BitDepth::Eight, None);
+        for (data, alpha) in [(jpeg, false), (png, true)] {
+            let plain = render_thumbnails(&data, &[40, 500], &limits()).expect("renders");
+            assert!(plain.iter().all(|t| t.webp.is_none()), "none unless asked");
+            let options = RenderOptions::with_webp(true);
+            let rendered =
+                render_thumbnails_with(&data, &[40, 500], &limits(), options).expect("renders");
+            for thumbnail in &rendered {
+                let webp = thumbnail.webp.as_deref().expect("a WebP variant");
+                let image = webp::Decoder::new(webp).decode().expect("decodes");
+                assert_eq!(
+                    (image.width(), image.height(), image.is_alpha()),
+                    (thumbnail.width, thumbnail.height, alpha)
+                );
+            }
+            assert_eq!(
+                rendered
+                    .iter()
+                    .map(|t| (t.width, t.height))
+                    .collect::<Vec<_>>(),
+                plain
+                    .iter()
+                    .map(|t| (t.width, t.height))
+                    .collect::<Vec<_>>()
+            );
         }
     }
 }
