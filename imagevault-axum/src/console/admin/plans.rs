@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
     Page, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaResource, Regenerate,
-    ThumbnailHeights, limit_text, size_text,
+    ThumbnailFormat, ThumbnailFormats, ThumbnailHeights, limit_text, size_text,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -43,6 +43,8 @@ pub(crate) struct PlanForm {
     name: String,
     #[serde(default)]
     thumbnail_heights: String,
+    /// The checkbox for [`ThumbnailFormat::Webp`] in `thumbnail_formats`.
+    webp_thumbnails: Option<String>,
     original_link: Option<String>,
     expiring_links: Option<String>,
     #[serde(default)]
@@ -62,6 +64,7 @@ pub(crate) struct ConfirmForm {
 struct Shown {
     name: String,
     thumbnail_heights: String,
+    webp_thumbnails: bool,
     original_link: bool,
     expiring_links: bool,
     max_images: String,
@@ -74,6 +77,7 @@ impl Shown {
         Self {
             name: plan.name.as_str().to_owned(),
             thumbnail_heights: plan.thumbnail_heights.to_string(),
+            webp_thumbnails: plan.thumbnail_formats.webp(),
             original_link: plan.original_link,
             expiring_links: plan.expiring_links,
             max_images: limit(plan.quota.max_images),
@@ -85,6 +89,7 @@ impl Shown {
         Self {
             name: form.name.clone(),
             thumbnail_heights: form.thumbnail_heights.clone(),
+            webp_thumbnails: checked(form.webp_thumbnails.as_ref()),
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
             max_images: form.max_images.clone(),
@@ -110,6 +115,7 @@ fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
         (Some(name), Some(thumbnail_heights), Some(max_images), Some(max_bytes)) => Ok(PlanSpec {
             name,
             thumbnail_heights,
+            thumbnail_formats: formats(checked(form.webp_thumbnails.as_ref())),
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
             quota: QuotaLimits {
@@ -119,6 +125,16 @@ fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
         }),
         _ => Err(invalid),
     }
+}
+
+/// The formats of a plan with or without WebP thumbnails.
+fn formats(webp: bool) -> ThumbnailFormats {
+    let mut formats = ThumbnailFormats::original_only();
+    if webp {
+        formats = ThumbnailFormats::new([ThumbnailFormat::Original, ThumbnailFormat::Webp])
+            .unwrap_or(formats);
+    }
+    formats
 }
 
 fn plan_path(id: PlanId) -> String {
@@ -137,9 +153,10 @@ async fn get_plan(state: &AppState, admin: &SignedInAdmin, id: PlanId) -> Result
         .map_err(|error| PageError::vault(error, state.config.path_prefix()))
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 7] = [
     "name",
     "thumbnail_heights",
+    "thumbnail_formats",
     "original_link",
     "expiring_links",
     "max_images",
@@ -172,6 +189,17 @@ fn plan_form(
             }))
             p.help #thumbnail_heights-help { "Separated by spaces, for example “200 400”." }
             p {
+                input #id_webp_thumbnails type="checkbox" name="webp_thumbnails" checked[shown.webp_thumbnails]
+                    aria-describedby="webp_thumbnails-help";
+                " "
+                label for="id_webp_thumbnails" { "Also a WebP file of each thumbnail" }
+            }
+            p.help #webp_thumbnails-help {
+                "Each thumbnail is made in the original's format; with this, also as lossy WebP (quality "
+                (imagevault_core::imaging::WEBP_QUALITY) ") for browsers to choose with "
+                code { "<picture>" } "."
+            }
+            p {
                 input #id_original_link type="checkbox" name="original_link" checked[shown.original_link];
                 " "
                 label for="id_original_link" { "Link to the original upload" }
@@ -198,6 +226,16 @@ fn plan_form(
             p { button type="submit" { (submit) } }
         }
     }
+}
+
+/// The formats as the console lists them: `original, webp`.
+fn formats_text(formats: &ThumbnailFormats) -> String {
+    formats
+        .as_slice()
+        .iter()
+        .map(|format| format.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `aria-describedby` of a field with a help text `<field>-help`, and its errors if any.
@@ -228,6 +266,7 @@ fn list_page(
             thead { tr {
                 th scope="col" { "Name" }
                 th scope="col" { "Thumbnail heights" }
+                th scope="col" { "Thumbnail formats" }
                 th scope="col" { "Original link" }
                 th scope="col" { "Expiring links" }
                 th scope="col" { "Most images" }
@@ -240,6 +279,7 @@ fn list_page(
                     tr data-plan-id=(plan.id) {
                         td { a href=(viewer.href(&plan_path(plan.id))) { (plan.name.as_str()) } }
                         td { (plan.thumbnail_heights) }
+                        td.thumbnail-formats { (formats_text(&plan.thumbnail_formats)) }
                         td { (yes_no(plan.original_link)) }
                         td { (yes_no(plan.expiring_links)) }
                         td.max-images { (limit_text(plan.quota.max_images, |n| n.to_string())) }
@@ -339,6 +379,7 @@ fn plan_page(
         (notice(done))
         dl.facts {
             dt { "Thumbnail heights" } dd { (plan.thumbnail_heights) }
+            dt { "Thumbnail formats" } dd.thumbnail-formats { (formats_text(&plan.thumbnail_formats)) }
             dt { "Original link" } dd { (yes_no(plan.original_link)) }
             dt { "Expiring links" } dd { (yes_no(plan.expiring_links)) }
             dt { "Most images per user" } dd.max-images { (limit_text(plan.quota.max_images, |n| n.to_string())) }
