@@ -32,3 +32,4 @@ mod quotas;
 mod schema;
 mod throttling;
 mod uploads;
+mod webp;

@@ -10,13 +10,14 @@ use crate::helpers::{
     text,
 };
 
-const PLAN_KEYS: [&str; 7] = [
+const PLAN_KEYS: [&str; 8] = [
     "expiring_links",
     "id",
     "max_bytes",
     "max_images",
     "name",
     "original_link",
+    "thumbnail_formats",
     "thumbnail_heights",
 ];
 
@@ -66,6 +67,7 @@ async fn admins_list_create_read_update_and_delete_plans() {
             "id": id.to_string(),
             "name": name,
             "thumbnail_heights": heights,
+            "thumbnail_formats": ["original"],
             "original_link": original,
             "expiring_links": expiring,
             "max_images": null,
