@@ -127,11 +127,15 @@ impl Modify for ImageContentTypes {
             if path.starts_with("/media/")
                 && let Some(get) = item.get.as_mut()
             {
+                // Served files may also be thumbnails' WebP variants (MediaFormat::ALL).
+                let served = || {
+                    imagevault_core::MediaFormat::ALL.map(|format| format.content_type().to_owned())
+                };
                 for status in ["200", "206"] {
                     if let Some(RefOr::T(response)) = get.responses.responses.get_mut(status) {
                         response
                             .content
-                            .extend(mime_types().map(|mime| (mime, image_file())));
+                            .extend(served().map(|mime| (mime, image_file())));
                     }
                 }
             }

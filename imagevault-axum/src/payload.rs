@@ -313,6 +313,37 @@ impl Fields {
         Some(numbers)
     }
 
+    /// A list of strings, read as [`Self::integer_list`] reads integers: a JSON array, or
+    /// in a form the field's values.
+    pub(crate) fn string_list(&mut self, field: &str, required: bool) -> Option<Vec<String>> {
+        let value = self.take(field, required)?;
+        let items: Vec<Value> = match value {
+            Value::Array(items) => items,
+            single @ Value::String(_) if self.form => vec![single],
+            other => {
+                self.error(
+                    field,
+                    format!(
+                        "Expected a list of items but got type \"{}\".",
+                        python_type(&other)
+                    ),
+                );
+                return None;
+            }
+        };
+        let mut texts = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Value::String(text) => texts.push(text),
+                _ => {
+                    self.error(field, "Not a valid string.");
+                    return None;
+                }
+            }
+        }
+        Some(texts)
+    }
+
     /// Whether no error was recorded so far.
     pub(crate) fn is_clean(&self) -> bool {
         self.errors.is_empty()

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use imagevault_core::{
     ExpirySeconds, ImageView, LinkView, MetadataKind, MetadataRemoved, PageLimit, Placeholder,
-    Plan, QuotaLimits, QuotaOverride, QuotaStatus, User,
+    Plan, QuotaLimits, QuotaOverride, QuotaStatus, ThumbnailFormat, User,
 };
 use serde::Serialize;
 use utoipa::openapi::RefOr;
@@ -141,6 +141,11 @@ pub(crate) struct ThumbnailBody {
     status: &'static str,
     /// The media URL, once ready.
     url: Option<String>,
+    /// The WebP variant's media URL (`image/webp`), once ready; present only when the
+    /// owner's plan lists `webp` in `thumbnail_formats`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Option<String>)]
+    webp_url: Option<Option<String>>,
 }
 
 impl ImageBody {
@@ -180,6 +185,9 @@ impl ImageBody {
                     url: thumbnail
                         .storage_key
                         .map(|key| state.absolute_from(&["/media/", key.as_str()])),
+                    webp_url: thumbnail
+                        .webp_storage_key
+                        .map(|key| key.map(|key| state.absolute_from(&["/media/", key.as_str()]))),
                 })
                 .collect(),
         }
@@ -227,6 +235,10 @@ pub(crate) struct PlanBody {
     /// Ascending and unique.
     #[schema(example = json!([200, 400]))]
     thumbnail_heights: Vec<u32>,
+    /// The formats each thumbnail is made in: always `original`, and `webp` for an extra
+    /// WebP file of each (`webp_url`).
+    #[schema(value_type = Vec<ThumbnailFormatName>, example = json!(["original", "webp"]))]
+    thumbnail_formats: Vec<&'static str>,
     original_link: bool,
     expiring_links: bool,
     /// The most images each user may keep; null for no limit.
@@ -246,6 +258,12 @@ impl From<Plan> for PlanBody {
             id: plan.id.as_uuid(),
             name: plan.name.as_str().to_owned(),
             thumbnail_heights: plan.thumbnail_heights.pixels().collect(),
+            thumbnail_formats: plan
+                .thumbnail_formats
+                .as_slice()
+                .iter()
+                .map(|format| format.as_str())
+                .collect(),
             original_link: plan.original_link,
             expiring_links: plan.expiring_links,
             max_images: plan.quota.max_images,
@@ -254,6 +272,21 @@ impl From<Plan> for PlanBody {
         }
     }
 }
+
+/// One of [`ThumbnailFormat::ALL`]'s names, as a string enum.
+#[derive(Debug)]
+pub(crate) struct ThumbnailFormatName;
+
+impl PartialSchema for ThumbnailFormatName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(ThumbnailFormat::ALL.map(ThumbnailFormat::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for ThumbnailFormatName {}
 
 /// `max_images`: from 0 to [`QuotaLimits::MAX_IMAGES`].
 #[derive(Debug)]
@@ -517,6 +550,10 @@ pub(crate) struct PlanWrite {
     name: String,
     /// Heights in pixels, no duplicates.
     thumbnail_heights: Vec<u32>,
+    /// Must include `original`, no duplicates; default `["original"]`. Left out on
+    /// update: kept.
+    #[schema(value_type = Option<Vec<ThumbnailFormatName>>, example = json!(["original", "webp"]))]
+    thumbnail_formats: Option<Vec<String>>,
     #[schema(default = false)]
     original_link: Option<bool>,
     #[schema(default = false)]

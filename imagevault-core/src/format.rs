@@ -100,9 +100,80 @@ impl fmt::Display for ImageFormat {
     }
 }
 
+/// The file extension of WebP thumbnail variants, without the dot.
+pub(crate) const WEBP_EXTENSION: &str = "webp";
+
+/// The format of an object served under `/media/`: an original's or thumbnail's
+/// [`ImageFormat`], or WebP for a thumbnail's WebP variant. Read from the key's extension.
+///
+/// ```
+/// use imagevault_core::{ImageFormat, MediaFormat};
+/// assert_eq!(MediaFormat::from_extension("webp"), Some(MediaFormat::Webp));
+/// assert_eq!(MediaFormat::Webp.content_type(), "image/webp");
+/// assert_eq!(MediaFormat::from(ImageFormat::Jpeg).extension(), "jpg");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaFormat {
+    /// An original or thumbnail in an accepted format.
+    Image(ImageFormat),
+    /// A thumbnail's lossy WebP variant.
+    Webp,
+}
+
+impl MediaFormat {
+    /// Every format a media object may have.
+    pub const ALL: [Self; 3] = [
+        Self::Image(ImageFormat::Png),
+        Self::Image(ImageFormat::Jpeg),
+        Self::Webp,
+    ];
+
+    /// The extension objects of this format are stored under, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Image(format) => format.extension(),
+            Self::Webp => WEBP_EXTENSION,
+        }
+    }
+
+    /// The MIME type served as `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Image(format) => format.content_type(),
+            Self::Webp => "image/webp",
+        }
+    }
+
+    /// The format stored under `extension` (exactly [`extension`](Self::extension)'s
+    /// spelling: one URL per object), or `None`.
+    pub fn from_extension(extension: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.extension() == extension)
+    }
+}
+
+impl From<ImageFormat> for MediaFormat {
+    fn from(format: ImageFormat) -> Self {
+        Self::Image(format)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ImageFormat;
+    use super::{ImageFormat, MediaFormat};
+
+    #[test]
+    fn media_formats_are_named_by_their_one_extension() {
+        for format in MediaFormat::ALL {
+            assert_eq!(
+                MediaFormat::from_extension(format.extension()),
+                Some(format)
+            );
+        }
+        assert_eq!(MediaFormat::from_extension("jpeg"), None);
+        assert_eq!(MediaFormat::Webp.content_type(), "image/webp");
+    }
 
     #[test]
     fn names_extensions_and_content_types() {

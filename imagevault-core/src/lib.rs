@@ -15,8 +15,8 @@ mod validation;
 // Domain values, importing leaves and each other downward.
 mod image;
 mod link;
-mod placeholder;
 mod metadata;
+mod placeholder;
 mod plan;
 mod quota;
 mod session;
@@ -46,6 +46,7 @@ pub mod testing;
 pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, VaultError};
+pub use format::MediaFormat;
 pub use image::{ContentDigest, Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
@@ -53,7 +54,10 @@ pub use memory::{MemoryJobQueue, MemoryRepo};
 pub use metadata::{MetadataKind, MetadataRemoved};
 pub use page::{Page, PageLimit, PageRequest};
 pub use placeholder::{Color, Placeholder};
-pub use plan::{Plan, PlanId, PlanName, PlanSpec, ThumbnailHeight, ThumbnailHeights};
+pub use plan::{
+    Plan, PlanId, PlanName, PlanSpec, ThumbnailFormat, ThumbnailFormats, ThumbnailHeight,
+    ThumbnailHeights,
+};
 pub use queue::{Job, JobQueue};
 pub use quota::{
     QuotaExceeded, QuotaLimits, QuotaOverride, QuotaOverrides, QuotaResource, QuotaStatus,

@@ -1,7 +1,7 @@
 //! What a page shows while an image's thumbnails load: a ThumbHash and the average colour.
 //!
 //! The worker computes both from the smallest thumbnail it renders (see
-//! [`imaging::render_with_placeholder`](crate::imaging::render_with_placeholder)) and
+//! [`imaging::render_thumbnails_with`](crate::imaging::render_thumbnails_with)) and
 //! stores them with the image; an image has none until then.
 
 use base64::Engine as _;

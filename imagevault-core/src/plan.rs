@@ -207,6 +207,192 @@ impl<'de> Deserialize<'de> for ThumbnailHeights {
     }
 }
 
+/// A format a plan's thumbnails are made in, besides or as the original's.
+///
+/// Serialized as the lowercase names in [`ThumbnailFormat::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThumbnailFormat {
+    /// The original's own format (PNG or JPEG): the `url` of every thumbnail. Always listed.
+    Original,
+    /// An extra lossy WebP file of each thumbnail (alpha kept), its `webp_url`.
+    Webp,
+}
+
+impl ThumbnailFormat {
+    /// Every format a plan may list, in the order lists and messages name them: the one
+    /// list the API, the console, the CLI and the OpenAPI document read.
+    pub const ALL: [Self; 2] = [Self::Original, Self::Webp];
+
+    /// The name in the API: `"original"` or `"webp"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Original => "original",
+            Self::Webp => "webp",
+        }
+    }
+
+    /// The format named `text` (exactly as [`as_str`](Self::as_str) writes it), or a
+    /// validation error naming the allowed values.
+    ///
+    /// ```
+    /// use imagevault_core::ThumbnailFormat;
+    /// assert_eq!(ThumbnailFormat::parse("webp").unwrap(), ThumbnailFormat::Webp);
+    /// let error = ThumbnailFormat::parse("avif").unwrap_err();
+    /// assert!(error.message.contains("original, webp"), "{}", error.message);
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.as_str() == text)
+            .ok_or_else(|| {
+                ValidationError::new(
+                    ThumbnailFormats::FIELD,
+                    format!(
+                        "“{text}” is not a thumbnail format; allowed values are {}.",
+                        ThumbnailFormats::allowed_values()
+                    ),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for ThumbnailFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The formats a plan's thumbnails are made in: always [`ThumbnailFormat::Original`],
+/// no duplicates, kept in the order of [`ThumbnailFormat::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ThumbnailFormats(Vec<ThumbnailFormat>);
+
+impl ThumbnailFormats {
+    /// The input field these formats are validated as.
+    pub const FIELD: &'static str = "thumbnail_formats";
+
+    /// The original's format only: the default, and what the built-in plans have.
+    pub fn original_only() -> Self {
+        Self(vec![ThumbnailFormat::Original])
+    }
+
+    /// The allowed values, as messages and documentation name them: `original, webp`.
+    pub fn allowed_values() -> String {
+        ThumbnailFormat::ALL.map(ThumbnailFormat::as_str).join(", ")
+    }
+
+    /// Validates `formats`: known values, `original` among them, none twice.
+    ///
+    /// ```
+    /// use imagevault_core::{ThumbnailFormat, ThumbnailFormats};
+    /// let formats = ThumbnailFormats::new([ThumbnailFormat::Webp, ThumbnailFormat::Original]).unwrap();
+    /// assert!(formats.contains(ThumbnailFormat::Webp));
+    /// assert_eq!(formats.to_string(), "original,webp");
+    /// assert!(ThumbnailFormats::new([ThumbnailFormat::Webp]).is_err());
+    /// ```
+    pub fn new(
+        formats: impl IntoIterator<Item = ThumbnailFormat>,
+    ) -> Result<Self, ValidationError> {
+        let mut sorted: Vec<ThumbnailFormat> = formats.into_iter().collect();
+        sorted.sort_unstable();
+        if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(ValidationError::new(
+                Self::FIELD,
+                format!(
+                    "Thumbnail format {} is listed twice; formats must be unique.",
+                    pair[0]
+                ),
+            ));
+        }
+        if !sorted.contains(&ThumbnailFormat::Original) {
+            return Err(ValidationError::new(
+                Self::FIELD,
+                format!(
+                    "Thumbnail formats must include “original”; allowed values are {}.",
+                    Self::allowed_values()
+                ),
+            ));
+        }
+        Ok(Self(sorted))
+    }
+
+    /// Validates formats given by name, as JSON and the CLI give them.
+    ///
+    /// ```
+    /// use imagevault_core::ThumbnailFormats;
+    /// assert!(ThumbnailFormats::from_names(["original", "webp"]).is_ok());
+    /// assert!(ThumbnailFormats::from_names(["original", "gif"]).is_err());
+    /// ```
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, ValidationError> {
+        let formats = names
+            .into_iter()
+            .map(ThumbnailFormat::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(formats)
+    }
+
+    /// Parses names separated by commas or spaces (`"original,webp"`), as a form field or
+    /// a command-line option holds them; the rules are those of [`Self::new`].
+    ///
+    /// ```
+    /// use imagevault_core::{ThumbnailFormat, ThumbnailFormats};
+    /// let formats = ThumbnailFormats::parse("original, webp").unwrap();
+    /// assert!(formats.contains(ThumbnailFormat::Webp));
+    /// assert_eq!(ThumbnailFormats::parse(&formats.to_string()).unwrap(), formats);
+    /// ```
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        Self::from_names(
+            text.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|part| !part.is_empty()),
+        )
+    }
+
+    /// The formats, in the order of [`ThumbnailFormat::ALL`].
+    pub fn as_slice(&self) -> &[ThumbnailFormat] {
+        &self.0
+    }
+
+    /// Whether `format` is listed.
+    pub fn contains(&self, format: ThumbnailFormat) -> bool {
+        self.0.contains(&format)
+    }
+
+    /// Whether a WebP file is made of each thumbnail.
+    pub fn webp(&self) -> bool {
+        self.contains(ThumbnailFormat::Webp)
+    }
+}
+
+impl Default for ThumbnailFormats {
+    fn default() -> Self {
+        Self::original_only()
+    }
+}
+
+/// The names separated by commas: the text [`ThumbnailFormats::parse`] reads back.
+impl std::fmt::Display for ThumbnailFormats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, format) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            format.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for ThumbnailFormats {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Vec::<String>::deserialize(deserializer)?;
+        Self::from_names(raw.iter().map(String::as_str)).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A plan's name: 1 to 100 characters, not blank, unique among plans.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -260,6 +446,8 @@ pub struct PlanSpec {
     pub name: PlanName,
     /// Heights of the thumbnails every image gets.
     pub thumbnail_heights: ThumbnailHeights,
+    /// The formats each thumbnail is made in (see [`ThumbnailFormats`]).
+    pub thumbnail_formats: ThumbnailFormats,
     /// Whether the original upload is linked.
     pub original_link: bool,
     /// Whether the user may create expiring links.
@@ -281,6 +469,8 @@ pub struct Plan {
     pub name: PlanName,
     /// Heights of the thumbnails every image gets, ascending.
     pub thumbnail_heights: ThumbnailHeights,
+    /// The formats each thumbnail is made in: `original`, and `webp` for an extra WebP file.
+    pub thumbnail_formats: ThumbnailFormats,
     /// Whether the original upload is linked.
     pub original_link: bool,
     /// Whether the user may create expiring links.
@@ -301,6 +491,7 @@ impl Plan {
             id: PlanId::new(),
             name: spec.name,
             thumbnail_heights: spec.thumbnail_heights,
+            thumbnail_formats: spec.thumbnail_formats,
             original_link: spec.original_link,
             expiring_links: spec.expiring_links,
             quota: spec.quota,
@@ -315,6 +506,7 @@ impl Plan {
             id: self.id,
             name: spec.name,
             thumbnail_heights: spec.thumbnail_heights,
+            thumbnail_formats: spec.thumbnail_formats,
             original_link: spec.original_link,
             expiring_links: spec.expiring_links,
             quota: spec.quota,
@@ -334,6 +526,7 @@ impl Plan {
             thumbnail_heights: ThumbnailHeights(
                 heights.iter().map(|&h| ThumbnailHeight(h)).collect(),
             ),
+            thumbnail_formats: ThumbnailFormats::original_only(),
             original_link,
             expiring_links,
             quota: QuotaLimits::UNLIMITED,
@@ -458,5 +651,57 @@ mod tests {
         assert!(enterprise.original_link && enterprise.expiring_links);
         assert_eq!(enterprise.id, PlanId::ENTERPRISE);
         assert!(!basic.strip_metadata && !premium.strip_metadata && !enterprise.strip_metadata);
+        for plan in [basic, premium, enterprise] {
+            assert_eq!(plan.thumbnail_formats, ThumbnailFormats::original_only());
+        }
+    }
+
+    #[test]
+    fn thumbnail_formats_need_original_known_names_and_no_duplicates() {
+        let both = ThumbnailFormats::from_names(["webp", "original"]).unwrap();
+        assert_eq!(
+            both.as_slice(),
+            [ThumbnailFormat::Original, ThumbnailFormat::Webp]
+        );
+        assert!(both.webp());
+        assert!(!ThumbnailFormats::default().webp());
+        let unknown = ThumbnailFormats::from_names(["original", "avif"]).unwrap_err();
+        assert_eq!(unknown.field, "thumbnail_formats");
+        assert!(
+            unknown.message.contains("“avif”") && unknown.message.contains("original, webp"),
+            "{}",
+            unknown.message
+        );
+        let without = ThumbnailFormats::from_names(["webp"]).unwrap_err();
+        assert!(
+            without.message.contains("must include “original”"),
+            "{}",
+            without.message
+        );
+        assert!(ThumbnailFormats::from_names([]).is_err());
+        let twice = ThumbnailFormats::from_names(["original", "webp", "webp"]).unwrap_err();
+        assert!(
+            twice.message.contains("webp is listed twice"),
+            "{}",
+            twice.message
+        );
+        // Names are exact: the API's spelling, not a case-folded one.
+        assert!(ThumbnailFormats::from_names(["original", "WebP"]).is_err());
+    }
+
+    #[test]
+    fn thumbnail_formats_round_trip_through_text_and_json() {
+        let formats = ThumbnailFormats::parse("original webp").unwrap();
+        assert_eq!(
+            ThumbnailFormats::parse(&formats.to_string()).unwrap(),
+            formats
+        );
+        assert_eq!(
+            serde_json::to_string(&formats).unwrap(),
+            r#"["original","webp"]"#
+        );
+        let read: ThumbnailFormats = serde_json::from_str(r#"["webp","original"]"#).unwrap();
+        assert_eq!(read, formats);
+        assert!(serde_json::from_str::<ThumbnailFormats>(r#"["webp"]"#).is_err());
     }
 }

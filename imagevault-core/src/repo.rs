@@ -315,7 +315,7 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// The image whose original is stored at `key`, with its owner's plan.
     async fn find_original(&self, key: &StorageKey) -> Result<Option<OriginalTarget>, RepoError>;
     /// Which of `keys` a row refers to: an image's original, or a thumbnail row of any
-    /// status that holds the key. Whoever owns the rows; for the sweeper, which deletes
+    /// status that holds the key (as `storage_key` or `webp_storage_key`). Whoever owns the rows; for the sweeper, which deletes
     /// stored objects no row refers to. Callers pass a bounded batch (hundreds of keys);
     /// backends answer it with a bounded number of indexed queries.
     async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError>;
@@ -352,6 +352,20 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         image: ImageId,
         placeholder: &Placeholder,
     ) -> Result<bool, RepoError>;
+    /// Records the WebP variant of a pending thumbnail at `webp_key`, before
+    /// [`complete_thumbnail`](Self::complete_thumbnail) makes the row ready.
+    ///
+    /// # Contract
+    /// - Only a pending row changes: its `webp_storage_key` becomes `webp_key` (replacing
+    ///   any earlier one; the caller deletes that object once the row is ready). Nothing
+    ///   else changes.
+    /// - Returns `false`, changing nothing, when the row is gone or not pending.
+    async fn attach_thumbnail_webp(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        webp_key: &StorageKey,
+    ) -> Result<bool, RepoError>;
     /// Marks the image's pending thumbnails of `heights` failed, for `reason`.
     ///
     /// # Contract
@@ -369,7 +383,12 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// - for every height of the owner's current plan with no row, inserts a pending row
     ///   (sized from the image) with `updated_at = now`;
     /// - every pending row of a current plan height whose `updated_at` is before
-    ///   `stale_before` (its lease has lapsed) gets `updated_at = now`.
+    ///   `stale_before` (its lease has lapsed) gets `updated_at = now`;
+    /// - when the plan lists `webp` ([`ThumbnailFormats::webp`](crate::ThumbnailFormats::webp)),
+    ///   every ready row of a current plan height without a `webp_storage_key` is set back
+    ///   to pending to be made again with its WebP variant: `status = pending`,
+    ///   `attempts = 0`, no failure, `updated_at = now`, both keys kept (as
+    ///   [`reset_thumbnails`](Self::reset_thumbnails) does).
     ///
     /// Returns the ids of the images touched. Because claimed rows carry a fresh lease,
     /// calling again returns other images, so repeated calls page through all the work.
@@ -418,7 +437,7 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// - Each row set gets `status = pending`, `attempts = 0`, no failure and
     ///   `updated_at = now` (for a pending row, the start of its lease; a caller that wants
     ///   the rows claimed at once passes a time whose lease has lapsed).
-    /// - `storage_key` is kept, so a ready row's object stays referenced until
+    /// - `storage_key` and `webp_storage_key` are kept, so a ready row's objects stay referenced until
     ///   [`complete_thumbnail`](Self::complete_thumbnail) stores its replacement.
     /// - No other row changes.
     async fn reset_thumbnails(

@@ -73,12 +73,26 @@ impl StorageKey {
         Self::random(THUMBNAILS, format)
     }
 
+    /// A new random key for a thumbnail's WebP variant: `thumbnail/<uuid>/<uuid>.webp`.
+    ///
+    /// ```
+    /// use imagevault_core::StorageKey;
+    /// let key = StorageKey::new_webp_thumbnail();
+    /// assert!(key.as_str().starts_with("thumbnail/") && key.as_str().ends_with(".webp"));
+    /// ```
+    pub fn new_webp_thumbnail() -> Self {
+        Self::random_with(THUMBNAILS, crate::format::WEBP_EXTENSION)
+    }
+
     fn random(prefix: &str, format: ImageFormat) -> Self {
+        Self::random_with(prefix, format.extension())
+    }
+
+    fn random_with(prefix: &str, extension: &str) -> Self {
         Self(format!(
-            "{prefix}/{}/{}.{}",
+            "{prefix}/{}/{}.{extension}",
             uuid::Uuid::new_v4().hyphenated(),
             uuid::Uuid::new_v4().hyphenated(),
-            format.extension()
         ))
     }
 

@@ -58,6 +58,13 @@ pub struct Thumbnail {
     pub status: ThumbnailStatus,
     /// Where the bytes are; set once ready.
     pub storage_key: Option<StorageKey>,
+    /// Where the WebP variant's bytes are (`thumbnail/<uuid>/<uuid>.webp`), for a row made
+    /// while the owner's plan listed `webp` (see
+    /// [`ThumbnailFormats`](crate::ThumbnailFormats)). Set by the worker before the row
+    /// turns ready, so a ready row of such a plan has both files; `None` otherwise. Kept
+    /// when the plan drops `webp` (the file goes with the image), and reused if it lists
+    /// `webp` again.
+    pub webp_storage_key: Option<StorageKey>,
     /// How many times the worker has started making it.
     pub attempts: u32,
     /// Last change; for a pending row, the start of its current lease.
@@ -100,6 +107,7 @@ impl Thumbnail {
             height,
             status: ThumbnailStatus::Pending,
             storage_key: None,
+            webp_storage_key: None,
             attempts: 0,
             updated_at: now,
             failure: None,

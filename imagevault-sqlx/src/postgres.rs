@@ -225,6 +225,7 @@ struct ThumbnailColumns {
     attempts: Vec<i64>,
     updated_at: Vec<DateTime<Utc>>,
     failure: Vec<Option<String>>,
+    webp_storage_key: Vec<Option<String>>,
 }
 
 impl ThumbnailColumns {
@@ -245,10 +246,18 @@ impl ThumbnailColumns {
             attempts: rows.iter().map(|row| i64::from(row.attempts)).collect(),
             updated_at: rows.iter().map(|row| row.updated_at).collect(),
             failure: rows.iter().map(|row| row.failure.clone()).collect(),
+            webp_storage_key: rows
+                .iter()
+                .map(|row| {
+                    row.webp_storage_key
+                        .as_ref()
+                        .map(|key| key.as_str().to_owned())
+                })
+                .collect(),
         }
     }
 
-    /// Binds the columns as `$1` to `$9`.
+    /// Binds the columns as `$1` to `$10`.
     fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -263,13 +272,15 @@ impl ThumbnailColumns {
             .bind(self.attempts)
             .bind(self.updated_at)
             .bind(self.failure)
+            .bind(self.webp_storage_key)
     }
 }
 
 const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::bigint[], $3::bigint[], \
-     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[]) \
+     $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[], \
+     $10::text[]) \
      AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at, \
-     failure)";
+     failure, webp_storage_key)";
 
 /// The rows of one [`image_thumbnail_columns`](crate::rows::image_thumbnail_columns) query, their column types checked once.
 ///
@@ -303,6 +314,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<&[u8]>(first, 18)?;
             expect_type::<&str>(first, 19)?;
             expect_type::<&str>(first, 20)?;
+            expect_type::<&str>(first, 21)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -361,6 +373,10 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
             height: unsigned32(self.get(11)?, "thumbnail height")?,
             status: thumbnail_status(self.get(12)?)?,
             storage_key: storage_key.map(rows::storage_key).transpose()?,
+            webp_storage_key: self
+                .get::<Option<&str>>(21)?
+                .map(rows::storage_key)
+                .transpose()?,
             attempts: unsigned32(self.get(14)?, "attempts")?,
             updated_at: self.get(15)?,
             failure: self.get::<Option<&str>>(16)?.map(str::to_owned),
@@ -435,7 +451,8 @@ impl Dialect for PostgresRepo {
     ) -> Result<(), sqlx::Error> {
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, \
-             storage_key, attempts, updated_at, failure) SELECT r.* FROM {UNNEST_THUMBNAILS}"
+             storage_key, attempts, updated_at, failure, webp_storage_key) \
+             SELECT r.* FROM {UNNEST_THUMBNAILS}"
         );
         ThumbnailColumns::of(rows)
             .bind(sqlx::query(&sql))
@@ -501,7 +518,10 @@ impl Dialect for PostgresRepo {
             "SELECT storage_key FROM images WHERE storage_key = ANY($1::text[]) \
              UNION \
              SELECT storage_key FROM thumbnails \
-             WHERE storage_key IS NOT NULL AND storage_key = ANY($1::text[])",
+             WHERE storage_key IS NOT NULL AND storage_key = ANY($1::text[]) \
+             UNION \
+             SELECT webp_storage_key FROM thumbnails \
+             WHERE webp_storage_key IS NOT NULL AND webp_storage_key = ANY($1::text[])",
         )
         .bind(asked)
         .fetch_all(&self.pool)
@@ -515,7 +535,7 @@ impl Dialect for PostgresRepo {
         // failing on the foreign key.
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure) \
+             attempts, updated_at, failure, webp_storage_key) \
              SELECT r.* FROM {UNNEST_THUMBNAILS} JOIN images i ON i.id = r.image_id \
              FOR KEY SHARE OF i \
              ON CONFLICT (image_id, max_height) DO NOTHING"
@@ -536,9 +556,11 @@ impl Dialect for PostgresRepo {
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError> {
         let (scope_condition, scope_id) = rows::work_scope_condition(scope);
-        // Candidates are images with a plan height that has no row, or a lapsed pending
-        // row, oldest first. Concurrent claimers skip each other's locked images, and the
-        // answer lists only images this call actually changed.
+        let webp = rows::plan_lists_webp();
+        // Candidates are images with a plan height that has no row, a lapsed pending
+        // row, or (for a WebP plan) a ready row without its WebP variant, oldest first.
+        // Concurrent claimers skip each other's locked images, and the answer lists only
+        // images this call actually changed.
         let sql = format!(
             "SELECT i.id, i.width, i.height, p.thumbnail_heights \
              FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
@@ -547,7 +569,10 @@ impl Dialect for PostgresRepo {
                  (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id AND t.max_height = h.height)) \
                OR EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
                  AND t.status = 'pending' AND t.updated_at < $1 \
-                 AND t.max_height = ANY (p.thumbnail_heights))) \
+                 AND t.max_height = ANY (p.thumbnail_heights)) \
+               OR ({webp} AND EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
+                 AND t.status = 'ready' AND t.webp_storage_key IS NULL \
+                 AND t.max_height = ANY (p.thumbnail_heights)))) \
              ORDER BY i.created_at, i.id \
              LIMIT $2 \
              FOR NO KEY UPDATE OF i SKIP LOCKED"
@@ -582,9 +607,26 @@ impl Dialect for PostgresRepo {
         .fetch_all(&mut *tx)
         .await
         .map_err(fail)?;
+        // Ready rows of a plan that gained WebP are made again, with their variant.
+        let sql = format!(
+            "UPDATE thumbnails t SET status = 'pending', attempts = 0, failure = NULL, \
+             updated_at = $1 \
+             FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
+             WHERE t.image_id = i.id AND i.id = ANY($2) AND t.status = 'ready' \
+               AND t.webp_storage_key IS NULL AND t.max_height = ANY (p.thumbnail_heights) \
+               AND {webp} \
+             RETURNING t.image_id"
+        );
+        let reopened: Vec<Uuid> = sqlx::query_scalar(&sql)
+            .bind(now)
+            .bind(&order)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
         let sql = format!(
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure) SELECT r.* FROM {UNNEST_THUMBNAILS} \
+             attempts, updated_at, failure, webp_storage_key) \
+             SELECT r.* FROM {UNNEST_THUMBNAILS} \
              ON CONFLICT (image_id, max_height) DO NOTHING RETURNING image_id"
         );
         let inserted: Vec<Uuid> = ThumbnailColumns::of(&missing)
@@ -597,7 +639,11 @@ impl Dialect for PostgresRepo {
             .collect::<Result<_, _>>()
             .map_err(fail)?;
         tx.commit().await.map_err(fail)?;
-        let touched: HashSet<Uuid> = renewed.into_iter().chain(inserted).collect();
+        let touched: HashSet<Uuid> = renewed
+            .into_iter()
+            .chain(reopened)
+            .chain(inserted)
+            .collect();
         Ok(order
             .into_iter()
             .filter(|id| touched.contains(id))

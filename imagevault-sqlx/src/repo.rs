@@ -163,7 +163,8 @@ where
         let (max_images, max_bytes) = Self::stored(rows::quota::limit_columns(&plan.quota))?;
         let insert = sqlx::query(
             "INSERT INTO plans (id, name, thumbnail_heights, original_link, expiring_links, created_at, \
-             max_images, max_bytes, strip_metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             max_images, max_bytes, strip_metadata, thumbnail_formats) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(plan.id.as_uuid())
         .bind(plan.name.as_str())
@@ -173,7 +174,8 @@ where
         .bind(D::Stamp::from_utc(plan.created_at))
         .bind(max_images)
         .bind(max_bytes)
-        .bind(plan.strip_metadata);
+        .bind(plan.strip_metadata)
+        .bind(plan.thumbnail_formats.to_string());
         Self::change(repo, insert, Violations::PLAN_NAME).await?;
         Ok(())
     }
@@ -218,7 +220,8 @@ where
         let (max_images, max_bytes) = Self::stored(rows::quota::limit_columns(&plan.quota))?;
         let update = sqlx::query(
             "UPDATE plans SET name = $2, thumbnail_heights = $3, original_link = $4, \
-             expiring_links = $5, max_images = $6, max_bytes = $7, strip_metadata = $8 \
+             expiring_links = $5, max_images = $6, max_bytes = $7, strip_metadata = $8, \
+             thumbnail_formats = $9 \
              WHERE id = $1",
         )
         .bind(plan.id.as_uuid())
@@ -228,7 +231,8 @@ where
         .bind(plan.expiring_links)
         .bind(max_images)
         .bind(max_bytes)
-        .bind(plan.strip_metadata);
+        .bind(plan.strip_metadata)
+        .bind(plan.thumbnail_formats.to_string());
         Ok(Self::change(repo, update, Violations::PLAN_NAME).await? > 0)
     }
 
@@ -646,6 +650,22 @@ where
         Ok(Self::change(repo, update, Violations::NONE).await? > 0)
     }
 
+    pub(crate) async fn attach_thumbnail_webp(
+        repo: &D,
+        image: ImageId,
+        height: ThumbnailHeight,
+        webp_key: &StorageKey,
+    ) -> Result<bool, RepoError> {
+        let update = sqlx::query(
+            "UPDATE thumbnails SET webp_storage_key = $3 \
+             WHERE image_id = $1 AND max_height = $2 AND status = 'pending'",
+        )
+        .bind(image.as_uuid())
+        .bind(i64::from(height.get()))
+        .bind(webp_key.as_str());
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
+    }
+
     pub(crate) async fn fail_thumbnails(
         repo: &D,
         image: ImageId,
@@ -1028,6 +1048,9 @@ macro_rules! impl_repo {
                     image: ImageId, height: ThumbnailHeight, key: &StorageKey, now: DateTime<Utc>
                 ) -> bool;
                 set_placeholder(image: ImageId, placeholder: &Placeholder) -> bool;
+                attach_thumbnail_webp(
+                    image: ImageId, height: ThumbnailHeight, webp_key: &StorageKey
+                ) -> bool;
                 fail_thumbnails(
                     image: ImageId, heights: &[ThumbnailHeight], reason: &str, now: DateTime<Utc>
                 ) -> ();

@@ -18,8 +18,8 @@ use imagevault_core::repo::WorkScope;
 use imagevault_core::{
     Color, ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord,
     LinkId, LinkKey, MetadataRemoved, Placeholder, Plan, PlanId, PlanName, QuotaLimits,
-    QuotaOverrides, StorageKey,
-    Thumbnail, ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
+    QuotaOverrides, StorageKey, Thumbnail, ThumbnailFormat, ThumbnailFormats, ThumbnailHeight,
+    ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
     PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,
@@ -185,7 +185,7 @@ pub(crate) fn convert<T>(
 macro_rules! plan_columns {
     () => {
         "p.id, p.name, p.thumbnail_heights, p.original_link, p.expiring_links, p.created_at, \
-         p.max_images, p.max_bytes, p.strip_metadata"
+         p.max_images, p.max_bytes, p.strip_metadata, p.thumbnail_formats"
     };
 }
 pub(crate) use plan_columns;
@@ -202,6 +202,7 @@ pub(crate) struct PlanRow<T, H> {
     max_images: Option<i64>,
     max_bytes: Option<i64>,
     strip_metadata: bool,
+    thumbnail_formats: String,
 }
 
 impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
@@ -210,6 +211,8 @@ impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
             id: PlanId::from_uuid(self.id),
             name: PlanName::parse(&self.name).map_err(|error| InvalidRow(error.message))?,
             thumbnail_heights: self.thumbnail_heights.into_heights()?,
+            thumbnail_formats: ThumbnailFormats::parse(&self.thumbnail_formats)
+                .map_err(|error| InvalidRow(error.message))?,
             original_link: self.original_link,
             expiring_links: self.expiring_links,
             quota: QuotaLimits {
@@ -222,6 +225,15 @@ impl<T: Stamp, H: StoredHeights> PlanRow<T, H> {
     }
 }
 
+/// An SQL condition on the plan aliased `p`: whether its `thumbnail_formats` (names
+/// separated by commas, see migration 0011/0009) list WebP. The name is the core's.
+pub(crate) fn plan_lists_webp() -> String {
+    format!(
+        "(',' || p.thumbnail_formats || ',') LIKE '%,{},%'",
+        ThumbnailFormat::Webp.as_str()
+    )
+}
+
 /// The columns of [`OwnerPlanRow`]: the plan of the user aliased `u`, joined as `p`
 /// (`LEFT JOIN plans p ON p.id = u.plan_id`).
 macro_rules! owner_plan_columns {
@@ -230,7 +242,7 @@ macro_rules! owner_plan_columns {
      p.thumbnail_heights AS plan_thumbnail_heights, p.original_link AS plan_original_link, \
      p.expiring_links AS plan_expiring_links, p.created_at AS plan_created_at, \
      p.max_images AS plan_max_images, p.max_bytes AS plan_max_bytes, \
-     p.strip_metadata AS plan_strip_metadata"
+     p.strip_metadata AS plan_strip_metadata, p.thumbnail_formats AS plan_thumbnail_formats"
     };
 }
 pub(crate) use owner_plan_columns;
@@ -247,6 +259,7 @@ pub(crate) struct OwnerPlanRow<T, H> {
     plan_max_images: Option<i64>,
     plan_max_bytes: Option<i64>,
     plan_strip_metadata: Option<bool>,
+    plan_thumbnail_formats: Option<String>,
 }
 
 impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
@@ -259,6 +272,7 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
             self.plan_expiring_links,
             self.plan_created_at,
             self.plan_strip_metadata,
+            self.plan_thumbnail_formats,
         ) {
             (None, ..) => Ok(None),
             (
@@ -269,6 +283,7 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
                 Some(expiring_links),
                 Some(created_at),
                 Some(strip_metadata),
+                Some(thumbnail_formats),
             ) => PlanRow {
                 id,
                 name,
@@ -279,6 +294,7 @@ impl<T: Stamp, H: StoredHeights> OwnerPlanRow<T, H> {
                 max_images: self.plan_max_images,
                 max_bytes: self.plan_max_bytes,
                 strip_metadata,
+                thumbnail_formats,
             }
             .into_plan()
             .map(Some),
@@ -533,7 +549,7 @@ impl<T: Stamp> ImageRow<T> {
 macro_rules! thumbnail_columns {
     () => {
         "t.image_id, t.max_height, t.width, t.height, \
-     t.status, t.storage_key, t.attempts, t.updated_at, t.failure"
+     t.status, t.storage_key, t.attempts, t.updated_at, t.failure, t.webp_storage_key"
     };
 }
 #[cfg(feature = "postgres")]
@@ -552,6 +568,7 @@ pub(crate) struct ThumbnailRow<T> {
     attempts: i64,
     updated_at: T,
     failure: Option<String>,
+    webp_storage_key: Option<String>,
 }
 
 #[cfg(feature = "postgres")]
@@ -564,6 +581,11 @@ impl<T: Stamp> ThumbnailRow<T> {
             height: unsigned32(self.height, "thumbnail height")?,
             status: thumbnail_status(&self.status)?,
             storage_key: self.storage_key.as_deref().map(storage_key).transpose()?,
+            webp_storage_key: self
+                .webp_storage_key
+                .as_deref()
+                .map(storage_key)
+                .transpose()?,
             attempts: unsigned32(self.attempts, "attempts")?,
             updated_at: self.updated_at.into_utc()?,
             failure: self.failure,
@@ -580,7 +602,8 @@ macro_rules! image_thumbnail_columns {
      t.width AS thumbnail_width, t.height AS thumbnail_height, t.status AS thumbnail_status, \
      t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
      t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure, i.digest, \
-     i.placeholder, i.average_color, i.metadata_removed"
+     i.placeholder, i.average_color, i.metadata_removed, \
+     t.webp_storage_key AS thumbnail_webp_storage_key"
     };
 }
 pub(crate) use image_thumbnail_columns;
@@ -600,6 +623,7 @@ pub(crate) struct ImageThumbnailRow<T> {
     thumbnail_attempts: Option<i64>,
     thumbnail_updated_at: Option<T>,
     thumbnail_failure: Option<String>,
+    thumbnail_webp_storage_key: Option<String>,
 }
 
 /// One row of an image left-joined with one of its thumbnails, as either backend returns
@@ -648,6 +672,11 @@ impl<T: Stamp> JoinedImageRow for ImageThumbnailRow<T> {
                 status: thumbnail_status(status)?,
                 storage_key: self
                     .thumbnail_storage_key
+                    .as_deref()
+                    .map(storage_key)
+                    .transpose()?,
+                webp_storage_key: self
+                    .thumbnail_webp_storage_key
                     .as_deref()
                     .map(storage_key)
                     .transpose()?,

@@ -297,11 +297,13 @@ async fn insert_thumbnail(
     let sql = match mode {
         Insert::Strict => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+             attempts, updated_at, failure, webp_storage_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         }
         Insert::IfMissing => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+             attempts, updated_at, failure, webp_storage_key) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
              WHERE EXISTS (SELECT 1 FROM images WHERE id = $1) \
              ON CONFLICT (image_id, max_height) DO NOTHING"
         }
@@ -316,6 +318,7 @@ async fn insert_thumbnail(
         .bind(i64::from(row.attempts))
         .bind(micros(row.updated_at))
         .bind(row.failure.as_deref())
+        .bind(row.webp_storage_key.as_ref().map(StorageKey::as_str))
         .execute(&mut *connection)
         .await?;
     Ok(done.rows_affected() > 0)
@@ -402,7 +405,11 @@ impl Dialect for SqliteRepo {
              WHERE storage_key IN (SELECT value FROM json_each($1)) \
              UNION \
              SELECT storage_key FROM thumbnails \
-             WHERE storage_key IS NOT NULL AND storage_key IN (SELECT value FROM json_each($1))",
+             WHERE storage_key IS NOT NULL AND storage_key IN (SELECT value FROM json_each($1)) \
+             UNION \
+             SELECT webp_storage_key FROM thumbnails \
+             WHERE webp_storage_key IS NOT NULL \
+               AND webp_storage_key IN (SELECT value FROM json_each($1))",
         )
         .bind(keys_json(keys))
         .fetch_all(&self.reader)
@@ -429,8 +436,10 @@ impl Dialect for SqliteRepo {
         limit: usize,
     ) -> Result<Vec<ImageId>, RepoError> {
         let (scope_condition, scope_id) = rows::work_scope_condition(scope);
-        // Candidates are images with a plan height that has no row, or a lapsed pending
-        // row, oldest first. The write lock makes the claim atomic.
+        let webp = rows::plan_lists_webp();
+        // Candidates are images with a plan height that has no row, a lapsed pending row,
+        // or (for a WebP plan) a ready row without its WebP variant, oldest first. The
+        // write lock makes the claim atomic.
         let sql = format!(
             "SELECT i.id, i.width, i.height, p.thumbnail_heights \
              FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
@@ -439,7 +448,10 @@ impl Dialect for SqliteRepo {
                  (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id AND t.max_height = h.value)) \
                OR EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
                  AND t.status = 'pending' AND t.updated_at < $1 \
-                 AND t.max_height IN (SELECT value FROM json_each(p.thumbnail_heights)))) \
+                 AND t.max_height IN (SELECT value FROM json_each(p.thumbnail_heights))) \
+               OR ({webp} AND EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
+                 AND t.status = 'ready' AND t.webp_storage_key IS NULL \
+                 AND t.max_height IN (SELECT value FROM json_each(p.thumbnail_heights))))) \
              ORDER BY i.created_at, i.id \
              LIMIT $2"
         );
@@ -469,7 +481,24 @@ impl Dialect for SqliteRepo {
             .await
             .map_err(fail)?
             .rows_affected();
-            let mut touched = renewed > 0;
+            // Ready rows of a plan that gained WebP are made again, with their variant.
+            let reopen = format!(
+                "UPDATE thumbnails SET status = 'pending', attempts = 0, failure = NULL, \
+                 updated_at = $1 \
+                 WHERE image_id = $2 AND status = 'ready' AND webp_storage_key IS NULL \
+                   AND max_height IN (SELECT value FROM json_each($3)) \
+                   AND EXISTS (SELECT 1 FROM images i JOIN users u ON u.id = i.owner \
+                     JOIN plans p ON p.id = u.plan_id WHERE i.id = $2 AND {webp})"
+            );
+            let reopened = sqlx::query(&reopen)
+                .bind(micros(now))
+                .bind(image.as_uuid())
+                .bind(candidate.thumbnail_heights.clone())
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?
+                .rows_affected();
+            let mut touched = renewed > 0 || reopened > 0;
             for row in checked(candidate.pending_rows(now))? {
                 touched |= insert_thumbnail(&mut tx, &row, Insert::IfMissing)
                     .await

@@ -509,6 +509,7 @@ async fn constraints_become_errors(repo: Arc<dyn Repo>) {
         name: PlanName::parse(&format!("plan-{}", uuid::Uuid::new_v4().simple()))
             .expect("a valid name"),
         thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
+        thumbnail_formats: Default::default(),
         original_link: true,
         expiring_links: true,
         quota: Default::default(),
@@ -979,6 +980,7 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
                 id: PlanId::new(),
                 name: PlanName::parse(name).expect("a valid name"),
                 thumbnail_heights: ThumbnailHeights::new([300]).expect("valid heights"),
+                thumbnail_formats: Default::default(),
                 original_link: true,
                 expiring_links: true,
                 quota: Default::default(),

@@ -44,6 +44,7 @@ async fn me_describes_the_caller_and_its_current_plan() {
             "id": PlanId::ENTERPRISE.to_string(),
             "name": "Enterprise",
             "thumbnail_heights": [200, 400],
+            "thumbnail_formats": ["original"],
             "original_link": true,
             "expiring_links": true,
             "max_images": null,

@@ -721,6 +721,67 @@ async fn an_administrator_creates_and_changes_plans() {
 }
 
 #[tokio::test]
+async fn the_plan_form_turns_webp_thumbnails_on_and_off() {
+    let app = spawn_app().await;
+    let admin = Console::user(&app, &app.admin).await;
+    let form = admin.get("/admin/plans/new/").await;
+    assert!(
+        form.body.contains(r#"name="webp_thumbnails""#),
+        "{}",
+        form.body
+    );
+    let created = admin
+        .post(
+            "/admin/plans/new/",
+            &[
+                ("name", "Modern"),
+                ("thumbnail_heights", "200"),
+                ("webp_thumbnails", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let modern = plans(&app)
+        .await
+        .into_iter()
+        .find(|plan| plan["name"] == "Modern")
+        .expect("the plan was created");
+    assert_eq!(
+        modern["thumbnail_formats"],
+        serde_json::json!(["original", "webp"])
+    );
+    let list = admin.get("/admin/plans/").await;
+    assert!(
+        list.body
+            .contains(r#"<td class="thumbnail-formats">original, webp</td>"#),
+        "{}",
+        list.body
+    );
+    let path = format!("/admin/plans/{}/", modern["id"].as_str().unwrap());
+    let page = admin.get(&path).await;
+    assert!(
+        page.body
+            .contains(r#"id="id_webp_thumbnails" type="checkbox" name="webp_thumbnails" checked"#),
+        "the box is checked for a WebP plan: {}",
+        page.body
+    );
+    let saved = admin
+        .post(&path, &[("name", "Modern"), ("thumbnail_heights", "200")])
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let modern = plans(&app)
+        .await
+        .into_iter()
+        .find(|plan| plan["name"] == "Modern")
+        .unwrap();
+    assert_eq!(
+        modern["thumbnail_formats"],
+        serde_json::json!(["original"]),
+        "an unchecked box drops WebP"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_plan_shows_the_reason_next_to_the_field_and_creates_nothing() {
     let app = spawn_app().await;
     let admin = Console::user(&app, &app.admin).await;

@@ -34,3 +34,4 @@ mod schema;
 mod strip_metadata;
 mod throttling;
 mod uploads;
+mod webp;

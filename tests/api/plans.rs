@@ -10,7 +10,7 @@ use crate::helpers::{
     text,
 };
 
-const PLAN_KEYS: [&str; 8] = [
+const PLAN_KEYS: [&str; 9] = [
     "expiring_links",
     "id",
     "max_bytes",
@@ -18,6 +18,7 @@ const PLAN_KEYS: [&str; 8] = [
     "name",
     "original_link",
     "strip_metadata",
+    "thumbnail_formats",
     "thumbnail_heights",
 ];
 
@@ -67,6 +68,7 @@ async fn admins_list_create_read_update_and_delete_plans() {
             "id": id.to_string(),
             "name": name,
             "thumbnail_heights": heights,
+            "thumbnail_formats": ["original"],
             "original_link": original,
             "expiring_links": expiring,
             "max_images": null,

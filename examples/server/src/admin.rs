@@ -137,6 +137,7 @@ pub(crate) async fn run(
         AdminCommand::CreatePlan {
             name,
             heights,
+            thumbnail_formats,
             original_link,
             expiring_links,
             max_images,
@@ -146,6 +147,7 @@ pub(crate) async fn run(
             let spec = PlanSpec {
                 name: PlanName::parse(&name)?,
                 thumbnail_heights: ThumbnailHeights::new(heights)?,
+                thumbnail_formats,
                 original_link,
                 expiring_links,
                 quota: QuotaLimits {
@@ -347,6 +349,7 @@ fn plans_table(plans: &[Plan]) -> String {
                     .map(|pixels| pixels.to_string())
                     .collect::<Vec<_>>()
                     .join(","),
+                plan.thumbnail_formats.to_string(),
                 yes_no(plan.original_link).to_owned(),
                 yes_no(plan.expiring_links).to_owned(),
                 limit_text(plan.quota.max_images, |limit| limit.to_string()),
@@ -360,6 +363,7 @@ fn plans_table(plans: &[Plan]) -> String {
         &[
             "NAME",
             "HEIGHTS",
+            "FORMATS",
             "ORIGINAL LINK",
             "EXPIRING LINKS",
             "MAX IMAGES",
@@ -437,6 +441,7 @@ mod tests {
                 PlanSpec {
                     name: PlanName::parse(&format!("plan {number}")).unwrap(),
                     thumbnail_heights: ThumbnailHeights::new([200]).unwrap(),
+                    thumbnail_formats: Default::default(),
                     original_link: false,
                     expiring_links: false,
                     quota: QuotaLimits::UNLIMITED,
@@ -486,6 +491,7 @@ mod tests {
             PlanSpec {
                 name: PlanName::parse("Gold").unwrap(),
                 thumbnail_heights: ThumbnailHeights::new([100, 300]).unwrap(),
+                thumbnail_formats: Default::default(),
                 original_link: true,
                 expiring_links: false,
                 quota: QuotaLimits::UNLIMITED,

@@ -12,7 +12,7 @@ use imagevault::core::{
     DEFAULT_DECODE_MEMORY_BYTES, DEFAULT_MAX_UPLOADS_PER_USER, DEFAULT_SESSION_IDLE_TIMEOUT,
     DEFAULT_SESSION_LIFETIME, ThumbnailHeight,
 };
-use imagevault::core::{QuotaLimits, QuotaOverride, QuotaResource};
+use imagevault::core::{QuotaLimits, QuotaOverride, QuotaResource, ThumbnailFormats};
 use imagevault::server::ServeOptions;
 use imagevault::{ImageLimits, Password, SweepOptions, ThrottleConfig, VaultConfig, WorkerOptions};
 
@@ -615,6 +615,12 @@ pub(crate) enum AdminCommand {
             )
         )]
         heights: Vec<u32>,
+        #[arg(long, value_parser = thumbnail_formats, default_value = "original", help = format!(
+            "The formats each thumbnail is made in, comma separated: {} (must include \
+             original; webp adds a WebP file of each thumbnail)",
+            ThumbnailFormats::allowed_values()
+        ))]
+        thumbnail_formats: ThumbnailFormats,
         /// Link the original upload in responses
         #[arg(long)]
         original_link: bool,
@@ -713,6 +719,11 @@ pub(crate) struct ImportArgs {
         value_parser = clap::value_parser!(u16).range(1..=64)
     )]
     pub(crate) concurrency: u16,
+}
+
+/// `--thumbnail-formats` of a plan, with the core's rules and words.
+fn thumbnail_formats(text: &str) -> Result<ThumbnailFormats, String> {
+    ThumbnailFormats::parse(text).map_err(|error| error.message)
 }
 
 /// `--max-images` of a plan, with the core's bounds and words.

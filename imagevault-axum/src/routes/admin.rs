@@ -8,8 +8,8 @@ use axum::{Json, Router};
 use imagevault_core::page::ListKind;
 use imagevault_core::{
     Account, NewUser, Password, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaOverride,
-    QuotaResource, ThumbnailHeight, ThumbnailHeights, User, UserChanges, UserId, Username,
-    VaultError,
+    QuotaResource, ThumbnailFormats, ThumbnailHeight, ThumbnailHeights, User, UserChanges, UserId,
+    Username, VaultError,
 };
 use serde_json::Value;
 
@@ -84,6 +84,13 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
                 .map_err(|error| fields.error(error.field, error.message))
                 .ok()
         });
+    let formats = fields
+        .string_list(ThumbnailFormats::FIELD, false)
+        .and_then(|names| {
+            ThumbnailFormats::from_names(names.iter().map(String::as_str))
+                .map_err(|error| fields.error(error.field, error.message))
+                .ok()
+        });
     let original_link = fields.boolean("original_link", false);
     let expiring_links = fields.boolean("expiring_links", false);
     let strip_metadata = fields.boolean("strip_metadata", false);
@@ -98,6 +105,10 @@ fn plan_spec(fields: &mut Fields, current: Option<&Plan>) -> Option<PlanSpec> {
         name: name.or_else(|| current.map(|plan| plan.name.clone()))?,
         thumbnail_heights: heights
             .or_else(|| current.map(|plan| plan.thumbnail_heights.clone()))?,
+        // Left out: kept on update, the original's format only on create.
+        thumbnail_formats: formats
+            .or_else(|| current.map(|plan| plan.thumbnail_formats.clone()))
+            .unwrap_or_default(),
         original_link: original_link
             .or_else(|| current.map(|plan| plan.original_link))
             .unwrap_or(false),

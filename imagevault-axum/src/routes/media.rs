@@ -169,7 +169,7 @@ fn vanished() -> ApiError {
     params(
         ("kind" = String, Path, description = "`imageupload`, `thumbnail` or `exp`"),
         ("dir" = uuid::Uuid, Path, description = "A random UUID"),
-        ("file" = String, Path, description = "A random UUID with `.jpg` or `.png`"),
+        ("file" = String, Path, description = "A random UUID with `.jpg` or `.png`, or `.webp` for a thumbnail's WebP variant"),
         ("Range" = Option<String>, Header, description = "`bytes=start-end`, `bytes=start-` or `bytes=-suffix`"),
         ("If-None-Match" = Option<String>, Header, description = "An ETag from an earlier answer"),
     ),

@@ -9,7 +9,7 @@
 //!   thumbnails are small enough), resizes to every requested height, converts to sRGB from
 //!   the image's colour profile, applies the EXIF orientation and re-encodes in the input's
 //!   format without any metadata.
-//!   [`render_with_placeholder`] also gives the image's [`Placeholder`](crate::Placeholder)
+//!   [`render_thumbnails_with`] also gives the image's [`Placeholder`](crate::Placeholder)
 //!   from the smallest thumbnail.
 //!
 //! Both are CPU-bound and synchronous; async callers should run them on a blocking pool.
@@ -53,9 +53,12 @@ mod test_support;
 pub use crate::format::ImageFormat;
 pub use crate::thumbnail::thumbnail_size;
 pub use colour::MAX_ICC_PROFILE_BYTES;
+pub use encode::WEBP_QUALITY;
 pub use error::ImageError;
 pub use info::{ImageInfo, ImageLimits, inspect};
-pub use render::{Rendered, RenderedThumbnail, render_thumbnails, render_with_placeholder};
+pub use render::{
+    RenderOptions, Rendered, RenderedThumbnail, render_thumbnails, render_thumbnails_with,
+};
 pub use strip::{Stripped, strip_metadata};
 
 /// How many leading bytes [`detect_format`] looks at; fewer are fine for a shorter file.

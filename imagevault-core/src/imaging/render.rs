@@ -2,7 +2,7 @@ use std::time::Instant;
 
 use super::colour::SourceProfile;
 use super::decode::decode;
-use super::encode::encode;
+use super::encode::{encode, encode_webp};
 use super::info::swaps_dimensions;
 use super::orient::apply_orientation;
 use super::placeholder::placeholder;
@@ -22,9 +22,26 @@ pub struct RenderedThumbnail {
     pub height: u32,
     /// The encoded image (PNG or JPEG, like the source).
     pub data: Vec<u8>,
+    /// The same pixels as lossy WebP, when [`RenderOptions::webp`] asked for it.
+    pub webp: Option<Vec<u8>>,
 }
 
-/// What [`render_with_placeholder`] makes: the thumbnails and the image's placeholder.
+/// What [`render_thumbnails_with`] makes besides each thumbnail in the source's format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// Also encode each thumbnail as lossy WebP (from the same resized pixels).
+    pub webp: bool,
+}
+
+impl RenderOptions {
+    /// Options with WebP variants on or off.
+    pub const fn with_webp(webp: bool) -> Self {
+        Self { webp }
+    }
+}
+
+/// What [`render_thumbnails_with`] makes: the thumbnails and the image's placeholder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     /// One per requested height, as [`render_thumbnails`] returns them.
@@ -34,17 +51,18 @@ pub struct Rendered {
     pub placeholder: Option<Placeholder>,
 }
 
-/// [`render_with_placeholder`] without the placeholder.
+/// [`render_thumbnails_with`] without variants, and without the placeholder.
 ///
 /// # Errors
 ///
-/// As [`render_with_placeholder`].
+/// As [`render_thumbnails_with`].
 pub fn render_thumbnails(
     data: &[u8],
     max_heights: &[u32],
     limits: &ImageLimits,
 ) -> Result<Vec<RenderedThumbnail>, ImageError> {
-    render_with_placeholder(data, max_heights, limits).map(|rendered| rendered.thumbnails)
+    render_thumbnails_with(data, max_heights, limits, RenderOptions::default())
+        .map(|rendered| rendered.thumbnails)
 }
 
 /// Renders one thumbnail per entry of `max_heights`, in the same order, from a single decode.
@@ -70,7 +88,9 @@ pub fn render_thumbnails(
 /// space) is ignored with a warning, and the image is taken as sRGB.
 ///
 /// Heights that give the same size (e.g. any height at or above the image's own) are
-/// rendered once and copied. An empty `max_heights` still validates the file.
+/// rendered once and copied. An empty `max_heights` still validates the file. The variants
+/// `options` asks for (WebP) are encoded from the same resized, upright pixels as each
+/// thumbnail.
 ///
 /// The smallest thumbnail's upright pixels, once encoded, also give the image's
 /// [`Placeholder`]: its exact alpha-weighted average colour, and a ThumbHash of a copy
@@ -84,10 +104,11 @@ pub fn render_thumbnails(
 /// Everything [`inspect`] returns; [`ImageError::ZeroMaxHeight`] if a height is 0;
 /// [`ImageError::Decode`] when the compressed pixel data is damaged;
 /// [`ImageError::Render`] if resizing or encoding fails (an internal error).
-pub fn render_with_placeholder(
+pub fn render_thumbnails_with(
     data: &[u8],
     max_heights: &[u32],
     limits: &ImageLimits,
+    options: RenderOptions,
 ) -> Result<Rendered, ImageError> {
     if max_heights.contains(&0) {
         return Err(ImageError::ZeroMaxHeight);
@@ -146,6 +167,11 @@ pub fn render_with_placeholder(
         }
         let upright = apply_orientation(resized, info.orientation);
         let encoded = encode(&upright, format).map_err(|e| ImageError::render(format, e))?;
+        let webp = options
+            .webp
+            .then(|| encode_webp(&upright))
+            .transpose()
+            .map_err(|e| ImageError::render(format, e))?;
         crate::metrics::record_render(max_height, rendering.elapsed());
         let (width, height) = (upright.width(), upright.height());
         if Some(index) == smallest {
@@ -158,6 +184,7 @@ pub fn render_with_placeholder(
             width,
             height,
             data: encoded,
+            webp,
         });
     }
     Ok(Rendered {
@@ -785,6 +812,39 @@ mod tests {
                 let decoded = decode_output(ImageFormat::Jpeg, &t.data);
                 assert_eq!((decoded.width, decoded.height), (t.width, t.height));
             }
+        }
+    }
+
+    #[test]
+    fn webp_variants_come_from_the_same_upright_pixels() {
+        // An EXIF-rotated JPEG: the WebP must be upright and the thumbnail's size.
+        let jpeg = with_jpeg_exif(&make_jpeg(120, 80, 3, 90), 6, false);
+        let png = make_png(90, 60, png::ColorType::Rgba, png::BitDepth::Eight, None);
+        for (data, alpha) in [(jpeg, false), (png, true)] {
+            let plain = render_thumbnails(&data, &[40, 500], &limits()).expect("renders");
+            assert!(plain.iter().all(|t| t.webp.is_none()), "none unless asked");
+            let options = RenderOptions::with_webp(true);
+            let rendered = render_thumbnails_with(&data, &[40, 500], &limits(), options)
+                .expect("renders")
+                .thumbnails;
+            for thumbnail in &rendered {
+                let webp = thumbnail.webp.as_deref().expect("a WebP variant");
+                let image = webp::Decoder::new(webp).decode().expect("decodes");
+                assert_eq!(
+                    (image.width(), image.height(), image.is_alpha()),
+                    (thumbnail.width, thumbnail.height, alpha)
+                );
+            }
+            assert_eq!(
+                rendered
+                    .iter()
+                    .map(|t| (t.width, t.height))
+                    .collect::<Vec<_>>(),
+                plain
+                    .iter()
+                    .map(|t| (t.width, t.height))
+                    .collect::<Vec<_>>()
+            );
         }
     }
 }

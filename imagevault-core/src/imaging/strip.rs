@@ -252,7 +252,8 @@ mod tests {
         );
         assert_eq!(a, b, "inspect sees the same image");
         let full = (a.stored_width, a.stored_height);
-        let ours = |data: &[u8], info: &ImageInfo| decode(data, info, full, &limits(), None).unwrap();
+        let ours =
+            |data: &[u8], info: &ImageInfo| decode(data, info, full, &limits(), None).unwrap();
         let (pa, pb) = (ours(original, &a), ours(stripped, &b));
         assert_eq!((pa.width(), pa.height()), (pb.width(), pb.height()));
         assert!(pa.data() == pb.data(), "our decoder gives other pixels");

@@ -540,7 +540,8 @@ impl ImageRepo for MemoryRepo {
         let thumbnails = state
             .thumbnails
             .values()
-            .filter_map(|thumbnail| thumbnail.storage_key.as_ref());
+            .flat_map(|thumbnail| [&thumbnail.storage_key, &thumbnail.webp_storage_key])
+            .flatten();
         Ok(originals
             .chain(thumbnails)
             .filter(|key| wanted.contains(key))
@@ -612,6 +613,22 @@ impl ImageRepo for MemoryRepo {
             }
             None => false,
         })
+    }
+
+    async fn attach_thumbnail_webp(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        webp_key: &StorageKey,
+    ) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        match state.thumbnails.get_mut(&(image, height)) {
+            Some(row) if row.status == ThumbnailStatus::Pending => {
+                row.webp_storage_key = Some(webp_key.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn fail_thumbnails(
@@ -690,6 +707,18 @@ impl ImageRepo for MemoryRepo {
                         if row.status == ThumbnailStatus::Pending
                             && row.updated_at < stale_before =>
                     {
+                        row.updated_at = now;
+                        touched = true;
+                    }
+                    // The plan gained WebP: made again, with the variant.
+                    Some(row)
+                        if row.status == ThumbnailStatus::Ready
+                            && row.webp_storage_key.is_none()
+                            && plan.thumbnail_formats.webp() =>
+                    {
+                        row.status = ThumbnailStatus::Pending;
+                        row.attempts = 0;
+                        row.failure = None;
                         row.updated_at = now;
                         touched = true;
                     }

@@ -134,7 +134,9 @@ impl Vault {
             .await?
             .ok_or(VaultError::NotFound)?;
         let updated = current.with_spec(spec);
-        let backfill = (updated.thumbnail_heights != current.thumbnail_heights)
+        // New heights, or WebP newly listed, make work for every image of the plan's users.
+        let gains_webp = updated.thumbnail_formats.webp() && !current.thumbnail_formats.webp();
+        let backfill = (updated.thumbnail_heights != current.thumbnail_heights || gains_webp)
             .then_some(Job::BackfillPlan { plan_id: id });
         let updated = self
             .save_change(updated, |repo, plan| repo.update_plan(plan), backfill)

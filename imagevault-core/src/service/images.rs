@@ -91,6 +91,9 @@ pub struct ThumbnailView {
     pub status: ThumbnailStatus,
     /// The stored thumbnail, only when ready.
     pub storage_key: Option<StorageKey>,
+    /// The WebP variant: `None` when the plan does not list `webp` (the JSON has no
+    /// `webp_url` then), `Some(None)` until it is ready, `Some(Some(key))` once it is.
+    pub webp_storage_key: Option<Option<StorageKey>>,
     /// Why it could not be made, only when failed (see [`Thumbnail::failure`]). Not part
     /// of the JSON API's documented fields.
     pub failure: Option<String>,
@@ -101,6 +104,7 @@ impl ImageView {
     /// shows as pending), and the original only if the plan links it.
     pub fn new(record: ImageRecord, plan: &Plan) -> Self {
         let ImageRecord { image, thumbnails } = record;
+        let webp = plan.thumbnail_formats.webp();
         let thumbnails = plan
             .thumbnail_heights
             .as_slice()
@@ -116,6 +120,10 @@ impl ImageView {
                             ThumbnailStatus::Ready => row.storage_key.clone(),
                             _ => None,
                         },
+                        webp_storage_key: webp.then(|| match row.status {
+                            ThumbnailStatus::Ready => row.webp_storage_key.clone(),
+                            _ => None,
+                        }),
                         failure: match row.status {
                             ThumbnailStatus::Failed => row.failure.clone(),
                             _ => None,
@@ -130,6 +138,7 @@ impl ImageView {
                             height: height_px,
                             status: ThumbnailStatus::Pending,
                             storage_key: None,
+                            webp_storage_key: webp.then_some(None),
                             failure: None,
                         }
                     }
@@ -435,12 +444,11 @@ impl Vault {
     /// removes leftovers. (A thumbnail is served by its key alone, so one whose delete
     /// failed stays reachable at its unguessable URL until the sweeper's next pass.)
     pub(super) async fn delete_objects(&self, record: &ImageRecord) {
-        let keys = std::iter::once(&record.image.storage_key).chain(
-            record
-                .thumbnails
-                .iter()
-                .filter_map(|thumbnail| thumbnail.storage_key.as_ref()),
-        );
+        let mut keys = vec![&record.image.storage_key];
+        for thumbnail in &record.thumbnails {
+            keys.extend(&thumbnail.storage_key);
+            keys.extend(&thumbnail.webp_storage_key);
+        }
         for key in keys {
             if let Err(error) = self.inner.storage.delete(key).await {
                 warn!(%key, %error, "could not delete a stored object of a deleted image");

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 use crate::error::VaultError;
+use crate::format::MediaFormat;
 use crate::imaging::ImageFormat;
 use crate::link::{ExpiringLink, LinkKey};
 use crate::repo::LinkTarget;
@@ -72,8 +73,9 @@ pub struct MediaObject {
     pub kind: MediaKind,
     /// Where the bytes are.
     pub key: StorageKey,
-    /// The content's format, for `Content-Type`.
-    pub format: ImageFormat,
+    /// The content's format, for `Content-Type`: an image format, or WebP for a
+    /// thumbnail's WebP variant.
+    pub format: MediaFormat,
     /// A strong entity tag (quoted), stable for as long as the key exists: keys are never
     /// reused, so the key identifies the bytes.
     pub etag: String,
@@ -85,7 +87,7 @@ struct MediaPath<'a> {
     kind: MediaKind,
     dir: uuid::Uuid,
     file: uuid::Uuid,
-    format: ImageFormat,
+    format: MediaFormat,
     raw: &'a str,
 }
 
@@ -110,9 +112,7 @@ fn parse_media_path(path: &str) -> Option<MediaPath<'_>> {
             .filter(|uuid| uuid.hyphenated().to_string() == text)
     };
     // Only the extension imagevault names objects with: one URL per object.
-    let format = ImageFormat::ALL
-        .into_iter()
-        .find(|format| format.extension() == extension)?;
+    let format = MediaFormat::from_extension(extension)?;
     Some(MediaPath {
         kind,
         dir: canonical(dir)?,
@@ -124,7 +124,7 @@ fn parse_media_path(path: &str) -> Option<MediaPath<'_>> {
 
 impl MediaObject {
     /// Content under a key that never changes: cached publicly for a year.
-    fn immutable(kind: MediaKind, key: StorageKey, format: ImageFormat) -> Self {
+    fn immutable(kind: MediaKind, key: StorageKey, format: MediaFormat) -> Self {
         Self {
             kind,
             etag: etag_for(&key),
@@ -154,7 +154,7 @@ impl Vault {
     /// Resolves a media path (the part after `/media/`) to an object that may be served now.
     ///
     /// - Originals: only while the owner's plan has `original_link`.
-    /// - Thumbnails: by key alone, without a query; whether the object exists is for
+    /// - Thumbnails and their WebP variants (`.webp`): by key alone, without a query; whether the object exists is for
     ///   [`open_media`](Self::open_media) (or a storage `head`) to tell.
     /// - Expiring links: while the owner's plan has `expiring_links`;
     ///   [`VaultError::LinkExpired`] once expired; cached privately for the time left.
@@ -175,7 +175,7 @@ impl Vault {
                     .await?
                     .ok_or(VaultError::NotFound)?;
                 let linked = target.owner_plan.is_some_and(|plan| plan.original_link);
-                if !linked || target.image.format != parsed.format {
+                if !linked || MediaFormat::from(target.image.format) != parsed.format {
                     return Err(VaultError::NotFound);
                 }
                 Ok(MediaObject {
@@ -196,7 +196,7 @@ impl Vault {
                     file: parsed.file,
                 };
                 let resolved = self.resolve_link(key).await?.ok_or(VaultError::NotFound)?;
-                if !resolved.allowed || resolved.image_format != parsed.format {
+                if !resolved.allowed || MediaFormat::from(resolved.image_format) != parsed.format {
                     return Err(VaultError::NotFound);
                 }
                 let now = self.now();
@@ -322,6 +322,7 @@ mod tests {
         for good in [
             format!("imageupload/{A}/{B}.jpg"),
             format!("thumbnail/{A}/{B}.png"),
+            format!("thumbnail/{A}/{B}.webp"),
             format!("exp/{A}/{B}.jpg"),
         ] {
             assert!(parse_media_path(&good).is_some(), "{good}");
@@ -336,6 +337,7 @@ mod tests {
             format!("imageupload/{}/{B}.jpg", A.replace('-', "")),
             format!("other/{A}/{B}.jpg"),
             format!("thumbnail/{A}%2F{B}.png"),
+            format!("thumbnail/{A}/{B}.WEBP"),
             format!("/thumbnail/{A}/{B}.png"),
             String::new(),
         ] {

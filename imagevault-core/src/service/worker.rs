@@ -98,26 +98,27 @@ impl Vault {
         }
     }
 
-    /// The heights to make now: the owner's current plan heights whose rows are pending.
-    /// Rows missing for the current plan are created first.
+    /// The heights to make now: the owner's current plan heights whose rows are pending,
+    /// and whether the plan wants WebP variants. Rows missing for the current plan are
+    /// created first.
     async fn pending_heights(
         &self,
         record: &ImageRecord,
-    ) -> Result<Vec<ThumbnailHeight>, JobError> {
+    ) -> Result<(Vec<ThumbnailHeight>, bool), JobError> {
         let repo = &self.inner.repo;
         let Some(owner) = repo
             .get_user(record.image.owner)
             .await
             .map_err(VaultError::from)?
         else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let plan = match owner.plan_id {
             Some(plan_id) => repo.get_plan(plan_id).await.map_err(VaultError::from)?,
             None => None,
         };
         let Some(plan) = plan else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let now = self.now();
         let image = &record.image;
@@ -138,7 +139,7 @@ impl Vault {
                 .await
                 .map_err(VaultError::from)?;
         }
-        Ok(plan
+        let heights = plan
             .thumbnail_heights
             .as_slice()
             .iter()
@@ -150,7 +151,8 @@ impl Vault {
                     .find(|row| row.max_height == *height)
                     .is_none_or(|row| row.status == ThumbnailStatus::Pending)
             })
-            .collect())
+            .collect();
+        Ok((heights, plan.thumbnail_formats.webp()))
     }
 
     async fn generate_thumbnails(&self, image_id: ImageId) -> Result<(), JobError> {
@@ -163,7 +165,7 @@ impl Vault {
             debug!(image = %image_id, "image deleted before its thumbnails were made");
             return Ok(());
         };
-        let mut todo = self.pending_heights(&record).await?;
+        let (mut todo, webp) = self.pending_heights(&record).await?;
         if todo.is_empty() {
             return Ok(());
         }
@@ -236,7 +238,10 @@ impl Vault {
         } = self
             .inner
             .pool
-            .run(move || imaging::render_with_placeholder(&data, &heights, &limits))
+            .run(move || {
+                let options = imaging::RenderOptions::with_webp(webp);
+                imaging::render_thumbnails_with(&data, &heights, &limits, options)
+            })
             .await
             .map_err(|_| JobError::Permanent("the image decoder panicked".into()))?
             .map_err(|error| JobError::Permanent(error.to_string()))?;
@@ -264,6 +269,44 @@ impl Vault {
                 .iter()
                 .all(|row| row.status != ThumbnailStatus::Ready);
         for (height, thumbnail) in todo.iter().zip(rendered) {
+            let previous = record
+                .thumbnails
+                .iter()
+                .find(|row| row.max_height == *height);
+            // The WebP variant is stored and recorded first, so that a row of a WebP plan
+            // is never ready without it.
+            let mut previous_webp = None;
+            if let Some(webp) = thumbnail.webp {
+                let webp_key = StorageKey::new_webp_thumbnail();
+                // The port's format names the source image's type; the object's own type
+                // is in its key (`.webp`), which is what `/media/` serves it by.
+                self.inner
+                    .storage
+                    .put(&webp_key, webp.into(), image.format)
+                    .await
+                    .map_err(VaultError::from)?;
+                let attached = repo
+                    .attach_thumbnail_webp(image_id, *height, &webp_key)
+                    .await
+                    .map_err(VaultError::from);
+                match attached {
+                    Ok(true) => {
+                        previous_webp = previous
+                            .and_then(|row| row.webp_storage_key.as_ref())
+                            .filter(|previous| **previous != webp_key);
+                    }
+                    Ok(false) => {
+                        debug!(image = %image_id, %height, "thumbnail already settled; discarding duplicate");
+                        first_ready = false;
+                        self.delete_stray(&webp_key).await;
+                        continue;
+                    }
+                    Err(error) => {
+                        self.delete_stray(&webp_key).await;
+                        return Err(error.into());
+                    }
+                }
+            }
             let key = StorageKey::new_thumbnail(image.format);
             self.inner
                 .storage
@@ -279,18 +322,17 @@ impl Vault {
                     metrics::record_thumbnails(*height, false, 1);
                     // A thumbnail made again (see `Vault::regenerate_thumbnails`) kept its
                     // old object until now; it is no longer referenced.
-                    let previous = record
-                        .thumbnails
-                        .iter()
-                        .find(|row| row.max_height == *height)
+                    let previous = previous
                         .and_then(|row| row.storage_key.as_ref())
                         .filter(|previous| **previous != key);
-                    if let Some(previous) = previous {
-                        self.delete_stray(previous).await;
+                    for stale in previous.into_iter().chain(previous_webp) {
+                        self.delete_stray(stale).await;
                     }
                 }
                 Ok(false) => {
                     // Another delivery finished first, or the image was deleted meanwhile.
+                    // A WebP variant attached above is left alone: the winner may have
+                    // attached after it and be using it; if not, the sweeper removes it.
                     debug!(image = %image_id, %height, "thumbnail already settled; discarding duplicate");
                     first_ready = false;
                     self.delete_stray(&key).await;

@@ -13,6 +13,7 @@ fn spec(name: &str, heights: &[u32]) -> PlanSpec {
     PlanSpec {
         name: PlanName::parse(name).unwrap(),
         thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).unwrap(),
+        thumbnail_formats: Default::default(),
         original_link: true,
         expiring_links: false,
         quota: Default::default(),

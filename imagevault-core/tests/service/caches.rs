@@ -188,6 +188,16 @@ impl ImageRepo for DeafRepo {
     ) -> Result<bool, RepoError> {
         self.inner.set_placeholder(image, placeholder).await
     }
+    async fn attach_thumbnail_webp(
+        &self,
+        image: ImageId,
+        height: ThumbnailHeight,
+        webp_key: &StorageKey,
+    ) -> Result<bool, RepoError> {
+        self.inner
+            .attach_thumbnail_webp(image, height, webp_key)
+            .await
+    }
     async fn fail_thumbnails(
         &self,
         image: ImageId,
@@ -367,6 +377,7 @@ async fn every_change_through_the_vault_drops_cached_links_at_once() {
     let spec = PlanSpec {
         name: PlanName::parse("Links").unwrap(),
         thumbnail_heights: ThumbnailHeights::new([200]).unwrap(),
+        thumbnail_formats: Default::default(),
         original_link: false,
         expiring_links: true,
         quota: Default::default(),
@@ -480,6 +491,7 @@ async fn every_change_through_the_vault_drops_cached_accounts_at_once() {
     let spec = PlanSpec {
         name: PlanName::parse("Tall").unwrap(),
         thumbnail_heights: ThumbnailHeights::new([300]).unwrap(),
+        thumbnail_formats: Default::default(),
         original_link: false,
         expiring_links: false,
         quota: Default::default(),

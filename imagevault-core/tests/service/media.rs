@@ -68,7 +68,10 @@ async fn thumbnails_are_served_once_ready() {
     let key = view.thumbnails[0].storage_key.clone().unwrap();
     let media = t.vault.resolve_media(key.as_str()).await.unwrap();
     assert_eq!(media.kind, MediaKind::Thumbnail);
-    assert_eq!(media.format, imagevault_core::ImageFormat::Png);
+    assert_eq!(
+        media.format,
+        imagevault_core::MediaFormat::Image(imagevault_core::ImageFormat::Png)
+    );
     assert!(media.etag.starts_with('"'));
 }
 

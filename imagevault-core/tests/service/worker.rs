@@ -200,6 +200,7 @@ async fn a_plan_change_backfills_missing_thumbnails() {
     let spec = |heights: &[u32]| PlanSpec {
         name: PlanName::parse("Custom").unwrap(),
         thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).unwrap(),
+        thumbnail_formats: Default::default(),
         original_link: false,
         expiring_links: false,
         quota: Default::default(),

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use imagevault_core::page::ListKind;
 use imagevault_core::{
     MetadataKind, Page, Plan, PlanId, PlanName, PlanSpec, QuotaLimits, QuotaResource, Regenerate,
-    ThumbnailHeights, limit_text, size_text,
+    ThumbnailFormat, ThumbnailFormats, ThumbnailHeights, limit_text, size_text,
 };
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -43,6 +43,8 @@ pub(crate) struct PlanForm {
     name: String,
     #[serde(default)]
     thumbnail_heights: String,
+    /// The checkbox for [`ThumbnailFormat::Webp`] in `thumbnail_formats`.
+    webp_thumbnails: Option<String>,
     original_link: Option<String>,
     expiring_links: Option<String>,
     strip_metadata: Option<String>,
@@ -63,6 +65,7 @@ pub(crate) struct ConfirmForm {
 struct Shown {
     name: String,
     thumbnail_heights: String,
+    webp_thumbnails: bool,
     original_link: bool,
     expiring_links: bool,
     strip_metadata: bool,
@@ -76,6 +79,7 @@ impl Shown {
         Self {
             name: plan.name.as_str().to_owned(),
             thumbnail_heights: plan.thumbnail_heights.to_string(),
+            webp_thumbnails: plan.thumbnail_formats.webp(),
             original_link: plan.original_link,
             expiring_links: plan.expiring_links,
             strip_metadata: plan.strip_metadata,
@@ -88,6 +92,7 @@ impl Shown {
         Self {
             name: form.name.clone(),
             thumbnail_heights: form.thumbnail_heights.clone(),
+            webp_thumbnails: checked(form.webp_thumbnails.as_ref()),
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
             strip_metadata: checked(form.strip_metadata.as_ref()),
@@ -114,6 +119,7 @@ fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
         (Some(name), Some(thumbnail_heights), Some(max_images), Some(max_bytes)) => Ok(PlanSpec {
             name,
             thumbnail_heights,
+            thumbnail_formats: formats(checked(form.webp_thumbnails.as_ref())),
             original_link: checked(form.original_link.as_ref()),
             expiring_links: checked(form.expiring_links.as_ref()),
             quota: QuotaLimits {
@@ -124,6 +130,16 @@ fn spec(form: &PlanForm) -> Result<PlanSpec, Invalid> {
         }),
         _ => Err(invalid),
     }
+}
+
+/// The formats of a plan with or without WebP thumbnails.
+fn formats(webp: bool) -> ThumbnailFormats {
+    let mut formats = ThumbnailFormats::original_only();
+    if webp {
+        formats = ThumbnailFormats::new([ThumbnailFormat::Original, ThumbnailFormat::Webp])
+            .unwrap_or(formats);
+    }
+    formats
 }
 
 fn plan_path(id: PlanId) -> String {
@@ -142,9 +158,10 @@ async fn get_plan(state: &AppState, admin: &SignedInAdmin, id: PlanId) -> Result
         .map_err(|error| PageError::vault(error, state.config.path_prefix()))
 }
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "name",
     "thumbnail_heights",
+    "thumbnail_formats",
     "original_link",
     "expiring_links",
     "strip_metadata",
@@ -177,6 +194,17 @@ fn plan_form(
                         .map_or_else(|| "thumbnail_heights-help".to_owned(), |errors| format!("thumbnail_heights-help {errors}")));
             }))
             p.help #thumbnail_heights-help { "Separated by spaces, for example “200 400”." }
+            p {
+                input #id_webp_thumbnails type="checkbox" name="webp_thumbnails" checked[shown.webp_thumbnails]
+                    aria-describedby="webp_thumbnails-help";
+                " "
+                label for="id_webp_thumbnails" { "Also a WebP file of each thumbnail" }
+            }
+            p.help #webp_thumbnails-help {
+                "Each thumbnail is made in the original's format; with this, also as lossy WebP (quality "
+                (imagevault_core::imaging::WEBP_QUALITY) ") for browsers to choose with "
+                code { "<picture>" } "."
+            }
             p {
                 input #id_original_link type="checkbox" name="original_link" checked[shown.original_link];
                 " "
@@ -226,6 +254,16 @@ fn metadata_names() -> String {
         .join(", ")
 }
 
+/// The formats as the console lists them: `original, webp`.
+fn formats_text(formats: &ThumbnailFormats) -> String {
+    formats
+        .as_slice()
+        .iter()
+        .map(|format| format.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `aria-describedby` of a field with a help text `<field>-help`, and its errors if any.
 fn with_help(field: &str, invalid: &Invalid) -> String {
     match described_by(field, invalid) {
@@ -254,6 +292,7 @@ fn list_page(
             thead { tr {
                 th scope="col" { "Name" }
                 th scope="col" { "Thumbnail heights" }
+                th scope="col" { "Thumbnail formats" }
                 th scope="col" { "Original link" }
                 th scope="col" { "Expiring links" }
                 th scope="col" { "Strips metadata" }
@@ -267,6 +306,7 @@ fn list_page(
                     tr data-plan-id=(plan.id) {
                         td { a href=(viewer.href(&plan_path(plan.id))) { (plan.name.as_str()) } }
                         td { (plan.thumbnail_heights) }
+                        td.thumbnail-formats { (formats_text(&plan.thumbnail_formats)) }
                         td { (yes_no(plan.original_link)) }
                         td { (yes_no(plan.expiring_links)) }
                         td.strip-metadata { (yes_no(plan.strip_metadata)) }
@@ -367,6 +407,7 @@ fn plan_page(
         (notice(done))
         dl.facts {
             dt { "Thumbnail heights" } dd { (plan.thumbnail_heights) }
+            dt { "Thumbnail formats" } dd.thumbnail-formats { (formats_text(&plan.thumbnail_formats)) }
             dt { "Original link" } dd { (yes_no(plan.original_link)) }
             dt { "Expiring links" } dd { (yes_no(plan.expiring_links)) }
             dt { "Removes private metadata" } dd.strip-metadata { (yes_no(plan.strip_metadata)) }

@@ -57,6 +57,7 @@ pub(super) fn plan_value(heights: &[u32], created_at: DateTime<Utc>) -> Plan {
         id: PlanId::new(),
         name: PlanName::parse(&crate::testing::unique("plan")).expect("a valid plan name"),
         thumbnail_heights: ThumbnailHeights::new(heights.iter().copied()).expect("valid heights"),
+        thumbnail_formats: Default::default(),
         original_link: true,
         expiring_links: true,
         quota: Default::default(),

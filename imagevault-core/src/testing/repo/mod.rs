@@ -38,6 +38,7 @@ pub mod sessions;
 pub mod thumbnails;
 pub mod tokens;
 pub mod users;
+pub mod webp;
 
 /// The future of one check running on a repository.
 pub type CheckFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
@@ -155,6 +156,9 @@ macro_rules! repo_conformance_tests {
                 thumbnails::claim_work_for_lapsed_leases,
                 thumbnails::claim_work_respects_limit,
                 thumbnails::claim_work_for_plan,
+                webp::plan_thumbnail_formats_round_trip,
+                webp::webp_keys_are_attached_kept_and_referenced,
+                webp::claim_reopens_ready_rows_for_webp,
                 links::links_insert_get_update_delete,
                 links::links_list_by_keyset,
                 links::find_link_sees_image_and_current_plan,
