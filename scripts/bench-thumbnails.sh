@@ -3,7 +3,9 @@
 # and Pillow, on the same images in the same run.
 #
 # Usage: scripts/bench-thumbnails.sh     (BENCH_RUNS=N for best of N, default 5, at most 100;
-#                                         BENCH_THREADS=T for the all-cores mode, default nproc)
+#                                         BENCH_THREADS=T for the all-cores mode, default nproc;
+#                                         BENCH_PROFILE=p3 to measure the corpus converted to
+#                                         Display P3 with the profile embedded)
 #
 # The corpus is $IMAGEVAULT_CORPUS if set. Otherwise this script builds one in
 # target/bench-corpus/photos: the small shared corpus (../shared/corpus next to the
@@ -23,6 +25,10 @@
 #      vipsthumbnail: T processes at a time), in interleaved rounds;
 #   3. peak memory (max RSS, /usr/bin/time -f %M) of one process thumbnailing each photo
 #      of 10 megapixels or more.
+# With BENCH_PROFILE=p3, every photo is first converted by libvips' icc_transform to Display
+# P3 (its built-in profile, embedded; JPEG quality 95, PNG keeping alpha), so that every
+# tool converts every file back to sRGB: the cost of colour management. imagevault,
+# pyvips and vipsthumbnail convert to sRGB (export_profile=srgb); Pillow does not.
 # Installs what is missing: libvips-tools, python3-venv and time with apt-get (Debian),
 # pyvips and Pillow into target/bench-venv with pip. The figures are reported, never checked.
 set -euo pipefail
@@ -132,6 +138,10 @@ else
 fi
 [[ -d "$corpus" ]] || { echo "no corpus directory at $corpus" >&2; exit 1; }
 
+# Display P3 copies of the corpus (see the top), made once the peers are installed below.
+profile="${BENCH_PROFILE:-}"
+[[ -z "$profile" || "$profile" == p3 ]] || { echo "BENCH_PROFILE must be p3 or unset" >&2; exit 1; }
+
 # --- the peers ----------------------------------------------------------------------------
 
 # vipsthumbnail and the venv module from Debian, the Python libraries in a venv (the system
@@ -150,6 +160,24 @@ if ! "$venv/bin/python" -c 'import pyvips, PIL' 2>/dev/null; then
     echo "creating $venv with pyvips and Pillow" >&2
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install -q pyvips Pillow >&2
+fi
+
+if [[ "$profile" == p3 ]]; then
+    p3="$repo/target/bench-corpus/display-p3"
+    rm -rf "$p3"
+    mkdir -p "$p3"
+    echo "converting the corpus to Display P3 in $p3" >&2
+    for f in "$corpus"/*; do
+        name="$(basename "$f")"
+        case "$name" in
+        *.jpg | *.jpeg) vips icc_transform "$f" "$p3/$name[Q=95]" p3 --embedded ;;
+        *.png) vips icc_transform "$f" "$p3/$name" p3 --embedded ;;
+        esac
+    done
+    corpus="$p3"
+    provenance=""
+    echo "Corpus: converted to Display P3 (profile embedded) by libvips' icc_transform"
+    echo
 fi
 
 # --- imagevault ---------------------------------------------------------------------------

@@ -77,7 +77,11 @@ def pyvips_thumbnails(path, fmt):
     out = {}
     for h in HEIGHTS:
         # size="down": never upscale, as imagevault (the 451x300 image stays 451x300 at 400).
-        img = pyvips.Image.thumbnail(path, BIG_WIDTH, height=h, size="down")
+        # export_profile: converted to sRGB from an embedded profile, as imagevault does
+        # (libvips leaves an image without a profile alone).
+        img = pyvips.Image.thumbnail(
+            path, BIG_WIDTH, height=h, size="down", export_profile="srgb"
+        )
         if fmt == "jpg":
             out[h] = img.jpegsave_buffer(Q=85, strip=True)
         else:
@@ -90,7 +94,8 @@ def vipsthumbnail(path, fmt, outdir, tag="t", threads=1):
         target = os.path.join(outdir, f"{tag}{h}.{fmt}")
         spec = f"{target}[Q=85,strip]" if fmt == "jpg" else target
         subprocess.run(
-            ["vipsthumbnail", path, "--size", f"{BIG_WIDTH}x{h}>", "-o", spec],
+            ["vipsthumbnail", path, "--size", f"{BIG_WIDTH}x{h}>", "--export-profile", "srgb",
+             "-o", spec],
             check=True,
             env={**os.environ, "VIPS_CONCURRENCY": str(threads)},
         )

@@ -392,9 +392,15 @@ fn migrate_creates_the_database_with_the_built_in_plans() {
     workspace.run(&["migrate"]).success();
 
     let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
-    assert_eq!(row(&plans, "Basic")[1..4], ["200", "no", "no"]);
-    assert_eq!(row(&plans, "Premium")[1..4], ["200,400", "yes", "no"]);
-    assert_eq!(row(&plans, "Enterprise")[1..4], ["200,400", "yes", "yes"]);
+    assert_eq!(row(&plans, "Basic")[1..5], ["200", "original", "no", "no"]);
+    assert_eq!(
+        row(&plans, "Premium")[1..5],
+        ["200,400", "original", "yes", "no"]
+    );
+    assert_eq!(
+        row(&plans, "Enterprise")[1..5],
+        ["200,400", "original", "yes", "yes"]
+    );
     let users = workspace.run(&["admin", "list-users"]).success().stdout;
     assert_eq!(users.lines().count(), 1, "only the header: {users}");
 }
@@ -416,10 +422,18 @@ fn admin_commands_manage_plans_and_users() {
     let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
     let pro = row(&plans, "Pro");
     assert_eq!(
-        pro[1..7],
-        ["100,400", "yes", "no", "unlimited", "unlimited", "no"]
+        pro[1..8],
+        [
+            "100,400",
+            "original",
+            "yes",
+            "no",
+            "unlimited",
+            "unlimited",
+            "no"
+        ]
     );
-    let pro_id = pro[7].clone();
+    let pro_id = pro[8].clone();
 
     // A plan by name ignoring case, by id, or from stdin and the environment.
     workspace
@@ -492,7 +506,7 @@ fn admin_commands_set_quotas() {
         ])
         .success();
     let plans = workspace.run(&["admin", "list-plans"]).success().stdout;
-    assert_eq!(row(&plans, "Small")[4..7], ["2", "1000000", "yes"]);
+    assert_eq!(row(&plans, "Small")[5..8], ["2", "1000000", "yes"]);
     workspace
         .run(&[
             "admin",

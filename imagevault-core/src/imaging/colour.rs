@@ -9,7 +9,8 @@
 //! small thumbnail rather than on the whole decode, as libvips' `thumbnail` does: the
 //! resize mixes neighbouring pixels of the source's own encoding either way, and the
 //! conversion is a per-pixel function. CMYK is the exception: its four channels become
-//! three in the decoder, through the embedded profile.
+//! three in the decoder, through the embedded profile, or through a standard press profile
+//! (FOGRA39) when the file has none or one that cannot be used.
 //!
 //! A profile that cannot be used (truncated, larger than [`MAX_ICC_PROFILE_BYTES`], an
 //! abstract, device link or named colour profile, a CMYK profile on an RGB image, garbage
@@ -17,7 +18,7 @@
 //! image is treated as sRGB, and the upload and its thumbnails never fail for it.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use moxcms::{
     Chromaticity, ColorPrimaries, ColorProfile, DataColorSpace, ParsingOptions, ProfileClass,
@@ -193,6 +194,30 @@ impl SourceProfile {
         let mut rgb = vec![0; cmyk.len() / 4 * 3];
         run(self.checked.1.as_ref(), cmyk, &mut rgb).then_some(rgb)
     }
+}
+
+/// FOGRA39 (offset printing on coated paper), the standard press condition that CMYK files
+/// without a profile are most likely prepared for; its provenance is in `profiles/README.md`.
+const STANDARD_CMYK_PROFILE: &[u8] = include_bytes!("profiles/fogra39.icc");
+
+/// The transform of CMYK inks through [`STANDARD_CMYK_PROFILE`] to sRGB, built once on
+/// first use (parsing the profile's tables takes longer than converting a thumbnail).
+static STANDARD_CMYK: LazyLock<Option<Arc<Transform8BitExecutor>>> = LazyLock::new(|| {
+    let profile = parse(Some(STANDARD_CMYK_PROFILE), Channels::Cmyk)?;
+    transform(&profile, Channels::Cmyk, Layout::Rgba)
+});
+
+/// CMYK ink amounts (as [`SourceProfile::cmyk_to_srgb`] takes them) converted to sRGB
+/// through the standard CMYK profile: for CMYK and YCCK JPEGs without a usable profile of
+/// their own. `None` (logged) if that fails, for the caller's naive conversion.
+pub(crate) fn standard_cmyk_to_srgb(cmyk: &[u8]) -> Option<Vec<u8>> {
+    #[cfg(test)]
+    if tests::conversion_disabled() {
+        return None;
+    }
+    let transform = STANDARD_CMYK.as_ref()?;
+    let mut rgb = vec![0; cmyk.len() / 4 * 3];
+    run(transform.as_ref(), cmyk, &mut rgb).then_some(rgb)
 }
 
 /// The transform of pixels in `layout` described by `profile` to sRGB, or `None` (logged)

@@ -4,7 +4,7 @@
 use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use super::colour::SourceProfile;
+use super::colour::{SourceProfile, standard_cmyk_to_srgb};
 use super::jpeg_structure::without_ac_scans;
 use super::pixels::{Layout, Pixels};
 use super::{ImageError, ImageFormat, ImageInfo, ImageLimits};
@@ -121,6 +121,7 @@ fn decode_jpeg_with<R: Read>(
         jpeg_decoder::PixelFormat::CMYK32 => {
             pixels = profile
                 .and_then(|profile| profile.cmyk_to_srgb(&pixels))
+                .or_else(|| standard_cmyk_to_srgb(&pixels))
                 .unwrap_or_else(|| cmyk_to_rgb(&pixels));
             Layout::Rgb
         }
@@ -168,8 +169,8 @@ impl Read for Pieces<'_> {
 }
 
 /// jpeg-decoder returns CMYK as ink amounts (0 = no ink), Adobe's inversion already undone.
-/// This is the naive conversion, for CMYK without a usable profile: no freely licensed
-/// standard CMYK profile (FOGRA39, SWOP) could be shipped with the crate.
+/// This is the naive conversion without any profile, the last resort should even the
+/// standard CMYK profile's transform fail.
 fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let (pixels, _) = cmyk.as_chunks::<4>();
     let mut rgb = Vec::with_capacity(pixels.len() * 3);
@@ -395,17 +396,15 @@ mod tests {
         assert_eq!(pixels.data().len(), 32 * 16);
     }
 
-    #[test]
-    fn cmyk_jpeg_becomes_rgb() {
-        // Ink amounts: pure magenta+yellow (red), pure cyan, pure black, no ink (white).
+    /// A CMYK JPEG without a profile, in 4 vertical bands of 8 columns: magenta+yellow,
+    /// cyan, black and no ink, as ink amounts.
+    fn cmyk_bands() -> Vec<u8> {
         let inks: [[u8; 4]; 4] = [
             [0, 255, 255, 0],
             [255, 0, 0, 0],
             [0, 0, 0, 255],
             [0, 0, 0, 0],
         ];
-        let expected: [[u8; 3]; 4] = [[255, 0, 0], [0, 255, 255], [0, 0, 0], [255, 255, 255]];
-        // 4 vertical bands of 8 columns each, 8 rows.
         let mut data = Vec::new();
         for _ in 0..8 {
             for ink in inks {
@@ -414,8 +413,10 @@ mod tests {
                 }
             }
         }
-        let jpeg = encode_jpeg(32, 8, 4, &data, 100);
-        let pixels = decode_all(&jpeg, (32, 8)).expect("decodes");
+        encode_jpeg(32, 8, 4, &data, 100)
+    }
+
+    fn assert_bands(pixels: &Pixels, expected: [[u8; 3]; 4], tolerance: u8, what: &str) {
         assert_eq!(pixels.layout(), Layout::Rgb);
         assert_eq!((pixels.width(), pixels.height()), (32, 8));
         for (band, want) in expected.iter().enumerate() {
@@ -423,11 +424,26 @@ mod tests {
             let got = &pixels.data()[at..at + 3];
             for (g, w) in got.iter().zip(want) {
                 assert!(
-                    g.abs_diff(*w) <= 8,
-                    "band {band}: got {got:?}, want {want:?}"
+                    g.abs_diff(*w) <= tolerance,
+                    "{what}, band {band}: got {got:?}, want {want:?}"
                 );
             }
         }
+    }
+
+    #[test]
+    fn cmyk_jpegs_without_a_profile_convert_through_fogra39() {
+        // The sRGB of Fogra's own measurements of these inks in FOGRA39L.ti3 (XYZ relative
+        // to the paper, Bradford to D65, clipped), which the bundled profile was made from.
+        let fogra39 = [[228, 31, 37], [0, 160, 228], [43, 43, 42], [255, 255, 255]];
+        let pixels = decode_all(&cmyk_bands(), (32, 8)).expect("decodes");
+        assert_bands(&pixels, fogra39, 12, "through FOGRA39");
+        // Without colour management, the naive formula: paper white and pure primaries.
+        let naive = [[255, 0, 0], [0, 255, 255], [0, 0, 0], [255, 255, 255]];
+        let pixels = crate::imaging::colour::tests::without_conversion(|| {
+            decode_all(&cmyk_bands(), (32, 8)).expect("decodes")
+        });
+        assert_bands(&pixels, naive, 8, "naive");
     }
 
     #[test]

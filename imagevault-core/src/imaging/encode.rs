@@ -9,8 +9,8 @@ use super::pixels::{Layout, Pixels};
 pub(crate) const JPEG_QUALITY: u8 = 85;
 
 /// Lossy WebP quality (libwebp's 0 to 100 scale) of the WebP thumbnails a plan may ask
-/// for: like [`JPEG_QUALITY`], clean at thumbnail sizes; compared with libvips' `webpsave`
-/// at the same `Q` by `scripts/bench-webp.sh`.
+/// for: clean at thumbnail sizes, as the JPEG thumbnails' quality is; compared with
+/// libvips' `webpsave` at the same `Q` by `scripts/bench-webp.sh`.
 pub const WEBP_QUALITY: u8 = 80;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
