@@ -169,10 +169,15 @@ if [[ "$profile" == p3 ]]; then
     echo "converting the corpus to Display P3 in $p3" >&2
     for f in "$corpus"/*; do
         name="$(basename "$f")"
+        target="$p3/$name"
         case "$name" in
-        *.jpg | *.jpeg) vips icc_transform "$f" "$p3/$name[Q=95]" p3 --embedded ;;
-        *.png) vips icc_transform "$f" "$p3/$name" p3 --embedded ;;
+        *.jpg | *.jpeg) target="$target[Q=95]" ;;
+        *.png) ;;
+        *) continue ;;
         esac
+        # A greyscale photo has no P3 version: it is measured as it is.
+        vips icc_transform "$f" "$target" p3 --embedded 2>/dev/null ||
+            { cp "$f" "$p3/$name"; echo "$name: kept as it is (libvips cannot make it P3)" >&2; }
     done
     corpus="$p3"
     provenance=""
