@@ -17,22 +17,9 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
-command -v psql >/dev/null || missing+=(postgresql-client)
-if ((${#missing[@]})); then
-    sudo=""
-    [[ "$(id -u)" == 0 ]] || sudo="sudo"
-    echo "installing ${missing[*]} with apt-get" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-    # Debian's package starts a system nginx on port 80; the benchmark runs its own.
-    if [[ " ${missing[*]} " == *" nginx "* ]]; then
-        $sudo systemctl stop nginx 2>/dev/null || $sudo service nginx stop 2>/dev/null || true
-    fi
-fi
-export PATH="$PATH:/usr/sbin"
+# shellcheck source=scripts/bench-tools.sh
+. "$repo/scripts/bench-tools.sh"
+install_load_tools
 
 echo "building imagevault-server (release)" >&2
 cargo build -q --release -p imagevault-server

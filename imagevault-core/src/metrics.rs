@@ -132,6 +132,8 @@ pub const ACTION_FAILED: &str = "failed";
 pub const CACHE_VERIFIED_LOGINS: &str = "verified_logins";
 /// [`LABEL_CACHE`]: expiring links.
 pub const CACHE_LINKS: &str = "links";
+/// [`LABEL_CACHE`]: originals' owners' plans, by storage key.
+pub const CACHE_ORIGINALS: &str = "originals";
 /// [`LABEL_CACHE`]: token accounts.
 pub const CACHE_ACCOUNTS: &str = "accounts";
 /// [`LABEL_CACHE`]: small media objects.

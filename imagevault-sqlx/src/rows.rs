@@ -609,11 +609,10 @@ macro_rules! image_thumbnail_columns {
 pub(crate) use image_thumbnail_columns;
 
 /// An image with one of its thumbnails, or with `NULL`s when it has none, as SQLite
-/// decodes it (PostgreSQL reads these rows by position).
+/// decodes it (from a [`JsonImageThumbnailRow`]; PostgreSQL reads these rows by position).
 #[cfg(feature = "sqlite")]
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub(crate) struct ImageThumbnailRow<T> {
-    #[sqlx(flatten)]
     image: ImageRow<T>,
     thumbnail_max_height: Option<i64>,
     thumbnail_width: Option<i64>,
@@ -624,6 +623,129 @@ pub(crate) struct ImageThumbnailRow<T> {
     thumbnail_updated_at: Option<T>,
     thumbnail_failure: Option<String>,
     thumbnail_webp_storage_key: Option<String>,
+}
+
+/// The columns of an [`ImageThumbnailRow`] as SQLite's `json_array` arguments, over a
+/// subquery of [`image_thumbnail_columns`] (whose names they use), in the order of
+/// [`JsonImageThumbnailRow`]. Blobs go as hex, `NULL` as `null` (`hex(NULL)` would be `''`).
+#[cfg(feature = "sqlite")]
+macro_rules! json_image_thumbnail_columns {
+    () => {
+        "hex(id), hex(owner), name, format, width, height, size, storage_key, created_at, \
+         digest, iif(placeholder IS NULL, NULL, hex(placeholder)), average_color, \
+         metadata_removed, thumbnail_max_height, thumbnail_width, thumbnail_height, \
+         thumbnail_status, thumbnail_storage_key, thumbnail_attempts, thumbnail_updated_at, \
+         thumbnail_failure, thumbnail_webp_storage_key"
+    };
+}
+#[cfg(feature = "sqlite")]
+pub(crate) use json_image_thumbnail_columns;
+
+/// An [`ImageThumbnailRow`] as the JSON array of [`json_image_thumbnail_columns`].
+#[cfg(feature = "sqlite")]
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct JsonImageThumbnailRow(
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+#[cfg(feature = "sqlite")]
+impl TryFrom<JsonImageThumbnailRow> for ImageThumbnailRow<i64> {
+    type Error = InvalidRow;
+
+    fn try_from(row: JsonImageThumbnailRow) -> Result<Self, InvalidRow> {
+        let JsonImageThumbnailRow(
+            id,
+            owner,
+            name,
+            format,
+            width,
+            height,
+            size,
+            storage_key,
+            created_at,
+            digest,
+            placeholder,
+            average_color,
+            metadata_removed,
+            thumbnail_max_height,
+            thumbnail_width,
+            thumbnail_height,
+            thumbnail_status,
+            thumbnail_storage_key,
+            thumbnail_attempts,
+            thumbnail_updated_at,
+            thumbnail_failure,
+            thumbnail_webp_storage_key,
+        ) = row;
+        let uuid = |hex: &str| {
+            Uuid::try_parse(hex)
+                .map_err(|_| InvalidRow(format!("an id of {} hex digits", hex.len())))
+        };
+        Ok(ImageThumbnailRow {
+            image: ImageRow {
+                id: uuid(&id)?,
+                owner: uuid(&owner)?,
+                name,
+                format,
+                width,
+                height,
+                size,
+                storage_key,
+                created_at,
+                digest,
+                placeholder: placeholder.as_deref().map(from_hex).transpose()?,
+                average_color,
+                metadata_removed,
+            },
+            thumbnail_max_height,
+            thumbnail_width,
+            thumbnail_height,
+            thumbnail_status,
+            thumbnail_storage_key,
+            thumbnail_attempts,
+            thumbnail_updated_at,
+            thumbnail_failure,
+            thumbnail_webp_storage_key,
+        })
+    }
+}
+
+/// The bytes of SQLite's `hex()` of a blob.
+#[cfg(feature = "sqlite")]
+fn from_hex(hex: &str) -> Result<Vec<u8>, InvalidRow> {
+    let invalid = || InvalidRow(format!("a blob of {} hex digits", hex.len()));
+    let digit = |byte: u8| char::from(byte).to_digit(16).ok_or_else(invalid);
+    if !hex.len().is_multiple_of(2) {
+        return Err(invalid());
+    }
+    hex.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| {
+            let (high, low) = (digit(pair[0])?, digit(pair[1])?);
+            u8::try_from(high << 4 | low).map_err(|_| invalid())
+        })
+        .collect()
 }
 
 /// One row of an image left-joined with one of its thumbnails, as either backend returns

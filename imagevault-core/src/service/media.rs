@@ -38,6 +38,15 @@ impl From<LinkTarget> for ResolvedLink {
     }
 }
 
+/// What an original's path resolves to, reduced to what serving it needs: the entry of
+/// the vault's original cache.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ResolvedOriginal {
+    format: MediaFormat,
+    /// Whether the owner's plan (when resolved) had `original_link`.
+    linked: bool,
+}
+
 /// What a media path names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MediaKind {
@@ -153,7 +162,9 @@ fn etag_for(key: &StorageKey) -> String {
 impl Vault {
     /// Resolves a media path (the part after `/media/`) to an object that may be served now.
     ///
-    /// - Originals: only while the owner's plan has `original_link`.
+    /// - Originals: only while the owner's plan has `original_link`; without a query when
+    ///   the original is in the vault's original cache (sized like the link cache, see
+    ///   [`VaultConfig::link_cache_capacity`](super::VaultConfig::link_cache_capacity)).
     /// - Thumbnails and their WebP variants (`.webp`): by key alone, without a query; whether the object exists is for
     ///   [`open_media`](Self::open_media) (or a storage `head`) to tell.
     /// - Expiring links: while the owner's plan has `expiring_links`;
@@ -168,14 +179,11 @@ impl Vault {
         match parsed.kind {
             MediaKind::Original => {
                 let key = StorageKey::parse(parsed.raw).ok_or(VaultError::NotFound)?;
-                let target = self
-                    .inner
-                    .repo
-                    .find_original(&key)
+                let resolved = self
+                    .resolve_original(&key)
                     .await?
                     .ok_or(VaultError::NotFound)?;
-                let linked = target.owner_plan.is_some_and(|plan| plan.original_link);
-                if !linked || MediaFormat::from(target.image.format) != parsed.format {
+                if !resolved.linked || resolved.format != parsed.format {
                     return Err(VaultError::NotFound);
                 }
                 Ok(MediaObject {
@@ -235,6 +243,34 @@ impl Vault {
         let resolved = ResolvedLink::from(target);
         if let Some(stamp) = stamp {
             cache.insert(key, stamp, resolved.clone());
+        }
+        Ok(Some(resolved))
+    }
+
+    /// The original stored at `key`, from the cache when it may be used, else from the
+    /// repository (and then cached), under the link feed: it reports every change that
+    /// can alter the answer (the image deleted, the owner's plan changed, the plan
+    /// updated), as it does for links.
+    async fn resolve_original(
+        &self,
+        key: &StorageKey,
+    ) -> Result<Option<ResolvedOriginal>, VaultError> {
+        let cache = &self.inner.originals;
+        let stamp = cache.stamp(|| self.link_feed());
+        if let Some(stamp) = stamp
+            && let Some(resolved) = cache.get(key, stamp)
+        {
+            return Ok(Some(resolved));
+        }
+        let Some(target) = self.inner.repo.find_original(key).await? else {
+            return Ok(None);
+        };
+        let resolved = ResolvedOriginal {
+            format: MediaFormat::from(target.image.format),
+            linked: target.owner_plan.is_some_and(|plan| plan.original_link),
+        };
+        if let Some(stamp) = stamp {
+            cache.insert(key.clone(), stamp, resolved);
         }
         Ok(Some(resolved))
     }

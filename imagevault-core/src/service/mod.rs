@@ -53,7 +53,7 @@ use crate::repo::Repo;
 use crate::storage::{Storage, StorageKey};
 use account::CredentialDigest;
 use decode_memory::DecodeMemory;
-use media::{CachedObject, ResolvedLink};
+use media::{CachedObject, ResolvedLink, ResolvedOriginal};
 use pool::{AdmissionPool, BlockingPool};
 use read_cache::ReadCache;
 use throttle::LoginThrottle;
@@ -121,8 +121,9 @@ pub struct VaultConfig {
     /// [`verified_login_ttl`](Self::verified_login_ttl)); 0 turns the memory off. Default
     /// 10 000; a full memory is emptied and refills.
     pub verified_login_capacity: usize,
-    /// Expiring-link resolutions kept in memory, so that a link `GET` needs no query;
-    /// 0 turns the cache off. Used only with a repository whose
+    /// Expiring-link resolutions kept in memory, so that a link `GET` needs no query, and
+    /// as many originals' (whether the owner's plan links them), so that an original's
+    /// `GET` needs none either; 0 turns both caches off. Used only with a repository whose
     /// [`link_changes`](crate::repo::LinkRepo::link_changes) feed tells of changes (the
     /// memory and PostgreSQL backends): a link deleted or changed anywhere is then dropped
     /// as soon as the change is reported, and at once when made through this vault.
@@ -275,6 +276,8 @@ struct Inner {
     token_throttle: LoginThrottle,
     /// Resolved expiring links.
     links: ReadCache<LinkKey, ResolvedLink>,
+    /// Resolved originals, by storage key: whether the owner's plan links them.
+    originals: ReadCache<StorageKey, ResolvedOriginal>,
     /// The accounts of API tokens with the token's expiry and last recorded use, by the
     /// token's hash.
     accounts: ReadCache<TokenHash, account::CachedToken>,
@@ -321,11 +324,12 @@ impl Vault {
         self.inner.clock.now()
     }
 
-    /// Drops cached link resolutions after a committed change that can alter them (a link,
-    /// an image, a user's plan or a plan changed or deleted).
+    /// Drops cached link and original resolutions after a committed change that can alter
+    /// them (a link, an image, a user's plan or a plan changed or deleted).
     /// (Images deleted by this vault take their media's cached bytes with them too.)
     fn links_changed(&self) {
         self.inner.links.invalidate();
+        self.inner.originals.invalidate();
         self.inner.media.invalidate();
     }
 
@@ -494,6 +498,11 @@ impl VaultBuilder {
             config.link_cache_capacity,
             config.cache_max_age,
         );
+        let originals = ReadCache::new(
+            crate::metrics::CACHE_ORIGINALS,
+            config.link_cache_capacity,
+            config.cache_max_age,
+        );
         let accounts = ReadCache::new(
             crate::metrics::CACHE_ACCOUNTS,
             config.account_cache_capacity,
@@ -523,6 +532,7 @@ impl VaultBuilder {
                 decode_memory,
                 token_throttle,
                 links,
+                originals,
                 accounts,
                 media,
                 link_feed: OnceLock::new(),

@@ -463,6 +463,93 @@ async fn every_change_through_the_vault_drops_cached_links_at_once() {
     }
 }
 
+#[tokio::test]
+async fn original_resolutions_are_cached_until_the_feed_or_the_vault_says_otherwise() {
+    let (t, repo) = deaf_vault();
+    let user = t.user(Some(PlanId::PREMIUM)).await;
+    let image = t.upload(&user, png(12, 10)).await;
+    let path = image.image.storage_key.as_str().to_owned();
+    resolves(&t, &path).await.unwrap();
+
+    // Deleted behind the vault's back, with no report: the cached answer stands, which
+    // shows that the checks below exercise the cache.
+    assert!(
+        repo.inner
+            .delete_image(user.user.id, image.image.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        resolves(&t, &path).await.is_ok(),
+        "an unreported change is not seen: the original is resolved from the cache"
+    );
+}
+
+#[tokio::test]
+async fn every_change_through_the_vault_drops_cached_originals_at_once() {
+    let (t, _repo) = deaf_vault();
+    let admin = t.admin().await;
+    let spec = PlanSpec {
+        name: PlanName::parse("Originals").unwrap(),
+        thumbnail_heights: ThumbnailHeights::new([200]).unwrap(),
+        thumbnail_formats: Default::default(),
+        original_link: true,
+        expiring_links: false,
+        quota: Default::default(),
+        strip_metadata: false,
+    };
+    let plan = t.vault.create_plan(&admin, spec.clone()).await.unwrap();
+
+    // Each step: a fresh user and image whose original is resolved (and cached), one
+    // change through the vault, and the original must stop resolving at once.
+    for step in 0..4 {
+        let owner_plan = if step == 3 { plan.id } else { PlanId::PREMIUM };
+        let user = t.user(Some(owner_plan)).await;
+        let image = t.upload(&user, png(12, 10)).await;
+        let path = image.image.storage_key.as_str().to_owned();
+        resolves(&t, &path).await.unwrap();
+        resolves(&t, &path).await.unwrap();
+        let what = match step {
+            0 => {
+                t.vault.delete_image(&user, image.image.id).await.unwrap();
+                "deleting the image"
+            }
+            1 => {
+                let changes = UserChanges {
+                    plan: Some(Some(PlanId::BASIC)),
+                    ..Default::default()
+                };
+                t.vault
+                    .update_user(&admin, user.user.id, changes)
+                    .await
+                    .unwrap();
+                "moving the owner to a plan without original links"
+            }
+            2 => {
+                t.vault.delete_user(&admin, user.user.id).await.unwrap();
+                "deleting the owner"
+            }
+            _ => {
+                let without_originals = PlanSpec {
+                    original_link: false,
+                    ..spec.clone()
+                };
+                t.vault
+                    .update_plan(&admin, plan.id, without_originals)
+                    .await
+                    .unwrap();
+                "taking original links from the owner's plan"
+            }
+        };
+        let answer = resolves(&t, &path).await;
+        assert!(
+            matches!(answer, Err(VaultError::NotFound)),
+            "{what} must stop the original at once: {answer:?}"
+        );
+    }
+}
+
 async fn authenticates(test: &TestVault, token: &str) -> Result<Account, VaultError> {
     test.vault.authenticate_token(token).await
 }
