@@ -69,8 +69,8 @@ pub use quota::{
     human_size, limit_text, size_text,
 };
 pub use repo::{
-    HolderRepo, ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
-    TokenOwner, Totals, UserRepo,
+    HolderRepo, ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner,
+    SessionRepo, TokenOwner, Totals, UserRepo,
 };
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
 use crate::box_error::BoxError;
-use crate::holder::{HolderId, HolderRecord};
 pub use crate::changes::{ChangeFeed, ChangeNotifier};
+use crate::holder::{HolderId, HolderRecord};
 use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;

@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use imagevault_core::repo::{ChangeFeed, PoolStats, RepoError, WorkScope};
 use imagevault_core::{
-    HolderId,
-    Image, ImageId, ImageName, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId,
+    HolderId, Image, ImageId, ImageName, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight,
+    UserId,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -617,13 +617,13 @@ impl Dialect for PostgresRepo {
              RETURNING t.image_id"
         );
         let renewed: Vec<Uuid> = sqlx::query_scalar(&sql)
-        .bind(now)
-        .bind(&order)
-        .bind(stale_before)
-        .bind(holder)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(fail)?;
+            .bind(now)
+            .bind(&order)
+            .bind(stale_before)
+            .bind(holder)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
         // Ready rows of a plan that gained WebP are made again, with their variant.
         let sql = format!(
             "UPDATE thumbnails t SET status = 'pending', attempts = 0, failure = NULL, \

@@ -17,9 +17,9 @@ use imagevault_core::repo::{
     ThumbnailOverview, TokenOwner, Totals, WorkScope,
 };
 use imagevault_core::{
-    ContentDigest, ExpiringLink, HolderId, HolderRecord, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Placeholder,
-    Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord,
-    Usage, User, UserId, Username,
+    ContentDigest, ExpiringLink, HolderId, HolderRecord, ImageId, ImageRecord, LinkId, LinkKey,
+    PasswordHash, Placeholder, Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight,
+    TokenHash, TokenRecord, Usage, User, UserId, Username,
 };
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -1043,15 +1043,14 @@ macro_rules! impl_repo {
             use chrono::{DateTime, Utc};
             use imagevault_core::page::KeysetQuery;
             use imagevault_core::repo::{
-                ChangeFeed, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-                Repo, ResetScope, SessionOwner, SessionRepo, ThumbnailOverview, TokenOwner, Totals,
-                UserRepo, WorkScope,
+                ChangeFeed, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+                OriginalTarget, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
+                ThumbnailOverview, TokenOwner, Totals, UserRepo, WorkScope,
             };
             use imagevault_core::{
                 ContentDigest, ExpiringLink, HolderId, HolderRecord, ImageId, ImageRecord, LinkId,
-                LinkKey, Placeholder,
-                Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash,
-                TokenRecord, Usage, User, UserId, Username,
+                LinkKey, Placeholder, Plan, PlanId, SessionRecord, StorageKey, Thumbnail,
+                ThumbnailHeight, TokenHash, TokenRecord, Usage, User, UserId, Username,
             };
 
             use $crate::dialect::Dialect;

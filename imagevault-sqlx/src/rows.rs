@@ -16,10 +16,10 @@ use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::{Direction, KeysetQuery};
 use imagevault_core::repo::WorkScope;
 use imagevault_core::{
-    Color, ContentDigest, ExpiringLink, ExpirySeconds, HolderId, HolderRecord, Image, ImageId, ImageName, ImageRecord,
-    LinkId, LinkKey, MetadataRemoved, Placeholder, Plan, PlanId, PlanName, QuotaLimits,
-    QuotaOverrides, StorageKey, Thumbnail, ThumbnailFormat, ThumbnailFormats, ThumbnailHeight,
-    ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
+    Color, ContentDigest, ExpiringLink, ExpirySeconds, HolderId, HolderRecord, Image, ImageId,
+    ImageName, ImageRecord, LinkId, LinkKey, MetadataRemoved, Placeholder, Plan, PlanId, PlanName,
+    QuotaLimits, QuotaOverrides, StorageKey, Thumbnail, ThumbnailFormat, ThumbnailFormats,
+    ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
     PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,

@@ -480,15 +480,15 @@ impl Dialect for SqliteRepo {
             let heights = candidate.thumbnail_heights.clone();
             // Renew claimable leases first, so that the rows inserted below are not renewed.
             let renewed = sqlx::query(&renew)
-            .bind(micros(now))
-            .bind(image.as_uuid())
-            .bind(micros(stale_before))
-            .bind(heights)
-            .bind(holder.map(|holder| holder.as_uuid()))
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?
-            .rows_affected();
+                .bind(micros(now))
+                .bind(image.as_uuid())
+                .bind(micros(stale_before))
+                .bind(heights)
+                .bind(holder.map(|holder| holder.as_uuid()))
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?
+                .rows_affected();
             // Ready rows of a plan that gained WebP are made again, with their variant.
             let reopen = format!(
                 "UPDATE thumbnails SET status = 'pending', attempts = 0, failure = NULL, \

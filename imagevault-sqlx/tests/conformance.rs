@@ -960,7 +960,8 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
         // Dropped after its first, second, ... wait, so that some are cut short while
         // the BEGIN's answer is on its way (timers are too coarse to aim at that).
         for waits in (1..=8).cycle().take(800) {
-            let mut claim = Box::pin(repo.claim_thumbnail_work(WorkScope::All, now(), now(), 10, None));
+            let mut claim =
+                Box::pin(repo.claim_thumbnail_work(WorkScope::All, now(), now(), 10, None));
             for _ in 0..waits {
                 let done = std::future::poll_fn(|context| {
                     Poll::Ready(claim.as_mut().poll(context).is_ready())

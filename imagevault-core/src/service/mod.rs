@@ -8,10 +8,10 @@ mod account_page;
 mod admin;
 mod admin_images;
 mod dashboard;
-mod holders;
 mod decode_memory;
 #[cfg(test)]
 mod hanging_queue;
+mod holders;
 mod images;
 mod links;
 mod media;

@@ -10,15 +10,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    ChangeFeed, ChangeNotifier, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, RepoError, ResetScope, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+    OriginalTarget, PlanRepo, RepoError, ResetScope, SessionOwner, SessionRepo, Totals, UserRepo,
+    WorkScope,
 };
 use imagevault_core::testing::images::png;
 use imagevault_core::{
-    Account, ExpiringLink, ExpirySeconds, HolderId, HolderRecord, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo,
-    Placeholder, Plan, PlanId, PlanName, PlanSpec, Repo, SessionRecord, StorageKey, Thumbnail,
-    ThumbnailHeight, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, User, UserChanges,
-    UserId, Username, VaultError,
+    Account, ExpiringLink, ExpirySeconds, HolderId, HolderRecord, ImageId, ImageRecord, LinkId,
+    LinkKey, MemoryRepo, Placeholder, Plan, PlanId, PlanName, PlanSpec, Repo, SessionRecord,
+    StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord,
+    User, UserChanges, UserId, Username, VaultError,
 };
 
 use crate::harness::TestVault;

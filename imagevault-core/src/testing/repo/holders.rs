@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::repo::WorkScope;
 use crate::{
-    HolderId, HolderRecord, ImageRecord, PlanId, ProcessIdentity, Repo, Thumbnail,
-    ThumbnailStatus, UserId,
+    HolderId, HolderRecord, ImageRecord, PlanId, ProcessIdentity, Repo, Thumbnail, ThumbnailStatus,
+    UserId,
 };
 
 use super::fixtures::{
@@ -101,9 +101,10 @@ pub async fn holders_register_heartbeat_and_remove(repo: &dyn Repo) {
         None,
         "a removed holder must not be listed"
     );
-    repo.remove_holder(first.id, None)
-        .await
-        .must_be(false, "remove_holder of an unregistered holder must be false");
+    repo.remove_holder(first.id, None).await.must_be(
+        false,
+        "remove_holder of an unregistered holder must be false",
+    );
     repo.heartbeat_holder(first.id, renewed_at).await.must_be(
         false,
         "heartbeat_holder of a removed holder must be false, so that it registers again",
@@ -284,23 +285,19 @@ pub async fn dead_holders_work_is_claimed_at_once(repo: &dyn Repo) {
     };
 
     let claim_at = micros(created, 1);
-    claim(WorkScope::Owner(user.id), claim_at)
-        .await
-        .must_be(
-            vec![never.image.id],
-            "claim_thumbnail_work must claim the fresh rows of a holder never registered, \
+    claim(WorkScope::Owner(user.id), claim_at).await.must_be(
+        vec![never.image.id],
+        "claim_thumbnail_work must claim the fresh rows of a holder never registered, \
              and no others",
-        );
+    );
     repo.remove_holder(dead.id, None)
         .await
         .must_be(true, "remove_holder of a registered holder must be true");
     let removed_at = micros(created, 2);
-    claim(WorkScope::Owner(user.id), removed_at)
-        .await
-        .must_be(
-            vec![freed.image.id],
-            "once its holder is removed, a row must be claimed at once, before its lease lapses",
-        );
+    claim(WorkScope::Owner(user.id), removed_at).await.must_be(
+        vec![freed.image.id],
+        "once its holder is removed, a row must be claimed at once, before its lease lapses",
+    );
     for (record, at) in [(&never, claim_at), (&freed, removed_at)] {
         assert_eq!(
             rows_of(repo, record.image.id).await,

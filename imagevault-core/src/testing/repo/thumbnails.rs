@@ -341,9 +341,15 @@ pub async fn claim_work_for_owner(repo: &dyn Repo) {
     repo.claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100, None)
         .await
         .must_be_empty("claiming again at the same `now` must find no work, found {again:?}");
-    repo.claim_thumbnail_work(WorkScope::Owner(planless.id), claim_at, stale_before, 100, None)
-        .await
-        .must_be_empty("claim_thumbnail_work must ignore users without a plan");
+    repo.claim_thumbnail_work(
+        WorkScope::Owner(planless.id),
+        claim_at,
+        stale_before,
+        100,
+        None,
+    )
+    .await
+    .must_be_empty("claim_thumbnail_work must ignore users without a plan");
     assert!(
         rows_of(repo, no_plan.image.id).await.is_empty(),
         "claim_thumbnail_work must not insert rows for a user without a plan"
@@ -385,7 +391,13 @@ pub async fn claim_work_for_lapsed_leases(repo: &dyn Repo) {
     .await;
 
     let claimed = repo
-        .claim_thumbnail_work(WorkScope::LapsedLeases, claim_at, stale_before, 10_000, None)
+        .claim_thumbnail_work(
+            WorkScope::LapsedLeases,
+            claim_at,
+            stale_before,
+            10_000,
+            None,
+        )
         .await
         .expect("claim_thumbnail_work failed");
     for (record, what) in [
