@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use imagevault_core::{
-    HOLDER_HEARTBEAT, HOLDER_TIMEOUT, HolderId, HolderRecord, ImageView, MemoryRepo, PlanId,
-    ProcessIdentity, Repo, ThumbnailStatus,
+    Clock, HOLDER_HEARTBEAT, HOLDER_TIMEOUT, HolderId, HolderRecord, ImageView, JobQueue,
+    MemoryRepo, PlanId, ProcessIdentity, Repo, ThumbnailStatus,
 };
 
 use crate::harness::TestVault;
