@@ -206,7 +206,7 @@ pub async fn live_holders_keep_their_work(repo: &dyn Repo) {
         .got("ensure_thumbnails must succeed");
     assert_eq!(
         rows_of(repo, bare.image.id).await,
-        [ensured.clone()],
+        std::slice::from_ref(&ensured),
         "ensure_thumbnails must store the rows' lease_holder"
     );
     let attempt_at = micros(claim_at, 1);
