@@ -72,3 +72,9 @@ uuid_id!(
     /// Identifies a [`User`](crate::User).
     UserId
 );
+
+uuid_id!(
+    /// Identifies a running process that holds thumbnail work: see
+    /// [`HolderRecord`](crate::HolderRecord).
+    HolderId
+);

@@ -7,6 +7,7 @@ mod box_error;
 mod changes;
 mod clock;
 mod format;
+mod holder;
 mod id;
 pub mod page;
 mod storage_key;
@@ -47,6 +48,10 @@ pub use auth::{ApiToken, TokenHash, TokenId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{PlanFeature, VaultError};
 pub use format::MediaFormat;
+pub use holder::{
+    HOLDER_HEARTBEAT, HOLDER_TIMEOUT, HolderDeath, HolderId, HolderRecord, ProcessIdentity,
+    ProcessProbe,
+};
 pub use image::{ContentDigest, Image, ImageId, ImageName, ImageRecord, Usage};
 pub use imaging::{ImageError, ImageFormat, ImageLimits};
 pub use link::{ExpiringLink, ExpirySeconds, LinkId, LinkKey};
@@ -64,8 +69,8 @@ pub use quota::{
     human_size, limit_text, size_text,
 };
 pub use repo::{
-    ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
-    TokenOwner, Totals, UserRepo,
+    HolderRepo, ImageFilter, ImageRepo, LinkRepo, PlanRepo, Repo, ResetScope, SessionOwner,
+    SessionRepo, TokenOwner, Totals, UserRepo,
 };
 pub use service::DEFAULT_MAX_UPLOADS_PER_USER;
 pub use service::{

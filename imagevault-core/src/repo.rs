@@ -1,7 +1,7 @@
 //! The [`Repo`] port: everything the service persists, split by aggregate.
 //!
-//! [`Repo`] combines [`PlanRepo`], [`UserRepo`], [`ImageRepo`], [`LinkRepo`] and
-//! [`SessionRepo`]; a backend implements all five and `ping`. The conformance suite in `imagevault_core::testing::repo`
+//! [`Repo`] combines [`PlanRepo`], [`UserRepo`], [`ImageRepo`], [`LinkRepo`],
+//! [`SessionRepo`] and [`HolderRepo`]; a backend implements all six and `ping`. The conformance suite in `imagevault_core::testing::repo`
 //! (feature `testing`) pins the contract down; every backend runs it.
 
 use std::collections::HashSet;
@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::TokenHash;
 use crate::box_error::BoxError;
 pub use crate::changes::{ChangeFeed, ChangeNotifier};
+use crate::holder::{HolderId, HolderRecord};
 use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::KeysetQuery;
@@ -108,8 +109,9 @@ pub enum WorkScope {
     /// Every image. Finding rows missing for a plan reads every image, so this grows with
     /// the table; the periodic reconciler runs it rarely and [`Self::LapsedLeases`] often.
     All,
-    /// The images that have a pending row whose lease has lapsed (`updated_at` before
-    /// `stale_before`), whoever owns them: work a lost job left behind. Backends answer it
+    /// The images that have a claimable pending row (see
+    /// [`ImageRepo::claim_thumbnail_work`]: its lease lapsed, or its holder is not
+    /// registered), whoever owns them: work a lost job left behind. Backends answer it
     /// from an index of pending rows, so its cost follows the outstanding work, not the
     /// number of images.
     LapsedLeases,
@@ -281,7 +283,8 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
 #[async_trait]
 pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// Inserts an image and its thumbnail rows atomically: all or nothing.
-    /// [`Conflict::MissingReference`] if the owner does not exist.
+    /// [`Conflict::MissingReference`] if the owner does not exist. The rows are stored as
+    /// given, [`Thumbnail::lease_holder`] included.
     ///
     /// # Contract (quotas)
     /// - In the same transaction, the image is counted against its owner's effective quota
@@ -319,16 +322,19 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
     /// stored objects no row refers to. Callers pass a bounded batch (hundreds of keys);
     /// backends answer it with a bounded number of indexed queries.
     async fn referenced_keys(&self, keys: &[StorageKey]) -> Result<HashSet<StorageKey>, RepoError>;
-    /// Inserts the given (pending) thumbnail rows where no row exists for that image and
-    /// height; existing rows are left as they are. Rows of a missing image are ignored.
+    /// Inserts the given (pending) thumbnail rows, [`Thumbnail::lease_holder`] included,
+    /// where no row exists for that image and height; existing rows are left as they are.
+    /// Rows of a missing image are ignored.
     async fn ensure_thumbnails(&self, rows: &[Thumbnail]) -> Result<(), RepoError>;
-    /// Starts an attempt at the image's pending thumbnails of `heights`: `attempts + 1` and
-    /// `updated_at = now`, which renews their lease. Rows not pending are left alone.
+    /// Starts an attempt at the image's pending thumbnails of `heights`: `attempts + 1`,
+    /// `updated_at = now` and `lease_holder = holder`, which renews their lease for the
+    /// holder making them. Rows not pending are left alone.
     async fn start_thumbnail_attempt(
         &self,
         image: ImageId,
         heights: &[ThumbnailHeight],
         now: DateTime<Utc>,
+        holder: Option<HolderId>,
     ) -> Result<(), RepoError>;
     /// Marks a pending thumbnail ready at `key`, with no failure reason. Returns `false`,
     /// changing nothing, when the row is gone or no longer pending (a duplicate delivery
@@ -379,16 +385,21 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), RepoError>;
-    /// Finds thumbnail work in `scope` and leases it, for at most `limit` images:
+    /// Finds thumbnail work in `scope` and leases it to `holder`, for at most `limit`
+    /// images:
     /// - for every height of the owner's current plan with no row, inserts a pending row
-    ///   (sized from the image) with `updated_at = now`;
-    /// - every pending row of a current plan height whose `updated_at` is before
-    ///   `stale_before` (its lease has lapsed) gets `updated_at = now`;
+    ///   (sized from the image) with `updated_at = now` and `lease_holder = holder`;
+    /// - every claimable pending row of a current plan height gets `updated_at = now` and
+    ///   `lease_holder = holder`. A pending row is claimable when its lease has lapsed
+    ///   (`updated_at` before `stale_before`) or when it names a holder that is not
+    ///   registered ([`HolderRepo`]: a holder judged dead and removed). A row with no
+    ///   holder, or a registered one, is claimable only once its lease lapsed (a live
+    ///   holder that stopped making progress does not keep its work for ever);
     /// - when the plan lists `webp` ([`ThumbnailFormats::webp`](crate::ThumbnailFormats::webp)),
     ///   every ready row of a current plan height without a `webp_storage_key` is set back
     ///   to pending to be made again with its WebP variant: `status = pending`,
-    ///   `attempts = 0`, no failure, `updated_at = now`, both keys kept (as
-    ///   [`reset_thumbnails`](Self::reset_thumbnails) does).
+    ///   `attempts = 0`, no failure, `updated_at = now`, `lease_holder = holder`, both keys
+    ///   kept (as [`reset_thumbnails`](Self::reset_thumbnails) does).
     ///
     /// Returns the ids of the images touched. Because claimed rows carry a fresh lease,
     /// calling again returns other images, so repeated calls page through all the work.
@@ -398,6 +409,7 @@ pub trait ImageRepo: Send + Sync + Debug + 'static {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> Result<Vec<ImageId>, RepoError>;
 
     // Administrators' console.
@@ -605,6 +617,38 @@ pub trait SessionRepo: Send + Sync + Debug + 'static {
     ) -> Result<u64, RepoError>;
 }
 
+/// The registry of work holders ([`HolderRecord`]): which running processes hold leases on
+/// thumbnail work (see [`Thumbnail::lease_holder`]).
+///
+/// # Contract
+/// - A registered holder's pending rows are never claimable by
+///   [`ImageRepo::claim_thumbnail_work`] before their lease lapses; once the holder is
+///   removed, they are claimable at once.
+/// - Judging who is dead is the service's rule ([`HolderRecord::death`]), not the
+///   repository's: it only stores records, renews heartbeats and removes what it is told.
+#[async_trait]
+pub trait HolderRepo: Send + Sync + Debug + 'static {
+    /// Registers `holder`, replacing the record of the same id if there is one.
+    async fn register_holder(&self, holder: &HolderRecord) -> Result<(), RepoError>;
+    /// Sets a registered holder's `heartbeat_at`; `false`, changing nothing, if it is not
+    /// registered (another process judged it dead and removed it).
+    async fn heartbeat_holder(
+        &self,
+        id: HolderId,
+        heartbeat_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError>;
+    /// Every registered holder, in no particular order.
+    async fn list_holders(&self) -> Result<Vec<HolderRecord>, RepoError>;
+    /// Removes a holder; `false` if it was not registered. With `seen_heartbeat`, only if
+    /// its heartbeat is still that one, so that a holder judged dead from a record it
+    /// renewed since is kept.
+    async fn remove_holder(
+        &self,
+        id: HolderId,
+        seen_heartbeat: Option<DateTime<Utc>>,
+    ) -> Result<bool, RepoError>;
+}
+
 /// Everything the service persists.
 ///
 /// # Contract
@@ -615,7 +659,7 @@ pub trait SessionRepo: Send + Sync + Debug + 'static {
 /// - Uniqueness and reference violations are [`RepoError::Conflict`], never a panic, and
 ///   change nothing.
 #[async_trait]
-pub trait Repo: PlanRepo + UserRepo + ImageRepo + LinkRepo + SessionRepo {
+pub trait Repo: PlanRepo + UserRepo + ImageRepo + LinkRepo + SessionRepo + HolderRepo {
     /// Checks that the backend answers, for readiness probes.
     async fn ping(&self) -> Result<(), RepoError>;
 

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::id::ImageId;
+use crate::id::{HolderId, ImageId};
 use crate::plan::ThumbnailHeight;
 use crate::storage_key::StorageKey;
 
@@ -73,6 +73,10 @@ pub struct Thumbnail {
     /// most [`THUMBNAIL_FAILURE_MAX_CHARS`] characters, see [`failure_reason`]). `None`
     /// for rows that did not fail.
     pub failure: Option<String>,
+    /// For a pending row, the holder of its lease: the running process that will make it
+    /// (see [`HolderRecord`](crate::HolderRecord)). Once that holder is dead the row may be
+    /// claimed at once, before its lease lapses. `None` for a row leased by time alone.
+    pub lease_holder: Option<HolderId>,
 }
 
 /// The most characters a thumbnail's [`failure`](Thumbnail::failure) reason keeps.
@@ -91,7 +95,8 @@ pub fn failure_reason(message: &str) -> String {
 }
 
 impl Thumbnail {
-    /// A pending row for `image_id` at `max_height`, sized from the original's display size.
+    /// A pending row for `image_id` at `max_height`, sized from the original's display
+    /// size, leased at `now` by time alone (no [`lease_holder`](Self::lease_holder)).
     pub fn pending(
         image_id: ImageId,
         max_height: ThumbnailHeight,
@@ -111,6 +116,7 @@ impl Thumbnail {
             attempts: 0,
             updated_at: now,
             failure: None,
+            lease_holder: None,
         }
     }
 }

@@ -12,7 +12,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 use imagevault_core::repo::{ChangeFeed, PoolStats, RepoError, WorkScope};
-use imagevault_core::{ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId};
+use imagevault_core::{
+    HolderId, ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId,
+};
 use sqlx::{Database, Decode, Encode, Pool, Transaction, Type};
 
 use crate::rows::{Stamp, StoredHeights};
@@ -158,6 +160,7 @@ pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> impl Future<Output = Result<Vec<ImageId>, RepoError>> + Send;
 
     /// The feed of link changes, if the backend has one.

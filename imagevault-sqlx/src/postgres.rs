@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use imagevault_core::repo::{ChangeFeed, PoolStats, RepoError, WorkScope};
 use imagevault_core::{
-    Image, ImageId, ImageName, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId,
+    HolderId, Image, ImageId, ImageName, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight,
+    UserId,
 };
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
@@ -226,6 +227,7 @@ struct ThumbnailColumns {
     updated_at: Vec<DateTime<Utc>>,
     failure: Vec<Option<String>>,
     webp_storage_key: Vec<Option<String>>,
+    lease_holder: Vec<Option<Uuid>>,
 }
 
 impl ThumbnailColumns {
@@ -254,10 +256,14 @@ impl ThumbnailColumns {
                         .map(|key| key.as_str().to_owned())
                 })
                 .collect(),
+            lease_holder: rows
+                .iter()
+                .map(|row| row.lease_holder.map(|holder| holder.as_uuid()))
+                .collect(),
         }
     }
 
-    /// Binds the columns as `$1` to `$10`.
+    /// Binds the columns as `$1` to `$11`.
     fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
@@ -273,14 +279,19 @@ impl ThumbnailColumns {
             .bind(self.updated_at)
             .bind(self.failure)
             .bind(self.webp_storage_key)
+            .bind(self.lease_holder)
     }
 }
 
 const UNNEST_THUMBNAILS: &str = "unnest($1::uuid[], $2::bigint[], $3::bigint[], \
      $4::bigint[], $5::text[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[], \
-     $10::text[]) \
+     $10::text[], $11::uuid[]) \
      AS r(image_id, max_height, width, height, status, storage_key, attempts, updated_at, \
-     failure, webp_storage_key)";
+     failure, webp_storage_key, lease_holder)";
+
+/// The columns that [`UNNEST_THUMBNAILS`] gives, in its order, for an `INSERT`.
+const THUMBNAIL_INSERT_COLUMNS: &str = "(image_id, max_height, width, height, status, \
+     storage_key, attempts, updated_at, failure, webp_storage_key, lease_holder)";
 
 /// The rows of one [`image_thumbnail_columns`](crate::rows::image_thumbnail_columns) query, their column types checked once.
 ///
@@ -315,6 +326,7 @@ impl<'r> ImageThumbnailRows<'r> {
             expect_type::<&str>(first, 19)?;
             expect_type::<&str>(first, 20)?;
             expect_type::<&str>(first, 21)?;
+            expect_type::<Uuid>(first, 22)?;
         }
         Ok(Self(rows.iter().map(TypedImageThumbnailRow).collect()))
     }
@@ -380,6 +392,7 @@ impl JoinedImageRow for TypedImageThumbnailRow<'_> {
             attempts: unsigned32(self.get(14)?, "attempts")?,
             updated_at: self.get(15)?,
             failure: self.get::<Option<&str>>(16)?.map(str::to_owned),
+            lease_holder: self.get::<Option<Uuid>>(22)?.map(HolderId::from_uuid),
         }))
     }
 }
@@ -450,9 +463,7 @@ impl Dialect for PostgresRepo {
         rows: &'a [Thumbnail],
     ) -> Result<(), sqlx::Error> {
         let sql = format!(
-            "INSERT INTO thumbnails (image_id, max_height, width, height, status, \
-             storage_key, attempts, updated_at, failure, webp_storage_key) \
-             SELECT r.* FROM {UNNEST_THUMBNAILS}"
+            "INSERT INTO thumbnails {THUMBNAIL_INSERT_COLUMNS} SELECT r.* FROM {UNNEST_THUMBNAILS}"
         );
         ThumbnailColumns::of(rows)
             .bind(sqlx::query(&sql))
@@ -534,8 +545,7 @@ impl Dialect for PostgresRepo {
         // Locking each image row (KEY SHARE) skips images deleted meanwhile instead of
         // failing on the foreign key.
         let sql = format!(
-            "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure, webp_storage_key) \
+            "INSERT INTO thumbnails {THUMBNAIL_INSERT_COLUMNS} \
              SELECT r.* FROM {UNNEST_THUMBNAILS} JOIN images i ON i.id = r.image_id \
              FOR KEY SHARE OF i \
              ON CONFLICT (image_id, max_height) DO NOTHING"
@@ -554,10 +564,12 @@ impl Dialect for PostgresRepo {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> Result<Vec<ImageId>, RepoError> {
         let (scope_condition, scope_id) = rows::work_scope_condition(scope);
         let webp = rows::plan_lists_webp();
-        // Candidates are images with a plan height that has no row, a lapsed pending
+        let claimable = rows::claimable_lease(1);
+        // Candidates are images with a plan height that has no row, a claimable pending
         // row, or (for a WebP plan) a ready row without its WebP variant, oldest first.
         // Concurrent claimers skip each other's locked images, and the answer lists only
         // images this call actually changed.
@@ -568,7 +580,7 @@ impl Dialect for PostgresRepo {
                EXISTS (SELECT 1 FROM unnest(p.thumbnail_heights) AS h(height) WHERE NOT EXISTS \
                  (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id AND t.max_height = h.height)) \
                OR EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
-                 AND t.status = 'pending' AND t.updated_at < $1 \
+                 AND t.status = 'pending' AND {claimable} \
                  AND t.max_height = ANY (p.thumbnail_heights)) \
                OR ({webp} AND EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
                  AND t.status = 'ready' AND t.webp_storage_key IS NULL \
@@ -591,26 +603,31 @@ impl Dialect for PostgresRepo {
         let order: Vec<Uuid> = candidates.iter().map(|candidate| candidate.id).collect();
         let mut missing = Vec::new();
         for candidate in candidates {
-            missing.extend(checked(candidate.pending_rows(now))?);
+            missing.extend(checked(candidate.pending_rows(now, holder))?);
         }
-        // Renew lapsed leases first, so that the rows inserted below are not renewed again.
-        let renewed: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE thumbnails t SET updated_at = $1 \
+        let holder = holder.map(|holder| holder.as_uuid());
+        // Renew claimable leases first, so that the rows inserted below are not renewed
+        // again.
+        let claimable = rows::claimable_lease(3);
+        let sql = format!(
+            "UPDATE thumbnails t SET updated_at = $1, lease_holder = $4 \
              FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
              WHERE t.image_id = i.id AND i.id = ANY($2) AND t.status = 'pending' \
-               AND t.updated_at < $3 AND t.max_height = ANY (p.thumbnail_heights) \
-             RETURNING t.image_id",
-        )
-        .bind(now)
-        .bind(&order)
-        .bind(stale_before)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(fail)?;
+               AND {claimable} AND t.max_height = ANY (p.thumbnail_heights) \
+             RETURNING t.image_id"
+        );
+        let renewed: Vec<Uuid> = sqlx::query_scalar(&sql)
+            .bind(now)
+            .bind(&order)
+            .bind(stale_before)
+            .bind(holder)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(fail)?;
         // Ready rows of a plan that gained WebP are made again, with their variant.
         let sql = format!(
             "UPDATE thumbnails t SET status = 'pending', attempts = 0, failure = NULL, \
-             updated_at = $1 \
+             updated_at = $1, lease_holder = $3 \
              FROM images i JOIN users u ON u.id = i.owner JOIN plans p ON p.id = u.plan_id \
              WHERE t.image_id = i.id AND i.id = ANY($2) AND t.status = 'ready' \
                AND t.webp_storage_key IS NULL AND t.max_height = ANY (p.thumbnail_heights) \
@@ -620,12 +637,12 @@ impl Dialect for PostgresRepo {
         let reopened: Vec<Uuid> = sqlx::query_scalar(&sql)
             .bind(now)
             .bind(&order)
+            .bind(holder)
             .fetch_all(&mut *tx)
             .await
             .map_err(fail)?;
         let sql = format!(
-            "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure, webp_storage_key) \
+            "INSERT INTO thumbnails {THUMBNAIL_INSERT_COLUMNS} \
              SELECT r.* FROM {UNNEST_THUMBNAILS} \
              ON CONFLICT (image_id, max_height) DO NOTHING RETURNING image_id"
         );

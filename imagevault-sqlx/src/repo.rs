@@ -17,9 +17,9 @@ use imagevault_core::repo::{
     ThumbnailOverview, TokenOwner, Totals, WorkScope,
 };
 use imagevault_core::{
-    ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, PasswordHash, Placeholder,
-    Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash, TokenRecord,
-    Usage, User, UserId, Username,
+    ContentDigest, ExpiringLink, HolderId, HolderRecord, ImageId, ImageRecord, LinkId, LinkKey,
+    PasswordHash, Placeholder, Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight,
+    TokenHash, TokenRecord, Usage, User, UserId, Username,
 };
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Type};
 use uuid::Uuid;
@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::dialect::{Connection, Dialect, RowsAffected as _, Statement, StatementAs};
 use crate::error::{InvalidRow, Unstorable, Violations, backend};
 use crate::rows::{
-    self, ImagePlanRow, LinkRow, LinkTargetRow, PlanRow, SessionOwnerRow, Stamp as _,
+    self, HolderRow, ImagePlanRow, LinkRow, LinkTargetRow, PlanRow, SessionOwnerRow, Stamp as _,
     StoredHeights as _, TokenOwnerRow, TokenRow, UserRow, convert, image_columns,
     image_thumbnail_columns, in_order, keyset_clause, link_columns, owner_plan_columns,
     plan_columns, signed, user_columns,
@@ -77,6 +77,7 @@ where
     for<'r> ImagePlanRow<D::Stamp, D::Heights>: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> LinkRow<D::Stamp>: FromRow<'r, <D::Db as Database>::Row>,
     for<'r> LinkTargetRow<D::Stamp, D::Heights>: FromRow<'r, <D::Db as Database>::Row>,
+    for<'r> HolderRow<D::Stamp>: FromRow<'r, <D::Db as Database>::Row>,
 {
     /// Runs `statement` on the write pool: the number of rows it changed, with its
     /// constraint violations mapped by `violations`.
@@ -602,18 +603,20 @@ where
         image: ImageId,
         heights: &[ThumbnailHeight],
         now: DateTime<Utc>,
+        holder: Option<HolderId>,
     ) -> Result<(), RepoError> {
         // The attempts column holds a `u32`: the count stops at its largest value.
         let sql = format!(
             "UPDATE thumbnails SET attempts = CASE WHEN attempts < 4294967295 \
-             THEN attempts + 1 ELSE 4294967295 END, updated_at = $3 \
+             THEN attempts + 1 ELSE 4294967295 END, updated_at = $3, lease_holder = $4 \
              WHERE image_id = $1 AND status = 'pending' AND {}",
             D::MAX_HEIGHT_IN_2
         );
         let update = sqlx::query(&sql)
             .bind(image.as_uuid())
             .bind(D::height_list(heights))
-            .bind(D::Stamp::from_utc(now));
+            .bind(D::Stamp::from_utc(now))
+            .bind(holder.map(|holder| holder.as_uuid()));
         Self::change(repo, update, Violations::NONE).await?;
         Ok(())
     }
@@ -689,11 +692,12 @@ where
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> Result<Vec<ImageId>, RepoError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        repo.claim_thumbnail_work(scope, now, stale_before, limit)
+        repo.claim_thumbnail_work(scope, now, stale_before, limit, holder)
             .await
     }
 
@@ -959,6 +963,55 @@ where
         Self::change(repo, delete, Violations::NONE).await
     }
 
+    // Work holders.
+
+    pub(crate) async fn register_holder(repo: &D, holder: &HolderRecord) -> Result<(), RepoError> {
+        let process = holder.process.as_ref();
+        let insert = sqlx::query(rows::holder_sql::REGISTER)
+            .bind(holder.id.as_uuid())
+            .bind(process.map(|process| process.machine.clone()))
+            .bind(process.map(|process| i64::from(process.pid)))
+            .bind(
+                process
+                    .map(|process| Self::stored(signed(process.started, "process start")))
+                    .transpose()?,
+            )
+            .bind(D::Stamp::from_utc(holder.heartbeat_at));
+        Self::change(repo, insert, Violations::NONE).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn heartbeat_holder(
+        repo: &D,
+        id: HolderId,
+        heartbeat_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        let update = sqlx::query(rows::holder_sql::HEARTBEAT)
+            .bind(id.as_uuid())
+            .bind(D::Stamp::from_utc(heartbeat_at));
+        Ok(Self::change(repo, update, Violations::NONE).await? > 0)
+    }
+
+    pub(crate) async fn list_holders(repo: &D) -> Result<Vec<HolderRecord>, RepoError> {
+        Self::fetch_all(
+            repo,
+            sqlx::query_as(rows::holder_sql::LIST),
+            HolderRow::into_holder,
+        )
+        .await
+    }
+
+    pub(crate) async fn remove_holder(
+        repo: &D,
+        id: HolderId,
+        seen_heartbeat: Option<DateTime<Utc>>,
+    ) -> Result<bool, RepoError> {
+        let delete = sqlx::query(rows::holder_sql::REMOVE)
+            .bind(id.as_uuid())
+            .bind(seen_heartbeat.map(D::Stamp::from_utc));
+        Ok(Self::change(repo, delete, Violations::NONE).await? > 0)
+    }
+
     // The repository as a whole.
 
     pub(crate) async fn ping(repo: &D) -> Result<(), RepoError> {
@@ -990,14 +1043,14 @@ macro_rules! impl_repo {
             use chrono::{DateTime, Utc};
             use imagevault_core::page::KeysetQuery;
             use imagevault_core::repo::{
-                ChangeFeed, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget, PlanRepo,
-                Repo, ResetScope, SessionOwner, SessionRepo, ThumbnailOverview, TokenOwner, Totals,
-                UserRepo, WorkScope,
+                ChangeFeed, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+                OriginalTarget, PlanRepo, Repo, ResetScope, SessionOwner, SessionRepo,
+                ThumbnailOverview, TokenOwner, Totals, UserRepo, WorkScope,
             };
             use imagevault_core::{
-                ContentDigest, ExpiringLink, ImageId, ImageRecord, LinkId, LinkKey, Placeholder,
-                Plan, PlanId, SessionRecord, StorageKey, Thumbnail, ThumbnailHeight, TokenHash,
-                TokenRecord, Usage, User, UserId, Username,
+                ContentDigest, ExpiringLink, HolderId, HolderRecord, ImageId, ImageRecord, LinkId,
+                LinkKey, Placeholder, Plan, PlanId, SessionRecord, StorageKey, Thumbnail,
+                ThumbnailHeight, TokenHash, TokenRecord, Usage, User, UserId, Username,
             };
 
             use $crate::dialect::Dialect;
@@ -1042,7 +1095,10 @@ macro_rules! impl_repo {
                 referenced_keys(keys: &[StorageKey]) -> HashSet<StorageKey>;
                 ensure_thumbnails(rows: &[Thumbnail]) -> ();
                 start_thumbnail_attempt(
-                    image: ImageId, heights: &[ThumbnailHeight], now: DateTime<Utc>
+                    image: ImageId,
+                    heights: &[ThumbnailHeight],
+                    now: DateTime<Utc>,
+                    holder: Option<HolderId>,
                 ) -> ();
                 complete_thumbnail(
                     image: ImageId, height: ThumbnailHeight, key: &StorageKey, now: DateTime<Utc>
@@ -1055,7 +1111,11 @@ macro_rules! impl_repo {
                     image: ImageId, heights: &[ThumbnailHeight], reason: &str, now: DateTime<Utc>
                 ) -> ();
                 claim_thumbnail_work(
-                    scope: WorkScope, now: DateTime<Utc>, stale_before: DateTime<Utc>, limit: usize
+                    scope: WorkScope,
+                    now: DateTime<Utc>,
+                    stale_before: DateTime<Utc>,
+                    limit: usize,
+                    holder: Option<HolderId>,
                 ) -> Vec<ImageId>;
                 totals() -> Totals;
                 list_all_images(filter: &ImageFilter, query: &KeysetQuery) -> Vec<ImageRecord>;
@@ -1086,6 +1146,13 @@ macro_rules! impl_repo {
                 delete_session(hash: &TokenHash) -> bool;
                 delete_user_sessions(user: UserId) -> u64;
                 delete_ended_sessions(idle_before: DateTime<Utc>, now: DateTime<Utc>) -> u64;
+            });
+
+            $crate::repo::forward!(HolderRepo for $repo {
+                register_holder(holder: &HolderRecord) -> ();
+                heartbeat_holder(id: HolderId, heartbeat_at: DateTime<Utc>) -> bool;
+                list_holders() -> Vec<HolderRecord>;
+                remove_holder(id: HolderId, seen_heartbeat: Option<DateTime<Utc>>) -> bool;
             });
 
             $crate::repo::forward!(Repo for $repo {

@@ -16,10 +16,10 @@ use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::{Direction, KeysetQuery};
 use imagevault_core::repo::WorkScope;
 use imagevault_core::{
-    Color, ContentDigest, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord,
-    LinkId, LinkKey, MetadataRemoved, Placeholder, Plan, PlanId, PlanName, QuotaLimits,
-    QuotaOverrides, StorageKey, Thumbnail, ThumbnailFormat, ThumbnailFormats, ThumbnailHeight,
-    ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
+    Color, ContentDigest, ExpiringLink, ExpirySeconds, HolderId, HolderRecord, Image, ImageId,
+    ImageName, ImageRecord, LinkId, LinkKey, MetadataRemoved, Placeholder, Plan, PlanId, PlanName,
+    QuotaLimits, QuotaOverrides, StorageKey, Thumbnail, ThumbnailFormat, ThumbnailFormats,
+    ThumbnailHeight, ThumbnailHeights, ThumbnailStatus, User, UserId, Username,
 };
 use imagevault_core::{
     PasswordHash, SessionOwner, SessionRecord, TokenHash, TokenOwner, TokenRecord, repo::RepoError,
@@ -549,7 +549,8 @@ impl<T: Stamp> ImageRow<T> {
 macro_rules! thumbnail_columns {
     () => {
         "t.image_id, t.max_height, t.width, t.height, \
-     t.status, t.storage_key, t.attempts, t.updated_at, t.failure, t.webp_storage_key"
+     t.status, t.storage_key, t.attempts, t.updated_at, t.failure, t.webp_storage_key, \
+     t.lease_holder"
     };
 }
 #[cfg(feature = "postgres")]
@@ -569,6 +570,7 @@ pub(crate) struct ThumbnailRow<T> {
     updated_at: T,
     failure: Option<String>,
     webp_storage_key: Option<String>,
+    lease_holder: Option<Uuid>,
 }
 
 #[cfg(feature = "postgres")]
@@ -589,6 +591,7 @@ impl<T: Stamp> ThumbnailRow<T> {
             attempts: unsigned32(self.attempts, "attempts")?,
             updated_at: self.updated_at.into_utc()?,
             failure: self.failure,
+            lease_holder: self.lease_holder.map(HolderId::from_uuid),
         })
     }
 }
@@ -603,7 +606,7 @@ macro_rules! image_thumbnail_columns {
      t.storage_key AS thumbnail_storage_key, t.attempts AS thumbnail_attempts, \
      t.updated_at AS thumbnail_updated_at, t.failure AS thumbnail_failure, i.digest, \
      i.placeholder, i.average_color, i.metadata_removed, \
-     t.webp_storage_key AS thumbnail_webp_storage_key"
+     t.webp_storage_key AS thumbnail_webp_storage_key, t.lease_holder AS thumbnail_lease_holder"
     };
 }
 pub(crate) use image_thumbnail_columns;
@@ -623,6 +626,7 @@ pub(crate) struct ImageThumbnailRow<T> {
     thumbnail_updated_at: Option<T>,
     thumbnail_failure: Option<String>,
     thumbnail_webp_storage_key: Option<String>,
+    thumbnail_lease_holder: Option<Uuid>,
 }
 
 /// The columns of an [`ImageThumbnailRow`] as SQLite's `json_array` arguments, over a
@@ -805,6 +809,7 @@ impl<T: Stamp> JoinedImageRow for ImageThumbnailRow<T> {
                 attempts: unsigned32(attempts, "attempts")?,
                 updated_at: updated_at.clone().into_utc()?,
                 failure: self.thumbnail_failure.clone(),
+                lease_holder: self.thumbnail_lease_holder.map(HolderId::from_uuid),
             })),
             _ => Err(InvalidRow("a thumbnail with NULL columns".into())),
         }
@@ -929,8 +934,13 @@ pub(crate) struct CandidateRow<H> {
 }
 
 impl<H: StoredHeights> CandidateRow<H> {
-    /// The pending rows of every plan height, sized from the image, leased at `now`.
-    pub(crate) fn pending_rows(self, now: DateTime<Utc>) -> Result<Vec<Thumbnail>, InvalidRow> {
+    /// The pending rows of every plan height, sized from the image, leased at `now` to
+    /// `holder`.
+    pub(crate) fn pending_rows(
+        self,
+        now: DateTime<Utc>,
+        holder: Option<HolderId>,
+    ) -> Result<Vec<Thumbnail>, InvalidRow> {
         let image = ImageId::from_uuid(self.id);
         let width = unsigned32(self.width, "width")?;
         let height = unsigned32(self.height, "height")?;
@@ -939,26 +949,45 @@ impl<H: StoredHeights> CandidateRow<H> {
             .into_heights()?
             .as_slice()
             .iter()
-            .map(|&max_height| Thumbnail::pending(image, max_height, width, height, now))
+            .map(|&max_height| Thumbnail {
+                lease_holder: holder,
+                ..Thumbnail::pending(image, max_height, width, height, now)
+            })
             .collect())
     }
+}
+
+/// The condition that the lease of the thumbnail row aliased `t`, taken as pending, may be
+/// claimed, with `stale_before` as parameter `$<stale>`: its lease lapsed, or it names a
+/// holder that is not registered (see `ImageRepo::claim_thumbnail_work`). A registered
+/// holder is one primary-key lookup.
+pub(crate) fn claimable_lease(stale: u8) -> String {
+    format!(
+        "(t.updated_at < ${stale} OR (t.lease_holder IS NOT NULL AND NOT EXISTS \
+         (SELECT 1 FROM work_holders w WHERE w.id = t.lease_holder)))"
+    )
 }
 
 /// The `claim_thumbnail_work` condition of [`WorkScope::LapsedLeases`] on images `i`, with
 /// `stale_before` as `$1`: answered from the partial index of pending rows
 /// (`thumbnails_pending`).
-const LAPSED_LEASE_CONDITION: &str = "AND i.id IN (SELECT t.image_id FROM thumbnails t \
-     WHERE t.status = 'pending' AND t.updated_at < $1)";
+fn lapsed_lease_condition() -> String {
+    format!(
+        "AND i.id IN (SELECT t.image_id FROM thumbnails t \
+         WHERE t.status = 'pending' AND {})",
+        claimable_lease(1)
+    )
+}
 
 /// The condition (starting with `AND`, empty for every image) that limits a claim of
 /// thumbnail work over `images i JOIN users u` to `scope`, and the id to bind as `$3` when
 /// it names one. `$1` is the time before which a pending row's lease has lapsed.
-pub(crate) fn work_scope_condition(scope: WorkScope) -> (&'static str, Option<Uuid>) {
+pub(crate) fn work_scope_condition(scope: WorkScope) -> (String, Option<Uuid>) {
     match scope {
-        WorkScope::All => ("", None),
-        WorkScope::LapsedLeases => (LAPSED_LEASE_CONDITION, None),
-        WorkScope::Owner(owner) => ("AND i.owner = $3", Some(owner.as_uuid())),
-        WorkScope::Plan(plan) => ("AND u.plan_id = $3", Some(plan.as_uuid())),
+        WorkScope::All => (String::new(), None),
+        WorkScope::LapsedLeases => (lapsed_lease_condition(), None),
+        WorkScope::Owner(owner) => ("AND i.owner = $3".into(), Some(owner.as_uuid())),
+        WorkScope::Plan(plan) => ("AND u.plan_id = $3".into(), Some(plan.as_uuid())),
     }
 }
 
@@ -1081,7 +1110,7 @@ pub(crate) mod admin_sql {
             ($rows:literal) => {
                 concat!(
                     "UPDATE thumbnails SET status = 'pending', attempts = 0, failure = NULL, ",
-                    "updated_at = $1 WHERE ",
+                    "updated_at = $1, lease_holder = NULL WHERE ",
                     $rows
                 )
             };
@@ -1419,4 +1448,52 @@ mod tests {
         assert!(String::from("200").into_heights().is_err());
         assert!(String::from("[]").into_heights().is_err());
     }
+}
+
+/// A row of `work_holders`.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct HolderRow<T> {
+    id: Uuid,
+    machine: Option<String>,
+    pid: Option<i64>,
+    started: Option<i64>,
+    heartbeat_at: T,
+}
+
+impl<T: Stamp> HolderRow<T> {
+    pub(crate) fn into_holder(self) -> Result<HolderRecord, InvalidRow> {
+        let process = match (self.machine, self.pid, self.started) {
+            (Some(machine), Some(pid), Some(started)) => Some(imagevault_core::ProcessIdentity {
+                machine,
+                pid: u32::try_from(pid).map_err(|_| InvalidRow(format!("process id {pid}")))?,
+                started: u64::try_from(started)
+                    .map_err(|_| InvalidRow(format!("process start {started}")))?,
+            }),
+            (None, None, None) => None,
+            _ => return Err(InvalidRow("a work holder with part of a process".into())),
+        };
+        Ok(HolderRecord {
+            id: HolderId::from_uuid(self.id),
+            process,
+            heartbeat_at: self.heartbeat_at.into_utc()?,
+        })
+    }
+}
+
+/// The statements of `HolderRepo`, the same on both databases.
+pub(crate) mod holder_sql {
+    /// Registers holder `$1` (machine `$2`, pid `$3`, start `$4`, heartbeat `$5`),
+    /// replacing a record of the same id.
+    pub(crate) const REGISTER: &str = "INSERT INTO work_holders \
+         (id, machine, pid, started, heartbeat_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO UPDATE SET machine = excluded.machine, pid = excluded.pid, \
+         started = excluded.started, heartbeat_at = excluded.heartbeat_at";
+    /// Sets holder `$1`'s heartbeat to `$2`.
+    pub(crate) const HEARTBEAT: &str = "UPDATE work_holders SET heartbeat_at = $2 WHERE id = $1";
+    /// Every holder.
+    pub(crate) const LIST: &str =
+        "SELECT id, machine, pid, started, heartbeat_at FROM work_holders";
+    /// Removes holder `$1` if `$2` is `NULL` or its heartbeat.
+    pub(crate) const REMOVE: &str =
+        "DELETE FROM work_holders WHERE id = $1 AND ($2 IS NULL OR heartbeat_at = $2)";
 }

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use imagevault_core::repo::{PoolStats, RepoError, WorkScope};
-use imagevault_core::{ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId};
+use imagevault_core::{
+    HolderId, ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId,
+};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
@@ -320,13 +322,13 @@ async fn insert_thumbnail(
     let sql = match mode {
         Insert::Strict => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure, webp_storage_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+             attempts, updated_at, failure, webp_storage_key, lease_holder) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         }
         Insert::IfMissing => {
             "INSERT INTO thumbnails (image_id, max_height, width, height, status, storage_key, \
-             attempts, updated_at, failure, webp_storage_key) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+             attempts, updated_at, failure, webp_storage_key, lease_holder) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 \
              WHERE EXISTS (SELECT 1 FROM images WHERE id = $1) \
              ON CONFLICT (image_id, max_height) DO NOTHING"
         }
@@ -342,6 +344,7 @@ async fn insert_thumbnail(
         .bind(micros(row.updated_at))
         .bind(row.failure.as_deref())
         .bind(row.webp_storage_key.as_ref().map(StorageKey::as_str))
+        .bind(row.lease_holder.map(|holder| holder.as_uuid()))
         .execute(&mut *connection)
         .await?;
     Ok(done.rows_affected() > 0)
@@ -457,10 +460,12 @@ impl Dialect for SqliteRepo {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> Result<Vec<ImageId>, RepoError> {
         let (scope_condition, scope_id) = rows::work_scope_condition(scope);
         let webp = rows::plan_lists_webp();
-        // Candidates are images with a plan height that has no row, a lapsed pending row,
+        let claimable = rows::claimable_lease(1);
+        // Candidates are images with a plan height that has no row, a claimable pending row,
         // or (for a WebP plan) a ready row without its WebP variant, oldest first. The
         // write lock makes the claim atomic.
         let sql = format!(
@@ -470,7 +475,7 @@ impl Dialect for SqliteRepo {
                EXISTS (SELECT 1 FROM json_each(p.thumbnail_heights) AS h WHERE NOT EXISTS \
                  (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id AND t.max_height = h.value)) \
                OR EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
-                 AND t.status = 'pending' AND t.updated_at < $1 \
+                 AND t.status = 'pending' AND {claimable} \
                  AND t.max_height IN (SELECT value FROM json_each(p.thumbnail_heights))) \
                OR ({webp} AND EXISTS (SELECT 1 FROM thumbnails t WHERE t.image_id = i.id \
                  AND t.status = 'ready' AND t.webp_storage_key IS NULL \
@@ -486,28 +491,31 @@ impl Dialect for SqliteRepo {
             select = select.bind(id);
         }
         let candidates = select.fetch_all(&mut *tx).await.map_err(fail)?;
+        let renew = format!(
+            "UPDATE thumbnails AS t SET updated_at = $1, lease_holder = $5 \
+             WHERE image_id = $2 AND status = 'pending' AND {} \
+               AND max_height IN (SELECT value FROM json_each($4))",
+            rows::claimable_lease(3)
+        );
         let mut claimed = Vec::new();
         for candidate in candidates {
             let image = ImageId::from_uuid(candidate.id);
             let heights = candidate.thumbnail_heights.clone();
-            // Renew lapsed leases first, so that the rows inserted below are not renewed.
-            let renewed = sqlx::query(
-                "UPDATE thumbnails SET updated_at = $1 \
-                 WHERE image_id = $2 AND status = 'pending' AND updated_at < $3 \
-                   AND max_height IN (SELECT value FROM json_each($4))",
-            )
-            .bind(micros(now))
-            .bind(image.as_uuid())
-            .bind(micros(stale_before))
-            .bind(heights)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?
-            .rows_affected();
+            // Renew claimable leases first, so that the rows inserted below are not renewed.
+            let renewed = sqlx::query(&renew)
+                .bind(micros(now))
+                .bind(image.as_uuid())
+                .bind(micros(stale_before))
+                .bind(heights)
+                .bind(holder.map(|holder| holder.as_uuid()))
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?
+                .rows_affected();
             // Ready rows of a plan that gained WebP are made again, with their variant.
             let reopen = format!(
                 "UPDATE thumbnails SET status = 'pending', attempts = 0, failure = NULL, \
-                 updated_at = $1 \
+                 updated_at = $1, lease_holder = $4 \
                  WHERE image_id = $2 AND status = 'ready' AND webp_storage_key IS NULL \
                    AND max_height IN (SELECT value FROM json_each($3)) \
                    AND EXISTS (SELECT 1 FROM images i JOIN users u ON u.id = i.owner \
@@ -517,12 +525,13 @@ impl Dialect for SqliteRepo {
                 .bind(micros(now))
                 .bind(image.as_uuid())
                 .bind(candidate.thumbnail_heights.clone())
+                .bind(holder.map(|holder| holder.as_uuid()))
                 .execute(&mut *tx)
                 .await
                 .map_err(fail)?
                 .rows_affected();
             let mut touched = renewed > 0 || reopened > 0;
-            for row in checked(candidate.pending_rows(now))? {
+            for row in checked(candidate.pending_rows(now, holder))? {
                 touched |= insert_thumbnail(&mut tx, &row, Insert::IfMissing)
                     .await
                     .map_err(fail)?;

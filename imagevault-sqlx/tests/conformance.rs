@@ -440,7 +440,7 @@ async fn concurrent_claims<R: Repo + Clone>(repo: R) {
         let mut claimed = Vec::new();
         loop {
             let batch = repo
-                .claim_thumbnail_work(WorkScope::Owner(owner.id), claim_at, stale_before, 3)
+                .claim_thumbnail_work(WorkScope::Owner(owner.id), claim_at, stale_before, 3, None)
                 .await
                 .expect("claim_thumbnail_work failed");
             if batch.is_empty() {
@@ -960,7 +960,8 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
         // Dropped after its first, second, ... wait, so that some are cut short while
         // the BEGIN's answer is on its way (timers are too coarse to aim at that).
         for waits in (1..=8).cycle().take(800) {
-            let mut claim = Box::pin(repo.claim_thumbnail_work(WorkScope::All, now(), now(), 10));
+            let mut claim =
+                Box::pin(repo.claim_thumbnail_work(WorkScope::All, now(), now(), 10, None));
             for _ in 0..waits {
                 let done = std::future::poll_fn(|context| {
                     Poll::Ready(claim.as_mut().poll(context).is_ready())
@@ -1004,4 +1005,85 @@ async fn postgres_writes_cancelled_mid_transaction_leave_no_transaction_open() {
         );
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Work holders of two processes on one file
+// ---------------------------------------------------------------------------------------
+
+/// A vault on `repo` with an in-process queue of its own and a manual clock, as one server
+/// process on a shared file.
+fn process_on(repo: SqliteRepo, clock: &imagevault_core::ManualClock) -> imagevault_core::Vault {
+    imagevault_core::Vault::builder()
+        .repo(Arc::new(repo))
+        .storage(Arc::new(imagevault_core::ObjectStorage::memory()))
+        .queue(Arc::new(imagevault_core::MemoryJobQueue::new(100)))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .expect("a vault")
+}
+
+/// Two vaults on one SQLite file, as two server processes: the pending work of the live
+/// one, whose in-process queue the other cannot see, is never taken by the other's
+/// reconciler while its holder heartbeats, and is taken once the holder is silent for
+/// longer than `HOLDER_TIMEOUT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_processes_on_one_file_keep_each_others_work() {
+    use imagevault_core::{HOLDER_TIMEOUT, NewUser, Password, Upload};
+
+    let (first_repo, dir) = sqlite().await;
+    let second_repo = SqliteRepo::connect(&sqlite_url(&dir))
+        .await
+        .expect("opening the file a second time");
+    let clock = imagevault_core::ManualClock::new(Utc::now());
+    let first = process_on(first_repo, &clock);
+    let second = process_on(second_repo, &clock);
+    first.register_work_holder().await.expect("register");
+    second.register_work_holder().await.expect("register");
+    first
+        .bootstrap_user(NewUser {
+            username: Username::parse("holder").expect("a username"),
+            password: Password::new("correct horse battery").expect("a password"),
+            plan: Some(PlanId::BASIC),
+            is_admin: false,
+        })
+        .await
+        .expect("a user");
+    let account = first
+        .authenticate_password("holder", "correct horse battery")
+        .await
+        .expect("log in");
+    first
+        .upload(
+            &account,
+            Upload {
+                data: imagevault_core::testing::images::png(300, 300).into(),
+                ..Upload::default()
+            },
+        )
+        .await
+        .expect("upload");
+
+    assert_eq!(second.reconcile().await.expect("reconcile"), 0);
+    let timeout = chrono::TimeDelta::from_std(HOLDER_TIMEOUT).expect("a short timeout");
+    clock.advance(timeout);
+    first.register_work_holder().await.expect("a heartbeat");
+    clock.advance(timeout);
+    assert_eq!(
+        second.reconcile().await.expect("reconcile"),
+        0,
+        "a holder that heartbeats keeps its work"
+    );
+    clock.advance(chrono::TimeDelta::seconds(1));
+    assert_eq!(
+        second.reconcile().await.expect("reconcile"),
+        1,
+        "a holder silent for longer than the timeout loses its work"
+    );
+    assert_eq!(second.run_pending_jobs(10).await.expect("jobs"), 1);
+    assert_eq!(
+        first.reconcile().await.expect("reconcile"),
+        0,
+        "the work was done once"
+    );
 }

@@ -178,11 +178,52 @@ pub(crate) async fn serve_command(global: &Global, args: ServeArgs) -> anyhow::R
         .context("cannot write to stdout")?;
     drop(stdout);
 
-    serve(listener, vault, options, shutdown)
-        .await
-        .context("the server failed")?;
+    // Registered before the first upload, so that every row it leases names it; released
+    // once the worker has stopped (see `hold_work`).
+    let holding = hold_work(&vault).await?;
+    let served = serve(listener, vault, options, shutdown).await;
+    holding.release().await;
+    served.context("the server failed")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// This process's hold on thumbnail work: registered as a work holder, heartbeating until
+/// [`release`](Self::release)d, so that another process (or this one, restarted after a
+/// crash) takes up its pending work at once once it is gone, and never while it runs.
+struct WorkHold {
+    stop: tokio::sync::oneshot::Sender<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+/// Registers `vault` as a work holder and starts its heartbeat.
+async fn hold_work(vault: &Vault) -> anyhow::Result<WorkHold> {
+    let holder = vault
+        .register_work_holder()
+        .await
+        .context("cannot register this process as a work holder")?;
+    tracing::debug!(%holder, "registered as a work holder");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let vault = vault.clone();
+    let heartbeat = tokio::spawn(async move {
+        vault
+            .run_work_holder(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    Ok(WorkHold { stop, heartbeat })
+}
+
+impl WorkHold {
+    /// Stops the heartbeat and unregisters, once the work this process does has stopped:
+    /// what it still held is then free at once.
+    async fn release(self) {
+        let _ = self.stop.send(());
+        if let Err(error) = self.heartbeat.await {
+            tracing::warn!(%error, "the work holder's heartbeat failed");
+        }
+    }
 }
 
 /// `http://<address>`, with a loopback address in place of an unspecified one
@@ -257,11 +298,13 @@ pub(crate) async fn worker_command(global: &Global, args: WorkerArgs) -> anyhow:
             vault.run_sweeper(every, options, stopped()).await;
         }
     };
+    let holding = hold_work(&vault).await?;
     tokio::join!(
         vault.run_worker(worker_options(args.concurrency), stopped()),
         vault.run_reconciler(args.reconciler.every(), stopped()),
         sweeper,
     );
+    holding.release().await;
     tracing::info!("worker stopped");
     Ok(())
 }

@@ -8,13 +8,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::auth::TokenHash;
+use crate::holder::{HolderId, HolderRecord};
 use crate::image::{ContentDigest, Image, ImageId, ImageRecord, Usage};
 use crate::link::{ExpiringLink, LinkId, LinkKey};
 use crate::page::{KeysetQuery, Positioned};
 use crate::placeholder::Placeholder;
 use crate::plan::{Plan, PlanId, ThumbnailHeight};
 use crate::repo::{
-    ChangeFeed, ChangeNotifier, Conflict, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+    ChangeFeed, ChangeNotifier, Conflict, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
     OriginalTarget, PlanRepo, Repo, RepoError, ResetScope, SessionOwner, SessionRepo, TokenOwner,
     Totals, UserRepo, WorkScope,
 };
@@ -60,6 +61,7 @@ struct State {
     images: HashMap<ImageId, Image>,
     thumbnails: BTreeMap<(ImageId, ThumbnailHeight), Thumbnail>,
     links: HashMap<LinkId, ExpiringLink>,
+    holders: HashMap<HolderId, HolderRecord>,
 }
 
 impl Default for MemoryRepo {
@@ -146,6 +148,15 @@ impl State {
             return Err(Conflict::MissingReference.into());
         }
         Ok(())
+    }
+
+    /// Whether pending `row` may be claimed: its lease lapsed, or its holder is gone.
+    fn claimable(&self, row: &Thumbnail, stale_before: DateTime<Utc>) -> bool {
+        row.status == ThumbnailStatus::Pending
+            && (row.updated_at < stale_before
+                || row
+                    .lease_holder
+                    .is_some_and(|holder| !self.holders.contains_key(&holder)))
     }
 
     fn check_plan_name(&self, plan: &Plan) -> Result<(), RepoError> {
@@ -567,6 +578,7 @@ impl ImageRepo for MemoryRepo {
         image: ImageId,
         heights: &[ThumbnailHeight],
         now: DateTime<Utc>,
+        holder: Option<HolderId>,
     ) -> Result<(), RepoError> {
         let mut state = self.state();
         for height in heights {
@@ -575,6 +587,7 @@ impl ImageRepo for MemoryRepo {
             {
                 row.attempts = row.attempts.saturating_add(1);
                 row.updated_at = now;
+                row.lease_holder = holder;
             }
         }
         Ok(())
@@ -657,6 +670,7 @@ impl ImageRepo for MemoryRepo {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> Result<Vec<ImageId>, RepoError> {
         let mut state = self.state();
         // Read once, not once per image.
@@ -664,9 +678,7 @@ impl ImageRepo for MemoryRepo {
             WorkScope::LapsedLeases => state
                 .thumbnails
                 .values()
-                .filter(|row| {
-                    row.status == ThumbnailStatus::Pending && row.updated_at < stale_before
-                })
+                .filter(|row| state.claimable(row, stale_before))
                 .map(|row| row.image_id)
                 .collect(),
             _ => HashSet::new(),
@@ -696,18 +708,22 @@ impl ImageRepo for MemoryRepo {
             };
             let mut touched = false;
             for &height in plan.thumbnail_heights.as_slice() {
+                let claimable = state
+                    .thumbnails
+                    .get(&(image.id, height))
+                    .is_some_and(|row| state.claimable(row, stale_before));
                 match state.thumbnails.get_mut(&(image.id, height)) {
                     None => {
-                        let row =
-                            Thumbnail::pending(image.id, height, image.width, image.height, now);
+                        let row = Thumbnail {
+                            lease_holder: holder,
+                            ..Thumbnail::pending(image.id, height, image.width, image.height, now)
+                        };
                         state.thumbnails.insert((image.id, height), row);
                         touched = true;
                     }
-                    Some(row)
-                        if row.status == ThumbnailStatus::Pending
-                            && row.updated_at < stale_before =>
-                    {
+                    Some(row) if claimable => {
                         row.updated_at = now;
+                        row.lease_holder = holder;
                         touched = true;
                     }
                     // The plan gained WebP: made again, with the variant.
@@ -720,6 +736,7 @@ impl ImageRepo for MemoryRepo {
                         row.attempts = 0;
                         row.failure = None;
                         row.updated_at = now;
+                        row.lease_holder = holder;
                         touched = true;
                     }
                     Some(_) => {}
@@ -815,6 +832,7 @@ impl ImageRepo for MemoryRepo {
                 row.attempts = 0;
                 row.failure = None;
                 row.updated_at = now;
+                row.lease_holder = None;
                 reset += 1;
             }
         }
@@ -1042,6 +1060,46 @@ impl SessionRepo for MemoryRepo {
             .sessions
             .retain(|_, session| session.last_seen_at >= idle_before && session.expires_at > now);
         Ok(u64::try_from(before - state.sessions.len()).unwrap_or(u64::MAX))
+    }
+}
+
+#[async_trait]
+impl HolderRepo for MemoryRepo {
+    async fn register_holder(&self, holder: &HolderRecord) -> Result<(), RepoError> {
+        self.state().holders.insert(holder.id, holder.clone());
+        Ok(())
+    }
+
+    async fn heartbeat_holder(
+        &self,
+        id: HolderId,
+        heartbeat_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        Ok(match self.state().holders.get_mut(&id) {
+            Some(holder) => {
+                holder.heartbeat_at = heartbeat_at;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn list_holders(&self) -> Result<Vec<HolderRecord>, RepoError> {
+        Ok(self.state().holders.values().cloned().collect())
+    }
+
+    async fn remove_holder(
+        &self,
+        id: HolderId,
+        seen_heartbeat: Option<DateTime<Utc>>,
+    ) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        let current = state.holders.get(&id).map(|holder| holder.heartbeat_at);
+        if current.is_none() || seen_heartbeat.is_some_and(|seen| current != Some(seen)) {
+            return Ok(false);
+        }
+        state.holders.remove(&id);
+        Ok(true)
     }
 }
 

@@ -439,7 +439,13 @@ impl Vault {
             let images = self
                 .inner
                 .repo
-                .claim_thumbnail_work(scope, now, stale_before, self.inner.config.work_batch)
+                .claim_thumbnail_work(
+                    scope,
+                    now,
+                    stale_before,
+                    self.inner.config.work_batch,
+                    self.work_holder(),
+                )
                 .await?;
             if images.is_empty() {
                 return Ok(queued);

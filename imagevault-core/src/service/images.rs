@@ -292,7 +292,10 @@ impl Vault {
                 .thumbnail_heights
                 .as_slice()
                 .iter()
-                .map(|&height| Thumbnail::pending(image.id, height, image.width, image.height, now))
+                .map(|&height| Thumbnail {
+                    lease_holder: self.work_holder(),
+                    ..Thumbnail::pending(image.id, height, image.width, image.height, now)
+                })
                 .collect(),
             image,
         };

@@ -11,6 +11,7 @@ mod dashboard;
 mod decode_memory;
 #[cfg(test)]
 mod hanging_queue;
+mod holders;
 mod images;
 mod links;
 mod media;
@@ -25,7 +26,7 @@ mod worker;
 
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 pub use account::{Account, IssuedToken};
@@ -46,6 +47,7 @@ use crate::auth::TokenHash;
 use crate::changes::ChangeFeed;
 use crate::clock::{Clock, SystemClock};
 use crate::error::VaultError;
+use crate::holder::{HolderId, ProcessIdentity};
 use crate::imaging::ImageLimits;
 use crate::link::LinkKey;
 use crate::queue::JobQueue;
@@ -287,6 +289,10 @@ struct Inner {
     link_feed: OnceLock<Option<ChangeFeed>>,
     /// Uploads in progress, by user.
     upload_slots: Arc<UploadSlots>,
+    /// The holder this vault's thumbnail work is leased to, while registered.
+    holder: RwLock<Option<HolderId>>,
+    /// This process's identity, read on first use; `None` where it cannot be read.
+    process: OnceLock<Option<ProcessIdentity>>,
 }
 
 impl Vault {
@@ -537,6 +543,8 @@ impl VaultBuilder {
                 media,
                 link_feed: OnceLock::new(),
                 upload_slots: Arc::default(),
+                holder: RwLock::new(None),
+                process: OnceLock::new(),
             }),
         })
     }

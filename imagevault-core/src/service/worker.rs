@@ -132,7 +132,10 @@ impl Vault {
                     .iter()
                     .any(|row| row.max_height == **height)
             })
-            .map(|&height| Thumbnail::pending(image.id, height, image.width, image.height, now))
+            .map(|&height| Thumbnail {
+                lease_holder: self.work_holder(),
+                ..Thumbnail::pending(image.id, height, image.width, image.height, now)
+            })
             .collect();
         if !missing.is_empty() {
             repo.ensure_thumbnails(&missing)
@@ -196,7 +199,7 @@ impl Vault {
                 return Ok(());
             }
         }
-        repo.start_thumbnail_attempt(image_id, &todo, self.now())
+        repo.start_thumbnail_attempt(image_id, &todo, self.now(), self.work_holder())
             .await
             .map_err(VaultError::from)?;
 
@@ -494,8 +497,10 @@ impl Vault {
         }
     }
 
-    /// A full reconciler pass: queues every image whose thumbnails are pending without a
-    /// live lease, or missing for the owner's current plan. The database is the source of
+    /// A full reconciler pass: removes dead work holders
+    /// ([`sweep_dead_holders`](Self::sweep_dead_holders)), then queues every image whose
+    /// thumbnails are pending without a live lease (lapsed, or held by a dead holder), or
+    /// missing for the owner's current plan. The database is the source of
     /// truth, so work lost with the queue (a restart, a flushed Redis) is found again here.
     /// It reads every image; [`reconcile_lapsed`](Self::reconcile_lapsed) is the cheap pass.
     /// Returns the number of jobs queued.
@@ -503,15 +508,20 @@ impl Vault {
         self.reconcile_scope(WorkScope::All).await
     }
 
-    /// A cheap reconciler pass: queues only the images with a pending thumbnail whose lease
-    /// has lapsed (an upload's job lost with the queue), found from an index of pending
-    /// rows. Thumbnails missing for a changed plan are left to [`reconcile`](Self::reconcile).
+    /// A cheap reconciler pass: removes dead work holders, then queues only the images
+    /// with a pending thumbnail whose lease has lapsed or whose holder is dead (an upload's
+    /// job lost with the queue), found from an index of pending rows. Thumbnails missing for a changed plan are left to [`reconcile`](Self::reconcile).
     /// Returns the number of jobs queued.
     pub async fn reconcile_lapsed(&self) -> Result<usize, VaultError> {
         self.reconcile_scope(WorkScope::LapsedLeases).await
     }
 
     async fn reconcile_scope(&self, scope: WorkScope) -> Result<usize, VaultError> {
+        // Dead holders first, so that the work they held is claimed in this pass. A failed
+        // sweep leaves that work to its lease, as without holders.
+        if let Err(error) = self.sweep_dead_holders().await {
+            warn!(%error, "could not sweep dead work holders");
+        }
         let queued = self.backfill(scope).await?;
         if queued > 0 {
             info!(queued, ?scope, "reconciler queued thumbnail work");

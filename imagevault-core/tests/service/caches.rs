@@ -10,15 +10,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use imagevault_core::page::KeysetQuery;
 use imagevault_core::repo::{
-    ChangeFeed, ChangeNotifier, ImageFilter, ImageRepo, LinkRepo, LinkTarget, OriginalTarget,
-    PlanRepo, RepoError, ResetScope, SessionOwner, SessionRepo, Totals, UserRepo, WorkScope,
+    ChangeFeed, ChangeNotifier, HolderRepo, ImageFilter, ImageRepo, LinkRepo, LinkTarget,
+    OriginalTarget, PlanRepo, RepoError, ResetScope, SessionOwner, SessionRepo, Totals, UserRepo,
+    WorkScope,
 };
 use imagevault_core::testing::images::png;
 use imagevault_core::{
-    Account, ExpiringLink, ExpirySeconds, ImageId, ImageRecord, LinkId, LinkKey, MemoryRepo,
-    Placeholder, Plan, PlanId, PlanName, PlanSpec, Repo, SessionRecord, StorageKey, Thumbnail,
-    ThumbnailHeight, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord, User, UserChanges,
-    UserId, Username, VaultError,
+    Account, ExpiringLink, ExpirySeconds, HolderId, HolderRecord, ImageId, ImageRecord, LinkId,
+    LinkKey, MemoryRepo, Placeholder, Plan, PlanId, PlanName, PlanSpec, Repo, SessionRecord,
+    StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, TokenHash, TokenOwner, TokenRecord,
+    User, UserChanges, UserId, Username, VaultError,
 };
 
 use crate::harness::TestVault;
@@ -167,9 +168,10 @@ impl ImageRepo for DeafRepo {
         image: ImageId,
         heights: &[ThumbnailHeight],
         now: DateTime<Utc>,
+        holder: Option<HolderId>,
     ) -> Result<(), RepoError> {
         self.inner
-            .start_thumbnail_attempt(image, heights, now)
+            .start_thumbnail_attempt(image, heights, now, holder)
             .await
     }
     async fn complete_thumbnail(
@@ -215,9 +217,10 @@ impl ImageRepo for DeafRepo {
         now: DateTime<Utc>,
         stale_before: DateTime<Utc>,
         limit: usize,
+        holder: Option<HolderId>,
     ) -> Result<Vec<ImageId>, RepoError> {
         self.inner
-            .claim_thumbnail_work(scope, now, stale_before, limit)
+            .claim_thumbnail_work(scope, now, stale_before, limit, holder)
             .await
     }
 
@@ -316,6 +319,30 @@ impl SessionRepo for DeafRepo {
         now: DateTime<Utc>,
     ) -> Result<u64, RepoError> {
         self.inner.delete_ended_sessions(idle_before, now).await
+    }
+}
+
+#[async_trait]
+impl HolderRepo for DeafRepo {
+    async fn register_holder(&self, holder: &HolderRecord) -> Result<(), RepoError> {
+        self.inner.register_holder(holder).await
+    }
+    async fn heartbeat_holder(
+        &self,
+        id: HolderId,
+        heartbeat_at: DateTime<Utc>,
+    ) -> Result<bool, RepoError> {
+        self.inner.heartbeat_holder(id, heartbeat_at).await
+    }
+    async fn list_holders(&self) -> Result<Vec<HolderRecord>, RepoError> {
+        self.inner.list_holders().await
+    }
+    async fn remove_holder(
+        &self,
+        id: HolderId,
+        seen_heartbeat: Option<DateTime<Utc>>,
+    ) -> Result<bool, RepoError> {
+        self.inner.remove_holder(id, seen_heartbeat).await
     }
 }
 

@@ -10,6 +10,7 @@ mod accounts;
 mod admin;
 mod caches;
 mod console;
+mod holders;
 mod images;
 mod links;
 mod media;

@@ -283,7 +283,7 @@ impl Setup {
 
 /// Waits (bounded) for a started server's listening line on its standard output; returns
 /// it and its base URL. `log` says why when it never comes.
-fn listening(mut process: Process, log: impl FnOnce() -> String) -> (Process, String) {
+pub(crate) fn listening(mut process: Process, log: impl FnOnce() -> String) -> (Process, String) {
     let stdout = process.child.stdout.take().expect("stdout");
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {

@@ -172,13 +172,15 @@ pub async fn all_images_list_by_keyset_and_filter(repo: &dyn Repo) {
 }
 
 /// `row` as [`ImageRepo::reset_thumbnails`](crate::repo::ImageRepo::reset_thumbnails)
-/// leaves it: pending, no attempts, no failure, leased at `at`, its storage key kept.
+/// leaves it: pending, no attempts, no failure, leased at `at` by no holder, its storage
+/// key kept.
 fn reset_row(row: &Thumbnail, at: DateTime<Utc>) -> Thumbnail {
     Thumbnail {
         status: ThumbnailStatus::Pending,
         attempts: 0,
         failure: None,
         updated_at: at,
+        lease_holder: None,
         ..row.clone()
     }
 }

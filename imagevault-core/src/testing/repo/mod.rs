@@ -29,6 +29,7 @@ pub mod bulk;
 pub mod changes;
 pub mod concurrency;
 mod fixtures;
+pub mod holders;
 pub mod images;
 mod keyset;
 pub mod links;
@@ -179,11 +180,14 @@ macro_rules! repo_conformance_tests {
                 admin::reset_thumbnails_of_an_image_owner_or_plan,
                 bulk::thumbnail_overview_counts_by_plan_and_reason,
                 bulk::find_image_by_digest_is_owner_scoped,
+                holders::holders_register_heartbeat_and_remove,
+                holders::live_holders_keep_their_work,
             ]
             alone [
                 admin::totals_are_exact,
                 admin::reset_failed_thumbnails_resets_only_failed_rows,
                 sessions::ended_sessions_are_counted,
+                holders::dead_holders_work_is_claimed_at_once,
             ]
         );
     };

@@ -85,7 +85,7 @@ pub async fn start_thumbnail_attempt_renews_pending_rows(repo: &dyn Repo) {
     let record = insert(repo, record).await;
     let heights = [height(200), height(400), height(800), height(1600)];
     let first = now();
-    repo.start_thumbnail_attempt(record.image.id, &heights, first)
+    repo.start_thumbnail_attempt(record.image.id, &heights, first, None)
         .await
         .expect("start_thumbnail_attempt failed");
     let mut expected = record.thumbnails.clone();
@@ -100,7 +100,7 @@ pub async fn start_thumbnail_attempt_renews_pending_rows(repo: &dyn Repo) {
         "start_thumbnail_attempt must renew only the pending rows of the given heights, adding none"
     );
     let second = micros(first, 1);
-    repo.start_thumbnail_attempt(record.image.id, &heights, second)
+    repo.start_thumbnail_attempt(record.image.id, &heights, second, None)
         .await
         .expect("start_thumbnail_attempt failed");
     expected[1] = Thumbnail {
@@ -113,7 +113,7 @@ pub async fn start_thumbnail_attempt_renews_pending_rows(repo: &dyn Repo) {
         expected,
         "every start_thumbnail_attempt must add one attempt"
     );
-    repo.start_thumbnail_attempt(ImageId::new(), &heights, second)
+    repo.start_thumbnail_attempt(ImageId::new(), &heights, second, None)
         .await
         .expect("start_thumbnail_attempt of a missing image must not fail");
     clean_up(repo, &[user.id], &[]).await;
@@ -279,7 +279,7 @@ pub async fn claim_work_for_owner(repo: &dyn Repo) {
     let no_plan = insert(repo, bare_image(planless.id, created)).await;
 
     let mut claimed = repo
-        .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100)
+        .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100, None)
         .await
         .expect("claim_thumbnail_work failed");
     claimed.sort_unstable();
@@ -338,12 +338,18 @@ pub async fn claim_work_for_owner(repo: &dyn Repo) {
         );
     }
 
-    repo.claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100)
+    repo.claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 100, None)
         .await
         .must_be_empty("claiming again at the same `now` must find no work, found {again:?}");
-    repo.claim_thumbnail_work(WorkScope::Owner(planless.id), claim_at, stale_before, 100)
-        .await
-        .must_be_empty("claim_thumbnail_work must ignore users without a plan");
+    repo.claim_thumbnail_work(
+        WorkScope::Owner(planless.id),
+        claim_at,
+        stale_before,
+        100,
+        None,
+    )
+    .await
+    .must_be_empty("claim_thumbnail_work must ignore users without a plan");
     assert!(
         rows_of(repo, no_plan.image.id).await.is_empty(),
         "claim_thumbnail_work must not insert rows for a user without a plan"
@@ -385,7 +391,13 @@ pub async fn claim_work_for_lapsed_leases(repo: &dyn Repo) {
     .await;
 
     let claimed = repo
-        .claim_thumbnail_work(WorkScope::LapsedLeases, claim_at, stale_before, 10_000)
+        .claim_thumbnail_work(
+            WorkScope::LapsedLeases,
+            claim_at,
+            stale_before,
+            10_000,
+            None,
+        )
         .await
         .expect("claim_thumbnail_work failed");
     for (record, what) in [
@@ -438,7 +450,7 @@ pub async fn claim_work_respects_limit(repo: &dyn Repo) {
             "repeated claim_thumbnail_work calls never run out of work"
         );
         let claimed = repo
-            .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 3)
+            .claim_thumbnail_work(WorkScope::Owner(user.id), claim_at, stale_before, 3, None)
             .await
             .expect("claim_thumbnail_work failed");
         assert!(
@@ -484,7 +496,7 @@ pub async fn claim_work_for_plan(repo: &dyn Repo) {
     let stale_before = claim_at - TimeDelta::minutes(10);
 
     let mut claimed = repo
-        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100, None)
         .await
         .expect("claim_thumbnail_work failed");
     claimed.sort_unstable();
@@ -515,7 +527,7 @@ pub async fn claim_work_for_plan(repo: &dyn Repo) {
 
     move_to_plan(repo, &mover, Some(plan.id)).await;
     let claimed = repo
-        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100, None)
         .await
         .expect("claim_thumbnail_work failed");
     assert_eq!(

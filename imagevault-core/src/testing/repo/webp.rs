@@ -191,7 +191,7 @@ pub async fn claim_reopens_ready_rows_for_webp(repo: &dyn Repo) {
     let stale_before = claim_at - TimeDelta::minutes(10);
 
     let claimed = repo
-        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100, None)
         .await
         .expect("claim_thumbnail_work failed");
     assert!(
@@ -205,7 +205,7 @@ pub async fn claim_reopens_ready_rows_for_webp(repo: &dyn Repo) {
     };
     repo.update_plan(&webp).await.expect("update_plan failed");
     let claimed = repo
-        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100, None)
         .await
         .expect("claim_thumbnail_work failed");
     assert!(
@@ -230,7 +230,7 @@ pub async fn claim_reopens_ready_rows_for_webp(repo: &dyn Repo) {
         "failed rows stay failed"
     );
     let again = repo
-        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100)
+        .claim_thumbnail_work(WorkScope::Plan(plan.id), claim_at, stale_before, 100, None)
         .await
         .expect("claim_thumbnail_work failed");
     assert!(
