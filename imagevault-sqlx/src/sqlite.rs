@@ -250,6 +250,10 @@ impl SqliteRepo {
 
     /// Applies the embedded migrations that are not applied yet; the first creates the
     /// schema and the built-in plans. Running it again is harmless.
+    ///
+    /// Once the schema is there, the change feeds start polling (they otherwise start on
+    /// first use), so that they are connected by the time a vault's first requests would
+    /// cache what they read.
     pub async fn migrate(&self) -> Result<(), SetupError> {
         MIGRATOR
             .run(&self.writer)
@@ -257,7 +261,9 @@ impl SqliteRepo {
             .map_err(|error| SetupError::Migrate {
                 backend: BACKEND,
                 source: Box::new(error),
-            })
+            })?;
+        self.feeds.start_polling(&self.writer);
+        Ok(())
     }
 
     /// Closes both pools, waiting for connections in use to be returned.

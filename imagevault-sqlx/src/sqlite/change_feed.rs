@@ -100,6 +100,11 @@ impl ChangeFeeds {
         self.start(pool).accounts.clone()
     }
 
+    /// Starts the poller now rather than on the first call for a feed.
+    pub(super) fn start_polling(&self, pool: &SqlitePool) {
+        self.start(pool);
+    }
+
     /// The feeds, spawning on first use the task that feeds them: it polls until the pool
     /// is closed or every feed is dropped, and reconnects with backoff when a poll fails
     /// or is late (the feeds are disconnected meanwhile, so nothing is cached).
