@@ -4,8 +4,9 @@
 //! The differences are how a time and a plan's heights are stored (the row types of
 //! [`crate::rows`]), which pool reads and which writes, how a write transaction starts,
 //! how the joined image rows are decoded, and the statements that take a list of values or
-//! lock rows, which the two databases spell differently. The change feeds exist only on
-//! PostgreSQL.
+//! lock rows, which the two databases spell differently, and the change feeds:
+//! PostgreSQL `LISTEN`s for its triggers' notifications, SQLite polls counters its
+//! triggers keep.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -163,13 +164,11 @@ pub(crate) trait Dialect: std::fmt::Debug + Send + Sync + Sized + 'static {
         holder: Option<HolderId>,
     ) -> impl Future<Output = Result<Vec<ImageId>, RepoError>> + Send;
 
-    /// The feed of link changes, if the backend has one.
-    fn link_changes(&self) -> Option<ChangeFeed> {
-        None
-    }
+    /// The feed of link changes (see
+    /// [`LinkRepo::link_changes`](imagevault_core::repo::LinkRepo::link_changes)).
+    fn link_changes(&self) -> Option<ChangeFeed>;
 
-    /// The feed of account changes, if the backend has one.
-    fn account_changes(&self) -> Option<ChangeFeed> {
-        None
-    }
+    /// The feed of account changes (see
+    /// [`UserRepo::account_changes`](imagevault_core::repo::UserRepo::account_changes)).
+    fn account_changes(&self) -> Option<ChangeFeed>;
 }

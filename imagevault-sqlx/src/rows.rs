@@ -639,7 +639,8 @@ macro_rules! json_image_thumbnail_columns {
          digest, iif(placeholder IS NULL, NULL, hex(placeholder)), average_color, \
          metadata_removed, thumbnail_max_height, thumbnail_width, thumbnail_height, \
          thumbnail_status, thumbnail_storage_key, thumbnail_attempts, thumbnail_updated_at, \
-         thumbnail_failure, thumbnail_webp_storage_key"
+         thumbnail_failure, thumbnail_webp_storage_key, \
+         iif(thumbnail_lease_holder IS NULL, NULL, hex(thumbnail_lease_holder))"
     };
 }
 #[cfg(feature = "sqlite")]
@@ -669,6 +670,7 @@ pub(crate) struct JsonImageThumbnailRow(
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -701,6 +703,7 @@ impl TryFrom<JsonImageThumbnailRow> for ImageThumbnailRow<i64> {
             thumbnail_updated_at,
             thumbnail_failure,
             thumbnail_webp_storage_key,
+            thumbnail_lease_holder,
         ) = row;
         let uuid = |hex: &str| {
             Uuid::try_parse(hex)
@@ -731,6 +734,7 @@ impl TryFrom<JsonImageThumbnailRow> for ImageThumbnailRow<i64> {
             thumbnail_updated_at,
             thumbnail_failure,
             thumbnail_webp_storage_key,
+            thumbnail_lease_holder: thumbnail_lease_holder.as_deref().map(uuid).transpose()?,
         })
     }
 }

@@ -4,14 +4,17 @@
 //! in the pool instead of competing for SQLite's lock, and write transactions start with
 //! `BEGIN IMMEDIATE`, so that against other processes they wait (busy timeout) for the
 //! lock up front rather than fail when a read upgrades to a write. Reads use a separate
-//! pool and, in WAL mode, never wait for the writer.
+//! pool and, in WAL mode, never wait for the writer. The change feeds poll counters that
+//! triggers keep (see [`change_feed`]).
+
+mod change_feed;
 
 use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use imagevault_core::repo::{PoolStats, RepoError, WorkScope};
+use imagevault_core::repo::{ChangeFeed, PoolStats, RepoError, WorkScope};
 use imagevault_core::{
     HolderId, ImageId, ImageRecord, StorageKey, Thumbnail, ThumbnailHeight, UserId,
 };
@@ -28,6 +31,8 @@ use crate::repo::RECORD_SQL;
 use crate::rows::{
     self, CandidateRow, ImageThumbnailRow, StoredHeights as _, convert, found_keys, records,
 };
+
+use self::change_feed::ChangeFeeds;
 
 const BACKEND: &str = "sqlite";
 
@@ -169,20 +174,22 @@ impl SqliteRepoBuilder {
             .connect_with(options.clone())
             .await
             .map_err(connect_error)?;
-        let reader = if memory {
-            writer.clone()
+        let (reader, feeds) = if memory {
+            (writer.clone(), ChangeFeeds::new(None))
         } else {
-            SqlitePoolOptions::new()
+            let reader = SqlitePoolOptions::new()
                 .max_connections(self.max_connections)
                 .acquire_timeout(self.acquire_timeout)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await
-                .map_err(connect_error)?
+                .map_err(connect_error)?;
+            (reader, ChangeFeeds::new(Some(options)))
         };
         let repo = SqliteRepo {
             reader,
             writer,
             one_pool: memory,
+            feeds,
         };
         if self.migrate {
             repo.migrate().await?;
@@ -219,6 +226,9 @@ pub struct SqliteRepo {
     writer: SqlitePool,
     /// Whether `reader` is `writer` (an in-memory database), so its connections count once.
     one_pool: bool,
+    /// The change feeds, started together by the first call for either: one polling task,
+    /// shared by every clone.
+    feeds: ChangeFeeds,
 }
 
 impl SqliteRepo {
@@ -242,6 +252,10 @@ impl SqliteRepo {
 
     /// Applies the embedded migrations that are not applied yet; the first creates the
     /// schema and the built-in plans. Running it again is harmless.
+    ///
+    /// Once the schema is there, the change feeds start polling (they otherwise start on
+    /// first use), so that they are connected by the time a vault's first requests would
+    /// cache what they read.
     pub async fn migrate(&self) -> Result<(), SetupError> {
         MIGRATOR
             .run(&self.writer)
@@ -249,7 +263,9 @@ impl SqliteRepo {
             .map_err(|error| SetupError::Migrate {
                 backend: BACKEND,
                 source: Box::new(error),
-            })
+            })?;
+        self.feeds.start_polling(&self.writer);
+        Ok(())
     }
 
     /// Closes both pools, waiting for connections in use to be returned.
@@ -542,6 +558,20 @@ impl Dialect for SqliteRepo {
         }
         tx.commit().await.map_err(fail)?;
         Ok(claimed)
+    }
+
+    /// A feed driven by the `links` counter, which the triggers of migration 0012 move on
+    /// every change that can alter a link's resolution, from any process; one task polls
+    /// it for both feeds (see [`SqliteRepo::CHANGE_FEED_STALENESS`]).
+    fn link_changes(&self) -> Option<ChangeFeed> {
+        Some(self.feeds.links(&self.writer))
+    }
+
+    /// A feed driven by the `accounts` counter, which the triggers of migration 0012 move
+    /// on every change to tokens, users and plans, from any process; the same task as
+    /// [`Self::link_changes`] polls it.
+    fn account_changes(&self) -> Option<ChangeFeed> {
+        Some(self.feeds.accounts(&self.writer))
     }
 }
 

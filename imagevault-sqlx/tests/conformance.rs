@@ -2,26 +2,27 @@
 //! PostgreSQL (a fresh database per test on the server of `IMAGEVAULT_TEST_POSTGRES_URL`),
 //! expanded by `imagevault_core::repo_conformance_tests!` into one test per check and
 //! backend (`postgres::plans_list_newest_first`), plus what the suite cannot check from
-//! outside: migrations applied twice, writers on many threads, and constraint violations
-//! enforced by the schema itself.
+//! outside: migrations applied twice, writers on many threads, constraint violations
+//! enforced by the schema itself, and on both backends the change feeds and the vault's
+//! caches with changes made elsewhere (a second repository on the same database, as a
+//! second process would open it, and plain SQL), within each backend's stated bound.
 //!
 //! Without a reachable PostgreSQL server its tests print why and pass, unless
 //! `IMAGEVAULT_REQUIRE_SERVICES=1`, when they fail.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use imagevault_core::imaging::ImageFormat;
 use imagevault_core::page::KeysetQuery;
-use imagevault_core::repo::{
-    Conflict, ImageRepo as _, LinkRepo as _, PlanRepo as _, RepoError, UserRepo as _,
-};
+use imagevault_core::repo::{Conflict, ImageRepo as _, PlanRepo as _, RepoError, UserRepo as _};
 use imagevault_core::testing::repo::{Check, run_all};
 use imagevault_core::{
-    ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, PasswordHash, Plan,
-    PlanId, PlanName, Repo, StorageKey, Thumbnail, ThumbnailHeight, ThumbnailHeights, User, UserId,
-    Username,
+    Account, ExpiringLink, ExpirySeconds, Image, ImageId, ImageName, ImageRecord, PasswordHash,
+    Plan, PlanId, PlanName, Repo, Storage, StorageKey, Thumbnail, ThumbnailHeight,
+    ThumbnailHeights, User, UserId, Username, Vault, VaultError,
 };
 use imagevault_sqlx::{PostgresRepo, SqliteRepo};
 use sqlx::Connection as _;
@@ -122,8 +123,8 @@ impl TestDatabase {
     }
 }
 
-/// Runs `check` on a migrated repository in a fresh PostgreSQL database, then drops the
-/// database whether the check passed or not.
+/// Runs `check` on a migrated repository in a fresh PostgreSQL database, with the
+/// database's URL, then drops the database whether the check passed or not.
 async fn with_postgres<F, Fut>(check: F)
 where
     F: FnOnce(PostgresRepo, String) -> Fut,
@@ -626,11 +627,15 @@ fn database_names_are_replaced_in_urls() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Link changes across processes
+// Change feeds across processes
 // ---------------------------------------------------------------------------------------
 
-/// How long these tests wait for a notification or a reconnection.
-const FEED_LIMIT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How long these tests wait for a feed to connect or reconnect.
+const FEED_LIMIT: Duration = Duration::from_secs(15);
+
+/// What the tests allow beyond a backend's stated bound for a change made elsewhere to be
+/// seen: the scheduling delays of a loaded machine running many tests at once.
+const BOUND_ALLOWANCE: Duration = Duration::from_secs(1);
 
 /// Polls `done` every 10 ms until it holds, panicking with `what` after [`FEED_LIMIT`].
 async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
@@ -640,12 +645,169 @@ async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
             tokio::time::Instant::now() < deadline,
             "{what} did not happen within {FEED_LIMIT:?}"
         );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Asks `seen` every 5 ms until it holds, panicking with `what` unless it does within
+/// `bound` (a backend's stated staleness) plus [`BOUND_ALLOWANCE`]; prints how long it took.
+async fn within_bound<F, Fut>(bound: Duration, what: &str, mut seen: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let started = tokio::time::Instant::now();
+    let limit = bound + BOUND_ALLOWANCE;
+    loop {
+        if seen().await {
+            eprintln!(
+                "{what}: seen after {:?} (bound {bound:?})",
+                started.elapsed()
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not seen within {limit:?} (the stated bound {bound:?} + {BOUND_ALLOWANCE:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The value bound as `$1` of a plain SQL statement.
+enum Bound {
+    Uuid(uuid::Uuid),
+    Bytes(Vec<u8>),
+}
+
+/// A backend whose database the tests of change feeds open more than once, as separate
+/// processes (another server, the command line, `psql` or `sqlite3`) would.
+trait SharedDatabase: Repo + Clone {
+    /// How long a change made elsewhere may go unseen by the backend's feeds, as stated.
+    const STALENESS: Duration;
+
+    /// The database at `url`, opened again.
+    fn open_again(url: &str) -> impl Future<Output = Self> + Send;
+
+    /// Runs `sql` with `value` as `$1` on a connection of its own.
+    fn plain_sql(url: &str, sql: &'static str, value: Bound) -> impl Future<Output = ()> + Send;
+
+    /// Takes away what the feeds of the repositories on `url` are fed from, as a fault
+    /// would.
+    fn cut_feed(url: &str) -> impl Future<Output = ()> + Send;
+
+    /// Ends the fault of [`Self::cut_feed`].
+    fn restore_feed(url: &str) -> impl Future<Output = ()> + Send;
+}
+
+impl SharedDatabase for PostgresRepo {
+    const STALENESS: Duration = PostgresRepo::CHANGE_FEED_STALENESS;
+
+    async fn open_again(url: &str) -> Self {
+        PostgresRepo::connect(url).await.expect("a second pool")
+    }
+
+    async fn plain_sql(url: &str, sql: &'static str, value: Bound) {
+        let mut psql = sqlx::PgConnection::connect(url).await.expect("connecting");
+        let statement = sqlx::query(sql);
+        let statement = match value {
+            Bound::Uuid(uuid) => statement.bind(uuid),
+            Bound::Bytes(bytes) => statement.bind(bytes),
+        };
+        statement
+            .execute(&mut psql)
+            .await
+            .expect("a plain SQL statement");
+        let _ = psql.close().await;
+    }
+
+    /// Terminates the listener's connection, as a restarting server or a network fault
+    /// would; the listener reconnects by itself.
+    async fn cut_feed(url: &str) {
+        let mut psql = sqlx::PgConnection::connect(url).await.expect("connecting");
+        sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND application_name = $1",
+        )
+        .bind(imagevault_sqlx::LISTENER_APPLICATION_NAME)
+        .execute(&mut psql)
+        .await
+        .expect("terminating the listener's connection");
+        let _ = psql.close().await;
+    }
+
+    async fn restore_feed(_url: &str) {}
+}
+
+impl SharedDatabase for SqliteRepo {
+    const STALENESS: Duration = SqliteRepo::CHANGE_FEED_STALENESS;
+
+    async fn open_again(url: &str) -> Self {
+        SqliteRepo::connect(url)
+            .await
+            .expect("opening the file a second time")
+    }
+
+    async fn plain_sql(url: &str, sql: &'static str, value: Bound) {
+        let mut sqlite3 = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connecting");
+        let statement = sqlx::query(sql);
+        let statement = match value {
+            Bound::Uuid(uuid) => statement.bind(uuid),
+            Bound::Bytes(bytes) => statement.bind(bytes),
+        };
+        statement
+            .execute(&mut sqlite3)
+            .await
+            .expect("a plain SQL statement");
+        let _ = sqlite3.close().await;
+    }
+
+    /// Renames the table of change counters away, so that the pollers' queries fail.
+    /// (SQLite renames the table in the triggers too, so writes go on.)
+    async fn cut_feed(url: &str) {
+        let mut sqlite3 = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connecting");
+        sqlx::query("ALTER TABLE change_counters RENAME TO change_counters_away")
+            .execute(&mut sqlite3)
+            .await
+            .expect("renaming the change counters away");
+        let _ = sqlite3.close().await;
+    }
+
+    async fn restore_feed(url: &str) {
+        let mut sqlite3 = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connecting");
+        sqlx::query("ALTER TABLE change_counters_away RENAME TO change_counters")
+            .execute(&mut sqlite3)
+            .await
+            .expect("renaming the change counters back");
+        let _ = sqlite3.close().await;
+    }
+}
+
+/// Runs `check` on a migrated repository in a fresh SQLite file, with the file's URL, and
+/// closes the repository however the check ends.
+async fn with_sqlite<F, Fut>(check: F)
+where
+    F: FnOnce(SqliteRepo, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (repo, dir) = sqlite().await;
+    let closer = repo.clone();
+    let outcome = tokio::spawn(check(repo, sqlite_url(&dir))).await;
+    closer.close().await;
+    drop(dir);
+    if let Err(error) = outcome {
+        std::panic::resume_unwind(error.into_panic());
     }
 }
 
 /// A user on Enterprise with one stored image and a link to it, made through `repo`.
-async fn linked_image(repo: &PostgresRepo) -> (User, ImageRecord, ExpiringLink) {
+async fn linked_image(repo: &dyn Repo) -> (User, ImageRecord, ExpiringLink) {
     let owner = user(Some(PlanId::ENTERPRISE));
     repo.create_user(&owner).await.expect("create_user failed");
     let record = upload(owner.id);
@@ -664,285 +826,433 @@ async fn linked_image(repo: &PostgresRepo) -> (User, ImageRecord, ExpiringLink) 
     (owner, record, link)
 }
 
-/// The feed reports changes made through another pool (another process, in effect) and
-/// by plain SQL, and a lost listener connection disconnects the feed until it is back.
+/// The core checks of the feeds, with every change made through a second repository on
+/// the same database: another process, in effect.
+async fn feeds_report_changes_made_elsewhere<R: SharedDatabase>(repo: R, url: String) {
+    use imagevault_core::testing::repo::changes;
+
+    let other = R::open_again(&url).await;
+    changes::link_changes_made_elsewhere_are_reported(&repo, &other).await;
+    changes::account_changes_made_elsewhere_are_reported(&repo, &other).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_link_changes_come_from_every_connection() {
-    with_postgres(|repo, url| async move {
-        let other = PostgresRepo::connect(&url).await.expect("a second pool");
-        let feed = repo
-            .link_changes()
-            .expect("PostgreSQL has a link-change feed");
-        eventually("the feed connecting", || feed.epoch().is_some()).await;
+async fn sqlite_feeds_report_changes_made_elsewhere() {
+    with_sqlite(feeds_report_changes_made_elsewhere).await;
+}
 
-        let (owner, record, link) = linked_image(&other).await;
-        let before = feed.epoch();
-        let longer = link.with_expiry(ExpirySeconds::new(7200).expect("a valid expiry"));
-        assert!(
-            other
-                .update_link(&longer)
-                .await
-                .expect("update_link failed")
-        );
-        eventually("a report of another pool's link update", || {
-            feed.epoch() != before
-        })
-        .await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feeds_report_changes_made_elsewhere() {
+    with_postgres(feeds_report_changes_made_elsewhere).await;
+}
 
-        let before = feed.epoch();
-        let mut psql = sqlx::PgConnection::connect(&url).await.expect("connecting");
-        sqlx::query("UPDATE plans SET original_link = original_link WHERE id = $1")
-            .bind(PlanId::ENTERPRISE.as_uuid())
-            .execute(&mut psql)
+/// The link feed reports changes made through another repository (another process, in
+/// effect) and by plain SQL within the backend's bound, and losing what it is fed from
+/// disconnects it until it is back, at a new epoch.
+async fn link_changes_come_from_every_connection<R: SharedDatabase>(repo: R, url: String) {
+    let other = R::open_again(&url).await;
+    let feed = repo.link_changes().expect("a link-change feed");
+    eventually("the feed connecting", || feed.epoch().is_some()).await;
+
+    let (owner, record, link) = linked_image(&other).await;
+    let before = feed.epoch();
+    let longer = link.with_expiry(ExpirySeconds::new(7200).expect("a valid expiry"));
+    assert!(
+        other
+            .update_link(&longer)
             .await
-            .expect("a plain SQL update");
-        eventually("a report of a plain SQL plan update", || {
-            feed.epoch() != before
-        })
-        .await;
+            .expect("update_link failed")
+    );
+    within_bound(R::STALENESS, "another repository's link update", || {
+        std::future::ready(feed.epoch() != before)
+    })
+    .await;
 
-        // Cut the listener's connection as a restarting server or a network fault would.
-        let before = feed.epoch();
-        sqlx::query(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND application_name = $1",
-        )
-        .bind(imagevault_sqlx::LISTENER_APPLICATION_NAME)
-        .execute(&mut psql)
-        .await
-        .expect("terminating the listener's connection");
-        eventually(
-            "the feed leaving its epoch after losing its connection",
-            || feed.epoch() != before,
-        )
-        .await;
-        eventually("the feed reconnecting", || feed.epoch().is_some()).await;
-        let reconnected = feed.epoch();
-        assert!(
-            other
-                .delete_image(owner.id, record.image.id)
-                .await
-                .expect("delete_image failed")
-                .is_some()
-        );
-        eventually("a report after reconnecting", || {
-            feed.epoch() != reconnected
-        })
-        .await;
-        let _ = psql.close().await;
-        other.close().await;
+    let before = feed.epoch();
+    R::plain_sql(
+        &url,
+        "UPDATE plans SET original_link = original_link WHERE id = $1",
+        Bound::Uuid(PlanId::ENTERPRISE.as_uuid()),
+    )
+    .await;
+    within_bound(R::STALENESS, "a plain SQL plan update", || {
+        std::future::ready(feed.epoch() != before)
+    })
+    .await;
+
+    let before = feed.epoch();
+    R::cut_feed(&url).await;
+    within_bound(R::STALENESS, "the feed leaving its epoch once cut", || {
+        std::future::ready(feed.epoch() != before)
+    })
+    .await;
+    R::restore_feed(&url).await;
+    eventually("the feed reconnecting", || feed.epoch().is_some()).await;
+    let reconnected = feed.epoch();
+    assert!(
+        reconnected > before,
+        "a reconnected feed starts a new epoch"
+    );
+    assert!(
+        other
+            .delete_image(owner.id, record.image.id)
+            .await
+            .expect("delete_image failed")
+            .is_some()
+    );
+    within_bound(R::STALENESS, "a change after reconnecting", || {
+        std::future::ready(feed.epoch() != reconnected)
     })
     .await;
 }
 
-/// A vault on `repo`, as one API process would have, with in-memory storage and queue.
-fn vault_on(repo: PostgresRepo) -> imagevault_core::Vault {
-    imagevault_core::Vault::builder()
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_link_changes_come_from_every_connection() {
+    with_sqlite(link_changes_come_from_every_connection).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_link_changes_come_from_every_connection() {
+    with_postgres(link_changes_come_from_every_connection).await;
+}
+
+/// A vault on `repo` and `storage`, as one API process would have, with an in-memory
+/// queue.
+fn vault_on(repo: impl Repo, storage: &Arc<dyn Storage>) -> Vault {
+    Vault::builder()
         .repo(Arc::new(repo))
-        .storage(Arc::new(imagevault_core::ObjectStorage::memory()))
+        .storage(Arc::clone(storage))
         .queue(Arc::new(imagevault_core::MemoryJobQueue::new(100)))
         .build()
         .expect("a vault")
 }
 
-/// Two vaults on one database, as two API processes: a link resolved (and cached) by one
-/// stops resolving there once the other deletes it; a vault's own deletion of the link or
-/// of its image takes effect there at once, without waiting for the notification.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_vaults_drop_links_changed_elsewhere() {
-    use imagevault_core::{Account, Vault, VaultError};
-
-    with_postgres(|repo, url| async move {
-        let other = PostgresRepo::connect(&url).await.expect("a second pool");
-        let (here, there) = (vault_on(repo.clone()), vault_on(other.clone()));
-        let resolves = |vault: &Vault, path: &str| {
-            let (vault, path) = (vault.clone(), path.to_owned());
-            async move { vault.resolve_media(&path).await }
-        };
-
-        let (owner, _, link) = linked_image(&repo).await;
-        let account = Account {
-            user: owner.clone(),
-            plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
-        };
-        let path = link.media_path();
-        // `here` starts listening on its first link; a feed started alongside shows when
-        // such a listener is connected, so that the next resolution is cached.
-        resolves(&here, &path).await.expect("the link resolves");
-        let feed = repo.link_changes().expect("a feed");
-        eventually("the feed connecting", || feed.epoch().is_some()).await;
-        resolves(&here, &path)
+/// Resolves and opens the media at `path` through `vault`: whether it is served.
+async fn served(vault: &Vault, path: &str) -> bool {
+    match vault.resolve_media(path).await {
+        Ok(media) => vault
+            .open_media(&media, None)
             .await
-            .expect("the link resolves again");
-        resolves(&here, &path)
-            .await
-            .expect("the link resolves from the cache");
-
-        there
-            .delete_link(&account, link.id)
-            .await
-            .expect("the other vault deletes the link");
-        let deadline = tokio::time::Instant::now() + FEED_LIMIT;
-        loop {
-            match resolves(&here, &path).await {
-                Err(VaultError::NotFound) => break,
-                Ok(_) => assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "a link deleted by another process still resolves after {FEED_LIMIT:?}"
-                ),
-                Err(error) => panic!("unexpected error: {error:?}"),
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-
-        let (owner, _, link) = linked_image(&repo).await;
-        let account = Account {
-            user: owner,
-            plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
-        };
-        let path = link.media_path();
-        resolves(&here, &path).await.expect("the link resolves");
-        here.delete_link(&account, link.id)
-            .await
-            .expect("deleting through the same vault");
-        assert!(
-            matches!(resolves(&here, &path).await, Err(VaultError::NotFound)),
-            "a link deleted through a vault must stop resolving there at once"
-        );
-
-        let (owner, record, link) = linked_image(&repo).await;
-        let account = Account {
-            user: owner,
-            plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
-        };
-        let path = link.media_path();
-        resolves(&here, &path).await.expect("the link resolves");
-        here.delete_image(&account, record.image.id)
-            .await
-            .expect("deleting the image through the same vault");
-        assert!(
-            matches!(resolves(&here, &path).await, Err(VaultError::NotFound)),
-            "a link to an image deleted through a vault must stop resolving there at once"
-        );
-        other.close().await;
-    })
-    .await;
-}
-
-/// Authenticates `token` at `vault` every 5 ms until `stopped` holds for the answer,
-/// panicking with `what` after [`FEED_LIMIT`].
-async fn until_token(
-    vault: &imagevault_core::Vault,
-    token: &str,
-    what: &str,
-    stopped: impl Fn(&Result<imagevault_core::Account, imagevault_core::VaultError>) -> bool,
-) {
-    let deadline = tokio::time::Instant::now() + FEED_LIMIT;
-    loop {
-        let answer = vault.authenticate_token(token).await;
-        if stopped(&answer) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: still {answer:?} after {FEED_LIMIT:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            .expect("opening resolved media")
+            .is_some(),
+        Err(VaultError::NotFound) => false,
+        Err(error) => panic!("unexpected error for {path}: {error:?}"),
     }
 }
 
+/// An image of `repo`'s [`linked_image`] whose original and 200 px thumbnail are stored in
+/// `storage`; returns its owner's account, the record, the link and the thumbnail's
+/// media path.
+async fn stored_linked_image(
+    repo: &dyn Repo,
+    storage: &Arc<dyn Storage>,
+) -> (Account, ImageRecord, ExpiringLink, String) {
+    let (owner, record, link) = linked_image(repo).await;
+    let thumbnail = StorageKey::new_thumbnail(ImageFormat::Jpeg);
+    for key in [&record.image.storage_key, &thumbnail] {
+        storage
+            .put(
+                key,
+                key.as_str().as_bytes().to_vec().into(),
+                ImageFormat::Jpeg,
+            )
+            .await
+            .expect("storing an object");
+    }
+    assert!(
+        repo.complete_thumbnail(record.image.id, height(200), &thumbnail, now())
+            .await
+            .expect("complete_thumbnail failed")
+    );
+    let account = Account {
+        user: owner,
+        plan: repo.get_plan(PlanId::ENTERPRISE).await.expect("get_plan"),
+    };
+    (account, record, link, thumbnail.as_str().to_owned())
+}
+
+/// Two vaults on one database and one storage, as two API processes: a link, or a
+/// thumbnail, that one of them has cached stops being served there within the backend's
+/// bound once the other deletes the link or the image; a vault's own deletion of the link
+/// or of the image takes effect there at once.
+async fn vaults_drop_links_changed_elsewhere<R: SharedDatabase>(repo: R, url: String) {
+    let other = R::open_again(&url).await;
+    let storage: Arc<dyn Storage> = Arc::new(imagevault_core::ObjectStorage::memory());
+    let (here, there) = (vault_on(repo.clone(), &storage), vault_on(other, &storage));
+    let feed = repo.link_changes().expect("a link-change feed");
+    eventually("the feed connecting", || feed.epoch().is_some()).await;
+
+    let (account, _, link, _) = stored_linked_image(&repo, &storage).await;
+    let path = link.media_path();
+    assert!(served(&here, &path).await, "the link is served");
+    assert!(
+        served(&here, &path).await,
+        "the link is served from the cache"
+    );
+    there
+        .delete_link(&account, link.id)
+        .await
+        .expect("the other vault deletes the link");
+    within_bound(R::STALENESS, "a link deleted by another process", || {
+        let (here, path) = (&here, &path);
+        async move { !served(here, path).await }
+    })
+    .await;
+
+    let (account, record, link, thumbnail) = stored_linked_image(&repo, &storage).await;
+    let path = link.media_path();
+    assert!(served(&here, &path).await, "the link is served");
+    assert!(served(&here, &thumbnail).await, "the thumbnail is served");
+    // Stored objects never change, so the vault serves a cached one from memory even
+    // when storage has lost it: proof that the cache is in use on this backend.
+    let key = StorageKey::parse(&thumbnail).expect("a thumbnail key");
+    let bytes = storage
+        .get(&key)
+        .await
+        .expect("reading the thumbnail")
+        .expect("the thumbnail is stored")
+        .bytes()
+        .await
+        .expect("the thumbnail's bytes");
+    storage.delete(&key).await.expect("deleting the thumbnail");
+    assert!(
+        served(&here, &thumbnail).await,
+        "a thumbnail read once is served from the media cache"
+    );
+    storage
+        .put(&key, bytes, ImageFormat::Jpeg)
+        .await
+        .expect("storing the thumbnail again");
+    there
+        .delete_image(&account, record.image.id)
+        .await
+        .expect("the other vault deletes the image");
+    within_bound(
+        R::STALENESS,
+        "a thumbnail and a link of an image deleted by another process",
+        || {
+            let (here, path, thumbnail) = (&here, &path, &thumbnail);
+            async move { !served(here, thumbnail).await && !served(here, path).await }
+        },
+    )
+    .await;
+
+    let (account, _, link, _) = stored_linked_image(&repo, &storage).await;
+    let path = link.media_path();
+    assert!(served(&here, &path).await, "the link is served");
+    here.delete_link(&account, link.id)
+        .await
+        .expect("deleting through the same vault");
+    assert!(
+        !served(&here, &path).await,
+        "a link deleted through a vault must stop being served there at once"
+    );
+
+    let (account, record, link, thumbnail) = stored_linked_image(&repo, &storage).await;
+    let path = link.media_path();
+    assert!(served(&here, &path).await, "the link is served");
+    assert!(served(&here, &thumbnail).await, "the thumbnail is served");
+    here.delete_image(&account, record.image.id)
+        .await
+        .expect("deleting the image through the same vault");
+    assert!(
+        !served(&here, &path).await && !served(&here, &thumbnail).await,
+        "the link and thumbnail of an image deleted through a vault must stop being served \
+         there at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_vaults_drop_links_changed_elsewhere() {
+    with_sqlite(vaults_drop_links_changed_elsewhere).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_vaults_drop_links_changed_elsewhere() {
+    with_postgres(vaults_drop_links_changed_elsewhere).await;
+}
+
+/// Whether `token` is refused at `vault` as unknown.
+async fn refused(vault: &Vault, token: &str) -> bool {
+    matches!(
+        vault.authenticate_token(token).await,
+        Err(VaultError::InvalidCredentials)
+    )
+}
+
 /// Two vaults on one database, as two API processes: a token whose account one of them
-/// has cached stops working there once the other revokes it, or once it is deleted by
-/// plain SQL, and an admin demoted elsewhere loses the rights there too.
+/// has cached stops working there within the backend's bound once the other revokes it,
+/// or once it is deleted by plain SQL, and an admin demoted elsewhere loses the rights
+/// there too; a token revoked through a vault stops working there at once.
+async fn vaults_see_tokens_and_users_changed_elsewhere<R: SharedDatabase>(repo: R, url: String) {
+    use imagevault_core::UserChanges;
+
+    let other = R::open_again(&url).await;
+    let storage: Arc<dyn Storage> = Arc::new(imagevault_core::ObjectStorage::memory());
+    let (here, there) = (vault_on(repo.clone(), &storage), vault_on(other, &storage));
+    let new_user = |plan, is_admin| {
+        let repo = repo.clone();
+        async move {
+            let user = User {
+                is_admin,
+                ..user(plan)
+            };
+            repo.create_user(&user).await.expect("create_user failed");
+            user
+        }
+    };
+    let owner = new_user(Some(PlanId::BASIC), false).await;
+    let admin = new_user(None, true).await;
+    let account_of = |user| Account { user, plan: None };
+    let (owner_account, admin_account) = (account_of(owner.clone()), account_of(admin.clone()));
+    let feed = repo.account_changes().expect("an account feed");
+    eventually("the feed connecting", || feed.epoch().is_some()).await;
+
+    let token = here.issue_token(&owner_account).await.expect("a token");
+    here.authenticate_token(token.expose())
+        .await
+        .expect("the token works");
+    here.authenticate_token(token.expose())
+        .await
+        .expect("the token works from the cache");
+    there
+        .revoke_token(token.expose())
+        .await
+        .expect("the other vault revokes the token");
+    within_bound(R::STALENESS, "a token revoked by another process", || {
+        refused(&here, token.expose())
+    })
+    .await;
+
+    let token = here.issue_token(&owner_account).await.expect("a token");
+    here.authenticate_token(token.expose())
+        .await
+        .expect("the token works");
+    R::plain_sql(
+        &url,
+        "DELETE FROM api_tokens WHERE hash = $1",
+        Bound::Bytes(token.token.hash().as_bytes().to_vec()),
+    )
+    .await;
+    within_bound(R::STALENESS, "a token deleted by plain SQL", || {
+        refused(&here, token.expose())
+    })
+    .await;
+
+    let token = here.issue_token(&admin_account).await.expect("a token");
+    let cached = here
+        .authenticate_token(token.expose())
+        .await
+        .expect("works");
+    assert!(cached.user.is_admin);
+    let demoted = UserChanges {
+        is_admin: Some(false),
+        ..Default::default()
+    };
+    // The other vault's own admin: a second one, so the first can be demoted.
+    let second_admin = new_user(None, true).await;
+    there
+        .update_user(&account_of(second_admin), admin.id, demoted)
+        .await
+        .expect("the other vault demotes the admin");
+    within_bound(R::STALENESS, "an admin demoted by another process", || {
+        let (here, token) = (&here, token.expose());
+        async move {
+            here.authenticate_token(token)
+                .await
+                .is_ok_and(|account| !account.user.is_admin)
+        }
+    })
+    .await;
+
+    let token = here.issue_token(&owner_account).await.expect("a token");
+    here.authenticate_token(token.expose())
+        .await
+        .expect("the token works");
+    here.revoke_token(token.expose())
+        .await
+        .expect("revoking through the same vault");
+    assert!(
+        refused(&here, token.expose()).await,
+        "a token revoked through a vault must stop working there at once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_vaults_see_tokens_and_users_changed_elsewhere() {
+    with_sqlite(vaults_see_tokens_and_users_changed_elsewhere).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_vaults_see_tokens_and_users_changed_elsewhere() {
-    use imagevault_core::{UserChanges, VaultError};
+    with_postgres(vaults_see_tokens_and_users_changed_elsewhere).await;
+}
 
-    with_postgres(|repo, url| async move {
-        let other = PostgresRepo::connect(&url).await.expect("a second pool");
-        let (here, there) = (vault_on(repo.clone()), vault_on(other.clone()));
-        let new_user = |plan, is_admin| {
-            let repo = repo.clone();
-            async move {
-                let user = User {
-                    is_admin,
-                    ..user(plan)
-                };
-                repo.create_user(&user).await.expect("create_user failed");
-                user
-            }
+/// While a SQLite feed cannot poll (its counters table is gone), it is disconnected and
+/// the vault caches nothing, so even a token deleted by plain SQL is refused at once; once
+/// the table is back the feed reconnects at a new epoch and the cache is used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_feed_disconnects_while_its_poll_fails() {
+    with_sqlite(|repo, url| async move {
+        let storage: Arc<dyn Storage> = Arc::new(imagevault_core::ObjectStorage::memory());
+        let vault = vault_on(repo.clone(), &storage);
+        let owner = user(Some(PlanId::BASIC));
+        repo.create_user(&owner).await.expect("create_user failed");
+        let account = Account {
+            user: owner,
+            plan: None,
         };
-        let owner = new_user(Some(PlanId::BASIC), false).await;
-        let admin = new_user(None, true).await;
-        let account_of = |user| imagevault_core::Account { user, plan: None };
-        let (owner_account, admin_account) = (account_of(owner.clone()), account_of(admin.clone()));
-        let feed = repo
-            .account_changes()
-            .expect("PostgreSQL has an account feed");
+        let feed = repo.account_changes().expect("an account feed");
         eventually("the feed connecting", || feed.epoch().is_some()).await;
+        let connected = feed.epoch();
 
-        let token = here.issue_token(&owner_account).await.expect("a token");
-        here.authenticate_token(token.expose())
-            .await
-            .expect("the token works");
-        here.authenticate_token(token.expose())
-            .await
-            .expect("the token works from the cache");
-        there
-            .revoke_token(token.expose())
-            .await
-            .expect("the other vault revokes the token");
-        until_token(
-            &here,
-            token.expose(),
-            "a token revoked by another process",
-            |answer| matches!(answer, Err(VaultError::InvalidCredentials)),
-        )
-        .await;
-
-        let token = here.issue_token(&owner_account).await.expect("a token");
-        here.authenticate_token(token.expose())
-            .await
-            .expect("the token works");
-        let mut psql = sqlx::PgConnection::connect(&url).await.expect("connecting");
-        sqlx::query("DELETE FROM api_tokens WHERE hash = $1")
-            .bind(&token.token.hash().as_bytes()[..])
-            .execute(&mut psql)
-            .await
-            .expect("a plain SQL delete");
-        until_token(
-            &here,
-            token.expose(),
-            "a token deleted by plain SQL",
-            |answer| matches!(answer, Err(VaultError::InvalidCredentials)),
-        )
-        .await;
-
-        let token = here.issue_token(&admin_account).await.expect("a token");
-        let cached = here
+        let token = vault.issue_token(&account).await.expect("a token");
+        vault
             .authenticate_token(token.expose())
             .await
-            .expect("works");
-        assert!(cached.user.is_admin);
-        let demoted = UserChanges {
-            is_admin: Some(false),
-            ..Default::default()
-        };
-        // The other vault's own admin: a second one, so the first can be demoted.
-        let second_admin = new_user(None, true).await;
-        there
-            .update_user(&account_of(second_admin), admin.id, demoted)
-            .await
-            .expect("the other vault demotes the admin");
-        until_token(
-            &here,
-            token.expose(),
-            "an admin demoted by another process",
-            |answer| answer.as_ref().is_ok_and(|account| !account.user.is_admin),
+            .expect("the token works");
+        SqliteRepo::cut_feed(&url).await;
+        within_bound(
+            SqliteRepo::STALENESS,
+            "the feed disconnecting once its poll fails",
+            || std::future::ready(feed.epoch().is_none()),
         )
         .await;
-        let _ = psql.close().await;
-        other.close().await;
+        SqliteRepo::plain_sql(
+            &url,
+            "DELETE FROM api_tokens WHERE hash = $1",
+            Bound::Bytes(token.token.hash().as_bytes().to_vec()),
+        )
+        .await;
+        assert!(
+            refused(&vault, token.expose()).await,
+            "a disconnected feed must leave nothing cached"
+        );
+        assert_eq!(feed.epoch(), None, "the feed stays disconnected");
+
+        SqliteRepo::restore_feed(&url).await;
+        eventually("the feed reconnecting", || feed.epoch().is_some()).await;
+        assert!(
+            feed.epoch() > connected,
+            "a reconnected feed starts a new epoch"
+        );
+        let token = vault.issue_token(&account).await.expect("a token");
+        vault
+            .authenticate_token(token.expose())
+            .await
+            .expect("the token works");
+        SqliteRepo::plain_sql(
+            &url,
+            "DELETE FROM api_tokens WHERE hash = $1",
+            Bound::Bytes(token.token.hash().as_bytes().to_vec()),
+        )
+        .await;
+        within_bound(
+            SqliteRepo::STALENESS,
+            "a token deleted by plain SQL after reconnecting",
+            || refused(&vault, token.expose()),
+        )
+        .await;
     })
     .await;
 }

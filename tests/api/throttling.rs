@@ -474,8 +474,8 @@ async fn an_honest_basic_client_pays_for_one_password_check_until_the_account_ch
     let after_change = app.vault.password_checks();
     assert_eq!(after_change - checks, 4);
 
-    // Remembered for 30 s at most, so a change made by another process (SQLite has no
-    // change feed) is seen within that.
+    // Remembered for 30 s at most, so a change made by another process is seen within
+    // that even with a repository whose change feed failed to report it.
     app.advance(29);
     basic_me(&app, "premium", "a brand new password").await;
     assert_eq!(app.vault.password_checks(), after_change);

@@ -266,8 +266,8 @@ pub(crate) struct Global {
     pub(crate) password_hash_queue: usize,
 
     /// Seconds a successful password check is remembered (under a keyed hash), so that
-    /// Basic clients do not pay for one per request; 0 turns it off. Also the longest a
-    /// password change made by another process goes unseen without a change feed (SQLite)
+    /// Basic clients do not pay for one per request; 0 turns it off. A password change made
+    /// by another process is seen as soon as the database's change feed reports it
     #[arg(
         long,
         global = true,

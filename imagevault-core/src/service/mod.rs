@@ -116,7 +116,8 @@ pub struct VaultConfig {
     /// through this vault forgets every entry at once; one made by another process is seen
     /// as soon as the repository's
     /// [`account_changes`](crate::repo::UserRepo::account_changes) feed reports it, or,
-    /// with a repository without a feed (SQLite), within this time at most. Default
+    /// with a repository without a feed (an integrator's own), within this time at most.
+    /// Default
     /// [`DEFAULT_VERIFIED_LOGIN_TTL`](Self::DEFAULT_VERIFIED_LOGIN_TTL).
     pub verified_login_ttl: Duration,
     /// The most remembered password checks (see
@@ -127,14 +128,14 @@ pub struct VaultConfig {
     /// as many originals' (whether the owner's plan links them), so that an original's
     /// `GET` needs none either; 0 turns both caches off. Used only with a repository whose
     /// [`link_changes`](crate::repo::LinkRepo::link_changes) feed tells of changes (the
-    /// memory and PostgreSQL backends): a link deleted or changed anywhere is then dropped
-    /// as soon as the change is reported, and at once when made through this vault.
+    /// memory, SQLite and PostgreSQL backends): a link deleted or changed anywhere is then
+    /// dropped as soon as the change is reported, and at once when made through this vault.
     /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.
     pub link_cache_capacity: usize,
     /// Accounts of API tokens kept in memory, so that a token-authenticated request needs
     /// no query to find its user and plan; 0 turns the cache off. Used only with a
     /// repository whose [`account_changes`](crate::repo::UserRepo::account_changes) feed
-    /// tells of changes (the memory and PostgreSQL backends): a token revoked, a user
+    /// tells of changes (the memory, SQLite and PostgreSQL backends): a token revoked, a user
     /// changed or deleted, or a plan changed or deleted anywhere is then seen as soon as the
     /// change is reported, and at once when made through this vault.
     /// Default 10 000 (a few MiB at most); a full cache is emptied and refills.

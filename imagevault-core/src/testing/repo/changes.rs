@@ -52,7 +52,13 @@ async fn assert_reported<F: Future<Output = ()>>(named: &NamedFeed<'_>, what: &s
 /// deleted. (On a repository shared with concurrent activity another change may move the
 /// feed first; the check then proves less, never fails wrongly.)
 pub async fn link_changes_are_reported(repo: &dyn Repo) {
-    let Some(feed) = repo.link_changes() else {
+    link_changes_made_elsewhere_are_reported(repo, repo).await;
+}
+
+/// [`link_changes_are_reported`] with the feed of `watched` and every change made through
+/// `repo`: another repository on the same database, as another process would open it.
+pub async fn link_changes_made_elsewhere_are_reported(watched: &dyn Repo, repo: &dyn Repo) {
+    let Some(feed) = watched.link_changes() else {
         return;
     };
     let feed = NamedFeed("link_changes", feed);
@@ -125,7 +131,14 @@ pub async fn link_changes_are_reported(repo: &dyn Repo) {
 /// deleted. (On a repository shared with concurrent activity another change may move the
 /// feed first; the check then proves less, never fails wrongly.)
 pub async fn account_changes_are_reported(repo: &dyn Repo) {
-    let Some(feed) = repo.account_changes() else {
+    account_changes_made_elsewhere_are_reported(repo, repo).await;
+}
+
+/// [`account_changes_are_reported`] with the feed of `watched` and every change made
+/// through `repo`: another repository on the same database, as another process would
+/// open it.
+pub async fn account_changes_made_elsewhere_are_reported(watched: &dyn Repo, repo: &dyn Repo) {
+    let Some(feed) = watched.account_changes() else {
         return;
     };
     let feed = NamedFeed("account_changes", feed);
