@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every benchmark of imagevault against its peers, one after the other, as one report:
 # the thumbnail tables of scripts/bench-thumbnails.sh (pyvips, vipsthumbnail, Pillow) and
-# the API table of scripts/bench-api.sh (PostgreSQL, wrk, nginx). Each script installs what
+# the embedded default's table of scripts/bench-embedded.sh (SQLite and PostgreSQL beside
+# nginx) and the API table of scripts/bench-api.sh (PostgreSQL, wrk, nginx). Each script installs what
 # it needs and bounds its loads; see them for their settings (BENCH_RUNS, BENCH_THREADS,
 # BENCH_DURATION, BENCH_CONNECTIONS, BENCH_SIZES, BENCH_BURST, BENCH_PG). Progress goes to
 # stderr, the report to stdout. Nothing is checked: the figures are reported.
@@ -21,6 +22,10 @@ echo
 echo "## Thumbnails"
 echo
 "$repo/scripts/bench-thumbnails.sh"
+echo
+echo "## The embedded default beside PostgreSQL and nginx"
+echo
+"$repo/scripts/bench-embedded.sh"
 echo
 echo "## API"
 echo

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::TryStreamExt as _;
-use imagevault_core::{CACHED_MEDIA_LIMIT, MediaCaching, MediaObject, VaultError};
+use imagevault_core::{MediaCaching, MediaObject, VaultError};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -258,14 +258,18 @@ pub(crate) async fn serve_media(
     let length = object.range.end - object.range.start;
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     // A small body goes out as one buffer, which hyper writes with the headers in one
-    // call; a large one streams, so memory stays bounded.
-    let body = if length <= CACHED_MEDIA_LIMIT {
+    // call; a large one streams, so memory stays bounded (an object from the media cache
+    // is one chunk either way, and is not copied).
+    let body = if length <= ONE_BUFFER_BODY_LIMIT {
         Body::from(object.bytes().await.map_err(VaultError::from)?)
     } else {
         Body::from_stream(object.body.map_err(axum::Error::new))
     };
     Ok((status, headers, body).into_response())
 }
+
+/// The largest body read into one buffer before it is sent: one chunk of a local file.
+const ONE_BUFFER_BODY_LIMIT: u64 = 256 * 1024;
 
 fn insert_content_range(headers: &mut HeaderMap, range: &Range<u64>, size: u64) {
     if let Ok(value) =

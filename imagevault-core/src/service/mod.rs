@@ -196,8 +196,10 @@ impl VaultConfig {
 pub const DEFAULT_DECODE_MEMORY_BYTES: u64 = 1 << 30;
 
 /// The largest media object the vault keeps in memory (see
-/// [`VaultConfig::media_cache_bytes`]): 256 KiB, well above a JPEG thumbnail of 400 px.
-pub const CACHED_MEDIA_LIMIT: u64 = 256 * 1024;
+/// [`VaultConfig::media_cache_bytes`]): 1 MiB, above a 400 px thumbnail and a web-sized
+/// original (a 2560×1600 JPEG photo is about 500 KB), so that the default 32 MiB holds at
+/// least 32 of the largest. Served from memory, an object costs no read and no copy.
+pub const CACHED_MEDIA_LIMIT: u64 = 1024 * 1024;
 
 impl Default for VaultConfig {
     fn default() -> Self {
