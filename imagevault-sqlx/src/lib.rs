@@ -9,6 +9,8 @@ mod dialect;
     allow(dead_code, unused_imports)
 )]
 mod error;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod feeds;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]

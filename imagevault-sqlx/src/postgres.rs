@@ -20,9 +20,9 @@ use sqlx::{Column as _, Connection as _};
 use sqlx::{Postgres, Row as _, Transaction};
 use uuid::Uuid;
 
-use self::change_feed::ChangeFeeds;
 use crate::dialect::{Dialect, Statement};
 use crate::error::{InvalidRow, SetupError, backend};
+use crate::feeds::Feeds;
 use crate::rows::{
     self, CandidateRow, ImageRow, JoinedImageRow, ThumbnailRow, convert, found_keys, image_columns,
     records, thumbnail_columns, thumbnail_status, unsigned32,
@@ -161,7 +161,7 @@ pub struct PostgresRepo {
     pool: PgPool,
     /// The change feeds, started together by the first call for either: one listening task
     /// on one connection, shared by every clone.
-    feeds: Arc<OnceLock<ChangeFeeds>>,
+    feeds: Arc<OnceLock<Feeds>>,
 }
 
 impl PostgresRepo {

@@ -4,17 +4,12 @@
 
 use std::time::Duration;
 
-use imagevault_core::repo::{ChangeFeed, ChangeNotifier};
+use imagevault_core::repo::ChangeNotifier;
+
+use crate::feeds::{Feeds, Notifiers};
 use sqlx::postgres::{PgListener, PgNotification, PgPool, PgPoolOptions};
 
 use super::PostgresRepo;
-
-/// The feeds fed by the `LISTEN` task.
-#[derive(Debug)]
-pub(super) struct ChangeFeeds {
-    pub(super) links: ChangeFeed,
-    pub(super) accounts: ChangeFeed,
-}
 
 /// The channel the link-change triggers (migration 0002) notify on.
 const LINK_CHANGES_CHANNEL: &str = "imagevault_link_changes";
@@ -47,57 +42,22 @@ impl PostgresRepo {
     /// connection still delivers, reconnects with backoff when it is lost (the feeds are
     /// disconnected meanwhile, so nothing is cached), and ends when the pool is closed or
     /// the runtime shuts down (disconnecting them).
-    pub(super) fn feeds(&self) -> &ChangeFeeds {
+    pub(super) fn feeds(&self) -> &Feeds {
         self.feeds.get_or_init(|| {
-            let (link_notifier, links) = ChangeFeed::disconnected();
-            let (account_notifier, accounts) = ChangeFeed::disconnected();
-            tokio::spawn(listen_for_changes(
-                self.pool.clone(),
-                Notifiers {
-                    links: link_notifier,
-                    accounts: account_notifier,
-                },
-            ));
-            ChangeFeeds { links, accounts }
+            let (notifiers, feeds) = crate::feeds::disconnected();
+            tokio::spawn(listen_for_changes(self.pool.clone(), notifiers));
+            feeds
         })
     }
 }
 
-/// The writing sides of [`ChangeFeeds`], owned by the listening task. Dropping them (the
-/// task ending for any reason, a runtime shutdown included) disconnects the feeds, so a
-/// feed nobody listens for can never look connected.
-struct Notifiers {
-    links: ChangeNotifier,
-    accounts: ChangeNotifier,
-}
-
 impl Notifiers {
-    fn all(&self) -> [&ChangeNotifier; 2] {
-        [&self.links, &self.accounts]
-    }
-
     fn for_channel(&self, channel: &str) -> Option<&ChangeNotifier> {
         match channel {
             LINK_CHANGES_CHANNEL => Some(&self.links),
             ACCOUNT_CHANGES_CHANNEL => Some(&self.accounts),
             _ => None,
         }
-    }
-
-    fn connected(&self) {
-        self.all().into_iter().for_each(ChangeNotifier::connected);
-    }
-
-    fn disconnected(&self) {
-        self.all()
-            .into_iter()
-            .for_each(ChangeNotifier::disconnected);
-    }
-}
-
-impl Drop for Notifiers {
-    fn drop(&mut self) {
-        self.disconnected();
     }
 }
 

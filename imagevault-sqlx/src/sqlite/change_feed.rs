@@ -18,7 +18,9 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use imagevault_core::repo::{ChangeFeed, ChangeNotifier};
+use imagevault_core::repo::ChangeFeed;
+
+use crate::feeds::{Feeds, Notifiers};
 use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool};
 use tokio::time::Instant;
@@ -63,13 +65,6 @@ pub(super) struct ChangeFeeds {
     started: Arc<OnceLock<Feeds>>,
 }
 
-/// The reading sides, started together by the first call for either.
-#[derive(Debug)]
-struct Feeds {
-    links: ChangeFeed,
-    accounts: ChangeFeed,
-}
-
 impl ChangeFeeds {
     /// Feeds polled on a connection of their own opened with `options` (the pools'
     /// options), or through the pool when `options` is `None`.
@@ -110,49 +105,18 @@ impl ChangeFeeds {
     /// or is late (the feeds are disconnected meanwhile, so nothing is cached).
     fn start(&self, pool: &SqlitePool) -> &Feeds {
         self.started.get_or_init(|| {
-            let (link_notifier, links) = ChangeFeed::disconnected();
-            let (account_notifier, accounts) = ChangeFeed::disconnected();
+            let (notifiers, feeds) = crate::feeds::disconnected();
             tokio::spawn(poll_for_changes(
                 pool.clone(),
                 self.own_connection.clone(),
-                Notifiers {
-                    links: link_notifier,
-                    accounts: account_notifier,
-                },
+                notifiers,
             ));
-            Feeds { links, accounts }
+            feeds
         })
     }
 }
 
-/// The writing sides of the feeds, owned by the polling task. Dropping them (the task
-/// ending for any reason, a runtime shutdown included) disconnects the feeds, so a feed
-/// nobody polls for can never look connected.
-struct Notifiers {
-    links: ChangeNotifier,
-    accounts: ChangeNotifier,
-}
-
 impl Notifiers {
-    fn all(&self) -> [&ChangeNotifier; 2] {
-        [&self.links, &self.accounts]
-    }
-
-    fn connected(&self) {
-        self.all().into_iter().for_each(ChangeNotifier::connected);
-    }
-
-    fn disconnected(&self) {
-        self.all()
-            .into_iter()
-            .for_each(ChangeNotifier::disconnected);
-    }
-
-    /// Whether nobody reads either feed any more.
-    fn abandoned(&self) -> bool {
-        self.all().into_iter().all(ChangeNotifier::is_abandoned)
-    }
-
     /// Moves each feed whose counter moved from `before` to `now`.
     fn report(&self, before: Counters, now: Counters) {
         if now.links != before.links {
@@ -161,12 +125,6 @@ impl Notifiers {
         if now.accounts != before.accounts {
             self.accounts.changed();
         }
-    }
-}
-
-impl Drop for Notifiers {
-    fn drop(&mut self) {
-        self.disconnected();
     }
 }
 
