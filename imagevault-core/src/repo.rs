@@ -213,6 +213,11 @@ pub trait UserRepo: Send + Sync + Debug + 'static {
     /// so that no change can give such an account a password back.
     /// Same conflicts as `create_user`.
     async fn update_user(&self, user: &User) -> Result<bool, RepoError>;
+    /// [`update_user`](Self::update_user), and in the same atomic write deletes every API
+    /// token and session of the user: a new password ends whatever the old one opened, and
+    /// no crash may keep the one without the other. `false`, with nothing deleted, where
+    /// `update_user` is `false`. Same conflicts as `update_user`.
+    async fn update_user_revoking_logins(&self, user: &User) -> Result<bool, RepoError>;
     /// Deletes a user with all their tokens, sessions, images, thumbnails and links.
     /// `false` if the user does not exist. Stored objects are the caller's to delete.
     async fn delete_user(&self, id: UserId) -> Result<bool, RepoError>;

@@ -318,20 +318,45 @@ where
         Self::fetch_page(repo, select, query, UserRow::<D::Stamp>::into_user).await
     }
 
-    pub(crate) async fn update_user(repo: &D, user: &User) -> Result<bool, RepoError> {
+    /// The statement of `update_user`.
+    fn user_update(user: &User) -> Result<Statement<'_, D>, RepoError> {
         let (max_images, max_bytes) = Self::stored(rows::quota::override_columns(&user.quota))?;
-        let update = sqlx::query(
-            "UPDATE users SET username = $2, password_hash = $3, is_admin = $4, plan_id = $5, \
-             max_images = $6, max_bytes = $7 WHERE id = $1 AND deletion_requested_at IS NULL",
-        )
-        .bind(user.id.as_uuid())
-        .bind(user.username.as_str())
-        .bind(user.password_hash.as_str())
-        .bind(user.is_admin)
-        .bind(user.plan_id.map(|plan| plan.as_uuid()))
-        .bind(max_images)
-        .bind(max_bytes);
-        Ok(Self::change(repo, update, Violations::USER).await? > 0)
+        Ok(sqlx::query(rows::UPDATE_USER)
+            .bind(user.id.as_uuid())
+            .bind(user.username.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.is_admin)
+            .bind(user.plan_id.map(|plan| plan.as_uuid()))
+            .bind(max_images)
+            .bind(max_bytes))
+    }
+
+    pub(crate) async fn update_user(repo: &D, user: &User) -> Result<bool, RepoError> {
+        Ok(Self::change(repo, Self::user_update(user)?, Violations::USER).await? > 0)
+    }
+
+    pub(crate) async fn update_user_revoking_logins(
+        repo: &D,
+        user: &User,
+    ) -> Result<bool, RepoError> {
+        let update = Self::user_update(user)?;
+        let mut tx = repo.begin_write().await?;
+        let updated = update
+            .execute(&mut *tx)
+            .await
+            .map_err(|error| Violations::USER.map(D::BACKEND, error))?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for delete in rows::DELETE_USER_LOGINS {
+            sqlx::query(delete)
+                .bind(user.id.as_uuid())
+                .execute(&mut *tx)
+                .await
+                .map_err(fail::<D>)?;
+        }
+        tx.commit().await.map_err(fail::<D>)?;
+        Ok(true)
     }
 
     pub(crate) async fn delete_user(repo: &D, id: UserId) -> Result<bool, RepoError> {
@@ -356,7 +381,10 @@ where
         if marked.rows_affected() == 0 {
             return Ok(false);
         }
-        for delete in rows::DELETE_USER_CREDENTIALS {
+        for delete in rows::DELETE_USER_LOGINS
+            .into_iter()
+            .chain([rows::DELETE_USER_LINKS])
+        {
             sqlx::query(delete)
                 .bind(id.as_uuid())
                 .execute(&mut *tx)
@@ -1072,6 +1100,7 @@ macro_rules! impl_repo {
                 list_users(query: &KeysetQuery) -> Vec<User>;
                 search_users(text: &str, query: &KeysetQuery) -> Vec<User>;
                 update_user(user: &User) -> bool;
+                update_user_revoking_logins(user: &User) -> bool;
                 delete_user(id: UserId) -> bool;
                 begin_user_deletion(id: UserId, now: DateTime<Utc>) -> bool;
                 users_being_deleted(limit: usize) -> Vec<UserId>;

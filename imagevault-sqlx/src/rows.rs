@@ -1043,12 +1043,20 @@ pub(crate) fn in_order<T>(query: &KeysetQuery, mut items: Vec<T>) -> Vec<T> {
 pub(crate) const MARK_USER_DELETED: &str = "UPDATE users SET password_hash = $2, plan_id = NULL, \
      deletion_requested_at = COALESCE(deletion_requested_at, $3) WHERE id = $1";
 
-/// What goes with that first step, in the same transaction: the user `$1`'s tokens and links.
-pub(crate) const DELETE_USER_CREDENTIALS: [&str; 3] = [
+/// What goes with that first step, in the same transaction: the user `$1`'s logins (also
+/// revoked with a new password) and links.
+pub(crate) const DELETE_USER_LOGINS: [&str; 2] = [
     "DELETE FROM api_tokens WHERE user_id = $1",
     "DELETE FROM sessions WHERE user_id = $1",
-    "DELETE FROM links WHERE owner = $1",
 ];
+/// The rest of that first step: the user `$1`'s links.
+pub(crate) const DELETE_USER_LINKS: &str = "DELETE FROM links WHERE owner = $1";
+
+/// Replaces the fields of user `$1` not being deleted: username `$2`, password hash `$3`,
+/// `is_admin` `$4`, plan `$5` and quota overrides `$6` (images) and `$7` (bytes).
+pub(crate) const UPDATE_USER: &str = "UPDATE users SET username = $2, password_hash = $3, \
+     is_admin = $4, plan_id = $5, max_images = $6, max_bytes = $7 \
+     WHERE id = $1 AND deletion_requested_at IS NULL";
 
 /// Users marked as being deleted, oldest mark first, at most `$1`.
 pub(crate) const USERS_BEING_DELETED: &str = "SELECT id FROM users WHERE deletion_requested_at IS NOT NULL \

@@ -88,6 +88,36 @@ impl MemoryRepo {
         }
     }
 
+    /// `update_user`, also deleting the user's tokens and sessions under the same lock when
+    /// `revoke_logins`.
+    fn replace_user(&self, user: &User, revoke_logins: bool) -> Result<bool, RepoError> {
+        let mut state = self.state();
+        let Some(stored) = state.users.get(&user.id) else {
+            return Ok(false);
+        };
+        if state.deleting.contains_key(&user.id) {
+            return Ok(false);
+        }
+        let created_at = stored.created_at;
+        state.check_user(user)?;
+        state.users.insert(
+            user.id,
+            User {
+                created_at,
+                ..user.clone()
+            },
+        );
+        if revoke_logins {
+            state.tokens.retain(|_, token| token.user_id != user.id);
+            state
+                .sessions
+                .retain(|_, session| session.user_id != user.id);
+        }
+        self.link_changes.changed();
+        self.account_changes.changed();
+        Ok(true)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-made change: every method
         // validates before it mutates. So a poisoned lock is safe to keep using.
@@ -293,25 +323,11 @@ impl UserRepo for MemoryRepo {
     }
 
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
-        let mut state = self.state();
-        let Some(stored) = state.users.get(&user.id) else {
-            return Ok(false);
-        };
-        if state.deleting.contains_key(&user.id) {
-            return Ok(false);
-        }
-        let created_at = stored.created_at;
-        state.check_user(user)?;
-        state.users.insert(
-            user.id,
-            User {
-                created_at,
-                ..user.clone()
-            },
-        );
-        self.link_changes.changed();
-        self.account_changes.changed();
-        Ok(true)
+        self.replace_user(user, false)
+    }
+
+    async fn update_user_revoking_logins(&self, user: &User) -> Result<bool, RepoError> {
+        self.replace_user(user, true)
     }
 
     async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {

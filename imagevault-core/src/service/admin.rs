@@ -268,12 +268,11 @@ impl Vault {
                 updated,
                 move |repo, user| {
                     Box::pin(async move {
-                        let saved = repo.update_user(user).await?;
-                        if saved && revoke_tokens {
-                            repo.delete_user_tokens(user.id).await?;
-                            repo.delete_user_sessions(user.id).await?;
+                        if revoke_tokens {
+                            repo.update_user_revoking_logins(user).await
+                        } else {
+                            repo.update_user(user).await
                         }
-                        Ok(saved)
                     })
                 },
                 backfill,

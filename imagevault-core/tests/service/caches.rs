@@ -89,6 +89,9 @@ impl UserRepo for DeafRepo {
     async fn update_user(&self, user: &User) -> Result<bool, RepoError> {
         self.inner.update_user(user).await
     }
+    async fn update_user_revoking_logins(&self, user: &User) -> Result<bool, RepoError> {
+        self.inner.update_user_revoking_logins(user).await
+    }
     async fn delete_user(&self, id: UserId) -> Result<bool, RepoError> {
         self.inner.delete_user(id).await
     }

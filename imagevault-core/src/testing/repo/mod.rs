@@ -170,6 +170,7 @@ macro_rules! repo_conformance_tests {
                 sessions::delete_user_sessions_ends_only_theirs,
                 sessions::delete_ended_sessions_by_idle_and_expiry,
                 sessions::user_deletion_ends_sessions,
+                sessions::a_new_password_revokes_tokens_and_sessions,
                 concurrency::concurrent_image_inserts,
                 concurrency::concurrent_creates_of_one_name,
                 quotas::quota_refuses_at_the_boundary_and_delete_frees,

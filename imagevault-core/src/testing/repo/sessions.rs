@@ -5,11 +5,13 @@ use chrono::{DateTime, Utc};
 
 use crate::repo::Conflict;
 use crate::{
-    PlanId, Repo, SessionOwner, SessionRecord, SessionSecret, TokenHash, User, UserId, Username,
+    PasswordHash, PlanId, Repo, SessionOwner, SessionRecord, SessionSecret, TokenHash, User,
+    UserId, Username,
 };
 
 use super::fixtures::{
     Answer, Lookup, assert_conflict, clean_up, far_future, micros, new_plan, new_user, now,
+    store_token,
 };
 
 /// A session of `user` with fresh random secret, not yet stored.
@@ -345,4 +347,79 @@ pub async fn user_deletion_ends_sessions(repo: &dyn Repo) {
         "delete_user must delete the user's sessions, not leave them to a later user with the same id"
     );
     clean_up(repo, &[marked.id, reborn.id, bystander.id], &[]).await;
+}
+
+/// `update_user_revoking_logins` saves the user like `update_user` and deletes the user's
+/// tokens and sessions with it, no one else's; where `update_user` would be `false` (an
+/// unknown user, a user being deleted) it is `false` and deletes nothing.
+pub async fn a_new_password_revokes_tokens_and_sessions(repo: &dyn Repo) {
+    let user = new_user(repo, Some(PlanId::BASIC)).await;
+    let bystander = new_user(repo, Some(PlanId::BASIC)).await;
+    let session = new_session(repo, user.id).await;
+    let token = store_token(repo, user.id, None)
+        .await
+        .expect("insert_token failed");
+    let other_session = new_session(repo, bystander.id).await;
+    let other_token = store_token(repo, bystander.id, None)
+        .await
+        .expect("insert_token failed");
+
+    let changed = User {
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$bmV3$bmV3aGFzaA"),
+        ..user.clone()
+    };
+    repo.update_user_revoking_logins(&changed).await.must_be(
+        true,
+        "update_user_revoking_logins of a stored user must be true",
+    );
+    repo.get_user(user.id).await.must_be(
+        Some(changed.clone()),
+        "update_user_revoking_logins must save the user",
+    );
+    assert!(
+        !session_exists(repo, &session.hash).await,
+        "update_user_revoking_logins must delete the user's sessions"
+    );
+    repo.find_token_owner(&token)
+        .await
+        .must_be_none("update_user_revoking_logins must delete the user's tokens");
+    assert!(
+        session_exists(repo, &other_session.hash).await,
+        "update_user_revoking_logins must leave other users' sessions"
+    );
+    repo.find_token_owner(&other_token)
+        .await
+        .must_find("update_user_revoking_logins must leave other users' tokens");
+
+    let unknown = User {
+        id: UserId::new(),
+        username: Username::parse(&crate::testing::unique("user")).expect("a valid username"),
+        ..changed.clone()
+    };
+    repo.update_user_revoking_logins(&unknown).await.must_be(
+        false,
+        "update_user_revoking_logins of an unknown user must be false",
+    );
+
+    // A user being deleted keeps nothing to revoke, but the answer must not give the
+    // account a password back.
+    let leaving = new_user(repo, Some(PlanId::BASIC)).await;
+    assert!(
+        repo.begin_user_deletion(leaving.id, now())
+            .await
+            .expect("begin_user_deletion failed")
+    );
+    repo.update_user_revoking_logins(&leaving).await.must_be(
+        false,
+        "update_user_revoking_logins of a user being deleted must be false",
+    );
+    assert_ne!(
+        repo.get_user(leaving.id)
+            .await
+            .must_find("a user being deleted stays readable")
+            .password_hash,
+        leaving.password_hash,
+        "update_user_revoking_logins must not give a user being deleted a password back"
+    );
+    clean_up(repo, &[user.id, bystander.id, leaving.id], &[]).await;
 }
