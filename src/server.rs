@@ -46,6 +46,9 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 use tower::ServiceExt as _;
 
+#[cfg(target_os = "linux")]
+mod file_send;
+
 /// What [`serve`] runs besides the router.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
@@ -379,6 +382,9 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        return file_send::poll_write(&mut self.stream, cx, buf);
+        #[cfg(not(target_os = "linux"))]
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
@@ -387,6 +393,9 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        #[cfg(target_os = "linux")]
+        return file_send::poll_write_vectored(&mut self.stream, cx, bufs);
+        #[cfg(not(target_os = "linux"))]
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 

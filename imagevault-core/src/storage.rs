@@ -13,6 +13,7 @@ pub use crate::box_error::BoxError;
 use crate::format::ImageFormat;
 pub use crate::storage_key::{KeyPrefix, StorageKey};
 
+pub mod file_backed;
 pub(crate) mod object_storage;
 
 /// What is known of a stored object without reading it.

@@ -1,11 +1,25 @@
 //! `/media/...`: headers, conditional and range requests, HEAD, malformed paths, and
 //! originals gated by the owner's current plan.
 
-use imagevault::PlanId;
+use std::io::Write as _;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use imagevault::backend::storage::{
+    KeyPrefix, ListedObject, ObjectInfo, StorageError, StoredObject, file_backed,
+};
+use imagevault::backend::{Storage, StorageKey};
+use imagevault::{ImageFormat, ObjectStorage, PlanId};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, fixture, header, json_response, spawn_app, text};
+use crate::helpers::{
+    AppOptions, TestApp, fixture, header, json_response, spawn_app, spawn_app_with, text,
+};
 
 /// An Enterprise image with ready thumbnails: `(original url, [thumbnail urls], bytes)`.
 async fn ready_image(app: &TestApp, name: &str) -> (String, Vec<String>, Vec<u8>) {
@@ -334,4 +348,124 @@ async fn originals_are_404_while_the_owners_plan_lacks_original_links() {
     assert_eq!(app.media_status(&original).await, StatusCode::OK);
     let image = app.get_image(&app.premium, text(&image, "id")).await;
     assert_eq!(image["original"], original.as_str());
+}
+
+/// Local storage whose reads, once `disguise` is set, hand out file-backed buffers holding
+/// zeros in memory and the object's real bytes in their file. A body sent from memory is
+/// zeros; only one sent from the file is right.
+#[derive(Debug)]
+struct DisguisedStorage {
+    inner: ObjectStorage,
+    disguise: AtomicBool,
+}
+
+impl DisguisedStorage {
+    async fn disguised(
+        &self,
+        object: Option<StoredObject>,
+    ) -> Result<Option<StoredObject>, StorageError> {
+        let Some(object) = object else {
+            return Ok(None);
+        };
+        if !self.disguise.load(Ordering::SeqCst) {
+            return Ok(Some(object));
+        }
+        let (info, range) = (object.info.clone(), object.range.clone());
+        let real = object.bytes().await?;
+        assert!(real.len() >= file_backed::MIN_FILE_BACKED_LEN);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&real).unwrap();
+        let zeros = file_backed::buffer(vec![0; real.len()], Arc::new(file), 0);
+        Ok(Some(StoredObject::in_memory(info, range, zeros)))
+    }
+}
+
+#[async_trait]
+impl Storage for DisguisedStorage {
+    async fn put(
+        &self,
+        key: &StorageKey,
+        data: Bytes,
+        format: ImageFormat,
+    ) -> Result<(), StorageError> {
+        self.inner.put(key, data, format).await
+    }
+
+    async fn get(&self, key: &StorageKey) -> Result<Option<StoredObject>, StorageError> {
+        let object = self.inner.get(key).await?;
+        self.disguised(object).await
+    }
+
+    async fn get_range(
+        &self,
+        key: &StorageKey,
+        range: Range<u64>,
+    ) -> Result<Option<StoredObject>, StorageError> {
+        let object = self.inner.get_range(key, range).await?;
+        self.disguised(object).await
+    }
+
+    async fn head(&self, key: &StorageKey) -> Result<Option<ObjectInfo>, StorageError> {
+        self.inner.head(key).await
+    }
+
+    async fn delete(&self, key: &StorageKey) -> Result<(), StorageError> {
+        self.inner.delete(key).await
+    }
+
+    fn list(&self, prefix: &KeyPrefix) -> BoxStream<'_, Result<ListedObject, StorageError>> {
+        self.inner.list(prefix)
+    }
+}
+
+/// The server sends a large media body from the file it was read from (`sendfile`), with
+/// nothing between storage and the socket copying it: the disguised storage's buffers are
+/// zeros in memory, so only bytes sent from the file match.
+#[tokio::test]
+async fn large_media_bodies_go_from_their_file_to_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(DisguisedStorage {
+        inner: ObjectStorage::local(dir.path()).unwrap(),
+        disguise: AtomicBool::new(false),
+    });
+    let app = spawn_app_with(AppOptions {
+        storage: Some(storage.clone()),
+        ..AppOptions::default()
+    })
+    .await;
+    let (original, thumbnails, data) = ready_image(&app, "chelsea_451x300.png").await;
+    storage.disguise.store(true, Ordering::SeqCst);
+    let largest = thumbnails.last().expect("thumbnails");
+    for url in [&original, largest] {
+        // Twice: read from storage, then from the media cache.
+        for _ in 0..2 {
+            let response = app.media(url).await;
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            let body = response.bytes().await.unwrap();
+            assert!(
+                body.iter().any(|&byte| byte != 0),
+                "{url} was sent from memory"
+            );
+            if *url == original {
+                assert!(body == data, "the original's bytes");
+            }
+        }
+        // A byte range, from the cached buffer's offset in the file.
+        let response = app
+            .request(Method::GET, url, None)
+            .header("Range", "bytes=1000-70999")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+        let part = response.bytes().await.unwrap();
+        assert_eq!(part.len(), 70_000);
+        assert!(
+            part.iter().any(|&byte| byte != 0),
+            "{url}: the range was sent from memory"
+        );
+        if *url == original {
+            assert!(part[..] == data[1000..71_000]);
+        }
+    }
 }

@@ -31,6 +31,7 @@ use cli::{Cli, Command, LogFormat, ServeArgs};
 
 fn main() -> ExitCode {
     restrict_new_files();
+    raise_open_files_limit();
     let cli = Cli::parse();
     let command = cli
         .command
@@ -95,6 +96,31 @@ fn restrict_new_files() {
     {
         use rustix::fs::Mode;
         rustix::process::umask(Mode::RWXG | Mode::RWXO);
+    }
+}
+
+/// Raises the soft limit on open files to the hard one, as nginx's `worker_rlimit_nofile`
+/// lets its operators do: beside one file per connection, every media buffer of 64 KiB or
+/// more that the server holds keeps its file open, so that it is sent from the file (up to
+/// 512 for a full media cache), and the common default soft limit of 1024 would leave
+/// little room for connections.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        // `None` is unlimited: a soft limit that already is, or a hard one the kernel
+        // would refuse as the soft limit for files.
+        if let (Some(current), Some(maximum)) = (limit.current, limit.maximum)
+            && current < maximum
+        {
+            let raised = Rlimit {
+                current: Some(maximum),
+                maximum: Some(maximum),
+            };
+            // Best effort: where it fails, the server works within the soft limit.
+            let _ = setrlimit(Resource::Nofile, raised);
+        }
     }
 }
 

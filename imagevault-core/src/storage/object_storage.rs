@@ -15,6 +15,7 @@ use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, PutPaylo
 use crate::format::ImageFormat;
 use crate::storage::{
     KeyPrefix, ListedObject, ObjectInfo, Storage, StorageError, StorageKey, StoredObject,
+    file_backed,
 };
 
 #[cfg(feature = "s3")]
@@ -253,7 +254,7 @@ impl ObjectStorage {
         }
         let served = result.range.clone();
         let body = match result.payload {
-            GetResultPayload::File(file, _) => file_chunks(file, served.clone()),
+            GetResultPayload::File(file, _) => file_chunks(Arc::new(file), served.clone()),
             GetResultPayload::Stream(stream) => stream.map_err(backend).boxed(),
         };
         Ok(Some(StoredObject {
@@ -270,6 +271,11 @@ impl ObjectStorage {
 /// thumbnail is one trip and an original a few, and a response holds at most one chunk.
 const FILE_CHUNK: u64 = 256 * 1024;
 
+/// How much the first read of a local file takes: an object the vault's media cache may
+/// keep is read whole, so that it is one file-backed buffer (see [`file_backed`]), sent
+/// from the file however often it is served.
+const FIRST_CHUNK: u64 = crate::CACHED_MEDIA_LIMIT;
+
 /// What opening a local file for a read found.
 enum Opened {
     Missing,
@@ -278,7 +284,7 @@ enum Opened {
         info: ObjectInfo,
         served: Range<u64>,
         first: Vec<u8>,
-        file: std::fs::File,
+        file: Arc<std::fs::File>,
     },
 }
 
@@ -306,7 +312,7 @@ fn plan_read(
     if served.end > size || (ranged && served.start >= served.end) {
         return Ok(Err(Opened::BadRange(served, size)));
     }
-    let first = usize::try_from((served.end - served.start).min(FILE_CHUNK)).unwrap_or(0);
+    let first = usize::try_from((served.end - served.start).min(FIRST_CHUNK)).unwrap_or(0);
     let info = ObjectInfo {
         size,
         last_modified: metadata.modified().ok().map(DateTime::<Utc>::from),
@@ -320,8 +326,8 @@ fn plan_read(
 
 /// Opens a file and reads its first chunk; blocking, so for the blocking pool.
 fn open_blocking(path: &FsPath, range: Option<Range<u64>>) -> std::io::Result<Opened> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    let file = match std::fs::File::open(path) {
+        Ok(file) => Arc::new(file),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Opened::Missing),
         Err(error) => return Err(error),
     };
@@ -333,7 +339,7 @@ fn open_blocking(path: &FsPath, range: Option<Range<u64>>) -> std::io::Result<Op
         Ok(plan) => plan,
         Err(outcome) => return Ok(outcome),
     };
-    let chunk = read_blocking(&mut file, served.start, first as u64)?;
+    let chunk = read_blocking(&file, served.start, first as u64)?;
     Ok(Opened::Found {
         info,
         served,
@@ -343,11 +349,17 @@ fn open_blocking(path: &FsPath, range: Option<Range<u64>>) -> std::io::Result<Op
 }
 
 /// `length` bytes at `offset`; blocking, so for the blocking pool.
-fn read_blocking(file: &mut std::fs::File, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read as _, Seek as _, SeekFrom};
+fn read_blocking(file: &std::fs::File, offset: u64, length: u64) -> std::io::Result<Vec<u8>> {
     let mut chunk = vec![0; usize::try_from(length).map_err(std::io::Error::other)?];
-    file.seek(SeekFrom::Start(offset))?;
-    file.read_exact(&mut chunk)?;
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut chunk, offset)?;
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read as _, Seek as _, SeekFrom};
+        let mut file = file;
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(&mut chunk)?;
+    }
     Ok(chunk)
 }
 
@@ -372,7 +384,7 @@ fn open_cached(path: &FsPath, range: Option<Range<u64>>) -> Option<std::io::Resu
     use rustix::io::Errno;
     let flags = OFlags::RDONLY | OFlags::CLOEXEC;
     let file = match openat2(CWD, path, flags, Mode::empty(), ResolveFlags::CACHED) {
-        Ok(fd) => std::fs::File::from(fd),
+        Ok(fd) => Arc::new(std::fs::File::from(fd)),
         Err(Errno::NOENT) => return Some(Ok(Opened::Missing)),
         Err(_) => return None,
     };
@@ -446,7 +458,8 @@ async fn read_file(
             file,
         } => {
             let rest = served.start + first.len() as u64..served.end;
-            let body = futures::stream::once(futures::future::ready(Ok(Bytes::from(first))))
+            let first = file_backed::buffer(first, Arc::clone(&file), served.start);
+            let body = futures::stream::once(futures::future::ready(Ok(first)))
                 .chain(file_chunks(file, rest))
                 .boxed();
             Ok(Some(StoredObject {
@@ -461,30 +474,28 @@ async fn read_file(
 /// The bytes `range` of an open local file: from the page cache on this thread when it
 /// holds a chunk, else on the blocking pool.
 fn file_chunks(
-    file: std::fs::File,
+    file: Arc<std::fs::File>,
     range: Range<u64>,
 ) -> futures::stream::BoxStream<'static, Result<Bytes, StorageError>> {
     futures::stream::try_unfold(
         (Some(file), range.start),
         move |(file, position)| async move {
-            let Some(mut file) = file.filter(|_| position < range.end) else {
+            let Some(file) = file.filter(|_| position < range.end) else {
                 return Ok(None);
             };
             let length = (range.end - position).min(FILE_CHUNK);
-            let (file, chunk) = match read_cached(&file, position, length) {
-                Some(chunk) => (file, chunk),
+            let chunk = match read_cached(&file, position, length) {
+                Some(chunk) => chunk,
                 None => {
-                    on_blocking_pool(move || {
-                        let chunk = read_blocking(&mut file, position, length)?;
-                        Ok((file, chunk))
-                    })
-                    .await?
+                    let file = Arc::clone(&file);
+                    on_blocking_pool(move || read_blocking(&file, position, length)).await?
                 }
             };
+            let chunk = file_backed::buffer(chunk, Arc::clone(&file), position);
             let next = position + length;
             // The last chunk drops the file at once instead of after one more trip.
             let file = (next < range.end).then_some(file);
-            Ok(Some((Bytes::from(chunk), (file, next))))
+            Ok(Some((chunk, (file, next))))
         },
     )
     .boxed()
