@@ -624,14 +624,14 @@ mod tests {
         );
     }
 
-    /// Local files larger than one read chunk come back whole and in order, and ranges
-    /// that cross chunk boundaries come back exact.
+    /// Local files larger than the first read come back whole and in order, in file-backed
+    /// chunks at their offsets, and ranges that cross chunk boundaries come back exact.
     #[tokio::test]
     async fn local_reads_span_chunks() {
         let directory = tempfile::tempdir().unwrap();
         let storage = ObjectStorage::local(directory.path()).unwrap();
         let key = StorageKey::new_original(ImageFormat::Jpeg);
-        let size = FILE_CHUNK as usize * 2 + 1234;
+        let size = (FIRST_CHUNK + FILE_CHUNK * 2) as usize + 1234;
         let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
         storage
             .put(&key, Bytes::from(data.clone()), ImageFormat::Jpeg)
@@ -642,10 +642,34 @@ mod tests {
         assert_eq!(whole.info.size, size as u64);
         assert_eq!(whole.range, 0..size as u64);
         let chunks: Vec<Bytes> = whole.body.try_collect().await.unwrap();
-        assert_eq!(chunks.len(), 3, "256 KiB chunks");
+        let lengths: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        assert_eq!(
+            lengths,
+            [
+                FIRST_CHUNK as usize,
+                FILE_CHUNK as usize,
+                FILE_CHUNK as usize,
+                1234
+            ],
+            "the cacheable first piece, then 256 KiB chunks"
+        );
+        let offsets: Vec<Option<u64>> = chunks
+            .iter()
+            .map(|chunk| file_backed::find(chunk).map(|region| region.offset))
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                Some(0),
+                Some(FIRST_CHUNK),
+                Some(FIRST_CHUNK + FILE_CHUNK),
+                None
+            ],
+            "chunks of 64 KiB or more are file-backed, at their offsets"
+        );
         assert_eq!(chunks.concat(), data);
 
-        let crossing = FILE_CHUNK - 10..FILE_CHUNK * 2 + 10;
+        let crossing = 10..FIRST_CHUNK + FILE_CHUNK + 10;
         let part = storage
             .get_range(&key, crossing.clone())
             .await
