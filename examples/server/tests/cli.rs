@@ -116,7 +116,20 @@ impl Workspace {
     /// The binary in this directory, with no configuration inherited from the test's own
     /// environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BINARY);
+        self.command_under(&[], args)
+    }
+
+    /// [`command`](Self::command) run by `wrapper`, a program that runs the rest of its
+    /// command line (such as `prlimit`), when not empty.
+    fn command_under(&self, wrapper: &[&str], args: &[&str]) -> Command {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(BINARY);
+                command
+            }
+            None => Command::new(BINARY),
+        };
         command.args(args).current_dir(self.path());
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("IMAGEVAULT_") || name == "RUST_LOG" {
@@ -163,7 +176,11 @@ impl Workspace {
 
     /// Starts a server with `args` and waits for its listening line.
     fn start(&self, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut command = self.command(args);
+        self.start_command(self.command(args), envs)
+    }
+
+    /// Starts `command`, a server, and waits for its listening line.
+    fn start_command(&self, mut command: Command, envs: &[(&str, &str)]) -> Server {
         command
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
@@ -737,6 +754,42 @@ fn mode(path: &Path) -> u32 {
 
 /// The data directory is created 0700, and the database (with its journal files) and the
 /// media files are readable by the server's user only, whatever umask it was started with.
+/// The soft and hard limits on open files of process `pid`, as `/proc` words them (a
+/// number or `unlimited`).
+#[cfg(target_os = "linux")]
+fn open_files_limits(pid: &str) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("a line for open files");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_owned(), fields[4].to_owned())
+}
+
+/// Media buffers keep their files open (to be sent from them), so the server lifts its
+/// soft limit on open files to the hard one: started with a soft limit of 256, it runs
+/// with the hard limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_raises_its_soft_open_files_limit_to_the_hard_one() {
+    let (_, hard) = open_files_limits("self");
+    if hard == "unlimited" || hard.parse::<u64>().is_ok_and(|hard| hard <= 256) {
+        println!("skipped: the hard limit on open files ({hard}) leaves nothing to raise");
+        return;
+    }
+    let workspace = Workspace::new();
+    let command = workspace.command_under(
+        &["prlimit", "--nofile=256:"],
+        &["serve", "--bind", "127.0.0.1:0"],
+    );
+    let server = workspace.start_command(command, &[]);
+    let limits = open_files_limits(&server.guard.0.id().to_string());
+    assert_eq!(limits, (hard.clone(), hard), "soft and hard limits");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
 #[test]
 fn the_data_directory_database_and_media_are_private() {
     let workspace = Workspace::new();
